@@ -1,0 +1,262 @@
+"""What every platform emulator offers, and the loopback server that hosts them.
+
+An emulator is a local stand-in for one platform's HTTP API, faithful to the fact
+sheet: same paths and method names, parameters, error codes and response shapes. It is
+an ``aiohttp`` application mounted at ``/<platform>`` on one loopback server, so one
+port serves every platform:
+
+    http://127.0.0.1:<port>/wechat/cgi-bin/component/api_component_token
+    http://127.0.0.1:<port>/alipay/gateway.do
+
+Reviews are decided by the emulator's clock: approved ``review_seconds`` after
+submission, rejected (with a reason) when the version notes contain ``#reject``,
+delayed first (then approved) when they contain ``#delay``.
+
+Faults can be injected for tests, per API (or ``"*"``):
+
+- ``busy``: the platform's "system busy" error;
+- ``timeout``: the request is carried out, then its answer is held back ``timeout_seconds``
+  (longer than a client waits) — the case where a client cannot know whether it worked;
+- ``expired_token``: every token issued so far expires now;
+- ``unavailable``: HTTP 503 with an HTML body, as a load balancer would answer.
+
+From outside the process the same is reachable as
+``POST /<platform>/_emulator/inject {"api": "...", "fault": "...", "times": 1}``.
+
+With ``state_path`` set, an emulator keeps its state (apps, versions, reviews, keys,
+tokens) in that JSON file, written after every request, so a restarted ``make run`` finds
+the platform as it left it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
+
+__all__ = ["FAULTS", "Emulator", "EmulatorServer", "Fault", "Provisioned"]
+
+FAULTS = ("busy", "timeout", "expired_token", "unavailable")
+
+REJECT_MARK = "#reject"
+DELAY_MARK = "#delay"
+
+
+@dataclass
+class Fault:
+    api: str  # the API path or method name it applies to, or "*"
+    fault: str  # one of FAULTS
+    times: int = 1
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    """Credentials an emulator issued: adapter settings plus the per-app configs."""
+
+    settings: BaseSettings
+    apps: Mapping[str, BaseModel]
+    env: Mapping[str, str]  # the same credentials as environment variables, for a separate miniship
+
+
+class Emulator(ABC):
+    """Base of the platform emulators.
+
+    Args:
+        review_seconds: how long a review takes before it is decided.
+        clock: unix-seconds clock; tests pass a fake one to decide reviews without waiting.
+        timeout_seconds: how long an injected ``timeout`` fault holds the answer.
+        state_path: JSON file to keep the emulator's state in across restarts.
+    """
+
+    platform: ClassVar[str]
+    OPERATIONS: ClassVar[Mapping[str, str]]
+    """The API that carries each shared operation (``upload``, ``submit``, ``status``,
+    ``withdraw``, ``publish``), for injecting a fault into exactly that call."""
+
+    def __init__(
+        self,
+        *,
+        review_seconds: float = 30.0,
+        clock: Callable[[], float] = time.time,
+        timeout_seconds: float = 30.0,
+        state_path: Path | None = None,
+    ) -> None:
+        self.review_seconds = review_seconds
+        self.clock = clock
+        self.timeout_seconds = timeout_seconds
+        self.state_path = state_path
+        self._faults: list[Fault] = []
+        if state_path is not None and state_path.exists():
+            self.restore(json.loads(state_path.read_text(encoding="utf-8")))
+
+    # -- state -------------------------------------------------------------------------
+
+    @abstractmethod
+    def snapshot(self) -> dict[str, Any]:
+        """All state as JSON-serialisable data (apps, versions, reviews, keys, tokens)."""
+
+    @abstractmethod
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load what :meth:`snapshot` returned."""
+
+    def save(self) -> None:
+        if self.state_path is None:
+            return
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # holds keys
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(self.snapshot(), fh, ensure_ascii=False, indent=1)
+        tmp.replace(self.state_path)
+
+    @web.middleware
+    async def _persist(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        try:
+            response: web.StreamResponse = await handler(request)
+        finally:
+            self.save()
+        return response
+
+    # -- the HTTP surface --------------------------------------------------------------
+
+    @abstractmethod
+    def routes(self) -> Sequence[web.RouteDef]:
+        """The platform's endpoints, relative to the mount point."""
+
+    def web_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._persist])
+        app.add_routes(self.routes())
+        app.router.add_post("/_emulator/inject", self._inject_endpoint)
+        return app
+
+    async def _inject_endpoint(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+            self.inject(str(body["api"]), str(body["fault"]), int(body.get("times", 1)))
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
+        return web.json_response({"ok": True})
+
+    # -- provisioning ------------------------------------------------------------------
+
+    @abstractmethod
+    def provision(self, base_url: str, apps: Mapping[str, BaseModel]) -> Provisioned:
+        """Register ``apps`` (their non-secret ids from miniship.toml) and issue credentials.
+
+        ``base_url`` is where this emulator is mounted (``http://127.0.0.1:PORT/wechat``).
+        Returns adapter settings pointing there and app configs carrying the secrets
+        the emulator accepts. Calling it again for the same app keeps its state and
+        returns the same credentials.
+        """
+
+    @abstractmethod
+    def example_app(self) -> BaseModel:
+        """A valid per-app config section (without secrets) for a test app."""
+
+    # -- faults ------------------------------------------------------------------------
+
+    def inject(self, api: str, fault: str, times: int = 1) -> None:
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._faults.append(Fault(api, fault, times))
+
+    def take_fault(self, api: str) -> str | None:
+        """The fault to apply to this call of ``api``, if one is pending (used once)."""
+        for f in self._faults:
+            if f.api in (api, "*"):
+                f.times -= 1
+                if f.times == 0:
+                    self._faults.remove(f)
+                return f.fault
+        return None
+
+    async def hold(self) -> None:
+        """Wait as an unanswered request would (the ``timeout`` fault)."""
+        await asyncio.sleep(self.timeout_seconds)
+
+    @staticmethod
+    def unavailable() -> web.Response:
+        return web.Response(
+            status=503,
+            text="<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>",
+            content_type="text/html",
+        )
+
+    # -- reviews -----------------------------------------------------------------------
+
+    def decide(self, notes: str, submitted_at: float) -> tuple[str, str]:
+        """How a review submitted at ``submitted_at`` stands now.
+
+        Returns ``(outcome, reason)`` with outcome one of ``"pending"``, ``"delayed"``,
+        ``"approved"``, ``"rejected"``.
+        """
+        elapsed = self.clock() - submitted_at
+        if elapsed < self.review_seconds:
+            if DELAY_MARK in notes and elapsed >= self.review_seconds / 2:
+                return "delayed", "Review queue is busy; the review will take longer than usual."
+            return "pending", ""
+        if REJECT_MARK in notes:
+            return "rejected", (
+                "1: The version notes ask for a rejection (#reject) — emulated review. "
+                "2: Category does not match the page content."
+            )
+        return "approved", ""
+
+
+class EmulatorServer:
+    """Serves emulators on one loopback port, each under ``/<platform>``.
+
+    ``async with EmulatorServer([WeChatEmulator(), ...]) as server:`` starts it on a free
+    port (or ``port``); ``server.base_url("wechat")`` is what the adapter's base URL
+    setting should be.
+    """
+
+    def __init__(
+        self, emulators: Sequence[Emulator], *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.emulators = {e.platform: e for e in emulators}
+        self.host = host
+        self.port = port
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        root = web.Application()
+        for name, emulator in self.emulators.items():
+            root.add_subapp(f"/{name}", emulator.web_app())
+        self._runner = web.AppRunner(root, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        sockets: Any = getattr(server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def base_url(self, platform: str) -> str:
+        return f"http://{self.host}:{self.port}/{platform}"
+
+    async def __aenter__(self) -> EmulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,74 @@
+"""Engines and migrations.
+
+``DATABASE_URL`` may be written the way people write it (``sqlite:///var/miniship.db``,
+``postgresql://user@host/db``); it is turned into the async driver's URL here.
+Migrations are Alembic's, run in-process on start-up (``migrate``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+__all__ = ["alembic_config", "async_url", "describe_url", "make_engine", "migrate"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def async_url(url: str) -> str:
+    """The URL with the async driver miniship uses for its database kind."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return u.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return u.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def describe_url(url: str) -> str:
+    """The URL for people: SQLite as its file path, others with the password hidden."""
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        return f"SQLite {u.database or ':memory:'}"
+    return u.render_as_string(hide_password=True)
+
+
+def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    url = async_url(url)
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        if u.database and u.database != ":memory:":
+            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the database to the newest schema."""
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))

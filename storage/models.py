@@ -1,0 +1,78 @@
+"""The tables. Every datetime is stored and returned as aware UTC (sqlmodel's UTCDateTime)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = ["App", "Event", "Release", "ReleaseTarget", "utcnow"]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class App(SQLModel, table=True):
+    """A mini program as configured in miniship.toml (kept so history can refer to it)."""
+
+    key: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Release(SQLModel, table=True):
+    """One version of one app, across the platforms it is uploaded to."""
+
+    __table_args__ = (UniqueConstraint("app_key", "version", name="uq_release_app_version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_key: str = Field(foreign_key="app.key", index=True, max_length=64)
+    version: str = Field(max_length=64)
+    notes: str = Field(default="", sa_type=Text)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReleaseTarget(SQLModel, table=True):
+    """A release on one platform: its state in the life cycle and the platform's ids.
+
+    ``revision`` grows with every change; a transition is a compare-and-set on it.
+    """
+
+    __tablename__ = "release_target"
+    __table_args__ = (
+        UniqueConstraint("release_id", "platform", name="uq_target_release_platform"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    platform: str = Field(max_length=32)
+    state: str = Field(max_length=16, index=True)
+    revision: int = 0
+    platform_ref: str = Field(default="", max_length=128)  # WeChat auditid, …
+    review_reason: str = Field(default="", sa_type=Text)
+    detail: str = Field(default="", sa_type=Text)  # the platform's last word, for people
+    uploaded_at: datetime = Field(default_factory=utcnow)
+    submitted_at: datetime | None = None
+    decided_at: datetime | None = None
+    released_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class Event(SQLModel, table=True):
+    """Who did what, when, and what the platform answered."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    app_key: str | None = Field(default=None, index=True, max_length=64)
+    release_id: int | None = Field(default=None, foreign_key="release.id")
+    version: str | None = Field(default=None, max_length=64)
+    platform: str | None = Field(default=None, max_length=32)
+    actor: str = Field(max_length=200)
+    action: str = Field(max_length=32)
+    outcome: str = Field(max_length=16)  # ok | failed | refused | changed
+    message: str = Field(default="", sa_type=Text)
+    exchanges: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)

@@ -1,0 +1,76 @@
+"""The release life cycle: one state machine per (release, platform).
+
+::
+
+    uploaded ──submit──▶ in_review ──▶ approved ──publish──▶ publishing ──▶ released
+        ▲                 │  ▲  │          │                     │
+        │                 │  │  ▼          │                     └──(failed)──▶ approved
+        │                 │  delayed ──▶ approved | rejected | withdrawn
+        │                 ▼
+        │      rejected | withdrawn ──resubmit──▶ in_review
+        │
+    superseded ◀── a newer version was uploaded (uploaded, rejected, withdrawn) or
+                   submitted (approved) on the same platform: the platform no longer
+                   holds this version's code for review or release.
+
+``publishing`` is the claim a publisher takes *before* calling the platform: the move
+``approved → publishing`` is a compare-and-set in the database, so of two processes
+that try to publish the same release only one gets to call the platform.
+``approved → released`` and ``approved → withdrawn`` are for changes made outside
+miniship (in a platform's console), which the watcher records.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["ACTIVE", "TRANSITIONS", "InvalidTransition", "ReleaseState", "check_transition"]
+
+
+class ReleaseState(StrEnum):
+    UPLOADED = "uploaded"
+    IN_REVIEW = "in_review"
+    DELAYED = "delayed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+    PUBLISHING = "publishing"
+    RELEASED = "released"
+    SUPERSEDED = "superseded"
+
+
+S = ReleaseState
+
+TRANSITIONS: dict[ReleaseState, frozenset[ReleaseState]] = {
+    S.UPLOADED: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
+    S.IN_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.WITHDRAWN, S.DELAYED}),
+    S.DELAYED: frozenset({S.APPROVED, S.REJECTED, S.WITHDRAWN}),
+    S.APPROVED: frozenset({S.PUBLISHING, S.RELEASED, S.WITHDRAWN, S.SUPERSEDED}),
+    S.PUBLISHING: frozenset({S.RELEASED, S.APPROVED}),
+    S.REJECTED: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
+    S.WITHDRAWN: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
+    S.RELEASED: frozenset(),
+    S.SUPERSEDED: frozenset(),
+}
+
+ACTIVE = frozenset({S.IN_REVIEW, S.DELAYED, S.PUBLISHING})
+"""States in which the platform may change the outcome on its own: watched."""
+
+# the order used when naming what may come next
+_ORDER = list(ReleaseState)
+
+
+class InvalidTransition(Exception):
+    """The state machine does not allow this step."""
+
+    def __init__(self, current: ReleaseState, wanted: ReleaseState) -> None:
+        self.current = current
+        self.wanted = wanted
+        self.allowed = sorted(TRANSITIONS[current], key=_ORDER.index)
+        nxt = ", ".join(self.allowed) if self.allowed else "nothing (this is final)"
+        super().__init__(f"cannot go from {current} to {wanted}; from {current} comes {nxt}")
+
+
+def check_transition(current: ReleaseState, wanted: ReleaseState) -> None:
+    if wanted not in TRANSITIONS[current]:
+        raise InvalidTransition(current, wanted)

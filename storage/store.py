@@ -1,0 +1,275 @@
+"""Every read and write of miniship's tables.
+
+Transitions of a release on a platform are compare-and-set: the caller hands back the
+row it read, and the update only lands if the row still has that revision. Two
+processes that race to move the same release (two people clicking Publish, or two bot
+replicas firing one timed release) cannot both succeed; the loser gets
+:class:`StaleState` with the row as it now is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.models import App, Event, Release, ReleaseTarget, utcnow
+from storage.states import ACTIVE, ReleaseState, check_transition
+
+__all__ = ["StaleState", "Store", "TargetExists", "TargetView"]
+
+S = ReleaseState
+
+# what a transition may change besides the state
+_CHANGEABLE = frozenset(
+    {"platform_ref", "review_reason", "detail", "submitted_at", "decided_at", "released_at"}
+)
+
+
+class StaleState(Exception):
+    """Somebody else changed the release on this platform first."""
+
+    def __init__(self, current: ReleaseTarget, wanted: ReleaseState) -> None:
+        self.current = current
+        self.wanted = wanted
+        super().__init__(
+            f"{current.platform} was changed meanwhile: it is now {current.state}, "
+            f"so it was not moved to {wanted}"
+        )
+
+
+class TargetExists(Exception):
+    """The version is already on that platform."""
+
+    def __init__(self, current: ReleaseTarget) -> None:
+        self.current = current
+        super().__init__(f"already uploaded to {current.platform} (now {current.state})")
+
+
+@dataclass(frozen=True)
+class TargetView:
+    """A release on one platform, with the release it belongs to."""
+
+    target: ReleaseTarget
+    release: Release
+
+    @property
+    def state(self) -> ReleaseState:
+        return ReleaseState(self.target.state)
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def session(self) -> AsyncSession:
+        return AsyncSession(self.engine, expire_on_commit=False)
+
+    # -- apps ---------------------------------------------------------------------------
+
+    async def sync_apps(self, apps: Mapping[str, str]) -> None:
+        """Make the app table hold every configured app (key → display name)."""
+        async with self.session() as s:
+            known = {a.key: a for a in (await s.exec(select(App))).all()}
+            for key, name in apps.items():
+                if key not in known:
+                    s.add(App(key=key, name=name))
+                elif known[key].name != name:
+                    known[key].name = name
+                    s.add(known[key])
+            await s.commit()
+
+    # -- releases -----------------------------------------------------------------------
+
+    async def release(self, app: str, version: str) -> Release | None:
+        async with self.session() as s:
+            q = select(Release).where(Release.app_key == app, Release.version == version)
+            return (await s.exec(q)).first()
+
+    async def ensure_release(self, app: str, version: str, notes: str, actor: str) -> Release:
+        """The release ``app``/``version``, created if it does not exist yet."""
+        found = await self.release(app, version)
+        if found is not None:
+            return found
+        try:
+            async with self.session() as s:
+                row = Release(app_key=app, version=version, notes=notes, created_by=actor)
+                s.add(row)
+                await s.commit()
+                return row
+        except IntegrityError:  # another process created it just now
+            found = await self.release(app, version)
+            if found is None:
+                raise
+            return found
+
+    async def add_target(self, release: Release, platform: str, detail: str = "") -> ReleaseTarget:
+        """Record that ``release`` was uploaded to ``platform``."""
+        assert release.id is not None
+        try:
+            async with self.session() as s:
+                row = ReleaseTarget(
+                    release_id=release.id, platform=platform, state=S.UPLOADED, detail=detail
+                )
+                s.add(row)
+                await s.commit()
+                return row
+        except IntegrityError:
+            existing = await self.target(release.id, platform)
+            if existing is None:
+                raise
+            raise TargetExists(existing) from None
+
+    async def target(self, release_id: int, platform: str) -> ReleaseTarget | None:
+        async with self.session() as s:
+            q = select(ReleaseTarget).where(
+                ReleaseTarget.release_id == release_id, ReleaseTarget.platform == platform
+            )
+            return (await s.exec(q)).first()
+
+    async def targets(self, release_id: int) -> list[ReleaseTarget]:
+        async with self.session() as s:
+            q = (
+                select(ReleaseTarget)
+                .where(ReleaseTarget.release_id == release_id)
+                .order_by(col(ReleaseTarget.platform))
+            )
+            return list((await s.exec(q)).all())
+
+    async def transition(
+        self, target: ReleaseTarget, to: ReleaseState, **changes: Any
+    ) -> ReleaseTarget:
+        """Move ``target`` to ``to`` if nobody changed it since it was read.
+
+        Raises:
+            InvalidTransition: the state machine does not allow the step.
+            StaleState: the row changed meanwhile (``.current`` holds it as it is now).
+        """
+        unknown = set(changes) - _CHANGEABLE
+        if unknown:
+            raise TypeError(f"transition cannot change {sorted(unknown)}")
+        current = ReleaseState(target.state)
+        check_transition(current, to)
+        values = _defaults_for(current, to) | changes
+        values.update(state=str(to), revision=target.revision + 1, updated_at=utcnow())
+        async with self.session() as s:
+            result = await s.exec(
+                update(ReleaseTarget)
+                .where(
+                    col(ReleaseTarget.id) == target.id,
+                    col(ReleaseTarget.revision) == target.revision,
+                    col(ReleaseTarget.state) == target.state,
+                )
+                .values(**values)
+            )
+            await s.commit()
+            moved = getattr(result, "rowcount", 0) == 1
+            fresh = await s.get(ReleaseTarget, target.id, populate_existing=True)
+        assert fresh is not None
+        if not moved:
+            raise StaleState(fresh, to)
+        return fresh
+
+    async def supersede(
+        self, app: str, platform: str, newer: Release, states: Sequence[ReleaseState]
+    ) -> list[TargetView]:
+        """Mark older versions on ``platform`` in ``states`` as superseded by ``newer``."""
+        moved: list[TargetView] = []
+        for view in await self._views(
+            Release.app_key == app,
+            ReleaseTarget.platform == platform,
+            col(ReleaseTarget.state).in_([str(x) for x in states]),
+            Release.id != newer.id,
+        ):
+            try:
+                fresh = await self.transition(
+                    view.target, S.SUPERSEDED, detail=f"superseded by {newer.version}"
+                )
+            except StaleState:
+                continue
+            moved.append(TargetView(fresh, view.release))
+        return moved
+
+    async def watched(self) -> list[TargetView]:
+        """Every release whose outcome the platform may still change on its own."""
+        return await self._views(col(ReleaseTarget.state).in_([str(x) for x in ACTIVE]))
+
+    async def latest(self, app: str, releases: int = 5) -> list[TargetView]:
+        """The app's newest ``releases`` releases on every platform, newest first."""
+        newest = (
+            select(Release.id)
+            .where(Release.app_key == app)
+            .order_by(col(Release.id).desc())
+            .limit(releases)
+        )
+        return await self._views(col(Release.id).in_(newest.scalar_subquery()))
+
+    async def _views(self, *where: Any) -> list[TargetView]:
+        async with self.session() as s:
+            q = (
+                select(ReleaseTarget, Release)
+                .join(Release, col(Release.id) == ReleaseTarget.release_id)
+                .where(*where)
+                .order_by(col(Release.id).desc(), col(ReleaseTarget.platform))
+            )
+            return [TargetView(t, r) for t, r in (await s.exec(q)).all()]
+
+    # -- the event log ------------------------------------------------------------------
+
+    async def record(
+        self,
+        *,
+        actor: str,
+        action: str,
+        outcome: str,
+        app: str | None = None,
+        release: Release | None = None,
+        version: str | None = None,
+        platform: str | None = None,
+        message: str = "",
+        exchanges: Sequence[Mapping[str, Any]] = (),
+    ) -> Event:
+        async with self.session() as s:
+            row = Event(
+                actor=actor,
+                action=action,
+                outcome=outcome,
+                app_key=app,
+                release_id=release.id if release else None,
+                version=release.version if release else version,
+                platform=platform,
+                message=message,
+                exchanges=[dict(x) for x in exchanges],
+            )
+            s.add(row)
+            await s.commit()
+            return row
+
+    async def history(self, app: str, limit: int = 30) -> list[Event]:
+        """The app's newest ``limit`` events, oldest first."""
+        async with self.session() as s:
+            q = (
+                select(Event)
+                .where(Event.app_key == app)
+                .order_by(col(Event.at).desc(), col(Event.id).desc())
+                .limit(limit)
+            )
+            return list(reversed((await s.exec(q)).all()))
+
+
+def _defaults_for(current: ReleaseState, to: ReleaseState) -> dict[str, datetime | str | None]:
+    now = utcnow()
+    if to is S.IN_REVIEW:
+        return {"submitted_at": now, "decided_at": None, "review_reason": ""}
+    if to in (S.APPROVED, S.REJECTED) and current in (S.IN_REVIEW, S.DELAYED):
+        return {"decided_at": now}
+    if to is S.RELEASED:
+        return {"released_at": now}
+    return {}

@@ -1,0 +1,198 @@
+"""Storage on SQLite and PostgreSQL: migrations, writes, and compare-and-set transitions."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from storage import (
+    InvalidTransition,
+    ReleaseState,
+    StaleState,
+    Store,
+    TargetExists,
+    make_engine,
+    migrate,
+)
+from storage.models import ReleaseTarget
+
+S = ReleaseState
+
+
+async def approved_target(store: Store, version: str = "1.0.0") -> ReleaseTarget:
+    await store.sync_apps({"demo": "Demo"})
+    release = await store.ensure_release("demo", version, "notes", "tester")
+    target = await store.add_target(release, "wechat")
+    target = await store.transition(target, S.IN_REVIEW, platform_ref="42")
+    return await store.transition(target, S.APPROVED)
+
+
+async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        await migrate(engine)
+        await migrate(engine)  # already at head: nothing to do, no error
+
+        def diff(conn: object) -> list[object]:
+            ctx = MigrationContext.configure(conn)  # type: ignore[arg-type]
+            return list(compare_metadata(ctx, SQLModel.metadata))
+
+        async with engine.connect() as conn:
+            assert await conn.run_sync(diff) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_a_release_moves_through_its_life_cycle(store: Store) -> None:
+    target = await approved_target(store)
+    assert target.state == S.APPROVED and target.platform_ref == "42"
+    assert target.submitted_at is not None and target.submitted_at.tzinfo is not None
+    assert target.decided_at is not None and target.decided_at.utcoffset() == UTC.utcoffset(None)
+    target = await store.transition(target, S.PUBLISHING)
+    target = await store.transition(target, S.RELEASED)
+    assert target.released_at is not None
+    assert target.revision == 4
+
+
+async def test_an_invalid_step_is_refused_and_changes_nothing(store: Store) -> None:
+    target = await approved_target(store)
+    with pytest.raises(
+        InvalidTransition, match="from approved comes withdrawn, publishing, released"
+    ):
+        await store.transition(target, S.REJECTED)
+    again = await store.target(target.release_id, "wechat")
+    assert again is not None and again.state == S.APPROVED and again.revision == target.revision
+
+
+async def test_a_stale_row_cannot_be_moved(store: Store) -> None:
+    target = await approved_target(store)
+    await store.transition(target, S.PUBLISHING)
+    with pytest.raises(StaleState) as err:
+        await store.transition(target, S.PUBLISHING)  # the copy read before the move
+    assert err.value.current.state == S.PUBLISHING
+
+
+async def test_two_writers_on_two_engines_never_both_publish(database_url: str) -> None:
+    engines = [make_engine(database_url) for _ in range(2)]
+    try:
+        await migrate(engines[0])
+        stores = [Store(e) for e in engines]
+        target = await approved_target(stores[0])
+        for _ in range(5):  # several rounds: the race must never produce two winners
+            results = await asyncio.gather(
+                *(s.transition(target, S.PUBLISHING) for s in stores), return_exceptions=True
+            )
+            winners = [r for r in results if isinstance(r, ReleaseTarget)]
+            losers = [r for r in results if isinstance(r, StaleState)]
+            assert len(winners) == 1 and len(losers) == 1, results
+            target = await stores[1].transition(winners[0], S.APPROVED)  # publish failed; retry
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
+RACER = """
+import asyncio, os, sys
+from storage import ReleaseState, StaleState, Store, make_engine
+
+async def main(url, start):
+    store = Store(make_engine(url))
+    release = await store.release("demo", "1.0.0")
+    target = await store.target(release.id, "wechat")
+    open(start + "." + str(os.getpid()), "w").close()  # read the row: ready
+    while not os.path.exists(start):
+        await asyncio.sleep(0.005)
+    try:
+        await store.transition(target, ReleaseState.PUBLISHING)
+        print("won")
+    except StaleState:
+        print("lost")
+    await store.engine.dispose()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_two_processes_never_both_publish(database_url: str, tmp_path: Path) -> None:
+    engine = make_engine(database_url)
+    await migrate(engine)
+    await approved_target(Store(engine))
+    await engine.dispose()
+    start = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, database_url, str(start)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parents[2],
+        )
+        for _ in range(3)
+    ]
+    for _ in range(3000):  # every process has read the row before any may write
+        if len(list(tmp_path.glob("go.*"))) == len(procs):
+            break
+        await asyncio.sleep(0.01)
+    start.touch()
+    outputs = [p.communicate(timeout=60) for p in procs]
+    results = sorted(out.strip() for out, _ in outputs)
+    assert results == ["lost", "lost", "won"], outputs
+
+
+async def test_uploading_the_same_version_twice_is_refused(store: Store) -> None:
+    await store.sync_apps({"demo": "Demo"})
+    release = await store.ensure_release("demo", "1.0.0", "n", "a")
+    assert (await store.ensure_release("demo", "1.0.0", "other", "b")).id == release.id
+    await store.add_target(release, "wechat")
+    with pytest.raises(TargetExists) as err:
+        await store.add_target(release, "wechat")
+    assert err.value.current.state == S.UPLOADED
+
+
+async def test_older_versions_are_superseded(store: Store) -> None:
+    await store.sync_apps({"demo": "Demo"})
+    old = await store.ensure_release("demo", "1.0.0", "n", "a")
+    await store.add_target(old, "wechat")
+    await store.add_target(old, "alipay")
+    new = await store.ensure_release("demo", "1.1.0", "n", "a")
+    await store.add_target(new, "wechat")
+    moved = await store.supersede("demo", "wechat", new, [S.UPLOADED])
+    assert [(v.release.version, v.target.platform) for v in moved] == [("1.0.0", "wechat")]
+    states = {t.platform: t.state for t in await store.targets(old.id or 0)}
+    assert states == {"wechat": S.SUPERSEDED, "alipay": S.UPLOADED}
+
+
+async def test_watched_and_latest_and_history(store: Store) -> None:
+    target = await approved_target(store)
+    release = await store.release("demo", "1.0.0")
+    assert release is not None
+    assert await store.watched() == []
+    await store.transition(target, S.PUBLISHING)
+    assert [v.state for v in await store.watched()] == [S.PUBLISHING]
+    assert [v.release.version for v in await store.latest("demo")] == ["1.0.0"]
+    await store.record(actor="a", action="upload", outcome="ok", app="demo", release=release)
+    await store.record(
+        actor="b",
+        action="publish",
+        outcome="failed",
+        app="demo",
+        release=release,
+        platform="wechat",
+        message="85020: not approved",
+        exchanges=[{"api": "POST /wxa/release", "answer": {"errcode": 85020}}],
+    )
+    events = await store.history("demo")
+    assert [(e.actor, e.action, e.outcome) for e in events] == [
+        ("a", "upload", "ok"),
+        ("b", "publish", "failed"),
+    ]
+    assert events[1].exchanges[0]["answer"] == {"errcode": 85020}
+    assert events[1].version == "1.0.0" and events[0].at.tzinfo is not None
