@@ -237,6 +237,11 @@ class Platform(ABC):
         """True when ``settings`` hold real credentials for this platform."""
         raise NotImplementedError(f"{cls.__name__} must say when it is configured")
 
+    @classmethod
+    def describe_app(cls, config: Any) -> str:
+        """One line naming the app on this platform (its id there), for ``apps``."""
+        raise NotImplementedError(f"{cls.__name__} must describe its apps")
+
     def app(self, key: str) -> Any:
         try:
             return self.apps[key]
