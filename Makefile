@@ -1,0 +1,36 @@
+# The two commands a new machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint emulators bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## the console on embedded defaults: SQLite under var/, both platform emulators in-process
+run: $(STAMP)
+	$(BIN)/python bot.py console
+
+## lint, types and tests (CI=true makes the PostgreSQL tests mandatory)
+test: lint $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+## both emulators alone on 127.0.0.1:8710, for a separate miniship or another client
+emulators: $(STAMP)
+	$(BIN)/python bot.py emulators --port 8710
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,232 @@
+"""miniship: release WeChat and Alipay mini programs from chat.
+
+    python bot.py console              the commands at a prompt (or from a script on stdin)
+    python bot.py emulators [--port N] serve both platform emulators alone
+
+This module only wires things together: settings and miniship.toml, the database, one
+adapter per platform (real, or pointed at an in-process emulator when the platform has
+no credentials), the release service, and the way in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platforms
+from handlers.commands import Commands
+from handlers.config import MinishipConfig, Settings, load_config
+from handlers.console import Console
+from handlers.releases import Actor, ReleaseService
+from handlers.watcher import ReviewWatcher
+from platforms.base import Platform
+from platforms.emulators.base import Emulator, EmulatorServer
+from platforms.errors import ConfigError
+from storage import Store, describe_url, make_engine, migrate
+
+log = logging.getLogger("miniship")
+
+EMULATED_WATCH_SECONDS = 3.0
+WATCH_SECONDS = 300.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: MinishipConfig
+    store: Store
+    service: ReleaseService
+    server: EmulatorServer | None = None
+    emulators: dict[str, Emulator] = field(default_factory=dict)
+
+    @property
+    def watch_seconds(self) -> float:
+        if self.settings.watch_seconds is not None:
+            return self.settings.watch_seconds
+        if self.emulators:  # local and cheap: ask often enough to see each decision promptly
+            return min(EMULATED_WATCH_SECONDS, self.settings.emulator_review_seconds / 2)
+        return WATCH_SECONDS
+
+    def banner(self) -> str:
+        parts = []
+        for name, adapter in self.service.adapters.items():
+            where = (
+                f"emulated on {self.server.base_url(name)}"
+                if self.server and name in self.emulators
+                else "live"
+            )
+            parts.append(f"{adapter.display_name} ({where})")
+        lines = [
+            "miniship console — type `help` for the commands, `quit` to leave",
+            f"  database:  {describe_url(self.settings.database_url)}",
+            f"  platforms: {', '.join(parts) or 'none configured'}",
+            f"  apps:      {', '.join(self.config.apps) or 'none'} (from {self.config.path})",
+        ]
+        if self.emulators:
+            seconds = self.settings.emulator_review_seconds
+            lines.append(
+                f"  emulated reviews are approved after {seconds:g} s; "
+                "notes containing #reject are rejected, #delay are delayed first"
+            )
+        return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Runtime]:
+    """Everything a way in needs, started; closed again on exit."""
+    config = load_config(settings.config)
+    engine = make_engine(settings.database_url)
+    adapters: dict[str, Platform] = {}
+    server: EmulatorServer | None = None
+    try:
+        await migrate(engine)
+        store = Store(engine)
+        await store.sync_apps({k: a.name for k, a in config.apps.items()})
+        emulators = _emulators_needed(settings, config, clock)
+        if emulators:
+            server = EmulatorServer(list(emulators.values()))
+            await server.start()
+        for name in platforms.names():
+            apps = config.platform_apps(name)
+            if not apps:
+                continue
+            cls = platforms.platform_class(name)
+            if name in emulators:
+                assert server is not None
+                given = emulators[name].provision(server.base_url(name), apps)
+                adapters[name] = cls(given.settings, given.apps, clock=clock)
+            else:
+                adapters[name] = cls(cls.Settings(), apps, clock=clock)
+        service = ReleaseService(store, config, adapters, emulated=list(emulators))
+        yield Runtime(settings, config, store, service, server, emulators)
+    finally:
+        for adapter in adapters.values():
+            await adapter.aclose()
+        if server is not None:
+            await server.stop()
+        await engine.dispose()
+
+
+def _emulators_needed(
+    settings: Settings, config: MinishipConfig, clock: Callable[[], float]
+) -> dict[str, Emulator]:
+    """An emulator for each configured platform that runs without real credentials."""
+    out: dict[str, Emulator] = {}
+    for name in platforms.names():
+        if not config.platform_apps(name):
+            continue
+        cls = platforms.platform_class(name)
+        configured = cls.is_configured(cls.Settings())
+        if settings.emulators == "off" and not configured:
+            raise ConfigError(
+                f"{cls.display_name} has no credentials and MINISHIP_EMULATORS=off; "
+                f"set them (see README) or remove the [apps.*.{name}] sections"
+            )
+        if settings.emulators == "on" or (settings.emulators == "auto" and not configured):
+            out[name] = platforms.emulator_class(name)(
+                review_seconds=settings.emulator_review_seconds,
+                state_path=settings.emulator_state / f"{name}.json",
+                clock=clock,
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- commands
+
+
+async def console(settings: Settings) -> int:
+    async with open_runtime(settings) as rt:
+        watcher = ReviewWatcher(rt.service, rt.watch_seconds)
+        term = Console(Commands(rt.service), Actor(f"console:{getpass.getuser()}"))
+        term.say(rt.banner())
+        watcher.start()
+        try:
+            await term.run()
+        finally:
+            await watcher.stop()
+    return 0
+
+
+async def emulators(settings: Settings, port: int, env_file: Path) -> int:
+    """Serve the emulators for the apps in miniship.toml until interrupted."""
+    config = load_config(settings.config)
+    emus = [
+        platforms.emulator_class(name)(
+            review_seconds=settings.emulator_review_seconds,
+            state_path=settings.emulator_state / f"{name}.json",
+        )
+        for name in platforms.names()
+        if config.platform_apps(name)
+    ]
+    async with EmulatorServer(emus, port=port) as server:
+        env: dict[str, str] = {}
+        for e in emus:
+            env.update(
+                e.provision(server.base_url(e.platform), config.platform_apps(e.platform)).env
+            )
+        _write_env(env_file, env)
+        print(f"emulators serving on http://127.0.0.1:{server.port}", flush=True)
+        for e in emus:
+            print(f"  {e.platform}: {server.base_url(e.platform)}", flush=True)
+        print(
+            f"credentials for a separate miniship are in {env_file} "
+            f"(e.g. `set -a; . {env_file}; set +a`); reviews decided after "
+            f"{settings.emulator_review_seconds:g} s. Ctrl-C stops.",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+    return 0
+
+
+def _write_env(path: Path, env: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        for key, value in env.items():
+            quoted = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+            fh.write(f'{key}="{quoted}"\n')
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("console", help="type commands, or run a script from stdin")
+    emu = sub.add_parser("emulators", help="serve the WeChat and Alipay emulators alone")
+    emu.add_argument("--port", type=int, default=8710, help="port on 127.0.0.1 (default 8710)")
+    emu.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path("var/emulators.env"),
+        help="where to write the credentials the emulators issued",
+    )
+    args = parser.parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "emulators":
+            return asyncio.run(emulators(settings, args.port, args.env_file))
+        return asyncio.run(console(settings))
+    except ConfigError as exc:
+        print(f"miniship: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

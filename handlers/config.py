@@ -1,0 +1,160 @@
+"""Settings (environment and ``.env``) and the apps file (``miniship.toml``).
+
+Settings say how miniship runs: where the database is, where the apps file is, whether
+the platform emulators stand in for the real platforms. Platform credentials are each
+adapter's own settings (``WECHAT_…``, ``ALIPAY_…``; see platforms/).
+
+miniship.toml says which mini programs miniship releases::
+
+    timezone = "Asia/Shanghai"          # default for every app
+
+    [apps.demo]
+    name = "Demo Shop"
+    timezone = "Asia/Shanghai"
+
+    [apps.demo.wechat]                  # parsed by platforms.wechat.WeChatPlatform.AppConfig
+    appid = "wx…"
+    template_id = 1
+
+    [apps.demo.alipay]                  # parsed by platforms.alipay.AlipayPlatform.AppConfig
+    app_id = "2021…"
+    template_id = "2021…"
+
+Secrets are never written into the file: a secret field takes ``"env:NAME"`` or
+``"file:/path"``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+import platforms
+from platforms.errors import ConfigError
+
+__all__ = ["AppEntry", "MinishipConfig", "Settings", "load_config"]
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+class Settings(BaseSettings):
+    """How this miniship process runs. Every field can be set in the environment or .env."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MINISHIP_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///var/miniship.db",
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    config: Path = Path("miniship.toml")
+    emulators: Literal["auto", "on", "off"] = "auto"
+    """auto: emulate each platform that has no credentials; on: emulate all; off: none."""
+    emulator_review_seconds: float = Field(30.0, gt=0)
+    emulator_state: Path = Path("var/emulators")
+    """Folder where in-process emulators keep their state between runs."""
+    watch_seconds: float | None = Field(None, gt=0)
+    """How often the review watcher asks the platforms (default 300 s; 3 s when emulated)."""
+    log_level: str = "WARNING"
+
+
+@dataclass(frozen=True)
+class AppEntry:
+    key: str
+    name: str
+    timezone: ZoneInfo
+    platforms: Mapping[str, BaseModel] = field(default_factory=dict)  # name → AppConfig
+
+
+@dataclass(frozen=True)
+class MinishipConfig:
+    apps: Mapping[str, AppEntry]
+    path: Path | None = None
+
+    def app(self, key: str) -> AppEntry | None:
+        return self.apps.get(key)
+
+    def platform_apps(self, platform: str) -> dict[str, BaseModel]:
+        """Every app's config section for ``platform``."""
+        return {k: a.platforms[platform] for k, a in self.apps.items() if platform in a.platforms}
+
+
+class _AppSection(BaseModel):
+    model_config = ConfigDict(extra="allow")  # platform sections are checked separately
+
+    name: str | None = None
+    timezone: str | None = None
+
+
+def _zone(name: str, where: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}: unknown time zone {name!r} (e.g. Asia/Shanghai)") from None
+
+
+def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> MinishipConfig:
+    """Validate a parsed apps file; every problem is a ConfigError naming where it is."""
+    unknown = set(data) - {"timezone", "apps"}
+    if unknown:
+        raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
+    default_zone = _zone(str(data.get("timezone", DEFAULT_TIMEZONE)), source)
+    apps_data = data.get("apps", {})
+    if not isinstance(apps_data, Mapping):
+        raise ConfigError(f"{source}: [apps] must be a table of apps")
+    known = platforms.names()
+    apps: dict[str, AppEntry] = {}
+    for key, raw in apps_data.items():
+        where = f"{source} [apps.{key}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        try:
+            section = _AppSection.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_first_error(exc)}") from None
+        sections: dict[str, BaseModel] = {}
+        for name, value in (section.model_extra or {}).items():
+            if name not in known:
+                raise ConfigError(
+                    f"{where}: unknown key or platform {name!r} (platforms: {', '.join(known)})"
+                )
+            model = platforms.platform_class(name).AppConfig
+            try:
+                sections[name] = model.model_validate(value)
+            except ValidationError as exc:
+                raise ConfigError(f"{source} [apps.{key}.{name}]: {_first_error(exc)}") from None
+        if not sections:
+            raise ConfigError(
+                f"{where}: add at least one platform section, e.g. [apps.{key}.wechat]"
+            )
+        zone = _zone(section.timezone, where) if section.timezone else default_zone
+        apps[key] = AppEntry(key, section.name or key, zone, sections)
+    return MinishipConfig(apps)
+
+
+def load_config(path: Path) -> MinishipConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path} not found: copy miniship.toml from the repository or set MINISHIP_CONFIG"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    config = parse_config(data, str(path))
+    return MinishipConfig(config.apps, path)
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg

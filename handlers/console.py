@@ -1,0 +1,99 @@
+"""The console: the same commands as Slack, typed at a prompt or read from a script.
+
+Interactive (a terminal): a prompt, and review changes printed as the watcher finds them.
+A script (``python bot.py console < script.txt``): each line is echoed and run in
+order, ``wait <seconds>`` pauses, blank lines and ``#`` comments are skipped, and the
+console exits at the end of the script. Nothing typed can crash it: a line that fails
+in an unexpected way is reported and the console carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import TextIO
+
+from handlers import render
+from handlers.commands import Commands
+from handlers.releases import Actor, Change
+
+__all__ = ["Console"]
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 3600.0
+
+
+class Console:
+    def __init__(
+        self,
+        commands: Commands,
+        actor: Actor,
+        *,
+        stdin: TextIO = sys.stdin,
+        stdout: TextIO = sys.stdout,
+        interactive: bool | None = None,
+    ) -> None:
+        self.commands = commands
+        self.actor = actor
+        self.stdin = stdin
+        self.stdout = stdout
+        self.interactive = stdin.isatty() if interactive is None else interactive
+        commands.service.listeners.append(self.on_change)
+
+    def say(self, text: str) -> None:
+        self.stdout.write(text.rstrip("\n") + "\n")
+        self.stdout.flush()
+
+    async def on_change(self, change: Change) -> None:
+        self.say(("\n" if self.interactive else "") + render.change(change))
+        if self.interactive:
+            self.stdout.write("ship> ")
+            self.stdout.flush()
+
+    async def run(self) -> None:
+        while True:
+            if self.interactive:
+                self.stdout.write("ship> ")
+                self.stdout.flush()
+            line = await asyncio.to_thread(self.stdin.readline)
+            if not line:  # end of input
+                if self.interactive:
+                    self.say("")
+                return
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            if not self.interactive:
+                self.say(f"> {text}")
+            if text.lower() in ("quit", "exit"):
+                return
+            word, _, rest = text.partition(" ")
+            if word.lower() == "wait":
+                await self.wait(rest.strip())
+                continue
+            await self.run_line(text)
+
+    async def wait(self, arg: str) -> None:
+        try:
+            seconds = float(arg)
+        except ValueError:
+            self.say("Usage: `wait <seconds>`, e.g. wait 35")
+            return
+        if not 0 <= seconds <= MAX_WAIT:
+            self.say(f"wait takes 0 to {MAX_WAIT:.0f} seconds")
+            return
+        await asyncio.sleep(seconds)
+
+    async def run_line(self, text: str) -> None:
+        try:
+            reply = await self.commands.handle(self.actor, text)
+        except Exception as exc:
+            log.exception("command failed: %s", text)
+            self.say(
+                f"Something went wrong running that ({type(exc).__name__}); "
+                "nothing else was affected. Details are in the log."
+            )
+            return
+        self.say(reply.text)

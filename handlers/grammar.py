@@ -1,0 +1,213 @@
+"""The command language, shared by Slack (``/ship …``), the console and scripts.
+
+    upload <app> [platform] <version> [notes…]
+
+A platform word (``wechat``, ``alipay``) narrows a command to that platform; leaving it
+out means every platform the app is on. A leading ``/ship`` is accepted and ignored.
+Parsing never fails with anything but :class:`UsageError`, whose message says what was
+wrong and carries the usage of the command.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["COMMANDS", "Command", "CommandSpec", "UsageError", "help_text", "parse"]
+
+MAX_INPUT = 4000  # Slack's slash-command text is shorter than this
+MAX_NOTES = 1000
+
+VERSION = re.compile(r"^[vV]?\d[0-9A-Za-z._+-]{0,63}$")
+APP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    usage: str
+    summary: str
+    details: str = ""
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec("help", "help [command]", "list the commands, or explain one"),
+        CommandSpec("apps", "apps", "the configured apps and their id on each platform"),
+        CommandSpec(
+            "upload",
+            "upload <app> [platform] <version> [notes…]",
+            "upload a version (from the app's template) so it can be submitted",
+            "The notes are kept with the release and go to the reviewers on submit.",
+        ),
+        CommandSpec(
+            "submit",
+            "submit <app> [platform] <version>",
+            "submit an uploaded version for review",
+            "A rejected or withdrawn version can be submitted again.",
+        ),
+        CommandSpec(
+            "status",
+            "status [app] [platform]",
+            "ask the platforms now and show where each release stands",
+        ),
+        CommandSpec(
+            "publish",
+            "publish <app> [platform] <version>",
+            "publish an approved version",
+            "Without a platform, every platform must be approved first; otherwise nothing "
+            "is published and the reply says which platform is not ready.",
+        ),
+        CommandSpec(
+            "withdraw",
+            "withdraw <app> [platform] <version>",
+            "pull a version out of review",
+            "Platforms limit withdrawals (WeChat: 5 a day, 10 a month per mini program).",
+        ),
+        CommandSpec("history", "history <app>", "who did what, when, and what the platform said"),
+    )
+}
+
+
+class UsageError(Exception):
+    """The command could not be understood; ``usage`` shows how to write it."""
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        self.message = message
+        self.command = command
+        self.usage = COMMANDS[command].usage if command in COMMANDS else ""
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    app: str | None = None
+    platforms: tuple[str, ...] = ()  # empty: every platform the app is on
+    version: str | None = None
+    notes: str = ""
+    topic: str | None = None  # for help
+
+
+def parse(text: str, platforms: Sequence[str]) -> Command:
+    """Parse one command line.
+
+    Args:
+        text: what the person typed, with or without a leading ``/ship``.
+        platforms: the platform names that may be typed (from the registry).
+    """
+    if len(text) > MAX_INPUT:
+        raise UsageError(f"that is {len(text)} characters; a command is at most {MAX_INPUT}")
+    words = [(m.group(), m.end()) for m in re.finditer(r"\S+", text)]
+    if words and words[0][0].lower() == "/ship":
+        words = words[1:]
+    if not words:
+        raise UsageError("type a command; `help` lists them")
+    name = words[0][0].lower()
+    args = [w for w, _ in words[1:]]
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, COMMANDS, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else " `help` lists the commands."
+        raise UsageError(f"unknown command `{_clip(name)}`.{hint}")
+
+    if name == "help":
+        if len(args) > 1:
+            raise UsageError("help takes at most one command name", name)
+        topic = args[0].lower() if args else None
+        if topic is not None and topic not in COMMANDS:
+            raise UsageError(f"there is no command `{_clip(topic)}`", name)
+        return Command(name, topic=topic)
+    if name == "apps":
+        _no_more(args, 0, name)
+        return Command(name)
+    if name == "status":
+        return _status(args, platforms)
+    if name == "history":
+        if not args:
+            raise UsageError("which app? e.g. `history demo`", name)
+        _no_more(args, 1, name)
+        return Command(name, app=_app(args[0], name))
+
+    # upload / submit / publish / withdraw: <app> [platform] <version> …
+    if not args:
+        raise UsageError("which app and version?", name)
+    app = _app(args[0], name)
+    i = 1
+    chosen: tuple[str, ...] = ()
+    if i < len(args) and args[i].lower() in platforms:
+        chosen = (args[i].lower(),)
+        i += 1
+    if i >= len(args):
+        raise UsageError("which version?", name)
+    version = _version(args[i], platforms, name)
+    if name == "upload":
+        notes = text[words[i + 1][1] :].strip()  # everything after the version, as typed
+        if len(notes) > MAX_NOTES:
+            raise UsageError(f"notes are at most {MAX_NOTES} characters", name)
+        return Command(name, app=app, platforms=chosen, version=version, notes=notes)
+    _no_more(args, i + 1, name)
+    return Command(name, app=app, platforms=chosen, version=version)
+
+
+def _status(args: list[str], platforms: Sequence[str]) -> Command:
+    app: str | None = None
+    chosen: tuple[str, ...] = ()
+    rest = list(args)
+    if rest and rest[0].lower() not in platforms:
+        app = _app(rest.pop(0), "status")
+    if rest:
+        if rest[0].lower() not in platforms:
+            raise UsageError(
+                f"`{_clip(rest[0])}` is not a platform ({', '.join(platforms)})", "status"
+            )
+        chosen = (rest.pop(0).lower(),)
+    _no_more(rest, 0, "status")
+    return Command("status", app=app, platforms=chosen)
+
+
+def _app(word: str, command: str) -> str:
+    if not APP.match(word):
+        raise UsageError(f"`{_clip(word)}` is not an app name", command)
+    return word
+
+
+def _version(word: str, platforms: Sequence[str], command: str) -> str:
+    if VERSION.match(word):
+        return word
+    close = difflib.get_close_matches(word.lower(), platforms, n=1)
+    if close:
+        raise UsageError(f"`{_clip(word)}` is not a platform; did you mean `{close[0]}`?", command)
+    raise UsageError(
+        f"`{_clip(word)}` is neither a platform ({', '.join(platforms)}) nor a version "
+        "(versions start with a digit, like 1.2.0)",
+        command,
+    )
+
+
+def _no_more(args: list[str], allowed: int, command: str) -> None:
+    if len(args) > allowed:
+        raise UsageError(f"unexpected `{_clip(args[allowed])}`", command)
+
+
+def _clip(word: str, limit: int = 40) -> str:
+    word = word.replace("`", "'")
+    return word if len(word) <= limit else word[:limit] + "…"
+
+
+def help_text(topic: str | None = None) -> str:
+    if topic is not None:
+        spec = COMMANDS[topic]
+        text = f"`{spec.usage}`\n{spec.summary}."
+        if spec.details:
+            text += f"\n{spec.details}"
+        return text
+    width = max(len(s.usage) for s in COMMANDS.values())
+    lines = [f"  {s.usage.ljust(width)}  {s.summary}" for s in COMMANDS.values()]
+    return (
+        "Commands (in Slack, type them after /ship):\n"
+        + "\n".join(lines)
+        + "\nLeave out the platform to act on every platform the app is on."
+    )

@@ -1,0 +1,714 @@
+"""The release use cases: what upload, submit, status, publish, withdraw and history do.
+
+They are the same whichever way a command arrives (console, Slack, a scheduled job).
+Each use case checks the stored state first, calls the platforms (concurrently when a
+command covers several), moves the state machine with compare-and-set, and writes one
+event per platform with the platform's answer. Results are plain data; turning them
+into text or Slack blocks is ``render``'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from handlers.config import AppEntry, MinishipConfig
+from platforms import platform_class
+from platforms.base import Overview, Platform, ReviewState, ReviewStatus, recording
+from platforms.errors import ConfigError, PlatformError
+from storage import InvalidTransition, ReleaseState, StaleState, Store, TargetExists, TargetView
+from storage.models import Event, Release, ReleaseTarget
+from storage.states import TRANSITIONS
+
+__all__ = [
+    "ActionResult",
+    "Actor",
+    "AppStatus",
+    "Change",
+    "CommandRefused",
+    "Outcome",
+    "PlatformResult",
+    "PlatformStatus",
+    "ReleaseService",
+]
+
+log = logging.getLogger(__name__)
+S = ReleaseState
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked: a Slack user id, ``console:<user>``, ``scheduler``…"""
+
+    id: str
+    name: str = ""
+
+    def __str__(self) -> str:
+        return self.name or self.id
+
+
+class CommandRefused(Exception):
+    """The command cannot be carried out as asked (unknown app, platform not configured…)."""
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"  # the platform (or the connection to it) said no
+    REFUSED = "refused"  # miniship did not try: the state does not allow it
+
+
+@dataclass(frozen=True)
+class PlatformResult:
+    platform: str
+    outcome: Outcome
+    message: str
+    state: ReleaseState | None = None
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    action: str
+    app: AppEntry
+    version: str
+    results: list[PlatformResult] = field(default_factory=list)
+    refusal: str = ""  # the whole command was refused, nothing was tried
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusal and all(r.outcome is Outcome.OK for r in self.results)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A review outcome (or another change) learned from a platform."""
+
+    app: AppEntry
+    version: str
+    platform: str
+    old: ReleaseState
+    new: ReleaseState
+    reason: str = ""
+    outside: bool = False  # done in the platform's own console, not through miniship
+
+
+@dataclass(frozen=True)
+class PlatformStatus:
+    platform: str
+    overview: Overview | None
+    error: str
+    releases: list[TargetView]
+
+
+@dataclass(frozen=True)
+class AppStatus:
+    app: AppEntry
+    platforms: list[PlatformStatus]
+
+
+# what the platform's word means for the stored state
+_FROM_REVIEW: dict[ReviewState, ReleaseState] = {
+    ReviewState.IN_REVIEW: S.IN_REVIEW,
+    ReviewState.DELAYED: S.DELAYED,
+    ReviewState.APPROVED: S.APPROVED,
+    ReviewState.REJECTED: S.REJECTED,
+    ReviewState.WITHDRAWN: S.WITHDRAWN,
+    ReviewState.RELEASED: S.RELEASED,
+}
+# changes only a person makes: if miniship did not make them, they were made elsewhere
+_BY_PEOPLE = frozenset({S.WITHDRAWN, S.RELEASED})
+
+Listener = Callable[[Change], Awaitable[None]]
+
+
+class ReleaseService:
+    """The use cases, over one store and one adapter per platform."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: MinishipConfig,
+        adapters: Mapping[str, Platform],
+        *,
+        emulated: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.adapters = dict(adapters)
+        self.emulated = frozenset(emulated)
+        self.listeners: list[Listener] = []
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def app(self, key: str) -> AppEntry:
+        entry = self.config.app(key)
+        if entry is None:
+            known = ", ".join(self.config.apps) or "none"
+            raise CommandRefused(f"unknown app `{key}`; configured apps: {known}")
+        return entry
+
+    def display(self, platform: str) -> str:
+        return platform_class(platform).display_name
+
+    def platforms_for(self, app: AppEntry, chosen: Sequence[str]) -> list[str]:
+        """The platforms a command acts on: the chosen one, or all the app is on."""
+        if not chosen:
+            return [p for p in self.adapters if p in app.platforms]
+        for p in chosen:
+            if p not in app.platforms:
+                raise CommandRefused(
+                    f"{app.key} is not on {self.display(p)} (no [apps.{app.key}.{p}])"
+                )
+            if p not in self.adapters:
+                raise CommandRefused(f"{self.display(p)} is not connected in this miniship")
+        return list(chosen)
+
+    # -- upload ---------------------------------------------------------------------------
+
+    async def upload(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str, notes: str
+    ) -> ActionResult:
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        release = await self.store.ensure_release(app.key, version, notes, actor.id)
+        results = await asyncio.gather(*(self._upload_one(actor, app, release, p) for p in names))
+        return ActionResult("upload", app, version, list(results))
+
+    async def _upload_one(
+        self, actor: Actor, app: AppEntry, release: Release, platform: str
+    ) -> PlatformResult:
+        assert release.id is not None
+        existing = await self.store.target(release.id, platform)
+        if existing is not None:
+            return await self._refuse(
+                actor,
+                "upload",
+                app,
+                release,
+                platform,
+                f"{release.version} is already uploaded ({_words(existing.state)}); "
+                "upload a new version instead",
+            )
+        answer, exchanges = await self._attempt(
+            self.adapters[platform].upload(app.key, release.version, release.notes)
+        )
+        if isinstance(answer, Exception):
+            return await self._failed(actor, "upload", app, release, platform, answer, exchanges)
+        try:
+            await self.store.add_target(release, platform, detail=answer.detail)
+        except TargetExists as exc:
+            return await self._refuse(
+                actor,
+                "upload",
+                app,
+                release,
+                platform,
+                f"{release.version} was uploaded meanwhile ({_words(exc.current.state)})",
+            )
+        older = await self.store.supersede(
+            app.key, platform, release, [S.UPLOADED, S.REJECTED, S.WITHDRAWN]
+        )
+        message = _join("uploaded", answer.detail)
+        if older:
+            message += f"; {', '.join(v.release.version for v in older)} superseded"
+        return await self._ok(
+            actor, "upload", app, release, platform, message, S.UPLOADED, exchanges
+        )
+
+    # -- submit ---------------------------------------------------------------------------
+
+    async def submit(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
+    ) -> ActionResult:
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        release = await self._release(app, version)
+        results = await asyncio.gather(*(self._submit_one(actor, app, release, p) for p in names))
+        return ActionResult("submit", app, version, list(results))
+
+    async def _submit_one(
+        self, actor: Actor, app: AppEntry, release: Release, platform: str
+    ) -> PlatformResult:
+        target = await self._target(actor, "submit", app, release, platform)
+        if isinstance(target, PlatformResult):
+            return target
+        if S.IN_REVIEW not in TRANSITIONS[S(target.state)]:
+            return await self._refuse(
+                actor,
+                "submit",
+                app,
+                release,
+                platform,
+                f"{release.version} is {_words(target.state)}; only an uploaded, rejected or "
+                "withdrawn version can be submitted",
+            )
+        answer, exchanges = await self._attempt(
+            self.adapters[platform].submit(app.key, release.version, release.notes)
+        )
+        if isinstance(answer, Exception):
+            return await self._failed(actor, "submit", app, release, platform, answer, exchanges)
+        try:
+            await self.store.transition(
+                target, S.IN_REVIEW, platform_ref=answer.ref, detail=answer.detail
+            )
+        except (StaleState, InvalidTransition) as exc:
+            return await self._failed(actor, "submit", app, release, platform, exc, exchanges)
+        older = await self.store.supersede(app.key, platform, release, [S.APPROVED])
+        message = _join("submitted for review", answer.detail)
+        if older:
+            message += f"; the unpublished approval of {older[0].release.version} lapses"
+        return await self._ok(
+            actor, "submit", app, release, platform, message, S.IN_REVIEW, exchanges
+        )
+
+    # -- withdraw -------------------------------------------------------------------------
+
+    async def withdraw(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
+    ) -> ActionResult:
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        release = await self._release(app, version)
+        results = await asyncio.gather(*(self._withdraw_one(actor, app, release, p) for p in names))
+        return ActionResult("withdraw", app, version, list(results))
+
+    async def _withdraw_one(
+        self, actor: Actor, app: AppEntry, release: Release, platform: str
+    ) -> PlatformResult:
+        target = await self._target(actor, "withdraw", app, release, platform)
+        if isinstance(target, PlatformResult):
+            return target
+        if target.state not in (S.IN_REVIEW, S.DELAYED):
+            return await self._refuse(
+                actor,
+                "withdraw",
+                app,
+                release,
+                platform,
+                f"{release.version} is {_words(target.state)}, not in review; nothing to withdraw",
+            )
+        answer, exchanges = await self._attempt(
+            self.adapters[platform].withdraw(app.key, release.version, target.platform_ref)
+        )
+        if isinstance(answer, Exception):
+            return await self._failed(actor, "withdraw", app, release, platform, answer, exchanges)
+        try:
+            await self.store.transition(target, S.WITHDRAWN, detail=answer)
+        except (StaleState, InvalidTransition) as exc:
+            return await self._failed(actor, "withdraw", app, release, platform, exc, exchanges)
+        return await self._ok(
+            actor,
+            "withdraw",
+            app,
+            release,
+            platform,
+            _join("withdrawn from review", answer),
+            S.WITHDRAWN,
+            exchanges,
+        )
+
+    # -- publish --------------------------------------------------------------------------
+
+    async def publish(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
+    ) -> ActionResult:
+        """Publish on each chosen platform; with several, only if every one is approved."""
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        release = await self._release(app, version)
+        assert release.id is not None
+        targets: dict[str, ReleaseTarget] = {}
+        for p in names:
+            target = await self.store.target(release.id, p)
+            if target is None:
+                if len(names) > 1:
+                    return await self._refuse_all(
+                        actor,
+                        app,
+                        release,
+                        f"Nothing published: {release.version} was never uploaded to "
+                        f"{self.display(p)}. Name a platform to publish on one alone.",
+                    )
+                missing = await self._target(actor, "publish", app, release, p)
+                assert isinstance(missing, PlatformResult)
+                return ActionResult("publish", app, version, [missing])
+            targets[p] = target
+        # learn decisions the watcher has not seen yet
+        for p, target in targets.items():
+            targets[p] = await self._fresh(app, release, target)
+        not_ready = {p: t for p, t in targets.items() if t.state != S.APPROVED}
+        if len(names) > 1 and not_ready:
+            ready = [self.display(p) for p in targets if p not in not_ready]
+            waiting = "; ".join(
+                f"{self.display(p)} is {_words(t.state)}" for p, t in not_ready.items()
+            )
+            text = f"Nothing published: {waiting}."
+            if ready:
+                text += f" {', '.join(ready)} is approved; name it to publish there alone."
+            return await self._refuse_all(actor, app, release, text)
+        results = await asyncio.gather(
+            *(self._publish_one(actor, app, release, t) for t in targets.values())
+        )
+        return ActionResult("publish", app, version, list(results))
+
+    async def _publish_one(
+        self, actor: Actor, app: AppEntry, release: Release, target: ReleaseTarget
+    ) -> PlatformResult:
+        platform = target.platform
+        if target.state != S.APPROVED:
+            return await self._refuse(
+                actor,
+                "publish",
+                app,
+                release,
+                platform,
+                f"{release.version} is {_words(target.state)}; only an approved version can be "
+                "published",
+            )
+        try:  # the claim: of two publishers only one gets past this line
+            claimed = await self.store.transition(target, S.PUBLISHING)
+        except StaleState as exc:
+            return await self._refuse(
+                actor,
+                "publish",
+                app,
+                release,
+                platform,
+                f"somebody else acted first: it is now {_words(exc.current.state)}",
+            )
+        answer, exchanges = await self._attempt(
+            self.adapters[platform].publish(app.key, release.version, claimed.platform_ref)
+        )
+        if isinstance(answer, Exception):
+            await self.store.transition(claimed, S.APPROVED, detail=str(answer))
+            return await self._failed(actor, "publish", app, release, platform, answer, exchanges)
+        await self.store.transition(claimed, S.RELEASED, detail=answer)
+        return await self._ok(
+            actor,
+            "publish",
+            app,
+            release,
+            platform,
+            _join("published", answer),
+            S.RELEASED,
+            exchanges,
+        )
+
+    # -- status, history, watching ---------------------------------------------------------
+
+    async def status(self, app_key: str | None, chosen: Sequence[str]) -> list[AppStatus]:
+        """Ask the platforms now, and return that with what is stored."""
+        apps = [self.app(app_key)] if app_key else list(self.config.apps.values())
+        out: list[AppStatus] = []
+        for app in apps:
+            if chosen and not set(chosen) & set(app.platforms):
+                if app_key:
+                    self.platforms_for(app, chosen)  # raises the explanation
+                continue
+            names = (
+                self.platforms_for(app, chosen)
+                if app_key
+                else [
+                    p
+                    for p in (chosen or self.adapters)
+                    if p in app.platforms and p in self.adapters
+                ]
+            )
+            found = await asyncio.gather(*(self._platform_status(app, p) for p in names))
+            out.append(AppStatus(app, list(found)))
+        if not out:
+            raise CommandRefused("no configured app is on that platform")
+        return out
+
+    async def _platform_status(self, app: AppEntry, platform: str) -> PlatformStatus:
+        for view in await self.store.latest(app.key):
+            if view.target.platform == platform and view.state in (S.IN_REVIEW, S.DELAYED):
+                # on failure, the overview below reports the platform's trouble
+                with contextlib.suppress(PlatformError, ConfigError):
+                    await self.refresh(view, Actor("status"))
+        overview: Overview | None = None
+        error = ""
+        try:
+            overview = await self.adapters[platform].overview(app.key)
+        except (PlatformError, ConfigError) as exc:
+            error = _explain(exc)
+        releases = [v for v in await self.store.latest(app.key) if v.target.platform == platform]
+        return PlatformStatus(platform, overview, error, releases)
+
+    async def history(self, app_key: str, limit: int = 30) -> tuple[AppEntry, list[Event]]:
+        app = self.app(app_key)
+        return app, await self.store.history(app.key, limit)
+
+    async def refresh_watched(self) -> list[Change]:
+        """Ask the platforms about every release in review; apply and announce changes."""
+        changes: list[Change] = []
+        for view in await self.store.watched():
+            try:
+                change = await self.refresh(view, Actor("watcher"))
+            except (PlatformError, ConfigError) as exc:
+                log.warning(
+                    "could not ask %s about %s %s: %s",
+                    view.target.platform,
+                    view.release.app_key,
+                    view.release.version,
+                    exc,
+                )
+                continue
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    async def refresh(self, view: TargetView, actor: Actor) -> Change | None:
+        """Bring one stored release up to date with its platform.
+
+        Raises PlatformError when the platform cannot be asked.
+        """
+        app = self.config.app(view.release.app_key)
+        adapter = self.adapters.get(view.target.platform)
+        if app is None or adapter is None:
+            return None
+        with recording() as exchanges:
+            status = await adapter.review_status(
+                app.key, view.release.version, view.target.platform_ref
+            )
+        return await self._apply(
+            app, view, status, actor, [dataclasses.asdict(x) for x in exchanges]
+        )
+
+    async def _apply(
+        self,
+        app: AppEntry,
+        view: TargetView,
+        status: ReviewStatus,
+        actor: Actor,
+        exchanges: list[dict[str, Any]],
+    ) -> Change | None:
+        current = view.state
+        wanted = _FROM_REVIEW.get(status.state)
+        if status.state is ReviewState.NOT_SUBMITTED and current in (S.IN_REVIEW, S.DELAYED):
+            wanted = S.WITHDRAWN
+        if current is S.PUBLISHING and wanted is not S.RELEASED:
+            return None  # a publisher holds the claim; it will settle the state
+        if wanted is None or wanted == current:
+            return None
+        path = _path(current, wanted)
+        if path is None:
+            log.warning(
+                "%s %s on %s: platform says %s, stored %s; left as is",
+                app.key,
+                view.release.version,
+                view.target.platform,
+                wanted,
+                current,
+            )
+            return None
+        target = view.target
+        try:
+            for step in path:
+                changes: dict[str, Any] = {"detail": status.detail}
+                if step in (S.REJECTED, S.DELAYED):
+                    changes["review_reason"] = status.reason
+                if step in (S.APPROVED, S.REJECTED) and status.decided_at is not None:
+                    changes["decided_at"] = status.decided_at
+                target = await self.store.transition(target, step, **changes)
+        except StaleState:
+            return None  # somebody else recorded it first
+        outside = wanted in _BY_PEOPLE and current is not S.PUBLISHING
+        change = Change(
+            app, view.release.version, view.target.platform, current, wanted, status.reason, outside
+        )
+        message = f"{current} → {wanted}"
+        if outside:
+            message += " (changed outside miniship)"
+        if status.reason:
+            message += f": {status.reason}"
+        await self.store.record(
+            actor=f"{view.target.platform} (seen by {actor})",
+            action="review",
+            outcome="changed",
+            app=app.key,
+            release=view.release,
+            platform=view.target.platform,
+            message=message,
+            exchanges=exchanges,
+        )
+        for listener in list(self.listeners):
+            try:
+                await listener(change)
+            except Exception:  # a broken listener must not stop the others
+                log.exception("review-change listener failed")
+        return change
+
+    async def _fresh(self, app: AppEntry, release: Release, target: ReleaseTarget) -> ReleaseTarget:
+        if target.state not in (S.IN_REVIEW, S.DELAYED):
+            return target
+        try:
+            await self.refresh(TargetView(target, release), Actor("publish"))
+        except (PlatformError, ConfigError):
+            return target
+        fresh = await self.store.target(target.release_id, target.platform)
+        return fresh or target
+
+    # -- shared steps ---------------------------------------------------------------------
+
+    async def _release(self, app: AppEntry, version: str) -> Release:
+        release = await self.store.release(app.key, version)
+        if release is None:
+            raise CommandRefused(
+                f"{app.key} {version} was never uploaded; "
+                f"`upload {app.key} {version} <notes>` first"
+            )
+        return release
+
+    async def _target(
+        self, actor: Actor, action: str, app: AppEntry, release: Release, platform: str
+    ) -> ReleaseTarget | PlatformResult:
+        assert release.id is not None
+        target = await self.store.target(release.id, platform)
+        if target is None:
+            return await self._refuse(
+                actor,
+                action,
+                app,
+                release,
+                platform,
+                f"{release.version} was never uploaded to {self.display(platform)}",
+            )
+        return target
+
+    @staticmethod
+    async def _attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, Any]]]:
+        with recording() as exchanges:
+            try:
+                answer: T | Exception = await call
+            except (PlatformError, ConfigError) as exc:
+                answer = exc
+        return answer, [dataclasses.asdict(x) for x in exchanges]
+
+    async def _ok(
+        self,
+        actor: Actor,
+        action: str,
+        app: AppEntry,
+        release: Release,
+        platform: str,
+        message: str,
+        state: ReleaseState,
+        exchanges: list[dict[str, Any]],
+    ) -> PlatformResult:
+        await self.store.record(
+            actor=actor.id,
+            action=action,
+            outcome="ok",
+            app=app.key,
+            release=release,
+            platform=platform,
+            message=message,
+            exchanges=exchanges,
+        )
+        return PlatformResult(platform, Outcome.OK, message, state)
+
+    async def _failed(
+        self,
+        actor: Actor,
+        action: str,
+        app: AppEntry,
+        release: Release,
+        platform: str,
+        error: Exception,
+        exchanges: list[dict[str, Any]],
+    ) -> PlatformResult:
+        message = _explain(error)
+        await self.store.record(
+            actor=actor.id,
+            action=action,
+            outcome="failed",
+            app=app.key,
+            release=release,
+            platform=platform,
+            message=message,
+            exchanges=exchanges,
+        )
+        current = await self.store.target(release.id or 0, platform)
+        return PlatformResult(
+            platform, Outcome.FAILED, message, S(current.state) if current else None
+        )
+
+    async def _refuse(
+        self,
+        actor: Actor,
+        action: str,
+        app: AppEntry,
+        release: Release,
+        platform: str,
+        message: str,
+    ) -> PlatformResult:
+        await self.store.record(
+            actor=actor.id,
+            action=action,
+            outcome="refused",
+            app=app.key,
+            release=release,
+            platform=platform,
+            message=message,
+        )
+        current = await self.store.target(release.id or 0, platform)
+        return PlatformResult(
+            platform, Outcome.REFUSED, message, S(current.state) if current else None
+        )
+
+    async def _refuse_all(
+        self, actor: Actor, app: AppEntry, release: Release, message: str
+    ) -> ActionResult:
+        await self.store.record(
+            actor=actor.id,
+            action="publish",
+            outcome="refused",
+            app=app.key,
+            release=release,
+            message=message,
+        )
+        return ActionResult("publish", app, release.version, refusal=message)
+
+
+def _explain(error: Exception) -> str:
+    if isinstance(error, PlatformError):
+        name = platform_class(error.platform).display_name
+        return f"{name} {error.describe()}"
+    return str(error)
+
+
+def _join(head: str, detail: str) -> str:
+    """``head — detail``, or the detail alone when it already says the head's first word."""
+    if not detail or detail in head:
+        return head
+    if detail.lower().startswith(head.split()[0]):
+        return detail
+    return f"{head} — {detail}"
+
+
+def _words(state: str) -> str:
+    return state.replace("_", " ")
+
+
+def _path(start: ReleaseState, goal: ReleaseState) -> list[ReleaseState] | None:
+    """The shortest way through the state machine, never passing through a claim."""
+    seen = {start}
+    queue: deque[tuple[ReleaseState, list[ReleaseState]]] = deque([(start, [])])
+    while queue:
+        state, path = queue.popleft()
+        for nxt in TRANSITIONS[state]:
+            if nxt in seen or (nxt is S.PUBLISHING and nxt is not goal):
+                continue
+            if nxt is goal:
+                return [*path, nxt]
+            seen.add(nxt)
+            queue.append((nxt, [*path, nxt]))
+    return None
