@@ -53,8 +53,9 @@ TRANSITIONS: dict[ReleaseState, frozenset[ReleaseState]] = {
     S.SUPERSEDED: frozenset(),
 }
 
-ACTIVE = frozenset({S.IN_REVIEW, S.DELAYED, S.PUBLISHING})
-"""States in which the platform may change the outcome on its own: watched."""
+ACTIVE = frozenset({S.IN_REVIEW, S.DELAYED, S.APPROVED, S.PUBLISHING})
+"""States the watcher keeps asking the platform about: a review may be decided, or a
+person may act in the platform's own console (withdraw, publish)."""
 
 # the order used when naming what may come next
 _ORDER = list(ReleaseState)

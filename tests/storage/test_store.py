@@ -174,9 +174,11 @@ async def test_watched_and_latest_and_history(store: Store) -> None:
     target = await approved_target(store)
     release = await store.release("demo", "1.0.0")
     assert release is not None
-    assert await store.watched() == []
-    await store.transition(target, S.PUBLISHING)
+    assert [v.state for v in await store.watched()] == [S.APPROVED]
+    target = await store.transition(target, S.PUBLISHING)
     assert [v.state for v in await store.watched()] == [S.PUBLISHING]
+    await store.transition(target, S.RELEASED)
+    assert await store.watched() == []
     assert [v.release.version for v in await store.latest("demo")] == ["1.0.0"]
     await store.record(actor="a", action="upload", outcome="ok", app="demo", release=release)
     await store.record(
