@@ -292,8 +292,9 @@ class AlipayEmulator(Emulator):
         env = {
             "ALIPAY_GATEWAY": f"{base_url}/gateway.do",
             "ALIPAY_APP_ID": isv["app_id"],
-            "ALIPAY_PRIVATE_KEY": isv["private_key"],
-            "ALIPAY_PUBLIC_KEY": platform_key["public_key"],
+            # bare base64, as Alipay's key tool shows keys: one line, safe in any env file
+            "ALIPAY_PRIVATE_KEY": _bare(isv["private_key"]),
+            "ALIPAY_PUBLIC_KEY": _bare(platform_key["public_key"]),
         }
         for key, given in apps.items():
             cfg = AlipayPlatform.AppConfig.model_validate(given.model_dump())
@@ -754,3 +755,8 @@ class AlipayEmulator(Emulator):
             "expires_in": GRANT_LIFETIME,
             "re_expires_in": REFRESH_LIFETIME,
         }
+
+
+def _bare(pem: str) -> str:
+    """A PEM key's base64 body on one line."""
+    return "".join(line for line in pem.strip().splitlines() if not line.startswith("-----"))

@@ -1,0 +1,134 @@
+"""bot.py as people run it: the emulators served alone, and a separate miniship using them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bot import _write_env
+
+REPO = Path(__file__).parents[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("WECHAT_", "ALIPAY_", "MINISHIP_", "DATABASE_URL"))
+    }
+    env.update(extra)
+    return env
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """What `set -a; . file` would set, for the simple KEY="value" lines we write."""
+    out: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        key, _, value = line.partition("=")
+        out[key] = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_a_separate_miniship_releases_through_the_standalone_emulators(tmp_path: Path) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(REPO / "bot.py"), "emulators", "--port", str(port)],
+        env=clean_env(
+            MINISHIP_CONFIG=str(REPO / "miniship.toml"), MINISHIP_EMULATOR_REVIEW_SECONDS="1"
+        ),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        env_file = tmp_path / "var" / "emulators.env"
+        for _ in range(300):
+            if env_file.exists() or server.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert env_file.exists(), server.communicate(timeout=5)
+        assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+        issued = read_env_file(env_file)
+        assert issued["WECHAT_API_BASE"] == f"http://127.0.0.1:{port}/wechat"
+        assert all("\n" not in v for v in issued.values())
+
+        # the app file with its secret references switched on, as the README says
+        toml = (REPO / "miniship.toml").read_text().replace("# refresh_token", "refresh_token")
+        toml = toml.replace("# app_auth_token", "app_auth_token")
+        toml = toml.replace("# app_refresh_token", "app_refresh_token")
+        (tmp_path / "mine.toml").write_text(toml)
+        script = "upload demo 1.0.0 through the standalone emulators\nsubmit demo 1.0.0\n"
+        script += "wait 1.5\nstatus demo\npublish demo 1.0.0\n"
+        done = subprocess.run(
+            [sys.executable, str(REPO / "bot.py"), "console"],
+            input=script,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            env=clean_env(
+                **issued,
+                MINISHIP_EMULATORS="off",
+                MINISHIP_CONFIG="mine.toml",
+                DATABASE_URL="sqlite:///separate.db",
+            ),
+        )
+        assert done.returncode == 0, done.stderr
+        assert "WeChat (live), Alipay (live)" in done.stdout
+        assert done.stdout.count("✓") == 6, done.stdout  # upload, submit, publish × 2
+        assert "published 1.0.0" in done.stdout
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=10)
+
+
+def test_off_without_credentials_says_what_is_missing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "console"],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env=clean_env(MINISHIP_EMULATORS="off", MINISHIP_CONFIG=str(REPO / "miniship.toml")),
+    )
+    assert done.returncode == 2
+    assert "has no credentials and MINISHIP_EMULATORS=off" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_bad_apps_file_is_explained(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[apps.demo.wechat]\nappid = "wx3a5f9c2e1b7d4f60"\ntemplate_id = 1\nsecret = "x"\n'
+    )
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "console"],
+        input="",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env=clean_env(MINISHIP_CONFIG=str(bad)),
+    )
+    assert done.returncode == 2
+    assert "[apps.demo.wechat]" in done.stderr and "secret" in done.stderr
+
+
+def test_write_env_quotes_values(tmp_path: Path) -> None:
+    path = tmp_path / "x.env"
+    _write_env(path, {"A": 'say "hi"', "B": "back\\slash"})
+    assert read_env_file(path) == {"A": 'say "hi"', "B": "back\\slash"}
