@@ -83,9 +83,9 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
     monkeypatch.setenv("MINISHIP_EMULATOR_REVIEW_SECONDS", "5")
     monkeypatch.setenv("MINISHIP_EMULATORS", "on")
-    s = Settings(_env_file=None)  # type: ignore[call-arg]
+    s = Settings(_env_file=None)
     assert s.database_url == "postgresql://u@h/db"
     assert s.emulator_review_seconds == 5 and s.emulators == "on"
     monkeypatch.setenv("MINISHIP_EMULATORS", "sometimes")
     with pytest.raises(ValueError, match="auto"):
-        Settings(_env_file=None)  # type: ignore[call-arg]
+        Settings(_env_file=None)
