@@ -146,10 +146,14 @@ SECRET_KEYS = frozenset(
         "component_access_token",
         "component_appsecret",
         "component_secret",
+        "component_token",
         "component_verify_ticket",
+        "encoding_aes_key",
+        "password",
         "private_key",
         "refresh_token",
         "sign",
+        "test_password",
     }
 )
 

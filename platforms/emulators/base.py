@@ -76,6 +76,9 @@ class Emulator(ABC):
         clock: unix-seconds clock; tests pass a fake one to decide reviews without waiting.
         timeout_seconds: how long an injected ``timeout`` fault holds the answer.
         state_path: JSON file to keep the emulator's state in across restarts.
+
+    The constructor restores saved state (via :meth:`restore`), so a subclass sets up its
+    own empty state *before* calling ``super().__init__()``.
     """
 
     platform: ClassVar[str]
