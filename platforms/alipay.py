@@ -22,6 +22,7 @@ https://opendocs.alipay.com/mini/03l9bq (audit.apply), https://opendocs.alipay.c
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import time
@@ -39,7 +40,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platforms import alipay_sign
 from platforms.base import (
-    Exchange,
     Overview,
     Platform,
     ReviewState,
@@ -47,8 +47,8 @@ from platforms.base import (
     SecretRef,
     SubmitResult,
     UploadResult,
-    record,
-    redact,
+    scrub_answer,
+    url_problem,
 )
 from platforms.errors import (
     AlreadyInReview,
@@ -58,6 +58,7 @@ from platforms.errors import (
     InvalidInput,
     InvalidState,
     NotFound,
+    OutcomeUnknown,
     PlatformError,
     PlatformUnavailable,
     QuotaExceeded,
@@ -69,12 +70,14 @@ __all__ = [
     "AlipaySettings",
     "error_for",
     "version_desc_length",
+    "version_key",
 ]
 
 UPLOAD = "alipay.open.mini.version.upload"
 BUILD_QUERY = "alipay.open.mini.version.build.query"
 AUDIT_APPLY = "alipay.open.mini.version.audit.apply"
 AUDIT_CANCEL = "alipay.open.mini.version.audit.cancel"
+AUDITED_CANCEL = "alipay.open.mini.version.audited.cancel"
 DETAIL_QUERY = "alipay.open.mini.version.detail.query"
 LIST_QUERY = "alipay.open.mini.version.list.query"
 ONLINE = "alipay.open.mini.version.online"
@@ -84,6 +87,21 @@ SUCCESS = "10000"
 LISTED_STATUSES = "INIT,AUDITING,AUDIT_REJECT,WAIT_RELEASE,BASE_AUDIT_PASS,GRAY,RELEASE"
 REVIEW_STATUSES = ("AUDITING", "AUDIT_REJECT", "WAIT_RELEASE", "BASE_AUDIT_PASS", "GRAY")
 VERSION_DESC_MIN, VERSION_DESC_MAX = 30, 500
+
+SUPERSEDED = {
+    "AUDIT_REJECT": "rejected",
+    "WAIT_RELEASE": "approved but not published",
+    "BASE_AUDIT_PASS": "approved but not published",
+}
+"""Decided reviews that block every submission (fact sheet §2.2) and that a new submission
+supersedes: their version goes back to development (``audited.cancel``) first."""
+
+SUBMIT_BLOCKED = frozenset(
+    {"CAN_NOT_SUBMIT_WITH_AUDIT_GRAY", "CAN_NOT_SUBMIT_WITH_AUDIT", "CAN_NOT_SUBMIT_WITHOUT_INIT"}
+)
+"""audit.apply refusals that sending a decided version back to development may clear."""
+
+CONFIRMED = "confirmed with Alipay after an unclear answer"
 
 STATUS_WORDS = {
     "INIT": "in development (INIT)",
@@ -107,8 +125,8 @@ def version_desc_length(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    """``"1.2.10"`` → ``(1, 2, 10)``; anything unparsable sorts first."""
+def version_key(version: str) -> tuple[int, ...]:
+    """``"1.2.10"`` → ``(1, 2, 10)``; anything unparsable sorts first (shared with the emulator)."""
     try:
         return tuple(int(part) for part in version.split("."))
     except ValueError:
@@ -490,10 +508,6 @@ class _Caller:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-class _Unclear(PlatformUnavailable):
-    """A write whose outcome is unknown (timeout, transport failure, busy, 5xx)."""
-
-
 def _secret(value: SecretStr | None, path: Path | None, what: str) -> str | None:
     """The text of a key given inline or as a file; ``ConfigError`` if both or unreadable."""
     if value is not None and path is not None:
@@ -544,6 +558,7 @@ class AlipayPlatform(Platform):
 
     Settings = AlipaySettings
     AppConfig = AlipayAppConfig
+    single_trial_version = False  # development versions coexist; each can be submitted
 
     BUILD_POLL_DELAYS: ClassVar[tuple[float, ...]] = (0.3, 0.5, 1.0, 2.0, 3.0) + (5.0,) * 24
     """Waits between ``build.query`` polls after an upload (about two minutes in all)."""
@@ -558,10 +573,11 @@ class AlipayPlatform(Platform):
     ) -> None:
         if not isinstance(settings, AlipaySettings):
             raise ConfigError("AlipayPlatform needs AlipayPlatform.Settings")
-        if not re.match(r"^https?://[^/\s]+", settings.gateway):
+        problem = url_problem(settings.gateway)
+        if problem is not None:
             raise ConfigError(
                 f"ALIPAY_GATEWAY must be an http(s) URL such as "
-                f"https://openapi.alipay.com/gateway.do, not {settings.gateway!r}"
+                f"https://openapi.alipay.com/gateway.do, not {settings.gateway!r} ({problem})"
             )
         try:
             configs = {
@@ -684,18 +700,10 @@ class AlipayPlatform(Platform):
         common["sign"] = alipay_sign.sign(
             alipay_sign.sign_content({**common, **body}), caller.private_key
         )
-        request_log = redact({"app_id": caller.app_id, "method": method, **(shown or params)})
+        request_log = {"app_id": caller.app_id, "method": method, **(shown or params)}
 
         def log(answer: Mapping[str, Any] | None = None, error: str = "") -> None:
-            record(
-                Exchange(
-                    platform=self.name,
-                    api=method,
-                    request=request_log,
-                    answer=redact(dict(answer or {})),
-                    error=error,
-                )
-            )
+            self.record_exchange(method, request_log, answer, error)
 
         try:
             if multipart:
@@ -705,12 +713,21 @@ class AlipayPlatform(Platform):
                 response = await self.client.post(self.settings.gateway, params=common, data=body)
         except httpx.TimeoutException:
             log(error="timed out")
-            raise _Unclear(
+            raise PlatformUnavailable(
                 self.name, "", "", f"Alipay did not answer {method} in time; try again later."
             ) from None
+        except httpx.InvalidURL:
+            # the exception text may carry the URL with its token: only its type is shown
+            log(error="InvalidURL")
+            raise ConfigError(
+                f"ALIPAY_GATEWAY {self.settings.gateway!r} does not make a valid URL for "
+                f"{method}; set it to an http(s) URL such as "
+                "https://openapi.alipay.com/gateway.do"
+            ) from None
         except httpx.HTTPError as exc:
-            log(error=f"{type(exc).__name__}: {exc}")
-            raise _Unclear(
+            # the exception text may carry the URL with its token: only its type is shown
+            log(error=type(exc).__name__)
+            raise PlatformUnavailable(
                 self.name,
                 "",
                 "",
@@ -719,7 +736,7 @@ class AlipayPlatform(Platform):
 
         if response.status_code != 200:
             log(error=f"HTTP {response.status_code}")
-            raise _Unclear(
+            raise PlatformUnavailable(
                 self.name,
                 f"HTTP {response.status_code}",
                 "",
@@ -729,7 +746,7 @@ class AlipayPlatform(Platform):
             node = alipay_sign.read_response(response.content.decode("utf-8"), method)
         except (UnicodeDecodeError, ValueError):
             log(error="the answer is not JSON")
-            raise _Unclear(
+            raise PlatformUnavailable(
                 self.name, "", "", "the Alipay gateway answered with something that is not JSON."
             ) from None
         except LookupError as exc:
@@ -738,7 +755,8 @@ class AlipayPlatform(Platform):
                 self.name, "", "", f"Alipay's answer to {method} is malformed: {exc}."
             ) from None
 
-        data = node.data
+        # sub_msg may echo the signed request, tokens and all
+        data: dict[str, Any] = scrub_answer(node.data)
         code = str(data.get("code", ""))
         if node.sign is not None:
             if not alipay_sign.verify_node(node, caller.alipay_public_key):
@@ -762,17 +780,12 @@ class AlipayPlatform(Platform):
             )
         log(data)
         if code != SUCCESS:
-            error = error_for(
+            raise error_for(
                 code,
                 str(data.get("sub_code", "")),
                 str(data.get("sub_msg", "")),
                 str(data.get("msg", "")),
             )
-            if isinstance(error, PlatformUnavailable):
-                raise _Unclear(
-                    error.platform, error.code, error.platform_message, error.explanation
-                )
-            raise error
         return data
 
     async def _call(
@@ -786,28 +799,31 @@ class AlipayPlatform(Platform):
         multipart: bool = False,
         shown: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Call ``method`` for ``app``: renews an expired token once; retries only reads."""
+        """Call ``method`` for ``app``: renews an expired token once; retries only reads.
+
+        A change (``read=False``) whose answer is lost or unusable raises
+        :class:`OutcomeUnknown`, so the operation can ask Alipay what happened; a failed
+        token renewal (nothing was changed) does not.
+        """
         self.app(app)  # ConfigError for an app without an [apps.<key>.alipay] section
         caller = self._callers[app]
-        attempts = (self.settings.max_retries if retries is None else retries) if read else 0
-        renewed = False
-        attempt = 0
-        while True:
-            token = caller.token
-            try:
-                return await self._send(
-                    caller, method, params, multipart=multipart, token=token, shown=shown
-                )
-            except AuthError as exc:
-                if renewed or exc.code != "aop.app-auth-token-time-out" or not caller.refresh_token:
-                    raise
-                await self._renew(caller, token)
-                renewed = True
-            except PlatformUnavailable:
-                if attempt >= attempts:
-                    raise
-                await asyncio.sleep(self.settings.retry_backoff_seconds * 2**attempt)
-                attempt += 1
+
+        async def attempt(token: str | None) -> dict[str, Any]:
+            once = functools.partial(
+                self._send, caller, method, params, multipart=multipart, token=token, shown=shown
+            )
+            if read:
+                return await self.read_with_retries(once, retries=retries)
+            return await self.send_change(once)
+
+        token = caller.token
+        try:
+            return await attempt(token)
+        except AuthError as exc:
+            if exc.code != "aop.app-auth-token-time-out" or not caller.refresh_token:
+                raise
+        await self._renew(caller, token)
+        return await attempt(caller.token)
 
     async def _renew(self, caller: _Caller, expired: str | None) -> None:
         """Trade app_refresh_token for a new app_auth_token (kept in memory)."""
@@ -844,13 +860,83 @@ class AlipayPlatform(Platform):
             retries=retries,
         )
 
-    async def _status_after(self, app: str, version: str, unclear: _Unclear) -> str:
-        """The version's status after a write whose answer was lost (else the original error)."""
-        try:
+    async def _confirm_status(
+        self, app: str, version: str, unclear: OutcomeUnknown, what: str, status: str
+    ) -> None:
+        """After an unclear change (``what``): returns when ``version`` now has ``status``."""
+
+        async def shows() -> bool:
             detail = await self._detail(app, version, retries=0)
-        except PlatformError:
-            raise unclear from None
-        return str(detail.get("status", ""))
+            return str(detail.get("status", "")) == status
+
+        await self.confirm_change(unclear, what, shows)
+
+    async def _back_to_development(self, app: str, version: str) -> None:
+        """Send a rejected or approved ``version`` back to development (``audited.cancel``)."""
+        cfg = self._config(app)
+        params = {"app_version": version, "bundle_id": cfg.bundle_id}
+        try:
+            await self._call(app, AUDITED_CANCEL, params)
+        except OutcomeUnknown as unclear:
+            what = f"return of {version} to development"
+            try:
+                await self._confirm_status(app, version, unclear, what, "INIT")
+            except OutcomeUnknown as still:  # the submission itself was never sent
+                raise PlatformUnavailable(
+                    still.platform,
+                    still.code,
+                    still.platform_message,
+                    f"{still.explanation} Nothing was submitted for review.",
+                ) from None
+
+    async def _clear_the_way(self, app: str, version: str, refused: PlatformError) -> list[str]:
+        """Send back to development the decided versions that keep ``version`` from review.
+
+        Alipay refuses every submission while a version is rejected or approved but not
+        published (fact sheet §2.2), and submits only versions in development. A new
+        submission supersedes such a decision, as on WeChat: that version (this one or
+        another) goes back to development. Raises ``refused`` when a version in review or
+        gray release blocks, when ``version`` cannot be submitted anyway, or when nothing
+        can be cleared. Returns a line per version sent back.
+        """
+        cfg = self._config(app)
+        answer = await self._call(
+            app,
+            LIST_QUERY,
+            {"bundle_id": cfg.bundle_id, "version_status": ",".join(REVIEW_STATUSES)},
+            read=True,
+        )
+        statuses = {
+            str(info.get("app_version", "")): str(info.get("version_status", ""))
+            for info in answer.get("app_version_infos") or []
+            if isinstance(info, dict)
+        }
+        blocking = {v: s for v, s in statuses.items() if s in SUPERSEDED}
+        if not blocking or any(s not in SUPERSEDED for s in statuses.values()):
+            raise refused  # nothing to clear, or a review or gray release is running
+        if version not in statuses:  # then it must be in development to be submitted
+            own = str((await self._detail(app, version)).get("status", ""))
+            if own != "INIT":
+                raise refused  # live, offline …: clearing the way would not help
+        lines = []
+        for other in sorted(blocking, key=version_key):
+            await self._back_to_development(app, other)
+            lines.append(f"{other} ({SUPERSEDED[blocking[other]]}) went back to development")
+        return lines
+
+    async def _apply(
+        self, app: str, version: str, fields: Mapping[str, str], shown: Mapping[str, str]
+    ) -> str:
+        """``audit.apply`` once; the line for people (confirmed when the answer was unclear)."""
+        try:
+            answer = await self._call(app, AUDIT_APPLY, fields, multipart=True, shown=shown)
+        except OutcomeUnknown as unclear:
+            await self._confirm_status(app, version, unclear, "submission", "AUDITING")
+            return f"submitted for review ({CONFIRMED})"
+        detail = "submitted for review"
+        if answer.get("speed_up") == "true":
+            detail += " (expedited)"
+        return detail
 
     # -- operations --------------------------------------------------------------------
 
@@ -877,11 +963,18 @@ class AlipayPlatform(Platform):
         query = {"app_version": version, "bundle_id": cfg.bundle_id}
         try:
             state = await self._call(app, UPLOAD, params)
-        except _Unclear as unclear:
-            try:  # did the upload happen even though the answer was lost?
-                state = await self._call(app, BUILD_QUERY, query, read=True, retries=0)
-            except PlatformError:
-                raise unclear from None
+        except OutcomeUnknown as unclear:
+            found: list[dict[str, Any]] = []
+
+            async def uploaded() -> bool:
+                try:
+                    found.append(await self._call(app, BUILD_QUERY, query, read=True, retries=0))
+                except NotFound:
+                    return False
+                return True
+
+            await self.confirm_change(unclear, "upload", uploaded)
+            state = found[0]
         polls = 0
         while True:
             failed = {state.get("build_status"), state.get("create_status")} & {"3", "5"}
@@ -904,12 +997,18 @@ class AlipayPlatform(Platform):
                     f"uploaded; Alipay is still building it after {polls} checks — "
                     "wait a minute before submitting",
                 )
-            await asyncio.sleep(self.build_poll_delays[polls])
+            await self.sleep(self.build_poll_delays[polls])
             polls += 1
             state = await self._call(app, BUILD_QUERY, query, read=True)
 
     async def submit(self, app: str, version: str, notes: str) -> SubmitResult:
-        """Submit ``version`` for review (multipart ``audit.apply``); ref is the version."""
+        """Submit ``version`` for review (multipart ``audit.apply``); ref is the version.
+
+        A rejected or approved-but-unpublished version (this one or another) blocks every
+        submission on Alipay; the new submission supersedes it, so it is sent back to
+        development first and the result's detail says so. A version in review or gray
+        release still blocks (AlreadyInReview).
+        """
         cfg = self._config(app)
         desc = "\n".join(part for part in (notes.strip(), cfg.review_notes.strip()) if part)
         length = version_desc_length(desc)
@@ -938,17 +1037,13 @@ class AlipayPlatform(Platform):
             fields["test_password"] = cfg.test_password.get_secret_value()
         shown = {k: ("***" if k == "test_password" else v) for k, v in fields.items()}
         try:
-            answer = await self._call(app, AUDIT_APPLY, fields, multipart=True, shown=shown)
-        except _Unclear as unclear:
-            if await self._status_after(app, version, unclear) != "AUDITING":
+            return SubmitResult(version, await self._apply(app, version, fields, shown))
+        except (AlreadyInReview, InvalidState) as refused:
+            if refused.code not in SUBMIT_BLOCKED:
                 raise
-            return SubmitResult(
-                version, "submitted for review (confirmed after the answer was lost)"
-            )
-        detail = "submitted for review"
-        if answer.get("speed_up") == "true":
-            detail += " (expedited)"
-        return SubmitResult(version, detail)
+            cleared = await self._clear_the_way(app, version, refused)
+        detail = await self._apply(app, version, fields, shown)
+        return SubmitResult(version, f"{detail}; {', '.join(cleared)} first")
 
     async def review_status(self, app: str, version: str, ref: str) -> ReviewStatus:
         """Map ``detail.query``'s status of ``version`` to a :class:`ReviewStatus`."""
@@ -996,10 +1091,9 @@ class AlipayPlatform(Platform):
         params = {"app_version": version, "bundle_id": cfg.bundle_id}
         try:
             await self._call(app, AUDIT_CANCEL, params)
-        except _Unclear as unclear:
-            if await self._status_after(app, version, unclear) != "INIT":
-                raise
-            return f"withdrew {version} from review (confirmed after the answer was lost)"
+        except OutcomeUnknown as unclear:
+            await self._confirm_status(app, version, unclear, "withdrawal", "INIT")
+            return f"withdrew {version} from review ({CONFIRMED})"
         return f"withdrew {version} from review; it is back in development"
 
     async def publish(self, app: str, version: str, ref: str) -> str:
@@ -1020,10 +1114,9 @@ class AlipayPlatform(Platform):
             )
         try:
             await self._call(app, ONLINE, {"app_version": version, "bundle_id": cfg.bundle_id})
-        except _Unclear as unclear:
-            if await self._status_after(app, version, unclear) != "RELEASE":
-                raise
-            return "published (confirmed after the answer was lost)"
+        except OutcomeUnknown as unclear:
+            await self._confirm_status(app, version, unclear, "release", "RELEASE")
+            return f"published {version} ({CONFIRMED})"
         return f"published {version}; it is live"
 
     async def overview(self, app: str) -> Overview:
@@ -1036,7 +1129,7 @@ class AlipayPlatform(Platform):
             read=True,
         )
         infos = [i for i in answer.get("app_version_infos") or [] if isinstance(i, dict)]
-        infos.sort(key=lambda i: _version_key(str(i.get("app_version", ""))), reverse=True)
+        infos.sort(key=lambda i: version_key(str(i.get("app_version", ""))), reverse=True)
 
         def newest(*statuses: str) -> str | None:
             for info in infos:

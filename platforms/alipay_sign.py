@@ -25,12 +25,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from platforms.base import BEIJING
 
 __all__ = [
     "BEIJING",
@@ -51,8 +53,8 @@ __all__ = [
     "verify_node",
 ]
 
-BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
-"""The gateway's clock: ``timestamp`` and every ``gmt_*`` field are Beijing time."""
+# BEIJING (from platforms.base) is the gateway's clock: ``timestamp`` and every ``gmt_*``
+# field are Beijing time.
 
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 

@@ -8,29 +8,46 @@ sections of miniship.toml (``[apps.<key>.<platform>]``), each parsed by the adap
 
 Every HTTP exchange an adapter makes is reported to :func:`record` with secrets removed,
 so the use case that caused it can keep the platform's answer in the event log.
+
+What the adapters share lives on :class:`Platform` too: retrying reads with backoff
+(:meth:`Platform.read_with_retries`, waiting through the injectable ``Platform.sleep``),
+sending a change exactly once (:meth:`Platform.send_change`) and asking the platform
+afterwards when its answer was lost (:meth:`Platform.confirm_change`), and recording
+exchanges (:meth:`Platform.record_exchange`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import re
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import httpx
 from pydantic import BaseModel, BeforeValidator, SecretStr
 from pydantic_settings import BaseSettings
 
-from platforms.errors import ConfigError
+from platforms.errors import (
+    BadResponse,
+    ConfigError,
+    OutcomeUnknown,
+    PlatformError,
+    PlatformUnavailable,
+)
 
 __all__ = [
+    "BEIJING",
+    "MESSAGE_KEYS",
     "SECRET_KEYS",
     "Exchange",
     "Overview",
@@ -44,7 +61,18 @@ __all__ = [
     "recording",
     "redact",
     "resolve_secret",
+    "scrub_answer",
+    "scrub_message",
+    "url_problem",
 ]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+"""China Standard Time (UTC+8): Alipay's gateway clock, and where WeChat's daily and
+monthly limits reset."""
 
 
 class ReviewState(StrEnum):
@@ -100,6 +128,26 @@ class Overview:
     lines: tuple[str, ...] = ()  # platform-specific extras worth showing (gray plan, …)
 
 
+# --------------------------------------------------------------------------- settings
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be an adapter's base URL, or ``None`` when it can.
+
+    It must be http(s) with a host, parse (:class:`httpx.URL`) and have a usable port, so a
+    mistyped setting is reported when the adapter is built rather than on the first call.
+    """
+    if not re.match(r"^https?://[^/\s]+", url):
+        return "it is not an http(s) URL"
+    try:
+        port = httpx.URL(url).port
+    except httpx.InvalidURL:
+        return "it does not parse as a URL"
+    if port is not None and not 0 < port < 65536:
+        return f"port {port} is out of range"
+    return None
+
+
 # --------------------------------------------------------------------------- secrets
 
 
@@ -152,10 +200,60 @@ SECRET_KEYS = frozenset(
         "password",
         "private_key",
         "refresh_token",
+        "secret",
         "sign",
         "test_password",
     }
 )
+
+MESSAGE_KEYS = frozenset({"errmsg", "msg", "sub_msg"})
+"""Answer fields holding the platform's own words, which :func:`scrub_answer` cleans."""
+
+_SIGNED_STRING = re.compile(r"(?:网关生成的)?验签字符串.*", re.DOTALL)
+"""Alipay's isv.invalid-signature sub_msg ends in the whole signed request (tokens and all)."""
+
+_SECRET_NAMES = "|".join(sorted((re.escape(k) for k in SECRET_KEYS), key=len, reverse=True))
+_SECRET_PAIR = re.compile(rf"(?i)(?<![A-Za-z0-9_])({_SECRET_NAMES})=[^&]*")
+_SECRET_JSON = re.compile(rf'(?i)("(?:{_SECRET_NAMES})"\s*:\s*")(?:[^"\\]|\\.)*(")')
+
+
+def scrub_message(text: str) -> str:
+    """A platform message (errmsg, sub_msg) without the secrets a platform may echo in it.
+
+    Everything from Alipay's signed-string marker on is cut, and the value of every
+    ``key=value`` pair (or JSON ``"key":"value"``) whose key is in :data:`SECRET_KEYS`
+    is masked; a ``key=value`` value runs to the next ``&`` or the end of the message,
+    so no part of it (a password with spaces) stays behind.
+
+        >>> scrub_message("验签出错，网关生成的验签字符串为：app_auth_token=x&method=m")
+        '验签出错，[signed string removed]'
+        >>> scrub_message("bad access_token=abc&x=1")
+        'bad access_token=***&x=1'
+    """
+    text = _SIGNED_STRING.sub("[signed string removed]", text)
+    text = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}=***", text)
+    return _SECRET_JSON.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
+
+
+def scrub_answer(data: Any) -> Any:
+    """A copy of a parsed answer whose :data:`MESSAGE_KEYS` strings went through
+    :func:`scrub_message` (nested objects too).
+
+    Adapters apply it once, right after parsing, so neither the recorded exchange nor a
+    :class:`~platforms.errors.PlatformError` built from the answer can carry what it removes.
+    """
+    if isinstance(data, Mapping):
+        return {
+            k: (
+                scrub_message(v)
+                if isinstance(v, str) and isinstance(k, str) and k.lower() in MESSAGE_KEYS
+                else scrub_answer(v)
+            )
+            for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [scrub_answer(v) for v in data]
+    return data
 
 
 def redact(data: Any) -> Any:
@@ -213,7 +311,13 @@ class Platform(ABC):
 
     Operations raise only :mod:`platforms.errors` types. An operation that changes
     something on the platform (upload, submit, withdraw, publish) is never retried
-    blindly: after an unclear failure the adapter asks the platform what happened.
+    blindly: after an unclear failure the adapter asks the platform what happened
+    (:meth:`send_change`, :meth:`confirm_change`), and raises
+    :class:`~platforms.errors.OutcomeUnknown` only when the platform could not say.
+
+    ``Settings`` carry ``max_retries`` and ``retry_backoff_seconds`` for
+    :meth:`read_with_retries`. ``sleep`` is how the adapter waits (backoff, polling); tests
+    replace it to wait without sleeping.
     """
 
     name: ClassVar[str]  # registry key, as typed in commands: "wechat"
@@ -221,6 +325,11 @@ class Platform(ABC):
     docs_url: ClassVar[str]
     Settings: ClassVar[type[BaseSettings]]
     AppConfig: ClassVar[type[BaseModel]]
+    single_trial_version: ClassVar[bool]
+    """True when uploading a version replaces the code uploaded before it (the trial or
+    development version), so older uploads that were not submitted can no longer be
+    submitted. WeChat: True (``/wxa/commit`` overwrites the one trial version). Alipay:
+    False (development versions coexist; each can be submitted)."""
 
     def __init__(
         self,
@@ -233,6 +342,7 @@ class Platform(ABC):
         self.settings = settings
         self.apps = dict(apps)
         self.clock = clock
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
 
@@ -253,6 +363,101 @@ class Platform(ABC):
             raise ConfigError(
                 f"app {key!r} has no [apps.{key}.{self.name}] section in miniship.toml"
             ) from None
+
+    # -- shared by the adapters --------------------------------------------------------
+
+    def record_exchange(
+        self,
+        api: str,
+        request: Mapping[str, Any],
+        answer: Mapping[str, Any] | None = None,
+        error: str = "",
+    ) -> None:
+        """:func:`record` one exchange of this platform, secret-bearing values masked."""
+        record(
+            Exchange(
+                platform=self.name,
+                api=api,
+                request=redact(dict(request)),
+                answer=redact(dict(answer or {})),
+                error=error,
+            )
+        )
+
+    async def read_with_retries(
+        self, read: Callable[[], Awaitable[T]], *, retries: int | None = None
+    ) -> T:
+        """Run ``read`` (a request that changes nothing); while the platform is busy or
+        unreachable (:class:`~platforms.errors.PlatformUnavailable`) run it again, at most
+        ``retries`` more times (default ``settings.max_retries``), waiting
+        ``settings.retry_backoff_seconds`` doubled after each attempt."""
+        limit = self.settings.max_retries if retries is None else retries
+        attempt = 0
+        while True:
+            try:
+                return await read()
+            except PlatformUnavailable as exc:
+                if attempt >= limit:
+                    raise
+                delay = self.settings.retry_backoff_seconds * 2**attempt
+                log.info(
+                    "%s unavailable (%s); retrying in %.2f s",
+                    self.display_name,
+                    exc.code or "-",
+                    delay,
+                )
+                await self.sleep(delay)
+                attempt += 1
+
+    async def send_change(self, send: Callable[[], Awaitable[T]]) -> T:
+        """Send the one request that carries a change, once.
+
+        When its answer is lost or cannot be trusted (``PlatformUnavailable`` or
+        ``BadResponse``) the change may have happened: this raises
+        :class:`~platforms.errors.OutcomeUnknown` so the operation asks the platform
+        (:meth:`confirm_change`) instead of repeating it.
+        """
+        try:
+            return await send()
+        except (PlatformUnavailable, BadResponse) as exc:
+            raise OutcomeUnknown.after(exc) from None
+
+    async def confirm_change(
+        self, unclear: OutcomeUnknown, what: str, check: Callable[[], Awaitable[bool]]
+    ) -> None:
+        """Ask the platform whether a change whose answer was unclear happened.
+
+        ``what`` names the change for people ("release"); ``check`` asks the platform and
+        says whether the change shows. Returns when it does. Raises an error of the kind the
+        change met, saying it did not happen, when it does not show; and
+        :class:`~platforms.errors.OutcomeUnknown` when the platform could not be asked.
+        """
+        try:
+            seen: bool | None = await check()
+        except PlatformError:
+            seen = None
+        if seen:
+            return
+        original = unclear.original or unclear
+        if seen is None:
+            raise OutcomeUnknown(
+                original.platform,
+                original.code,
+                original.platform_message,
+                f"{original.explanation} miniship could not check whether the {what} "
+                "happened; look at the status before trying again.",
+                original=original,
+            )
+        kind = PlatformUnavailable if isinstance(original, OutcomeUnknown) else type(original)
+        raise kind(
+            original.platform,
+            original.code,
+            original.platform_message,
+            f"{original.explanation} {self.display_name} shows no sign of the {what}, "
+            "so it did not happen; try again.",
+        )
+
+    # -- the operations ----------------------------------------------------------------
 
     @abstractmethod
     async def upload(self, app: str, version: str, notes: str) -> UploadResult:

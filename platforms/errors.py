@@ -12,6 +12,7 @@ these, carrying the platform's own code and message so a person can look it up, 
     ├── InvalidInput              the platform refused what we sent (bad field, bad version)
     ├── InvalidState              the step is not allowed in the platform's current state
     ├── PlatformUnavailable       busy, timed out, HTTP 5xx, connection refused — try later
+    │   └── OutcomeUnknown        a change was sent, but whether it happened is not known
     └── BadResponse               the answer was malformed or its signature did not verify
 
 ``ConfigError`` is separate: it is raised while building an adapter from settings, before
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidInput",
     "InvalidState",
     "NotFound",
+    "OutcomeUnknown",
     "PlatformError",
     "PlatformUnavailable",
     "QuotaExceeded",
@@ -107,3 +109,42 @@ class PlatformUnavailable(PlatformError):
 
 class BadResponse(PlatformError):
     kind = "malformed or unverifiable platform response"
+
+
+class OutcomeUnknown(PlatformUnavailable):
+    """A change (upload, submit, withdraw, publish) was sent, but whether it happened is unknown.
+
+    The answer was lost (timeout, dropped connection, "system busy", HTTP 5xx) or could not
+    be trusted (malformed, missing fields, a signature that did not verify), and asking the
+    platform afterwards did not settle it either. The change may or may not have happened:
+    look at the status before trying again, never repeat it blindly.
+
+    Adapters also raise it internally, right after the one request that carries a change,
+    so the operation knows to ask the platform; ``original`` is the error that request met.
+    When the platform confirms the change, the operation succeeds; when it shows the change
+    did not happen, the operation raises an error of the ``original`` kind instead. Only when
+    neither is known does an ``OutcomeUnknown`` reach the caller.
+    """
+
+    kind = "the change may or may not have happened on the platform"
+
+    def __init__(
+        self,
+        platform: str,
+        code: str = "",
+        platform_message: str = "",
+        explanation: str = "",
+        *,
+        original: PlatformError | None = None,
+    ) -> None:
+        self.original = original
+        super().__init__(platform, code, platform_message, explanation)
+
+    @classmethod
+    def after(cls, error: PlatformError) -> OutcomeUnknown:
+        """The unknown outcome of a change whose request met ``error``."""
+        if isinstance(error, OutcomeUnknown):
+            return error
+        return cls(
+            error.platform, error.code, error.platform_message, error.explanation, original=error
+        )

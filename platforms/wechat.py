@@ -51,7 +51,6 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platforms.base import (
-    Exchange,
     Overview,
     Platform,
     ReviewState,
@@ -59,8 +58,8 @@ from platforms.base import (
     SecretRef,
     SubmitResult,
     UploadResult,
-    record,
-    redact,
+    scrub_answer,
+    url_problem,
 )
 from platforms.errors import (
     AlreadyInReview,
@@ -70,6 +69,7 @@ from platforms.errors import (
     InvalidInput,
     InvalidState,
     NotFound,
+    OutcomeUnknown,
     PlatformError,
     PlatformUnavailable,
     QuotaExceeded,
@@ -90,13 +90,18 @@ RELEASE = "/wxa/release"
 VERSION_INFO = "/wxa/getversioninfo"
 QUERY_QUOTA = "/wxa/queryquota"
 
-TOKEN_CODES = frozenset({"40001", "40014", "42001"})
-"""errcodes that mean "this access token is refused": renew it and try once more."""
+TOKEN_CODES = frozenset({"40001", "40014", "42001", "42006"})
+"""errcodes that mean "this access token is refused": renew it and try once more.
+
+42006 (component_access_token expired) comes from the calls that carry the component
+token, such as api_authorizer_token."""
 
 REFRESH_EARLY_SECONDS = 600.0
 """Tokens are renewed at least this long before WeChat says they expire."""
 
 DEFAULT_EXPIRES_IN = 7200
+
+CONFIRMED = "confirmed with WeChat after an unclear answer"
 
 APPROVED, REJECTED, IN_REVIEW, WITHDRAWN, DELAYED = 0, 1, 2, 3, 4
 
@@ -348,9 +353,11 @@ class _Settings(BaseSettings):
     @field_validator("api_base")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
+        problem = url_problem(value)
+        if problem is not None:
             raise ValueError(
-                "WECHAT_API_BASE must be an http(s) URL such as https://api.weixin.qq.com"
+                f"WECHAT_API_BASE must be an http(s) URL such as https://api.weixin.qq.com "
+                f"({problem})"
             )
         return value.rstrip("/")
 
@@ -404,10 +411,6 @@ class _AppConfig(BaseModel):
         return self
 
 
-class _Unclear(PlatformUnavailable):
-    """A write was sent but its outcome is unknown (timeout, transport failure, busy, 5xx)."""
-
-
 @dataclass(frozen=True)
 class _Token:
     value: str
@@ -436,8 +439,11 @@ def _bad(api: str, what: str) -> BadResponse:
     return BadResponse("wechat", "", "", f"WeChat's answer to {api} is malformed: {what}.")
 
 
-def _as_int(value: object) -> int | None:
-    """An id or code given as a number or as a string of digits (both are seen)."""
+def as_int(value: object) -> int | None:
+    """An id or code given as a number or as a string of digits (both are seen).
+
+    Shared with the emulator, which reads the same ids from requests.
+    """
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -448,7 +454,7 @@ def _as_int(value: object) -> int | None:
 
 
 def _int_field(data: Mapping[str, Any], key: str, api: str) -> int:
-    value = _as_int(data.get(key))
+    value = as_int(data.get(key))
     if value is None:
         raise _bad(api, f"no usable {key}")
     return value
@@ -505,6 +511,7 @@ class WeChatPlatform(Platform):
 
     Settings = _Settings
     AppConfig = _AppConfig
+    single_trial_version = True  # /wxa/commit overwrites the one trial version
 
     PRIVACY_SCAN_WAITS: ClassVar[tuple[float, ...]] = (5.0, 10.0, 15.0)
     """Waits before submitting again while WeChat's privacy scan is not finished (61039)."""
@@ -528,7 +535,6 @@ class WeChatPlatform(Platform):
             raise ConfigError(f"an [apps.*.wechat] section is invalid: {exc}") from None
         super().__init__(settings, configs, client=client, clock=clock)
         self.settings: _Settings = settings
-        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.privacy_scan_waits = self.PRIVACY_SCAN_WAITS
         self._component: _Token | None = None
         self._authorizers: dict[str, _Token] = {}
@@ -580,7 +586,7 @@ class WeChatPlatform(Platform):
         Every exchange is recorded with secrets masked; tokens only travel in the query.
         """
         api = f"{method} {path}"
-        shown = redact({**(query or {}), **(body or {})})
+        shown = {**(query or {}), **(body or {})}
         headers: dict[str, str] = {}
         content: bytes | None = None
         if body is not None:
@@ -588,15 +594,7 @@ class WeChatPlatform(Platform):
             headers["Content-Type"] = "application/json"
 
         def note(answer: Mapping[str, Any] | None = None, error: str = "") -> None:
-            record(
-                Exchange(
-                    platform=self.name,
-                    api=api,
-                    request=shown,
-                    answer=redact(dict(answer or {})),
-                    error=error,
-                )
-            )
+            self.record_exchange(api, shown, answer, error)
 
         try:
             response = await self.client.request(
@@ -611,7 +609,14 @@ class WeChatPlatform(Platform):
             raise PlatformUnavailable(
                 self.name, "", "", f"WeChat did not answer {api} in time; try again later."
             ) from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except httpx.InvalidURL:
+            # the exception text may carry the URL with its token: only its type is shown
+            note(error="InvalidURL")
+            raise ConfigError(
+                f"WECHAT_API_BASE {self.settings.api_base!r} does not make a valid URL for "
+                f"{api}; set it to an http(s) URL such as https://api.weixin.qq.com"
+            ) from None
+        except httpx.HTTPError as exc:
             # the exception text may carry the URL with its token: only its type is shown
             note(error=type(exc).__name__)
             raise PlatformUnavailable(
@@ -624,7 +629,7 @@ class WeChatPlatform(Platform):
         status = response.status_code
         http = f"HTTP {status}"
         try:
-            data = response.json()
+            data = scrub_answer(response.json())  # errmsg may echo what was sent
         except ValueError:
             note(error=f"{http}, the answer is not JSON")
             raise PlatformUnavailable(
@@ -646,26 +651,12 @@ class WeChatPlatform(Platform):
             if status != 200:
                 raise _bad(api, f"{http} without an errcode")
             return data  # token endpoints answer without errcode on success
-        errcode = _as_int(data["errcode"])
+        errcode = as_int(data["errcode"])
         if errcode is None:
             raise _bad(api, f"errcode {data['errcode']!r} is not a number")
         if errcode != 0:
             raise error_for(errcode, _text(data.get("errmsg")) or "")
         return data
-
-    async def _read(self, send: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-        """Run a safe read; when WeChat is busy or unreachable, retry with backoff."""
-        attempt = 0
-        while True:
-            try:
-                return await send()
-            except PlatformUnavailable as exc:
-                if attempt >= self.settings.max_retries:
-                    raise
-                delay = self.settings.retry_backoff_seconds * 2**attempt
-                log.info("WeChat unavailable (%s); retrying in %.2f s", exc.code or "-", delay)
-                await self.sleep(delay)
-                attempt += 1
 
     @staticmethod
     async def _renewing(
@@ -698,7 +689,7 @@ class WeChatPlatform(Platform):
         value = data.get(key)
         if not isinstance(value, str) or not value:
             raise _bad(api, f"no {key}")
-        expires_in = _as_int(data.get("expires_in"))
+        expires_in = as_int(data.get("expires_in"))
         return value, expires_in if expires_in and expires_in > 0 else DEFAULT_EXPIRES_IN
 
     async def _component_token(self) -> str:
@@ -719,7 +710,7 @@ class WeChatPlatform(Platform):
                 "component_appsecret": s.component_secret.get_secret_value(),
                 "component_verify_ticket": s.component_verify_ticket.get_secret_value(),
             }
-            data = await self._read(
+            data = await self.read_with_retries(
                 functools.partial(self._send, "POST", GET_COMPONENT_ACCESS, body=body)
             )
             value, expires_in = self._token_fields(
@@ -754,7 +745,7 @@ class WeChatPlatform(Platform):
             }
 
             async def send(ctok: str) -> dict[str, Any]:
-                return await self._read(
+                return await self.read_with_retries(
                     functools.partial(
                         self._send,
                         "POST",
@@ -790,8 +781,9 @@ class WeChatPlatform(Platform):
     ) -> dict[str, Any]:
         """Call a ``/wxa`` API for ``app``: renews a refused token once; retries only reads.
 
-        A write whose answer is unclear raises :class:`_Unclear`, so the operation can ask
-        WeChat what happened; failures before the write was sent (tokens) do not.
+        A write whose answer is lost or unusable raises :class:`OutcomeUnknown`, so the
+        operation can ask WeChat what happened; failures before the write was sent (tokens)
+        do not.
         """
 
         async def send(token: str) -> dict[str, Any]:
@@ -799,13 +791,8 @@ class WeChatPlatform(Platform):
                 self._send, method, path, query={"access_token": token}, body=body
             )
             if read:
-                return await self._read(once)
-            try:
-                return await once()
-            except PlatformUnavailable as exc:
-                raise _Unclear(
-                    exc.platform, exc.code, exc.platform_message, exc.explanation
-                ) from None
+                return await self.read_with_retries(once)
+            return await self.send_change(once)
 
         return await self._renewing(
             functools.partial(self._authorizer_token, app),
@@ -833,25 +820,13 @@ class WeChatPlatform(Platform):
             raise
         return _audit_from(data, f"GET {GET_LATEST_AUDITSTATUS}")
 
-    async def _outcome(self, check: Callable[[], Awaitable[bool]]) -> bool | None:
-        """Ask WeChat whether a write with a lost answer happened; ``None`` if it cannot say."""
+    @staticmethod
+    async def _shows(check: Callable[[], Awaitable[bool]]) -> bool:
+        """Whether WeChat shows what ``check`` asks about; False when it cannot be asked."""
         try:
             return await check()
         except PlatformError:
-            return None
-
-    def _unclear(self, exc: PlatformUnavailable, what: str, seen: bool | None) -> PlatformError:
-        """The error for a write whose outcome stayed unclear, saying what is known."""
-        if seen is None:
-            more = (
-                f"miniship could not check whether the {what} happened; look at the status "
-                "before trying again."
-            )
-        else:
-            more = f"WeChat shows no sign of the {what}, so it did not happen; try again."
-        return PlatformUnavailable(
-            exc.platform, exc.code, exc.platform_message, f"{exc.explanation} {more}"
-        )
+            return False
 
     def _review(self, audit: _Audit, version: str | None, live: str | None) -> ReviewStatus:
         """A :class:`ReviewStatus` in shared words for one WeChat audit."""
@@ -890,17 +865,13 @@ class WeChatPlatform(Platform):
         }
         try:
             await self._call(app, "POST", COMMIT, body, read=False)
-        except _Unclear as exc:
+        except OutcomeUnknown as unclear:
 
             async def committed() -> bool:
                 return (await self._versions(app))[1] == version
 
-            seen = await self._outcome(committed)
-            if seen:
-                return UploadResult(
-                    version, "trial version updated (confirmed after the answer was lost)"
-                )
-            raise self._unclear(exc, "upload", seen) from None
+            await self.confirm_change(unclear, "upload", committed)
+            return UploadResult(version, f"trial version updated ({CONFIRMED})")
         return UploadResult(version, f"trial version updated (template {cfg.template_id})")
 
     async def submit(self, app: str, version: str, notes: str) -> SubmitResult:
@@ -928,6 +899,28 @@ class WeChatPlatform(Platform):
         body["version_desc"] = "\n".join(
             part for part in (notes.strip(), cfg.review_notes.strip()) if part
         )
+        sent = await self._submit_once(app, body)
+        if isinstance(sent, SubmitResult):
+            return sent
+        found: list[_Audit] = []
+
+        async def submitted() -> bool:
+            latest = await self._latest(app)
+            if (
+                latest is not None
+                and latest.status in (IN_REVIEW, DELAYED)
+                and latest.user_version == version
+            ):
+                found.append(latest)
+            return bool(found)
+
+        await self.confirm_change(sent, "submission", submitted)
+        return SubmitResult(str(found[0].auditid), f"audit {found[0].auditid} ({CONFIRMED})")
+
+    async def _submit_once(
+        self, app: str, body: Mapping[str, Any]
+    ) -> SubmitResult | OutcomeUnknown:
+        """submit_audit, waiting out the privacy scan (61039); the unclear outcome if any."""
         waits = iter(self.privacy_scan_waits)
         while True:
             try:
@@ -939,28 +932,18 @@ class WeChatPlatform(Platform):
                     raise
                 log.info("WeChat's privacy scan is not finished; submitting again in %g s", wait)
                 await self.sleep(wait)
-            except _Unclear as exc:
-                try:  # did the submission happen even though the answer was lost?
-                    latest = await self._latest(app)
-                except PlatformError:
-                    raise self._unclear(exc, "submission", None) from None
-                if (
-                    latest is not None
-                    and latest.status in (IN_REVIEW, DELAYED)
-                    and latest.user_version == version
-                ):
-                    return SubmitResult(
-                        str(latest.auditid),
-                        f"audit {latest.auditid} (confirmed after the answer was lost)",
-                    )
-                raise self._unclear(exc, "submission", False) from None
-        auditid = _int_field(data, "auditid", f"POST {SUBMIT_AUDIT}")
+            except OutcomeUnknown as unclear:
+                return unclear
+        try:
+            auditid = _int_field(data, "auditid", f"POST {SUBMIT_AUDIT}")
+        except BadResponse as exc:  # accepted, but the answer does not say which audit
+            return OutcomeUnknown.after(exc)
         return SubmitResult(str(auditid), f"audit {auditid}")
 
     async def review_status(self, app: str, version: str, ref: str) -> ReviewStatus:
         """Where audit ``ref`` stands (get_auditstatus); approved and live means released."""
         self._config(app)
-        auditid = _as_int(ref)
+        auditid = as_int(ref)
         if auditid is None:
             raise InvalidInput(self.name, "", "", f"{ref!r} is not a WeChat audit id (a number).")
         api = f"POST {GET_AUDITSTATUS}"
@@ -1006,16 +989,14 @@ class WeChatPlatform(Platform):
             )
         try:
             await self._call(app, "GET", UNDO_AUDIT, read=False)
-        except _Unclear as exc:
+        except OutcomeUnknown as unclear:
 
             async def withdrawn() -> bool:
                 now = await self._latest(app)
                 return now is not None and str(now.auditid) == ref and now.status == WITHDRAWN
 
-            seen = await self._outcome(withdrawn)
-            if seen:
-                return f"withdrawn from review (audit {ref}; confirmed after the answer was lost)"
-            raise self._unclear(exc, "withdrawal", seen) from None
+            await self.confirm_change(unclear, "withdrawal", withdrawn)
+            return f"withdrawn from review (audit {ref}; {CONFIRMED})"
         return f"withdrawn from review (audit {ref})"
 
     async def publish(self, app: str, version: str, ref: str) -> str:
@@ -1051,13 +1032,11 @@ class WeChatPlatform(Platform):
 
         try:
             await self._call(app, "POST", RELEASE, {}, read=False)
-        except _Unclear as exc:
-            seen = await self._outcome(live)
-            if seen:
-                return f"published {version} (confirmed after the answer was lost)"
-            raise self._unclear(exc, "release", seen) from None
+        except OutcomeUnknown as unclear:
+            await self.confirm_change(unclear, "release", live)
+            return f"published {version} ({CONFIRMED})"
         except InvalidState as exc:
-            if exc.code == "85052" and await self._outcome(live):
+            if exc.code == "85052" and await self._shows(live):
                 return f"{version} is already live"
             raise
         return f"published {version}: it is live now"
@@ -1074,7 +1053,7 @@ class WeChatPlatform(Platform):
             quota = await self._call(app, "GET", QUERY_QUOTA, read=True)
         except PlatformError:
             quota = {}
-        rest, limit = _as_int(quota.get("rest")), _as_int(quota.get("limit"))
+        rest, limit = as_int(quota.get("rest")), as_int(quota.get("limit"))
         if rest is not None and limit is not None:
             lines.append(f"review quota: {rest} of {limit} submissions left this month")
         return Overview(live_version=live, trial_version=trial, review=review, lines=tuple(lines))

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, SecretStr
 
 from platforms import alipay_sign
-from platforms.alipay import AlipayPlatform, version_desc_length
+from platforms.alipay import AlipayPlatform, version_desc_length, version_key
 from platforms.emulators.base import Emulator, Provisioned
 
 __all__ = ["AlipayEmulator"]
@@ -94,7 +94,8 @@ BUNDLES = frozenset(
 )
 DEFAULT_BUNDLE = "com.alipay.alipaywallet"
 REGION_TYPES = frozenset({"GLOBAL", "CHINA", "LOCATION"})
-OPEN_REVIEW = frozenset({"AUDITING", "WAIT_RELEASE", "AUDIT_REJECT", "GRAY"})
+OPEN_REVIEW = frozenset({"AUDITING", "WAIT_RELEASE", "BASE_AUDIT_PASS", "AUDIT_REJECT", "GRAY"})
+DECIDED = frozenset({"WAIT_RELEASE", "BASE_AUDIT_PASS", "AUDIT_REJECT"})  # audited.cancel
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 MAX_VERSION_PART = 2147483647
 ISV_APP_ID = "2021004199990001"
@@ -152,10 +153,6 @@ class _Failure(Exception):
 
 def _business(sub_code: str) -> _Failure:
     return _Failure("40004", sub_code, SUB_MSG.get(sub_code, f"未知的错误码{sub_code}"))
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in version.split("."))
 
 
 def _empty_state() -> dict[str, Any]:
@@ -229,6 +226,15 @@ class AlipayEmulator(Emulator):
         fresh = _empty_state()
         fresh.update(json.loads(json.dumps(state)))
         self._state = fresh
+
+    def issued_secrets(self) -> set[str]:
+        state = self._state
+        keys = [state["platform_key"], state["isv"]]
+        return {
+            *(key["private_key"] for key in keys if key is not None),
+            *state["tokens"],
+            *state["refresh_tokens"],
+        }
 
     def _platform_key(self) -> dict[str, str]:
         if self._state["platform_key"] is None:
@@ -585,7 +591,7 @@ class AlipayEmulator(Emulator):
             raise _business("VERSION_EXCEEDED_LENGTH")
         if name in versions:
             raise _business("VERSION_HAS_EXISTED")
-        if any(_version_key(v) > _version_key(name) for v in versions):
+        if any(version_key(v) > version_key(name) for v in versions):
             raise _business("LARGER_VERSION_HAS_EXISTED")
         ext = biz.get("ext", "")
         if ext:
@@ -643,8 +649,8 @@ class AlipayEmulator(Emulator):
             raise _business("CAN_NOT_SUBMIT_WITH_AUDIT_GRAY")
         if version["status"] != "INIT":
             raise _business("CAN_NOT_SUBMIT_WITHOUT_INIT")
-        key = _version_key(version["app_version"])
-        if any(v["status"] == "RELEASE" and _version_key(n) > key for n, v in versions.items()):
+        key = version_key(version["app_version"])
+        if any(v["status"] == "RELEASE" and version_key(n) > key for n, v in versions.items()):
             raise _business("EXIST_LARGER_ONLINED_VERSION")
         version.update(
             status="AUDITING",
@@ -672,7 +678,7 @@ class AlipayEmulator(Emulator):
 
     def _audited_cancel(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
         _, version = self._ready(app_id, biz)
-        if version["status"] not in ("WAIT_RELEASE", "AUDIT_REJECT"):
+        if version["status"] not in DECIDED:
             raise _business("CAN_NOT_BACK_DEV_WITHOUT_AUDIT")
         version.update(status="INIT", audit_end_at=None, reject_reason="")
         return {}
@@ -719,7 +725,7 @@ class AlipayEmulator(Emulator):
         bundle = biz.get("bundle_id") or DEFAULT_BUNDLE
         listed = sorted(
             (v for v in versions.values() if v["status"] in wanted and self._built(v)),
-            key=lambda v: _version_key(v["app_version"]),
+            key=lambda v: version_key(v["app_version"]),
             reverse=True,
         )[:20]
         infos = [

@@ -112,6 +112,11 @@ class Emulator(ABC):
     def restore(self, state: dict[str, Any]) -> None:
         """Load what :meth:`snapshot` returned."""
 
+    @abstractmethod
+    def issued_secrets(self) -> set[str]:
+        """Every secret value the emulator holds or issued so far: credentials, private
+        keys, access and refresh tokens — what must never show in a recorded exchange."""
+
     def save(self) -> None:
         if self.state_path is None:
             return

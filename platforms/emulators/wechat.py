@@ -40,20 +40,20 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from aiohttp import web
 from pydantic import BaseModel, SecretStr
 
+from platforms.base import BEIJING  # WeChat's daily and monthly limits reset here
 from platforms.emulators.base import Emulator, Provisioned
-from platforms.wechat import WeChatPlatform
+from platforms.wechat import WeChatPlatform, as_int
 
 __all__ = ["WeChatEmulator"]
 
 TOKEN_SECONDS = 7200
-BEIJING = timezone(timedelta(hours=8))  # WeChat's daily and monthly limits reset here
 UNDO_PER_DAY, UNDO_PER_MONTH = 5, 10
 QUOTA_LIMIT = 20
 MAX_USER_VERSION = 64
@@ -127,17 +127,6 @@ def _error(errcode: int) -> dict[str, Any]:
 
 def _ok(**data: Any) -> dict[str, Any]:
     return {"errcode": 0, "errmsg": "ok", **data}
-
-
-def _as_int(value: object) -> int | None:
-    """Numeric ids arrive as numbers or as strings of digits; both are accepted."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return None
 
 
 def _secret_text(length: int) -> str:
@@ -329,6 +318,17 @@ class WeChatEmulator(Emulator):
         quota = state.get("quota", {})
         self.quota_limit = int(quota.get("limit", QUOTA_LIMIT))
         self.quota_used = {k: int(v) for k, v in quota.get("used", {}).items()}
+
+    def issued_secrets(self) -> set[str]:
+        comp = self.component
+        return {
+            comp.secret,
+            comp.verify_ticket,
+            comp.token,
+            comp.encoding_aes_key,
+            *self.tokens,
+            *(p.refresh_token for p in self.programs.values()),
+        }
 
     # -- provisioning ------------------------------------------------------------------
 
@@ -545,7 +545,7 @@ class WeChatEmulator(Emulator):
 
     def _commit(self, call: _Call) -> dict[str, Any]:
         program, body = self._program(call), call.body
-        template_id = _as_int(body.get("template_id"))
+        template_id = as_int(body.get("template_id"))
         ext_text = body.get("ext_json")
         version, desc = body.get("user_version"), body.get("user_desc")
         if template_id is None or ext_text is None or version is None or desc is None:
@@ -606,7 +606,7 @@ class WeChatEmulator(Emulator):
                 raise _Fail(85010)
             if any(item.get(k) in (None, "") for k in REQUIRED_ITEM_FIELDS):
                 raise _Fail(85010)
-            ids = (_as_int(item["first_id"]), _as_int(item["second_id"]))
+            ids = (as_int(item["first_id"]), as_int(item["second_id"]))
             if ids not in known:
                 raise _Fail(85008)
             if item.get("address") and str(item["address"]) not in pages:
@@ -662,7 +662,7 @@ class WeChatEmulator(Emulator):
         program = self._program(call)
         if "auditid" not in call.body:
             raise _Fail(47001)
-        auditid = _as_int(call.body["auditid"])
+        auditid = as_int(call.body["auditid"])
         audit = program.audit(auditid) if auditid is not None else None
         if audit is None:
             raise _Fail(85012)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -19,8 +20,10 @@ from pydantic import SecretStr
 from platforms import alipay_sign
 from platforms.alipay import (
     AUDIT_APPLY,
+    AUDIT_CANCEL,
     BUILD_QUERY,
     DETAIL_QUERY,
+    ONLINE,
     UPLOAD,
     AlipayPlatform,
     error_for,
@@ -37,10 +40,12 @@ from platforms.errors import (
     InvalidInput,
     InvalidState,
     NotFound,
+    OutcomeUnknown,
     PlatformError,
     PlatformUnavailable,
 )
 from tests.helpers import FakeClock, World, open_world
+from tests.platforms.transports import Tamper
 
 SHEET_STRING_TO_SIGN = (
     "app_auth_token=202405BBxxxx&app_id=2021000000000001&biz_content="
@@ -74,37 +79,6 @@ def emulator_of(world: World) -> AlipayEmulator:
 
 def fast_retries(adapter: AlipayPlatform) -> None:
     adapter.settings = adapter.settings.model_copy(update={"retry_backoff_seconds": 0.01})
-
-
-class Tamper(httpx.AsyncBaseTransport):
-    """Real HTTP, with a hook to alter each request and each response body."""
-
-    def __init__(
-        self,
-        *,
-        request: Callable[[httpx.Request], None] | None = None,
-        response: Callable[[bytes], bytes] | None = None,
-    ) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
-        self.on_request = request
-        self.on_response = response
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.on_request is not None:
-            self.on_request(request)
-        response = await self.inner.handle_async_request(request)
-        if self.on_response is None:
-            return response
-        body = await response.aread()
-        await response.aclose()
-        return httpx.Response(
-            response.status_code,
-            headers={"content-type": response.headers.get("content-type", "")},
-            content=self.on_response(body),
-        )
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def sibling(world: World, transport: httpx.AsyncBaseTransport) -> AlipayPlatform:
@@ -428,9 +402,15 @@ async def test_wrong_app_key_is_refused(world: World) -> None:
 
 async def test_tampered_response_is_a_bad_response(world: World) -> None:
     adapter = sibling(world, Tamper(response=lambda b: b.replace(b'"Success"', b'"Succes5"')))
-    with recording() as log, pytest.raises(BadResponse):
+    with pytest.raises(BadResponse):  # a read
+        await adapter.overview(world.app)
+    # a change whose answer cannot be trusted may have happened; no answer can be trusted
+    # here, so asking Alipay cannot settle it either
+    with recording() as log, pytest.raises(OutcomeUnknown) as err:
         await adapter.upload(world.app, "1.0.0", "notes")
     assert log[0].error == "response signature did not verify"
+    assert isinstance(err.value.original, BadResponse)
+    assert "did not verify" in err.value.explanation and "could not check" in err.value.explanation
     await adapter.client.aclose()
 
 
@@ -540,8 +520,9 @@ async def test_one_open_review_at_a_time(world: World) -> None:
     world.decide_reviews()
     assert (await a.review_status(app, "1.0.0", "1.0.0")).state is ReviewState.REJECTED
     await a.upload(app, "1.0.1", "notes")
-    with pytest.raises(AlreadyInReview) as err:  # a rejected version still blocks
-        await a.submit(app, "1.0.1", "notes")
+    fields = {"app_version": "1.0.1", "version_desc": "x" * 40, "region_type": "CHINA"}
+    with pytest.raises(AlreadyInReview) as err:  # on the platform a rejected version blocks
+        await adapter_of(world)._call(app, AUDIT_APPLY, fields, multipart=True)
     assert err.value.code == "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY"
     assert err.value.platform_message == "存在审核中，审核通过，审核拒绝，灰度中版本不能提审"
 
@@ -878,3 +859,231 @@ async def test_recorded_exchanges_hold_no_secret_values(world: World) -> None:
     for secret in secrets:
         assert secret and secret not in text
     assert "sign" not in {k for x in log for k in x.request}
+
+
+# --------------------------------------------------------------------------- decided reviews
+
+
+def status_on_platform(world: World, version: str) -> str:
+    """The emulator's own status of ``version`` (after deciding reviews as of now)."""
+    versions = emulator_of(world)._versions("2021004100000001", {})
+    return str(versions[version]["status"])
+
+
+async def test_a_rejected_version_can_be_submitted_again(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "first try #reject")
+    world.decide_reviews()
+    assert (await a.review_status(app, "1.0.0", "1.0.0")).state is ReviewState.REJECTED
+    with recording() as log:
+        sub = await a.submit(app, "1.0.0", "fixed what the reviewers found")
+    assert "1.0.0 (rejected) went back to development" in sub.detail
+    assert "alipay.open.mini.version.audited.cancel" in [x.api for x in log]
+    assert (await a.review_status(app, "1.0.0", sub.ref)).state is ReviewState.IN_REVIEW
+    world.decide_reviews()
+    assert (await a.review_status(app, "1.0.0", sub.ref)).state is ReviewState.APPROVED
+
+
+async def test_a_rejection_does_not_block_the_next_version(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes #reject")
+    world.decide_reviews()
+    await a.upload(app, "1.0.1", "notes")
+    sub = await a.submit(app, "1.0.1", "notes")
+    assert "1.0.0 (rejected) went back to development" in sub.detail
+    assert (await a.review_status(app, "1.0.1", sub.ref)).state is ReviewState.IN_REVIEW
+    assert status_on_platform(world, "1.0.0") == "INIT"
+
+
+async def test_a_new_submission_supersedes_an_unpublished_approval(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes")
+    world.decide_reviews()
+    assert status_on_platform(world, "1.0.0") == "WAIT_RELEASE"
+    await a.upload(app, "1.0.1", "notes")
+    sub = await a.submit(app, "1.0.1", "notes")
+    assert "1.0.0 (approved but not published) went back to development" in sub.detail
+    assert status_on_platform(world, "1.0.0") == "INIT"
+    assert status_on_platform(world, "1.0.1") == "AUDITING"
+    # an approved version can be submitted again too
+    world.decide_reviews()
+    again = await a.submit(app, "1.0.1", "notes, second look")
+    assert "1.0.1 (approved but not published) went back" in again.detail
+    assert status_on_platform(world, "1.0.1") == "AUDITING"
+
+
+async def test_a_review_or_gray_release_still_blocks(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes")
+    world.decide_reviews()
+    emulator_of(world)._versions("2021004100000001", {})["1.0.0"]["status"] = "GRAY"
+    await a.upload(app, "1.0.1", "notes")
+    with recording() as log, pytest.raises(AlreadyInReview) as err:
+        await a.submit(app, "1.0.1", "notes")
+    assert err.value.code == "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY"
+    assert "alipay.open.mini.version.audited.cancel" not in [x.api for x in log]
+    assert status_on_platform(world, "1.0.0") == "GRAY"
+
+
+# --------------------------------------------------------------------------- unusable answers
+
+
+def method_is(method: str) -> Callable[[httpx.Request], bool]:
+    return lambda request: request.url.params.get("method") == method
+
+
+def late_clock(request: httpx.Request) -> None:
+    """Change the signed timestamp on the way, so the request signature no longer verifies."""
+    stamp = request.url.params["timestamp"]
+    request.url = request.url.copy_set_param("timestamp", stamp[:-1] + "9")
+
+
+def garble(body: bytes) -> bytes:
+    """The same answer, no longer matching its signature."""
+    return body.replace(b'"Success"', b'"Succes5"')
+
+
+async def test_unverifiable_publish_answer_is_checked(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes")
+    world.decide_reviews()
+    adapter = sibling(world, Tamper(response=garble, only=method_is(ONLINE)))
+    with recording() as log:
+        result = await adapter.publish(app, "1.0.0", "1.0.0")
+    assert "published 1.0.0" in result and "confirmed" in result
+    assert [x.api for x in log][-2:] == [ONLINE, DETAIL_QUERY]
+    assert log[-2].error == "response signature did not verify"
+    assert [x.api for x in log].count(ONLINE) == 1  # never repeated
+    await adapter.client.aclose()
+
+
+async def test_unverifiable_answers_to_upload_submit_withdraw_are_checked(world: World) -> None:
+    app = world.app
+    for method in (UPLOAD, AUDIT_APPLY, AUDIT_CANCEL):
+        adapter = sibling(world, Tamper(response=garble, only=method_is(method)))
+        if method == UPLOAD:
+            assert (await adapter.upload(app, "1.0.0", "notes")).detail == "build finished"
+        elif method == AUDIT_APPLY:
+            assert "confirmed" in (await adapter.submit(app, "1.0.0", "notes")).detail
+        else:
+            assert "confirmed" in await adapter.withdraw(app, "1.0.0", "1.0.0")
+        await adapter.client.aclose()
+    assert status_on_platform(world, "1.0.0") == "INIT"
+
+
+async def test_unverifiable_answer_to_a_change_that_did_not_happen(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes")
+    world.decide_reviews()
+
+    def garbled(body: bytes) -> bytes:  # Alipay refuses the publish, and the answer is malformed
+        return b'{"unexpected_response":{}}'
+
+    tamper = Tamper(request=late_clock, response=garbled, only=method_is(ONLINE))
+    adapter = sibling(world, tamper)
+    with pytest.raises(BadResponse) as err:
+        await adapter.publish(app, "1.0.0", "1.0.0")
+    assert not isinstance(err.value, OutcomeUnknown)
+    assert "did not happen" in err.value.explanation
+    await adapter.client.aclose()
+
+
+# --------------------------------------------------------------------------- secrets in answers
+
+
+async def test_signed_string_in_sub_msg_is_scrubbed(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    a.apps[app] = a.apps[app].model_copy(
+        update={"test_account": "reviewer", "test_password": SecretStr("hunter2-审核")}
+    )
+    cfg = a.apps[app]
+    assert cfg.app_auth_token and cfg.app_refresh_token
+    token = cfg.app_auth_token.get_secret_value()
+    refresh = cfg.app_refresh_token.get_secret_value()
+    secrets = [token, refresh, "hunter2-审核"]
+    await a.upload(app, "1.0.0", "notes")
+
+    async def refused(method: str, run: Callable[[AlipayPlatform], Any]) -> None:
+        adapter = sibling(world, Tamper(request=late_clock, only=method_is(method)))
+        adapter.apps[app] = cfg
+        with recording() as log, pytest.raises(AuthError) as err:
+            await run(adapter)
+        await adapter.client.aclose()
+        error = err.value
+        assert error.code == "isv.invalid-signature"
+        assert "验签出错" in error.platform_message
+        assert "[signed string removed]" in error.platform_message
+        recorded = json.dumps([dataclasses.asdict(x) for x in log], ensure_ascii=False)
+        assert "[signed string removed]" in recorded
+        for text in (str(error), error.platform_message, error.explanation, recorded):
+            for secret in secrets:
+                assert secret not in text
+
+    await refused(UPLOAD, lambda ad: ad.upload(app, "1.0.1", "notes"))
+    await refused(AUDIT_APPLY, lambda ad: ad.submit(app, "1.0.0", "notes"))
+    emulator_of(world).expire_tokens()  # the renewal (with the refresh token) is refused
+    await refused("alipay.open.auth.token.app", lambda ad: ad.upload(app, "1.0.1", "notes"))
+
+
+# --------------------------------------------------------------------------- transport
+
+
+async def test_transport_errors_record_only_their_type() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused " + str(request.url), request=request)
+
+    adapter = AlipayPlatform(
+        make_settings(max_retries=0),
+        {"a": make_app()},
+        client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)),
+    )
+    with recording() as log, pytest.raises(PlatformUnavailable) as err:
+        await adapter.overview("a")
+    assert log[0].error == "ConnectError"
+    assert "202405BBtoken" not in str(err.value) + repr(log)
+
+
+async def test_invalid_url_is_a_config_error() -> None:
+    for gateway in ("http://[::1/gateway.do", "https://gateway.test:99999/gateway.do"):
+        with pytest.raises(ConfigError, match="ALIPAY_GATEWAY"):
+            AlipayPlatform(make_settings(gateway=gateway), {"a": make_app()})
+
+    def invalid(request: httpx.Request) -> httpx.Response:
+        raise httpx.InvalidURL("Invalid URL " + str(request.url))
+
+    adapter = AlipayPlatform(
+        make_settings(),
+        {"a": make_app()},
+        client=httpx.AsyncClient(transport=httpx.MockTransport(invalid)),
+    )
+    with recording() as log, pytest.raises(ConfigError, match="ALIPAY_GATEWAY") as err:
+        await adapter.upload("a", "1.0.0", "notes")
+    assert log[0].error == "InvalidURL" and "202405BBtoken" not in str(err.value)
+
+
+# --------------------------------------------------------------------------- waiting
+
+
+async def test_backoff_and_build_polling_wait_through_sleep(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    waited: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waited.append(seconds)
+        world.clock.advance(seconds)
+
+    a.sleep = no_wait
+    world.emulator.inject(DETAIL_QUERY, "busy", times=2)
+    assert (await a.review_status(app, "1.0.0", "")).state is ReviewState.UNKNOWN
+    assert waited == [0.5, 1.0]
+    waited.clear()
+    emulator_of(world).build_seconds = 2
+    a.build_poll_delays = (0.5, 0.5, 0.5, 0.5, 0.5, 0.5)
+    assert (await a.upload(app, "1.0.0", "notes")).detail == "build finished"
+    assert waited == [0.5, 0.5, 0.5, 0.5]

@@ -5,12 +5,15 @@ Each test runs an adapter against its own emulator over real HTTP on loopback.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import BaseModel, SecretStr
 
 import platforms
-from platforms.base import SECRET_KEYS, ReviewState, recording
+from platforms.base import Exchange, ReviewState, recording
 from platforms.errors import (
     AlreadyInReview,
     ConfigError,
@@ -130,21 +133,72 @@ async def test_unknown_app_is_a_config_error(world: World) -> None:
         await world.adapter.upload("nope", "1.0.0", "notes")
 
 
+def secret_values(world: World) -> set[str]:
+    """Every secret the adapter holds: the SecretStr values of its settings and app configs,
+    and every credential and token the emulator issued (which the adapter may have
+    obtained at run time)."""
+
+    def in_model(model: BaseModel) -> set[str]:
+        found: set[str] = set()
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.add(value.get_secret_value())
+        return found
+
+    values = in_model(world.adapter.settings)
+    for cfg in world.adapter.apps.values():
+        values |= in_model(cfg)
+    return values | world.emulator.issued_secrets()
+
+
+def assert_no_secret_values(world: World, log: list[Exchange]) -> None:
+    text = json.dumps([dataclasses.asdict(x) for x in log], ensure_ascii=False)
+    secrets = secret_values(world)
+    assert len(secrets) >= 3
+    for secret in secrets:
+        escaped = json.dumps(secret, ensure_ascii=False)[1:-1]  # as it would stand in JSON
+        assert secret not in text and escaped not in text, f"a secret leaked into {text}"
+
+
 async def test_exchanges_are_recorded_without_secrets(world: World) -> None:
+    a, app = world.adapter, world.app
+    a.apps[app] = a.apps[app].model_copy(update={"review_notes": "Reviewers need no login."})
     with recording() as log:
-        await world.adapter.upload(world.app, "1.0.0", "notes")
+        await a.upload(app, "1.0.0", "notes")
+        world.emulator.inject("*", "expired_token")  # tokens are renewed on the way
+        sub = await a.submit(app, "1.0.0", "notes")
+        world.decide_reviews()
+        await a.review_status(app, "1.0.0", sub.ref)
+        await a.publish(app, "1.0.0", sub.ref)
+        await a.overview(app)
     assert log and all(x.platform == world.name for x in log)
+    assert_no_secret_values(world, log)
 
-    def walk(data: object) -> None:
-        if isinstance(data, dict):
-            for k, v in data.items():
-                if k.lower() in SECRET_KEYS and v:
-                    assert v == "***", f"{k} leaked in {log}"
-                walk(v)
-        elif isinstance(data, list):
-            for v in data:
-                walk(v)
 
-    for x in log:
-        walk(dict(x.request))
-        walk(dict(x.answer))
+async def test_refused_calls_are_recorded_without_secrets(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes")
+    await a.upload(app, "1.0.1", "notes")
+    with recording() as log:
+        world.emulator.inject("*", "expired_token")
+        with pytest.raises(AlreadyInReview):
+            await a.submit(app, "1.0.1", "notes")
+        with pytest.raises(InvalidState):
+            await a.publish(app, "1.0.0", "not-the-ref")
+    assert log
+    assert_no_secret_values(world, log)
+
+
+async def test_single_trial_version(world: World) -> None:
+    """Whether an older upload can still be submitted is what ``single_trial_version`` says."""
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.upload(app, "1.0.1", "notes")
+    if type(a).single_trial_version:
+        with pytest.raises(InvalidState):
+            await a.submit(app, "1.0.0", "notes")
+    else:
+        sub = await a.submit(app, "1.0.0", "notes")
+        assert (await a.review_status(app, "1.0.0", sub.ref)).state is ReviewState.IN_REVIEW

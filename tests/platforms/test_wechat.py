@@ -35,6 +35,7 @@ from platforms.errors import (
 )
 from platforms.wechat import WeChatPlatform, error_for
 from tests.helpers import FakeClock, World, open_world
+from tests.platforms.transports import Tamper
 
 COMPONENT = "/cgi-bin/component/api_component_token"
 AUTHORIZER = "/cgi-bin/component/api_authorizer_token"
@@ -936,3 +937,98 @@ async def test_transport_errors_do_not_leak() -> None:
             await a.overview("shop")
     assert err.value.code == "" and "ConnectError" in err.value.explanation
     assert "ticket" not in str(err.value) and err.value.__cause__ is None
+
+
+async def test_expired_component_token_42006_is_renewed() -> None:
+    seen: list[httpx.Request] = []
+    issued = iter(["C1", "C2"])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if path == COMPONENT:
+            return httpx.Response(200, json={"component_access_token": next(issued)})
+        if path == AUTHORIZER:
+            if request.url.params["component_access_token"] == "C1":
+                return httpx.Response(
+                    200, json={"errcode": 42006, "errmsg": "component_access_token expired"}
+                )
+            return httpx.Response(200, json={"authorizer_access_token": "A", "expires_in": 7200})
+        return httpx.Response(200, json={"errcode": 0, "exp_info": {"exp_version": "1.0.0"}})
+
+    async with mocked(handle) as a:
+        assert await a._authorizer_token("shop") == "A"
+    assert [r.url.path for r in seen] == [COMPONENT, AUTHORIZER, COMPONENT, AUTHORIZER]
+
+
+async def test_secrets_echoed_in_errmsg_are_masked() -> None:
+    answers = {
+        "/wxa/getversioninfo": {
+            "errcode": 40097,
+            "errmsg": "invalid args access_token=A1&x=1, secret=s3cr3t rid: 1-2-3",
+        }
+    }
+    async with mocked(tokens_then(answers)) as a:
+        with recording() as log, pytest.raises(InvalidInput) as err:
+            await a.overview("shop")
+    text = str(err.value) + err.value.platform_message + json.dumps(log[-1].answer)
+    assert "A1" not in text and "s3cr3t" not in text
+    assert "access_token=***" in err.value.platform_message
+
+
+async def test_invalid_url_is_a_config_error() -> None:
+    for base in ("http://[::1/wechat", "http://127.0.0.1:99999/wechat"):
+        with pytest.raises(ValidationError, match="WECHAT_API_BASE"):
+            WeChatPlatform.Settings(api_base=base)
+
+    def invalid(request: httpx.Request) -> httpx.Response:
+        raise httpx.InvalidURL("Invalid URL " + str(request.url))
+
+    async with mocked(invalid) as a:
+        with recording() as log, pytest.raises(ConfigError, match="WECHAT_API_BASE") as err:
+            await a.overview("shop")
+    assert log[0].error == "InvalidURL" and "ticket" not in str(err.value)
+
+
+def path_is(path: str) -> Callable[[httpx.Request], bool]:
+    return lambda request: request.url.path.endswith(path)
+
+
+def sibling(world: World, transport: httpx.AsyncBaseTransport) -> WeChatPlatform:
+    """Another adapter on the same emulator and credentials, through ``transport``."""
+    a = wx(world)
+    client = httpx.AsyncClient(transport=transport, timeout=1.0)
+    return WeChatPlatform(a.settings, a.apps, client=client, clock=world.clock)
+
+
+async def test_unusable_answers_to_changes_are_checked(world: World) -> None:
+    app = world.app
+
+    def garbled(body: bytes) -> bytes:
+        return b'{"errcode": "zero"}'
+
+    def no_auditid(body: bytes) -> bytes:
+        return b'{"errcode": 0, "errmsg": "ok"}'
+
+    opened: list[WeChatPlatform] = []
+
+    def through(path: str, change: Callable[[bytes], bytes]) -> WeChatPlatform:
+        opened.append(sibling(world, Tamper(response=change, only=path_is(path))))
+        return opened[-1]
+
+    assert "confirmed" in (await through("/wxa/commit", garbled).upload(app, "1.0.0", "n")).detail
+    sub = await through("/wxa/submit_audit", no_auditid).submit(app, "1.0.0", "n")
+    assert "confirmed" in sub.detail  # the auditid comes from get_latest_auditstatus
+    assert sub.ref == str(program(world).audits[-1].auditid)
+    assert "confirmed" in await through("/wxa/undocodeaudit", garbled).withdraw(
+        app, "1.0.0", sub.ref
+    )
+    ref = (await wx(world).submit(app, "1.0.0", "n")).ref
+    world.decide_reviews()
+    with recording() as log:
+        assert "confirmed" in await through("/wxa/release", garbled).publish(app, "1.0.0", ref)
+    for adapter in opened:
+        await adapter.client.aclose()
+    assert program(world).release is not None and program(world).release.version == "1.0.0"
+    assert [x.api for x in log].count("POST /wxa/release") == 1
+    assert emu(world).calls["/wxa/release"] == 1
