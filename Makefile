@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint emulators bench clean
+.PHONY: run test lint emulators clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,9 +28,6 @@ lint: $(STAMP)
 ## both emulators alone on 127.0.0.1:8710, for a separate miniship or another client
 emulators: $(STAMP)
 	$(BIN)/python bot.py emulators --port 8710
-
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -217,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # HTTP client logs name request URLs, and platform tokens travel in query strings
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "emulators":
             return asyncio.run(emulators(settings, args.port, args.env_file))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 from typing import TextIO
 
 from handlers import render
@@ -52,12 +53,28 @@ class Console:
             self.stdout.write("ship> ")
             self.stdout.flush()
 
+    def _start_reader(self) -> asyncio.Queue[str]:
+        """Read input lines on a daemon thread, so Ctrl-C never waits for Enter."""
+        loop = asyncio.get_running_loop()
+        lines: asyncio.Queue[str] = asyncio.Queue()
+
+        def read() -> None:
+            while True:
+                line = self.stdin.readline()
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+                if not line:
+                    return
+
+        threading.Thread(target=read, name="console-input", daemon=True).start()
+        return lines
+
     async def run(self) -> None:
+        lines = self._start_reader()
         while True:
             if self.interactive:
                 self.stdout.write("ship> ")
                 self.stdout.flush()
-            line = await asyncio.to_thread(self.stdin.readline)
+            line = await lines.get()
             if not line:  # end of input
                 if self.interactive:
                     self.say("")
@@ -92,8 +109,8 @@ class Console:
         except Exception as exc:
             log.exception("command failed: %s", text)
             self.say(
-                f"Something went wrong running that ({type(exc).__name__}); "
-                "nothing else was affected. Details are in the log."
+                f"Something went wrong running that ({type(exc).__name__}); its outcome is "
+                "unknown, so check `status`. Details are in the log."
             )
             return
         self.say(reply.text)

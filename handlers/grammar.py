@@ -20,7 +20,8 @@ __all__ = ["COMMANDS", "Command", "CommandSpec", "UsageError", "help_text", "par
 MAX_INPUT = 4000  # Slack's slash-command text is shorter than this
 MAX_NOTES = 1000
 
-VERSION = re.compile(r"^[vV]?\d[0-9A-Za-z._+-]{0,63}$")
+MAX_VERSION = 64  # WeChat's user_version limit, and the column's width
+VERSION = re.compile(r"^[vV]?\d[0-9A-Za-z._+-]*$")
 APP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -176,6 +177,8 @@ def _app(word: str, command: str) -> str:
 
 def _version(word: str, platforms: Sequence[str], command: str) -> str:
     if VERSION.match(word):
+        if len(word) > MAX_VERSION:
+            raise UsageError(f"a version is at most {MAX_VERSION} characters", command)
         return word
     close = difflib.get_close_matches(word.lower(), platforms, n=1)
     if close:

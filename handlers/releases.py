@@ -14,18 +14,19 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from handlers.config import AppEntry, MinishipConfig
 from platforms import platform_class
 from platforms.base import Overview, Platform, ReviewState, ReviewStatus, recording
-from platforms.errors import ConfigError, PlatformError
+from platforms.errors import ConfigError, OutcomeUnknown, PlatformError
 from storage import InvalidTransition, ReleaseState, StaleState, Store, TargetExists, TargetView
-from storage.models import Event, Release, ReleaseTarget
-from storage.states import TRANSITIONS
+from storage.models import Event, Release, ReleaseTarget, utcnow
+from storage.states import ACTIVE, TRANSITIONS
 
 __all__ = [
     "ActionResult",
@@ -127,9 +128,21 @@ _BY_PEOPLE = frozenset({S.WITHDRAWN, S.RELEASED})
 
 Listener = Callable[[Change], Awaitable[None]]
 
+# a publish claim older than this is abandoned (its process died or was stopped mid-call);
+# the watcher then settles the release from what the platform says
+CLAIM_TIMEOUT = timedelta(minutes=5)
+
+PerPlatform = Callable[[str], Awaitable[PlatformResult]]
+
 
 class ReleaseService:
-    """The use cases, over one store and one adapter per platform."""
+    """The use cases, over one store and one adapter per platform.
+
+    Within one process, everything that changes a release on a platform (a command, the
+    watcher) holds that (app, platform)'s lock, so an upload cannot slip between a
+    submit's check and its call. Across processes the compare-and-set in the store is
+    what keeps two writers apart.
+    """
 
     def __init__(
         self,
@@ -144,6 +157,7 @@ class ReleaseService:
         self.adapters = dict(adapters)
         self.emulated = frozenset(emulated)
         self.listeners: list[Listener] = []
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -170,7 +184,15 @@ class ReleaseService:
                 raise CommandRefused(f"{self.display(p)} is not connected in this miniship")
         return list(chosen)
 
-    # -- upload ---------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _hold(self, app: str, platforms: Sequence[str]) -> AsyncIterator[None]:
+        """Hold the locks of ``app`` on ``platforms`` (in a fixed order: no deadlock)."""
+        async with contextlib.AsyncExitStack() as stack:
+            for p in sorted(set(platforms)):
+                await stack.enter_async_context(self._locks.setdefault((app, p), asyncio.Lock()))
+            yield
+
+    # -- upload, submit, withdraw -------------------------------------------------------
 
     async def upload(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str, notes: str
@@ -178,8 +200,9 @@ class ReleaseService:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self.store.ensure_release(app.key, version, notes, actor.id)
-        results = await asyncio.gather(*(self._upload_one(actor, app, release, p) for p in names))
-        return ActionResult("upload", app, version, list(results))
+        return await self._fan_out(
+            actor, "upload", app, release, names, lambda p: self._upload_one(actor, app, release, p)
+        )
 
     async def _upload_one(
         self, actor: Actor, app: AppEntry, release: Release, platform: str
@@ -196,8 +219,9 @@ class ReleaseService:
                 f"{release.version} is already uploaded ({_words(existing.state)}); "
                 "upload a new version instead",
             )
+        adapter = self.adapters[platform]
         answer, exchanges = await self._attempt(
-            self.adapters[platform].upload(app.key, release.version, release.notes)
+            adapter.upload(app.key, release.version, release.notes)
         )
         if isinstance(answer, Exception):
             return await self._failed(actor, "upload", app, release, platform, answer, exchanges)
@@ -212,17 +236,16 @@ class ReleaseService:
                 platform,
                 f"{release.version} was uploaded meanwhile ({_words(exc.current.state)})",
             )
-        older = await self.store.supersede(
-            app.key, platform, release, [S.UPLOADED, S.REJECTED, S.WITHDRAWN]
-        )
         message = _join("uploaded", answer.detail)
-        if older:
-            message += f"; {', '.join(v.release.version for v in older)} superseded"
-        return await self._ok(
-            actor, "upload", app, release, platform, message, S.UPLOADED, exchanges
+        if adapter.single_trial_version:  # the platform no longer holds older uploads
+            older = await self.store.supersede(
+                app.key, platform, release, [S.UPLOADED, S.REJECTED, S.WITHDRAWN]
+            )
+            if older:
+                message += f"; {', '.join(v.release.version for v in older)} superseded"
+        return await self._record(
+            actor, "upload", app, release, platform, Outcome.OK, message, exchanges
         )
-
-    # -- submit ---------------------------------------------------------------------------
 
     async def submit(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
@@ -230,8 +253,9 @@ class ReleaseService:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self._release(app, version)
-        results = await asyncio.gather(*(self._submit_one(actor, app, release, p) for p in names))
-        return ActionResult("submit", app, version, list(results))
+        return await self._fan_out(
+            actor, "submit", app, release, names, lambda p: self._submit_one(actor, app, release, p)
+        )
 
     async def _submit_one(
         self, actor: Actor, app: AppEntry, release: Release, platform: str
@@ -254,21 +278,19 @@ class ReleaseService:
         )
         if isinstance(answer, Exception):
             return await self._failed(actor, "submit", app, release, platform, answer, exchanges)
-        try:
-            await self.store.transition(
-                target, S.IN_REVIEW, platform_ref=answer.ref, detail=answer.detail
-            )
-        except (StaleState, InvalidTransition) as exc:
-            return await self._failed(actor, "submit", app, release, platform, exc, exchanges)
-        older = await self.store.supersede(app.key, platform, release, [S.APPROVED])
+        moved = await self._settle(
+            target, S.IN_REVIEW, platform_ref=answer.ref, detail=answer.detail
+        )
+        if isinstance(moved, Exception):
+            return await self._failed(actor, "submit", app, release, platform, moved, exchanges)
+        # a new review replaces older unpublished decisions on the platform
+        older = await self.store.supersede(app.key, platform, release, [S.APPROVED, S.REJECTED])
         message = _join("submitted for review", answer.detail)
         if older:
-            message += f"; the unpublished approval of {older[0].release.version} lapses"
-        return await self._ok(
-            actor, "submit", app, release, platform, message, S.IN_REVIEW, exchanges
+            message += f"; {', '.join(v.release.version for v in older)} superseded"
+        return await self._record(
+            actor, "submit", app, release, platform, Outcome.OK, message, exchanges
         )
-
-    # -- withdraw -------------------------------------------------------------------------
 
     async def withdraw(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
@@ -276,8 +298,14 @@ class ReleaseService:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self._release(app, version)
-        results = await asyncio.gather(*(self._withdraw_one(actor, app, release, p) for p in names))
-        return ActionResult("withdraw", app, version, list(results))
+        return await self._fan_out(
+            actor,
+            "withdraw",
+            app,
+            release,
+            names,
+            lambda p: self._withdraw_one(actor, app, release, p),
+        )
 
     async def _withdraw_one(
         self, actor: Actor, app: AppEntry, release: Release, platform: str
@@ -299,18 +327,17 @@ class ReleaseService:
         )
         if isinstance(answer, Exception):
             return await self._failed(actor, "withdraw", app, release, platform, answer, exchanges)
-        try:
-            await self.store.transition(target, S.WITHDRAWN, detail=answer)
-        except (StaleState, InvalidTransition) as exc:
-            return await self._failed(actor, "withdraw", app, release, platform, exc, exchanges)
-        return await self._ok(
+        moved = await self._settle(target, S.WITHDRAWN, detail=answer)
+        if isinstance(moved, Exception):
+            return await self._failed(actor, "withdraw", app, release, platform, moved, exchanges)
+        return await self._record(
             actor,
             "withdraw",
             app,
             release,
             platform,
+            Outcome.OK,
             _join("withdrawn from review", answer),
-            S.WITHDRAWN,
             exchanges,
         )
 
@@ -319,85 +346,117 @@ class ReleaseService:
     async def publish(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
     ) -> ActionResult:
-        """Publish on each chosen platform; with several, only if every one is approved."""
+        """Publish on each chosen platform; with several, only if every one is approved.
+
+        Every platform is claimed (approved → publishing, compare-and-set) before any is
+        called, so a publish of several platforms is all or nothing up to the calls.
+        """
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self._release(app, version)
         assert release.id is not None
-        targets: dict[str, ReleaseTarget] = {}
-        for p in names:
-            target = await self.store.target(release.id, p)
-            if target is None:
-                if len(names) > 1:
-                    return await self._refuse_all(
-                        actor,
-                        app,
-                        release,
-                        f"Nothing published: {release.version} was never uploaded to "
-                        f"{self.display(p)}. Name a platform to publish on one alone.",
-                    )
-                missing = await self._target(actor, "publish", app, release, p)
-                assert isinstance(missing, PlatformResult)
-                return ActionResult("publish", app, version, [missing])
-            targets[p] = target
-        # learn decisions the watcher has not seen yet
-        for p, target in targets.items():
-            targets[p] = await self._fresh(app, release, target)
-        not_ready = {p: t for p, t in targets.items() if t.state != S.APPROVED}
-        if len(names) > 1 and not_ready:
-            ready = [self.display(p) for p in targets if p not in not_ready]
-            waiting = "; ".join(
-                f"{self.display(p)} is {_words(t.state)}" for p, t in not_ready.items()
+        async with self._hold(app.key, names):
+            targets: dict[str, ReleaseTarget] = {}
+            for p in names:
+                target = await self.store.target(release.id, p)
+                if target is None:
+                    if len(names) > 1:
+                        return await self._refuse_all(
+                            actor,
+                            app,
+                            release,
+                            f"Nothing published: {release.version} was never uploaded to "
+                            f"{self.display(p)}. Name a platform to publish on one alone.",
+                        )
+                    missing = await self._target(actor, "publish", app, release, p)
+                    assert isinstance(missing, PlatformResult)
+                    return ActionResult("publish", app, version, [missing])
+                targets[p] = await self._fresh(app, release, target)  # decisions not yet seen
+            not_ready = {p: t for p, t in targets.items() if t.state != S.APPROVED}
+            if not_ready and len(names) > 1:
+                ready = [self.display(p) for p in targets if p not in not_ready]
+                waiting = "; ".join(
+                    f"{self.display(p)} is {_words(t.state)}" for p, t in not_ready.items()
+                )
+                text = f"Nothing published: {waiting}."
+                if ready:
+                    text += f" {', '.join(ready)} is approved; name it to publish there alone."
+                return await self._refuse_all(actor, app, release, text)
+            if not_ready:
+                ((p, t),) = not_ready.items()
+                refused = await self._refuse(
+                    actor,
+                    "publish",
+                    app,
+                    release,
+                    p,
+                    f"{release.version} is {_words(t.state)}; only an approved version can be "
+                    "published",
+                )
+                return ActionResult("publish", app, version, [refused])
+            claims = await self._claim(targets)
+            if isinstance(claims, str):
+                return await self._refuse_all(actor, app, release, claims)
+            return await self._fan_out(
+                actor,
+                "publish",
+                app,
+                release,
+                list(claims),
+                lambda p: self._publish_claimed(actor, app, release, claims[p]),
+                locked=False,  # this method holds the locks already
             )
-            text = f"Nothing published: {waiting}."
-            if ready:
-                text += f" {', '.join(ready)} is approved; name it to publish there alone."
-            return await self._refuse_all(actor, app, release, text)
-        results = await asyncio.gather(
-            *(self._publish_one(actor, app, release, t) for t in targets.values())
-        )
-        return ActionResult("publish", app, version, list(results))
 
-    async def _publish_one(
-        self, actor: Actor, app: AppEntry, release: Release, target: ReleaseTarget
+    async def _claim(self, targets: Mapping[str, ReleaseTarget]) -> dict[str, ReleaseTarget] | str:
+        """Claim every target for publishing, or none (returns why not)."""
+        claims: dict[str, ReleaseTarget] = {}
+        for p, target in targets.items():
+            try:
+                claims[p] = await self.store.transition(target, S.PUBLISHING)
+            except StaleState as exc:
+                for taken in claims.values():
+                    with contextlib.suppress(StaleState):
+                        await self.store.transition(taken, S.APPROVED)
+                return (
+                    f"Nothing published: somebody else acted first on {self.display(p)} "
+                    f"(it is now {_words(exc.current.state)})."
+                )
+        return claims
+
+    async def _publish_claimed(
+        self, actor: Actor, app: AppEntry, release: Release, claim: ReleaseTarget
     ) -> PlatformResult:
-        platform = target.platform
-        if target.state != S.APPROVED:
-            return await self._refuse(
-                actor,
-                "publish",
-                app,
-                release,
-                platform,
-                f"{release.version} is {_words(target.state)}; only an approved version can be "
-                "published",
-            )
-        try:  # the claim: of two publishers only one gets past this line
-            claimed = await self.store.transition(target, S.PUBLISHING)
-        except StaleState as exc:
-            return await self._refuse(
-                actor,
-                "publish",
-                app,
-                release,
-                platform,
-                f"somebody else acted first: it is now {_words(exc.current.state)}",
-            )
+        platform = claim.platform
         answer, exchanges = await self._attempt(
-            self.adapters[platform].publish(app.key, release.version, claimed.platform_ref)
+            self.adapters[platform].publish(app.key, release.version, claim.platform_ref)
         )
+        if isinstance(answer, OutcomeUnknown):
+            # keep the claim: the watcher asks the platform and settles it
+            return await self._record(
+                actor,
+                "publish",
+                app,
+                release,
+                platform,
+                Outcome.FAILED,
+                f"{_explain(answer)} — miniship could not tell whether it was published; "
+                "it will ask the platform and report the outcome",
+                exchanges,
+            )
         if isinstance(answer, Exception):
-            await self.store.transition(claimed, S.APPROVED, detail=str(answer))
+            await self._settle(claim, S.APPROVED, detail=str(answer))
             return await self._failed(actor, "publish", app, release, platform, answer, exchanges)
-        await self.store.transition(claimed, S.RELEASED, detail=answer)
-        return await self._ok(
+        moved = await self._settle(claim, S.RELEASED, detail=answer)
+        if isinstance(moved, Exception):
+            return await self._failed(actor, "publish", app, release, platform, moved, exchanges)
+        return await self._record(
             actor,
             "publish",
             app,
             release,
             platform,
+            Outcome.OK,
             _join("published", answer),
-            S.RELEASED,
             exchanges,
         )
 
@@ -405,31 +464,26 @@ class ReleaseService:
 
     async def status(self, app_key: str | None, chosen: Sequence[str]) -> list[AppStatus]:
         """Ask the platforms now, and return that with what is stored."""
-        apps = [self.app(app_key)] if app_key else list(self.config.apps.values())
+        if app_key:
+            app = self.app(app_key)
+            wanted = [(app, self.platforms_for(app, chosen))]
+        else:
+            wanted = []
+            for app in self.config.apps.values():
+                names = [p for p in (chosen or self.adapters) if p in app.platforms]
+                if names:
+                    wanted.append((app, [p for p in names if p in self.adapters]))
+            if not wanted:
+                raise CommandRefused("no configured app is on that platform")
         out: list[AppStatus] = []
-        for app in apps:
-            if chosen and not set(chosen) & set(app.platforms):
-                if app_key:
-                    self.platforms_for(app, chosen)  # raises the explanation
-                continue
-            names = (
-                self.platforms_for(app, chosen)
-                if app_key
-                else [
-                    p
-                    for p in (chosen or self.adapters)
-                    if p in app.platforms and p in self.adapters
-                ]
-            )
+        for app, names in wanted:
             found = await asyncio.gather(*(self._platform_status(app, p) for p in names))
             out.append(AppStatus(app, list(found)))
-        if not out:
-            raise CommandRefused("no configured app is on that platform")
         return out
 
     async def _platform_status(self, app: AppEntry, platform: str) -> PlatformStatus:
         for view in await self.store.latest(app.key):
-            if view.target.platform == platform and view.state in (S.IN_REVIEW, S.DELAYED):
+            if view.target.platform == platform and view.state in ACTIVE:
                 # on failure, the overview below reports the platform's trouble
                 with contextlib.suppress(PlatformError, ConfigError):
                     await self.refresh(view, Actor("status"))
@@ -447,7 +501,7 @@ class ReleaseService:
         return app, await self.store.history(app.key, limit)
 
     async def refresh_watched(self) -> list[Change]:
-        """Ask the platforms about every release in review; apply and announce changes."""
+        """Ask the platforms about every watched release; apply and announce changes."""
         changes: list[Change] = []
         for view in await self.store.watched():
             try:
@@ -470,6 +524,13 @@ class ReleaseService:
 
         Raises PlatformError when the platform cannot be asked.
         """
+        async with self._hold(view.release.app_key, [view.target.platform]):
+            fresh = await self.store.target(view.target.release_id, view.target.platform)
+            if fresh is None:
+                return None
+            return await self._refresh(TargetView(fresh, view.release), actor)
+
+    async def _refresh(self, view: TargetView, actor: Actor) -> Change | None:
         app = self.config.app(view.release.app_key)
         adapter = self.adapters.get(view.target.platform)
         if app is None or adapter is None:
@@ -494,8 +555,8 @@ class ReleaseService:
         wanted = _FROM_REVIEW.get(status.state)
         if status.state is ReviewState.NOT_SUBMITTED and current in (S.IN_REVIEW, S.DELAYED):
             wanted = S.WITHDRAWN
-        if current is S.PUBLISHING and wanted is not S.RELEASED:
-            return None  # a publisher holds the claim; it will settle the state
+        if current is S.PUBLISHING and not _ends_claim(wanted, view.target):
+            return None  # a publisher holds the claim and will settle the state
         if wanted is None or wanted == current:
             return None
         path = _path(current, wanted)
@@ -519,13 +580,21 @@ class ReleaseService:
                     changes["decided_at"] = status.decided_at
                 target = await self.store.transition(target, step, **changes)
         except StaleState:
-            return None  # somebody else recorded it first
+            return None  # another process recorded it first
         outside = wanted in _BY_PEOPLE and current is not S.PUBLISHING
         change = Change(
-            app, view.release.version, view.target.platform, current, wanted, status.reason, outside
+            app,
+            view.release.version,
+            view.target.platform,
+            current,
+            wanted,
+            status.reason,
+            outside,
         )
         message = f"{current} → {wanted}"
-        if outside:
+        if current is S.PUBLISHING and wanted is S.APPROVED:
+            message += " (an interrupted publish did not happen; publish again when ready)"
+        elif outside:
             message += " (changed outside miniship)"
         if status.reason:
             message += f": {status.reason}"
@@ -547,16 +616,71 @@ class ReleaseService:
         return change
 
     async def _fresh(self, app: AppEntry, release: Release, target: ReleaseTarget) -> ReleaseTarget:
+        """``target`` after asking its platform, when a review may have been decided."""
         if target.state not in (S.IN_REVIEW, S.DELAYED):
             return target
         try:
-            await self.refresh(TargetView(target, release), Actor("publish"))
+            await self._refresh(TargetView(target, release), Actor("publish"))
         except (PlatformError, ConfigError):
             return target
-        fresh = await self.store.target(target.release_id, target.platform)
-        return fresh or target
+        return await self.store.target(target.release_id, target.platform) or target
 
     # -- shared steps ---------------------------------------------------------------------
+
+    async def _fan_out(
+        self,
+        actor: Actor,
+        action: str,
+        app: AppEntry,
+        release: Release,
+        names: Sequence[str],
+        one: PerPlatform,
+        *,
+        locked: bool = True,
+    ) -> ActionResult:
+        """Run ``one`` for each platform concurrently, each under its lock.
+
+        An unexpected error on one platform is reported as that platform's result; it
+        never hides what happened on the others.
+        """
+
+        async def run(p: str) -> PlatformResult:
+            if not locked:
+                return await one(p)
+            async with self._hold(app.key, [p]):
+                return await one(p)
+
+        async def guarded(p: str) -> PlatformResult:
+            try:
+                return await run(p)
+            except Exception:
+                log.exception("%s of %s %s on %s failed", action, app.key, release.version, p)
+                return await self._record(
+                    actor,
+                    action,
+                    app,
+                    release,
+                    p,
+                    Outcome.FAILED,
+                    "something unexpected went wrong (details in the log); its outcome is "
+                    "unknown: check `status`",
+                )
+
+        results = await asyncio.gather(*(guarded(p) for p in names))
+        return ActionResult(action, app, release.version, list(results))
+
+    async def _settle(
+        self, target: ReleaseTarget, to: ReleaseState, **changes: Any
+    ) -> ReleaseTarget | Exception:
+        """Record the platform's answer; fine if someone (the watcher) recorded it first."""
+        try:
+            return await self.store.transition(target, to, **changes)
+        except StaleState as exc:
+            if exc.current.state == to:
+                return exc.current
+            return exc
+        except InvalidTransition as exc:
+            return exc
 
     async def _release(self, app: AppEntry, version: str) -> Release:
         release = await self.store.release(app.key, version)
@@ -592,28 +716,30 @@ class ReleaseService:
                 answer = exc
         return answer, [dataclasses.asdict(x) for x in exchanges]
 
-    async def _ok(
+    async def _record(
         self,
         actor: Actor,
         action: str,
         app: AppEntry,
         release: Release,
         platform: str,
+        outcome: Outcome,
         message: str,
-        state: ReleaseState,
-        exchanges: list[dict[str, Any]],
+        exchanges: Sequence[Mapping[str, Any]] = (),
     ) -> PlatformResult:
+        """Write the event; the result carries the state as it is now."""
         await self.store.record(
             actor=actor.id,
             action=action,
-            outcome="ok",
+            outcome=str(outcome),
             app=app.key,
             release=release,
             platform=platform,
             message=message,
             exchanges=exchanges,
         )
-        return PlatformResult(platform, Outcome.OK, message, state)
+        current = await self.store.target(release.id or 0, platform)
+        return PlatformResult(platform, outcome, message, S(current.state) if current else None)
 
     async def _failed(
         self,
@@ -623,22 +749,10 @@ class ReleaseService:
         release: Release,
         platform: str,
         error: Exception,
-        exchanges: list[dict[str, Any]],
+        exchanges: Sequence[Mapping[str, Any]],
     ) -> PlatformResult:
-        message = _explain(error)
-        await self.store.record(
-            actor=actor.id,
-            action=action,
-            outcome="failed",
-            app=app.key,
-            release=release,
-            platform=platform,
-            message=message,
-            exchanges=exchanges,
-        )
-        current = await self.store.target(release.id or 0, platform)
-        return PlatformResult(
-            platform, Outcome.FAILED, message, S(current.state) if current else None
+        return await self._record(
+            actor, action, app, release, platform, Outcome.FAILED, _explain(error), exchanges
         )
 
     async def _refuse(
@@ -650,19 +764,7 @@ class ReleaseService:
         platform: str,
         message: str,
     ) -> PlatformResult:
-        await self.store.record(
-            actor=actor.id,
-            action=action,
-            outcome="refused",
-            app=app.key,
-            release=release,
-            platform=platform,
-            message=message,
-        )
-        current = await self.store.target(release.id or 0, platform)
-        return PlatformResult(
-            platform, Outcome.REFUSED, message, S(current.state) if current else None
-        )
+        return await self._record(actor, action, app, release, platform, Outcome.REFUSED, message)
 
     async def _refuse_all(
         self, actor: Actor, app: AppEntry, release: Release, message: str
@@ -682,6 +784,8 @@ def _explain(error: Exception) -> str:
     if isinstance(error, PlatformError):
         name = platform_class(error.platform).display_name
         return f"{name} {error.describe()}"
+    if isinstance(error, StaleState):
+        return f"recorded meanwhile as {_words(error.current.state)}; check `status`"
     return str(error)
 
 
@@ -692,6 +796,14 @@ def _join(head: str, detail: str) -> str:
     if detail.lower().startswith(head.split()[0]):
         return detail
     return f"{head} — {detail}"
+
+
+def _ends_claim(wanted: ReleaseState | None, claim: ReleaseTarget) -> bool:
+    """Whether the platform's word settles a publish claim: the version is live, or it is
+    still approved and the claim was abandoned (its process stopped mid-call)."""
+    if wanted is S.RELEASED:
+        return True
+    return wanted is S.APPROVED and utcnow() - claim.updated_at >= CLAIM_TIMEOUT
 
 
 def _words(state: str) -> str:

@@ -120,6 +120,37 @@ async def test_a_rejection_is_reported_with_its_reason(session: Session) -> None
     assert "only an approved version can be published" in out
 
 
+async def test_a_rejected_version_is_fixed_and_resubmitted_on_both(session: Session) -> None:
+    await session.run("upload demo 1.0.0 first try #reject")
+    await session.run("submit demo 1.0.0")
+    session.decide_reviews()
+    await session.watch()
+    for p in ("wechat", "alipay"):
+        assert await session.state("1.0.0", p) is ReleaseState.REJECTED
+    out = await session.run("upload demo 1.0.1 fixed the category")
+    assert out.count("✓") == 2
+    out = await session.run("submit demo 1.0.1")
+    assert out.count("✓") == 2, out
+    assert "went back to development" in out  # Alipay: the rejected 1.0.0 was in the way
+    for p in ("wechat", "alipay"):
+        assert await session.state("1.0.0", p) is ReleaseState.SUPERSEDED
+        assert await session.state("1.0.1", p) is ReleaseState.IN_REVIEW
+    session.decide_reviews()
+    await session.watch()
+    out = await session.run("publish demo 1.0.1")
+    assert out.count("✓") == 2
+
+
+async def test_the_same_rejected_version_can_be_submitted_again(session: Session) -> None:
+    await session.run("upload demo alipay 1.0.0 first try #reject")
+    await session.run("submit demo alipay 1.0.0")
+    session.decide_reviews()
+    await session.watch()
+    out = await session.run("submit demo alipay 1.0.0")
+    assert "✓ Alipay" in out, out
+    assert await session.state("1.0.0", "alipay") is ReleaseState.IN_REVIEW
+
+
 async def test_withdraw_then_resubmit(session: Session) -> None:
     await session.run("upload demo 1.0.0 notes")
     await session.run("submit demo 1.0.0")

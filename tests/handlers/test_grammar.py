@@ -123,3 +123,9 @@ def test_help_lists_every_command_and_explains_each() -> None:
     for spec in COMMANDS.values():
         assert spec.usage in text
         assert spec.usage in help_text(spec.name)
+
+
+def test_versions_fit_the_platforms_and_the_database() -> None:
+    assert parse("upload demo 1" + "0" * 63, P).version == "1" + "0" * 63
+    with pytest.raises(UsageError, match="at most 64"):
+        parse("upload demo v1" + "0" * 63, P)
