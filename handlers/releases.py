@@ -132,8 +132,6 @@ Listener = Callable[[Change], Awaitable[None]]
 # the watcher then settles the release from what the platform says
 CLAIM_TIMEOUT = timedelta(minutes=5)
 
-PerPlatform = Callable[[str], Awaitable[PlatformResult]]
-
 
 class ReleaseService:
     """The use cases, over one store and one adapter per platform.
@@ -200,52 +198,7 @@ class ReleaseService:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self.store.ensure_release(app.key, version, notes, actor.id)
-        return await self._fan_out(
-            actor, "upload", app, release, names, lambda p: self._upload_one(actor, app, release, p)
-        )
-
-    async def _upload_one(
-        self, actor: Actor, app: AppEntry, release: Release, platform: str
-    ) -> PlatformResult:
-        assert release.id is not None
-        existing = await self.store.target(release.id, platform)
-        if existing is not None:
-            return await self._refuse(
-                actor,
-                "upload",
-                app,
-                release,
-                platform,
-                f"{release.version} is already uploaded ({_words(existing.state)}); "
-                "upload a new version instead",
-            )
-        adapter = self.adapters[platform]
-        answer, exchanges = await self._attempt(
-            adapter.upload(app.key, release.version, release.notes)
-        )
-        if isinstance(answer, Exception):
-            return await self._failed(actor, "upload", app, release, platform, answer, exchanges)
-        try:
-            await self.store.add_target(release, platform, detail=answer.detail)
-        except TargetExists as exc:
-            return await self._refuse(
-                actor,
-                "upload",
-                app,
-                release,
-                platform,
-                f"{release.version} was uploaded meanwhile ({_words(exc.current.state)})",
-            )
-        message = _join("uploaded", answer.detail)
-        if adapter.single_trial_version:  # the platform no longer holds older uploads
-            older = await self.store.supersede(
-                app.key, platform, release, [S.UPLOADED, S.REJECTED, S.WITHDRAWN]
-            )
-            if older:
-                message += f"; {', '.join(v.release.version for v in older)} superseded"
-        return await self._record(
-            actor, "upload", app, release, platform, Outcome.OK, message, exchanges
-        )
+        return await self._fan_out(Step(self, actor, "upload", app, release), names, self._upload)
 
     async def submit(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
@@ -253,44 +206,7 @@ class ReleaseService:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self._release(app, version)
-        return await self._fan_out(
-            actor, "submit", app, release, names, lambda p: self._submit_one(actor, app, release, p)
-        )
-
-    async def _submit_one(
-        self, actor: Actor, app: AppEntry, release: Release, platform: str
-    ) -> PlatformResult:
-        target = await self._target(actor, "submit", app, release, platform)
-        if isinstance(target, PlatformResult):
-            return target
-        if S.IN_REVIEW not in TRANSITIONS[S(target.state)]:
-            return await self._refuse(
-                actor,
-                "submit",
-                app,
-                release,
-                platform,
-                f"{release.version} is {_words(target.state)}; only an uploaded, rejected or "
-                "withdrawn version can be submitted",
-            )
-        answer, exchanges = await self._attempt(
-            self.adapters[platform].submit(app.key, release.version, release.notes)
-        )
-        if isinstance(answer, Exception):
-            return await self._failed(actor, "submit", app, release, platform, answer, exchanges)
-        moved = await self._settle(
-            target, S.IN_REVIEW, platform_ref=answer.ref, detail=answer.detail
-        )
-        if isinstance(moved, Exception):
-            return await self._failed(actor, "submit", app, release, platform, moved, exchanges)
-        # a new review replaces older unpublished decisions on the platform
-        older = await self.store.supersede(app.key, platform, release, [S.APPROVED, S.REJECTED])
-        message = _join("submitted for review", answer.detail)
-        if older:
-            message += f"; {', '.join(v.release.version for v in older)} superseded"
-        return await self._record(
-            actor, "submit", app, release, platform, Outcome.OK, message, exchanges
-        )
+        return await self._fan_out(Step(self, actor, "submit", app, release), names, self._submit)
 
     async def withdraw(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
@@ -298,48 +214,87 @@ class ReleaseService:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self._release(app, version)
-        return await self._fan_out(
-            actor,
-            "withdraw",
-            app,
-            release,
-            names,
-            lambda p: self._withdraw_one(actor, app, release, p),
-        )
+        step = Step(self, actor, "withdraw", app, release)
+        return await self._fan_out(step, names, self._withdraw)
 
-    async def _withdraw_one(
-        self, actor: Actor, app: AppEntry, release: Release, platform: str
-    ) -> PlatformResult:
-        target = await self._target(actor, "withdraw", app, release, platform)
+    async def _upload(self, step: Step) -> PlatformResult:
+        release = step.release
+        existing = await step.target()
+        if existing is not None:
+            return await step.refuse(
+                f"{release.version} is already uploaded ({_words(existing.state)}); "
+                "upload a new version instead"
+            )
+        adapter = self.adapters[step.platform]
+        answer, exchanges = await _attempt(
+            adapter.upload(step.app.key, release.version, release.notes)
+        )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        try:
+            await self.store.add_target(release, step.platform, detail=answer.detail)
+        except TargetExists as exc:
+            return await step.refuse(
+                f"{release.version} was uploaded meanwhile ({_words(exc.current.state)})"
+            )
+        message = _join("uploaded", answer.detail)
+        if adapter.single_trial_version:  # the platform no longer holds older uploads
+            message += await self._supersede(step, [S.UPLOADED, S.REJECTED, S.WITHDRAWN])
+        return await step.ok(message, exchanges)
+
+    async def _submit(self, step: Step) -> PlatformResult:
+        target = await step.uploaded()
+        if isinstance(target, PlatformResult):
+            return target
+        if S.IN_REVIEW not in TRANSITIONS[S(target.state)]:
+            return await step.refuse(
+                f"{step.release.version} is {_words(target.state)}; only an uploaded, rejected "
+                "or withdrawn version can be submitted"
+            )
+        answer, exchanges = await _attempt(
+            self.adapters[step.platform].submit(
+                step.app.key, step.release.version, step.release.notes
+            )
+        )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        moved = await self._settle(
+            target, S.IN_REVIEW, platform_ref=answer.ref, detail=answer.detail
+        )
+        if isinstance(moved, Exception):
+            return await step.failed(moved, exchanges)
+        message = _join("submitted for review", answer.detail)
+        # a new review replaces older unpublished decisions on the platform
+        message += await self._supersede(step, [S.APPROVED, S.REJECTED])
+        return await step.ok(message, exchanges)
+
+    async def _withdraw(self, step: Step) -> PlatformResult:
+        target = await step.uploaded()
         if isinstance(target, PlatformResult):
             return target
         if target.state not in (S.IN_REVIEW, S.DELAYED):
-            return await self._refuse(
-                actor,
-                "withdraw",
-                app,
-                release,
-                platform,
-                f"{release.version} is {_words(target.state)}, not in review; nothing to withdraw",
+            return await step.refuse(
+                f"{step.release.version} is {_words(target.state)}, not in review; "
+                "nothing to withdraw"
             )
-        answer, exchanges = await self._attempt(
-            self.adapters[platform].withdraw(app.key, release.version, target.platform_ref)
+        answer, exchanges = await _attempt(
+            self.adapters[step.platform].withdraw(
+                step.app.key, step.release.version, target.platform_ref
+            )
         )
         if isinstance(answer, Exception):
-            return await self._failed(actor, "withdraw", app, release, platform, answer, exchanges)
+            return await step.failed(answer, exchanges)
         moved = await self._settle(target, S.WITHDRAWN, detail=answer)
         if isinstance(moved, Exception):
-            return await self._failed(actor, "withdraw", app, release, platform, moved, exchanges)
-        return await self._record(
-            actor,
-            "withdraw",
-            app,
-            release,
-            platform,
-            Outcome.OK,
-            _join("withdrawn from review", answer),
-            exchanges,
-        )
+            return await step.failed(moved, exchanges)
+        return await step.ok(_join("withdrawn from review", answer), exchanges)
+
+    async def _supersede(self, step: Step, states: Sequence[ReleaseState]) -> str:
+        """Mark older versions in ``states`` superseded; the words to add to the reply."""
+        older = await self.store.supersede(step.app.key, step.platform, step.release, states)
+        if not older:
+            return ""
+        return f"; {', '.join(v.release.version for v in older)} superseded"
 
     # -- publish --------------------------------------------------------------------------
 
@@ -354,24 +309,19 @@ class ReleaseService:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self._release(app, version)
-        assert release.id is not None
+        step = Step(self, actor, "publish", app, release)
         async with self._hold(app.key, names):
             targets: dict[str, ReleaseTarget] = {}
             for p in names:
-                target = await self.store.target(release.id, p)
-                if target is None:
-                    if len(names) > 1:
-                        return await self._refuse_all(
-                            actor,
-                            app,
-                            release,
-                            f"Nothing published: {release.version} was never uploaded to "
-                            f"{self.display(p)}. Name a platform to publish on one alone.",
-                        )
-                    missing = await self._target(actor, "publish", app, release, p)
-                    assert isinstance(missing, PlatformResult)
-                    return ActionResult("publish", app, version, [missing])
-                targets[p] = await self._fresh(app, release, target)  # decisions not yet seen
+                target = await step.on(p).uploaded()
+                if isinstance(target, PlatformResult):
+                    if len(names) == 1:
+                        return ActionResult("publish", app, version, [target])
+                    return await step.refuse_all(
+                        f"Nothing published: {version} was never uploaded to "
+                        f"{self.display(p)}. Name a platform to publish on one alone."
+                    )
+                targets[p] = await self._fresh(release, target)  # decisions not yet seen
             not_ready = {p: t for p, t in targets.items() if t.state != S.APPROVED}
             if not_ready and len(names) > 1:
                 ready = [self.display(p) for p in targets if p not in not_ready]
@@ -381,29 +331,20 @@ class ReleaseService:
                 text = f"Nothing published: {waiting}."
                 if ready:
                     text += f" {', '.join(ready)} is approved; name it to publish there alone."
-                return await self._refuse_all(actor, app, release, text)
+                return await step.refuse_all(text)
             if not_ready:
                 ((p, t),) = not_ready.items()
-                refused = await self._refuse(
-                    actor,
-                    "publish",
-                    app,
-                    release,
-                    p,
-                    f"{release.version} is {_words(t.state)}; only an approved version can be "
-                    "published",
+                refused = await step.on(p).refuse(
+                    f"{version} is {_words(t.state)}; only an approved version can be published"
                 )
                 return ActionResult("publish", app, version, [refused])
             claims = await self._claim(targets)
             if isinstance(claims, str):
-                return await self._refuse_all(actor, app, release, claims)
+                return await step.refuse_all(claims)
             return await self._fan_out(
-                actor,
-                "publish",
-                app,
-                release,
+                step,
                 list(claims),
-                lambda p: self._publish_claimed(actor, app, release, claims[p]),
+                lambda one: self._publish_claimed(one, claims[one.platform]),
                 locked=False,  # this method holds the locks already
             )
 
@@ -423,21 +364,15 @@ class ReleaseService:
                 )
         return claims
 
-    async def _publish_claimed(
-        self, actor: Actor, app: AppEntry, release: Release, claim: ReleaseTarget
-    ) -> PlatformResult:
-        platform = claim.platform
-        answer, exchanges = await self._attempt(
-            self.adapters[platform].publish(app.key, release.version, claim.platform_ref)
+    async def _publish_claimed(self, step: Step, claim: ReleaseTarget) -> PlatformResult:
+        answer, exchanges = await _attempt(
+            self.adapters[step.platform].publish(
+                step.app.key, step.release.version, claim.platform_ref
+            )
         )
         if isinstance(answer, OutcomeUnknown):
             # keep the claim: the watcher asks the platform and settles it
-            return await self._record(
-                actor,
-                "publish",
-                app,
-                release,
-                platform,
+            return await step.record(
                 Outcome.FAILED,
                 f"{_explain(answer)} — miniship could not tell whether it was published; "
                 "it will ask the platform and report the outcome",
@@ -445,20 +380,11 @@ class ReleaseService:
             )
         if isinstance(answer, Exception):
             await self._settle(claim, S.APPROVED, detail=str(answer))
-            return await self._failed(actor, "publish", app, release, platform, answer, exchanges)
+            return await step.failed(answer, exchanges)
         moved = await self._settle(claim, S.RELEASED, detail=answer)
         if isinstance(moved, Exception):
-            return await self._failed(actor, "publish", app, release, platform, moved, exchanges)
-        return await self._record(
-            actor,
-            "publish",
-            app,
-            release,
-            platform,
-            Outcome.OK,
-            _join("published", answer),
-            exchanges,
-        )
+            return await step.failed(moved, exchanges)
+        return await step.ok(_join("published", answer), exchanges)
 
     # -- status, history, watching ---------------------------------------------------------
 
@@ -615,7 +541,7 @@ class ReleaseService:
                 log.exception("review-change listener failed")
         return change
 
-    async def _fresh(self, app: AppEntry, release: Release, target: ReleaseTarget) -> ReleaseTarget:
+    async def _fresh(self, release: Release, target: ReleaseTarget) -> ReleaseTarget:
         """``target`` after asking its platform, when a review may have been decided."""
         if target.state not in (S.IN_REVIEW, S.DELAYED):
             return target
@@ -629,12 +555,9 @@ class ReleaseService:
 
     async def _fan_out(
         self,
-        actor: Actor,
-        action: str,
-        app: AppEntry,
-        release: Release,
+        step: Step,
         names: Sequence[str],
-        one: PerPlatform,
+        one: Callable[[Step], Awaitable[PlatformResult]],
         *,
         locked: bool = True,
     ) -> ActionResult:
@@ -645,29 +568,24 @@ class ReleaseService:
         """
 
         async def run(p: str) -> PlatformResult:
-            if not locked:
-                return await one(p)
-            async with self._hold(app.key, [p]):
-                return await one(p)
-
-        async def guarded(p: str) -> PlatformResult:
+            here = step.on(p)
             try:
-                return await run(p)
+                if not locked:
+                    return await one(here)
+                async with self._hold(step.app.key, [p]):
+                    return await one(here)
             except Exception:
-                log.exception("%s of %s %s on %s failed", action, app.key, release.version, p)
-                return await self._record(
-                    actor,
-                    action,
-                    app,
-                    release,
-                    p,
+                log.exception(
+                    "%s of %s %s on %s failed", step.action, step.app.key, step.release.version, p
+                )
+                return await here.record(
                     Outcome.FAILED,
                     "something unexpected went wrong (details in the log); its outcome is "
                     "unknown: check `status`",
                 )
 
-        results = await asyncio.gather(*(guarded(p) for p in names))
-        return ActionResult(action, app, release.version, list(results))
+        results = await asyncio.gather(*(run(p) for p in names))
+        return ActionResult(step.action, step.app, step.release.version, list(results))
 
     async def _settle(
         self, target: ReleaseTarget, to: ReleaseState, **changes: Any
@@ -691,93 +609,85 @@ class ReleaseService:
             )
         return release
 
-    async def _target(
-        self, actor: Actor, action: str, app: AppEntry, release: Release, platform: str
-    ) -> ReleaseTarget | PlatformResult:
-        assert release.id is not None
-        target = await self.store.target(release.id, platform)
+
+@dataclass(frozen=True)
+class Step:
+    """One command acting on one platform: what it reads, and where its outcome goes."""
+
+    service: ReleaseService
+    actor: Actor
+    action: str
+    app: AppEntry
+    release: Release
+    platform: str = ""
+
+    def on(self, platform: str) -> Step:
+        return dataclasses.replace(self, platform=platform)
+
+    async def target(self) -> ReleaseTarget | None:
+        assert self.release.id is not None
+        return await self.service.store.target(self.release.id, self.platform)
+
+    async def uploaded(self) -> ReleaseTarget | PlatformResult:
+        """The release on this platform, or the refusal saying it was never uploaded."""
+        target = await self.target()
         if target is None:
-            return await self._refuse(
-                actor,
-                action,
-                app,
-                release,
-                platform,
-                f"{release.version} was never uploaded to {self.display(platform)}",
+            return await self.refuse(
+                f"{self.release.version} was never uploaded to "
+                f"{self.service.display(self.platform)}"
             )
         return target
 
-    @staticmethod
-    async def _attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, Any]]]:
-        with recording() as exchanges:
-            try:
-                answer: T | Exception = await call
-            except (PlatformError, ConfigError) as exc:
-                answer = exc
-        return answer, [dataclasses.asdict(x) for x in exchanges]
-
-    async def _record(
-        self,
-        actor: Actor,
-        action: str,
-        app: AppEntry,
-        release: Release,
-        platform: str,
-        outcome: Outcome,
-        message: str,
-        exchanges: Sequence[Mapping[str, Any]] = (),
+    async def record(
+        self, outcome: Outcome, message: str, exchanges: Sequence[Mapping[str, Any]] = ()
     ) -> PlatformResult:
         """Write the event; the result carries the state as it is now."""
-        await self.store.record(
-            actor=actor.id,
-            action=action,
+        await self.service.store.record(
+            actor=self.actor.id,
+            action=self.action,
             outcome=str(outcome),
-            app=app.key,
-            release=release,
-            platform=platform,
+            app=self.app.key,
+            release=self.release,
+            platform=self.platform,
             message=message,
             exchanges=exchanges,
         )
-        current = await self.store.target(release.id or 0, platform)
-        return PlatformResult(platform, outcome, message, S(current.state) if current else None)
+        current = await self.target()
+        state = S(current.state) if current else None
+        return PlatformResult(self.platform, outcome, message, state)
 
-    async def _failed(
-        self,
-        actor: Actor,
-        action: str,
-        app: AppEntry,
-        release: Release,
-        platform: str,
-        error: Exception,
-        exchanges: Sequence[Mapping[str, Any]],
+    async def ok(self, message: str, exchanges: Sequence[Mapping[str, Any]]) -> PlatformResult:
+        return await self.record(Outcome.OK, message, exchanges)
+
+    async def failed(
+        self, error: Exception, exchanges: Sequence[Mapping[str, Any]]
     ) -> PlatformResult:
-        return await self._record(
-            actor, action, app, release, platform, Outcome.FAILED, _explain(error), exchanges
-        )
+        return await self.record(Outcome.FAILED, _explain(error), exchanges)
 
-    async def _refuse(
-        self,
-        actor: Actor,
-        action: str,
-        app: AppEntry,
-        release: Release,
-        platform: str,
-        message: str,
-    ) -> PlatformResult:
-        return await self._record(actor, action, app, release, platform, Outcome.REFUSED, message)
+    async def refuse(self, message: str) -> PlatformResult:
+        return await self.record(Outcome.REFUSED, message)
 
-    async def _refuse_all(
-        self, actor: Actor, app: AppEntry, release: Release, message: str
-    ) -> ActionResult:
-        await self.store.record(
-            actor=actor.id,
-            action="publish",
-            outcome="refused",
-            app=app.key,
-            release=release,
+    async def refuse_all(self, message: str) -> ActionResult:
+        """The whole command is refused; nothing was tried on any platform."""
+        await self.service.store.record(
+            actor=self.actor.id,
+            action=self.action,
+            outcome=str(Outcome.REFUSED),
+            app=self.app.key,
+            release=self.release,
             message=message,
         )
-        return ActionResult("publish", app, release.version, refusal=message)
+        return ActionResult(self.action, self.app, self.release.version, refusal=message)
+
+
+async def _attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, Any]]]:
+    """Await a platform call; its answer or error, and the exchanges it made."""
+    with recording() as exchanges:
+        try:
+            answer: T | Exception = await call
+        except (PlatformError, ConfigError) as exc:
+            answer = exc
+    return answer, [dataclasses.asdict(x) for x in exchanges]
 
 
 def _explain(error: Exception) -> str:
