@@ -131,6 +131,7 @@ Listener = Callable[[Change], Awaitable[None]]
 # a publish claim older than this is abandoned (its process died or was stopped mid-call);
 # the watcher then settles the release from what the platform says
 CLAIM_TIMEOUT = timedelta(minutes=5)
+WATCH_CONCURRENCY = 8  # platform questions the watcher has in flight at once
 
 
 class ReleaseService:
@@ -427,23 +428,29 @@ class ReleaseService:
         return app, await self.store.history(app.key, limit)
 
     async def refresh_watched(self) -> list[Change]:
-        """Ask the platforms about every watched release; apply and announce changes."""
-        changes: list[Change] = []
-        for view in await self.store.watched():
-            try:
-                change = await self.refresh(view, Actor("watcher"))
-            except (PlatformError, ConfigError) as exc:
-                log.warning(
-                    "could not ask %s about %s %s: %s",
-                    view.target.platform,
-                    view.release.app_key,
-                    view.release.version,
-                    exc,
-                )
-                continue
-            if change is not None:
-                changes.append(change)
-        return changes
+        """Ask the platforms about every watched release; apply and announce changes.
+
+        A few questions are in flight at once (``WATCH_CONCURRENCY``), so an agency with
+        hundreds of mini programs in review is not asked one by one.
+        """
+        gate = asyncio.Semaphore(WATCH_CONCURRENCY)
+
+        async def ask(view: TargetView) -> Change | None:
+            async with gate:
+                try:
+                    return await self.refresh(view, Actor("watcher"))
+                except (PlatformError, ConfigError) as exc:
+                    log.warning(
+                        "could not ask %s about %s %s: %s",
+                        view.target.platform,
+                        view.release.app_key,
+                        view.release.version,
+                        exc,
+                    )
+                    return None
+
+        found = await asyncio.gather(*(ask(v) for v in await self.store.watched()))
+        return [c for c in found if c is not None]
 
     async def refresh(self, view: TargetView, actor: Actor) -> Change | None:
         """Bring one stored release up to date with its platform.
@@ -498,13 +505,13 @@ class ReleaseService:
             return None
         target = view.target
         try:
-            for step in path:
+            for state in path:
                 changes: dict[str, Any] = {"detail": status.detail}
-                if step in (S.REJECTED, S.DELAYED):
+                if state in (S.REJECTED, S.DELAYED):
                     changes["review_reason"] = status.reason
-                if step in (S.APPROVED, S.REJECTED) and status.decided_at is not None:
+                if state in (S.APPROVED, S.REJECTED) and status.decided_at is not None:
                     changes["decided_at"] = status.decided_at
-                target = await self.store.transition(target, step, **changes)
+                target = await self.store.transition(target, state, **changes)
         except StaleState:
             return None  # another process recorded it first
         outside = wanted in _BY_PEOPLE and current is not S.PUBLISHING
