@@ -11,6 +11,8 @@ miniship.toml says which mini programs miniship releases::
     [apps.demo]
     name = "Demo Shop"
     timezone = "Asia/Shanghai"
+    channel = "C0123456789"             # Slack channel for the release cards
+    roles = { publish = ["U012ABCDEF", "S0RELEASERS"] }   # view / release / publish
 
     [apps.demo.wechat]                  # parsed by platforms.wechat.WeChatPlatform.AppConfig
     appid = "wx…"
@@ -26,6 +28,7 @@ Secrets are never written into the file: a secret field takes ``"env:NAME"`` or
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,13 +36,13 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import platforms
 from platforms.errors import ConfigError
 
-__all__ = ["AppEntry", "MinishipConfig", "Settings", "load_config"]
+__all__ = ["ROLE_NAMES", "AppEntry", "MinishipConfig", "Roles", "Settings", "load_config"]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 
@@ -66,12 +69,45 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
 
 
+ROLE_NAMES = ("view", "release", "publish")
+"""view: status, history, App Home · release: upload, submit · publish: publish, withdraw."""
+
+EVERYONE = "*"
+
+
+class Roles(BaseModel):
+    """Who may do what with one app: Slack user ids (U…, W…), user-group ids (S…) or "*"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    view: tuple[str, ...] = (EVERYONE,)
+    release: tuple[str, ...] = (EVERYONE,)
+    publish: tuple[str, ...] = (EVERYONE,)
+
+    @field_validator("view", "release", "publish")
+    @classmethod
+    def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if item != EVERYONE and not re.fullmatch(r"[UWS][A-Z0-9]{2,}", item):
+                raise ValueError(
+                    f'{item!r} is not a Slack user id (U…/W…), user-group id (S…) or "*"'
+                )
+        return value
+
+    @property
+    def open(self) -> bool:
+        """Anyone may publish: fine for trying miniship out, not for production."""
+        return EVERYONE in self.publish
+
+
 @dataclass(frozen=True)
 class AppEntry:
     key: str
     name: str
     timezone: ZoneInfo
     platforms: Mapping[str, BaseModel] = field(default_factory=dict)  # name → AppConfig
+    channel: str | None = None  # Slack channel id for the app's release cards
+    roles: Roles = field(default_factory=Roles)
 
 
 @dataclass(frozen=True)
@@ -92,6 +128,8 @@ class _AppSection(BaseModel):
 
     name: str | None = None
     timezone: str | None = None
+    channel: str | None = Field(None, pattern=r"^[CGD][A-Z0-9]{2,}$")
+    roles: Roles = Field(default_factory=Roles)
 
 
 def _zone(name: str, where: str) -> ZoneInfo:
@@ -136,7 +174,9 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
                 f"{where}: add at least one platform section, e.g. [apps.{key}.wechat]"
             )
         zone = _zone(section.timezone, where) if section.timezone else default_zone
-        apps[key] = AppEntry(key, section.name or key, zone, sections)
+        apps[key] = AppEntry(
+            key, section.name or key, zone, sections, section.channel, section.roles
+        )
     return MinishipConfig(apps)
 
 

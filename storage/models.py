@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["App", "Event", "Release", "ReleaseTarget", "utcnow"]
+__all__ = ["App", "Delivery", "Event", "Release", "ReleaseTarget", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -34,6 +34,8 @@ class Release(SQLModel, table=True):
     notes: str = Field(default="", sa_type=Text)
     created_by: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
+    card_channel: str | None = Field(default=None, max_length=32)  # the Slack release card
+    card_ts: str | None = Field(default=None, max_length=32)
 
 
 class ReleaseTarget(SQLModel, table=True):
@@ -76,3 +78,14 @@ class Event(SQLModel, table=True):
     outcome: str = Field(max_length=16)  # ok | failed | refused | changed
     message: str = Field(default="", sa_type=Text)
     exchanges: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+
+
+class Delivery(SQLModel, table=True):
+    """A request from outside (a Slack event, a platform push) that was already handled.
+
+    Slack retries an event it thinks was not received; the first insert of its key wins,
+    so a retry never runs a command twice, whichever process receives it.
+    """
+
+    key: str = Field(primary_key=True, max_length=200)
+    at: datetime = Field(default_factory=utcnow, index=True)

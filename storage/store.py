@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import App, Event, Release, ReleaseTarget, utcnow
+from storage.models import App, Delivery, Event, Release, ReleaseTarget, utcnow
 from storage.states import ACTIVE, ReleaseState, check_transition
 
 __all__ = ["StaleState", "Store", "TargetExists", "TargetView"]
@@ -220,6 +220,33 @@ class Store:
                 .order_by(col(Release.id).desc(), col(ReleaseTarget.platform))
             )
             return [TargetView(t, r) for t, r in (await s.exec(q)).all()]
+
+    async def set_card(self, release: Release, channel: str, ts: str) -> Release:
+        """Remember where the release's Slack card is, so later steps update it in place."""
+        async with self.session() as s:
+            row = await s.get(Release, release.id, populate_existing=True)
+            assert row is not None
+            row.card_channel, row.card_ts = channel, ts
+            s.add(row)
+            await s.commit()
+            return row
+
+    async def first_delivery(self, key: str) -> bool:
+        """True the first time ``key`` is seen (in any process), False for every repeat."""
+        try:
+            async with self.session() as s:
+                s.add(Delivery(key=key))
+                await s.commit()
+        except IntegrityError:
+            return False
+        return True
+
+    async def forget_deliveries(self, before: datetime) -> int:
+        """Drop delivery keys older than ``before`` (retries stop after minutes)."""
+        async with self.session() as s:
+            result = await s.exec(delete(Delivery).where(col(Delivery.at) < before))
+            await s.commit()
+            return int(getattr(result, "rowcount", 0) or 0)
 
     # -- the event log ------------------------------------------------------------------
 

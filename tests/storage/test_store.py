@@ -198,3 +198,31 @@ async def test_watched_and_latest_and_history(store: Store) -> None:
     ]
     assert events[1].exchanges[0]["answer"] == {"errcode": 85020}
     assert events[1].version == "1.0.0" and events[0].at.tzinfo is not None
+
+
+async def test_the_release_card_is_remembered(store: Store) -> None:
+    await store.sync_apps({"demo": "Demo"})
+    release = await store.ensure_release("demo", "1.0.0", "n", "a")
+    await store.set_card(release, "C0123", "1732430000.000100")
+    again = await store.release("demo", "1.0.0")
+    assert again is not None and (again.card_channel, again.card_ts) == (
+        "C0123",
+        "1732430000.000100",
+    )
+
+
+async def test_a_delivery_is_handled_once_even_across_engines(database_url: str) -> None:
+    engines = [make_engine(database_url) for _ in range(2)]
+    try:
+        await migrate(engines[0])
+        stores = [Store(e) for e in engines]
+        firsts = await asyncio.gather(*(s.first_delivery("slack:Ev1") for s in stores * 3))
+        assert sorted(firsts) == [False] * 5 + [True]
+        assert await stores[1].first_delivery("slack:Ev2")
+        from datetime import datetime, timedelta
+
+        assert await stores[0].forget_deliveries(datetime.now(UTC) + timedelta(seconds=1)) == 2
+        assert await stores[0].first_delivery("slack:Ev1")
+    finally:
+        for e in engines:
+            await e.dispose()
