@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import platforms
 from handlers import render
+from handlers.config import AppEntry
 from handlers.grammar import Command, UsageError, help_text, parse
 from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
+from handlers.roles import COMMAND_ROLES, Authorizer, Everyone
 
 __all__ = ["Commands", "Reply"]
 
@@ -24,8 +26,9 @@ class Reply:
 
 
 class Commands:
-    def __init__(self, service: ReleaseService) -> None:
+    def __init__(self, service: ReleaseService, authorizer: Authorizer | None = None) -> None:
         self.service = service
+        self.authorizer = authorizer or Everyone()
 
     async def handle(self, actor: Actor, text: str) -> Reply:
         try:
@@ -34,9 +37,40 @@ class Commands:
             usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
             return Reply(f"{exc.message}{usage}", error=True)
         try:
+            refusal = await self._check(actor, command)
+            if refusal is not None:
+                return refusal
             return await self._run(actor, command)
         except CommandRefused as exc:
             return Reply(str(exc), error=True)
+
+    async def may(self, actor: Actor, app: AppEntry, role: str) -> bool:
+        return await self.authorizer.allows(actor, app, role)
+
+    async def _check(self, actor: Actor, c: Command) -> Reply | None:
+        """The refusal when ``actor`` lacks the role ``c`` needs (recorded in history)."""
+        role = COMMAND_ROLES.get(c.name)
+        if role is None or c.app is None:
+            return None  # help, apps; status of every app filters per app
+        app = self.service.app(c.app)
+        if await self.may(actor, app, role):
+            return None
+        doing = ", ".join(n for n, r in COMMAND_ROLES.items() if r == role)
+        message = f"needs the {role} role ({doing}) for {app.key}"
+        await self.service.store.record(
+            actor=actor.id,
+            action=c.name,
+            outcome="refused",
+            app=app.key,
+            version=c.version,
+            platform=c.platforms[0] if len(c.platforms) == 1 else None,
+            message=message,
+        )
+        return Reply(
+            f"You need the *{role}* role for {app.key} to {doing}. "
+            f"Ask someone who has it; roles are set in miniship.toml.",
+            error=True,
+        )
 
     async def _run(self, actor: Actor, c: Command) -> Reply:
         s = self.service
@@ -45,7 +79,12 @@ class Commands:
         if c.name == "apps":
             return Reply(render.apps(s.config, s.emulated))
         if c.name == "status":
-            return Reply(render.status(await s.status(c.app, c.platforms), s.emulated))
+            if c.app is not None:
+                return Reply(render.status(await s.status([c.app], c.platforms), s.emulated))
+            visible = [a.key for a in s.config.apps.values() if await self.may(actor, a, "view")]
+            if not visible:
+                raise CommandRefused("you may not view any app's releases")
+            return Reply(render.status(await s.status(visible, c.platforms), s.emulated))
         if c.name == "history":
             assert c.app is not None
             app, events = await s.history(c.app)

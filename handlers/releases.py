@@ -389,14 +389,18 @@ class ReleaseService:
 
     # -- status, history, watching ---------------------------------------------------------
 
-    async def status(self, app_key: str | None, chosen: Sequence[str]) -> list[AppStatus]:
-        """Ask the platforms now, and return that with what is stored."""
-        if app_key:
-            app = self.app(app_key)
+    async def status(self, app_keys: Sequence[str], chosen: Sequence[str]) -> list[AppStatus]:
+        """Ask the platforms now, and return that with what is stored.
+
+        One app: its chosen platforms (an error if it is not on them). Several: each on
+        the chosen platforms it is on.
+        """
+        if len(app_keys) == 1:
+            app = self.app(app_keys[0])
             wanted = [(app, self.platforms_for(app, chosen))]
         else:
             wanted = []
-            for app in self.config.apps.values():
+            for app in (self.app(k) for k in app_keys):
                 names = [p for p in (chosen or self.adapters) if p in app.platforms]
                 if names:
                     wanted.append((app, [p for p in names if p in self.adapters]))

@@ -6,81 +6,17 @@ reviews are decided without waiting; one runs `python bot.py console < script` f
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from bot import Runtime, open_runtime
-from handlers.commands import Commands
-from handlers.config import Settings
-from handlers.console import Console
-from handlers.releases import Actor
 from storage import ReleaseState
-from tests.helpers import FakeClock
+from tests.handlers.harness import Session
 
 REPO = Path(__file__).parents[2]
-REVIEW = 60.0
-
-
-@dataclass
-class Session:
-    runtime: Runtime
-    console: Console
-    out: io.StringIO
-    clock: FakeClock
-
-    async def run(self, line: str) -> str:
-        start = self.out.tell()
-        await self.console.run_line(line)
-        return self.out.getvalue()[start:]
-
-    async def watch(self) -> str:
-        """One round of the review watcher; returns what it printed."""
-        start = self.out.tell()
-        await self.runtime.service.refresh_watched()
-        return self.out.getvalue()[start:]
-
-    def decide_reviews(self) -> None:
-        self.clock.advance(REVIEW + 1)
-
-    async def state(self, version: str, platform: str) -> ReleaseState:
-        store = self.runtime.store
-        release = await store.release("demo", version)
-        assert release is not None and release.id is not None
-        target = await store.target(release.id, platform)
-        assert target is not None
-        return ReleaseState(target.state)
-
-
-def settings_for(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        config=REPO / "miniship.toml",
-        emulators="on",
-        emulator_review_seconds=REVIEW,
-        emulator_state=tmp_path / "emulators",
-    )
-
-
-@pytest.fixture
-async def session(tmp_path: Path, database_url: str) -> AsyncIterator[Session]:
-    clock = FakeClock()
-    async with open_runtime(settings_for(tmp_path, database_url), clock=clock) as rt:
-        out = io.StringIO()
-        console = Console(
-            Commands(rt.service),
-            Actor("console:tester"),
-            stdin=io.StringIO(),
-            stdout=out,
-            interactive=False,
-        )
-        yield Session(rt, console, out, clock)
 
 
 async def test_release_demo_on_both_platforms(session: Session) -> None:

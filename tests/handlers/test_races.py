@@ -18,7 +18,7 @@ from bot import open_runtime
 from handlers.releases import Actor, Outcome, ReleaseService
 from platforms.errors import OutcomeUnknown
 from storage import ReleaseState, Store, make_engine
-from tests.handlers.test_console import REVIEW, settings_for
+from tests.handlers.harness import REVIEW, settings_for
 from tests.helpers import FakeClock
 
 S = ReleaseState

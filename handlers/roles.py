@@ -1,0 +1,72 @@
+"""Who may do what: the roles of each app in miniship.toml, checked for every command.
+
+    view     status, history, the App Home rows
+    release  upload, submit
+    publish  publish, withdraw
+
+A role lists Slack user ids, user-group ids (S…, resolved through Slack) or "*". The
+console's operator already holds the database and the credentials, so the console
+checks nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from handlers.config import EVERYONE, AppEntry
+from handlers.releases import Actor
+
+__all__ = ["COMMAND_ROLES", "Authorizer", "Everyone", "RoleCheck"]
+
+COMMAND_ROLES = {
+    "status": "view",
+    "history": "view",
+    "upload": "release",
+    "submit": "release",
+    "publish": "publish",
+    "withdraw": "publish",
+}
+
+GROUP_CACHE_SECONDS = 60.0
+
+MembersOf = Callable[[str], Awaitable[frozenset[str]]]
+
+
+class Authorizer(Protocol):
+    async def allows(self, actor: Actor, app: AppEntry, role: str) -> bool: ...
+
+
+class Everyone:
+    """Allows everything (the console)."""
+
+    async def allows(self, actor: Actor, app: AppEntry, role: str) -> bool:
+        return True
+
+
+class RoleCheck:
+    """Checks an actor against an app's roles; user groups are asked for via ``members_of``
+    and remembered for a minute."""
+
+    def __init__(self, members_of: MembersOf, clock: Callable[[], float] = time.monotonic) -> None:
+        self.members_of = members_of
+        self.clock = clock
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    async def allows(self, actor: Actor, app: AppEntry, role: str) -> bool:
+        allowed: tuple[str, ...] = getattr(app.roles, role)
+        if EVERYONE in allowed or actor.id in allowed:
+            return True
+        for group in (g for g in allowed if g.startswith("S")):
+            if actor.id in await self._members(group):
+                return True
+        return False
+
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if cached is not None and self.clock() - cached[0] < GROUP_CACHE_SECONDS:
+            return cached[1]
+        members = await self.members_of(group)
+        self._groups[group] = (self.clock(), members)
+        return members

@@ -1,0 +1,32 @@
+"""Fixtures for the handler tests."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot import open_runtime
+from handlers.commands import Commands
+from handlers.console import Console
+from handlers.releases import Actor
+from tests.handlers.harness import Session, settings_for
+from tests.helpers import FakeClock
+
+
+@pytest.fixture
+async def session(tmp_path: Path, database_url: str) -> AsyncIterator[Session]:
+    """A console over both emulated platforms, driven line by line."""
+    clock = FakeClock()
+    async with open_runtime(settings_for(tmp_path, database_url), clock=clock) as rt:
+        out = io.StringIO()
+        console = Console(
+            Commands(rt.service),
+            Actor("console:tester"),
+            stdin=io.StringIO(),
+            stdout=out,
+            interactive=False,
+        )
+        yield Session(rt, console, out, clock)
