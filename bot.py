@@ -1,6 +1,7 @@
 """miniship: release WeChat and Alipay mini programs from chat.
 
     python bot.py console              the commands at a prompt (or from a script on stdin)
+    python bot.py serve                the Slack bot (Socket Mode or HTTP mode)
     python bot.py emulators [--port N] serve both platform emulators alone
 
 This module only wires things together: settings and miniship.toml, the database, one
@@ -22,11 +23,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiohttp import web
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
 import platforms
 from handlers.commands import Commands
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
 from handlers.releases import Actor, ReleaseService
+from handlers.roles import RoleCheck
+from handlers.slack import SlackBinding, SlackSettings, build_app
 from handlers.watcher import ReviewWatcher
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
@@ -158,6 +165,60 @@ async def console(settings: Settings) -> int:
     return 0
 
 
+async def serve(settings: Settings) -> int:
+    """Connect to Slack: Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT."""
+    slack = SlackSettings()
+    if slack.slack_bot_token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (the xoxb- token of the Slack app)")
+    socket_mode = slack.slack_app_token is not None
+    if not socket_mode and slack.slack_signing_secret is None:
+        raise ConfigError("set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+    async with open_runtime(settings) as rt:
+        client = AsyncWebClient(
+            token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
+        )
+
+        async def members_of(group: str) -> frozenset[str]:
+            answer = await client.usergroups_users_list(usergroup=group)
+            return frozenset(answer.get("users") or ())
+
+        binding = SlackBinding(Commands(rt.service, RoleCheck(members_of)), client)
+        rt.service.listeners.append(binding.on_change)
+        secret = slack.slack_signing_secret
+        app = build_app(
+            binding,
+            signing_secret=secret.get_secret_value() if secret else None,
+            socket_mode=socket_mode,
+        )
+        if rt.emulators:
+            log.warning(
+                "no credentials for %s: using the in-process emulators (%s)",
+                ", ".join(rt.emulators),
+                rt.server.base_url("") if rt.server else "",
+            )
+        watcher = ReviewWatcher(rt.service, rt.watch_seconds)
+        watcher.start()
+        try:
+            if socket_mode:
+                assert slack.slack_app_token is not None
+                handler = AsyncSocketModeHandler(app, slack.slack_app_token.get_secret_value())
+                await handler.connect_async()  # type: ignore[no-untyped-call]
+                log.warning("connected to Slack in Socket Mode")
+                await asyncio.Event().wait()
+            else:
+                runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
+                await runner.setup()
+                await web.TCPSite(runner, "0.0.0.0", slack.port).start()  # noqa: S104
+                log.warning("listening for Slack on port %d at /slack/events", slack.port)
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await runner.cleanup()
+        finally:
+            await watcher.stop()
+    return 0
+
+
 async def emulators(settings: Settings, port: int, env_file: Path) -> int:
     """Serve the emulators for the apps in miniship.toml until interrupted."""
     config = load_config(settings.config)
@@ -202,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("console", help="type commands, or run a script from stdin")
+    sub.add_parser("serve", help="connect to Slack (Socket Mode or HTTP)")
     emu = sub.add_parser("emulators", help="serve the WeChat and Alipay emulators alone")
     emu.add_argument("--port", type=int, default=8710, help="port on 127.0.0.1 (default 8710)")
     emu.add_argument(
@@ -223,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "emulators":
             return asyncio.run(emulators(settings, args.port, args.env_file))
+        if args.command == "serve":
+            return asyncio.run(serve(settings))
         return asyncio.run(console(settings))
     except ConfigError as exc:
         print(f"miniship: {exc}", file=sys.stderr)

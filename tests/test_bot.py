@@ -19,7 +19,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("WECHAT_", "ALIPAY_", "MINISHIP_", "DATABASE_URL"))
+        if not k.startswith(("WECHAT_", "ALIPAY_", "MINISHIP_", "DATABASE_URL", "SLACK_"))
+        and k != "PORT"
     }
     env.update(extra)
     return env
@@ -132,3 +133,72 @@ def test_write_env_quotes_values(tmp_path: Path) -> None:
     path = tmp_path / "x.env"
     _write_env(path, {"A": 'say "hi"', "B": "back\\slash"})
     assert read_env_file(path) == {"A": 'say "hi"', "B": "back\\slash"}
+
+
+async def test_serve_in_http_mode_answers_slack(tmp_path: Path) -> None:
+    """`bot.py serve` with a bot token and signing secret: a signed /ship works end to end."""
+    import asyncio
+
+    import httpx
+
+    from tests.slack import requests as slack_requests
+    from tests.slack.fake_slack import FakeSlack
+
+    port = free_port()
+    async with FakeSlack() as slack:
+        server = subprocess.Popen(
+            [sys.executable, str(REPO / "bot.py"), "serve"],
+            env=clean_env(
+                SLACK_BOT_TOKEN="xoxb-test",
+                SLACK_SIGNING_SECRET="s3cret",
+                SLACK_API_URL=slack.base_url,
+                PORT=str(port),
+                MINISHIP_CONFIG=str(REPO / "miniship.toml"),
+                MINISHIP_LOG_LEVEL="INFO",
+            ),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/slack/events"
+            async with httpx.AsyncClient() as http:
+                for _ in range(200):
+                    try:
+                        body, headers = slack_requests.slash_command(
+                            "s3cret",
+                            "upload demo 1.0.0 from a real serve",
+                            channel="C0TYPED",
+                            response_url=slack.response_url("serve"),
+                        )
+                        answer = await http.post(url, content=body, headers=headers)
+                        break
+                    except httpx.ConnectError:
+                        assert server.poll() is None, server.communicate(timeout=5)
+                        await asyncio.sleep(0.05)
+                assert answer.status_code == 200
+                bad = await http.post(
+                    url, content=body, headers={**headers, "X-Slack-Signature": "v0=00"}
+                )
+                assert bad.status_code == 401
+            await slack.wait_for("chat.postMessage", count=2, timeout=20)  # card + thread
+            card = slack.calls("chat.postMessage")[0]
+            assert card.params["channel"] == "C0TYPED"  # demo names no channel: where typed
+        finally:
+            server.send_signal(signal.SIGINT)
+            _, err = server.communicate(timeout=20)
+        assert "xoxb-test" not in err and "s3cret" not in err  # secrets never logged
+        assert "emulators" in err  # says the platforms are emulated
+
+
+def test_serve_needs_a_bot_token(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "serve"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env=clean_env(MINISHIP_CONFIG=str(REPO / "miniship.toml")),
+    )
+    assert done.returncode == 2 and "SLACK_BOT_TOKEN is not set" in done.stderr

@@ -1,0 +1,461 @@
+"""Slack Block Kit for releases: the release card and the App Home. Pure functions.
+
+A release card is one Slack message per release: the app and version, its notes, one
+section per platform with its state, and buttons for the next sensible step on each
+platform. Publish and Withdraw ask for confirmation first. The card is rebuilt from the
+stored release and updated in place after every change.
+
+Everything shown comes from people (notes, review reasons, app names), so it is escaped
+for mrkdwn and clipped to stay inside Slack's limits (https://docs.slack.dev/reference/block-kit):
+a message holds at most 50 blocks and a Home tab 100; a section's text is at most 3000
+characters, a header's 150, a confirm dialog's title 100 and its text 300, a button's
+value 2000.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import platforms
+from handlers.config import AppEntry
+from handlers.grammar import APP, MAX_VERSION, VERSION
+from handlers.render import STATE_WORDS, local_time
+from storage.models import Release, ReleaseTarget
+from storage.states import ReleaseState
+
+__all__ = [
+    "ACTION_IDS",
+    "MAX_HOME_BLOCKS",
+    "MAX_MESSAGE_BLOCKS",
+    "PUBLISH",
+    "SUBMIT",
+    "VERBS",
+    "WITHDRAW",
+    "Block",
+    "HomeRow",
+    "button_value",
+    "escape",
+    "home_view",
+    "next_steps",
+    "parse_button_value",
+    "release_card",
+]
+
+Block = dict[str, Any]
+
+SUBMIT = "ship_submit"
+PUBLISH = "ship_publish"
+WITHDRAW = "ship_withdraw"
+
+ACTION_IDS = {"submit": SUBMIT, "publish": PUBLISH, "withdraw": WITHDRAW}
+"""The command verb a button runs → the button's action_id."""
+VERBS = {action_id: verb for verb, action_id in ACTION_IDS.items()}
+"""A button's action_id → the command verb it runs."""
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_HOME_BLOCKS = 100
+MAX_VALUE = 2000  # a button's value
+MAX_HEADER = 150  # a header block's plain_text
+MAX_CONFIRM_TITLE = 100
+MAX_CONFIRM_TEXT = 300
+MAX_NOTES = 2500  # of a section's 3000, escaped
+MAX_REASON = 300  # a review reason quoted under its platform
+MAX_NAME = 100  # an app's name inside longer texts
+
+S = ReleaseState
+
+_NEXT: dict[ReleaseState, tuple[str, ...]] = {
+    S.UPLOADED: ("submit",),
+    S.REJECTED: ("submit",),
+    S.WITHDRAWN: ("submit",),
+    S.IN_REVIEW: ("withdraw",),
+    S.DELAYED: ("withdraw",),
+    S.APPROVED: ("publish",),
+}
+
+_LABELS = {"submit": "Submit for review", "publish": "Publish", "withdraw": "Withdraw"}
+_STYLES = {"publish": "primary", "withdraw": "danger"}
+_CONFIRM_WORDS = {
+    "publish": ("Publish", "It goes live for everyone who opens the mini program."),
+    "withdraw": ("Withdraw", "It leaves review; it can be submitted again later."),
+}
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
+
+
+# -- text -------------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Text shown as-is in mrkdwn: Slack's three control characters escaped."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_clipped(text: str, limit: int) -> str:
+    """``escape(text)``, cut (never inside an entity) so that it is at most ``limit`` long."""
+    escaped = escape(text)
+    if len(escaped) <= limit:
+        return escaped
+    out: list[str] = []
+    used = 0
+    for char in text:
+        piece = escape(char)
+        if used + len(piece) > limit - 1:
+            break
+        out.append(piece)
+        used += len(piece)
+    return "".join(out).rstrip() + "…"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _display(platform: str) -> str:
+    try:
+        return platforms.platform_class(platform).display_name
+    except KeyError:  # a platform no longer in the registry: show its stored name
+        return platform
+
+
+def _words(state: ReleaseState | str) -> str:
+    try:
+        return STATE_WORDS[ReleaseState(state)]
+    except ValueError:
+        return str(state)
+
+
+def _person(actor: str) -> str:
+    """A Slack user id as a mention; anything else (``console:root``…) as plain text."""
+    return f"<@{actor}>" if _SLACK_USER.fullmatch(actor) else escape(actor)
+
+
+# -- buttons ----------------------------------------------------------------------------
+
+
+def next_steps(state: ReleaseState) -> list[str]:
+    """The command verbs ("submit", "publish", "withdraw") that make sense next."""
+    return list(_NEXT.get(ReleaseState(state), ()))
+
+
+def button_value(app: str, version: str, platform: str) -> str:
+    """What a button carries: compact JSON naming the release and the platform."""
+    value = json.dumps(
+        {"app": app, "version": version, "platform": platform},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    if len(value) > MAX_VALUE:  # app keys and versions are short; this cannot happen
+        raise ValueError("button value too long")
+    return value
+
+
+def parse_button_value(value: str) -> tuple[str, str, str]:
+    """(app, version, platform) from a button's value; ValueError unless well formed.
+
+    Values arrive from the network, so each part is checked as strictly as the command
+    grammar would: the result is safe to put back into a command line.
+    """
+    if not value or len(value) > MAX_VALUE:
+        raise ValueError("not a miniship button value")
+    try:
+        data = json.loads(value)
+    except (ValueError, RecursionError):
+        raise ValueError("not a miniship button value") from None
+    if not isinstance(data, dict) or set(data) != {"app", "version", "platform"}:
+        raise ValueError("not a miniship button value")
+    app, version, platform = data["app"], data["version"], data["platform"]
+    if not isinstance(app, str) or not APP.fullmatch(app):
+        raise ValueError("bad app in button value")
+    if not isinstance(version, str) or len(version) > MAX_VERSION or not VERSION.fullmatch(version):
+        raise ValueError("bad version in button value")
+    if not isinstance(platform, str) or platform not in platforms.names():
+        raise ValueError("bad platform in button value")
+    return app, version, platform
+
+
+def _button(verb: str, app: AppEntry, version: str, platform: str) -> Block:
+    button: Block = {
+        "type": "button",
+        "action_id": ACTION_IDS[verb],
+        "text": {"type": "plain_text", "text": _LABELS[verb]},
+        "value": button_value(app.key, version, platform),
+    }
+    if verb in _STYLES:
+        button["style"] = _STYLES[verb]
+    if verb in _CONFIRM_WORDS:
+        button["confirm"] = _confirm(verb, app, version, platform)
+    return button
+
+
+def _confirm(verb: str, app: AppEntry, version: str, platform: str) -> Block:
+    label, consequence = _CONFIRM_WORDS[verb]
+    where = _display(platform)
+    title = _clip(f"{label} {version} on {where}?", MAX_CONFIRM_TITLE)
+    tail = f" {version} on {where}? {consequence}"
+    name = _clip(app.name, max(10, MAX_CONFIRM_TEXT - len(label) - 1 - len(tail)))
+    return {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "plain_text", "text": _clip(f"{label} {name}{tail}", MAX_CONFIRM_TEXT)},
+        "confirm": {"type": "plain_text", "text": label},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": _STYLES[verb],
+    }
+
+
+# -- the release card -------------------------------------------------------------------
+
+
+def _when(target: ReleaseTarget) -> tuple[str, datetime | None]:
+    state = ReleaseState(target.state)
+    if state is S.UPLOADED:
+        return "uploaded", target.uploaded_at
+    if state in (S.IN_REVIEW, S.DELAYED):
+        return "submitted", target.submitted_at
+    if state in (S.APPROVED, S.REJECTED):
+        return "decided", target.decided_at
+    if state is S.RELEASED:
+        return "released", target.released_at
+    return "updated", target.updated_at
+
+
+def _platform_line(target: ReleaseTarget, zone: ZoneInfo) -> str:
+    word, when = _when(target)
+    text = f"*{escape(_display(target.platform))}* — {escape(_words(target.state))}"
+    if when is not None:
+        text += f" · {word} {local_time(when, zone)}"
+    reason = " ".join(target.review_reason.split())
+    if reason and ReleaseState(target.state) in (S.REJECTED, S.DELAYED):
+        text += "\n> " + _escape_clipped(reason, MAX_REASON)
+    return text
+
+
+def _platform_blocks(app: AppEntry, release: Release, target: ReleaseTarget) -> list[Block]:
+    blocks: list[Block] = [
+        {
+            "type": "section",
+            "block_id": f"p:{target.platform}",
+            "text": {
+                "type": "mrkdwn",
+                "text": _platform_line(target, app.timezone),
+                "verbatim": True,
+            },
+        }
+    ]
+    steps = next_steps(ReleaseState(target.state))
+    if steps:
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"a:{target.platform}",
+                "elements": [
+                    _button(verb, app, release.version, target.platform) for verb in steps
+                ],
+            }
+        )
+    return blocks
+
+
+def release_card(
+    app: AppEntry,
+    release: Release,
+    targets: Sequence[ReleaseTarget],
+    *,
+    emulated: frozenset[str] = frozenset(),
+    schedule_lines: Sequence[str] = (),
+) -> tuple[str, list[Block]]:
+    """(fallback text for notifications, blocks) of a release's card.
+
+    ``emulated`` names the platforms served by in-process emulators; ``schedule_lines``
+    (plain text, escaped here) are added at the bottom, e.g. a scheduled publish.
+    """
+    ordered = sorted(targets, key=lambda t: t.platform)
+    title = f"{app.name} {release.version}"
+    blocks: list[Block] = [
+        {
+            "type": "header",
+            "block_id": "head",
+            "text": {"type": "plain_text", "text": _clip(title, MAX_HEADER), "emoji": False},
+        },
+        {
+            "type": "section",
+            "block_id": "notes",
+            "text": {
+                "type": "mrkdwn",
+                "text": _escape_clipped(release.notes.strip(), MAX_NOTES)
+                if release.notes.strip()
+                else "_no release notes_",
+                "verbatim": True,
+            },
+        },
+    ]
+    footer = _card_footer(release, ordered, emulated, schedule_lines)
+    room = MAX_MESSAGE_BLOCKS - len(blocks) - 1  # the footer takes the last one
+    shown = 0
+    for target in ordered:
+        piece = _platform_blocks(app, release, target)
+        if len(piece) > room:
+            break
+        blocks.extend(piece)
+        room -= len(piece)
+        shown += 1
+    if shown < len(ordered):
+        footer.append(f"…and {len(ordered) - shown} more platforms: `/ship status {app.key}`")
+    blocks.append(
+        {
+            "type": "context",
+            "block_id": "foot",
+            "elements": [{"type": "mrkdwn", "text": line, "verbatim": True} for line in footer],
+        }
+    )
+    states = " · ".join(f"{_display(t.platform)}: {_words(t.state)}" for t in ordered)
+    text = escape(_clip(f"{title} — {states}" if states else title, 1000))
+    return text, blocks
+
+
+def _card_footer(
+    release: Release,
+    targets: Sequence[ReleaseTarget],
+    emulated: frozenset[str],
+    schedule_lines: Sequence[str],
+) -> list[str]:
+    first = f"Uploaded by {_person(release.created_by)}"
+    fake = [_display(t.platform) for t in targets if t.platform in emulated]
+    if fake:
+        first += " · emulated platforms: " + escape(", ".join(fake))
+    lines = [first]
+    # a context block holds at most 10 elements; the first is taken, one may be the overflow
+    lines.extend(_escape_clipped(line, 500) for line in list(schedule_lines)[:8] if line.strip())
+    return lines
+
+
+# -- App Home ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HomeRow:
+    """One app on one platform, as the App Home shows it."""
+
+    app: AppEntry
+    platform: str
+    state: ReleaseState | None  # of the newest release on this platform
+    version: str | None  # the newest release's version
+    in_review: str | None
+    live: str | None
+    last_change: datetime | None
+    emulated: bool
+
+
+def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
+    name = _escape_clipped(row.app.name, MAX_NAME)
+    where = escape(_display(row.platform)) + (" (emulated)" if row.emulated else "")
+    if row.state is None or row.version is None:
+        newest = "no releases yet"
+    else:
+        newest = f"{escape(row.version)} {escape(_words(row.state))}"
+    facts = [
+        f"newest: {newest}",
+        f"in review: {escape(row.in_review) if row.in_review else '—'}",
+        f"live: {escape(row.live) if row.live else '—'}",
+        f"last change: {local_time(row.last_change, row.app.timezone)}",
+    ]
+    section: Block = {
+        "type": "section",
+        "block_id": f"h:{row.app.key}:{row.platform}",
+        "text": {
+            "type": "mrkdwn",
+            "text": f"*{name}* · {where}\n" + " · ".join(facts),
+            "verbatim": True,
+        },
+    }
+    buttons: list[Block] = []
+    if row.state is not None and row.version is not None:
+        buttons = [
+            _button(verb, row.app, row.version, row.platform)
+            for verb in next_steps(row.state)
+            if may(row.app.key, verb)
+        ]
+    if len(buttons) == 1:
+        section["accessory"] = buttons[0]
+        return [section]
+    if not buttons:
+        return [section]
+    actions: Block = {
+        "type": "actions",
+        "block_id": f"ha:{row.app.key}:{row.platform}",
+        "elements": buttons,
+    }
+    return [section, actions]
+
+
+def home_view(rows: Sequence[HomeRow], *, may: Callable[[str, str], bool]) -> Block:
+    """The App Home: a row per app × platform, with buttons the viewer may use.
+
+    ``may(app_key, verb)`` says whether the viewer may run ``verb`` ("submit",
+    "publish", "withdraw") on the app; buttons they may not use are not shown.
+    """
+    blocks: list[Block] = [
+        {
+            "type": "header",
+            "block_id": "head",
+            "text": {"type": "plain_text", "text": "miniship releases"},
+        },
+        {
+            "type": "context",
+            "block_id": "intro",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": "Every mini program miniship releases, per platform, in each "
+                    "app's time zone. Buttons act on the newest version; `/ship help` "
+                    "lists every command.",
+                }
+            ],
+        },
+    ]
+    if not rows:
+        blocks.append(
+            {
+                "type": "section",
+                "block_id": "empty",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "No apps to show. Apps are added to *miniship.toml*: an "
+                    "`[apps.<name>]` section with at least one platform section such as "
+                    "`[apps.<name>.wechat]`, then restart miniship. If apps are configured, "
+                    "ask for the *view* role in their `roles`.",
+                },
+            }
+        )
+        return {"type": "home", "blocks": blocks}
+    previous: str | None = None
+    for shown, row in enumerate(rows):
+        piece = [] if row.app.key == previous else [{"type": "divider"}]
+        piece += _home_row(row, may)
+        left = len(rows) - shown
+        reserve = 1 if left > 1 else 0  # room for the "more" line unless this is the last
+        if len(blocks) + len(piece) + reserve > MAX_HOME_BLOCKS:
+            blocks.append(
+                {
+                    "type": "context",
+                    "block_id": "more",
+                    "elements": [
+                        {
+                            "type": "mrkdwn",
+                            "text": f"…and {left} more app × platform "
+                            f"{'row' if left == 1 else 'rows'} not shown here; "
+                            "`/ship status` shows all.",
+                        }
+                    ],
+                }
+            )
+            break
+        blocks.extend(piece)
+        previous = row.app.key
+    return {"type": "home", "blocks": blocks}

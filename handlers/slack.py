@@ -1,0 +1,262 @@
+"""Slack as a way in: ``/ship``, ``@miniship``, card buttons and the App Home.
+
+Every command goes through the same :class:`~handlers.commands.Commands` as the console.
+Slack's 3-second limit is met by acknowledging first and working after. What people see:
+
+- errors, refusals and usage help only for the person who typed (ephemeral);
+- an action's result on the release's card: one card per release in the app's channel
+  (or where the command was typed), updated in place with ``chat.update``, with a short
+  reply in its thread for each step — and review decisions the watcher finds land there too;
+- status, history, apps and help for the asker only.
+
+Retried event deliveries are dropped by their ``event_id`` (first insert wins in the
+database); a double click runs once because the second click finds the release already
+moved on and is refused without calling the platform.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from handlers import cards, render
+from handlers.commands import Commands, Reply
+from handlers.releases import Actor, Change
+from storage import ReleaseState
+from storage.models import Release
+
+__all__ = ["SlackBinding", "SlackSettings", "build_app"]
+
+log = logging.getLogger(__name__)
+
+MENTION = re.compile(r"^\s*<@[A-Z0-9]+>[:,]?\s*")
+BUTTONS = {cards.SUBMIT: "submit", cards.PUBLISH: "publish", cards.WITHDRAW: "withdraw"}
+
+# how a reply reaches people: (text, public) → posted
+Answer = Callable[[str, bool], Awaitable[None]]
+
+
+class SlackSettings(BaseSettings):
+    """Slack credentials and where to listen. SLACK_BOT_TOKEN is required."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None  # xapp-…: Socket Mode
+    slack_signing_secret: SecretStr | None = None  # HTTP mode
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(3000, ge=1, le=65535)
+
+
+class SlackBinding:
+    """Runs commands for Slack users and keeps each release's card up to date."""
+
+    def __init__(self, commands: Commands, client: AsyncWebClient) -> None:
+        self.commands = commands
+        self.service = commands.service
+        self.store = commands.service.store
+        self.client = client
+
+    # -- commands -----------------------------------------------------------------------
+
+    async def run(self, user: str, text: str, channel: str | None, answer: Answer) -> None:
+        """Run one command typed (or clicked) by ``user`` in ``channel``."""
+        try:
+            reply = await self.commands.handle(Actor(user), text)
+        except Exception:
+            log.exception("command failed: %s", text)
+            await answer(
+                "Something went wrong running that; its outcome is unknown, so check "
+                "`/ship status`. Details are in miniship's log.",
+                False,
+            )
+            return
+        if reply.error or reply.result is None:
+            await answer(reply.text, False)
+            return
+        await self._after_action(reply, channel, answer)
+
+    async def _after_action(self, reply: Reply, channel: str | None, answer: Answer) -> None:
+        assert reply.result is not None
+        release = await self.store.release(reply.result.app.key, reply.result.version)
+        try:
+            posted = release is not None and await self.show(release, channel, thread=reply.text)
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            await answer(reply.text, True)
+            await answer(
+                f"I could not post the release card ({error}); invite me to the app's "
+                "channel, or check its `channel` in miniship.toml.",
+                False,
+            )
+            return
+        if not posted:  # nothing on any platform yet, or no channel: answer where typed
+            await answer(reply.text, True)
+        elif release is not None and release.card_channel not in (None, channel):
+            await answer(
+                f"{reply.text}\n(see the release card in <#{release.card_channel}>)", False
+            )
+
+    # -- the release card ---------------------------------------------------------------
+
+    async def show(self, release: Release, channel: str | None, *, thread: str = "") -> bool:
+        """Post or update the release's card, then reply in its thread. False if no card."""
+        assert release.id is not None
+        app = self.service.app(release.app_key)
+        targets = await self.store.targets(release.id)
+        if not targets:
+            return False
+        text, blocks = cards.release_card(app, release, targets, emulated=self.service.emulated)
+        if release.card_channel and release.card_ts:
+            try:
+                await self.client.chat_update(
+                    channel=release.card_channel, ts=release.card_ts, text=text, blocks=blocks
+                )
+            except SlackApiError as exc:
+                log.warning(
+                    "could not update the card of %s %s: %s",
+                    app.key,
+                    release.version,
+                    exc.response.get("error"),
+                )
+        else:
+            where = app.channel or channel
+            if where is None:
+                return False
+            posted = await self.client.chat_postMessage(channel=where, text=text, blocks=blocks)
+            release = await self.store.set_card(release, str(posted["channel"]), str(posted["ts"]))
+        if thread and release.card_channel and release.card_ts:
+            await self.client.chat_postMessage(
+                channel=release.card_channel, thread_ts=release.card_ts, text=thread
+            )
+        return True
+
+    async def on_change(self, change: Change) -> None:
+        """A review decision (or an outside change): update the card, say it in the thread."""
+        release = await self.store.release(change.app.key, change.version)
+        if release is None or not release.card_ts:
+            return
+        await self.show(release, None, thread=render.change(change))
+
+    # -- App Home -----------------------------------------------------------------------
+
+    async def home(self, user: str) -> dict[str, Any]:
+        actor = Actor(user)
+        rows: list[cards.HomeRow] = []
+        allowed: dict[str, set[str]] = {}
+        for app in self.service.config.apps.values():
+            if not await self.commands.may(actor, app, "view"):
+                continue
+            allowed[app.key] = {
+                verb
+                for verb, role in (
+                    ("submit", "release"),
+                    ("publish", "publish"),
+                    ("withdraw", "publish"),
+                )
+                if await self.commands.may(actor, app, role)
+            }
+            views = await self.store.latest(app.key, releases=20)
+            for platform in app.platforms:
+                mine = [v for v in views if v.target.platform == platform]
+                newest = mine[0] if mine else None
+                rows.append(
+                    cards.HomeRow(
+                        app=app,
+                        platform=platform,
+                        state=newest.state if newest else None,
+                        version=newest.release.version if newest else None,
+                        in_review=next(
+                            (
+                                v.release.version
+                                for v in mine
+                                if v.state in (ReleaseState.IN_REVIEW, ReleaseState.DELAYED)
+                            ),
+                            None,
+                        ),
+                        live=next(
+                            (v.release.version for v in mine if v.state is ReleaseState.RELEASED),
+                            None,
+                        ),
+                        last_change=newest.target.updated_at if newest else None,
+                        emulated=platform in self.service.emulated,
+                    )
+                )
+        return cards.home_view(rows, may=lambda app_key, verb: verb in allowed.get(app_key, ()))
+
+
+def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode: bool) -> AsyncApp:
+    """The Bolt app with miniship's listeners. In HTTP mode every request's signature is
+    checked by Bolt's own verification."""
+    app = AsyncApp(
+        client=binding.client,
+        signing_secret=signing_secret,
+        request_verification_enabled=not socket_mode,
+        # we answer within Slack's 3 s ourselves: ack() first, then the work
+        process_before_response=False,
+    )
+    store = binding.store
+
+    @app.command("/ship")
+    async def ship(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        text = str(body.get("text", ""))
+        await ack(text=f"`/ship {text}` …" if text.strip() else None)
+
+        async def answer(message: str, public: bool) -> None:
+            await respond(text=message, response_type="in_channel" if public else "ephemeral")
+
+        await binding.run(str(body["user_id"]), text, body.get("channel_id"), answer)
+
+    @app.event("app_mention")
+    async def mention(body: dict[str, Any], event: dict[str, Any], client: Any) -> None:
+        if not await store.first_delivery(f"slack:{body.get('event_id', '')}"):
+            return  # a retry of a delivery already handled
+        channel, user = str(event["channel"]), str(event["user"])
+        thread = event.get("thread_ts") or event.get("ts")
+
+        async def answer(message: str, public: bool) -> None:
+            if public:
+                await client.chat_postMessage(channel=channel, thread_ts=thread, text=message)
+            else:
+                await client.chat_postEphemeral(channel=channel, user=user, text=message)
+
+        text = MENTION.sub("", str(event.get("text", "")), count=1)
+        await binding.run(user, text, channel, answer)
+
+    @app.action(re.compile("^(" + "|".join(map(re.escape, BUTTONS)) + ")$"))
+    async def button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+
+        async def answer(message: str, public: bool) -> None:
+            await respond(
+                text=message,
+                response_type="in_channel" if public else "ephemeral",
+                replace_original=False,
+            )
+
+        try:
+            app_key, version, platform = cards.parse_button_value(str(action.get("value", "")))
+        except ValueError:
+            await answer("That button is not one miniship made; nothing was done.", False)
+            return
+        verb = BUTTONS[str(action["action_id"])]
+        channel = (body.get("channel") or {}).get("id")
+        await binding.run(
+            str(body["user"]["id"]), f"{verb} {app_key} {platform} {version}", channel, answer
+        )
+
+    @app.event("app_home_opened")
+    async def home(event: dict[str, Any], client: Any) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        await client.views_publish(user_id=event["user"], view=await binding.home(event["user"]))
+
+    return app

@@ -1,0 +1,443 @@
+"""A local fake of the Slack Web API: an aiohttp server on 127.0.0.1, port 0.
+
+Use it as an async context manager and point an ``AsyncWebClient`` at it::
+
+    async with FakeSlack(groups={"S0001": ["U1"]}) as slack:
+        client = slack.client()  # AsyncWebClient(token="xoxb-test", base_url=slack.base_url)
+        app = AsyncApp(signing_secret=SECRET, client=client)
+        ...
+        [call] = await slack.wait_for("chat.postMessage")
+        assert call.params["channel"] == "C1"
+
+Every request is recorded in order as a :class:`Call` (also those answered with an
+error). Answers follow Slack: HTTP 200 with ``{"ok": true, ...}`` or
+``{"ok": false, "error": "..."}``; ``fail_next`` can inject any error and HTTP status.
+
+Slack behaviours it imitates on purpose, so handlers get them right:
+
+- ``chat.postMessage`` to a user ID (``U…``/``W…``) posts into the DM with that user and
+  answers with the DM's channel ID (:func:`dm_channel`), not the user ID. ``chat.update``
+  only finds a message by the ``channel`` *from the answer* plus its ``ts``.
+- ``chat.update`` keeps the old blocks when ``blocks`` is omitted; ``[]`` removes them.
+- A missing token answers ``not_authed``, a token that is not ``xoxb-…`` ``invalid_auth``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+from slack_sdk.web.async_client import AsyncWebClient
+
+TEAM_ID = "T0001"
+TEAM_DOMAIN = "miniship-test"
+BOT_USER_ID = "U0BOT"
+BOT_ID = "B0001"
+APP_ID = "A0001"
+
+_FIRST_TS_SECONDS = 1_732_430_000
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+
+
+def dm_channel(user: str) -> str:
+    """The ID of the bot's DM with ``user`` in the fake: ``"U1"`` → ``"D1"``."""
+    return "D" + user[1:]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded request.
+
+    ``method`` is the Web API method (``"chat.postMessage"``) or ``"response_url"``;
+    ``params`` merges the query string with the form or JSON body (``blocks``, ``view``,
+    ``attachments`` and ``metadata`` sent as JSON strings are decoded); ``token`` is the
+    bearer token (or a ``token`` form field), ``None`` if none was sent. ``error`` is the
+    error Slack answered (``None`` when ``ok: true``); ``response_name`` is the ``name``
+    of :meth:`FakeSlack.response_url` for response_url calls.
+    """
+
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    error: str | None = None
+    response_name: str | None = None
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: str
+    status: int
+    retry_after: int
+
+
+class _SlackError(Exception):
+    """Raised by a method handler to answer ``{"ok": false, "error": ...}``."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class FakeSlack:
+    """The fake Web API. Configure ``groups`` (usergroup ID → member IDs) and ``channels``
+    (channel ID → name, for ``conversations.info``) here or by assigning the attributes."""
+
+    def __init__(
+        self,
+        *,
+        groups: Mapping[str, Iterable[str]] | None = None,
+        channels: Mapping[str, str] | None = None,
+    ) -> None:
+        self.groups: dict[str, list[str]] = {k: list(v) for k, v in (groups or {}).items()}
+        self.channels: dict[str, str] = dict(channels or {})
+        #: (channel, ts) → {"channel", "ts", "text", "blocks", "thread_ts", "updates"}
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        #: user ID → the home tab view last published for them (as answered)
+        self.home_views: dict[str, dict[str, Any]] = {}
+        self._calls: list[Call] = []
+        self._failures: dict[str, deque[_Failure]] = {}
+        self._ts_counter = itertools.count(1)
+        self._view_counter = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._chat_post_message,
+            "chat.update": self._chat_update,
+            "chat.postEphemeral": self._chat_post_ephemeral,
+            "views.publish": self._views_publish,
+            "views.open": self._views_open,
+            "usergroups.users.list": self._usergroups_users_list,
+            "conversations.info": self._conversations_info,
+        }
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        """Start serving on 127.0.0.1 with a free port."""
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post("/response/{name}", self._handle_response_url)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+
+    async def close(self) -> None:
+        """Stop serving (idempotent)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("FakeSlack is not started: use `async with FakeSlack() as slack`")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/api/``, for ``AsyncWebClient(base_url=...)``."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def client(self, token: str = "xoxb-test", *, timeout: int = 5) -> AsyncWebClient:  # noqa: S107
+        """An ``AsyncWebClient`` that talks to this fake (its own short timeout)."""
+        return AsyncWebClient(token=token, base_url=self.base_url, timeout=timeout)
+
+    def response_url(self, name: str = "default") -> str:
+        """A response_url whose POSTs are recorded as ``"response_url"`` calls tagged ``name``."""
+        return f"http://127.0.0.1:{self.port}/response/{name}"
+
+    # ------------------------------------------------------------------ queries
+
+    def calls(self, method: str | None = None) -> list[Call]:
+        """The recorded calls in order, all or only those of ``method``."""
+        return [c for c in self._calls if method is None or c.method == method]
+
+    async def wait_for(
+        self,
+        method: str,
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109  (a polling deadline, not a cancel scope)
+    ) -> list[Call]:
+        """Wait until at least ``count`` calls of ``method`` were recorded; return them all.
+
+        Bolt listeners keep running after the ack, so a test must wait for their calls.
+        A call is recorded as its answer is sent: the caller may still be handling it.
+        Raises ``AssertionError`` (listing what was recorded) after ``timeout`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = self.calls(method)
+            if len(found) >= count:
+                return found
+            if loop.time() >= deadline:
+                raise AssertionError(
+                    f"waited {timeout:g}s for {count} {method!r} call(s), got {len(found)}; "
+                    f"recorded: {self._summary()}"
+                )
+            await asyncio.sleep(0.01)
+
+    def replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """Stored messages posted in the thread of ``(channel, thread_ts)``, oldest first."""
+        return [
+            m
+            for (ch, _), m in sorted(self.messages.items(), key=lambda kv: float(kv[0][1]))
+            if ch == channel and m["thread_ts"] == thread_ts
+        ]
+
+    def reset(self) -> None:
+        """Forget calls, messages, home views and pending failures (keeps groups, channels)."""
+        self._calls.clear()
+        self.messages.clear()
+        self.home_views.clear()
+        self._failures.clear()
+
+    def fail_next(
+        self, method: str, error: str = "ratelimited", status: int = 429, *, retry_after: int = 0
+    ) -> None:
+        """Answer the next call of ``method`` with ``{"ok": false, "error": error}`` and HTTP
+        ``status`` (a 429 also carries ``Retry-After: retry_after``). Calls queue up."""
+        self._failures.setdefault(method, deque()).append(_Failure(error, status, retry_after))
+
+    def _summary(self) -> str:
+        if not self._calls:
+            return "nothing"
+        return ", ".join(c.method + (f" ({c.error})" if c.error else "") for c in self._calls)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def _injected(self, call: Call) -> web.Response | None:
+        queue = self._failures.get(call.method)
+        if not queue:
+            return None
+        failure = queue.popleft()
+        self._calls.append(
+            Call(call.method, call.params, call.token, failure.error, call.response_name)
+        )
+        headers = {"Retry-After": str(failure.retry_after)} if failure.status == 429 else None
+        return web.json_response(
+            {"ok": False, "error": failure.error}, status=failure.status, headers=headers
+        )
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        token = _bearer(request) or params.pop("token", None)
+        params.pop("token", None)
+        call = Call(method, params, token)
+        injected = self._injected(call)
+        if injected is not None:
+            return injected
+        try:
+            if not token:
+                raise _SlackError("not_authed")
+            if not token.startswith("xoxb-"):
+                raise _SlackError("invalid_auth")
+            handler = self._methods.get(method)
+            if handler is None:
+                raise _SlackError("unknown_method")
+            answer = handler(params)
+        except _SlackError as exc:
+            self._calls.append(Call(method, params, token, exc.error))
+            return web.json_response({"ok": False, "error": exc.error})
+        self._calls.append(call)
+        return web.json_response({"ok": True, **answer})
+
+    async def _handle_response_url(self, request: web.Request) -> web.Response:
+        params = await _read_params(request)
+        call = Call("response_url", params, None, response_name=request.match_info["name"])
+        injected = self._injected(call)
+        if injected is not None:
+            return injected
+        self._calls.append(call)
+        return web.json_response({"ok": True})
+
+    # ------------------------------------------------------------------ methods
+
+    def _next_ts(self) -> str:
+        micros = _FIRST_TS_SECONDS * 1_000_000 + next(self._ts_counter) * 100
+        return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": f"https://{TEAM_DOMAIN}.slack.com/",
+            "team": "Miniship Test",
+            "user": "miniship",
+            "team_id": TEAM_ID,
+            "user_id": BOT_USER_ID,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(params, "channel", "channel_not_found")
+        if channel[0] in "UW":
+            channel = dm_channel(channel)
+        text, blocks = params.get("text"), params.get("blocks")
+        if not text and not blocks and not params.get("attachments"):
+            raise _SlackError("no_text")
+        ts = self._next_ts()
+        thread_ts = params.get("thread_ts") or None
+        self.messages[(channel, ts)] = {
+            "channel": channel,
+            "ts": ts,
+            "text": text or "",
+            "blocks": blocks or [],
+            "thread_ts": thread_ts,
+            "updates": 0,
+        }
+        return {
+            "channel": channel,
+            "ts": ts,
+            "message": _message_json(self.messages[(channel, ts)]),
+        }
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = params.get("channel"), params.get("ts")
+        stored = self.messages.get((str(channel), str(ts)))
+        if stored is None:
+            raise _SlackError("message_not_found")
+        if params.get("text") is None and params.get("blocks") is None:
+            raise _SlackError("no_text")
+        if params.get("text") is not None:
+            stored["text"] = params["text"]
+        if params.get("blocks") is not None:
+            stored["blocks"] = params["blocks"]
+        stored["updates"] += 1
+        return {
+            "channel": stored["channel"],
+            "ts": stored["ts"],
+            "text": stored["text"],
+            "message": _message_json(stored),
+        }
+
+    def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
+        _required(params, "channel", "channel_not_found")
+        _required(params, "user", "user_not_in_channel")
+        if not params.get("text") and not params.get("blocks"):
+            raise _SlackError("no_text")
+        return {"message_ts": self._next_ts()}
+
+    def _full_view(self, view: Any) -> dict[str, Any]:
+        if not isinstance(view, dict) or "type" not in view:
+            raise _SlackError("invalid_arguments")
+        view_id = f"V{next(self._view_counter):08d}"
+        return {
+            "blocks": [],
+            "private_metadata": "",
+            "callback_id": "",
+            "external_id": "",
+            "clear_on_close": False,
+            "notify_on_close": False,
+            **view,
+            "id": view_id,
+            "team_id": TEAM_ID,
+            "state": {"values": {}},
+            "hash": f"{_FIRST_TS_SECONDS}.{view_id}",
+            "root_view_id": view_id,
+            "previous_view_id": None,
+            "app_id": APP_ID,
+            "bot_id": BOT_ID,
+        }
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = _required(params, "user_id", "invalid_arguments")
+        view = self._full_view(params.get("view"))
+        self.home_views[user] = view
+        return {"view": view}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        _required(params, "trigger_id", "invalid_arguments")
+        return {"view": self._full_view(params.get("view"))}
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = _required(params, "usergroup", "invalid_arguments")
+        if group not in self.groups:
+            raise _SlackError("no_such_subteam")
+        return {"users": list(self.groups[group])}
+
+    def _conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = _required(params, "channel", "channel_not_found")
+        if channel not in self.channels and channel[0] not in "CGD":
+            raise _SlackError("channel_not_found")
+        return {
+            "channel": {
+                "id": channel,
+                "name": self.channels.get(channel, channel.lower()),
+                "is_channel": channel[0] == "C",
+                "is_private": channel[0] == "G",
+                "is_im": channel[0] == "D",
+            }
+        }
+
+
+def _required(params: dict[str, Any], key: str, error: str) -> str:
+    value = params.get(key)
+    if not value:
+        raise _SlackError(error)
+    return str(value)
+
+
+def _message_json(stored: dict[str, Any]) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "type": "message",
+        "user": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "app_id": APP_ID,
+        "team": TEAM_ID,
+        "text": stored["text"],
+        "ts": stored["ts"],
+    }
+    if stored["blocks"]:
+        message["blocks"] = stored["blocks"]
+    if stored["thread_ts"]:
+        message["thread_ts"] = stored["thread_ts"]
+    return message
+
+
+def _bearer(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Query string plus form or JSON body; JSON-in-a-string fields decoded."""
+    params: dict[str, Any] = dict(request.query)
+    if request.body_exists:
+        if request.content_type == "application/json":
+            body = await request.json()
+            if isinstance(body, dict):
+                params.update(body)
+        else:
+            form = await request.post()
+            params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    for key in _JSON_FIELDS:
+        value = params.get(key)
+        if isinstance(value, str) and value[:1] in ("[", "{"):
+            params[key] = json.loads(value)
+    return params

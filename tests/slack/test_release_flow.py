@@ -1,0 +1,304 @@
+"""A whole release from Slack, on both platforms, against the emulators and a fake Slack.
+
+Requests are signed like Slack's and go over HTTP to the real Bolt app; everything the
+bot says goes to a local fake of the Slack Web API, which the tests read back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from aiohttp import web
+
+from bot import Runtime, open_runtime
+from handlers import cards
+from handlers.commands import Commands
+from handlers.config import Settings
+from handlers.roles import RoleCheck
+from handlers.slack import SlackBinding, build_app
+from storage import ReleaseState
+from tests.helpers import FakeClock
+from tests.slack import requests as slack_requests
+from tests.slack.fake_slack import FakeSlack
+
+SECRET = "test-signing-secret"
+REVIEW = 60.0
+CONFIG = """
+[apps.demo]
+name = "Demo Shop"
+channel = "C0RELEASE"
+roles = { release = ["U0DEV", "S0LEADS"], publish = ["S0LEADS"] }
+
+[apps.demo.wechat]
+appid = "wx3a5f9c2e1b7d4f60"
+template_id = 1
+
+[apps.demo.alipay]
+app_id = "2021004100000001"
+template_id = "2021004100009999"
+review_notes = "Test account: demo / demo1234. Every page is reachable from the home tab."
+"""
+
+
+@dataclass
+class World:
+    slack: FakeSlack
+    runtime: Runtime
+    clock: FakeClock
+    url: str
+
+    async def post(self, body: str, headers: dict[str, str]) -> httpx.Response:
+        async with httpx.AsyncClient() as http:
+            return await http.post(self.url, content=body, headers=headers, timeout=10)
+
+    async def command(
+        self, text: str, user: str = "U0DEV", channel: str = "C0TYPED"
+    ) -> httpx.Response:
+        body, headers = slack_requests.slash_command(
+            SECRET, text, user=user, channel=channel, response_url=self.slack.response_url(text)
+        )
+        return await self.post(body, headers)
+
+    async def click(self, action_id: str, version: str, platform: str, user: str) -> httpx.Response:
+        value = json.dumps({"app": "demo", "version": version, "platform": platform})
+        body, headers = slack_requests.block_action(
+            SECRET,
+            action_id,
+            value,
+            user=user,
+            channel="C0RELEASE",
+            response_url=self.slack.response_url(f"click-{user}"),
+        )
+        return await self.post(body, headers)
+
+    async def state(self, version: str, platform: str) -> ReleaseState:
+        store = self.runtime.store
+        release = await store.release("demo", version)
+        assert release is not None and release.id is not None
+        target = await store.target(release.id, platform)
+        assert target is not None
+        return ReleaseState(target.state)
+
+    async def settled(self) -> None:
+        """Wait until listeners that run after the ack are done: no new Slack calls for a
+        while (each step's last act is a call to Slack)."""
+        seen, quiet = -1, 0
+        for _ in range(200):
+            now = len(self.slack.calls())
+            quiet = quiet + 1 if now == seen else 0
+            if quiet >= 4:
+                return
+            seen = now
+            await asyncio.sleep(0.03)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    (tmp_path / "miniship.toml").write_text(CONFIG)
+    settings = Settings(
+        database_url=database_url,
+        config=tmp_path / "miniship.toml",
+        emulators="on",
+        emulator_review_seconds=REVIEW,
+        emulator_state=tmp_path / "emulators",
+    )
+    clock = FakeClock()
+    async with FakeSlack() as slack, open_runtime(settings, clock=clock) as rt:
+        slack.groups = {"S0LEADS": ["U0LEAD"]}
+        client = slack.client()
+
+        async def members_of(group: str) -> frozenset[str]:
+            return frozenset((await client.usergroups_users_list(usergroup=group))["users"])
+
+        binding = SlackBinding(Commands(rt.service, RoleCheck(members_of)), client)
+        rt.service.listeners.append(binding.on_change)
+        app = build_app(binding, signing_secret=SECRET, socket_mode=False)
+        runner = web.AppRunner(app.web_app(path="/slack/events"))
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            yield World(slack, rt, clock, f"http://127.0.0.1:{port}/slack/events")
+        finally:
+            await runner.cleanup()
+
+
+def card_of(world: World) -> dict[str, object]:
+    """The one release card in the app's channel (the newest top-level message there)."""
+    cards_posted = [
+        m
+        for (ch, _), m in world.slack.messages.items()
+        if ch == "C0RELEASE" and not m.get("thread_ts")
+    ]
+    assert len(cards_posted) == 1, cards_posted
+    return cards_posted[0]
+
+
+def buttons(card: dict[str, object]) -> dict[str, dict[str, object]]:
+    """action_id:platform → the button element, from a card's blocks."""
+    found: dict[str, dict[str, object]] = {}
+    for block in card["blocks"]:  # type: ignore[attr-defined]
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            _, _, platform = cards.parse_button_value(element["value"])
+            found[f"{element['action_id']}:{platform}"] = element
+    return found
+
+
+async def test_a_whole_release_from_slack_on_both_platforms(world: World) -> None:
+    response = await world.command("upload demo 1.0.0 First public version: cart and checkout.")
+    assert response.status_code == 200  # acknowledged; the work continues after the ack
+    await world.slack.wait_for("chat.postMessage", count=2)  # the card, then its thread reply
+    await world.settled()
+    card = card_of(world)
+    release = await world.runtime.store.release("demo", "1.0.0")
+    assert release is not None and release.card_channel == "C0RELEASE" and release.card_ts
+    assert set(buttons(card)) == {"ship_submit:wechat", "ship_submit:alipay"}
+    thread = world.slack.replies("C0RELEASE", release.card_ts)
+    assert "✓ WeChat" in thread[0]["text"] and "✓ Alipay" in thread[0]["text"]
+
+    # Submit for review with the card's buttons: the same card is updated in place
+    for platform in ("wechat", "alipay"):
+        assert (await world.click(cards.SUBMIT, "1.0.0", platform, "U0DEV")).status_code == 200
+    await world.slack.wait_for("chat.update", count=2)
+    await world.settled()
+    assert await world.state("1.0.0", "wechat") is ReleaseState.IN_REVIEW
+    assert await world.state("1.0.0", "alipay") is ReleaseState.IN_REVIEW
+    card = card_of(world)
+    assert set(buttons(card)) == {"ship_withdraw:wechat", "ship_withdraw:alipay"}
+    assert "confirm" in buttons(card)["ship_withdraw:wechat"]
+
+    # the reviews are decided; the watcher updates the card and says so in the thread
+    world.clock.advance(REVIEW + 1)
+    await world.runtime.service.refresh_watched()
+    card = card_of(world)
+    publish = buttons(card)
+    assert set(publish) == {"ship_publish:wechat", "ship_publish:alipay"}
+    assert "confirm" in publish["ship_publish:alipay"]
+    assert any("approved" in r["text"] for r in world.slack.replies("C0RELEASE", release.card_ts))
+
+    # a developer may not publish; a lead (through the S0LEADS group) may
+    await world.click(cards.PUBLISH, "1.0.0", "wechat", "U0DEV")
+    refused = await world.slack.wait_for("response_url")
+    assert "*publish* role" in refused[-1].params["text"]
+    assert refused[-1].params["response_type"] == "ephemeral"
+    assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+    response = await world.command("publish demo 1.0.0", user="U0LEAD")
+    assert response.status_code == 200
+    for _ in range(100):
+        if await world.state("1.0.0", "alipay") is ReleaseState.RELEASED:
+            break
+        await asyncio.sleep(0.05)
+    await world.settled()
+    assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED
+    assert buttons(card_of(world)) == {}
+    _, events = await world.runtime.service.history("demo")
+    assert ("U0DEV", "publish", "refused") in [(e.actor, e.action, e.outcome) for e in events]
+    # one card for the whole release: every step updated it, none posted a new one
+    assert (
+        len([c for c in world.slack.calls("chat.postMessage") if "thread_ts" not in c.params]) == 1
+    )
+
+
+async def test_a_rejection_shows_its_reason_in_the_thread(world: World) -> None:
+    await world.command("upload demo wechat 1.0.0 try #reject")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    await world.command("submit demo wechat 1.0.0")
+    await world.slack.wait_for("chat.update")
+    await world.settled()
+    world.clock.advance(REVIEW + 1)
+    await world.runtime.service.refresh_watched()
+    release = await world.runtime.store.release("demo", "1.0.0")
+    assert release is not None and release.card_ts
+    texts = [r["text"] for r in world.slack.replies("C0RELEASE", release.card_ts)]
+    assert any("rejected" in t and "reason:" in t for t in texts), texts
+
+
+async def test_errors_and_help_are_ephemeral(world: World) -> None:
+    await world.command("upload")
+    await world.command("help")
+    await world.command("upload nosuch 1.0")
+    answers = await world.slack.wait_for("response_url", count=3)
+    assert {a.params["response_type"] for a in answers} == {"ephemeral"}
+    texts = " ".join(a.params["text"] for a in answers)
+    assert "Usage: `upload" in texts and "unknown app" in texts and "Commands" in texts
+    assert world.slack.calls("chat.postMessage") == []
+
+
+async def test_a_double_click_publishes_once(world: World) -> None:
+    await world.command("upload demo wechat 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    await world.command("submit demo wechat 1.0.0")
+    await world.slack.wait_for("chat.update")
+    await world.settled()
+    world.clock.advance(REVIEW + 1)
+    await world.runtime.service.refresh_watched()
+    emulator = world.runtime.emulators["wechat"]
+    before = emulator.calls.get("/wxa/release", 0)  # type: ignore[attr-defined]
+    await asyncio.gather(
+        *(world.click(cards.PUBLISH, "1.0.0", "wechat", "U0LEAD") for _ in range(2))
+    )
+    await world.slack.wait_for("response_url")
+    await world.settled()
+    for _ in range(100):
+        if await world.state("1.0.0", "wechat") is ReleaseState.RELEASED:
+            break
+        await asyncio.sleep(0.05)
+    assert emulator.calls.get("/wxa/release", 0) - before == 1  # type: ignore[attr-defined]
+    _, events = await world.runtime.service.history("demo")
+    assert [e.outcome for e in events if e.action == "publish"].count("ok") == 1
+
+
+async def test_a_retried_mention_runs_once(world: World) -> None:
+    first = slack_requests.app_mention(
+        SECRET,
+        "<@U0BOT> upload demo 1.0.0 from a mention",
+        user="U0DEV",
+        channel="C0RELEASE",
+        event_id="Ev42",
+    )
+    retry = slack_requests.app_mention(
+        SECRET,
+        "<@U0BOT> upload demo 1.0.0 from a mention",
+        user="U0DEV",
+        channel="C0RELEASE",
+        event_id="Ev42",
+        retry_num=1,
+    )
+    await world.post(*first)
+    await world.post(*retry)
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    _, events = await world.runtime.service.history("demo")
+    assert [(e.action, e.outcome) for e in events].count(("upload", "ok")) == 2  # both platforms
+    assert not [e for e in events if e.outcome == "refused"]  # the retry did not even try
+
+
+async def test_app_home_shows_every_app_and_platform_with_allowed_buttons(world: World) -> None:
+    await world.command("upload demo 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    await world.post(*slack_requests.app_home_opened(SECRET, user="U0VIEWER"))
+    await world.slack.wait_for("views.publish")
+    view = world.slack.home_views["U0VIEWER"]
+    text = json.dumps(view, ensure_ascii=False)
+    assert "WeChat" in text and "Alipay" in text and "1.0.0" in text
+    assert "ship_submit" not in text  # a viewer without the release role gets no buttons
+    await world.post(*slack_requests.app_home_opened(SECRET, user="U0DEV"))
+    await world.slack.wait_for("views.publish", count=2)
+    assert "ship_submit" in json.dumps(world.slack.home_views["U0DEV"])
+
+
+async def test_a_bad_signature_runs_nothing(world: World) -> None:
+    body, headers = slack_requests.slash_command("wrong-secret", "upload demo 1.0.0 x")
+    assert (await world.post(body, headers)).status_code == 401
+    await asyncio.sleep(0.2)
+    assert await world.runtime.store.release("demo", "1.0.0") is None
