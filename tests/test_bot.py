@@ -202,3 +202,62 @@ def test_serve_needs_a_bot_token(tmp_path: Path) -> None:
         env=clean_env(MINISHIP_CONFIG=str(REPO / "miniship.toml")),
     )
     assert done.returncode == 2 and "SLACK_BOT_TOKEN is not set" in done.stderr
+
+
+async def test_serve_in_socket_mode_answers_slack(tmp_path: Path) -> None:
+    """`bot.py serve` with SLACK_APP_TOKEN: a WebSocket to (fake) Slack, no signing secret."""
+    from tests.slack.fake_slack import FakeSlack
+
+    async with FakeSlack() as slack:
+        server = subprocess.Popen(
+            [sys.executable, str(REPO / "bot.py"), "serve"],
+            env=clean_env(
+                SLACK_BOT_TOKEN="xoxb-test",
+                SLACK_APP_TOKEN="xapp-test",
+                SLACK_API_URL=slack.base_url,
+                MINISHIP_CONFIG=str(REPO / "miniship.toml"),
+            ),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            await slack.socket_connected(timeout=30)
+            command = {
+                "command": "/ship",
+                "text": "upload demo 1.0.0 over Socket Mode",
+                "user_id": "U1",
+                "channel_id": "C0TYPED",
+                "team_id": "T0001",
+                "trigger_id": "1.2.3",
+                "response_url": slack.response_url("socket"),
+            }
+            ack = await slack.socket_send("slash_commands", command)
+            assert ack["envelope_id"]
+            await slack.wait_for("chat.postMessage", count=2, timeout=20)  # card + thread
+            mention = {
+                "type": "event_callback",
+                "team_id": "T0001",
+                "api_app_id": "A0001",
+                "event_id": "EvSocket1",
+                "event_time": 1,
+                "event": {
+                    "type": "app_mention",
+                    "user": "U1",
+                    "channel": "C0TYPED",
+                    "text": "<@U0BOT> history demo",
+                    "ts": "1732430000.000200",
+                },
+            }
+            await slack.socket_send("events_api", mention)
+            await slack.socket_send("events_api", mention, retry_attempt=1, retry_reason="timeout")
+            await slack.wait_for("chat.postEphemeral", timeout=20)
+            import asyncio
+
+            await asyncio.sleep(0.5)
+            assert len(slack.calls("chat.postEphemeral")) == 1  # the retry did nothing
+        finally:
+            server.send_signal(signal.SIGINT)
+            _, err = server.communicate(timeout=20)
+        assert "Socket Mode" in err and "xapp-test" not in err and "xoxb-test" not in err

@@ -116,7 +116,11 @@ class FakeSlack:
             "views.open": self._views_open,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
+            "apps.connections.open": self._apps_connections_open,
         }
+        self._sockets: list[web.WebSocketResponse] = []
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._envelopes = itertools.count(1)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -137,7 +141,8 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
-        runner = web.AppRunner(app, access_log=None)
+        app.router.add_get("/socket", self._handle_socket)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
         self._runner = runner
@@ -145,6 +150,8 @@ class FakeSlack:
 
     async def close(self) -> None:
         """Stop serving (idempotent)."""
+        for ws in list(self._sockets):
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -241,6 +248,67 @@ class FakeSlack:
             {"ok": False, "error": failure.error}, status=failure.status, headers=headers
         )
 
+    # ------------------------------------------------------------------ Socket Mode
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"url": f"ws://127.0.0.1:{self.port}/socket"}
+
+    async def _handle_socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Slack's side of a Socket Mode connection: hello, then envelopes and their acks."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": APP_ID}}
+        )
+        self._sockets.append(ws)
+        try:
+            async for message in ws:
+                try:
+                    ack = json.loads(message.data)
+                except (TypeError, ValueError):
+                    continue
+                waiting = self._acks.pop(str(ack.get("envelope_id")), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(ack)
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    async def socket_connected(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until a Socket Mode client is connected."""
+        for _ in range(int(timeout / 0.02)):
+            if self._sockets:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("no Socket Mode client connected")
+
+    async def socket_send(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        timeout: float = 5.0,  # noqa: ASYNC109
+    ) -> dict[str, Any]:
+        """Deliver one envelope (``slash_commands``, ``interactive``, ``events_api``) over
+        Socket Mode and return the client's acknowledgement."""
+        await self.socket_connected()
+        envelope_id = f"env-{next(self._envelopes)}"
+        done: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._acks[envelope_id] = done
+        await self._sockets[0].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+                "retry_attempt": retry_attempt,
+                "retry_reason": retry_reason,
+            }
+        )
+        return await asyncio.wait_for(done, timeout)
+
     async def _handle_api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await _read_params(request)
@@ -253,7 +321,8 @@ class FakeSlack:
         try:
             if not token:
                 raise _SlackError("not_authed")
-            if not token.startswith("xoxb-"):
+            # apps.connections.open takes the app-level token; everything else the bot's
+            if not token.startswith("xapp-" if method == "apps.connections.open" else "xoxb-"):
                 raise _SlackError("invalid_auth")
             handler = self._methods.get(method)
             if handler is None:
