@@ -32,8 +32,7 @@ from handlers.commands import Commands
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
 from handlers.releases import Actor, ReleaseService
-from handlers.roles import RoleCheck
-from handlers.slack import SlackBinding, SlackSettings, build_app
+from handlers.slack import SlackSettings, build_app, make_binding
 from handlers.watcher import ReviewWatcher
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
@@ -178,12 +177,14 @@ async def serve(settings: Settings) -> int:
             token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
         )
 
-        async def members_of(group: str) -> frozenset[str]:
-            answer = await client.usergroups_users_list(usergroup=group)
-            return frozenset(answer.get("users") or ())
-
-        binding = SlackBinding(Commands(rt.service, RoleCheck(members_of)), client)
-        rt.service.listeners.append(binding.on_change)
+        binding = make_binding(rt.service, client)
+        for app_entry in rt.config.apps.values():
+            if app_entry.roles.open:
+                log.warning(
+                    "anyone in the workspace may publish %s: set [apps.%s] roles.publish",
+                    app_entry.key,
+                    app_entry.key,
+                )
         secret = slack.slack_signing_secret
         app = build_app(
             binding,
@@ -204,7 +205,10 @@ async def serve(settings: Settings) -> int:
                 handler = AsyncSocketModeHandler(app, slack.slack_app_token.get_secret_value())
                 await handler.connect_async()  # type: ignore[no-untyped-call]
                 log.warning("connected to Slack in Socket Mode")
-                await asyncio.Event().wait()
+                try:
+                    await asyncio.Event().wait()
+                finally:
+                    await handler.close_async()  # type: ignore[no-untyped-call]
             else:
                 runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
                 await runner.setup()

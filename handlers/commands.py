@@ -47,6 +47,10 @@ class Commands:
     async def may(self, actor: Actor, app: AppEntry, role: str) -> bool:
         return await self.authorizer.allows(actor, app, role)
 
+    async def _visible(self, actor: Actor) -> list[AppEntry]:
+        """The apps ``actor`` may view."""
+        return [a for a in self.service.config.apps.values() if await self.may(actor, a, "view")]
+
     async def _check(self, actor: Actor, c: Command) -> Reply | None:
         """The refusal when ``actor`` lacks the role ``c`` needs (recorded in history)."""
         role = COMMAND_ROLES.get(c.name)
@@ -77,14 +81,12 @@ class Commands:
         if c.name == "help":
             return Reply(help_text(c.topic))
         if c.name == "apps":
-            return Reply(render.apps(s.config, s.emulated))
+            return Reply(render.apps(await self._visible(actor), s.emulated))
         if c.name == "status":
-            if c.app is not None:
-                return Reply(render.status(await s.status([c.app], c.platforms), s.emulated))
-            visible = [a.key for a in s.config.apps.values() if await self.may(actor, a, "view")]
-            if not visible:
+            keys = [c.app] if c.app is not None else [a.key for a in await self._visible(actor)]
+            if not keys:
                 raise CommandRefused("you may not view any app's releases")
-            return Reply(render.status(await s.status(visible, c.platforms), s.emulated))
+            return Reply(render.status(await s.status(keys, c.platforms), s.emulated))
         if c.name == "history":
             assert c.app is not None
             app, events = await s.history(c.app)

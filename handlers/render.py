@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from handlers.config import MinishipConfig
+from handlers.config import AppEntry
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
 from platforms import platform_class
 from storage import ReleaseState, TargetView
@@ -66,12 +66,14 @@ def change(ch: Change) -> str:
     return text
 
 
-def apps(config: MinishipConfig, emulated: frozenset[str]) -> str:
-    if not config.apps:
-        return "No apps configured. Add [apps.<name>] sections to miniship.toml."
+def apps(entries: Sequence[AppEntry], emulated: frozenset[str]) -> str:
+    if not entries:
+        return "No apps to show. Apps are [apps.<name>] sections in miniship.toml."
     lines = []
-    for app in config.apps.values():
+    for app in entries:
         lines.append(f"{app.key} — {app.name} (times in {app.timezone.key})")
+        if app.roles.open:
+            lines.append("  roles: anyone may publish (set roles.publish in miniship.toml)")
         for name, section in app.platforms.items():
             cls = platform_class(name)
             note = " (emulated)" if name in emulated else ""

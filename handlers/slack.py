@@ -16,6 +16,8 @@ moved on and is refused without calling the platform.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -25,20 +27,22 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import cards, render
 from handlers.commands import Commands, Reply
-from handlers.releases import Actor, Change
+from handlers.releases import Actor, Change, ReleaseService
+from handlers.roles import COMMAND_ROLES, RoleCheck
 from storage import ReleaseState
 from storage.models import Release
 
-__all__ = ["SlackBinding", "SlackSettings", "build_app"]
+__all__ = ["SlackBinding", "SlackSettings", "build_app", "make_binding", "unescape"]
 
 log = logging.getLogger(__name__)
 
 MENTION = re.compile(r"^\s*<@[A-Z0-9]+>[:,]?\s*")
-BUTTONS = {cards.SUBMIT: "submit", cards.PUBLISH: "publish", cards.WITHDRAW: "withdraw"}
+CARD_GONE = frozenset({"message_not_found", "channel_not_found", "is_archived"})
 
 # how a reply reaches people: (text, public) → posted
 Answer = Callable[[str, bool], Awaitable[None]]
@@ -64,87 +68,105 @@ class SlackBinding:
         self.service = commands.service
         self.store = commands.service.store
         self.client = client
+        self._cards: dict[int, asyncio.Lock] = {}  # one card per release, even when racing
 
     # -- commands -----------------------------------------------------------------------
 
     async def run(self, user: str, text: str, channel: str | None, answer: Answer) -> None:
         """Run one command typed (or clicked) by ``user`` in ``channel``."""
         try:
-            reply = await self.commands.handle(Actor(user), text)
+            reply = await self.commands.handle(Actor(user), unescape(text))
+            if reply.error or reply.result is None:
+                await answer(reply.text, False)
+            else:
+                await self._after_action(reply, channel, answer)
         except Exception:
             log.exception("command failed: %s", text)
-            await answer(
-                "Something went wrong running that; its outcome is unknown, so check "
-                "`/ship status`. Details are in miniship's log.",
-                False,
-            )
-            return
-        if reply.error or reply.result is None:
-            await answer(reply.text, False)
-            return
-        await self._after_action(reply, channel, answer)
+            with contextlib.suppress(Exception):  # Slack itself may be what failed
+                await answer(
+                    "Something went wrong running that; its outcome is unknown, so check "
+                    "`/ship status`. Details are in miniship's log.",
+                    False,
+                )
 
     async def _after_action(self, reply: Reply, channel: str | None, answer: Answer) -> None:
         assert reply.result is not None
         release = await self.store.release(reply.result.app.key, reply.result.version)
-        try:
-            posted = release is not None and await self.show(release, channel, thread=reply.text)
-        except SlackApiError as exc:
-            error = exc.response.get("error")
+        if release is None:  # nothing was created: say it where it was typed
             await answer(reply.text, True)
-            await answer(
-                f"I could not post the release card ({error}); invite me to the app's "
-                "channel, or check its `channel` in miniship.toml.",
-                False,
-            )
             return
-        if not posted:  # nothing on any platform yet, or no channel: answer where typed
+        try:
+            release = await self.show(release, channel, thread=reply.text)
+        except SlackApiError as exc:
             await answer(reply.text, True)
-        elif release is not None and release.card_channel not in (None, channel):
+            await answer(f"I could not post the release card: {_slack_problem(exc)}", False)
+            return
+        if release.card_ts is None:  # nothing on any platform yet, or no channel
+            await answer(reply.text, True)
+        elif release.card_channel != channel:
             await answer(
                 f"{reply.text}\n(see the release card in <#{release.card_channel}>)", False
             )
 
     # -- the release card ---------------------------------------------------------------
 
-    async def show(self, release: Release, channel: str | None, *, thread: str = "") -> bool:
-        """Post or update the release's card, then reply in its thread. False if no card."""
+    async def show(self, release: Release, channel: str | None, *, thread: str = "") -> Release:
+        """Post or update the release's card, then reply in its thread.
+
+        Returns the release as stored after it (``card_ts`` stays None when there is
+        nothing to show yet or nowhere to show it). A card that was deleted, or whose
+        channel was archived, is replaced by a new one.
+        """
         assert release.id is not None
-        app = self.service.app(release.app_key)
-        targets = await self.store.targets(release.id)
-        if not targets:
-            return False
-        text, blocks = cards.release_card(app, release, targets, emulated=self.service.emulated)
-        if release.card_channel and release.card_ts:
-            try:
-                await self.client.chat_update(
-                    channel=release.card_channel, ts=release.card_ts, text=text, blocks=blocks
-                )
-            except SlackApiError as exc:
-                log.warning(
-                    "could not update the card of %s %s: %s",
-                    app.key,
-                    release.version,
-                    exc.response.get("error"),
-                )
-        else:
-            where = app.channel or channel
-            if where is None:
-                return False
-            posted = await self.client.chat_postMessage(channel=where, text=text, blocks=blocks)
-            release = await self.store.set_card(release, str(posted["channel"]), str(posted["ts"]))
+        async with self._cards.setdefault(release.id, asyncio.Lock()):
+            release = await self.store.release(release.app_key, release.version) or release
+            app = self.service.app(release.app_key)
+            targets = await self.store.targets(release.id or 0)
+            if not targets:
+                return release
+            text, blocks = cards.release_card(app, release, targets, emulated=self.service.emulated)
+            if release.card_channel and release.card_ts:
+                try:
+                    await self.client.chat_update(
+                        channel=release.card_channel, ts=release.card_ts, text=text, blocks=blocks
+                    )
+                except SlackApiError as exc:
+                    if exc.response.get("error") not in CARD_GONE:
+                        raise
+                    log.warning(
+                        "the card of %s %s is gone; posting a new one", app.key, release.version
+                    )
+                    release = await self._post_card(release, app.channel or channel, text, blocks)
+            else:
+                release = await self._post_card(release, app.channel or channel, text, blocks)
         if thread and release.card_channel and release.card_ts:
             await self.client.chat_postMessage(
                 channel=release.card_channel, thread_ts=release.card_ts, text=thread
             )
-        return True
+        return release
+
+    async def _post_card(
+        self, release: Release, channel: str | None, text: str, blocks: list[dict[str, Any]]
+    ) -> Release:
+        if channel is None:
+            return release
+        posted = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        return await self.store.set_card(release, str(posted["channel"]), str(posted["ts"]))
 
     async def on_change(self, change: Change) -> None:
         """A review decision (or an outside change): update the card, say it in the thread."""
         release = await self.store.release(change.app.key, change.version)
         if release is None or not release.card_ts:
             return
-        await self.show(release, None, thread=render.change(change))
+        try:
+            await self.show(release, None, thread=render.change(change))
+        except SlackApiError as exc:
+            log.warning(
+                "could not show %s %s's review change on its card: %s",
+                change.app.key,
+                change.version,
+                _slack_problem(exc),
+            )
 
     # -- App Home -----------------------------------------------------------------------
 
@@ -157,12 +179,8 @@ class SlackBinding:
                 continue
             allowed[app.key] = {
                 verb
-                for verb, role in (
-                    ("submit", "release"),
-                    ("publish", "publish"),
-                    ("withdraw", "publish"),
-                )
-                if await self.commands.may(actor, app, role)
+                for verb in cards.ACTION_IDS
+                if await self.commands.may(actor, app, COMMAND_ROLES[verb])
             }
             views = await self.store.latest(app.key, releases=20)
             for platform in app.platforms:
@@ -217,8 +235,11 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
 
     @app.event("app_mention")
     async def mention(body: dict[str, Any], event: dict[str, Any], client: Any) -> None:
-        if not await store.first_delivery(f"slack:{body.get('event_id', '')}"):
+        event_id = body.get("event_id")
+        if event_id and not await store.first_delivery(f"slack:{event_id}"):
             return  # a retry of a delivery already handled
+        if event.get("bot_id") or "user" not in event:
+            return  # another bot mentioning us: not a person's command
         channel, user = str(event["channel"]), str(event["user"])
         thread = event.get("thread_ts") or event.get("ts")
 
@@ -226,32 +247,41 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
             if public:
                 await client.chat_postMessage(channel=channel, thread_ts=thread, text=message)
             else:
-                await client.chat_postEphemeral(channel=channel, user=user, text=message)
+                await client.chat_postEphemeral(
+                    channel=channel, user=user, text=message, thread_ts=event.get("thread_ts")
+                )
 
         text = MENTION.sub("", str(event.get("text", "")), count=1)
         await binding.run(user, text, channel, answer)
 
-    @app.action(re.compile("^(" + "|".join(map(re.escape, BUTTONS)) + ")$"))
-    async def button(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+    @app.action(re.compile("^(" + "|".join(map(re.escape, cards.VERBS)) + ")$"))
+    async def button(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any
+    ) -> None:
         await ack()
+        user = str(body["user"]["id"])
+        on_home = (body.get("container") or {}).get("type") == "view"
 
         async def answer(message: str, public: bool) -> None:
-            await respond(
-                text=message,
-                response_type="in_channel" if public else "ephemeral",
-                replace_original=False,
-            )
+            if on_home:  # a Home tab click has no response_url: answer in the app's DM
+                await client.chat_postMessage(channel=user, text=message)
+            else:
+                await respond(
+                    text=message,
+                    response_type="in_channel" if public else "ephemeral",
+                    replace_original=False,
+                )
 
         try:
             app_key, version, platform = cards.parse_button_value(str(action.get("value", "")))
         except ValueError:
             await answer("That button is not one miniship made; nothing was done.", False)
             return
-        verb = BUTTONS[str(action["action_id"])]
+        verb = cards.VERBS[str(action["action_id"])]
         channel = (body.get("channel") or {}).get("id")
-        await binding.run(
-            str(body["user"]["id"]), f"{verb} {app_key} {platform} {version}", channel, answer
-        )
+        await binding.run(user, f"{verb} {app_key} {platform} {version}", channel, answer)
+        if on_home:  # the Home tab shows the new state and the buttons that fit it
+            await client.views_publish(user_id=user, view=await binding.home(user))
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any], client: Any) -> None:
@@ -260,3 +290,31 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         await client.views_publish(user_id=event["user"], view=await binding.home(event["user"]))
 
     return app
+
+
+def unescape(text: str) -> str:
+    """Slack sends &, < and > in message and command text as &amp; &lt; &gt;."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def _slack_problem(exc: SlackApiError) -> str:
+    error = str(exc.response.get("error"))
+    if error in ("not_in_channel", "channel_not_found"):
+        return f"{error}: invite me to the app's channel, or check its `channel` in miniship.toml"
+    if error == "ratelimited":
+        return "Slack is rate-limiting me; the release itself went ahead, see `/ship status`"
+    return error
+
+
+def make_binding(service: ReleaseService, client: AsyncWebClient) -> SlackBinding:
+    """Commands with Slack roles (user groups asked through ``client``), cards kept up to
+    date with every review change, and rate-limited calls retried."""
+    client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+
+    async def members_of(group: str) -> frozenset[str]:
+        answer = await client.usergroups_users_list(usergroup=group)
+        return frozenset(answer.get("users") or ())
+
+    binding = SlackBinding(Commands(service, RoleCheck(members_of)), client)
+    service.listeners.append(binding.on_change)
+    return binding

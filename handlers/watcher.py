@@ -10,12 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from handlers.releases import ReleaseService
+from storage.models import utcnow
 
 __all__ = ["ReviewWatcher"]
 
 log = logging.getLogger(__name__)
+
+DELIVERY_MEMORY = timedelta(days=1)
 
 
 class ReviewWatcher:
@@ -28,6 +32,8 @@ class ReviewWatcher:
         while True:
             try:
                 await self.service.refresh_watched()
+                # Slack stops retrying a delivery within minutes; a day of keys is plenty
+                await self.service.store.forget_deliveries(utcnow() - DELIVERY_MEMORY)
             except Exception:  # keep watching whatever one round did
                 log.exception("review watcher round failed")
             await asyncio.sleep(self.interval)

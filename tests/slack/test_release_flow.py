@@ -11,6 +11,8 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -18,10 +20,8 @@ from aiohttp import web
 
 from bot import Runtime, open_runtime
 from handlers import cards
-from handlers.commands import Commands
 from handlers.config import Settings
-from handlers.roles import RoleCheck
-from handlers.slack import SlackBinding, build_app
+from handlers.slack import build_app, make_binding
 from storage import ReleaseState
 from tests.helpers import FakeClock
 from tests.slack import requests as slack_requests
@@ -111,13 +111,7 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
     clock = FakeClock()
     async with FakeSlack() as slack, open_runtime(settings, clock=clock) as rt:
         slack.groups = {"S0LEADS": ["U0LEAD"]}
-        client = slack.client()
-
-        async def members_of(group: str) -> frozenset[str]:
-            return frozenset((await client.usergroups_users_list(usergroup=group))["users"])
-
-        binding = SlackBinding(Commands(rt.service, RoleCheck(members_of)), client)
-        rt.service.listeners.append(binding.on_change)
+        binding = make_binding(rt.service, slack.client())  # the wiring `serve` uses
         app = build_app(binding, signing_secret=SECRET, socket_mode=False)
         runner = web.AppRunner(app.web_app(path="/slack/events"))
         await runner.setup()
@@ -130,7 +124,7 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
             await runner.cleanup()
 
 
-def card_of(world: World) -> dict[str, object]:
+def card_of(world: World) -> dict[str, Any]:
     """The one release card in the app's channel (the newest top-level message there)."""
     cards_posted = [
         m
@@ -141,10 +135,10 @@ def card_of(world: World) -> dict[str, object]:
     return cards_posted[0]
 
 
-def buttons(card: dict[str, object]) -> dict[str, dict[str, object]]:
+def buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """action_id:platform → the button element, from a card's blocks."""
-    found: dict[str, dict[str, object]] = {}
-    for block in card["blocks"]:  # type: ignore[attr-defined]
+    found: dict[str, dict[str, Any]] = {}
+    for block in card["blocks"]:
         for element in block.get("elements", []) if block.get("type") == "actions" else []:
             _, _, platform = cards.parse_button_value(element["value"])
             found[f"{element['action_id']}:{platform}"] = element
@@ -302,3 +296,74 @@ async def test_a_bad_signature_runs_nothing(world: World) -> None:
     assert (await world.post(body, headers)).status_code == 401
     await asyncio.sleep(0.2)
     assert await world.runtime.store.release("demo", "1.0.0") is None
+
+
+async def test_the_card_says_which_platforms_are_emulated(world: World) -> None:
+    await world.command("upload demo 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    footer = json.dumps(card_of(world)["blocks"][-1], ensure_ascii=False)
+    assert "emulated" in footer and "WeChat" in footer and "Alipay" in footer
+
+
+async def test_two_steps_at_once_still_make_one_card(world: World) -> None:
+    await asyncio.gather(
+        world.command("upload demo wechat 1.0.0 notes"),
+        world.command("upload demo alipay 1.0.0 notes"),
+    )
+    await world.slack.wait_for("chat.postMessage", count=3)  # one card, two thread replies
+    await world.settled()
+    card_of(world)  # asserts there is exactly one
+
+
+async def test_a_deleted_card_is_replaced(world: World) -> None:
+    await world.command("upload demo wechat 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    release = await world.runtime.store.release("demo", "1.0.0")
+    assert release is not None and release.card_ts
+    del world.slack.messages[("C0RELEASE", release.card_ts)]  # someone deleted it
+    await world.command("submit demo wechat 1.0.0")
+    await world.slack.wait_for("chat.postMessage", count=4)
+    await world.settled()
+    again = await world.runtime.store.release("demo", "1.0.0")
+    assert again is not None and again.card_ts not in (None, release.card_ts)
+    assert "ship_withdraw:wechat" in buttons(card_of(world))
+
+
+async def test_text_from_slack_is_unescaped(world: World) -> None:
+    await world.command("upload demo wechat 1.0.0 fix the &lt;cart&gt; &amp; badge")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    release = await world.runtime.store.release("demo", "1.0.0")
+    assert release is not None and release.notes == "fix the <cart> & badge"
+
+
+async def test_a_click_on_the_app_home_answers_in_the_dm_and_redraws_home(world: World) -> None:
+    await world.command("upload demo wechat 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U0DEV"},
+        "team": {"id": "T0001"},
+        "api_app_id": "A0001",
+        "trigger_id": "1.2.3",
+        "container": {"type": "view", "view_id": "V1"},
+        "view": {"id": "V1", "type": "home"},
+        "actions": [
+            {
+                "type": "button",
+                "action_id": cards.PUBLISH,
+                "block_id": "b",
+                "value": cards.button_value("demo", "1.0.0", "wechat"),
+                "action_ts": "1732430000.1",
+            }
+        ],
+    }
+    body = "payload=" + quote(json.dumps(payload))
+    response = await world.post(body, slack_requests.sign(SECRET, body))
+    assert response.status_code == 200
+    await world.slack.wait_for("views.publish")
+    dm = [c for c in world.slack.calls("chat.postMessage") if c.params["channel"] == "U0DEV"]
+    assert dm and "*publish* role" in dm[0].params["text"]
