@@ -43,14 +43,17 @@ __all__ = [
     "load_private_key",
     "load_public_key",
     "node_name",
+    "notify_content",
     "parse_timestamp",
     "private_pem",
     "public_pem",
     "read_response",
     "sign",
     "sign_content",
+    "sign_notify",
     "verify",
     "verify_node",
+    "verify_notify",
 ]
 
 # BEIJING (from platforms.base) is the gateway's clock: ``timestamp`` and every ``gmt_*``
@@ -274,3 +277,43 @@ def parse_timestamp(text: str) -> datetime:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", text):
         raise ValueError(f"{text!r} is not yyyy-MM-dd HH:mm:ss")
     return datetime.strptime(text, TIMESTAMP_FORMAT).replace(tzinfo=BEIJING).astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def notify_content(params: Mapping[str, str]) -> str:
+    """The V1 string a notification is signed over (fact sheet §1.9).
+
+    Every received param except ``sign`` and ``sign_type``, sorted by key, joined as raw
+    ``k=v`` with ``&``. Unlike :func:`sign_content`, empty values are **kept** (as the
+    Java/PHP ``rsaCheckV1`` do).
+    """
+    return "&".join(
+        f"{k}={v}" for k, v in sorted(params.items()) if k not in ("sign", "sign_type")
+    )
+
+
+def verify_notify(params: Mapping[str, str], key: rsa.RSAPublicKey) -> bool:
+    """True when a notification's ``sign`` is a valid RSA2 signature by ``key`` (V1 rule).
+
+    False when ``sign`` is missing or empty, or ``sign_type`` is present and not ``RSA2``.
+    """
+    signature = params.get("sign")
+    if not signature:
+        return False
+    if params.get("sign_type", "RSA2") != "RSA2":
+        return False
+    charset = params.get("charset") or "utf-8"
+    try:
+        return verify(notify_content(params), signature, key, charset)
+    except LookupError:  # unknown charset
+        return False
+
+
+def sign_notify(params: Mapping[str, str], key: rsa.RSAPrivateKey) -> dict[str, str]:
+    """A copy of ``params`` with ``sign_type=RSA2`` and its V1 ``sign`` (for the emulator)."""
+    signed = {k: v for k, v in params.items() if k != "sign"}
+    signed["sign_type"] = "RSA2"
+    signed["sign"] = sign(notify_content(signed), key, signed.get("charset") or "utf-8")
+    return signed
