@@ -289,9 +289,7 @@ def notify_content(params: Mapping[str, str]) -> str:
     ``k=v`` with ``&``. Unlike :func:`sign_content`, empty values are **kept** (as the
     Java/PHP ``rsaCheckV1`` do).
     """
-    return "&".join(
-        f"{k}={v}" for k, v in sorted(params.items()) if k not in ("sign", "sign_type")
-    )
+    return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("sign", "sign_type"))
 
 
 def verify_notify(params: Mapping[str, str], key: rsa.RSAPublicKey) -> bool:

@@ -1,0 +1,490 @@
+"""Push groundwork: WeChat message crypto, Alipay notification signatures, PushEvent mapping.
+
+Vectors and payloads come from the fact sheets: wechat-api.md §8.5 (official and
+self-generated crypto vectors), §7 and §3.1 (decrypted events), alipay-api.md §1.9 and §4.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+import pytest
+
+from platforms import alipay_sign
+from platforms.push import PushEvent, PushRejected, alipay_events, wechat_events
+from platforms.wechat_crypto import WeChatCrypto, parse_xml
+
+TOKEN = "AAAAA"
+AES_KEY = "A" * 43
+COMPONENT_APPID = "wx134c8103faa5a59e"
+
+# --- official worked example (message_push.html) ---------------------------------------
+
+OFFICIAL_TIMESTAMP = "1715943329"
+OFFICIAL_NONCE = "1590219412"
+OFFICIAL_SIGNATURE = "cc0c594499c1634947d5b502f158ee518947db27"
+OFFICIAL_MSG_SIGNATURE = "6c12a4205838198b8fa631b3220723bb07f1015c"
+OFFICIAL_ENCRYPT = (
+    "D7yzvUNAL930rd28wf21s4hvXhz0L6Uit/p2Di6C5DHyYGpEgdBRnKjBec34JwoQXicwaZC7fOVihW80F4Vtsdv"
+    "E//1vr7oAbqjDv8KenVp+ajKYpJnyQ4zMRhIC+a31fCVOMC03FfzV/QuC94kBP55a+Za3sJgvAn+ZbsNqZI5Dky"
+    "uzkhQN8OBqCzFhizGmy0xpM0MEA4agpvE+RuNO1rhHTtuJB5yltw1FiYzecSXJ+y/D2r81VkRn2eYjh2ltsoyfb"
+    "DR7Is6ookXIFxTfyeNyeHxMeT4KN5WpCDmSbTcUYrbBUlkGLJ9n/rU8YOywma6G7aTb7KZKOqCxgfoUlYEZPk4F"
+    "UL/TK7ShriFDMVCLyjQJ15Ob++agDWtcxhfUfe6HIoIpRW8mKNBQiY/Jd1svvuskA1wLef1RTtzKfMpagSCX/la"
+    "ZINmdnX4zrF6kIaR9P4xQrWXbsTFHTYe0Mg=="
+)
+OFFICIAL_MSG = (
+    b"<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName>\n"
+    b"<FromUserName><![CDATA[o9AgO5Kd5ggOC-bXrbNODIiE3bGY]]></FromUserName>\n"
+    b"<CreateTime>1715943329</CreateTime>\n"
+    b"<MsgType><![CDATA[event]]></MsgType>\n"
+    b"<Event><![CDATA[debug_demo]]></Event>\n"
+    b"<debug_str><![CDATA[hello world]]></debug_str>\n"
+    b"</xml>"
+)
+OFFICIAL_ENVELOPE = (
+    "<xml><ToUserName><![CDATA[gh_97417a04a28d]]></ToUserName>"
+    f"<Encrypt><![CDATA[{OFFICIAL_ENCRYPT}]]></Encrypt></xml>"
+).encode()
+
+REPLY_MSG = b"<xml><demo_resp>[CDATA[good luck]]</demo_resp></xml>"
+REPLY_RANDOM = b"999951349e8ee746"
+REPLY_ENCRYPT = (
+    "hE8R6mGXHkJJjU72KxzKUd1GEkKJaEZq7vRL8XgK3o+00k8JGq6+pZJUIlTSyhsX+bxIBQ72g3GyvDdIZcr6+3HA"
+    "ZbSvPT9t/o11MI7d6WELwqrGd7jMnV0zv3Zc9Nq7"
+)
+REPLY_TIMESTAMP = "1713424427"
+REPLY_NONCE = "415670741"
+REPLY_MSG_SIGNATURE = "03e0812039325c2712ef5f0f980fd14c70d6e307"
+
+# --- self-generated weapp_audit_success vector --------------------------------------------
+
+AUDIT_SUCCESS_XML = (
+    "<xml><ToUserName><![CDATA[gh_fb9688c2a4b2]]></ToUserName>"
+    "<FromUserName><![CDATA[od1P50M-fNQI5Gcq-trm4a7apsU8]]></FromUserName>"
+    "<CreateTime>1488856741</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+    "<Event><![CDATA[weapp_audit_success]]></Event><SuccTime>1488856741</SuccTime></xml>"
+)
+AUDIT_SUCCESS_ENCRYPT = (
+    "uMMzGtqcnpOzXOYBwDQNrY4VGBSTMZLIOS943Qol251cnxZTrDbS/KGSToqXctBulfcnlTgmvl3LJ2227k6a/vW8"
+    "bTKVeFM4nFZj0pZBHROe2ugCthDSxuxaLJae4SMwFrXKVMGVx06Ii4kC0NPtBY7DP/WswqOtBE5D3SfBBobsKt+h"
+    "seIZEH+7zMwKHqa+Pd4p2GMRhbNzxUgl3tQUKacn3X7TPs1ueOyXEMGDIw1fBqfI2fQOJu2OCNeK5uXvG5tAxdYF"
+    "7gtTXlTL51iRm5vL4xU4q4Fq2cjJud7e25yLdwJzY2SO3E038t3w6gD4CnUqtoigIvZ41ARqRxCsjMhBU4C3UJRB"
+    "mDZSe6jcMGfugroGjSPWmaH6uw8CINRXlURyr1itGgz80h/qfpS+uVjJkyzDK8XE338IiReJhCI="
+)
+AUDIT_SUCCESS_MSG_SIGNATURE = "cae417fac12b960f56e3fe6702b1cd9a977d2f65"
+AUDIT_SUCCESS_SIGNATURE = "89b8a746f911edc5ab9dc8ae4925bc103f16c7f0"
+
+# --- §7 decrypted examples --------------------------------------------------------------
+
+AUDIT_FAIL_XML = (
+    "<xml><ToUserName><![CDATA[gh_fb9688c2a4b2]]></ToUserName>"
+    "<FromUserName><![CDATA[od1P50M-fNQI5Gcq-trm4a7apsU8]]></FromUserName>\n"
+    "<CreateTime>1488856591</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+    "<Event><![CDATA[weapp_audit_fail]]></Event>\n"
+    '<Reason><![CDATA[1:账号信息不符合规范:<br>(1):包含色情因素<br>2:服务类目"金融业-保险_"'
+    "与你提交代码审核时设置的功能页面内容不一致:<br>]]></Reason>\n"
+    "<FailTime>1488856591</FailTime><ScreenShot>xxx|yyy|zzz</ScreenShot></xml>"
+)
+AUDIT_DELAY_REASON = (
+    "为了更好的服务小程序，您的服务商正在进行提审系统的优化，可能会导致审核时效的增长，请耐心等待"
+)
+AUDIT_DELAY_XML = (
+    "<xml><ToUserName><![CDATA[gh_fb9688c2a4b2]]></ToUserName>"
+    "<FromUserName><![CDATA[od1P50M-fNQI5Gcq-trm4a7apsU8]]></FromUserName>\n"
+    "<CreateTime>1488856591</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+    "<Event><![CDATA[weapp_audit_delay]]></Event>\n"
+    f"<Reason><![CDATA[{AUDIT_DELAY_REASON}]]></Reason>\n"
+    "<DelayTime>1488856591</DelayTime></xml>"
+)
+TICKET_XML = (
+    "<xml><AppId>some_appid</AppId><CreateTime>1413192605</CreateTime>"
+    "<InfoType>component_verify_ticket</InfoType>"
+    "<ComponentVerifyTicket>ticket@@@secret-value</ComponentVerifyTicket></xml>"
+)
+
+
+@pytest.fixture
+def crypto() -> WeChatCrypto:
+    return WeChatCrypto(TOKEN, AES_KEY, COMPONENT_APPID)
+
+
+# =========================================================================== WeChat crypto
+
+
+def test_official_vector_signatures(crypto: WeChatCrypto) -> None:
+    assert (
+        crypto.signature(OFFICIAL_TIMESTAMP, OFFICIAL_NONCE, OFFICIAL_ENCRYPT)
+        == OFFICIAL_MSG_SIGNATURE
+    )
+    assert crypto.url_signature(OFFICIAL_TIMESTAMP, OFFICIAL_NONCE) == OFFICIAL_SIGNATURE
+
+
+def test_official_vector_decrypts_exactly(crypto: WeChatCrypto) -> None:
+    msg = crypto.decrypt(OFFICIAL_ENCRYPT)
+    assert len(msg) == 292
+    assert msg == OFFICIAL_MSG
+
+
+def test_official_vector_decrypt_push(crypto: WeChatCrypto) -> None:
+    fields = crypto.decrypt_push(
+        OFFICIAL_ENVELOPE,
+        msg_signature=OFFICIAL_MSG_SIGNATURE,
+        timestamp=OFFICIAL_TIMESTAMP,
+        nonce=OFFICIAL_NONCE,
+    )
+    assert fields == {
+        "ToUserName": "gh_97417a04a28d",
+        "FromUserName": "o9AgO5Kd5ggOC-bXrbNODIiE3bGY",
+        "CreateTime": "1715943329",
+        "MsgType": "event",
+        "Event": "debug_demo",
+        "debug_str": "hello world",
+    }
+    assert wechat_events(fields) == []  # debug_demo is not an event we act on
+
+
+def test_official_reply_vector_encrypts_exactly(crypto: WeChatCrypto) -> None:
+    assert len(REPLY_MSG) == 52
+    encrypt = crypto.encrypt(REPLY_MSG, random16=REPLY_RANDOM)
+    assert encrypt == REPLY_ENCRYPT
+    assert len(base64.b64decode(encrypt)) == 96
+    assert crypto.signature(REPLY_TIMESTAMP, REPLY_NONCE, encrypt) == REPLY_MSG_SIGNATURE
+    assert crypto.decrypt(encrypt) == REPLY_MSG
+
+
+def test_self_generated_audit_success_vector(crypto: WeChatCrypto) -> None:
+    assert len(AUDIT_SUCCESS_XML.encode()) == 280
+    query, body = crypto.encrypt_push(
+        AUDIT_SUCCESS_XML,
+        timestamp="1488856800",
+        nonce="123456789",
+        to_user="gh_fb9688c2a4b2",
+        random16=b"0123456789abcdef",
+    )
+    assert query == {
+        "signature": AUDIT_SUCCESS_SIGNATURE,
+        "timestamp": "1488856800",
+        "nonce": "123456789",
+        "encrypt_type": "aes",
+        "msg_signature": AUDIT_SUCCESS_MSG_SIGNATURE,
+    }
+    assert parse_xml(body) == {"ToUserName": "gh_fb9688c2a4b2", "Encrypt": AUDIT_SUCCESS_ENCRYPT}
+    fields = crypto.decrypt_push(
+        body, msg_signature=query["msg_signature"], timestamp="1488856800", nonce="123456789"
+    )
+    assert wechat_events(fields) == [
+        PushEvent(
+            platform="wechat",
+            kind="approved",
+            mini_program="gh_fb9688c2a4b2",
+            version=None,
+            at=datetime(2017, 3, 7, 3, 19, 1, tzinfo=UTC),
+        )
+    ]
+
+
+def test_tampered_signature_rejected(crypto: WeChatCrypto) -> None:
+    bad = "0" + OFFICIAL_MSG_SIGNATURE[1:]
+    with pytest.raises(PushRejected, match="msg_signature"):
+        crypto.decrypt_push(
+            OFFICIAL_ENVELOPE, msg_signature=bad, timestamp=OFFICIAL_TIMESTAMP, nonce=OFFICIAL_NONCE
+        )
+    with pytest.raises(PushRejected, match="msg_signature"):
+        crypto.decrypt_push(
+            OFFICIAL_ENVELOPE,
+            msg_signature=OFFICIAL_MSG_SIGNATURE,
+            timestamp=OFFICIAL_TIMESTAMP,
+            nonce="1590219413",
+        )
+
+
+def test_wrong_appid_rejected() -> None:
+    other = WeChatCrypto(TOKEN, AES_KEY, "wxba5fad812f8e6fb9")
+    with pytest.raises(PushRejected, match="appid mismatch"):
+        other.decrypt(OFFICIAL_ENCRYPT)
+
+
+def test_wrong_key_rejected() -> None:
+    other = WeChatCrypto(TOKEN, "B" * 43, COMPONENT_APPID)
+    with pytest.raises(PushRejected):
+        other.decrypt(OFFICIAL_ENCRYPT)
+
+
+@pytest.mark.parametrize("key", ["A" * 42, "A" * 44, "A" * 42 + "!", ""])
+def test_bad_key_rejected(key: str) -> None:
+    with pytest.raises(PushRejected, match="EncodingAESKey"):
+        WeChatCrypto(TOKEN, key, COMPONENT_APPID)
+
+
+@pytest.mark.parametrize(
+    ("encrypt", "reason"),
+    [
+        ("not base64!!", "base64"),
+        (base64.b64encode(b"x" * 20).decode(), "AES blocks"),
+        ("", "AES blocks"),
+    ],
+)
+def test_malformed_ciphertext_rejected(crypto: WeChatCrypto, encrypt: str, reason: str) -> None:
+    with pytest.raises(PushRejected, match=reason):
+        crypto.decrypt(encrypt)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<xml><Encrypt>abc",
+        b"<xml><ToUserName>gh</ToUserName></xml>",
+        b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY a "b">]><xml><Encrypt>&a;</Encrypt></xml>',
+        b"<!doctype xml><xml><Encrypt>x</Encrypt></xml>",
+    ],
+)
+def test_malformed_envelope_rejected(crypto: WeChatCrypto, body: bytes) -> None:
+    with pytest.raises(PushRejected):
+        crypto.decrypt_push(body, msg_signature="x", timestamp="1", nonce="2")
+
+
+def test_round_trip_random_data(crypto: WeChatCrypto) -> None:
+    for size in (0, 1, 11, 12, 43, 44, 76, 1000):
+        msg = os.urandom(size)
+        assert crypto.decrypt(crypto.encrypt(msg)) == msg
+    first, second = crypto.encrypt(b"same"), crypto.encrypt(b"same")
+    assert first != second  # fresh random prefix each time
+
+
+def test_round_trip_ticket_push_with_appid_envelope(crypto: WeChatCrypto) -> None:
+    query, body = crypto.encrypt_push(
+        TICKET_XML, timestamp="1413192605", nonce="42", to_user="some_appid", envelope_key="AppId"
+    )
+    assert b"<AppId><![CDATA[some_appid]]></AppId>" in body
+    fields = crypto.decrypt_push(
+        body, msg_signature=query["msg_signature"], timestamp="1413192605", nonce="42"
+    )
+    (event,) = wechat_events(fields)
+    assert event.kind == "verify_ticket"
+    assert event.ticket == "ticket@@@secret-value"
+
+
+def test_repr_hides_secrets(crypto: WeChatCrypto) -> None:
+    assert TOKEN not in repr(crypto)
+    assert COMPONENT_APPID in repr(crypto)
+
+
+# =========================================================================== WeChat events
+
+
+def test_wechat_audit_fail_event() -> None:
+    (event,) = wechat_events(parse_xml(AUDIT_FAIL_XML))
+    assert event == PushEvent(
+        platform="wechat",
+        kind="rejected",
+        mini_program="gh_fb9688c2a4b2",
+        version=None,
+        reason=(
+            "1:账号信息不符合规范:\n(1):包含色情因素\n"
+            '2:服务类目"金融业-保险_"与你提交代码审核时设置的功能页面内容不一致:'
+        ),
+        at=datetime.fromtimestamp(1488856591, UTC),
+    )
+
+
+def test_wechat_audit_delay_event() -> None:
+    (event,) = wechat_events(parse_xml(AUDIT_DELAY_XML))
+    assert event.kind == "delayed"
+    assert event.reason == AUDIT_DELAY_REASON
+    assert event.at == datetime.fromtimestamp(1488856591, UTC)
+    assert event.at is not None and event.at.tzinfo is UTC
+
+
+def test_wechat_path_appid_names_the_mini_program() -> None:
+    (event,) = wechat_events(parse_xml(AUDIT_SUCCESS_XML), appid="wxba5fad812f8e6fb9")
+    assert event.mini_program == "wxba5fad812f8e6fb9"
+
+
+def test_wechat_verify_ticket_event_hides_ticket() -> None:
+    (event,) = wechat_events(parse_xml(TICKET_XML))
+    assert event == PushEvent(
+        platform="wechat",
+        kind="verify_ticket",
+        mini_program="some_appid",
+        version=None,
+        at=datetime.fromtimestamp(1413192605, UTC),
+        ticket="ticket@@@secret-value",
+    )
+    assert "secret-value" not in repr(event)
+    assert "secret-value" not in str(event)
+
+
+def test_wechat_time_falls_back_to_create_time() -> None:
+    fields = parse_xml(AUDIT_SUCCESS_XML)
+    del fields["SuccTime"]
+    fields["CreateTime"] = "1488856000"
+    (event,) = wechat_events(fields)
+    assert event.at == datetime.fromtimestamp(1488856000, UTC)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"MsgType": "event", "Event": "weapp_audit_something_new"},
+        {"MsgType": "text", "Event": "weapp_audit_success", "ToUserName": "gh_x"},
+        {"InfoType": "authorized", "AppId": "some_appid"},
+        {},
+    ],
+)
+def test_wechat_unknown_events_ignored(fields: dict[str, str]) -> None:
+    assert wechat_events(fields) == []
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"InfoType": "component_verify_ticket", "AppId": "a", "ComponentVerifyTicket": ""},
+        {"MsgType": "event", "Event": "weapp_audit_success", "SuccTime": "1"},
+        {"MsgType": "event", "Event": "weapp_audit_fail", "ToUserName": "gh", "FailTime": "x"},
+    ],
+)
+def test_wechat_malformed_events_rejected(fields: dict[str, str]) -> None:
+    with pytest.raises(PushRejected):
+        wechat_events(fields)
+
+
+# =========================================================================== Alipay
+
+ALIPAY_REJECTED_FORM = (
+    'app_id=2021000000000001&biz_content={"mini_app_id":"2021000000000002",'
+    '"mini_app_version":"0.0.3","bundle_id":"com.alipay.alipaywallet",'
+    '"audit_reason":"…"}&charset=utf-8&msg_method=alipay.open.mini.version.audit.rejected'
+    "&notify_id=2024050100222&sign_type=RSA2&utc_timestamp=1714540000000&version=1.1"
+)
+
+
+def _rejected_params() -> dict[str, str]:
+    """The §4 example as received form fields (its ``&``-free JSON splits cleanly)."""
+    return dict(parse_qsl(ALIPAY_REJECTED_FORM, keep_blank_values=True))
+
+
+@pytest.fixture(scope="module")
+def alipay_keys() -> tuple[str, str]:
+    return alipay_sign.generate_key_pair()
+
+
+def test_notify_content_v1_keeps_empty_values_drops_sign_fields() -> None:
+    params = {"b": "2", "a": "1", "sign": "s", "sign_type": "RSA2", "empty": ""}
+    assert alipay_sign.notify_content(params) == "a=1&b=2&empty="
+
+
+def test_notify_sign_verify_round_trip(alipay_keys: tuple[str, str]) -> None:
+    private = alipay_sign.load_private_key(alipay_keys[0])
+    public = alipay_sign.load_public_key(alipay_keys[1])
+    params = _rejected_params()
+    del params["sign_type"]
+    signed = alipay_sign.sign_notify(params, private)
+    assert signed["sign_type"] == "RSA2"
+    assert len(signed["sign"]) == 344
+    assert alipay_sign.verify_notify(signed, public)
+    # the V1 content leaves sign_type out, so a notification without it verifies too
+    assert alipay_sign.verify_notify({k: v for k, v in signed.items() if k != "sign_type"}, public)
+
+
+def test_notify_tampered_or_unsigned_fails(alipay_keys: tuple[str, str]) -> None:
+    private = alipay_sign.load_private_key(alipay_keys[0])
+    public = alipay_sign.load_public_key(alipay_keys[1])
+    signed = alipay_sign.sign_notify(_rejected_params(), private)
+    tampered = dict(signed, biz_content=signed["biz_content"].replace("0.0.3", "0.0.4"))
+    assert not alipay_sign.verify_notify(tampered, public)
+    assert not alipay_sign.verify_notify(dict(signed, extra=""), public)  # empty values count
+    assert not alipay_sign.verify_notify({k: v for k, v in signed.items() if k != "sign"}, public)
+    assert not alipay_sign.verify_notify(dict(signed, sign=""), public)
+    assert not alipay_sign.verify_notify(dict(signed, sign="not base64"), public)
+    assert not alipay_sign.verify_notify(dict(signed, sign_type="RSA"), public)
+    other = alipay_sign.load_public_key(alipay_sign.generate_key_pair()[1])
+    assert not alipay_sign.verify_notify(signed, other)
+
+
+def test_alipay_rejected_event_from_sheet_example() -> None:
+    assert alipay_events(_rejected_params()) == [
+        PushEvent(
+            platform="alipay",
+            kind="rejected",
+            mini_program="2021000000000002",
+            version="0.0.3",
+            reason="…",
+            at=datetime(2024, 5, 1, 5, 6, 40, tzinfo=UTC),
+        )
+    ]
+
+
+def test_alipay_rejected_reason_from_audit_memos() -> None:
+    # UNCERTAIN reading: no audit_reason, only base/promote audit memos (object or JSON text).
+    biz = {
+        "mini_app_id": "2021000000000002",
+        "mini_app_version": "0.0.3",
+        "base_audit": "REJECT",
+        "promote_audit": "REJECT",
+        "base_audit_reason": {"audit_images": [], "memos": [{"memo": "隐私协议缺失"}]},
+        "promote_audit_reason": json.dumps(
+            {"memos": [{"memo": "营销信息违规", "memo_image_list": []}]}
+        ),
+    }
+    params = dict(_rejected_params(), biz_content=json.dumps(biz, ensure_ascii=False))
+    (event,) = alipay_events(params)
+    assert event.reason == "隐私协议缺失\n营销信息违规"
+
+
+@pytest.mark.parametrize("with_bundle_id", [True, False])
+def test_alipay_passed_event(with_bundle_id: bool) -> None:
+    # UNCERTAIN reading: passed carries mini_app_id + mini_app_version, "probably" bundle_id.
+    biz: dict[str, str] = {"mini_app_id": "2021000000000002", "mini_app_version": "0.0.3"}
+    if with_bundle_id:
+        biz["bundle_id"] = "com.alipay.alipaywallet"
+    params = dict(
+        _rejected_params(),
+        msg_method="alipay.open.mini.version.audit.passed",
+        biz_content=json.dumps(biz),
+    )
+    assert alipay_events(params) == [
+        PushEvent(
+            platform="alipay",
+            kind="approved",
+            mini_program="2021000000000002",
+            version="0.0.3",
+            at=datetime(2024, 5, 1, 5, 6, 40, tzinfo=UTC),
+        )
+    ]
+
+
+def test_alipay_missing_timestamp_and_version() -> None:
+    params = {
+        "msg_method": "alipay.open.mini.version.audit.passed",
+        "biz_content": '{"mini_app_id":"2021000000000002"}',
+    }
+    (event,) = alipay_events(params)
+    assert event.at is None
+    assert event.version is None
+
+
+@pytest.mark.parametrize(
+    "method", ["alipay.open.mini.version.audit.unknown", "alipay.trade.pay", ""]
+)
+def test_alipay_unknown_messages_ignored(method: str) -> None:
+    assert alipay_events(dict(_rejected_params(), msg_method=method)) == []
+    assert alipay_events({"biz_content": "{"}) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"biz_content": "{not json"},
+        {"biz_content": "[1, 2]"},
+        {"biz_content": ""},
+        {"biz_content": '{"mini_app_version":"0.0.3"}'},
+        {"utc_timestamp": "2024-05-01"},
+    ],
+)
+def test_alipay_malformed_messages_rejected(changes: dict[str, str]) -> None:
+    with pytest.raises(PushRejected):
+        alipay_events(dict(_rejected_params(), **changes))
