@@ -31,6 +31,7 @@ import platforms
 from handlers.commands import Commands
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
+from handlers.pushes import PushReceiver
 from handlers.releases import Actor, ReleaseService
 from handlers.slack import SlackSettings, build_app, make_binding
 from handlers.watcher import ReviewWatcher
@@ -151,6 +152,46 @@ def _emulators_needed(
 # --------------------------------------------------------------------------- commands
 
 
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, host: str, port: int) -> AsyncIterator[int]:
+    """Serve ``app`` on ``host:port`` (0: a free port) until the block ends; yields the port."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    try:
+        yield int(runner.addresses[0][1])
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def pushes(
+    rt: Runtime, app: web.Application | None = None, app_port: int | None = None
+) -> AsyncIterator[None]:
+    """Receive platform pushes: on ``app`` (Slack's HTTP server, port ``app_port``) when
+    given, else on MINISHIP_PUSH_PORT, else — with emulators only — on a loopback port of
+    our own. Emulators are pointed at it, so their review decisions arrive at once."""
+    receiver = PushReceiver(rt.service)
+    async with contextlib.AsyncExitStack() as stack:
+        port: int | None = None
+        if app is not None:
+            app.add_routes(receiver.routes())
+            port = app_port
+        elif rt.settings.push_port is not None:
+            public = serving(receiver.web_app(), "0.0.0.0", rt.settings.push_port)  # noqa: S104
+            port = await stack.enter_async_context(public)
+            log.warning("listening for platform pushes on port %d at /push/…", port)
+        elif rt.emulators:
+            port = await stack.enter_async_context(serving(receiver.web_app(), "127.0.0.1", 0))
+        if port is not None:
+            for name, emulator in rt.emulators.items():
+                emulator.push_url = f"http://127.0.0.1:{port}/push/{name}"
+                emulator.start_pushing()
+                stack.push_async_callback(emulator.stop_pushing)
+        yield
+
+
 async def console(settings: Settings) -> int:
     async with open_runtime(settings) as rt:
         watcher = ReviewWatcher(rt.service, rt.watch_seconds)
@@ -158,7 +199,8 @@ async def console(settings: Settings) -> int:
         term.say(rt.banner())
         watcher.start()
         try:
-            await term.run()
+            async with pushes(rt):
+                await term.run()
         finally:
             await watcher.stop()
     return 0
@@ -206,18 +248,18 @@ async def serve(settings: Settings) -> int:
                 await handler.connect_async()  # type: ignore[no-untyped-call]
                 log.warning("connected to Slack in Socket Mode")
                 try:
-                    await asyncio.Event().wait()
+                    async with pushes(rt):
+                        await asyncio.Event().wait()
                 finally:
                     await handler.close_async()  # type: ignore[no-untyped-call]
             else:
-                runner = web.AppRunner(app.web_app(path="/slack/events"), access_log=None)
-                await runner.setup()
-                await web.TCPSite(runner, "0.0.0.0", slack.port).start()  # noqa: S104
-                log.warning("listening for Slack on port %d at /slack/events", slack.port)
-                try:
+                web_app = app.web_app(path="/slack/events")
+                async with (
+                    pushes(rt, web_app, slack.port),
+                    serving(web_app, "0.0.0.0", slack.port),  # noqa: S104
+                ):
+                    log.warning("listening for Slack on port %d at /slack/events", slack.port)
                     await asyncio.Event().wait()
-                finally:
-                    await runner.cleanup()
         finally:
             await watcher.stop()
     return 0

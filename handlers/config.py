@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     """Folder where in-process emulators keep their state between runs."""
     watch_seconds: float | None = Field(None, gt=0)
     """How often the review watcher asks the platforms (default 300 s; 3 s when emulated)."""
+    push_port: int | None = Field(None, ge=1, le=65535)
+    """Port for platform pushes (/push/…) when Slack's HTTP server does not carry them."""
     log_level: str = "WARNING"
 
 

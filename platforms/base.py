@@ -44,6 +44,7 @@ from platforms.errors import (
     PlatformError,
     PlatformUnavailable,
 )
+from platforms.push import PushEvent, PushRequest
 
 __all__ = [
     "BEIJING",
@@ -486,6 +487,23 @@ class Platform(ABC):
     @abstractmethod
     async def overview(self, app: str) -> Overview:
         """What is live, what is the trial version and where the latest review stands."""
+
+    # -- pushes ------------------------------------------------------------------------
+
+    async def read_push(self, request: PushRequest) -> list[PushEvent]:
+        """Verify and parse a push the platform sent to our push endpoint.
+
+        Returns the events it carries (empty for pushes miniship does not act on), each
+        with ``app`` set to the miniship app key when a configured app matches. The
+        endpoint answers the platform with the plain text ``success`` once this returned;
+        anything else makes the platform deliver the push again later.
+
+        Raises:
+            PushRejected: the signature does not verify or the payload is malformed.
+            ConfigError: the adapter lacks the settings needed to verify pushes.
+            NotImplementedError: the platform does not push (the default).
+        """
+        raise NotImplementedError(f"{self.display_name} pushes are not read by miniship")
 
     async def aclose(self) -> None:
         if self._own_client:

@@ -29,6 +29,7 @@ __all__ = [
     "PushEvent",
     "PushKind",
     "PushRejected",
+    "PushRequest",
     "alipay_events",
     "wechat_events",
 ]
@@ -62,7 +63,9 @@ class PushEvent:
     ``mini_program`` is WeChat's ``ToUserName`` original id (``gh_…``) or the ``$APPID$``
     path appid when the caller knows it, the component appid for a verify ticket, and
     Alipay's ``mini_app_id``. ``at`` is aware UTC. ``ticket`` is the
-    ``component_verify_ticket`` value — a secret, so it is left out of ``repr``.
+    ``component_verify_ticket`` value — a secret, so it is left out of ``repr``. ``app`` is
+    the miniship app key, filled in by the adapter's ``read_push`` (``None`` when no
+    configured app matches, and for verify tickets).
     """
 
     platform: str
@@ -72,6 +75,22 @@ class PushEvent:
     reason: str = ""
     at: datetime | None = None
     ticket: str | None = field(default=None, repr=False)
+    app: str | None = None
+    """The miniship app key the push is about, when the adapter could tell (``read_push``)."""
+
+
+@dataclass(frozen=True)
+class PushRequest:
+    """A push as our HTTP endpoint received it, handed to ``Platform.read_push``.
+
+    ``path`` holds the path parameters (``{"appid": "wx…"}`` from ``/push/wechat/{appid}``),
+    ``query`` the query string, ``body`` the raw request body.
+    """
+
+    path: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    content_type: str = ""
 
 
 # --------------------------------------------------------------------------- helpers

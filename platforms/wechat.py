@@ -28,6 +28,7 @@ https://developers.weixin.qq.com/doc/oplatform/openApi/miniprogram-management/co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import logging
@@ -74,6 +75,8 @@ from platforms.errors import (
     PlatformUnavailable,
     QuotaExceeded,
 )
+from platforms.push import PushEvent, PushRejected, PushRequest, wechat_events
+from platforms.wechat_crypto import WeChatCrypto
 
 __all__ = ["WeChatPlatform", "error_for"]
 
@@ -544,6 +547,16 @@ class WeChatPlatform(Platform):
             if cfg.refresh_token is not None
         }
         self._locks: dict[str, asyncio.Lock] = {}
+        self._verify_ticket: SecretStr | None = settings.component_verify_ticket
+
+    @property
+    def verify_ticket(self) -> SecretStr | None:
+        """The newest component_verify_ticket: the latest pushed one, else the configured one.
+
+        :meth:`read_push` updates it from ``component_verify_ticket`` pushes; callers may
+        persist it and hand it back through ``WECHAT_COMPONENT_VERIFY_TICKET``.
+        """
+        return self._verify_ticket
 
     @classmethod
     def is_configured(cls, settings: Any) -> bool:
@@ -700,15 +713,23 @@ class WeChatPlatform(Platform):
             if value := self._fresh(self._component):
                 return value
             s = self.settings
-            if not (self.is_configured(s) and s.component_secret and s.component_verify_ticket):
+            ticket = self._verify_ticket
+            secret = s.component_secret
+            if not (
+                s.component_appid
+                and secret is not None
+                and secret.get_secret_value()
+                and ticket is not None
+                and ticket.get_secret_value()
+            ):
                 raise ConfigError(
                     "WeChat needs WECHAT_COMPONENT_APPID, WECHAT_COMPONENT_SECRET and "
                     "WECHAT_COMPONENT_VERIFY_TICKET (the third-party platform's credentials)"
                 )
             body = {
                 "component_appid": s.component_appid,
-                "component_appsecret": s.component_secret.get_secret_value(),
-                "component_verify_ticket": s.component_verify_ticket.get_secret_value(),
+                "component_appsecret": secret.get_secret_value(),
+                "component_verify_ticket": ticket.get_secret_value(),
             }
             data = await self.read_with_retries(
                 functools.partial(self._send, "POST", GET_COMPONENT_ACCESS, body=body)
@@ -1057,3 +1078,75 @@ class WeChatPlatform(Platform):
         if rest is not None and limit is not None:
             lines.append(f"review quota: {rest} of {limit} submissions left this month")
         return Overview(live_version=live, trial_version=trial, review=review, lines=tuple(lines))
+
+    # -- pushes ------------------------------------------------------------------------
+
+    def _crypto(self) -> WeChatCrypto:
+        s = self.settings
+        token, key = s.component_token, s.encoding_aes_key
+        if token is None or not token.get_secret_value():
+            raise ConfigError(
+                "reading WeChat pushes needs WECHAT_COMPONENT_TOKEN (the third-party platform's "
+                "message verification token)"
+            )
+        if key is None or not key.get_secret_value():
+            raise ConfigError(
+                "reading WeChat pushes needs WECHAT_ENCODING_AES_KEY (the third-party "
+                "platform's message encryption key)"
+            )
+        if not s.component_appid:
+            raise ConfigError("reading WeChat pushes needs WECHAT_COMPONENT_APPID")
+        try:
+            return WeChatCrypto(token.get_secret_value(), key.get_secret_value(), s.component_appid)
+        except PushRejected as exc:
+            raise ConfigError(f"WECHAT_ENCODING_AES_KEY is unusable: {exc.reason}") from None
+
+    def _app_for(self, mini_program: str) -> str | None:
+        for key, cfg in self.apps.items():
+            if mini_program in (cfg.appid, cfg.original_id):
+                return str(key)
+        return None
+
+    async def read_push(self, request: PushRequest) -> list[PushEvent]:
+        """Verify, decrypt and read a push (audit result or component_verify_ticket).
+
+        A ``verify_ticket`` event also becomes the ticket this adapter uses for
+        ``api_component_token`` (see :attr:`verify_ticket`). Audit events get ``app`` from
+        the configured app whose appid (the ``$APPID$`` path segment) or original id
+        (``ToUserName``) they name. Reply ``success`` to WeChat afterwards.
+
+        Raises:
+            PushRejected: bad signature, undecryptable or malformed payload, or a path
+                appid that contradicts the push's ``ToUserName``.
+            ConfigError: WECHAT_COMPONENT_TOKEN or WECHAT_ENCODING_AES_KEY is not set.
+        """
+        crypto = self._crypto()
+        query = request.query
+        fields = crypto.decrypt_push(
+            request.body,
+            msg_signature=query.get("msg_signature", ""),
+            timestamp=query.get("timestamp", ""),
+            nonce=query.get("nonce", ""),
+        )
+        appid = (request.path.get("appid") or "").strip() or None
+        events = wechat_events(fields, appid=appid)
+        resolved: list[PushEvent] = []
+        for event in events:
+            if event.kind == "verify_ticket":
+                if event.ticket:
+                    self._verify_ticket = SecretStr(event.ticket)
+                    log.info("WeChat pushed a new component_verify_ticket")
+                resolved.append(event)
+                continue
+            app = self._app_for(event.mini_program)
+            to_user = (fields.get("ToUserName") or "").strip()
+            if app is not None and appid is not None and to_user:
+                original = self._config(app).original_id
+                if original and original != to_user:
+                    raise PushRejected(
+                        f"the push for {appid} is addressed to {to_user}, not {original}"
+                    )
+            if app is None and to_user:
+                app = self._app_for(to_user)
+            resolved.append(dataclasses.replace(event, app=app))
+        return resolved

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -33,7 +34,7 @@ from pydantic import BaseModel, SecretStr
 
 from platforms import alipay_sign
 from platforms.alipay import AlipayPlatform, version_desc_length, version_key
-from platforms.emulators.base import Emulator, Provisioned
+from platforms.emulators.base import Emulator, OutgoingPush, Provisioned
 
 __all__ = ["AlipayEmulator"]
 
@@ -46,6 +47,9 @@ ONLINE = "alipay.open.mini.version.online"
 DETAIL_QUERY = "alipay.open.mini.version.detail.query"
 LIST_QUERY = "alipay.open.mini.version.list.query"
 AUTH_GRANT = "alipay.open.auth.token.app"
+AUDIT_PASSED = "alipay.open.mini.version.audit.passed"
+AUDIT_REJECTED = "alipay.open.mini.version.audit.rejected"
+FORM_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 
 COMMON_PARAMS = frozenset(
     {
@@ -164,6 +168,7 @@ def _empty_state() -> dict[str, Any]:
         "tokens": {},  # app_auth_token → {"app_id", "expired"}
         "refresh_tokens": {},  # app_refresh_token → mini program APPID
         "grants": {},  # mini program APPID → {"app_auth_token", "app_refresh_token"}
+        "pushed": [],  # keys of the audit-result pushes the receiver accepted
     }
 
 
@@ -220,12 +225,57 @@ class AlipayEmulator(Emulator):
 
     def snapshot(self) -> dict[str, Any]:
         state: dict[str, Any] = json.loads(json.dumps(self._state))
+        state["pushed"] = sorted(self.pushed)
         return state
 
     def restore(self, state: dict[str, Any]) -> None:
         fresh = _empty_state()
         fresh.update(json.loads(json.dumps(state)))
         self._state = fresh
+        self.pushed = set(fresh.get("pushed", []))
+
+    # -- pushes ------------------------------------------------------------------------
+
+    def _audit_push(self, app_id: str, bundle: str, version: dict[str, Any]) -> OutgoingPush | None:
+        if version["applied_at"] is None or version["audit_end_at"] is None:
+            return None  # never submitted, still in review, or sent back to development
+        name = version["app_version"]
+        key = f"audit:{app_id}:{bundle}:{name}:{version['applied_at']}"
+        if key in self.pushed or self.push_url is None:
+            return None
+        rejected = version["status"] == "AUDIT_REJECT"
+        biz: dict[str, str] = {
+            "mini_app_id": app_id,
+            "mini_app_version": name,
+            "bundle_id": bundle,
+        }
+        if rejected:
+            biz["audit_reason"] = version["reject_reason"]
+        params = {
+            "notify_id": secrets.token_hex(16),
+            "utc_timestamp": str(int(version["audit_end_at"] * 1000)),
+            "msg_method": AUDIT_REJECTED if rejected else AUDIT_PASSED,
+            "app_id": self._isv()["app_id"],
+            "version": "1.1",
+            "charset": "utf-8",
+            "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
+        }
+        signed = alipay_sign.sign_notify(params, self._private(self._platform_key()["private_key"]))
+        return OutgoingPush(key, self.push_url, {}, urlencode(signed).encode("ascii"), FORM_TYPE)
+
+    def due_pushes(self) -> list[OutgoingPush]:
+        """Audit passed / rejected messages (§4) for reviews decided and not yet delivered,
+        POSTed as a signed form to ``push_url`` for the third-party app."""
+        if self.push_url is None:
+            return []
+        pushes: list[OutgoingPush] = []
+        for app_id, app in list(self._state["apps"].items()):
+            for bundle in list(app["versions"]):
+                for version in self._versions(app_id, {"bundle_id": bundle}).values():
+                    push = self._audit_push(app_id, bundle, version)
+                    if push is not None:
+                        pushes.append(push)
+        return pushes
 
     def issued_secrets(self) -> set[str]:
         state = self._state

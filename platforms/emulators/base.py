@@ -31,7 +31,9 @@ the platform as it left it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import time
 from abc import ABC, abstractmethod
@@ -40,11 +42,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import httpx
 from aiohttp import web
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
 
-__all__ = ["FAULTS", "Emulator", "EmulatorServer", "Fault", "Provisioned"]
+__all__ = ["FAULTS", "Emulator", "EmulatorServer", "Fault", "OutgoingPush", "Provisioned"]
+
+log = logging.getLogger(__name__)
 
 FAULTS = ("busy", "timeout", "expired_token", "unavailable")
 
@@ -57,6 +62,22 @@ class Fault:
     api: str  # the API path or method name it applies to, or "*"
     fault: str  # one of FAULTS
     times: int = 1
+
+
+@dataclass(frozen=True)
+class OutgoingPush:
+    """One push the emulator owes the receiver, built fresh for each delivery attempt.
+
+    ``key`` names it in :attr:`Emulator.pushed` once delivered; ``delivered`` (optional)
+    runs after the receiver accepted it.
+    """
+
+    key: str
+    url: str
+    params: Mapping[str, str]
+    body: bytes
+    content_type: str
+    delivered: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,12 @@ class Emulator(ABC):
 
     The constructor restores saved state (via :meth:`restore`), so a subclass sets up its
     own empty state *before* calling ``super().__init__()``.
+
+    Pushes: with :attr:`push_url` set (after construction), :meth:`deliver_pushes` POSTs
+    every review decided since the last delivery to the receiver, as the platform would;
+    a push not answered with HTTP 200 and ``success`` is tried again next time.
+    :meth:`start_pushing` runs it in the background. What was delivered is kept in
+    :attr:`pushed` (subclasses save it in their snapshot).
     """
 
     platform: ClassVar[str]
@@ -99,6 +126,10 @@ class Emulator(ABC):
         self.timeout_seconds = timeout_seconds
         self.state_path = state_path
         self._faults: list[Fault] = []
+        self.push_url: str | None = None
+        self.pushed: set[str] = set()
+        self._pusher: asyncio.Task[None] | None = None
+        self._push_lock: asyncio.Lock | None = None
         if state_path is not None and state_path.exists():
             self.restore(json.loads(state_path.read_text(encoding="utf-8")))
 
@@ -204,6 +235,85 @@ class Emulator(ABC):
             content_type="text/html",
         )
 
+    # -- pushes ------------------------------------------------------------------------
+
+    @abstractmethod
+    def due_pushes(self) -> list[OutgoingPush]:
+        """The pushes owed now (reviews decided by the emulator clock, not yet delivered);
+        empty while :attr:`push_url` is unset."""
+
+    async def deliver_pushes(self, client: httpx.AsyncClient | None = None) -> int:
+        """POST every due push to the receiver; how many it accepted (200 + ``success``)."""
+        if self.push_url is None:
+            return 0
+        if self._push_lock is None:
+            self._push_lock = asyncio.Lock()
+        async with self._push_lock:  # one delivery round at a time: no push sent twice
+            return await self._deliver(client)
+
+    async def _deliver(self, client: httpx.AsyncClient | None) -> int:
+        pushes = self.due_pushes()
+        if not pushes:
+            return 0
+        own = client is None
+        http = client or httpx.AsyncClient(timeout=5.0)
+        delivered = 0
+        try:
+            for push in pushes:
+                try:
+                    response = await http.post(
+                        push.url,
+                        params=dict(push.params),
+                        content=push.body,
+                        headers={"Content-Type": push.content_type},
+                    )
+                except httpx.HTTPError as exc:
+                    log.warning("%s push %s failed: %s", self.platform, push.key, exc)
+                    continue
+                if response.status_code != 200 or response.text.strip() != "success":
+                    log.info(
+                        "%s push %s answered HTTP %s %r; will retry",
+                        self.platform,
+                        push.key,
+                        response.status_code,
+                        response.text[:60],
+                    )
+                    continue
+                self.pushed.add(push.key)
+                if push.delivered is not None:
+                    push.delivered()
+                delivered += 1
+        finally:
+            if own:
+                await http.aclose()
+            self.save()
+        return delivered
+
+    def start_pushing(self, interval: float = 0.5) -> None:
+        """Run :meth:`deliver_pushes` every ``interval`` seconds in the background."""
+        if self._pusher is not None and not self._pusher.done():
+            return
+
+        async def loop() -> None:
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                while True:
+                    try:
+                        await self.deliver_pushes(client)
+                    except Exception:
+                        log.exception("%s emulator: delivering pushes failed", self.platform)
+                    await asyncio.sleep(interval)
+
+        self._pusher = asyncio.get_running_loop().create_task(loop())
+
+    async def stop_pushing(self) -> None:
+        """Stop the background pusher (if running)."""
+        task, self._pusher = self._pusher, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
     # -- reviews -----------------------------------------------------------------------
 
     def decide(self, notes: str, submitted_at: float) -> tuple[str, str]:
@@ -255,6 +365,8 @@ class EmulatorServer:
             self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        for emulator in self.emulators.values():
+            await emulator.stop_pushing()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

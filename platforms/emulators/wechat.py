@@ -48,12 +48,17 @@ from aiohttp import web
 from pydantic import BaseModel, SecretStr
 
 from platforms.base import BEIJING  # WeChat's daily and monthly limits reset here
-from platforms.emulators.base import Emulator, Provisioned
+from platforms.emulators.base import Emulator, OutgoingPush, Provisioned
 from platforms.wechat import WeChatPlatform, as_int
+from platforms.wechat_crypto import WeChatCrypto
 
 __all__ = ["WeChatEmulator"]
 
 TOKEN_SECONDS = 7200
+TICKET_PUSH_SECONDS = 600  # WeChat pushes a new component_verify_ticket every 10 minutes
+TICKETS_KEPT = 72  # previous tickets still accepted (12 h of pushes)
+PUSH_EVENTS = {0: "weapp_audit_success", 1: "weapp_audit_fail", 4: "weapp_audit_delay"}
+PUSH_OUTCOMES = {0: "approved", 1: "rejected", 4: "delayed"}
 UNDO_PER_DAY, UNDO_PER_MONTH = 5, 10
 QUOTA_LIMIT = 20
 MAX_USER_VERSION = 64
@@ -290,6 +295,9 @@ class WeChatEmulator(Emulator):
         self.next_auditid = 420_000_000 + secrets.randbelow(10_000_000)
         self.quota_limit = QUOTA_LIMIT
         self.quota_used: dict[str, int] = {}  # "YYYY-MM" (Beijing) → submissions
+        self.previous_tickets: list[str] = []  # still accepted after a newer one was pushed
+        self.ticket_pushed_at: float | None = None
+        self.pending_ticket: str | None = None  # issued, its push not yet accepted
         super().__init__(
             review_seconds=review_seconds,
             clock=clock,
@@ -307,6 +315,12 @@ class WeChatEmulator(Emulator):
             "programs": [asdict(p) for p in self.programs.values()],
             "next_auditid": self.next_auditid,
             "quota": {"limit": self.quota_limit, "used": dict(self.quota_used)},
+            "pushes": {
+                "pushed": sorted(self.pushed),
+                "previous_tickets": list(self.previous_tickets),
+                "ticket_pushed_at": self.ticket_pushed_at,
+                "pending_ticket": self.pending_ticket,
+            },
         }
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -318,6 +332,11 @@ class WeChatEmulator(Emulator):
         quota = state.get("quota", {})
         self.quota_limit = int(quota.get("limit", QUOTA_LIMIT))
         self.quota_used = {k: int(v) for k, v in quota.get("used", {}).items()}
+        pushes = state.get("pushes", {})
+        self.pushed = set(pushes.get("pushed", []))
+        self.previous_tickets = list(pushes.get("previous_tickets", []))
+        self.ticket_pushed_at = pushes.get("ticket_pushed_at")
+        self.pending_ticket = pushes.get("pending_ticket")
 
     def issued_secrets(self) -> set[str]:
         comp = self.component
@@ -326,6 +345,7 @@ class WeChatEmulator(Emulator):
             comp.verify_ticket,
             comp.token,
             comp.encoding_aes_key,
+            *self.previous_tickets,
             *self.tokens,
             *(p.refresh_token for p in self.programs.values()),
         }
@@ -383,6 +403,98 @@ class WeChatEmulator(Emulator):
             original_id="gh_" + secrets.token_hex(6),
             template_id=1,
         )
+
+    # -- pushes ------------------------------------------------------------------------
+
+    def _crypto(self) -> WeChatCrypto:
+        comp = self.component
+        return WeChatCrypto(comp.token, comp.encoding_aes_key, comp.appid)
+
+    def _push(
+        self, key: str, url: str, inner: str, to_user: str, envelope_key: str
+    ) -> OutgoingPush:
+        query, body = self._crypto().encrypt_push(
+            inner,
+            timestamp=str(int(self.clock())),
+            nonce=str(secrets.randbelow(10**10)),
+            to_user=to_user,
+            envelope_key=envelope_key,
+        )
+        return OutgoingPush(key, url, query, body, "text/xml")
+
+    def _ticket_push(self, base: str) -> OutgoingPush | None:
+        now = self.clock()
+        if self.ticket_pushed_at is not None and now < self.ticket_pushed_at + TICKET_PUSH_SECONDS:
+            return None
+        comp = self.component
+        if self.pending_ticket is None:  # a new ticket; the previous ones stay accepted
+            self.previous_tickets = [*self.previous_tickets, comp.verify_ticket][-TICKETS_KEPT:]
+            comp.verify_ticket = "ticket@@@" + secrets.token_urlsafe(48)
+            self.pending_ticket = comp.verify_ticket
+        inner = (
+            f"<xml><AppId><![CDATA[{comp.appid}]]></AppId><CreateTime>{int(now)}</CreateTime>"
+            "<InfoType><![CDATA[component_verify_ticket]]></InfoType>"
+            f"<ComponentVerifyTicket><![CDATA[{self.pending_ticket}]]></ComponentVerifyTicket>"
+            "</xml>"
+        )
+
+        def delivered() -> None:
+            self.ticket_pushed_at = now
+            self.pending_ticket = None
+
+        push = self._push(
+            f"ticket:{len(self.previous_tickets)}", base + "/auth", inner, comp.appid, "AppId"
+        )
+        return OutgoingPush(
+            push.key, push.url, push.params, push.body, push.content_type, delivered
+        )
+
+    def _audit_push(self, base: str, program: _Program, audit: _Audit) -> OutgoingPush | None:
+        if audit.withdrawn_at is not None:
+            return None
+        status, reason = self._status(audit)
+        if status not in PUSH_EVENTS:
+            return None
+        key = f"audit:{audit.auditid}:{PUSH_OUTCOMES[status]}"
+        if key in self.pushed:
+            return None
+        wait = self.review_seconds / 2 if status == 4 else self.review_seconds
+        at = int(audit.submitted_at + wait)
+        time_field = {0: "SuccTime", 1: "FailTime", 4: "DelayTime"}[status]
+        parts = [
+            f"<ToUserName><![CDATA[{program.original_id}]]></ToUserName>",
+            "<FromUserName><![CDATA[o_emulator_system]]></FromUserName>",
+            f"<CreateTime>{at}</CreateTime>",
+            "<MsgType><![CDATA[event]]></MsgType>",
+            f"<Event><![CDATA[{PUSH_EVENTS[status]}]]></Event>",
+        ]
+        if status in (1, 4):
+            parts.append(f"<Reason><![CDATA[{reason}]]></Reason>")
+        parts.append(f"<{time_field}>{at}</{time_field}>")
+        if status == 1:
+            parts.append(f"<ScreenShot><![CDATA[{self._screenshots(audit)}]]></ScreenShot>")
+        inner = "<xml>" + "".join(parts) + "</xml>"
+        return self._push(key, f"{base}/{program.appid}", inner, program.original_id, "ToUserName")
+
+    def due_pushes(self) -> list[OutgoingPush]:
+        """The ticket push (first time, then every 600 s) and undelivered audit results.
+
+        Audit results go to ``push_url/<mini program appid>`` (the ``$APPID$`` form), the
+        ticket to ``push_url/auth``; all encrypted with the component's token and key.
+        """
+        if self.push_url is None:
+            return []
+        base = self.push_url.rstrip("/")
+        pushes: list[OutgoingPush] = []
+        ticket = self._ticket_push(base)
+        if ticket is not None:
+            pushes.append(ticket)
+        for program in self.programs.values():
+            for audit in program.audits:
+                push = self._audit_push(base, program, audit)
+                if push is not None:
+                    pushes.append(push)
+        return pushes
 
     # -- the HTTP surface --------------------------------------------------------------
 
@@ -512,7 +624,7 @@ class WeChatEmulator(Emulator):
             raise _Fail(40013)
         if secret != comp.secret:
             raise _Fail(40125)
-        if body.get("component_verify_ticket") != comp.verify_ticket:
+        if body.get("component_verify_ticket") not in (comp.verify_ticket, *self.previous_tickets):
             raise _Fail(61006)
         value = self._issue("component", comp.appid)
         return {"component_access_token": value, "expires_in": TOKEN_SECONDS}
