@@ -1,0 +1,91 @@
+"""The times people type: next occurrences, durations, zones and daylight saving."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from handlers.when import WhenError, describe, parse_when
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+BERLIN = ZoneInfo("Europe/Berlin")
+# 2026-11-24 09:00 in Shanghai (01:00 UTC)
+NOW = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_utc"),
+    [
+        ("at 2026-12-01 10:00", datetime(2026, 12, 1, 2, 0, tzinfo=UTC)),
+        ("at 2026/12/1 10:00:30", datetime(2026, 12, 1, 2, 0, 30, tzinfo=UTC)),
+        ("at 10:00", datetime(2026, 11, 24, 2, 0, tzinfo=UTC)),  # later today
+        ("at 08:30", datetime(2026, 11, 25, 0, 30, tzinfo=UTC)),  # passed: tomorrow
+        ("at today 18:30", datetime(2026, 11, 24, 10, 30, tzinfo=UTC)),
+        ("AT Tomorrow 9:30", datetime(2026, 11, 25, 1, 30, tzinfo=UTC)),
+        ("in 2h", NOW + timedelta(hours=2)),
+        ("in 90m", NOW + timedelta(minutes=90)),
+        ("in 1h30m", NOW + timedelta(hours=1, minutes=30)),
+        ("in 1d 4h", NOW + timedelta(days=1, hours=4)),
+        ("in 2 days", NOW + timedelta(days=2)),
+    ],
+)
+def test_what_people_type(text: str, expected_utc: datetime) -> None:
+    assert parse_when(text, NOW, SHANGHAI) == expected_utc
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "say when"),
+        ("10:00", "say when"),
+        ("at", "say when"),
+        ("at 25:00", "not a time of day"),
+        ("at noon", "not a time of day"),
+        ("at 2026-02-30 10:00", "not a date"),
+        ("at 2026-11-23 10:00", "in the past"),
+        ("at today 08:00", "in the past"),
+        ("at 2028-01-01 10:00", "more than a year"),
+        ("in 400d", "more than a year"),
+        ("in 0m", "more than zero"),
+        ("in soon", "not a duration"),
+        ("in 2x", "not a duration"),
+        ("at next friday 10:00", "say the day and time"),
+        ("in 99999999999999999999d", "more than a year"),
+    ],
+)
+def test_what_cannot_be_used_is_explained(text: str, message: str) -> None:
+    with pytest.raises(WhenError, match=message):
+        parse_when(text, NOW, SHANGHAI)
+
+
+def test_the_reply_echoes_the_zone_and_utc() -> None:
+    moment = parse_when("at 2026-12-01 10:00", NOW, SHANGHAI)
+    assert describe(moment, SHANGHAI) == "2026-12-01 10:00 CST (+08:00) = 02:00 UTC"
+    early = parse_when("at 2026-12-01 07:00", NOW, SHANGHAI)
+    assert describe(early, SHANGHAI) == "2026-12-01 07:00 CST (+08:00) = 2026-11-30 23:00 UTC"
+
+
+def test_daylight_saving_in_a_zone_that_has_it() -> None:
+    march = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # the day before clocks go forward
+    # 10:00 on the change day is CEST (UTC+2), the day before CET (UTC+1)
+    assert parse_when("at 2026-03-29 10:00", march, BERLIN) == datetime(
+        2026, 3, 29, 8, 0, tzinfo=UTC
+    )
+    assert parse_when("at 2026-03-28 18:00", march, BERLIN) == datetime(
+        2026, 3, 28, 17, 0, tzinfo=UTC
+    )
+    with pytest.raises(WhenError, match="does not exist in Europe/Berlin"):
+        parse_when("at 2026-03-29 02:30", march, BERLIN)  # the skipped hour
+    october = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    twice = parse_when("at 2026-10-25 02:30", october, BERLIN)  # happens twice: the first
+    assert twice == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+    assert "CEST (+02:00)" in describe(twice, BERLIN)
+    # "in 24h" across the change is 24 real hours, not the same wall time
+    assert parse_when("in 24h", october, BERLIN) == october + timedelta(hours=24)
+
+
+def test_now_must_be_aware() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        parse_when("in 2h", datetime(2026, 11, 24, 1, 0), SHANGHAI)
