@@ -11,6 +11,7 @@ import httpx
 from platforms import emulator_class, platform_class
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
+from storage import ReleaseState, Store
 
 
 class FakeClock:
@@ -61,3 +62,14 @@ async def open_world(
         finally:
             await adapter.aclose()
             await client.aclose()
+
+
+async def release_state(
+    store: Store, version: str, platform: str, app: str = "demo"
+) -> ReleaseState:
+    """The stored state of ``app`` ``version`` on ``platform`` (it must exist)."""
+    release = await store.release(app, version)
+    assert release is not None and release.id is not None
+    target = await store.target(release.id, platform)
+    assert target is not None
+    return ReleaseState(target.state)

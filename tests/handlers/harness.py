@@ -10,7 +10,7 @@ from bot import Runtime
 from handlers.config import Settings
 from handlers.console import Console
 from storage import ReleaseState
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, release_state
 
 REPO = Path(__file__).parents[2]
 REVIEW = 60.0
@@ -38,12 +38,7 @@ class Session:
         self.clock.advance(REVIEW + 1)
 
     async def state(self, version: str, platform: str) -> ReleaseState:
-        store = self.runtime.store
-        release = await store.release("demo", version)
-        assert release is not None and release.id is not None
-        target = await store.target(release.id, platform)
-        assert target is not None
-        return ReleaseState(target.state)
+        return await release_state(self.runtime.store, version, platform)
 
 
 def settings_for(tmp_path: Path, database_url: str) -> Settings:

@@ -19,7 +19,7 @@ from handlers.releases import Actor, Outcome, ReleaseService
 from platforms.errors import OutcomeUnknown
 from storage import ReleaseState, Store, make_engine
 from tests.handlers.harness import REVIEW, settings_for
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, release_state
 
 S = ReleaseState
 ME = Actor("console:me")
@@ -30,11 +30,7 @@ class Both:
         self.first, self.second, self.clock = first, second, clock
 
     async def state(self, version: str, platform: str) -> S:
-        release = await self.first.store.release("demo", version)
-        assert release is not None and release.id is not None
-        target = await self.first.store.target(release.id, platform)
-        assert target is not None
-        return S(target.state)
+        return await release_state(self.first.store, version, platform)
 
     async def approved(self, version: str, *names: str) -> None:
         await self.first.upload(ME, "demo", names, version, "notes")

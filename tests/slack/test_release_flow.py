@@ -23,7 +23,7 @@ from handlers import cards
 from handlers.config import Settings
 from handlers.slack import build_app, make_binding
 from storage import ReleaseState
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, release_state
 from tests.slack import requests as slack_requests
 from tests.slack.fake_slack import FakeSlack
 
@@ -78,12 +78,7 @@ class World:
         return await self.post(body, headers)
 
     async def state(self, version: str, platform: str) -> ReleaseState:
-        store = self.runtime.store
-        release = await store.release("demo", version)
-        assert release is not None and release.id is not None
-        target = await store.target(release.id, platform)
-        assert target is not None
-        return ReleaseState(target.state)
+        return await release_state(self.runtime.store, version, platform)
 
     async def settled(self) -> None:
         """Wait until listeners that run after the ack are done: no new Slack calls for a
