@@ -33,8 +33,9 @@ from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
 from handlers.pushes import PushReceiver
 from handlers.releases import Actor, ReleaseService
+from handlers.scheduler import Scheduler
 from handlers.slack import SlackSettings, build_app, make_binding
-from handlers.watcher import ReviewWatcher
+from handlers.timed import TimedReleases, TimedRules
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
 from platforms.errors import ConfigError
@@ -52,6 +53,7 @@ class Runtime:
     config: MinishipConfig
     store: Store
     service: ReleaseService
+    timed: TimedReleases
     server: EmulatorServer | None = None
     emulators: dict[str, Emulator] = field(default_factory=dict)
 
@@ -116,7 +118,8 @@ async def open_runtime(
             else:
                 adapters[name] = cls(cls.Settings(), apps, clock=clock)
         service = ReleaseService(store, config, adapters, emulated=list(emulators))
-        yield Runtime(settings, config, store, service, server, emulators)
+        timed = TimedReleases(service, TimedRules.from_settings(settings))
+        yield Runtime(settings, config, store, service, timed, server, emulators)
     finally:
         for adapter in adapters.values():
             await adapter.aclose()
@@ -147,6 +150,17 @@ def _emulators_needed(
                 clock=clock,
             )
     return out
+
+
+@contextlib.asynccontextmanager
+async def scheduling(rt: Runtime) -> AsyncIterator[Scheduler]:
+    """The scheduler (review watcher, digests, timed releases) running until the block ends."""
+    scheduler = Scheduler(rt.settings.database_url, rt.timed, watch_seconds=rt.watch_seconds)
+    await scheduler.start()
+    try:
+        yield scheduler
+    finally:
+        await scheduler.stop()
 
 
 # --------------------------------------------------------------------------- commands
@@ -194,15 +208,10 @@ async def pushes(
 
 async def console(settings: Settings) -> int:
     async with open_runtime(settings) as rt:
-        watcher = ReviewWatcher(rt.service, rt.watch_seconds)
-        term = Console(Commands(rt.service), Actor(f"console:{getpass.getuser()}"))
+        term = Console(Commands(rt.service, timed=rt.timed), Actor(f"console:{getpass.getuser()}"))
         term.say(rt.banner())
-        watcher.start()
-        try:
-            async with pushes(rt):
-                await term.run()
-        finally:
-            await watcher.stop()
+        async with scheduling(rt), pushes(rt):
+            await term.run()
     return 0
 
 
@@ -219,7 +228,7 @@ async def serve(settings: Settings) -> int:
             token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
         )
 
-        binding = make_binding(rt.service, client)
+        binding = make_binding(rt.service, client, rt.timed)
         for app_entry in rt.config.apps.values():
             if app_entry.roles.open:
                 log.warning(
@@ -239,9 +248,7 @@ async def serve(settings: Settings) -> int:
                 ", ".join(rt.emulators),
                 rt.server.base_url("") if rt.server else "",
             )
-        watcher = ReviewWatcher(rt.service, rt.watch_seconds)
-        watcher.start()
-        try:
+        async with scheduling(rt):
             if socket_mode:
                 assert slack.slack_app_token is not None
                 handler = AsyncSocketModeHandler(app, slack.slack_app_token.get_secret_value())
@@ -260,8 +267,6 @@ async def serve(settings: Settings) -> int:
                 ):
                     log.warning("listening for Slack on port %d at /slack/events", slack.port)
                     await asyncio.Event().wait()
-        finally:
-            await watcher.stop()
     return 0
 
 

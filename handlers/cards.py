@@ -44,6 +44,7 @@ __all__ = [
     "home_view",
     "next_steps",
     "parse_button_value",
+    "publish_now",
     "release_card",
 ]
 
@@ -145,7 +146,8 @@ def next_steps(state: ReleaseState) -> list[str]:
 
 
 def button_value(app: str, version: str, platform: str) -> str:
-    """What a button carries: compact JSON naming the release and the platform."""
+    """What a button carries: compact JSON naming the release and the platform ("" for
+    every platform the app is on)."""
     value = json.dumps(
         {"app": app, "version": version, "platform": platform},
         separators=(",", ":"),
@@ -175,7 +177,7 @@ def parse_button_value(value: str) -> tuple[str, str, str]:
         raise ValueError("bad app in button value")
     if not isinstance(version, str) or len(version) > MAX_VERSION or not VERSION.fullmatch(version):
         raise ValueError("bad version in button value")
-    if not isinstance(platform, str) or platform not in platforms.names():
+    if not isinstance(platform, str) or platform not in ("", *platforms.names()):
         raise ValueError("bad platform in button value")
     return app, version, platform
 
@@ -196,7 +198,7 @@ def _button(verb: str, app: AppEntry, version: str, platform: str) -> Block:
 
 def _confirm(verb: str, app: AppEntry, version: str, platform: str) -> Block:
     label, consequence = _CONFIRM_WORDS[verb]
-    where = _display(platform)
+    where = _display(platform) if platform else "every platform"
     title = _clip(f"{label} {version} on {where}?", MAX_CONFIRM_TITLE)
     tail = f" {version} on {where}? {consequence}"
     name = _clip(app.name, max(10, MAX_CONFIRM_TEXT - len(label) - 1 - len(tail)))
@@ -207,6 +209,24 @@ def _confirm(verb: str, app: AppEntry, version: str, platform: str) -> Block:
         "deny": {"type": "plain_text", "text": "Cancel"},
         "style": _STYLES[verb],
     }
+
+
+def publish_now(app: AppEntry, version: str, platforms_: Sequence[str], text: str) -> list[Block]:
+    """A message saying ``text`` with a "Publish now" button (after a missed timed release).
+
+    The button publishes on ``platforms_`` — one platform, or every one the app is on.
+    """
+    platform = platforms_[0] if len(platforms_) == 1 else ""
+    button = _button("publish", app, version, platform)
+    button["text"] = {"type": "plain_text", "text": "Publish now"}
+    return [
+        {
+            "type": "section",
+            "block_id": "said",
+            "text": {"type": "mrkdwn", "text": _escape_clipped(text, 2900), "verbatim": True},
+        },
+        {"type": "actions", "block_id": "now", "elements": [button]},
+    ]
 
 
 # -- the release card -------------------------------------------------------------------

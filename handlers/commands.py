@@ -1,19 +1,25 @@
 """One command line in, one reply out: parsing, the use case, the rendering.
 
-This is what every way in shares. The console prints ``Reply.text``; Slack (later) shows
-errors only to the person who typed (``Reply.error``) and results to the channel.
+This is what every way in shares. The console prints ``Reply.text``; Slack shows errors
+only to the person who typed (``Reply.error``) and results on the card of the release
+the reply is ``about``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import platforms
 from handlers import render
 from handlers.config import AppEntry
 from handlers.grammar import Command, UsageError, help_text, parse
-from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
+from handlers.releases import Actor, CommandRefused, ReleaseService
 from handlers.roles import COMMAND_ROLES, Authorizer, Everyone
+from handlers.timed import NO_SCHEDULER, TimedReleases
+from handlers.when import WhenError, parse_when
+from storage.models import utcnow
 
 __all__ = ["Commands", "Reply"]
 
@@ -22,15 +28,25 @@ __all__ = ["Commands", "Reply"]
 class Reply:
     text: str
     error: bool = False  # usage help or a refusal: only for the person who typed
-    result: ActionResult | None = None
+    about: tuple[str, str] | None = None  # (app, version) whose release card shows it
 
 
 class Commands:
-    def __init__(self, service: ReleaseService, authorizer: Authorizer | None = None) -> None:
+    def __init__(
+        self,
+        service: ReleaseService,
+        authorizer: Authorizer | None = None,
+        *,
+        timed: TimedReleases | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.service = service
         self.authorizer = authorizer or Everyone()
+        self.timed = timed
+        self.clock = clock
 
-    async def handle(self, actor: Actor, text: str) -> Reply:
+    async def handle(self, actor: Actor, text: str, channel: str | None = None) -> Reply:
+        """Run ``text`` for ``actor``; ``channel`` is where it was typed (Slack), if anywhere."""
         try:
             command = parse(text, platforms.names())
         except UsageError as exc:
@@ -40,7 +56,7 @@ class Commands:
             refusal = await self._check(actor, command)
             if refusal is not None:
                 return refusal
-            return await self._run(actor, command)
+            return await self._run(actor, command, channel)
         except CommandRefused as exc:
             return Reply(str(exc), error=True)
 
@@ -55,19 +71,32 @@ class Commands:
         """The refusal when ``actor`` lacks the role ``c`` needs (recorded in history)."""
         role = COMMAND_ROLES.get(c.name)
         if role is None or c.app is None:
-            return None  # help, apps; status of every app filters per app
-        app = self.service.app(c.app)
+            return None  # help, apps; status of every app filters per app; schedule cancel
+        platform = c.platforms[0] if len(c.platforms) == 1 else None
+        return await self._require(
+            actor, self.service.app(c.app), role, c.name, c.version, platform
+        )
+
+    async def _require(
+        self,
+        actor: Actor,
+        app: AppEntry,
+        role: str,
+        action: str,
+        version: str | None = None,
+        platform: str | None = None,
+    ) -> Reply | None:
         if await self.may(actor, app, role):
             return None
         doing = ", ".join(n for n, r in COMMAND_ROLES.items() if r == role)
         message = f"needs the {role} role ({doing}) for {app.key}"
         await self.service.store.record(
             actor=actor.id,
-            action=c.name,
+            action=action,
             outcome="refused",
             app=app.key,
-            version=c.version,
-            platform=c.platforms[0] if len(c.platforms) == 1 else None,
+            version=version,
+            platform=platform,
             message=message,
         )
         return Reply(
@@ -76,7 +105,7 @@ class Commands:
             error=True,
         )
 
-    async def _run(self, actor: Actor, c: Command) -> Reply:
+    async def _run(self, actor: Actor, c: Command, channel: str | None) -> Reply:
         s = self.service
         if c.name == "help":
             return Reply(help_text(c.topic))
@@ -91,7 +120,11 @@ class Commands:
             assert c.app is not None
             app, events = await s.history(c.app)
             return Reply(render.history(app.key, app.timezone, events))
+        if c.name == "schedule":
+            return await self._schedule(actor, c)
         assert c.app is not None and c.version is not None
+        if c.name == "publish" and c.when is not None:
+            return await self._publish_later(actor, c, channel)
         if c.name == "upload":
             res = await s.upload(actor, c.app, c.platforms, c.version, c.notes)
         elif c.name == "submit":
@@ -102,4 +135,38 @@ class Commands:
             res = await s.withdraw(actor, c.app, c.platforms, c.version)
         else:  # pragma: no cover - the grammar knows no other commands
             raise CommandRefused(f"`{c.name}` is not handled")
-        return Reply(render.result(res), error=bool(res.refusal), result=res)
+        return Reply(render.result(res), error=bool(res.refusal), about=(res.app.key, res.version))
+
+    def _timed(self) -> TimedReleases:
+        if self.timed is None:
+            raise CommandRefused(NO_SCHEDULER)
+        return self.timed
+
+    async def _publish_later(self, actor: Actor, c: Command, channel: str | None) -> Reply:
+        assert c.app is not None and c.version is not None and c.when is not None
+        timed = self._timed()
+        app = self.service.app(c.app)
+        try:
+            due = parse_when(c.when, self.clock(), app.timezone)
+        except WhenError as exc:
+            return Reply(f"{exc} (times are in {app.timezone.key})", error=True)
+        done = await timed.schedule_publish(actor, app.key, c.platforms, c.version, due, channel)
+        return Reply(render.scheduled(done), about=(app.key, c.version))
+
+    async def _schedule(self, actor: Actor, c: Command) -> Reply:
+        timed = self._timed()
+        zones = {k: a.timezone for k, a in self.service.config.apps.items()}
+        if c.action_id is None:
+            keys = [c.app] if c.app is not None else [a.key for a in await self._visible(actor)]
+            return Reply(render.schedule(await timed.pending(keys), zones))
+        action = await timed.action(c.action_id)
+        app = self.service.app(action.app_key)
+        refusal = await self._require(actor, app, "publish", "schedule cancel", action.version)
+        if refusal is not None:
+            return refusal
+        await timed.cancel(actor, c.action_id)
+        return Reply(
+            f"Cancelled timed release #{action.id} ({action.app_key} {action.version} at "
+            f"{render.moment(action.due_at, app.timezone)}); nothing will be published then.",
+            about=(action.app_key, action.version),
+        )

@@ -6,7 +6,12 @@ adapter's own settings (``WECHAT_…``, ``ALIPAY_…``; see platforms/).
 
 miniship.toml says which mini programs miniship releases::
 
-    timezone = "Asia/Shanghai"          # default for every app
+    timezone = "Asia/Shanghai"          # default for every app and channel
+    digest = "09:30"                    # daily digest time in each channel ("off": none)
+
+    [channels.C0123456789]              # optional: a channel's own zone and digest time
+    timezone = "Europe/Berlin"
+    digest = "off"
 
     [apps.demo]
     name = "Demo Shop"
@@ -28,6 +33,8 @@ Secrets are never written into the file: a secret field takes ``"env:NAME"`` or
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 import tomllib
 from collections.abc import Mapping
@@ -42,9 +49,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 import platforms
 from platforms.errors import ConfigError
 
-__all__ = ["ROLE_NAMES", "AppEntry", "MinishipConfig", "Roles", "Settings", "load_config"]
+__all__ = [
+    "ROLE_NAMES",
+    "AppEntry",
+    "ChannelEntry",
+    "MinishipConfig",
+    "Roles",
+    "Settings",
+    "load_config",
+]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_DIGEST = "09:30"
+CHANNEL = r"^[CGD][A-Z0-9]{2,}$"
 
 
 class Settings(BaseSettings):
@@ -68,6 +85,13 @@ class Settings(BaseSettings):
     """How often the review watcher asks the platforms (default 300 s; 3 s when emulated)."""
     push_port: int | None = Field(None, ge=1, le=65535)
     """Port for platform pushes (/push/…) when Slack's HTTP server does not carry them."""
+    grace_minutes: float = Field(10.0, ge=0)
+    """A timed release found due this late (miniship was down) still goes out; later, not."""
+    reminder_minutes: float = Field(30.0, ge=0)
+    """A reminder goes to the release's thread this long before a timed release (0: none)."""
+    nudge_hours: float = Field(48.0, gt=0)
+    """A review pending longer than this gets a nudge in its thread (and again after each
+    further such stretch)."""
     log_level: str = "WARNING"
 
 
@@ -113,9 +137,24 @@ class AppEntry:
 
 
 @dataclass(frozen=True)
+class ChannelEntry:
+    """Where the daily digest of some apps goes, in which zone, at what time (None: off).
+
+    ``id`` is a Slack channel id, or "" for the apps without a channel (the console
+    shows their digest; Slack has nowhere to post it).
+    """
+
+    id: str
+    timezone: ZoneInfo
+    digest: dt.time | None
+    apps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MinishipConfig:
     apps: Mapping[str, AppEntry]
     path: Path | None = None
+    channels: Mapping[str, ChannelEntry] = field(default_factory=dict)
 
     def app(self, key: str) -> AppEntry | None:
         return self.apps.get(key)
@@ -130,8 +169,25 @@ class _AppSection(BaseModel):
 
     name: str | None = None
     timezone: str | None = None
-    channel: str | None = Field(None, pattern=r"^[CGD][A-Z0-9]{2,}$")
+    channel: str | None = Field(None, pattern=CHANNEL)
     roles: Roles = Field(default_factory=Roles)
+
+
+class _ChannelSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str | None = None
+    digest: str | None = None
+
+
+def _digest_time(text: str, where: str) -> dt.time | None:
+    """``"09:30"`` → 09:30; ``"off"`` → None."""
+    if text.strip().lower() == "off":
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ConfigError(f'{where}: digest must be a time like "09:30", or "off"; got {text!r}')
+    return dt.time(int(match[1]), int(match[2]))
 
 
 def _zone(name: str, where: str) -> ZoneInfo:
@@ -143,7 +199,7 @@ def _zone(name: str, where: str) -> ZoneInfo:
 
 def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> MinishipConfig:
     """Validate a parsed apps file; every problem is a ConfigError naming where it is."""
-    unknown = set(data) - {"timezone", "apps"}
+    unknown = set(data) - {"timezone", "digest", "apps", "channels"}
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
     default_zone = _zone(str(data.get("timezone", DEFAULT_TIMEZONE)), source)
@@ -179,7 +235,43 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
         apps[key] = AppEntry(
             key, section.name or key, zone, sections, section.channel, section.roles
         )
-    return MinishipConfig(apps)
+    default_digest = _digest_time(str(data.get("digest", DEFAULT_DIGEST)), source)
+    return MinishipConfig(
+        apps,
+        channels=_channels(data.get("channels", {}), apps, default_zone, default_digest, source),
+    )
+
+
+def _channels(
+    raw: Any,
+    apps: Mapping[str, AppEntry],
+    default_zone: ZoneInfo,
+    default_digest: dt.time | None,
+    source: str,
+) -> dict[str, ChannelEntry]:
+    """Every channel the apps post to (and "" for apps without one), with its settings."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{source}: [channels] must be a table of channel ids")
+    sections: dict[str, _ChannelSection] = {}
+    for cid, value in raw.items():
+        where = f"{source} [channels.{cid}]"
+        if not re.fullmatch(CHANNEL, cid):
+            raise ConfigError(f"{where}: {cid!r} is not a Slack channel id (C…, G…)")
+        try:
+            sections[cid] = _ChannelSection.model_validate(value)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_first_error(exc)}") from None
+    members: dict[str, list[str]] = {}
+    for app in apps.values():
+        members.setdefault(app.channel or "", []).append(app.key)
+    out: dict[str, ChannelEntry] = {}
+    for cid, keys in members.items():
+        section = sections.get(cid, _ChannelSection())
+        where = f"{source} [channels.{cid}]"
+        zone = _zone(section.timezone, where) if section.timezone else default_zone
+        digest = _digest_time(section.digest, where) if section.digest else default_digest
+        out[cid] = ChannelEntry(cid, zone, digest, tuple(keys))
+    return out
 
 
 def load_config(path: Path) -> MinishipConfig:
@@ -192,7 +284,7 @@ def load_config(path: Path) -> MinishipConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     config = parse_config(data, str(path))
-    return MinishipConfig(config.apps, path)
+    return dataclasses.replace(config, path=path)
 
 
 def _first_error(exc: ValidationError) -> str:

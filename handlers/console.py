@@ -17,7 +17,9 @@ from typing import TextIO
 
 from handlers import render
 from handlers.commands import Commands
+from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change
+from handlers.timed import Notice
 
 __all__ = ["Console"]
 
@@ -42,16 +44,33 @@ class Console:
         self.stdout = stdout
         self.interactive = stdin.isatty() if interactive is None else interactive
         commands.service.listeners.append(self.on_change)
+        if commands.timed is not None:
+            commands.timed.announcers.append(self)
 
     def say(self, text: str) -> None:
         self.stdout.write(text.rstrip("\n") + "\n")
         self.stdout.flush()
 
-    async def on_change(self, change: Change) -> None:
-        self.say(("\n" if self.interactive else "") + render.change(change))
+    def _interject(self, text: str) -> None:
+        """Print something that happened meanwhile (between the prompts when interactive)."""
+        self.say(("\n" if self.interactive else "") + text)
         if self.interactive:
             self.stdout.write("ship> ")
             self.stdout.flush()
+
+    async def on_change(self, change: Change) -> None:
+        self._interject(render.change(change))
+
+    # handlers.timed.Announcer
+    async def notice(self, notice: Notice) -> None:
+        text = f"[{notice.app.key} {notice.version}] {notice.text}"
+        if notice.publish_now is not None:
+            where = notice.publish_now[0] + " " if len(notice.publish_now) == 1 else ""
+            text += f"\n  To publish now: publish {notice.app.key} {where}{notice.version}"
+        self._interject(text)
+
+    async def digest(self, channel: ChannelEntry, text: str) -> None:
+        self._interject(f"[digest{' for ' + channel.id if channel.id else ''}] {text}")
 
     def _start_reader(self) -> asyncio.Queue[str]:
         """Read input lines on a daemon thread, so Ctrl-C never waits for Enter."""

@@ -57,10 +57,14 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "publish",
-            "publish <app> [platform] <version>",
-            "publish an approved version",
+            "publish <app> [platform] <version> [at <time> | in <duration>]",
+            "publish an approved version, now or at a given time",
             "Without a platform, every platform must be approved first; otherwise nothing "
-            "is published and the reply says which platform is not ready.",
+            "is published and the reply says which platform is not ready.\n"
+            "Timed: `at 2026-12-01 10:00`, `at 10:00` (the next one), `at tomorrow 9:30`, "
+            "`in 2h` / `in 90m` / `in 1d 4h`, in the app's time zone. At that time miniship "
+            "checks again that the version is approved and nothing newer is live, then "
+            "publishes; a reminder goes to the release's thread beforehand.",
         ),
         CommandSpec(
             "withdraw",
@@ -69,6 +73,11 @@ COMMANDS: dict[str, CommandSpec] = {
             "Platforms limit withdrawals (WeChat: 5 a day, 10 a month per mini program).",
         ),
         CommandSpec("history", "history <app>", "who did what, when, and what the platform said"),
+        CommandSpec(
+            "schedule",
+            "schedule [app] | schedule cancel <id>",
+            "list pending timed releases, or cancel one",
+        ),
     )
 }
 
@@ -91,6 +100,8 @@ class Command:
     version: str | None = None
     notes: str = ""
     topic: str | None = None  # for help
+    when: str | None = None  # publish: "at …" / "in …", as typed
+    action_id: int | None = None  # schedule cancel: which timed action
 
 
 def parse(text: str, platforms: Sequence[str]) -> Command:
@@ -131,6 +142,8 @@ def parse(text: str, platforms: Sequence[str]) -> Command:
             raise UsageError("which app? e.g. `history demo`", name)
         _no_more(args, 1, name)
         return Command(name, app=_app(args[0], name))
+    if name == "schedule":
+        return _schedule(args)
 
     # upload / submit / publish / withdraw: <app> [platform] <version> …
     if not args:
@@ -149,6 +162,15 @@ def parse(text: str, platforms: Sequence[str]) -> Command:
         if len(notes) > MAX_NOTES:
             raise UsageError(f"notes are at most {MAX_NOTES} characters", name)
         return Command(name, app=app, platforms=chosen, version=version, notes=notes)
+    if name == "publish" and i + 1 < len(args) and args[i + 1].lower() in ("at", "in"):
+        when = text[words[i + 1][1] :].strip()  # "at …" / "in …", read by handlers.when
+        return Command(name, app=app, platforms=chosen, version=version, when=when)
+    if name == "publish" and i + 1 < len(args):
+        raise UsageError(
+            f"unexpected `{_clip(args[i + 1])}`; to publish later, add `at <time>` or "
+            "`in <duration>`",
+            name,
+        )
     _no_more(args, i + 1, name)
     return Command(name, app=app, platforms=chosen, version=version)
 
@@ -167,6 +189,19 @@ def _status(args: list[str], platforms: Sequence[str]) -> Command:
         chosen = (rest.pop(0).lower(),)
     _no_more(rest, 0, "status")
     return Command("status", app=app, platforms=chosen)
+
+
+def _schedule(args: list[str]) -> Command:
+    if args and args[0].lower() == "cancel":
+        if len(args) < 2:
+            raise UsageError("which one? `schedule` lists them with their ids", "schedule")
+        _no_more(args, 2, "schedule")
+        number = args[1].removeprefix("#")
+        if not number.isdigit() or len(number) > 9:
+            raise UsageError(f"`{_clip(args[1])}` is not a timed release id", "schedule")
+        return Command("schedule", action_id=int(number))
+    _no_more(args, 1, "schedule")
+    return Command("schedule", app=_app(args[0], "schedule") if args else None)
 
 
 def _app(word: str, command: str) -> str:

@@ -5,17 +5,36 @@ Times are shown in the app's time zone, with the zone's abbreviation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from handlers.config import AppEntry
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
+from handlers.when import describe
 from platforms import platform_class
 from storage import ReleaseState, TargetView
-from storage.models import Event
+from storage.models import Event, TimedAction
 
-__all__ = ["apps", "change", "event_line", "history", "local_time", "result", "status"]
+if TYPE_CHECKING:
+    from handlers.timed import Scheduled
+
+__all__ = [
+    "apps",
+    "change",
+    "digest",
+    "duration",
+    "event_line",
+    "history",
+    "local_time",
+    "moment",
+    "result",
+    "schedule",
+    "scheduled",
+    "status",
+    "timed_line",
+]
 
 MARK = {Outcome.OK: "✓", Outcome.FAILED: "✗", Outcome.REFUSED: "–"}
 STATE_WORDS = {
@@ -43,6 +62,23 @@ def local_time(when: datetime | None, zone: ZoneInfo) -> str:
     if when is None:
         return "—"
     return when.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def moment(when: datetime, zone: ZoneInfo) -> str:
+    """The exact time both ways: ``2026-12-01 10:00 CST (+08:00) = 02:00 UTC``."""
+    return describe(when, zone)
+
+
+def duration(span: timedelta) -> str:
+    """``2 d 3 h``, ``3 h 5 min``, ``12 min``, ``40 s``: the two largest units."""
+    seconds = max(0, round(span.total_seconds()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, hours, days = seconds // 60 % 60, seconds // 3600 % 24, seconds // 86400
+    parts = [(days, "d"), (hours, "h"), (minutes, "min")]
+    first = next(i for i, (n, _) in enumerate(parts) if n)
+    shown = [f"{n} {unit}" for n, unit in parts[first : first + 2] if n]
+    return " ".join(shown)
 
 
 def result(res: ActionResult) -> str:
@@ -151,3 +187,81 @@ def history(app_key: str, zone: ZoneInfo, events: Sequence[Event]) -> str:
     return f"{app_key} history (times in {zone.key}):\n" + "\n".join(
         "  " + event_line(e, zone) for e in events
     )
+
+
+# -- timed releases -----------------------------------------------------------------------
+
+
+def _platform_list(names: Sequence[str]) -> str:
+    return ", ".join(display(p) for p in names)
+
+
+def timed_line(action: TimedAction, zone: ZoneInfo) -> str:
+    """``#7 demo 1.2.0 on WeChat at 2026-12-01 10:00 CST (+08:00) = 02:00 UTC, by …``."""
+    return (
+        f"#{action.id} {action.app_key} {action.version} on {_platform_list(action.platforms)} "
+        f"at {moment(action.due_at, zone)}, planned by {action.created_by}"
+    )
+
+
+def schedule(actions: Sequence[TimedAction], zones: Mapping[str, ZoneInfo]) -> str:
+    if not actions:
+        return "No timed releases pending. Plan one with `publish <app> <version> at <time>`."
+    lines = ["Timed releases pending (`schedule cancel <id>` cancels one):"]
+    for a in actions:
+        lines.append("  ⏰ " + timed_line(a, zones[a.app_key]))
+    return "\n".join(lines)
+
+
+def scheduled(s: Scheduled) -> str:
+    a = s.action
+    zone = s.app.timezone
+    lines = [
+        f"⏰ Timed release #{a.id}: {a.app_key} {a.version} will be published on "
+        f"{_platform_list(a.platforms)} at {moment(a.due_at, zone)}."
+    ]
+    if s.waiting:
+        lines.append(
+            f"  Not approved yet ({'; '.join(s.waiting)}): unless it is by then, "
+            "nothing is published."
+        )
+    if s.remind_at is not None:
+        lines.append(
+            f"  A reminder goes to the release's thread at {local_time(s.remind_at, zone)}."
+        )
+    lines.append(f"  `schedule cancel {a.id}` cancels it.")
+    return "\n".join(lines)
+
+
+def digest(
+    zone: ZoneInfo,
+    now: datetime,
+    *,
+    in_review: Sequence[TargetView],
+    released: Sequence[TargetView],
+    planned: Sequence[TimedAction],
+) -> str:
+    """The daily digest of some apps; "" when there is nothing to say."""
+    if not (in_review or released or planned):
+        return ""
+    lines = [f"📋 Releases today, {now.astimezone(zone):%Y-%m-%d} (times in {zone.key})"]
+    if in_review:
+        lines.append("In review:")
+        for v in in_review:
+            since = v.target.submitted_at
+            waited = f" for {duration(now - since)}" if since else ""
+            lines.append(
+                f"  {v.release.app_key} {v.release.version} on {display(v.target.platform)}: "
+                f"{state_words(v.target.state)}{waited}"
+            )
+    if released:
+        lines.append("Released in the last 24 hours:")
+        for v in released:
+            lines.append(
+                f"  {v.release.app_key} {v.release.version} on {display(v.target.platform)} "
+                f"at {local_time(v.target.released_at, zone)}"
+            )
+    if planned:
+        lines.append("Scheduled:")
+        lines.extend("  ⏰ " + timed_line(a, zone) for a in planned)
+    return "\n".join(lines)

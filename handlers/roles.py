@@ -1,8 +1,8 @@
 """Who may do what: the roles of each app in miniship.toml, checked for every command.
 
-    view     status, history, the App Home rows
+    view     status, history, schedule (the list), the App Home rows
     release  upload, submit
-    publish  publish, withdraw
+    publish  publish (now or timed), withdraw, schedule cancel
 
 A role lists Slack user ids, user-group ids (S…, resolved through Slack) or "*". The
 console's operator already holds the database and the credentials, so the console
@@ -23,6 +23,7 @@ __all__ = ["COMMAND_ROLES", "Authorizer", "Everyone", "RoleCheck"]
 COMMAND_ROLES = {
     "status": "view",
     "history": "view",
+    "schedule": "view",
     "upload": "release",
     "submit": "release",
     "publish": "publish",

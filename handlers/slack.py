@@ -7,7 +7,10 @@ Slack's 3-second limit is met by acknowledging first and working after. What peo
 - an action's result on the release's card: one card per release in the app's channel
   (or where the command was typed), updated in place with ``chat.update``, with a short
   reply in its thread for each step — and review decisions the watcher finds land there too;
-- status, history, apps and help for the asker only.
+- status, history, apps and help for the asker only;
+- timed releases: the card lists what is planned; reminders, the outcome at fire time (or
+  a missed release, with a "Publish now" button) and long-review nudges land in the
+  card's thread; each channel's daily digest is posted in the channel.
 
 Retried event deliveries are dropped by their ``event_id`` (first insert wins in the
 database); a double click runs once because the second click finds the release already
@@ -32,8 +35,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import cards, render
 from handlers.commands import Commands, Reply
+from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change, ReleaseService
 from handlers.roles import COMMAND_ROLES, RoleCheck
+from handlers.timed import Notice, TimedReleases
 from storage import ReleaseState
 from storage.models import Release
 
@@ -75,8 +80,8 @@ class SlackBinding:
     async def run(self, user: str, text: str, channel: str | None, answer: Answer) -> None:
         """Run one command typed (or clicked) by ``user`` in ``channel``."""
         try:
-            reply = await self.commands.handle(Actor(user), unescape(text))
-            if reply.error or reply.result is None:
+            reply = await self.commands.handle(Actor(user), unescape(text), channel)
+            if reply.error or reply.about is None:
                 await answer(reply.text, False)
             else:
                 await self._after_action(reply, channel, answer)
@@ -90,8 +95,8 @@ class SlackBinding:
                 )
 
     async def _after_action(self, reply: Reply, channel: str | None, answer: Answer) -> None:
-        assert reply.result is not None
-        release = await self.store.release(reply.result.app.key, reply.result.version)
+        assert reply.about is not None
+        release = await self.store.release(*reply.about)
         if release is None:  # nothing was created: say it where it was typed
             await answer(reply.text, True)
             return
@@ -110,7 +115,14 @@ class SlackBinding:
 
     # -- the release card ---------------------------------------------------------------
 
-    async def show(self, release: Release, channel: str | None, *, thread: str = "") -> Release:
+    async def show(
+        self,
+        release: Release,
+        channel: str | None,
+        *,
+        thread: str = "",
+        thread_blocks: list[dict[str, Any]] | None = None,
+    ) -> Release:
         """Post or update the release's card, then reply in its thread.
 
         Returns the release as stored after it (``card_ts`` stays None when there is
@@ -124,7 +136,14 @@ class SlackBinding:
             targets = await self.store.targets(release.id or 0)
             if not targets:
                 return release
-            text, blocks = cards.release_card(app, release, targets, emulated=self.service.emulated)
+            planned = await self.store.timed_actions(release_id=release.id)
+            text, blocks = cards.release_card(
+                app,
+                release,
+                targets,
+                emulated=self.service.emulated,
+                schedule_lines=["⏰ " + render.timed_line(a, app.timezone) for a in planned],
+            )
             if release.card_channel and release.card_ts:
                 try:
                     await self.client.chat_update(
@@ -141,7 +160,10 @@ class SlackBinding:
                 release = await self._post_card(release, app.channel or channel, text, blocks)
         if thread and release.card_channel and release.card_ts:
             await self.client.chat_postMessage(
-                channel=release.card_channel, thread_ts=release.card_ts, text=thread
+                channel=release.card_channel,
+                thread_ts=release.card_ts,
+                text=thread,
+                blocks=thread_blocks,
             )
         return release
 
@@ -167,6 +189,34 @@ class SlackBinding:
                 change.version,
                 _slack_problem(exc),
             )
+
+    # -- timed releases (handlers.timed.Announcer) -----------------------------------------
+
+    async def notice(self, notice: Notice) -> None:
+        """Say ``notice`` in the release's thread, with the card brought up to date."""
+        release = await self.store.release(notice.app.key, notice.version)
+        if release is None:
+            return
+        blocks = None
+        if notice.publish_now is not None:
+            blocks = cards.publish_now(notice.app, notice.version, notice.publish_now, notice.text)
+        try:
+            await self.show(release, notice.channel, thread=notice.text, thread_blocks=blocks)
+        except SlackApiError as exc:
+            log.warning(
+                "could not post on %s %s's card: %s",
+                notice.app.key,
+                notice.version,
+                _slack_problem(exc),
+            )
+
+    async def digest(self, channel: ChannelEntry, text: str) -> None:
+        if not channel.id:
+            return  # apps without a channel: nowhere to post
+        try:
+            await self.client.chat_postMessage(channel=channel.id, text=text)
+        except SlackApiError as exc:
+            log.warning("could not post the digest in %s: %s", channel.id, _slack_problem(exc))
 
     # -- App Home -----------------------------------------------------------------------
 
@@ -306,15 +356,19 @@ def _slack_problem(exc: SlackApiError) -> str:
     return error
 
 
-def make_binding(service: ReleaseService, client: AsyncWebClient) -> SlackBinding:
+def make_binding(
+    service: ReleaseService, client: AsyncWebClient, timed: TimedReleases | None = None
+) -> SlackBinding:
     """Commands with Slack roles (user groups asked through ``client``), cards kept up to
-    date with every review change, and rate-limited calls retried."""
+    date with every review change and timed release, and rate-limited calls retried."""
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
 
     async def members_of(group: str) -> frozenset[str]:
         answer = await client.usergroups_users_list(usergroup=group)
         return frozenset(answer.get("users") or ())
 
-    binding = SlackBinding(Commands(service, RoleCheck(members_of)), client)
+    binding = SlackBinding(Commands(service, RoleCheck(members_of), timed=timed), client)
     service.listeners.append(binding.on_change)
+    if timed is not None:
+        timed.announcers.append(binding)
     return binding

@@ -4,7 +4,7 @@
     at 10:00                the next 10:00 from now
     at today 18:30          today (refused if it has passed)
     at tomorrow 9:30        tomorrow
-    in 2h / in 90m / in 1h30m / in 2d / in 1d 4h
+    in 2h / in 90m / in 1h30m / in 2d / in 1d 4h / in 45s
 
 The result is an aware UTC datetime; :func:`describe` gives it back the way the reply
 should echo it: in the app's zone with its abbreviation and offset, and in UTC. A wall
@@ -25,8 +25,10 @@ MAX_AHEAD = timedelta(days=366)
 _DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 # longest unit names first, so "days" is not read as "d" + "ays"
-_SPAN = re.compile(r"(\d+)\s*(days|day|d|hours|hour|hrs|hr|h|minutes|minute|mins|min|m)")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+_SPAN = re.compile(
+    r"(\d+)\s*(days|day|d|hours|hour|hrs|hr|h|minutes|minute|mins|min|m|seconds|second|secs|sec|s)"
+)
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 class WhenError(ValueError):
@@ -63,9 +65,12 @@ def describe(moment: datetime, zone: ZoneInfo) -> str:
     local = moment.astimezone(zone)
     utc = moment.astimezone(UTC)
     offset = local.strftime("%z")
-    same_day = utc.date() == local.date()
-    utc_text = utc.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname()} ({offset[:3]}:{offset[3:]}) = {utc_text} UTC"
+    clock = "%H:%M:%S" if local.second else "%H:%M"  # seconds only when there are some
+    utc_text = utc.strftime(clock if utc.date() == local.date() else f"%Y-%m-%d {clock}")
+    return (
+        f"{local.strftime(f'%Y-%m-%d {clock}')} {local.tzname()} ({offset[:3]}:{offset[3:]}) "
+        f"= {utc_text} UTC"
+    )
 
 
 def _span(text: str) -> timedelta:

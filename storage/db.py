@@ -12,11 +12,19 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-__all__ = ["alembic_config", "async_url", "describe_url", "make_engine", "migrate"]
+__all__ = [
+    "alembic_config",
+    "async_url",
+    "describe_url",
+    "make_engine",
+    "make_sync_engine",
+    "migrate",
+    "sync_url",
+]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -29,6 +37,17 @@ def async_url(url: str) -> str:
         return u.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
     if backend in ("postgresql", "postgres"):
         return u.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def sync_url(url: str) -> str:
+    """The URL with a synchronous driver, for APScheduler's job store (3.x is sync only)."""
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        return u.set(drivername="sqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
 
 
@@ -50,6 +69,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def make_sync_engine(url: str) -> Engine:
+    """A synchronous engine on the same database (with the same SQLite settings)."""
+    engine = create_engine(sync_url(url), pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["App", "Delivery", "Event", "Release", "ReleaseTarget", "utcnow"]
+__all__ = ["App", "Delivery", "Event", "Release", "ReleaseTarget", "TimedAction", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -80,11 +80,39 @@ class Event(SQLModel, table=True):
     exchanges: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
 
 
+class TimedAction(SQLModel, table=True):
+    """A publish planned for a given minute, and what became of it.
+
+    This row is the truth about the plan; the scheduler's own job table only says when to
+    wake up. ``state`` follows :class:`storage.states.TimedState`, and like a release's
+    state it moves by compare-and-set on ``revision``.
+    """
+
+    __tablename__ = "timed_action"
+
+    id: int | None = Field(default=None, primary_key=True)
+    action: str = Field(default="publish", max_length=16)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    app_key: str = Field(index=True, max_length=64)
+    version: str = Field(max_length=64)
+    platforms: list[str] = Field(default_factory=list, sa_type=JSON)
+    due_at: datetime = Field(index=True)
+    state: str = Field(default="pending", max_length=16, index=True)
+    revision: int = 0
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    channel: str | None = Field(default=None, max_length=32)  # where it was asked for
+    finished_at: datetime | None = None
+    outcome: str = Field(default="", sa_type=Text)  # what happened, for people
+
+
 class Delivery(SQLModel, table=True):
-    """A request from outside (a Slack event, a platform push) that was already handled.
+    """Something that must happen once: a request from outside (a Slack event) handled,
+    or a message posted (a reminder, a day's digest, a nudge).
 
     Slack retries an event it thinks was not received; the first insert of its key wins,
-    so a retry never runs a command twice, whichever process receives it.
+    so a retry never runs a command twice, whichever process receives it. The same holds
+    for two scheduler processes sending one reminder.
     """
 
     key: str = Field(primary_key=True, max_length=200)

@@ -24,7 +24,16 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ACTIVE", "TRANSITIONS", "InvalidTransition", "ReleaseState", "check_transition"]
+__all__ = [
+    "ACTIVE",
+    "TIMED_TRANSITIONS",
+    "TRANSITIONS",
+    "InvalidTransition",
+    "ReleaseState",
+    "TimedState",
+    "check_timed",
+    "check_transition",
+]
 
 
 class ReleaseState(StrEnum):
@@ -57,21 +66,57 @@ ACTIVE = frozenset({S.IN_REVIEW, S.DELAYED, S.APPROVED, S.PUBLISHING})
 """States the watcher keeps asking the platform about: a review may be decided, or a
 person may act in the platform's own console (withdraw, publish)."""
 
+
+class TimedState(StrEnum):
+    """A timed action (a publish at a given minute): its own small life cycle.
+
+    ``pending`` → ``running`` is the claim a scheduler takes at fire time (compare-and-set,
+    so of two scheduler processes only one goes on); ``missed`` is a fire time found too
+    late (past the grace period) to act on.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+
+
+TIMED_TRANSITIONS: dict[TimedState, frozenset[TimedState]] = {
+    TimedState.PENDING: frozenset({TimedState.RUNNING, TimedState.MISSED, TimedState.CANCELLED}),
+    TimedState.RUNNING: frozenset({TimedState.DONE, TimedState.FAILED}),
+    TimedState.DONE: frozenset(),
+    TimedState.FAILED: frozenset(),
+    TimedState.MISSED: frozenset(),
+    TimedState.CANCELLED: frozenset(),
+}
+
 # the order used when naming what may come next
-_ORDER = list(ReleaseState)
+_ORDER: list[str] = [*ReleaseState, *TimedState]
 
 
 class InvalidTransition(Exception):
     """The state machine does not allow this step."""
 
-    def __init__(self, current: ReleaseState, wanted: ReleaseState) -> None:
+    def __init__(
+        self, current: ReleaseState | TimedState, wanted: ReleaseState | TimedState
+    ) -> None:
         self.current = current
         self.wanted = wanted
-        self.allowed = sorted(TRANSITIONS[current], key=_ORDER.index)
+        allowed: frozenset[str] = (
+            TIMED_TRANSITIONS[current] if isinstance(current, TimedState) else TRANSITIONS[current]
+        )
+        self.allowed = sorted(allowed, key=_ORDER.index)
         nxt = ", ".join(self.allowed) if self.allowed else "nothing (this is final)"
         super().__init__(f"cannot go from {current} to {wanted}; from {current} comes {nxt}")
 
 
 def check_transition(current: ReleaseState, wanted: ReleaseState) -> None:
     if wanted not in TRANSITIONS[current]:
+        raise InvalidTransition(current, wanted)
+
+
+def check_timed(current: TimedState, wanted: TimedState) -> None:
+    if wanted not in TIMED_TRANSITIONS[current]:
         raise InvalidTransition(current, wanted)

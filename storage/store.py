@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import App, Delivery, Event, Release, ReleaseTarget, utcnow
-from storage.states import ACTIVE, ReleaseState, check_transition
+from storage.models import App, Delivery, Event, Release, ReleaseTarget, TimedAction, utcnow
+from storage.states import ACTIVE, ReleaseState, TimedState, check_timed, check_transition
 
-__all__ = ["StaleState", "Store", "TargetExists", "TargetView"]
+__all__ = ["ActionTaken", "StaleState", "Store", "TargetExists", "TargetView"]
 
 S = ReleaseState
 
@@ -43,6 +43,15 @@ class StaleState(Exception):
             f"{current.platform} was changed meanwhile: it is now {current.state}, "
             f"so it was not moved to {wanted}"
         )
+
+
+class ActionTaken(Exception):
+    """Somebody else moved the timed action first (it fired, or was cancelled)."""
+
+    def __init__(self, current: TimedAction, wanted: TimedState) -> None:
+        self.current = current
+        self.wanted = wanted
+        super().__init__(f"timed action #{current.id} is already {current.state}")
 
 
 class TargetExists(Exception):
@@ -199,7 +208,33 @@ class Store:
 
     async def watched(self) -> list[TargetView]:
         """Every release whose outcome the platform may still change on its own."""
-        return await self._views(col(ReleaseTarget.state).in_([str(x) for x in ACTIVE]))
+        return await self.in_states(ACTIVE)
+
+    async def in_states(
+        self, states: Sequence[ReleaseState] | frozenset[ReleaseState], apps: Sequence[str] = ()
+    ) -> list[TargetView]:
+        """Releases (of ``apps``, or of every app) now in one of ``states``."""
+        where = [col(ReleaseTarget.state).in_([str(x) for x in states])]
+        if apps:
+            where.append(col(Release.app_key).in_(list(apps)))
+        return await self._views(*where)
+
+    async def released_since(self, since: datetime, apps: Sequence[str]) -> list[TargetView]:
+        return await self._views(
+            col(Release.app_key).in_(list(apps)),
+            ReleaseTarget.state == str(S.RELEASED),
+            col(ReleaseTarget.released_at) >= since,
+        )
+
+    async def newer_released(self, release: Release, platform: str) -> TargetView | None:
+        """A later version of the same app already released on ``platform``, if any."""
+        found = await self._views(
+            Release.app_key == release.app_key,
+            col(Release.id) > release.id,
+            ReleaseTarget.platform == platform,
+            ReleaseTarget.state == str(S.RELEASED),
+        )
+        return found[0] if found else None
 
     async def latest(self, app: str, releases: int = 5) -> list[TargetView]:
         """The app's newest ``releases`` releases on every platform, newest first."""
@@ -241,12 +276,94 @@ class Store:
             return False
         return True
 
-    async def forget_deliveries(self, before: datetime) -> int:
-        """Drop delivery keys older than ``before`` (retries stop after minutes)."""
+    async def forget_deliveries(self, before: datetime, prefix: str) -> int:
+        """Drop keys starting with ``prefix`` older than ``before`` (Slack's retries stop
+        after minutes; a reminder's or nudge's key must stay to keep it from repeating)."""
         async with self.session() as s:
-            result = await s.exec(delete(Delivery).where(col(Delivery.at) < before))
+            result = await s.exec(
+                delete(Delivery).where(
+                    col(Delivery.at) < before, col(Delivery.key).startswith(prefix)
+                )
+            )
             await s.commit()
             return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- timed actions --------------------------------------------------------------------
+
+    async def add_timed(
+        self,
+        release: Release,
+        platforms: Sequence[str],
+        due_at: datetime,
+        created_by: str,
+        channel: str | None = None,
+    ) -> TimedAction:
+        assert release.id is not None
+        async with self.session() as s:
+            row = TimedAction(
+                release_id=release.id,
+                app_key=release.app_key,
+                version=release.version,
+                platforms=list(platforms),
+                due_at=due_at,
+                created_by=created_by,
+                channel=channel,
+            )
+            s.add(row)
+            await s.commit()
+            return row
+
+    async def timed(self, action_id: int) -> TimedAction | None:
+        async with self.session() as s:
+            return await s.get(TimedAction, action_id)
+
+    async def timed_actions(
+        self,
+        *,
+        states: Sequence[TimedState] = (TimedState.PENDING,),
+        apps: Sequence[str] | None = None,
+        release_id: int | None = None,
+    ) -> list[TimedAction]:
+        """Timed actions in ``states`` (pending by default), soonest first."""
+        q = select(TimedAction).where(col(TimedAction.state).in_([str(x) for x in states]))
+        if apps is not None:
+            q = q.where(col(TimedAction.app_key).in_(list(apps)))
+        if release_id is not None:
+            q = q.where(TimedAction.release_id == release_id)
+        async with self.session() as s:
+            return list((await s.exec(q.order_by(col(TimedAction.due_at)))).all())
+
+    async def move_timed(
+        self, action: TimedAction, to: TimedState, outcome: str | None = None
+    ) -> TimedAction:
+        """Move ``action`` to ``to`` if nobody moved it since it was read.
+
+        Raises:
+            InvalidTransition: the timed action's life cycle does not allow the step.
+            ActionTaken: it moved meanwhile (``.current`` holds it as it is now).
+        """
+        check_timed(TimedState(action.state), to)
+        values: dict[str, Any] = {"state": str(to), "revision": action.revision + 1}
+        if outcome is not None:
+            values["outcome"] = outcome
+        if to not in (TimedState.PENDING, TimedState.RUNNING):
+            values["finished_at"] = utcnow()
+        async with self.session() as s:
+            result = await s.exec(
+                update(TimedAction)
+                .where(
+                    col(TimedAction.id) == action.id,
+                    col(TimedAction.revision) == action.revision,
+                )
+                .values(**values)
+            )
+            await s.commit()
+            moved = getattr(result, "rowcount", 0) == 1
+            fresh = await s.get(TimedAction, action.id, populate_existing=True)
+        assert fresh is not None
+        if not moved:
+            raise ActionTaken(fresh, to)
+        return fresh
 
     # -- the event log ------------------------------------------------------------------
 

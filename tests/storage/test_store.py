@@ -219,10 +219,13 @@ async def test_a_delivery_is_handled_once_even_across_engines(database_url: str)
         firsts = await asyncio.gather(*(s.first_delivery("slack:Ev1") for s in stores * 3))
         assert sorted(firsts) == [False] * 5 + [True]
         assert await stores[1].first_delivery("slack:Ev2")
+        assert await stores[1].first_delivery("remind:7")
         from datetime import datetime, timedelta
 
-        assert await stores[0].forget_deliveries(datetime.now(UTC) + timedelta(seconds=1)) == 2
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        assert await stores[0].forget_deliveries(later, "slack:") == 2
         assert await stores[0].first_delivery("slack:Ev1")
+        assert not await stores[0].first_delivery("remind:7")  # other keys are kept
     finally:
         for e in engines:
             await e.dispose()

@@ -1,0 +1,155 @@
+"""The scheduler: APScheduler 3.11's AsyncIOScheduler, its jobs kept in miniship's database.
+
+Jobs (all in ``handlers.jobs``, by path, with fixed ids and ``replace_existing``):
+
+    watch              every MINISHIP_WATCH_SECONDS: ask the platforms about reviews, nudge
+    digest:<channel>   daily at the channel's digest time, in the channel's zone
+    publish:<id>       a timed release, at its minute
+    remind:<id>        its reminder, MINISHIP_REMINDER_MINUTES before
+
+Timed jobs never miss on APScheduler's account (``misfire_grace_time=None``): found late,
+they still run, and :meth:`TimedReleases.fire` decides between "late, but published" and
+"missed" by miniship's own grace period. At start-up every pending plan is handed over
+again from the ``timed_action`` table, so a job APScheduler lost or dropped comes back.
+
+APScheduler 3 does not coordinate schedulers that share a job table: each may run a due
+job. Run one scheduling process per database; if two do (or one restarts while the other
+runs), the claims in ``timed_action`` and ``release_target`` still let only one publish,
+and the job store below tolerates the other process having removed a job first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from handlers import jobs
+from handlers.timed import TimedReleases
+from storage.db import make_sync_engine
+from storage.models import TimedAction
+
+__all__ = ["JOBS_TABLE", "Scheduler"]
+
+log = logging.getLogger(__name__)
+
+JOBS_TABLE = "apscheduler_jobs"  # kept out of Alembic (storage/migrations/env.py)
+DIGEST_GRACE_SECONDS = 3600  # a digest found due within the hour is still posted
+
+
+class _SharedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    """A job store that another scheduler process may also work on.
+
+    When that process ran a one-off job first, it removed the row; APScheduler would then
+    raise from its wake-up (stopping this scheduler's timer) when it removes or updates the
+    same job. Here that is simply the job being done.
+    """
+
+    def update_job(self, job: Any) -> None:
+        try:
+            super().update_job(job)
+        except JobLookupError:
+            log.debug("job %s was removed by another scheduler", job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        try:
+            super().remove_job(job_id)
+        except JobLookupError:
+            log.debug("job %s was already removed", job_id)
+
+
+class Scheduler:
+    """Runs the timed jobs of one process; implements :class:`handlers.timed.Planner`."""
+
+    def __init__(self, database_url: str, timed: TimedReleases, *, watch_seconds: float) -> None:
+        self.timed = timed
+        self.watch_seconds = watch_seconds
+        self._engine = make_sync_engine(database_url)
+        self.aps = AsyncIOScheduler(
+            jobstores={"default": _SharedJobStore(engine=self._engine, tablename=JOBS_TABLE)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            timezone=UTC,
+        )
+
+    async def start(self) -> None:
+        """Start (inside the running loop) and set up every job."""
+        jobs.bind(self.timed)
+        self.aps.start()
+        self.timed.planner = self
+        self.aps.add_job(
+            "handlers.jobs:watch",
+            "interval",
+            seconds=self.watch_seconds,
+            id="watch",
+            replace_existing=True,
+            misfire_grace_time=max(1, int(self.watch_seconds)),
+        )
+        self._plan_digests()
+        count = await self.timed.replan()
+        log.info("scheduler started: %d timed release(s) pending", count)
+
+    async def stop(self) -> None:
+        if self.aps.running:
+            self.aps.shutdown(wait=False)
+        if self.timed.planner is self:
+            self.timed.planner = None
+        jobs.unbind(self.timed)
+        self._engine.dispose()
+
+    def _plan_digests(self) -> None:
+        wanted: set[str] = set()
+        for channel in self.timed.service.config.channels.values():
+            if channel.digest is None:
+                continue
+            job_id = f"digest:{channel.id or '-'}"
+            wanted.add(job_id)
+            self.aps.add_job(
+                "handlers.jobs:digest",
+                CronTrigger(
+                    hour=channel.digest.hour,
+                    minute=channel.digest.minute,
+                    timezone=channel.timezone,
+                ),
+                args=[channel.id],
+                id=job_id,
+                replace_existing=True,
+                misfire_grace_time=DIGEST_GRACE_SECONDS,
+            )
+        for job in self.aps.get_jobs():
+            if job.id.startswith("digest:") and job.id not in wanted:
+                job.remove()  # the channel is gone from miniship.toml, or its digest is off
+
+    # -- Planner ----------------------------------------------------------------------------
+
+    def plan(self, action: TimedAction, remind_at: datetime | None) -> None:
+        assert action.id is not None
+        self.aps.add_job(
+            "handlers.jobs:fire",
+            "date",
+            run_date=action.due_at,
+            args=[action.id],
+            id=f"publish:{action.id}",
+            replace_existing=True,
+            misfire_grace_time=None,  # fire() itself decides between late and missed
+        )
+        if remind_at is not None:
+            self.aps.add_job(
+                "handlers.jobs:remind",
+                "date",
+                run_date=remind_at,
+                args=[action.id],
+                id=f"remind:{action.id}",
+                replace_existing=True,
+                misfire_grace_time=None,
+            )
+
+    def unplan(self, action_id: int) -> None:
+        for job_id in (f"publish:{action_id}", f"remind:{action_id}"):
+            with contextlib.suppress(JobLookupError):  # already run, or never planned
+                self.aps.remove_job(job_id)

@@ -1,0 +1,440 @@
+"""Timed releases, their reminders, the daily digest and the long-review nudge.
+
+The use cases behind ``publish … at …``, ``schedule`` and ``schedule cancel``, and what
+the scheduler's jobs (``handlers.jobs``) do when they wake up. The ``timed_action`` row is
+the truth about a plan; the scheduler only says when to look at it. Whatever wakes up
+first (a second scheduler process, a restart catching up) takes the row's claim by
+compare-and-set, and the publish itself goes through the same claim as a person's
+publish, so a timed release can never go out twice.
+
+At fire time the plan is checked again: every platform still approved (the platforms are
+asked first), nothing newer live since. Found due later than the grace period (miniship
+was not running), it is not published but reported missed, with a "Publish now" button.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from handlers import render
+from handlers.config import AppEntry, ChannelEntry, Settings
+from handlers.releases import Actor, CommandRefused, ReleaseService
+from platforms.errors import ConfigError, PlatformError
+from storage import ActionTaken, ReleaseState, TargetView, TimedState
+from storage.models import TimedAction, utcnow
+
+__all__ = [
+    "NO_SCHEDULER",
+    "Announcer",
+    "Notice",
+    "Planner",
+    "Scheduled",
+    "TimedReleases",
+    "TimedRules",
+]
+
+log = logging.getLogger(__name__)
+S = ReleaseState
+T = TimedState
+
+# states a release may be in when its publish is planned: approved, or still in review
+# (it then goes out only if approved by the time)
+SCHEDULABLE = frozenset({S.APPROVED, S.IN_REVIEW, S.DELAYED})
+IN_REVIEW = (S.IN_REVIEW, S.DELAYED)
+# a timed action left running this long was interrupted (its process died mid-publish)
+RUNNING_TIMEOUT = timedelta(minutes=10)
+SLACK_RETRY_MEMORY = timedelta(days=1)
+LATE_ENOUGH_TO_SAY = timedelta(seconds=60)
+NO_SCHEDULER = "timed releases need miniship's scheduler, which is not running here"
+
+
+@dataclass(frozen=True)
+class TimedRules:
+    grace: timedelta = timedelta(minutes=10)
+    reminder: timedelta = timedelta(minutes=30)  # zero: no reminder
+    nudge_after: timedelta = timedelta(hours=48)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TimedRules:
+        return cls(
+            grace=timedelta(minutes=settings.grace_minutes),
+            reminder=timedelta(minutes=settings.reminder_minutes),
+            nudge_after=timedelta(hours=settings.nudge_hours),
+        )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something to say in a release's thread (the console prints it)."""
+
+    app: AppEntry
+    version: str
+    text: str
+    publish_now: tuple[str, ...] | None = None  # offer "Publish now" for these platforms
+    channel: str | None = None  # where the plan was made: the card goes there if none yet
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    action: TimedAction
+    app: AppEntry
+    remind_at: datetime | None
+    waiting: list[str]  # platforms not approved yet, as "WeChat is in review"
+
+
+class Announcer(Protocol):
+    async def notice(self, notice: Notice) -> None: ...
+
+    async def digest(self, channel: ChannelEntry, text: str) -> None: ...
+
+
+class Planner(Protocol):
+    """What wakes the timed jobs up (the scheduler)."""
+
+    def plan(self, action: TimedAction, remind_at: datetime | None) -> None: ...
+
+    def unplan(self, action_id: int) -> None: ...
+
+
+class TimedReleases:
+    def __init__(
+        self,
+        service: ReleaseService,
+        rules: TimedRules,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.rules = rules
+        self.clock = clock
+        self.planner: Planner | None = None
+        self.announcers: list[Announcer] = []
+
+    # -- planning ---------------------------------------------------------------------------
+
+    async def schedule_publish(
+        self,
+        actor: Actor,
+        app_key: str,
+        chosen: Sequence[str],
+        version: str,
+        due: datetime,
+        channel: str | None = None,
+    ) -> Scheduled:
+        """Plan the publish of ``version`` at ``due``; refused (CommandRefused) unless it
+        could go out then."""
+        if self.planner is None:
+            raise CommandRefused(NO_SCHEDULER)
+        app = self.service.app(app_key)
+        names = self.service.platforms_for(app, chosen)
+        release = await self.store.release(app.key, version)
+        if release is None or release.id is None:
+            raise CommandRefused(f"{app.key} {version} was never uploaded")
+        if due <= self.clock():
+            raise CommandRefused(f"{render.moment(due, app.timezone)} is in the past")
+        waiting: list[str] = []
+        for p in names:
+            target = await self.store.target(release.id, p)
+            where = self.service.display(p)
+            if target is None:
+                raise CommandRefused(f"{version} was never uploaded to {where}")
+            state = S(target.state)
+            if state not in SCHEDULABLE:
+                raise CommandRefused(
+                    f"{version} is {render.state_words(state)} on {where}; only an approved "
+                    "version (or one in review) can be published later"
+                )
+            if state is not S.APPROVED:
+                waiting.append(f"{where} is {render.state_words(state)}")
+            newer = await self.store.newer_released(release, p)
+            if newer is not None:
+                raise CommandRefused(
+                    f"{newer.release.version} is already live on {where}; "
+                    f"publishing {version} would go back to an older version"
+                )
+        for other in await self.store.timed_actions(release_id=release.id):
+            if set(other.platforms) & set(names):
+                raise CommandRefused(
+                    f"{version} is already planned as #{other.id} at "
+                    f"{render.moment(other.due_at, app.timezone)}; "
+                    f"`schedule cancel {other.id}` first"
+                )
+        action = await self.store.add_timed(release, names, due, actor.id, channel)
+        remind_at = self._remind_at(action)
+        self.planner.plan(action, remind_at)
+        await self._record(action, actor.id, "ok", f"publish planned: {self._what(action, app)}")
+        return Scheduled(action, app, remind_at, waiting)
+
+    async def action(self, action_id: int) -> TimedAction:
+        action = await self.store.timed(action_id)
+        if action is None:
+            raise CommandRefused(f"there is no timed release #{action_id}; `schedule` lists them")
+        return action
+
+    async def pending(self, app_keys: Sequence[str]) -> list[TimedAction]:
+        return await self.store.timed_actions(apps=app_keys)
+
+    async def cancel(self, actor: Actor, action_id: int) -> TimedAction:
+        action = await self.action(action_id)
+        if action.state != T.PENDING:
+            raise CommandRefused(f"timed release #{action_id} is already {action.state}")
+        try:
+            action = await self.store.move_timed(action, T.CANCELLED, f"cancelled by {actor}")
+        except ActionTaken as exc:
+            raise CommandRefused(
+                f"timed release #{action_id} is already {exc.current.state}"
+            ) from None
+        if self.planner is not None:
+            self.planner.unplan(action_id)
+        app = self.service.app(action.app_key)
+        await self._record(action, actor.id, "ok", f"cancelled: {self._what(action, app)}")
+        await self._announce(
+            Notice(app, action.version, f"⏹ Timed release #{action.id} cancelled by {actor}.")
+        )
+        return action
+
+    def _remind_at(self, action: TimedAction) -> datetime | None:
+        """When to remind of ``action`` (now, if that moment has passed), or None."""
+        if not self.rules.reminder or action.due_at <= self.clock():
+            return None
+        return max(action.due_at - self.rules.reminder, self.clock())
+
+    async def replan(self) -> int:
+        """Hand every pending plan to the planner again (at start-up: the scheduler's job
+        table may have lost or dropped one); settle plans interrupted mid-publish."""
+        assert self.planner is not None
+        for stuck in await self.store.timed_actions(states=[T.RUNNING]):
+            if self.clock() - stuck.due_at > RUNNING_TIMEOUT:
+                with contextlib.suppress(ActionTaken):
+                    await self.store.move_timed(
+                        stuck,
+                        T.FAILED,
+                        "interrupted while publishing; `status` shows whether it went out",
+                    )
+        pending = await self.store.timed_actions()
+        for action in pending:
+            self.planner.plan(action, self._remind_at(action))
+        return len(pending)
+
+    # -- what the jobs do -----------------------------------------------------------------------
+
+    async def fire(self, action_id: int) -> None:
+        """The planned minute has come (or was found passed): publish, or say why not."""
+        action = await self.store.timed(action_id)
+        if action is None or action.state != T.PENDING:
+            return  # cancelled, or another scheduler took it
+        app = self.service.config.app(action.app_key)
+        if app is None:
+            with contextlib.suppress(ActionTaken):
+                await self.store.move_timed(action, T.FAILED, "the app is no longer configured")
+            return
+        late = self.clock() - action.due_at
+        if late > self.rules.grace:
+            await self._missed(action, app, late)
+            return
+        try:
+            action = await self.store.move_timed(action, T.RUNNING)
+        except ActionTaken:
+            return  # another scheduler process is on it
+        try:
+            text, ok = await self._publish(action, app, late)
+        except Exception:
+            log.exception("timed release #%s failed", action.id)
+            text, ok = (
+                f"⚠️ Timed release #{action.id} of {action.version} ran into an unexpected "
+                "error; its outcome is unknown, so check `status`. Details are in the log.",
+                False,
+            )
+        with contextlib.suppress(ActionTaken):
+            await self.store.move_timed(action, T.DONE if ok else T.FAILED, text)
+        await self._announce(Notice(app, action.version, text, channel=action.channel))
+
+    async def _missed(self, action: TimedAction, app: AppEntry, late: timedelta) -> None:
+        due = render.moment(action.due_at, app.timezone)
+        text = (
+            f"⚠️ Missed: timed release #{action.id} of {action.version} on "
+            f"{self._where(action)} was due at {due}, and miniship was not running then "
+            f"(found {render.duration(late)} late, past the {render.duration(self.rules.grace)} "
+            "grace period). Nothing was published."
+        )
+        try:
+            action = await self.store.move_timed(action, T.MISSED, text)
+        except ActionTaken:
+            return
+        await self._record(action, "scheduler", "refused", text)
+        await self._announce(
+            Notice(
+                app,
+                action.version,
+                text,
+                publish_now=tuple(action.platforms),
+                channel=action.channel,
+            )
+        )
+
+    async def _publish(
+        self, action: TimedAction, app: AppEntry, late: timedelta
+    ) -> tuple[str, bool]:
+        """Check again, then publish; (what to say, whether it went out)."""
+        head = f"Timed release #{action.id}"
+        why_not = await self._check(action, app)
+        if why_not:
+            text = f"✋ {head} did not go ahead: {why_not}. Nothing was published."
+            await self._record(action, "scheduler", "refused", text)
+            return text, False
+        actor = Actor(f"timed #{action.id} (planned by {action.created_by})")
+        try:
+            result = await self.service.publish(actor, app.key, action.platforms, action.version)
+        except CommandRefused as exc:
+            return f"✋ {head} did not go ahead: {exc}. Nothing was published.", False
+        lines = render.result(result)
+        if result.ok:
+            when = "as planned"
+            if late > LATE_ENOUGH_TO_SAY:
+                when = (
+                    f"{render.duration(late)} late: miniship was not running at "
+                    f"{render.moment(action.due_at, app.timezone)}"
+                )
+            return f"🚀 {head} published {when}.\n{lines}", True
+        return f"✋ {head} did not publish.\n{lines}", False
+
+    async def _check(self, action: TimedAction, app: AppEntry) -> str:
+        """Why ``action`` must not go ahead now ("" when it may)."""
+        release = await self.store.release(app.key, action.version)
+        if release is None or release.id is None:
+            return f"{action.version} is no longer known"
+        reasons: list[str] = []
+        for p in action.platforms:
+            where = self.service.display(p)
+            target = await self.store.target(release.id, p)
+            if target is None:
+                reasons.append(f"it was never uploaded to {where}")
+                continue
+            # the platform's word first: a decision or an outside change may not be seen yet
+            with contextlib.suppress(PlatformError, ConfigError):
+                await self.service.refresh(TargetView(target, release), Actor("timed check"))
+            target = await self.store.target(release.id, p) or target
+            state = S(target.state)
+            if state is S.RELEASED:
+                reasons.append(f"it is already released on {where}")
+            elif state is not S.APPROVED:
+                reasons.append(f"it is {render.state_words(state)} on {where}, not approved")
+            newer = await self.store.newer_released(release, p)
+            if newer is not None:
+                reasons.append(f"the newer {newer.release.version} is live on {where}")
+        return "; ".join(reasons)
+
+    async def remind(self, action_id: int) -> None:
+        action = await self.store.timed(action_id)
+        if action is None or action.state != T.PENDING or action.due_at <= self.clock():
+            return
+        app = self.service.config.app(action.app_key)
+        if app is None or not await self.store.first_delivery(f"remind:{action_id}"):
+            return
+        left = render.duration(action.due_at - self.clock())
+        text = (
+            f"⏰ In {left}: {action.version} goes out on {self._where(action)} at "
+            f"{render.moment(action.due_at, app.timezone)} (timed release #{action.id}). "
+            f"`schedule cancel {action.id}` stops it."
+        )
+        release = await self.store.release(app.key, action.version)
+        if release is not None and release.id is not None:
+            for p in action.platforms:
+                target = await self.store.target(release.id, p)
+                if target is None or target.state == S.APPROVED:
+                    continue
+                where = self.service.display(p)
+                words = render.state_words(target.state)
+                if target.state in IN_REVIEW:
+                    text += f"\n{where} is {words}: unless approved by then, nothing is published."
+                else:
+                    text += f"\n{where} is {words}: as things stand, nothing will be published."
+        await self._announce(Notice(app, action.version, text, channel=action.channel))
+
+    async def watch(self) -> None:
+        """One round of the review watcher, then the nudges for long reviews."""
+        await self.service.refresh_watched()
+        await self.nudge()
+        await self.store.forget_deliveries(self.clock() - SLACK_RETRY_MEMORY, "slack:")
+
+    async def nudge(self) -> None:
+        """A note in the thread of each review pending past the threshold (once per
+        threshold: at 48 h, again at 96 h…)."""
+        now = self.clock()
+        for view in await self.store.in_states(IN_REVIEW):
+            submitted = view.target.submitted_at
+            app = self.service.config.app(view.release.app_key)
+            if submitted is None or app is None:
+                continue
+            periods = int((now - submitted) / self.rules.nudge_after)
+            key = f"nudge:{view.target.id}:{int(submitted.timestamp())}:{periods}"
+            if periods < 1 or not await self.store.first_delivery(key):
+                continue
+            text = (
+                f"⏳ {view.release.version} has been {render.state_words(view.state)} on "
+                f"{self.service.display(view.target.platform)} for "
+                f"{render.duration(now - submitted)} (submitted "
+                f"{render.local_time(submitted, app.timezone)}). `status {app.key}` asks again."
+            )
+            await self._announce(Notice(app, view.release.version, text))
+
+    async def digest(self, channel_id: str) -> None:
+        """The day's digest of one channel's apps (once per channel and local day)."""
+        channel = self.service.config.channels.get(channel_id)
+        if channel is None:
+            return
+        now = self.clock()
+        day = now.astimezone(channel.timezone).date()
+        if not await self.store.first_delivery(f"digest:{channel_id or '-'}:{day}"):
+            return
+        apps = [self.service.config.apps[k] for k in channel.apps]
+        keys = [a.key for a in apps]
+        text = render.digest(
+            channel.timezone,
+            now,
+            in_review=await self.store.in_states(IN_REVIEW, keys),
+            released=await self.store.released_since(now - timedelta(days=1), keys),
+            planned=await self.store.timed_actions(apps=keys),
+        )
+        if text:
+            for announcer in list(self.announcers):
+                try:
+                    await announcer.digest(channel, text)
+                except Exception:
+                    log.exception("posting the digest failed")
+
+    # -- shared ---------------------------------------------------------------------------
+
+    def _where(self, action: TimedAction) -> str:
+        return ", ".join(self.service.display(p) for p in action.platforms)
+
+    def _what(self, action: TimedAction, app: AppEntry) -> str:
+        return (
+            f"#{action.id} {action.version} on {self._where(action)} at "
+            f"{render.moment(action.due_at, app.timezone)}"
+        )
+
+    async def _record(self, action: TimedAction, actor: str, outcome: str, message: str) -> None:
+        release = await self.store.release(action.app_key, action.version)
+        await self.store.record(
+            actor=actor,
+            action="schedule",
+            outcome=outcome,
+            app=action.app_key,
+            release=release,
+            version=action.version,
+            platform=action.platforms[0] if len(action.platforms) == 1 else None,
+            message=message,
+        )
+
+    async def _announce(self, notice: Notice) -> None:
+        for announcer in list(self.announcers):
+            try:
+                await announcer.notice(notice)
+            except Exception:  # one broken way out must not silence the others
+                log.exception("announcing a timed release failed")
