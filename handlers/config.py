@@ -252,26 +252,26 @@ def _channels(
     """Every channel the apps post to (and "" for apps without one), with its settings."""
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{source}: [channels] must be a table of channel ids")
-    sections: dict[str, _ChannelSection] = {}
+    given: dict[str, tuple[ZoneInfo, dt.time | None]] = {}
     for cid, value in raw.items():
         where = f"{source} [channels.{cid}]"
         if not re.fullmatch(CHANNEL, cid):
             raise ConfigError(f"{where}: {cid!r} is not a Slack channel id (C…, G…)")
         try:
-            sections[cid] = _ChannelSection.model_validate(value)
+            section = _ChannelSection.model_validate(value)
         except ValidationError as exc:
             raise ConfigError(f"{where}: {_first_error(exc)}") from None
+        given[cid] = (
+            default_zone if section.timezone is None else _zone(section.timezone, where),
+            default_digest if section.digest is None else _digest_time(section.digest, where),
+        )
     members: dict[str, list[str]] = {}
     for app in apps.values():
         members.setdefault(app.channel or "", []).append(app.key)
-    out: dict[str, ChannelEntry] = {}
-    for cid, keys in members.items():
-        section = sections.get(cid, _ChannelSection())
-        where = f"{source} [channels.{cid}]"
-        zone = _zone(section.timezone, where) if section.timezone else default_zone
-        digest = _digest_time(section.digest, where) if section.digest else default_digest
-        out[cid] = ChannelEntry(cid, zone, digest, tuple(keys))
-    return out
+    return {
+        cid: ChannelEntry(cid, *given.get(cid, (default_zone, default_digest)), tuple(keys))
+        for cid, keys in members.items()
+    }
 
 
 def load_config(path: Path) -> MinishipConfig:

@@ -197,7 +197,7 @@ def _schedule(args: list[str]) -> Command:
             raise UsageError("which one? `schedule` lists them with their ids", "schedule")
         _no_more(args, 2, "schedule")
         number = args[1].removeprefix("#")
-        if not number.isdigit() or len(number) > 9:
+        if not re.fullmatch(r"[0-9]{1,9}", number):
             raise UsageError(f"`{_clip(args[1])}` is not a timed release id", "schedule")
         return Command("schedule", action_id=int(number))
     _no_more(args, 1, "schedule")

@@ -9,11 +9,16 @@ the scheduler binds here when it starts.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from handlers.timed import TimedReleases
 
-__all__ = ["bind", "digest", "fire", "remind", "unbind", "watch"]
+__all__ = ["bind", "digest", "drain", "fire", "remind", "unbind", "watch"]
 
 _bound: TimedReleases | None = None
+_running: set[asyncio.Task[object]] = set()
 
 
 def bind(timed: TimedReleases) -> None:
@@ -29,27 +34,46 @@ def unbind(timed: TimedReleases) -> None:
         _bound = None
 
 
-def _timed() -> TimedReleases:
+@contextlib.asynccontextmanager
+async def _timed() -> AsyncIterator[TimedReleases]:
+    """The bound use cases, with the running job counted until it ends (see drain)."""
     if _bound is None:
         raise RuntimeError("no scheduler is running in this process")
-    return _bound
+    task = asyncio.current_task()
+    if task is not None:
+        _running.add(task)
+    try:
+        yield _bound
+    finally:
+        if task is not None:
+            _running.discard(task)
+
+
+async def drain() -> None:
+    """Wait for the jobs running now to finish (bound it with ``asyncio.timeout``)."""
+    if _running:
+        await asyncio.wait(set(_running))
 
 
 async def fire(action_id: int) -> None:
     """A timed release is due."""
-    await _timed().fire(action_id)
+    async with _timed() as timed:
+        await timed.fire(action_id)
 
 
 async def remind(action_id: int) -> None:
     """A timed release is due soon."""
-    await _timed().remind(action_id)
+    async with _timed() as timed:
+        await timed.remind(action_id)
 
 
 async def watch() -> None:
     """Ask the platforms about releases in review; nudge long reviews."""
-    await _timed().watch()
+    async with _timed() as timed:
+        await timed.watch()
 
 
 async def digest(channel_id: str) -> None:
     """Post one channel's daily digest."""
-    await _timed().digest(channel_id)
+    async with _timed() as timed:
+        await timed.digest(channel_id)

@@ -20,6 +20,7 @@ and the job store below tolerates the other process having removed a job first.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 JOBS_TABLE = "apscheduler_jobs"  # kept out of Alembic (storage/migrations/env.py)
 DIGEST_GRACE_SECONDS = 3600  # a digest found due within the hour is still posted
+STOP_WAIT_SECONDS = 30.0  # how long a stop waits for running jobs
 
 
 class _SharedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
@@ -95,8 +97,17 @@ class Scheduler:
         log.info("scheduler started: %d timed release(s) pending", count)
 
     async def stop(self) -> None:
+        """Start no more jobs, let the running ones finish (a publish half done is worse
+        than a slower stop), then shut down."""
         if self.aps.running:
+            self.aps.pause()
+            try:
+                async with asyncio.timeout(STOP_WAIT_SECONDS):
+                    await jobs.drain()
+            except TimeoutError:
+                log.warning("stopping with jobs still running; they are cancelled")
             self.aps.shutdown(wait=False)
+            await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
         if self.timed.planner is self:
             self.timed.planner = None
         jobs.unbind(self.timed)

@@ -46,7 +46,8 @@ T = TimedState
 # (it then goes out only if approved by the time)
 SCHEDULABLE = frozenset({S.APPROVED, S.IN_REVIEW, S.DELAYED})
 IN_REVIEW = (S.IN_REVIEW, S.DELAYED)
-# a timed action left running this long was interrupted (its process died mid-publish)
+# a timed action still running this long after the grace period was interrupted (its
+# process died mid-publish): it starts within the grace period and takes seconds
 RUNNING_TIMEOUT = timedelta(minutes=10)
 SLACK_RETRY_MEMORY = timedelta(days=1)
 LATE_ENOUGH_TO_SAY = timedelta(seconds=60)
@@ -193,9 +194,6 @@ class TimedReleases:
             self.planner.unplan(action_id)
         app = self.service.app(action.app_key)
         await self._record(action, actor.id, "ok", f"cancelled: {self._what(action, app)}")
-        await self._announce(
-            Notice(app, action.version, f"⏹ Timed release #{action.id} cancelled by {actor}.")
-        )
         return action
 
     def _remind_at(self, action: TimedAction) -> datetime | None:
@@ -209,7 +207,7 @@ class TimedReleases:
         table may have lost or dropped one); settle plans interrupted mid-publish."""
         assert self.planner is not None
         for stuck in await self.store.timed_actions(states=[T.RUNNING]):
-            if self.clock() - stuck.due_at > RUNNING_TIMEOUT:
+            if self.clock() - stuck.due_at > self.rules.grace + RUNNING_TIMEOUT:
                 with contextlib.suppress(ActionTaken):
                     await self.store.move_timed(
                         stuck,

@@ -184,13 +184,15 @@ _RULES: dict[int, _ErrorRule] = {
     ),
     61005: (
         AuthError,
-        "the component_verify_ticket has expired (tickets live 12 h); set "
-        "WECHAT_COMPONENT_VERIFY_TICKET to the latest ticket WeChat pushed.",
+        "the component_verify_ticket has expired (tickets live 12 h). WeChat pushes a new "
+        "one every 10 minutes to the authorization-event URL (/push/wechat/auth): check it "
+        "is set and reachable, or set WECHAT_COMPONENT_VERIFY_TICKET to a recent ticket.",
     ),
     61006: (
         AuthError,
-        "WeChat refused the component_verify_ticket; set WECHAT_COMPONENT_VERIFY_TICKET to the "
-        "latest ticket WeChat pushed to the authorization-event URL.",
+        "WeChat refused the component_verify_ticket. The newest one arrives at the "
+        "authorization-event URL (/push/wechat/auth) within 10 minutes; check that URL is "
+        "set and reachable, or set WECHAT_COMPONENT_VERIFY_TICKET to a recent ticket.",
     ),
     61007: (
         AuthError,

@@ -65,7 +65,14 @@ def make_engine(url: str, **kwargs: Any) -> AsyncEngine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # Autocommit: each statement is its own transaction (miniship's writes are single
+        # statements; a transition is one compare-and-set UPDATE). So the database lock is
+        # held only while aiosqlite's thread runs a statement, never across an await. The
+        # scheduler's job store writes synchronously on the event loop's thread; were a
+        # transaction of ours open across an await then, the two would wait on each other.
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT", **kwargs
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True, **kwargs)

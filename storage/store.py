@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -282,7 +282,9 @@ class Store:
         async with self.session() as s:
             result = await s.exec(
                 delete(Delivery).where(
-                    col(Delivery.at) < before, col(Delivery.key).startswith(prefix)
+                    col(Delivery.at) < before,
+                    # a literal, case-sensitive prefix (LIKE would read _ and % as wildcards)
+                    func.substr(Delivery.key, 1, len(prefix)) == prefix,
                 )
             )
             await s.commit()

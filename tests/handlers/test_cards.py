@@ -523,3 +523,78 @@ def test_home_with_many_apps_stays_inside_the_limit() -> None:
     assert len(ids) == len(set(ids))
     for _, value in texts(blocks):
         assert len(value) <= 3000
+
+
+# -- "Publish now" after a missed timed release --------------------------------------------
+
+
+def test_publish_now_on_one_platform() -> None:
+    blocks = cards.publish_now(APP, "1.2.0", ["alipay"], "Missed: 1.2.0 was due at 10:00.")
+    assert [b["type"] for b in blocks] == ["section", "actions"]
+    assert blocks[0]["text"]["type"] == "mrkdwn"
+    assert blocks[0]["text"]["text"] == "Missed: 1.2.0 was due at 10:00."
+    (button,) = blocks[1]["elements"]
+    assert button["type"] == "button" and button["action_id"] == PUBLISH == "ship_publish"
+    assert button["text"] == {"type": "plain_text", "text": "Publish now"}
+    assert button["style"] == "primary"
+    assert button["value"] == cards.button_value("demo", "1.2.0", "alipay")
+    assert parse_button_value(button["value"]) == ("demo", "1.2.0", "alipay")
+    confirm = button["confirm"]
+    assert confirm["confirm"]["text"] == "Publish" and confirm["deny"]["text"] == "Cancel"
+    assert confirm["title"]["text"] == "Publish 1.2.0 on Alipay?"
+    assert "Demo Shop" in confirm["text"]["text"] and "Alipay" in confirm["text"]["text"]
+    assert "every platform" not in confirm["title"]["text"] + confirm["text"]["text"]
+
+
+@pytest.mark.parametrize("chosen", [["wechat", "alipay"], ["alipay", "wechat"], []])
+def test_publish_now_on_several_platforms_means_every_platform(chosen: list[str]) -> None:
+    blocks = cards.publish_now(APP, "1.2.0", chosen, "Missed.")
+    (button,) = buttons(blocks)
+    assert button["action_id"] == PUBLISH and button["text"]["text"] == "Publish now"
+    assert button["value"] == cards.button_value("demo", "1.2.0", "")
+    assert parse_button_value(button["value"]) == ("demo", "1.2.0", "")
+    confirm = button["confirm"]
+    assert confirm["title"]["text"] == "Publish 1.2.0 on every platform?"
+    assert "Demo Shop 1.2.0 on every platform?" in confirm["text"]["text"]
+    for name in ("WeChat", "Alipay"):
+        assert name not in confirm["title"]["text"] + confirm["text"]["text"]
+
+
+def test_publish_now_escapes_and_clips_its_text() -> None:
+    blocks = cards.publish_now(APP, "1.2.0", ["wechat"], "by <@U012ABCDEF> & <!channel>")
+    said = blocks[0]["text"]["text"]
+    assert said == "by &lt;@U012ABCDEF&gt; &amp; &lt;!channel&gt;"
+    long = cards.publish_now(APP, "1.2.0", ["wechat"], "<" * 5000)
+    said = long[0]["text"]["text"]
+    assert len(said) <= 3000 and said.endswith("…")
+    check_mrkdwn_escaped(said)
+
+
+def test_publish_now_confirm_stays_inside_limits() -> None:
+    app = AppEntry("demo", "N" * 400, SHANGHAI)
+    version = "1." + "9" * 62
+    (button,) = buttons(cards.publish_now(app, version, ["wechat", "alipay"], "x"))
+    assert len(button["confirm"]["title"]["text"]) <= 100
+    assert len(button["confirm"]["text"]["text"]) <= 300
+    assert "every platform" in button["confirm"]["text"]["text"]
+    assert len(button["value"]) <= 2000
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        _value(platform=""),
+        cards.button_value("demo", "1.2.0", ""),
+    ],
+)
+def test_an_empty_platform_means_every_platform(value: str) -> None:
+    assert parse_button_value(value) == ("demo", "1.2.0", "")
+
+
+@pytest.mark.parametrize(
+    "platform", [" ", "every", "all", "*", "wechat,alipay", "baidu", None, 0, False]
+)
+def test_other_platforms_are_still_refused(platform: object) -> None:
+    value = json.dumps({"app": "demo", "version": "1.2.0", "platform": platform})
+    with pytest.raises(ValueError, match="bad platform"):
+        parse_button_value(value)

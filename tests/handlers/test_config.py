@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from handlers.config import Settings, load_config, parse_config
+from handlers.config import ChannelEntry, Settings, load_config, parse_config
 from platforms.errors import ConfigError
 
 REPO = Path(__file__).parents[2]
@@ -89,3 +91,154 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MINISHIP_EMULATORS", "sometimes")
     with pytest.raises(ValueError, match="auto"):
         Settings(_env_file=None)
+
+
+# -- channels and the daily digest ----------------------------------------------------------
+
+
+def channel_apps(**channels: str | None) -> dict[str, object]:
+    """An [apps] table: app key → its channel (None: no channel)."""
+    return {
+        key: {"wechat": WECHAT, **({"channel": cid} if cid else {})}
+        for key, cid in channels.items()
+    }
+
+
+def test_channels_default_to_the_top_level_zone_and_0930() -> None:
+    config = parse_config({"apps": channel_apps(a="C0AAA", b="C0AAA", c="G0BBB", d=None, e=None)})
+    assert set(config.channels) == {"C0AAA", "G0BBB", ""}
+    shared = config.channels["C0AAA"]
+    assert shared == ChannelEntry("C0AAA", ZoneInfo("Asia/Shanghai"), dt.time(9, 30), ("a", "b"))
+    assert config.channels["G0BBB"].apps == ("c",)
+    assert config.channels[""].id == "" and config.channels[""].apps == ("d", "e")
+    for entry in config.channels.values():
+        assert entry.timezone.key == "Asia/Shanghai" and entry.digest == dt.time(9, 30)
+
+
+def test_the_top_level_zone_and_digest_apply_to_every_channel() -> None:
+    config = parse_config(
+        {
+            "timezone": "Europe/Berlin",
+            "digest": "8:05",
+            "apps": {
+                **channel_apps(a="C0AAA", d=None),
+                # an app's own zone is for its times, not its channel's digest
+                "z": {"timezone": "UTC", "channel": "C0AAA", "wechat": WECHAT},
+            },
+        }
+    )
+    for entry in config.channels.values():
+        assert entry.timezone.key == "Europe/Berlin" and entry.digest == dt.time(8, 5)
+    assert config.channels["C0AAA"].apps == ("a", "z")
+
+
+def test_a_channel_table_overrides_zone_and_digest_for_that_channel_only() -> None:
+    config = parse_config(
+        {
+            "digest": "off",
+            "apps": channel_apps(a="C0AAA", b="C0BBB", c="C0CCC", d=None),
+            "channels": {
+                "C0AAA": {"timezone": "Europe/Berlin", "digest": "17:45"},
+                "C0BBB": {"digest": "07:00"},
+                "C0CCC": {"timezone": "America/New_York"},
+            },
+        }
+    )
+    a, b, c, none = (config.channels[k] for k in ("C0AAA", "C0BBB", "C0CCC", ""))
+    assert (a.timezone.key, a.digest) == ("Europe/Berlin", dt.time(17, 45))
+    assert (b.timezone.key, b.digest) == ("Asia/Shanghai", dt.time(7, 0))
+    assert (c.timezone.key, c.digest) == ("America/New_York", None)  # the top-level "off"
+    assert (none.timezone.key, none.digest) == ("Asia/Shanghai", None)
+
+
+@pytest.mark.parametrize("off", ["off", "OFF", " Off "])
+def test_off_turns_the_digest_off(off: str) -> None:
+    top = parse_config({"digest": off, "apps": channel_apps(a="C0AAA")})
+    assert top.channels["C0AAA"].digest is None
+    one = parse_config(
+        {"apps": channel_apps(a="C0AAA", b="C0BBB"), "channels": {"C0AAA": {"digest": off}}}
+    )
+    assert one.channels["C0AAA"].digest is None
+    assert one.channels["C0BBB"].digest == dt.time(9, 30)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("00:00", dt.time(0, 0)), ("9:30", dt.time(9, 30)), ("23:59", dt.time(23, 59))],
+)
+def test_digest_times(text: str, expected: dt.time) -> None:
+    config = parse_config({"digest": text, "apps": channel_apps(a=None)})
+    assert config.channels[""].digest == expected
+
+
+def test_without_apps_there_are_no_channels() -> None:
+    assert parse_config({"apps": {}}).channels == {}
+    assert parse_config({"apps": {}, "channels": {}}).channels == {}
+
+
+def test_the_repository_file_has_a_digest_for_its_apps(tmp_path: Path) -> None:
+    config = load_config(REPO / "miniship.toml")
+    assert config.channels[""].apps == ("demo",)
+    assert config.channels[""].digest == dt.time(9, 30)
+    # load_config keeps the channels (and adds the path)
+    file = tmp_path / "miniship.toml"
+    file.write_text(
+        'digest = "off"\n'
+        '[channels.C0AAA]\ndigest = "10:15"\ntimezone = "UTC"\n'
+        '[apps.a]\nchannel = "C0AAA"\n'
+        '[apps.a.wechat]\nappid = "wx3a5f9c2e1b7d4f60"\ntemplate_id = 1\n'
+    )
+    loaded = load_config(file)
+    assert loaded.path == file
+    assert loaded.channels == {
+        "C0AAA": ChannelEntry("C0AAA", ZoneInfo("UTC"), dt.time(10, 15), ("a",))
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"digest": "25:00", "apps": {}}, 'miniship.toml: digest must be a time like "09:30"'),
+        ({"digest": "9h", "apps": {}}, "got '9h'"),
+        ({"digest": "24:00", "apps": {}}, "got '24:00'"),
+        ({"digest": "12:60", "apps": {}}, "got '12:60'"),
+        ({"digest": "9:5", "apps": {}}, "got '9:5'"),
+        ({"digest": "never", "apps": {}}, 'or "off"'),
+        (
+            {"apps": channel_apps(a="C0AAA"), "channels": {"C0AAA": {"digest": "25:00"}}},
+            "[channels.C0AAA]: digest must be a time",
+        ),
+        (
+            {"apps": channel_apps(a="C0AAA"), "channels": {"C0AAA": {"digest": "9h"}}},
+            '[channels.C0AAA]: digest must be a time like "09:30", or "off"; got \'9h\'',
+        ),
+        (
+            {"apps": channel_apps(a="C0AAA"), "channels": {"C0AAA": {"digest": 930}}},
+            "[channels.C0AAA]: digest",
+        ),
+        ({"apps": {}, "channels": {"general": {}}}, "'general' is not a Slack channel id"),
+        ({"apps": {}, "channels": {"c0aaa": {}}}, "[channels.c0aaa]: 'c0aaa' is not a Slack"),
+        ({"apps": {}, "channels": {"U0AAA": {}}}, "not a Slack channel id"),
+        ({"apps": {}, "channels": {"C0AAA": {"digets": "09:00"}}}, "[channels.C0AAA]: digets"),
+        ({"apps": {}, "channels": {"C0AAA": {"name": "x"}}}, "[channels.C0AAA]: name"),
+        ({"apps": {}, "channels": {"C0AAA": 3}}, "[channels.C0AAA]"),
+        ({"apps": {}, "channels": ["C0AAA"]}, "[channels] must be a table"),
+        (
+            {"apps": channel_apps(a="C0AAA"), "channels": {"C0AAA": {"timezone": "Mars/Base"}}},
+            "[channels.C0AAA]: unknown time zone 'Mars/Base'",
+        ),
+        ({"channel": {}, "apps": {}}, "unknown top-level key(s) channel"),
+    ],
+)
+def test_bad_channels_and_digests_are_explained(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "section", [{"timezone": "Mars/Base"}, {"digest": "25:00"}], ids=["zone", "digest"]
+)
+def test_mistakes_in_an_unused_channel_table_are_explained(section: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        parse_config({"apps": channel_apps(a="C0AAA"), "channels": {"C0BBB": section}})

@@ -89,3 +89,69 @@ def test_daylight_saving_in_a_zone_that_has_it() -> None:
 def test_now_must_be_aware() -> None:
     with pytest.raises(ValueError, match="aware"):
         parse_when("in 2h", datetime(2026, 11, 24, 1, 0), SHANGHAI)
+
+
+# -- seconds --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("in 45s", timedelta(seconds=45)),
+        ("in 1m30s", timedelta(minutes=1, seconds=30)),
+        ("in 1m 30s", timedelta(minutes=1, seconds=30)),
+        ("in 90 seconds", timedelta(seconds=90)),
+        ("in 1 second", timedelta(seconds=1)),
+        ("in 10sec", timedelta(seconds=10)),
+        ("in 10 secs", timedelta(seconds=10)),
+        ("in 1h 2m 3s", timedelta(hours=1, minutes=2, seconds=3)),
+        ("in 2mins 5S", timedelta(minutes=2, seconds=5)),
+        ("in 30s 30s", timedelta(seconds=60)),  # repeated units add up
+    ],
+)
+def test_durations_in_seconds(text: str, span: timedelta) -> None:
+    assert parse_when(text, NOW, SHANGHAI) == NOW + span
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("in 0s", "more than zero"),
+        ("in 45", "not a duration"),
+        ("in s", "not a duration"),
+        ("in 45ss", "not a duration"),
+        ("in 5ms", "not a duration"),
+        ("in 1m30", "not a duration"),
+        ("in 31622401s", "more than a year"),  # 366 days and a second
+    ],
+)
+def test_bad_durations_in_seconds(text: str, message: str) -> None:
+    with pytest.raises(WhenError, match=message):
+        parse_when(text, NOW, SHANGHAI)
+
+
+def test_describe_shows_seconds_only_when_there_are_some() -> None:
+    with_seconds = datetime(2026, 12, 1, 2, 0, 5, tzinfo=UTC)  # 10:00:05 in Shanghai
+    assert describe(with_seconds, SHANGHAI) == "2026-12-01 10:00:05 CST (+08:00) = 02:00:05 UTC"
+    on_the_minute = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    assert describe(on_the_minute, SHANGHAI) == "2026-12-01 10:00 CST (+08:00) = 02:00 UTC"
+    # the UTC side carries the date when it is another day there, seconds and all
+    early = datetime(2026, 11, 30, 23, 0, 59, tzinfo=UTC)  # 07:00:59 in Shanghai
+    assert describe(early, SHANGHAI) == (
+        "2026-12-01 07:00:59 CST (+08:00) = 2026-11-30 23:00:59 UTC"
+    )
+    # a fraction of a second alone is not shown
+    assert describe(on_the_minute.replace(microsecond=500_000), SHANGHAI) == (
+        "2026-12-01 10:00 CST (+08:00) = 02:00 UTC"
+    )
+
+
+def test_in_45s_echoes_its_seconds() -> None:
+    moment = parse_when("in 45s", NOW, SHANGHAI)
+    assert describe(moment, SHANGHAI) == "2026-11-24 09:00:45 CST (+08:00) = 01:00:45 UTC"
+    assert describe(parse_when("in 2m", NOW, SHANGHAI), SHANGHAI) == (
+        "2026-11-24 09:02 CST (+08:00) = 01:02 UTC"
+    )
+    assert describe(parse_when("in 1m30s", NOW, BERLIN), BERLIN) == (
+        "2026-11-24 02:01:30 CET (+01:00) = 01:01:30 UTC"
+    )

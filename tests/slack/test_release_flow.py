@@ -7,8 +7,10 @@ bot says goes to a local fake of the Slack Web API, which the tests read back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot import Runtime, open_runtime
+from bot import Runtime, open_runtime, scheduling
 from handlers import cards
 from handlers.config import Settings
 from handlers.slack import build_app, make_binding
@@ -93,8 +95,12 @@ class World:
             await asyncio.sleep(0.03)
 
 
-@pytest.fixture
-async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+@asynccontextmanager
+async def open_world(
+    tmp_path: Path, database_url: str, *, scheduler: bool = False
+) -> AsyncIterator[World]:
+    """Bolt over HTTP on loopback, wired as `serve` wires it, to a fake Slack; with the
+    scheduler running too when asked (its watch interval an hour: tests move reviews)."""
     (tmp_path / "miniship.toml").write_text(CONFIG)
     settings = Settings(
         database_url=database_url,
@@ -102,11 +108,12 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
         emulators="on",
         emulator_review_seconds=REVIEW,
         emulator_state=tmp_path / "emulators",
+        watch_seconds=3600,
     )
     clock = FakeClock()
     async with FakeSlack() as slack, open_runtime(settings, clock=clock) as rt:
         slack.groups = {"S0LEADS": ["U0LEAD"]}
-        binding = make_binding(rt.service, slack.client())  # the wiring `serve` uses
+        binding = make_binding(rt.service, slack.client(), rt.timed)  # as `serve` does
         app = build_app(binding, signing_secret=SECRET, socket_mode=False)
         runner = web.AppRunner(app.web_app(path="/slack/events"))
         await runner.setup()
@@ -114,9 +121,18 @@ async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         try:
-            yield World(slack, rt, clock, f"http://127.0.0.1:{port}/slack/events")
+            async with contextlib.AsyncExitStack() as stack:
+                if scheduler:
+                    await stack.enter_async_context(scheduling(rt))
+                yield World(slack, rt, clock, f"http://127.0.0.1:{port}/slack/events")
         finally:
             await runner.cleanup()
+
+
+@pytest.fixture
+async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    async with open_world(tmp_path, database_url) as opened:
+        yield opened
 
 
 def card_of(world: World) -> dict[str, Any]:
