@@ -161,6 +161,8 @@ class Commands:
             return Reply(render.schedule(await timed.pending(keys), zones))
         action = await timed.action(c.action_id)
         app = self.service.app(action.app_key)
+        if not await self.may(actor, app, "view"):  # as if it did not exist
+            raise CommandRefused(f"there is no timed release #{c.action_id}")
         refusal = await self._require(actor, app, "publish", "schedule cancel", action.version)
         if refusal is not None:
             return refusal

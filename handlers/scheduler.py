@@ -15,7 +15,7 @@ again from the ``timed_action`` table, so a job APScheduler lost or dropped come
 APScheduler 3 does not coordinate schedulers that share a job table: each may run a due
 job. Run one scheduling process per database; if two do (or one restarts while the other
 runs), the claims in ``timed_action`` and ``release_target`` still let only one publish,
-and the job store below tolerates the other process having removed a job first.
+and the job store (storage/jobstore.py) tolerates the other process removing a job first.
 """
 
 from __future__ import annotations
@@ -24,46 +24,22 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from handlers import jobs
 from handlers.timed import TimedReleases
-from storage.db import make_sync_engine
+from storage.jobstore import job_store
 from storage.models import TimedAction
 
-__all__ = ["JOBS_TABLE", "Scheduler"]
+__all__ = ["Scheduler"]
 
 log = logging.getLogger(__name__)
 
-JOBS_TABLE = "apscheduler_jobs"  # kept out of Alembic (storage/migrations/env.py)
 DIGEST_GRACE_SECONDS = 3600  # a digest found due within the hour is still posted
 STOP_WAIT_SECONDS = 30.0  # how long a stop waits for running jobs
-
-
-class _SharedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
-    """A job store that another scheduler process may also work on.
-
-    When that process ran a one-off job first, it removed the row; APScheduler would then
-    raise from its wake-up (stopping this scheduler's timer) when it removes or updates the
-    same job. Here that is simply the job being done.
-    """
-
-    def update_job(self, job: Any) -> None:
-        try:
-            super().update_job(job)
-        except JobLookupError:
-            log.debug("job %s was removed by another scheduler", job.id)
-
-    def remove_job(self, job_id: str) -> None:
-        try:
-            super().remove_job(job_id)
-        except JobLookupError:
-            log.debug("job %s was already removed", job_id)
 
 
 class Scheduler:
@@ -72,9 +48,8 @@ class Scheduler:
     def __init__(self, database_url: str, timed: TimedReleases, *, watch_seconds: float) -> None:
         self.timed = timed
         self.watch_seconds = watch_seconds
-        self._engine = make_sync_engine(database_url)
         self.aps = AsyncIOScheduler(
-            jobstores={"default": _SharedJobStore(engine=self._engine, tablename=JOBS_TABLE)},
+            jobstores={"default": job_store(database_url)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
             timezone=UTC,
         )
@@ -111,7 +86,6 @@ class Scheduler:
         if self.timed.planner is self:
             self.timed.planner = None
         jobs.unbind(self.timed)
-        self._engine.dispose()
 
     def _plan_digests(self) -> None:
         wanted: set[str] = set()

@@ -166,8 +166,13 @@ class TimedReleases:
                     f"`schedule cancel {other.id}` first"
                 )
         action = await self.store.add_timed(release, names, due, actor.id, channel)
-        remind_at = self._remind_at(action)
-        self.planner.plan(action, remind_at)
+        # planned inside the reminder window: the reply itself is the reminder
+        remind_at = self._remind_at(action) if due - self.clock() > self.rules.reminder else None
+        try:
+            self.planner.plan(action, remind_at)
+        except Exception:  # no job, no plan: do not leave a plan that never fires
+            await self.store.move_timed(action, T.CANCELLED, "could not be scheduled")
+            raise
         await self._record(action, actor.id, "ok", f"publish planned: {self._what(action, app)}")
         return Scheduled(action, app, remind_at, waiting)
 
@@ -207,13 +212,19 @@ class TimedReleases:
         table may have lost or dropped one); settle plans interrupted mid-publish."""
         assert self.planner is not None
         for stuck in await self.store.timed_actions(states=[T.RUNNING]):
-            if self.clock() - stuck.due_at > self.rules.grace + RUNNING_TIMEOUT:
-                with contextlib.suppress(ActionTaken):
-                    await self.store.move_timed(
-                        stuck,
-                        T.FAILED,
-                        "interrupted while publishing; `status` shows whether it went out",
-                    )
+            app = self.service.config.app(stuck.app_key)
+            if self.clock() - stuck.due_at <= self.rules.grace + RUNNING_TIMEOUT:
+                continue
+            text = (
+                f"⚠️ Timed release #{stuck.id} of {stuck.version} was interrupted (miniship "
+                "stopped while publishing); `status` shows whether it went out."
+            )
+            try:
+                await self.store.move_timed(stuck, T.FAILED, text)
+            except ActionTaken:
+                continue
+            if app is not None:
+                await self._announce(Notice(app, stuck.version, text, channel=stuck.channel))
         pending = await self.store.timed_actions()
         for action in pending:
             self.planner.plan(action, self._remind_at(action))

@@ -80,6 +80,8 @@ def _span(text: str) -> timedelta:
         raise WhenError(f"`in {text}` is not a duration; write e.g. `in 2h`, `in 90m`, `in 1d 4h`")
     amounts: dict[str, int] = {}
     for number, unit in parts:
+        if len(number) > 9:  # no unit goes past a year in 9 digits; int() of huge ones fails
+            raise WhenError("that is more than a year away")
         key = _UNITS[unit[0]]
         amounts[key] = amounts.get(key, 0) + int(number)
     try:

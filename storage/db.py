@@ -104,5 +104,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the database to the newest schema."""
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+    async with engine.connect() as plain:
+        # one transaction, even where the engine autocommits (SQLite, see make_engine)
+        conn = await plain.execution_options(isolation_level="SERIALIZABLE")
+        async with conn.begin():
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))

@@ -123,15 +123,15 @@ async def move_due(b: Bot, action_id: int, due: datetime) -> None:
 
 
 async def test_a_timed_publish_fires_once_at_its_time(tmp_path: Path, database_url: str) -> None:
-    async with bot(tmp_path, database_url) as b:
+    async with bot(tmp_path, database_url, reminder_minutes=0.02) as b:  # 1.2 s before
         await b.approved()
-        reply = await b.run("publish demo 1.0.0 in 2s")
+        reply = await b.run("publish demo 1.0.0 in 3s")
         assert "Timed release #1" in reply and "WeChat, Alipay" in reply
         assert "CST (+08:00) = " in reply and " UTC" in reply
         assert "schedule cancel 1" in reply
         assert "#1 demo 1.0.0" in await b.run("schedule")
         ids = {j.id for j in b.scheduler.aps.get_jobs()}
-        assert {"publish:1", "watch", "digest:-"} <= ids  # the reminder was due at once
+        assert {"publish:1", "remind:1", "watch", "digest:-"} <= ids
         assert await b.state("1.0.0", "wechat") is S.APPROVED  # not before its time
 
         action = await settled(b)
@@ -147,7 +147,7 @@ async def test_a_timed_publish_fires_once_at_its_time(tmp_path: Path, database_u
         assert all(e.actor.startswith("timed #1") for e in publishes)
         said = b.said()
         assert said.count("🚀 Timed release #1 published as planned") == 1
-        assert "⏰ In " in said  # the reminder (due within 30 min: sent at once)
+        assert said.count("⏰ In ") == 1
         assert said.index("⏰ In ") < said.index("🚀")
         assert not {j.id for j in b.scheduler.aps.get_jobs()} & {"publish:1", "remind:1"}
         assert "No timed releases pending" in await b.run("schedule")
@@ -351,6 +351,33 @@ async def test_the_reminder_comes_once_before_and_says_what_would_stop_it(
         said = b.said()
         assert said.count("⏰ In ") == 1
         assert "WeChat is in review: unless approved by then, nothing is published." in said
+
+
+async def test_no_reminder_when_planned_inside_the_reminder_window_or_turned_off(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with bot(tmp_path, database_url) as b:  # reminders 30 min before
+        await b.approved()
+        reply = await b.run("publish demo 1.0.0 in 10m")
+        assert "reminder" not in reply
+        assert "remind:1" not in {j.id for j in b.scheduler.aps.get_jobs()}
+
+
+async def test_a_plan_the_scheduler_could_not_take_is_not_left_behind(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.approved()
+        planned = b.scheduler.plan
+
+        def broken(action: TimedAction, remind_at: datetime | None) -> None:
+            raise RuntimeError("job table unavailable")
+
+        b.scheduler.plan = broken  # type: ignore[method-assign]
+        assert "Something went wrong" in await b.run("publish demo 1.0.0 in 1h")
+        assert (await b.action(1)).state == TimedState.CANCELLED
+        b.scheduler.plan = planned  # type: ignore[method-assign]
+        assert "Timed release #2" in await b.run("publish demo 1.0.0 in 1h")
 
 
 async def test_no_reminder_when_turned_off(tmp_path: Path, database_url: str) -> None:
