@@ -55,9 +55,12 @@ class Scheduler:
         )
 
     async def start(self) -> None:
-        """Start (inside the running loop) and set up every job."""
+        """Set up every job, then start (inside the running loop).
+
+        Jobs are handed over before the start, so each one stored and due already is
+        replaced, then run once — not run, then planned and found due again.
+        """
         jobs.bind(self.timed)
-        self.aps.start()
         self.timed.planner = self
         self.aps.add_job(
             "handlers.jobs:watch",
@@ -67,8 +70,12 @@ class Scheduler:
             replace_existing=True,
             misfire_grace_time=max(1, int(self.watch_seconds)),
         )
-        self._plan_digests()
+        wanted = self._plan_digests()
         count = await self.timed.replan()
+        self.aps.start()
+        for job in self.aps.get_jobs():
+            if job.id.startswith("digest:") and job.id not in wanted:
+                job.remove()  # the channel is gone from miniship.toml, or its digest is off
         log.info("scheduler started: %d timed release(s) pending", count)
 
     async def stop(self) -> None:
@@ -87,7 +94,8 @@ class Scheduler:
             self.timed.planner = None
         jobs.unbind(self.timed)
 
-    def _plan_digests(self) -> None:
+    def _plan_digests(self) -> set[str]:
+        """Plan each channel's digest; the ids of the digest jobs wanted."""
         wanted: set[str] = set()
         for channel in self.timed.service.config.channels.values():
             if channel.digest is None:
@@ -106,9 +114,7 @@ class Scheduler:
                 replace_existing=True,
                 misfire_grace_time=DIGEST_GRACE_SECONDS,
             )
-        for job in self.aps.get_jobs():
-            if job.id.startswith("digest:") and job.id not in wanted:
-                job.remove()  # the channel is gone from miniship.toml, or its digest is off
+        return wanted
 
     # -- Planner ----------------------------------------------------------------------------
 
