@@ -29,26 +29,31 @@ __all__ = [
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def async_url(url: str) -> str:
-    """The URL with the async driver miniship uses for its database kind."""
+# database kind → (async driver for miniship, sync driver for APScheduler's job store)
+_DRIVERS = {
+    "sqlite": ("sqlite+aiosqlite", "sqlite"),
+    "postgresql": ("postgresql+asyncpg", "postgresql+psycopg"),
+    "postgres": ("postgresql+asyncpg", "postgresql+psycopg"),
+}
+
+
+def _with_driver(url: str, sync: bool) -> str:
     u = make_url(url)
     backend = u.get_backend_name()
-    if backend == "sqlite":
-        return u.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
-    if backend in ("postgresql", "postgres"):
-        return u.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    if backend not in _DRIVERS:
+        raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    driver = _DRIVERS[backend][1 if sync else 0]
+    return u.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """The URL with the async driver miniship uses for its database kind."""
+    return _with_driver(url, sync=False)
 
 
 def sync_url(url: str) -> str:
     """The URL with a synchronous driver, for APScheduler's job store (3.x is sync only)."""
-    u = make_url(url)
-    backend = u.get_backend_name()
-    if backend == "sqlite":
-        return u.set(drivername="sqlite").render_as_string(hide_password=False)
-    if backend in ("postgresql", "postgres"):
-        return u.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+    return _with_driver(url, sync=True)
 
 
 def describe_url(url: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -31,6 +31,10 @@ S = ReleaseState
 _CHANGEABLE = frozenset(
     {"platform_ref", "review_reason", "detail", "submitted_at", "decided_at", "released_at"}
 )
+
+
+# the rows moved by compare-and-set on their ``revision``
+Revised = TypeVar("Revised", ReleaseTarget, TimedAction)
 
 
 class StaleState(Exception):
@@ -167,21 +171,8 @@ class Store:
         current = ReleaseState(target.state)
         check_transition(current, to)
         values = _defaults_for(current, to) | changes
-        values.update(state=str(to), revision=target.revision + 1, updated_at=utcnow())
-        async with self.session() as s:
-            result = await s.exec(
-                update(ReleaseTarget)
-                .where(
-                    col(ReleaseTarget.id) == target.id,
-                    col(ReleaseTarget.revision) == target.revision,
-                    col(ReleaseTarget.state) == target.state,
-                )
-                .values(**values)
-            )
-            await s.commit()
-            moved = getattr(result, "rowcount", 0) == 1
-            fresh = await s.get(ReleaseTarget, target.id, populate_existing=True)
-        assert fresh is not None
+        values.update(state=str(to), updated_at=utcnow())
+        moved, fresh = await self._compare_and_set(target, values)
         if not moved:
             raise StaleState(fresh, to)
         return fresh
@@ -345,27 +336,35 @@ class Store:
             ActionTaken: it moved meanwhile (``.current`` holds it as it is now).
         """
         check_timed(TimedState(action.state), to)
-        values: dict[str, Any] = {"state": str(to), "revision": action.revision + 1}
+        values: dict[str, Any] = {"state": str(to)}
         if outcome is not None:
             values["outcome"] = outcome
         if to not in (TimedState.PENDING, TimedState.RUNNING):
             values["finished_at"] = utcnow()
-        async with self.session() as s:
-            result = await s.exec(
-                update(TimedAction)
-                .where(
-                    col(TimedAction.id) == action.id,
-                    col(TimedAction.revision) == action.revision,
-                )
-                .values(**values)
-            )
-            await s.commit()
-            moved = getattr(result, "rowcount", 0) == 1
-            fresh = await s.get(TimedAction, action.id, populate_existing=True)
-        assert fresh is not None
+        moved, fresh = await self._compare_and_set(action, values)
         if not moved:
             raise ActionTaken(fresh, to)
         return fresh
+
+    async def _compare_and_set(self, row: Revised, values: dict[str, Any]) -> tuple[bool, Revised]:
+        """Write ``values`` (and the next revision) to ``row`` if its revision and state are
+        still those read; (whether it did, the row as it is now)."""
+        model = type(row)
+        async with self.session() as s:
+            result = await s.exec(
+                update(model)
+                .where(
+                    col(model.id) == row.id,
+                    col(model.revision) == row.revision,
+                    col(model.state) == row.state,
+                )
+                .values(**values, revision=row.revision + 1)
+            )
+            await s.commit()
+            moved = getattr(result, "rowcount", 0) == 1
+            fresh = await s.get(model, row.id, populate_existing=True)
+        assert fresh is not None
+        return moved, fresh
 
     # -- the event log ------------------------------------------------------------------
 

@@ -358,12 +358,16 @@ async def test_the_reminder_comes_once_before_and_says_what_would_stop_it(
         assert "WeChat is in review: unless approved by then, nothing is published." in said
 
 
+@pytest.mark.parametrize(
+    ("reminder_minutes", "when"),
+    [(30.0, "in 10m"), (0.0, "in 1h")],  # planned inside the reminder window; turned off
+)
 async def test_no_reminder_when_planned_inside_the_reminder_window_or_turned_off(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, reminder_minutes: float, when: str
 ) -> None:
-    async with bot(tmp_path, database_url) as b:  # reminders 30 min before
+    async with bot(tmp_path, database_url, reminder_minutes=reminder_minutes) as b:
         await b.approved()
-        reply = await b.run("publish demo 1.0.0 in 10m")
+        reply = await b.run(f"publish demo 1.0.0 {when}")
         assert "reminder" not in reply
         assert "remind:1" not in {j.id for j in b.scheduler.aps.get_jobs()}
 
@@ -383,14 +387,6 @@ async def test_a_plan_the_scheduler_could_not_take_is_not_left_behind(
         assert (await b.action(1)).state == TimedState.CANCELLED
         b.scheduler.plan = planned  # type: ignore[method-assign]
         assert "Timed release #2" in await b.run("publish demo 1.0.0 in 1h")
-
-
-async def test_no_reminder_when_turned_off(tmp_path: Path, database_url: str) -> None:
-    async with bot(tmp_path, database_url, reminder_minutes=0) as b:
-        await b.approved()
-        reply = await b.run("publish demo 1.0.0 in 1h")
-        assert "reminder" not in reply
-        assert "remind:1" not in {j.id for j in b.scheduler.aps.get_jobs()}
 
 
 async def test_a_long_review_is_nudged_once_per_threshold(
