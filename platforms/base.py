@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 import httpx
 from pydantic import BaseModel, BeforeValidator, SecretStr
@@ -43,6 +43,7 @@ from platforms.errors import (
     OutcomeUnknown,
     PlatformError,
     PlatformUnavailable,
+    Unsupported,
 )
 from platforms.push import PushEvent, PushRequest
 
@@ -50,8 +51,15 @@ __all__ = [
     "BEIJING",
     "MESSAGE_KEYS",
     "SECRET_KEYS",
+    "Authorization",
+    "CredentialVault",
     "Exchange",
+    "GrayPlan",
     "Overview",
+    "Quota",
+    "Template",
+    "TrialCode",
+    "VersionInfo",
     "Platform",
     "ReviewState",
     "ReviewStatus",
@@ -120,13 +128,115 @@ class ReviewStatus:
 
 
 @dataclass(frozen=True)
+class GrayPlan:
+    """A staged (gray) release: ``percent`` of users get ``version``; the rest keep the old one."""
+
+    percent: int  # 1–100 (WeChat), 10/30/50 (Alipay p10/p30/p50)
+    version: str | None = None
+    state: str = "running"  # running, paused, finished — in the platform's terms, translated
+    since: datetime | None = None  # aware UTC
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version the platform keeps for the app (``versions``).
+
+    ``state`` is plain English ("live", "in review", "approved", "gray", "development",
+    "rejected", "offline", "earlier release"). ``rollback`` is True when ``rollback`` can
+    take the app back to this version.
+    """
+
+    version: str
+    state: str
+    created_at: datetime | None = None  # aware UTC
+    description: str = ""
+    rollback: bool = False
+
+
+@dataclass(frozen=True)
 class Overview:
     """What the platform says about an app right now."""
 
     live_version: str | None = None
     trial_version: str | None = None  # WeChat trial / Alipay latest development version
     review: ReviewStatus | None = None  # the latest review, if any
-    lines: tuple[str, ...] = ()  # platform-specific extras worth showing (gray plan, …)
+    gray: GrayPlan | None = None  # a staged release in progress, if any
+    lines: tuple[str, ...] = ()  # platform-specific extras worth showing
+
+
+@dataclass(frozen=True)
+class TrialCode:
+    """The QR code that opens the trial (experience) version, as an image."""
+
+    image: bytes
+    mime: str  # "image/jpeg", "image/png"
+    version: str | None = None
+    url: str = ""  # where the platform serves the image, when it gave one (Alipay)
+    detail: str = ""
+
+    @property
+    def extension(self) -> str:
+        return {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}.get(self.mime, "img")
+
+
+@dataclass(frozen=True)
+class Quota:
+    """One limit the platform puts on an action, and what is left of it.
+
+    ``remaining``/``limit`` are ``None`` when the platform does not say. ``counted_here`` is
+    True for limits the platform enforces but offers no API to read (WeChat's withdraw limit):
+    the handlers count those actions themselves from the event log, per ``period`` ("day"
+    or "month", in Beijing time where the platform's limits reset).
+    """
+
+    action: str  # "submit", "expedite", "withdraw"
+    what: str  # "audit submissions this month" — for people
+    remaining: int | None = None
+    limit: int | None = None
+    period: str = "month"
+    counted_here: bool = False
+
+    @property
+    def spent(self) -> bool:
+        return self.remaining is not None and self.remaining <= 0
+
+
+@dataclass(frozen=True)
+class Template:
+    """A code template (or a draft waiting to become one) of a third-party platform."""
+
+    id: str  # template_id, or draft_id for drafts
+    version: str
+    description: str = ""
+    created_at: datetime | None = None  # aware UTC
+    source: str = ""  # the development mini program it was uploaded from
+    developer: str = ""
+    draft: bool = False
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """What a mini program granted the third-party platform.
+
+    ``permissions`` are the permission-set ids it granted (WeChat ``func_info``), and
+    ``permission_names`` the same in words, in the same order.
+    """
+
+    platform_app_id: str  # the mini program's id on the platform (wx…)
+    app: str | None = None  # the miniship app key, when a configured app matches
+    authorized: bool = True
+    permissions: tuple[int, ...] = ()
+    permission_names: tuple[str, ...] = ()
+    detail: str = ""
+
+
+class CredentialVault(Protocol):
+    """Where an adapter keeps secrets it is given at run time (authorizer refresh tokens,
+    the component verify ticket), encrypted at rest by whoever implements it (storage)."""
+
+    async def load(self, platform: str, name: str) -> SecretStr | None: ...
+
+    async def save(self, platform: str, name: str, value: SecretStr) -> None: ...
 
 
 # --------------------------------------------------------------------------- settings
@@ -326,6 +436,10 @@ class Platform(ABC):
     docs_url: ClassVar[str]
     Settings: ClassVar[type[BaseSettings]]
     AppConfig: ClassVar[type[BaseModel]]
+    gray_steps: ClassVar[tuple[int, ...] | None] = None
+    """The gray percentages the platform allows, or ``None`` for any whole 1–100 (WeChat)."""
+    rollback_to_any: ClassVar[bool] = False
+    """True when ``rollback`` can go to a chosen earlier version, not only the previous one."""
     single_trial_version: ClassVar[bool]
     """True when uploading a version replaces the code uploaded before it (the trial or
     development version), so older uploads that were not submitted can no longer be
@@ -346,6 +460,8 @@ class Platform(ABC):
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        self.vault: CredentialVault | None = None
+        """Set by the runtime: where run-time secrets are kept (encrypted) across restarts."""
 
     @classmethod
     def is_configured(cls, settings: Any) -> bool:
@@ -460,13 +576,31 @@ class Platform(ABC):
 
     # -- the operations ----------------------------------------------------------------
 
-    @abstractmethod
-    async def upload(self, app: str, version: str, notes: str) -> UploadResult:
-        """Upload ``version`` of the app (template commit) so it can be submitted."""
+    def unsupported(self, what: str, instead: str = "") -> Unsupported:
+        """The error for an operation this platform does not offer."""
+        text = f"{self.display_name} has no {what}."
+        return Unsupported(self.name, "", "", f"{text} {instead}".strip())
 
     @abstractmethod
-    async def submit(self, app: str, version: str, notes: str) -> SubmitResult:
-        """Submit the uploaded ``version`` for review; ``notes`` go to the reviewers."""
+    async def upload(
+        self, app: str, version: str, notes: str, *, template: str | None = None
+    ) -> UploadResult:
+        """Upload ``version`` of the app so it can be submitted.
+
+        Third-party apps commit a template (``template`` overrides the app's configured
+        one); apps owned directly upload their code directory through the platform's CLI.
+        Returns once the platform has the version ready to submit (Alipay: built).
+        """
+
+    @abstractmethod
+    async def submit(
+        self, app: str, version: str, notes: str, *, expedite: bool = False
+    ) -> SubmitResult:
+        """Submit the uploaded ``version`` for review; ``notes`` go to the reviewers.
+
+        ``expedite`` asks for a faster review where the submission itself can say so
+        (Alipay ``speed_up``); WeChat expedites afterwards (:meth:`expedite`).
+        """
 
     @abstractmethod
     async def review_status(self, app: str, version: str, ref: str) -> ReviewStatus:
@@ -487,6 +621,72 @@ class Platform(ABC):
     @abstractmethod
     async def overview(self, app: str) -> Overview:
         """What is live, what is the trial version and where the latest review stands."""
+
+    # -- the rest of the life cycle (optional: the default says the platform has none) --
+
+    async def trial_code(self, app: str, version: str | None) -> TrialCode:
+        """The QR code of the trial version (``version``: the one just uploaded, if known)."""
+        raise self.unsupported("trial QR code")
+
+    async def expedite(self, app: str, version: str, ref: str) -> str:
+        """Ask for the review ``ref`` of ``version`` to be sped up. Returns a line for people."""
+        raise self.unsupported("expedited review")
+
+    async def quotas(self, app: str) -> list[Quota]:
+        """The platform's limits on submit, expedite and withdraw, with what is left."""
+        return []
+
+    async def gray(self, app: str, version: str, percent: int) -> str:
+        """Release the approved ``version`` to ``percent`` of users (one of
+        :attr:`gray_steps` when the platform has fixed steps)."""
+        raise self.unsupported("staged (gray) release")
+
+    async def stop_gray(self, app: str, version: str) -> str:
+        """End the staged release of ``version``: everyone goes back to the live version."""
+        raise self.unsupported("staged (gray) release")
+
+    async def rollback(self, app: str, live: str, to: str | None) -> str:
+        """Take the app from its ``live`` version back to ``to`` (default: the one before).
+
+        Never retried blindly: after an unclear answer the adapter asks which version is live.
+        """
+        raise self.unsupported("rollback")
+
+    async def offline(self, app: str, version: str) -> str:
+        """Take the live ``version`` off the shelves."""
+        raise self.unsupported("offline", "Pause it in the platform's console instead.")
+
+    async def versions(self, app: str) -> list[VersionInfo]:
+        """The versions the platform keeps for the app, newest first (rollback targets flagged)."""
+        return []
+
+    async def templates(self) -> list[Template]:
+        """The third-party platform's template library and draft box."""
+        raise self.unsupported("template library")
+
+    async def add_template(self, draft_id: str) -> str:
+        """Turn draft ``draft_id`` into a template. Returns a line for people."""
+        raise self.unsupported("template library")
+
+    async def delete_template(self, template_id: str) -> str:
+        """Delete template ``template_id`` from the library. Returns a line for people."""
+        raise self.unsupported("template library")
+
+    async def connect_link(self, app: str, redirect_uri: str) -> str:
+        """The link an admin of the mini program opens to authorize the platform; once they
+        confirm, the platform sends their browser to ``redirect_uri`` (see
+        :meth:`complete_connect`)."""
+        raise self.unsupported("authorization link", "Give the app's credentials in settings.")
+
+    async def complete_connect(self, query: Mapping[str, str]) -> Authorization:
+        """Finish an authorization from the query the platform sent the browser back with:
+        exchange the code, keep the refresh token in :attr:`vault`, say what was granted."""
+        raise self.unsupported("authorization callback")
+
+    async def authorization(self, app: str) -> Authorization | None:
+        """Whether the app authorized the platform, and with which permission sets
+        (``None`` when the platform has no such notion, e.g. an app owned directly)."""
+        return None
 
     # -- pushes ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ these, carrying the platform's own code and message so a person can look it up, 
     ├── NotFound                  version, audit, template or app unknown to the platform
     ├── InvalidInput              the platform refused what we sent (bad field, bad version)
     ├── InvalidState              the step is not allowed in the platform's current state
+    │   └── Unsupported           this platform does not offer the operation at all
     ├── PlatformUnavailable       busy, timed out, HTTP 5xx, connection refused — try later
     │   └── OutcomeUnknown        a change was sent, but whether it happened is not known
     └── BadResponse               the answer was malformed or its signature did not verify
@@ -33,6 +34,7 @@ __all__ = [
     "PlatformError",
     "PlatformUnavailable",
     "QuotaExceeded",
+    "Unsupported",
 ]
 
 
@@ -101,6 +103,10 @@ class InvalidInput(PlatformError):
 
 class InvalidState(PlatformError):
     kind = "not allowed in the current state"
+
+
+class Unsupported(InvalidState):
+    kind = "not offered by this platform"
 
 
 class PlatformUnavailable(PlatformError):

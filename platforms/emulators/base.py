@@ -18,7 +18,12 @@ Faults can be injected for tests, per API (or ``"*"``):
 - ``timeout``: the request is carried out, then its answer is held back ``timeout_seconds``
   (longer than a client waits) — the case where a client cannot know whether it worked;
 - ``expired_token``: every token issued so far expires now;
-- ``unavailable``: HTTP 503 with an HTML body, as a load balancer would answer.
+- ``unavailable``: HTTP 503 with an HTML body, as a load balancer would answer;
+- ``rate_limit``: the platform's own "too many calls" error (WeChat 45009, Alipay
+  ``aop.ACQ.SYSTEM_LIMIT``-style limit codes, as the fact sheets give them);
+- ``malformed``: HTTP 200 whose body is cut short (not parseable);
+- ``unsigned``: a correct answer without its signature (platforms that sign answers;
+  elsewhere the same as ``malformed``).
 
 From outside the process the same is reachable as
 ``POST /<platform>/_emulator/inject {"api": "...", "fault": "...", "times": 1}``.
@@ -51,7 +56,15 @@ __all__ = ["FAULTS", "Emulator", "EmulatorServer", "Fault", "OutgoingPush", "Pro
 
 log = logging.getLogger(__name__)
 
-FAULTS = ("busy", "timeout", "expired_token", "unavailable")
+FAULTS = (
+    "busy",
+    "timeout",
+    "expired_token",
+    "unavailable",
+    "rate_limit",
+    "malformed",
+    "unsigned",
+)
 
 REJECT_MARK = "#reject"
 DELAY_MARK = "#delay"
