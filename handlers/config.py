@@ -43,7 +43,15 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import platforms
@@ -93,6 +101,26 @@ class Settings(BaseSettings):
     """A review pending longer than this gets a nudge in its thread (and again after each
     further such stretch)."""
     log_level: str = "WARNING"
+    secret_key: SecretStr | None = None
+    """Fernet key(s) encrypting the platform credentials miniship keeps (MINISHIP_SECRET_KEY):
+    one or more, comma-separated; the first encrypts, all decrypt (so keys can be rotated).
+    Make one with ``python -c "from cryptography.fernet import Fernet;
+    print(Fernet.generate_key().decode())"``."""
+    secret_key_file: Path | None = None
+    """A file holding those keys instead (MINISHIP_SECRET_KEY_FILE), e.g. a mounted secret."""
+    public_url: str | None = None
+    """Where browsers reach miniship's push port (MINISHIP_PUBLIC_URL), e.g.
+    https://miniship.example.com: a platform's authorization page sends the admin back to
+    <public_url>/connect/<platform>."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(
+                "MINISHIP_PUBLIC_URL must be an http(s) URL such as https://miniship.example.com"
+            )
+        return value
 
 
 ROLE_NAMES = ("view", "release", "publish")

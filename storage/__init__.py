@@ -1,19 +1,34 @@
-"""miniship's tables, the release state machine and every write (see store.py)."""
+"""miniship's tables, the release state machine and every write (see store.py), and the
+vault of run-time platform credentials (vault.py)."""
 
 from storage.db import describe_url, make_engine, migrate
 from storage.states import InvalidTransition, ReleaseState, TimedState
 from storage.store import ActionTaken, StaleState, Store, TargetExists, TargetView
+from storage.vault import (
+    MisplacedCredential,
+    SecretKeyError,
+    Vault,
+    VaultError,
+    WrongSecretKey,
+    vault_keys,
+)
 
 __all__ = [
     "ActionTaken",
     "InvalidTransition",
+    "MisplacedCredential",
     "ReleaseState",
+    "SecretKeyError",
     "StaleState",
     "Store",
     "TargetExists",
     "TargetView",
     "TimedState",
+    "Vault",
+    "VaultError",
+    "WrongSecretKey",
     "describe_url",
     "make_engine",
     "migrate",
+    "vault_keys",
 ]

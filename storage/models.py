@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-__all__ = ["App", "Delivery", "Event", "Release", "ReleaseTarget", "TimedAction", "utcnow"]
+__all__ = [
+    "App",
+    "Credential",
+    "Delivery",
+    "Event",
+    "Release",
+    "ReleaseTarget",
+    "TimedAction",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -117,3 +126,17 @@ class Delivery(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=200)
     at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Credential(SQLModel, table=True):
+    """A secret a platform adapter was given at run time (an authorizer's refresh token,
+    the component verify ticket), kept across restarts. ``ciphertext`` is Fernet-encrypted
+    and bound to its platform and name; only :mod:`storage.vault` reads or writes it."""
+
+    __table_args__ = (UniqueConstraint("platform", "name", name="uq_credential_platform_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    name: str = Field(max_length=200)
+    ciphertext: str = Field(sa_type=Text, repr=False)  # kept out of log lines all the same
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -3,15 +3,19 @@
 ::
 
     uploaded ──submit──▶ in_review ──▶ approved ──publish──▶ publishing ──▶ released
-        ▲                 │  ▲  │          │                     │
-        │                 │  │  ▼          │                     └──(failed)──▶ approved
-        │                 │  delayed ──▶ approved | rejected | withdrawn
-        │                 ▼
-        │      rejected | withdrawn ──resubmit──▶ in_review
+        ▲                 │  ▲  │          │  ▲                  │  │           │
+        │                 │  │  ▼          ▼  │ stop             │  │           ├─▶ rolled_back
+        │                 │  delayed      gray ──publish─────────┘  │           └─▶ offline
+        │                 ▼               (percent grows: gray → gray)
+        │      rejected | withdrawn ──resubmit──▶ in_review          └─(failed)─▶ approved | gray
         │
     superseded ◀── a newer version was uploaded (uploaded, rejected, withdrawn) or
                    submitted (approved) on the same platform: the platform no longer
                    holds this version's code for review or release.
+
+``gray`` is a staged release: the approved version is live for a share of users; publish
+completes it, stop takes it back to approved. ``rolled_back`` is a released version the
+platform took back (the one before it is live again); ``offline`` one taken off the shelves.
 
 ``publishing`` is the claim a publisher takes *before* calling the platform: the move
 ``approved → publishing`` is a compare-and-set in the database, so of two processes
@@ -44,7 +48,10 @@ class ReleaseState(StrEnum):
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
     PUBLISHING = "publishing"
+    GRAY = "gray"
     RELEASED = "released"
+    ROLLED_BACK = "rolled_back"
+    OFFLINE = "offline"
     SUPERSEDED = "superseded"
 
 
@@ -54,15 +61,18 @@ TRANSITIONS: dict[ReleaseState, frozenset[ReleaseState]] = {
     S.UPLOADED: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
     S.IN_REVIEW: frozenset({S.APPROVED, S.REJECTED, S.WITHDRAWN, S.DELAYED}),
     S.DELAYED: frozenset({S.APPROVED, S.REJECTED, S.WITHDRAWN}),
-    S.APPROVED: frozenset({S.PUBLISHING, S.RELEASED, S.WITHDRAWN, S.SUPERSEDED}),
-    S.PUBLISHING: frozenset({S.RELEASED, S.APPROVED}),
+    S.APPROVED: frozenset({S.PUBLISHING, S.GRAY, S.RELEASED, S.WITHDRAWN, S.SUPERSEDED}),
+    S.GRAY: frozenset({S.GRAY, S.PUBLISHING, S.APPROVED, S.RELEASED}),
+    S.PUBLISHING: frozenset({S.RELEASED, S.APPROVED, S.GRAY}),
     S.REJECTED: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
     S.WITHDRAWN: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
-    S.RELEASED: frozenset(),
+    S.RELEASED: frozenset({S.ROLLED_BACK, S.OFFLINE}),
+    S.ROLLED_BACK: frozenset(),
+    S.OFFLINE: frozenset(),
     S.SUPERSEDED: frozenset(),
 }
 
-ACTIVE = frozenset({S.IN_REVIEW, S.DELAYED, S.APPROVED, S.PUBLISHING})
+ACTIVE = frozenset({S.IN_REVIEW, S.DELAYED, S.APPROVED, S.GRAY, S.PUBLISHING})
 """States the watcher keeps asking the platform about: a review may be decided, or a
 person may act in the platform's own console (withdraw, publish)."""
 

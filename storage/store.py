@@ -408,6 +408,25 @@ class Store:
             )
             return list(reversed((await s.exec(q)).all()))
 
+    async def count_events(
+        self, app: str, platform: str, action: str, since: datetime, outcome: str = "ok"
+    ) -> int:
+        """How many times ``action`` on ``platform`` for ``app`` ended in ``outcome`` at or
+        after ``since`` (an aware datetime): the withdrawals of today or this month, …"""
+        async with self.session() as s:
+            q = (
+                select(func.count())
+                .select_from(Event)
+                .where(
+                    Event.app_key == app,
+                    Event.platform == platform,
+                    Event.action == action,
+                    Event.outcome == outcome,
+                    col(Event.at) >= since,
+                )
+            )
+            return int((await s.exec(q)).one())
+
 
 def _defaults_for(current: ReleaseState, to: ReleaseState) -> dict[str, datetime | str | None]:
     now = utcnow()

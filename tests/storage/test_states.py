@@ -41,9 +41,26 @@ def test_refused_names_what_may_come_next(current: ReleaseState, wanted: Release
 
 
 def test_final_states_have_no_way_out() -> None:
-    assert TRANSITIONS[S.RELEASED] == frozenset()
-    assert TRANSITIONS[S.SUPERSEDED] == frozenset()
+    for final in (S.ROLLED_BACK, S.OFFLINE, S.SUPERSEDED):
+        assert TRANSITIONS[final] == frozenset()
 
 
-def test_publishing_is_only_reached_from_approved() -> None:
-    assert [a for a in S if S.PUBLISHING in TRANSITIONS[a]] == [S.APPROVED]
+def test_a_released_version_can_only_be_taken_back() -> None:
+    assert TRANSITIONS[S.RELEASED] == {S.ROLLED_BACK, S.OFFLINE}
+
+
+def test_publishing_is_only_reached_from_approved_or_gray() -> None:
+    assert [a for a in S if S.PUBLISHING in TRANSITIONS[a]] == [S.APPROVED, S.GRAY]
+
+
+def test_staged_release_grows_completes_or_stops() -> None:
+    for a, b in [
+        (S.APPROVED, S.GRAY),
+        (S.GRAY, S.GRAY),
+        (S.GRAY, S.PUBLISHING),
+        (S.PUBLISHING, S.GRAY),
+        (S.GRAY, S.APPROVED),
+    ]:
+        check_transition(a, b)
+    with pytest.raises(InvalidTransition):
+        check_transition(S.IN_REVIEW, S.GRAY)

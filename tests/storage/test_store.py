@@ -65,7 +65,7 @@ async def test_a_release_moves_through_its_life_cycle(store: Store) -> None:
 async def test_an_invalid_step_is_refused_and_changes_nothing(store: Store) -> None:
     target = await approved_target(store)
     with pytest.raises(
-        InvalidTransition, match="from approved comes withdrawn, publishing, released"
+        InvalidTransition, match="from approved comes withdrawn, publishing, gray, released"
     ):
         await store.transition(target, S.REJECTED)
     again = await store.target(target.release_id, "wechat")
