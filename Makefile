@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint emulators clean
+.PHONY: run test lint emulators clis clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,5 +29,9 @@ lint: $(STAMP)
 emulators: $(STAMP)
 	$(BIN)/python bot.py emulators --port 8710
 
+## the platforms' own CLIs, for apps owned directly (upload from a code directory): into .tools/
+clis:
+	npm install --prefix .tools --no-audit --no-fund miniprogram-ci@2 minidev@2
+
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info
+	rm -rf $(VENV) var .tools .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -22,12 +22,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import platforms
+from handlers.admin import Admin
 from handlers.commands import Commands
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
@@ -39,7 +41,7 @@ from handlers.timed import TimedReleases, TimedRules
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
 from platforms.errors import ConfigError
-from storage import Store, describe_url, make_engine, migrate
+from storage import Store, Vault, describe_url, make_engine, migrate, vault_keys
 
 log = logging.getLogger("miniship")
 
@@ -54,8 +56,12 @@ class Runtime:
     store: Store
     service: ReleaseService
     timed: TimedReleases
+    admin: Admin
     server: EmulatorServer | None = None
     emulators: dict[str, Emulator] = field(default_factory=dict)
+
+    def commands(self, **kwargs: Any) -> Commands:
+        return Commands(self.service, timed=self.timed, admin=self.admin, **kwargs)
 
     @property
     def watch_seconds(self) -> float:
@@ -117,9 +123,20 @@ async def open_runtime(
                 adapters[name] = cls(given.settings, given.apps, clock=clock)
             else:
                 adapters[name] = cls(cls.Settings(), apps, clock=clock)
+        # with every platform emulated a key of our own will do; real credentials need one
+        # the operator keeps (a key file next to the database would protect little)
+        generated = settings.emulator_state.parent / "secret.key"
+        all_emulated = set(emulators) >= set(adapters)
+        keys = vault_keys(
+            settings.secret_key, settings.secret_key_file, generated if all_emulated else None
+        )
+        vault = Vault(store, keys)
+        for adapter in adapters.values():
+            adapter.vault = vault
         service = ReleaseService(store, config, adapters, emulated=list(emulators))
         timed = TimedReleases(service, TimedRules.from_settings(settings))
-        yield Runtime(settings, config, store, service, timed, server, emulators)
+        admin = Admin(service, settings.public_url)
+        yield Runtime(settings, config, store, service, timed, admin, server, emulators)
     finally:
         for adapter in adapters.values():
             await adapter.aclose()
@@ -186,7 +203,7 @@ async def pushes(
     """Receive platform pushes: on ``app`` (Slack's HTTP server, port ``app_port``) when
     given, else on MINISHIP_PUSH_PORT, else — with emulators only — on a loopback port of
     our own. Emulators are pointed at it, so their review decisions arrive at once."""
-    receiver = PushReceiver(rt.service)
+    receiver = PushReceiver(rt.service, rt.admin)
     async with contextlib.AsyncExitStack() as stack:
         port: int | None = None
         if app is not None:
@@ -198,6 +215,13 @@ async def pushes(
             log.warning("listening for platform pushes on port %d at /push/…", port)
         elif rt.emulators:
             port = await stack.enter_async_context(serving(receiver.web_app(), "127.0.0.1", 0))
+        if (
+            port is not None
+            and rt.admin.public_url is None
+            and not rt.service.adapters.keys() - rt.emulators.keys()
+        ):
+            # emulated platforms send the admin's browser back here, on this machine
+            rt.admin.public_url = f"http://127.0.0.1:{port}"
         if port is not None:
             for name, emulator in rt.emulators.items():
                 emulator.push_url = f"http://127.0.0.1:{port}/push/{name}"
@@ -208,7 +232,7 @@ async def pushes(
 
 async def console(settings: Settings) -> int:
     async with open_runtime(settings) as rt:
-        term = Console(Commands(rt.service, timed=rt.timed), Actor(f"console:{getpass.getuser()}"))
+        term = Console(rt.commands(), Actor(f"console:{getpass.getuser()}"))
         term.say(rt.banner())
         async with scheduling(rt), pushes(rt):
             await term.run()
@@ -228,7 +252,7 @@ async def serve(settings: Settings) -> int:
             token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
         )
 
-        binding = make_binding(rt.service, client, rt.timed)
+        binding = make_binding(rt.service, client, rt.timed, rt.admin)
         for app_entry in rt.config.apps.values():
             if app_entry.roles.open:
                 log.warning(

@@ -78,6 +78,7 @@ _NEXT: dict[ReleaseState, tuple[str, ...]] = {
     S.IN_REVIEW: ("withdraw",),
     S.DELAYED: ("withdraw",),
     S.APPROVED: ("publish",),
+    S.GRAY: ("publish",),  # to everyone
 }
 
 _LABELS = {"submit": "Submit for review", "publish": "Publish", "withdraw": "Withdraw"}

@@ -13,15 +13,27 @@ from datetime import datetime
 
 import platforms
 from handlers import render
+from handlers.admin import Admin
 from handlers.config import AppEntry
 from handlers.grammar import Command, UsageError, help_text, parse
-from handlers.releases import Actor, CommandRefused, ReleaseService
+from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
 from handlers.roles import COMMAND_ROLES, Authorizer, Everyone
 from handlers.timed import NO_SCHEDULER, TimedReleases
 from handlers.when import WhenError, parse_when
+from platforms import platform_class
+from platforms.base import TrialCode
 from storage.models import utcnow
 
-__all__ = ["Commands", "Reply"]
+__all__ = ["Commands", "Picture", "Reply"]
+
+
+@dataclass(frozen=True)
+class Picture:
+    """An image that goes with a reply: a trial version's QR code."""
+
+    title: str  # "shop 1.2.0 on WeChat — trial version"
+    filename: str  # "shop-1.2.0-wechat-trial.jpg"
+    code: TrialCode
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,8 @@ class Reply:
     text: str
     error: bool = False  # usage help or a refusal: only for the person who typed
     about: tuple[str, str] | None = None  # (app, version) whose release card shows it
+    pictures: tuple[Picture, ...] = ()
+    private: bool = False  # for the person who typed only (an authorization link)
 
 
 class Commands:
@@ -38,11 +52,13 @@ class Commands:
         authorizer: Authorizer | None = None,
         *,
         timed: TimedReleases | None = None,
+        admin: Admin | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.service = service
         self.authorizer = authorizer or Everyone()
         self.timed = timed
+        self.admin = admin or Admin(service, None)
         self.clock = clock
 
     async def handle(self, actor: Actor, text: str, channel: str | None = None) -> Reply:
@@ -69,6 +85,12 @@ class Commands:
 
     async def _check(self, actor: Actor, c: Command) -> Reply | None:
         """The refusal when ``actor`` lacks the role ``c`` needs (recorded in history)."""
+        if c.name == "template":  # the library serves every app on the platform
+            for app in self.service.config.apps.values():
+                refusal = await self._require(actor, app, "release", f"template {c.verb}")
+                if refusal is not None:
+                    return refusal
+            return None
         role = COMMAND_ROLES.get(c.name)
         if role is None or c.app is None:
             return None  # help, apps; status of every app filters per app; schedule cancel
@@ -110,7 +132,15 @@ class Commands:
         if c.name == "help":
             return Reply(help_text(c.topic))
         if c.name == "apps":
-            return Reply(render.apps(await self._visible(actor), s.emulated))
+            visible = await self._visible(actor)
+            return Reply(render.apps(await self.admin.access(visible), s.emulated))
+        if c.name == "templates":
+            if not await self._visible(actor):
+                raise CommandRefused("you may not view any app")
+            return Reply(render.templates(await self.admin.templates(c.platforms)))
+        if c.name == "template":
+            assert c.verb is not None and c.item is not None
+            return Reply(await self.admin.change_template(actor, c.verb, c.item))
         if c.name == "status":
             keys = [c.app] if c.app is not None else [a.key for a in await self._visible(actor)]
             if not keys:
@@ -122,20 +152,62 @@ class Commands:
             return Reply(render.history(app.key, app.timezone, events))
         if c.name == "schedule":
             return await self._schedule(actor, c)
-        assert c.app is not None and c.version is not None
+        assert c.app is not None
+        if c.name == "quota":
+            app = s.app(c.app)
+            return Reply(render.quotas(app.key, await self.admin.quotas(app, c.platforms)))
+        if c.name == "connect":
+            link = await self.admin.connect(actor, s.app(c.app), c.platforms[0])
+            return Reply(render.connect_link(c.app, c.platforms[0], link), private=True)
+        if c.name in ("gray", "rollback", "offline", "qr"):
+            return self._result(await self._live(actor, c))
+        assert c.version is not None
         if c.name == "publish" and c.when is not None:
             return await self._publish_later(actor, c, channel)
         if c.name == "upload":
-            res = await s.upload(actor, c.app, c.platforms, c.version, c.notes)
+            res = await s.upload(actor, c.app, c.platforms, c.version, c.notes, c.template)
         elif c.name == "submit":
-            res = await s.submit(actor, c.app, c.platforms, c.version)
+            res = await s.submit(actor, c.app, c.platforms, c.version, c.expedite)
+        elif c.name == "expedite":
+            res = await s.expedite(actor, c.app, c.platforms, c.version)
         elif c.name == "publish":
             res = await s.publish(actor, c.app, c.platforms, c.version)
         elif c.name == "withdraw":
             res = await s.withdraw(actor, c.app, c.platforms, c.version)
         else:  # pragma: no cover - the grammar knows no other commands
             raise CommandRefused(f"`{c.name}` is not handled")
-        return Reply(render.result(res), error=bool(res.refusal), about=(res.app.key, res.version))
+        return self._result(res)
+
+    async def _live(self, actor: Actor, c: Command) -> ActionResult:
+        s = self.service
+        assert c.app is not None
+        if c.name == "qr":
+            return await s.trial_code(actor, c.app, c.platforms, c.version)
+        platform = c.platforms[0]
+        if c.name == "gray":
+            return await s.gray(actor, c.app, platform, c.version, None if c.stop else c.share)
+        if c.name == "rollback":
+            return await s.rollback(actor, c.app, platform, c.to)
+        return await s.offline(actor, c.app, platform, c.version)
+
+    @staticmethod
+    def _result(res: ActionResult) -> Reply:
+        pictures = tuple(
+            Picture(
+                f"{res.app.key} {res.version} on "
+                f"{platform_class(r.platform).display_name} — trial version",
+                f"{res.app.key}-{res.version}-{r.platform}-trial.{r.image.extension}",
+                r.image,
+            )
+            for r in res.results
+            if r.image is not None
+        )
+        return Reply(
+            render.result(res),
+            error=bool(res.refusal),
+            about=(res.app.key, res.version),
+            pictures=pictures,
+        )
 
     def _timed(self) -> TimedReleases:
         if self.timed is None:

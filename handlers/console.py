@@ -13,6 +13,7 @@ import asyncio
 import logging
 import sys
 import threading
+from pathlib import Path
 from typing import TextIO
 
 from handlers import render
@@ -20,6 +21,7 @@ from handlers.commands import Commands
 from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change
 from handlers.timed import Notice
+from platforms.base import Authorization
 
 __all__ = ["Console"]
 
@@ -37,13 +39,17 @@ class Console:
         stdin: TextIO = sys.stdin,
         stdout: TextIO = sys.stdout,
         interactive: bool | None = None,
+        pictures: Path = Path("var/qr"),
     ) -> None:
         self.commands = commands
         self.actor = actor
         self.stdin = stdin
         self.stdout = stdout
         self.interactive = stdin.isatty() if interactive is None else interactive
+        self.pictures = pictures
+        """Where QR codes are saved (their paths are printed: a terminal shows no image)."""
         commands.service.listeners.append(self.on_change)
+        commands.admin.listeners.append(self.on_grant)
         if commands.timed is not None:
             commands.timed.announcers.append(self)
 
@@ -133,3 +139,18 @@ class Console:
             )
             return
         self.say(reply.text)
+        for picture in reply.pictures:
+            path = self.pictures / picture.filename
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(picture.code.image)
+            except OSError as exc:
+                self.say(f"  could not save the QR code to {path}: {exc.strerror}")
+                continue
+            link = f" (also at {picture.code.url})" if picture.code.url else ""
+            self.say(f"  {picture.title}: QR code saved to {path.resolve()}{link}")
+
+    async def on_grant(self, grant: Authorization) -> None:
+        granted = ", ".join(grant.permission_names) or "no permission sets"
+        who = grant.app or grant.platform_app_id
+        self._interject(f"[connect] {who} authorized miniship: {granted}")

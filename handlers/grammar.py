@@ -40,15 +40,35 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec("apps", "apps", "the configured apps and their id on each platform"),
         CommandSpec(
             "upload",
-            "upload <app> [platform] <version> [notes…]",
-            "upload a version (from the app's template) so it can be submitted",
-            "The notes are kept with the release and go to the reviewers on submit.",
+            "upload <app> [platform] <version> [template <id>] [notes…]",
+            "upload a version (from a template, or your code via the platform's CLI)",
+            "The notes are kept with the release and go to the reviewers on submit. "
+            "`template <id>` commits that template instead of the app's configured one "
+            "(`templates` lists them). The trial version's QR code follows the reply.",
+        ),
+        CommandSpec(
+            "qr",
+            "qr <app> [platform] [version]",
+            "the trial version's QR code (default: the latest upload)",
         ),
         CommandSpec(
             "submit",
-            "submit <app> [platform] <version>",
+            "submit <app> [platform] <version> [--expedite]",
             "submit an uploaded version for review",
-            "A rejected or withdrawn version can be submitted again.",
+            "A rejected or withdrawn version can be submitted again. `--expedite` asks for "
+            "a faster review where the platform takes that at submission (Alipay); on "
+            "WeChat use `expedite` after submitting. WeChat counts submissions against "
+            "a monthly quota (`quota`).",
+        ),
+        CommandSpec(
+            "expedite",
+            "expedite <app> [platform] <version>",
+            "ask for a faster review of a version in review (uses the platform's quota)",
+        ),
+        CommandSpec(
+            "quota",
+            "quota <app> [platform]",
+            "what is left of the platforms' limits: submissions, expedites, withdrawals",
         ),
         CommandSpec(
             "status",
@@ -69,8 +89,43 @@ COMMANDS: dict[str, CommandSpec] = {
         CommandSpec(
             "withdraw",
             "withdraw <app> [platform] <version>",
-            "pull a version out of review",
-            "Platforms limit withdrawals (WeChat: 5 a day, 10 a month per mini program).",
+            "pull a version out of review (Alipay: also an approved one, back to development)",
+            "Platforms limit withdrawals (WeChat: 5 a day, 10 a month per mini program); "
+            "what is left is shown, and a withdrawal is refused when none is.",
+        ),
+        CommandSpec(
+            "gray",
+            "gray <app> <platform> [version] <percent> | gray <app> <platform> stop",
+            "release the approved version to a share of users, grow the share, or stop",
+            "WeChat takes any whole percentage from 1 to 100 that grows; Alipay p10, p30, "
+            "p50. `publish` then releases it to everyone; `stop` takes it back.",
+        ),
+        CommandSpec(
+            "rollback",
+            "rollback <app> <platform> [to <version>]",
+            "put the previous live version (or the one named) back in place",
+            "`status <app> <platform>` lists the versions the platform keeps. WeChat can go "
+            "back to any of its last five releases; Alipay to the previous one only.",
+        ),
+        CommandSpec(
+            "offline",
+            "offline <app> <platform> [version]",
+            "take the live version off the shelves (Alipay)",
+        ),
+        CommandSpec(
+            "templates",
+            "templates [platform]",
+            "the third-party platform's template library and draft box",
+        ),
+        CommandSpec(
+            "template",
+            "template add <draft_id> | template delete <template_id>",
+            "turn a draft into a template, or delete a template",
+        ),
+        CommandSpec(
+            "connect",
+            "connect <app> <platform>",
+            "the link a mini program's admin opens to authorize miniship's platform",
         ),
         CommandSpec("history", "history <app>", "who did what, when, and what the platform said"),
         CommandSpec(
@@ -102,6 +157,13 @@ class Command:
     topic: str | None = None  # for help
     when: str | None = None  # publish: "at …" / "in …", as typed
     action_id: int | None = None  # schedule cancel: which timed action
+    template: str | None = None  # upload: the template to commit
+    expedite: bool = False  # submit --expedite
+    share: int | None = None  # gray: the percentage (None with stop)
+    stop: bool = False  # gray … stop
+    to: str | None = None  # rollback: the version to go back to
+    verb: str | None = None  # template: add | delete
+    item: str | None = None  # template: the draft or template id
 
 
 def parse(text: str, platforms: Sequence[str]) -> Command:
@@ -144,6 +206,13 @@ def parse(text: str, platforms: Sequence[str]) -> Command:
         return Command(name, app=_app(args[0], name))
     if name == "schedule":
         return _schedule(args)
+    if name == "templates":
+        _no_more(args, 1, name)
+        return Command(name, platforms=(_platform(args[0], platforms, name),) if args else ())
+    if name == "template":
+        return _template(args)
+    if name in ("gray", "rollback", "offline", "connect", "quota", "qr"):
+        return _on_platform(name, args, platforms)
 
     # upload / submit / publish / withdraw: <app> [platform] <version> …
     if not args:
@@ -158,10 +227,20 @@ def parse(text: str, platforms: Sequence[str]) -> Command:
         raise UsageError("which version?", name)
     version = _version(args[i], platforms, name)
     if name == "upload":
-        notes = text[words[i + 1][1] :].strip()  # everything after the version, as typed
+        template = None
+        rest = i + 1  # args[rest] is the first word after the version (words[rest + 1])
+        if rest + 1 < len(args) and args[rest].lower() == "template":
+            template = _number(args[rest + 1], "template id", name)
+            rest += 2
+        notes = text[words[rest][1] :].strip()  # everything after, as typed
         if len(notes) > MAX_NOTES:
             raise UsageError(f"notes are at most {MAX_NOTES} characters", name)
-        return Command(name, app=app, platforms=chosen, version=version, notes=notes)
+        return Command(
+            name, app=app, platforms=chosen, version=version, notes=notes, template=template
+        )
+    if name == "submit" and i + 1 < len(args) and args[i + 1].lower() == "--expedite":
+        _no_more(args, i + 2, name)
+        return Command(name, app=app, platforms=chosen, version=version, expedite=True)
     if name == "publish" and i + 1 < len(args) and args[i + 1].lower() in ("at", "in"):
         when = text[words[i + 1][1] :].strip()  # "at …" / "in …", read by handlers.when
         return Command(name, app=app, platforms=chosen, version=version, when=when)
@@ -202,6 +281,72 @@ def _schedule(args: list[str]) -> Command:
         return Command("schedule", action_id=int(number))
     _no_more(args, 1, "schedule")
     return Command("schedule", app=_app(args[0], "schedule") if args else None)
+
+
+def _on_platform(name: str, args: list[str], platforms: Sequence[str]) -> Command:
+    """``<app> <platform> …`` commands (the platform may be left out where it says so)."""
+    if not args:
+        raise UsageError("which app?", name)
+    app = _app(args[0], name)
+    rest = args[1:]
+    chosen: tuple[str, ...] = ()
+    if rest and rest[0].lower() in platforms:
+        chosen = (rest.pop(0).lower(),)
+    elif name in ("gray", "rollback", "offline", "connect"):
+        hint = f"which platform? e.g. `{name} {app} {platforms[0]} …`" if platforms else ""
+        raise UsageError(hint or "which platform?", name)
+    if name in ("quota", "connect"):
+        _no_more(rest, 0, name)
+        return Command(name, app=app, platforms=chosen)
+    if name in ("qr", "offline"):
+        _no_more(rest, 1, name)
+        version = _version(rest[0], platforms, name) if rest else None
+        return Command(name, app=app, platforms=chosen, version=version)
+    if name == "rollback":
+        if not rest:
+            return Command(name, app=app, platforms=chosen)
+        if rest[0].lower() != "to" or len(rest) < 2:
+            raise UsageError("write `to <version>`, or nothing for the previous version", name)
+        _no_more(rest, 2, name)
+        return Command(name, app=app, platforms=chosen, to=_version(rest[1], platforms, name))
+    # gray [version] <percent> | stop
+    version = None
+    if len(rest) == 2:
+        version = _version(rest.pop(0), platforms, name)
+    if len(rest) != 1:
+        raise UsageError("give a percentage (e.g. 10, p30) or `stop`", name)
+    word = rest[0].lower()
+    if word == "stop":
+        return Command(name, app=app, platforms=chosen, version=version, stop=True)
+    number = word.removeprefix("p").removesuffix("%")
+    if not re.fullmatch(r"[0-9]{1,3}", number) or not 1 <= int(number) <= 100:
+        raise UsageError(f"`{_clip(rest[0])}` is not a percentage from 1 to 100", name)
+    return Command(name, app=app, platforms=chosen, version=version, share=int(number))
+
+
+def _template(args: list[str]) -> Command:
+    if not args or args[0].lower() not in ("add", "delete"):
+        raise UsageError("`template add <draft_id>` or `template delete <template_id>`", "template")
+    verb = args[0].lower()
+    if len(args) < 2:
+        what = "draft" if verb == "add" else "template"
+        raise UsageError(f"which {what}? `templates` lists them with their ids", "template")
+    _no_more(args, 2, "template")
+    what = "draft id" if verb == "add" else "template id"
+    return Command("template", verb=verb, item=_number(args[1], what, "template"))
+
+
+def _platform(word: str, platforms: Sequence[str], command: str) -> str:
+    if word.lower() not in platforms:
+        raise UsageError(f"`{_clip(word)}` is not a platform ({', '.join(platforms)})", command)
+    return word.lower()
+
+
+def _number(word: str, what: str, command: str) -> str:
+    number = word.removeprefix("#")
+    if not re.fullmatch(r"[0-9]{1,18}", number):
+        raise UsageError(f"`{_clip(word)}` is not a {what} (a number)", command)
+    return number
 
 
 def _app(word: str, command: str) -> str:

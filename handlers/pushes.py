@@ -3,6 +3,7 @@
     POST /push/wechat/auth       WeChat's authorization-event URL (component_verify_ticket)
     POST /push/wechat/{appid}    WeChat's message URL, configured as …/push/wechat/$APPID$
     POST /push/alipay            Alipay's application gateway (audit passed / rejected)
+    GET  /connect/{platform}     where a platform's authorization page sends the admin back
 
 The adapter verifies and parses each push (encrypted XML, RSA2-signed form). A push is
 only a hint: miniship then asks the platform, exactly as the watcher does, and moves the
@@ -13,11 +14,13 @@ recorded in the event log.
 
 from __future__ import annotations
 
+import html
 import logging
 
 from aiohttp import web
 
-from handlers.releases import Actor, ReleaseService
+from handlers.admin import Admin
+from handlers.releases import Actor, ReleaseService, explain
 from platforms.errors import ConfigError, PlatformError
 from platforms.push import PushEvent, PushRejected, PushRequest
 
@@ -29,15 +32,35 @@ MAX_BODY = 256 * 1024  # audit pushes are a few hundred bytes
 
 
 class PushReceiver:
-    def __init__(self, service: ReleaseService) -> None:
+    def __init__(self, service: ReleaseService, admin: Admin | None = None) -> None:
         self.service = service
+        self.admin = admin or Admin(service, None)
 
     def routes(self) -> list[web.RouteDef]:
         return [
             web.post("/push/{platform}", self.receive),
             web.post("/push/{platform}/auth", self.receive),
             web.post("/push/{platform}/{appid}", self.receive),
+            web.get("/connect/{platform}", self.connected),
         ]
+
+    async def connected(self, request: web.Request) -> web.Response:
+        """The admin confirmed (or not) on the platform's authorization page."""
+        platform = request.match_info["platform"]
+        if platform not in self.service.adapters:
+            return _page(404, "Unknown platform", f"miniship does not serve {platform!r}.")
+        try:
+            grant = await self.admin.complete_connect(platform, dict(request.query))
+        except (PlatformError, ConfigError) as exc:
+            log.warning("a %s authorization did not complete: %s", platform, exc)
+            return _page(
+                400,
+                "Authorization not completed",
+                f"{explain(exc)} Ask for a new link with `connect <app> {platform}`.",
+            )
+        granted = ", ".join(grant.permission_names) or "no permission sets"
+        who = grant.app or grant.platform_app_id
+        return _page(200, "Authorized", f"miniship may now release {who} ({granted}).")
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY)
@@ -94,3 +117,11 @@ class PushReceiver:
                     view.release.version,
                     exc,
                 )
+
+
+def _page(status: int, title: str, text: str) -> web.Response:
+    body = (
+        f"<!doctype html><meta charset=utf-8><title>miniship — {html.escape(title)}</title>"
+        f"<h1>{html.escape(title)}</h1><p>{html.escape(text)}</p>"
+    )
+    return web.Response(status=status, text=body, content_type="text/html")

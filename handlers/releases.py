@@ -1,4 +1,5 @@
-"""The release use cases: what upload, submit, status, publish, withdraw and history do.
+"""The release use cases: upload, submit, expedite, withdraw, publish, gray, rollback,
+offline, status and history.
 
 They are the same whichever way a command arrives (console, Slack, a scheduled job).
 Each use case checks the stored state first, calls the platforms (concurrently when a
@@ -16,14 +17,24 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from handlers.config import AppEntry, MinishipConfig
 from platforms import platform_class
-from platforms.base import Overview, Platform, ReviewState, ReviewStatus, recording
-from platforms.errors import ConfigError, OutcomeUnknown, PlatformError
+from platforms.base import (
+    BEIJING,
+    Overview,
+    Platform,
+    Quota,
+    ReviewState,
+    ReviewStatus,
+    TrialCode,
+    VersionInfo,
+    recording,
+)
+from platforms.errors import ConfigError, OutcomeUnknown, PlatformError, Unsupported
 from storage import InvalidTransition, ReleaseState, StaleState, Store, TargetExists, TargetView
 from storage.models import Event, Release, ReleaseTarget, utcnow
 from storage.states import ACTIVE, TRANSITIONS
@@ -38,6 +49,8 @@ __all__ = [
     "PlatformResult",
     "PlatformStatus",
     "ReleaseService",
+    "attempt",
+    "explain",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +85,7 @@ class PlatformResult:
     outcome: Outcome
     message: str
     state: ReleaseState | None = None
+    image: TrialCode | None = None  # the trial version's QR code (upload, qr)
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,7 @@ class PlatformStatus:
     overview: Overview | None
     error: str
     releases: list[TargetView]
+    versions: list[VersionInfo] = field(default_factory=list)  # asked for one app only
 
 
 @dataclass(frozen=True)
@@ -119,12 +134,15 @@ _FROM_REVIEW: dict[ReviewState, ReleaseState] = {
     ReviewState.IN_REVIEW: S.IN_REVIEW,
     ReviewState.DELAYED: S.DELAYED,
     ReviewState.APPROVED: S.APPROVED,
+    ReviewState.GRAY: S.GRAY,
     ReviewState.REJECTED: S.REJECTED,
     ReviewState.WITHDRAWN: S.WITHDRAWN,
     ReviewState.RELEASED: S.RELEASED,
 }
 # changes only a person makes: if miniship did not make them, they were made elsewhere
-_BY_PEOPLE = frozenset({S.WITHDRAWN, S.RELEASED})
+_BY_PEOPLE = frozenset({S.WITHDRAWN, S.RELEASED, S.GRAY})
+# where a version can be pulled back from review (Alipay also from approved: back to development)
+_WITHDRAWABLE = (S.IN_REVIEW, S.DELAYED, S.APPROVED)
 
 Listener = Callable[[Change], Awaitable[None]]
 
@@ -194,20 +212,56 @@ class ReleaseService:
     # -- upload, submit, withdraw -------------------------------------------------------
 
     async def upload(
-        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str, notes: str
+        self,
+        actor: Actor,
+        app_key: str,
+        chosen: Sequence[str],
+        version: str,
+        notes: str,
+        template: str | None = None,
     ) -> ActionResult:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self.store.ensure_release(app.key, version, notes, actor.id)
-        return await self._fan_out(Step(self, actor, "upload", app, release), names, self._upload)
+        step = Step(self, actor, "upload", app, release)
+        return await self._fan_out(step, names, lambda one: self._upload(one, template))
 
     async def submit(
+        self,
+        actor: Actor,
+        app_key: str,
+        chosen: Sequence[str],
+        version: str,
+        expedite: bool = False,
+    ) -> ActionResult:
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        release = await self._release(app, version)
+        step = Step(self, actor, "submit", app, release)
+        return await self._fan_out(step, names, lambda one: self._submit(one, expedite))
+
+    async def expedite(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
     ) -> ActionResult:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         release = await self._release(app, version)
-        return await self._fan_out(Step(self, actor, "submit", app, release), names, self._submit)
+        step = Step(self, actor, "expedite", app, release)
+        return await self._fan_out(step, names, self._expedite)
+
+    async def trial_code(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str | None
+    ) -> ActionResult:
+        """The trial version's QR code on each platform (default: the newest upload)."""
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        if version is None:
+            views = [v for v in await self.store.latest(app.key, 1) if v.target.platform in names]
+            if not views:
+                raise CommandRefused(f"nothing of {app.key} was uploaded yet")
+            version = views[0].release.version
+        release = await self._release(app, version)
+        return await self._fan_out(Step(self, actor, "qr", app, release), names, self._qr)
 
     async def withdraw(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
@@ -218,7 +272,7 @@ class ReleaseService:
         step = Step(self, actor, "withdraw", app, release)
         return await self._fan_out(step, names, self._withdraw)
 
-    async def _upload(self, step: Step) -> PlatformResult:
+    async def _upload(self, step: Step, template: str | None) -> PlatformResult:
         release = step.release
         existing = await step.target()
         if existing is not None:
@@ -227,8 +281,8 @@ class ReleaseService:
                 "upload a new version instead"
             )
         adapter = self.adapters[step.platform]
-        answer, exchanges = await _attempt(
-            adapter.upload(step.app.key, release.version, release.notes)
+        answer, exchanges = await attempt(
+            adapter.upload(step.app.key, release.version, release.notes, template=template)
         )
         if isinstance(answer, Exception):
             return await step.failed(answer, exchanges)
@@ -241,9 +295,27 @@ class ReleaseService:
         message = _join("uploaded", answer.detail)
         if adapter.single_trial_version:  # the platform no longer holds older uploads
             message += await self._supersede(step, [S.UPLOADED, S.REJECTED, S.WITHDRAWN])
-        return await step.ok(message, exchanges)
+        code, more = await attempt(adapter.trial_code(step.app.key, release.version))
+        if isinstance(code, Unsupported):
+            return await step.ok(message, exchanges + more)
+        if isinstance(code, Exception):
+            message += f"; no trial QR code: {explain(code)} (try `qr {step.app.key}` later)"
+            return await step.ok(message, exchanges + more)
+        return dataclasses.replace(await step.ok(message, exchanges + more), image=code)
 
-    async def _submit(self, step: Step) -> PlatformResult:
+    async def _qr(self, step: Step) -> PlatformResult:
+        target = await step.uploaded()
+        if isinstance(target, PlatformResult):
+            return target
+        code, exchanges = await attempt(
+            self.adapters[step.platform].trial_code(step.app.key, step.release.version)
+        )
+        if isinstance(code, Exception):
+            return await step.failed(code, exchanges)
+        result = await step.ok(_join("trial version QR code", code.detail), exchanges)
+        return dataclasses.replace(result, image=code)
+
+    async def _submit(self, step: Step, expedite: bool) -> PlatformResult:
         target = await step.uploaded()
         if isinstance(target, PlatformResult):
             return target
@@ -252,9 +324,12 @@ class ReleaseService:
                 f"{step.release.version} is {_words(target.state)}; only an uploaded, rejected "
                 "or withdrawn version can be submitted"
             )
-        answer, exchanges = await _attempt(
+        left = await self._within_quota(step, "submit")
+        if isinstance(left, PlatformResult):
+            return left
+        answer, exchanges = await attempt(
             self.adapters[step.platform].submit(
-                step.app.key, step.release.version, step.release.notes
+                step.app.key, step.release.version, step.release.notes, expedite=expedite
             )
         )
         if isinstance(answer, Exception):
@@ -264,21 +339,45 @@ class ReleaseService:
         )
         if isinstance(moved, Exception):
             return await step.failed(moved, exchanges)
-        message = _join("submitted for review", answer.detail)
+        message = _join("submitted for review", answer.detail) + left
         # a new review replaces older unpublished decisions on the platform
         message += await self._supersede(step, [S.APPROVED, S.REJECTED])
         return await step.ok(message, exchanges)
 
-    async def _withdraw(self, step: Step) -> PlatformResult:
+    async def _expedite(self, step: Step) -> PlatformResult:
         target = await step.uploaded()
         if isinstance(target, PlatformResult):
             return target
         if target.state not in (S.IN_REVIEW, S.DELAYED):
             return await step.refuse(
                 f"{step.release.version} is {_words(target.state)}, not in review; "
+                "only a review can be expedited"
+            )
+        left = await self._within_quota(step, "expedite")
+        if isinstance(left, PlatformResult):
+            return left
+        answer, exchanges = await attempt(
+            self.adapters[step.platform].expedite(
+                step.app.key, step.release.version, target.platform_ref
+            )
+        )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        return await step.ok(_join("expedited review requested", answer) + left, exchanges)
+
+    async def _withdraw(self, step: Step) -> PlatformResult:
+        target = await step.uploaded()
+        if isinstance(target, PlatformResult):
+            return target
+        if target.state not in _WITHDRAWABLE:
+            return await step.refuse(
+                f"{step.release.version} is {_words(target.state)}, not in review; "
                 "nothing to withdraw"
             )
-        answer, exchanges = await _attempt(
+        left = await self._within_quota(step, "withdraw")
+        if isinstance(left, PlatformResult):
+            return left
+        answer, exchanges = await attempt(
             self.adapters[step.platform].withdraw(
                 step.app.key, step.release.version, target.platform_ref
             )
@@ -288,7 +387,49 @@ class ReleaseService:
         moved = await self._settle(target, S.WITHDRAWN, detail=answer)
         if isinstance(moved, Exception):
             return await step.failed(moved, exchanges)
-        return await step.ok(_join("withdrawn from review", answer), exchanges)
+        head = "withdrawn from review" if target.state != S.APPROVED else "back to development"
+        return await step.ok(_join(head, answer) + left, exchanges)
+
+    # -- quotas ---------------------------------------------------------------------------
+
+    async def quotas(self, app: AppEntry, platform: str) -> list[Quota]:
+        """The platform's limits for ``app``, with the ones it cannot report counted here
+        (successful actions in miniship's event log since the period began, Beijing time)."""
+        found = await self.adapters[platform].quotas(app.key)
+        out: list[Quota] = []
+        for q in found:
+            if q.counted_here and q.limit is not None:
+                used = await self.store.count_events(
+                    app.key, platform, q.action, _period_start(q.period, utcnow())
+                )
+                q = dataclasses.replace(q, remaining=max(q.limit - used, 0))
+            out.append(q)
+        return out
+
+    async def _within_quota(self, step: Step, action: str) -> str | PlatformResult:
+        """Words on what is left of ``action``'s quotas, or the refusal when one is spent.
+
+        A platform that cannot be asked does not stop the action: the platform itself
+        still refuses it when its quota is spent.
+        """
+        try:
+            quotas = [q for q in await self.quotas(step.app, step.platform) if q.action == action]
+        except (PlatformError, ConfigError) as exc:
+            log.warning("quotas of %s on %s unknown: %s", step.app.key, step.platform, exc)
+            return ""
+        spent = [q for q in quotas if q.spent]
+        if spent:
+            return await step.refuse(
+                f"no {spent[0].what} left ({_quota_words(spent[0])}); "
+                + _QUOTA_NEXT.get(action, "")
+            )
+        # said once the action succeeded, so what is left after it
+        after = [
+            dataclasses.replace(q, remaining=q.remaining - 1)
+            for q in quotas
+            if q.remaining is not None
+        ]
+        return f" ({'; '.join(map(_quota_words, after))})" if after else ""
 
     async def _supersede(self, step: Step, states: Sequence[ReleaseState]) -> str:
         """Mark older versions in ``states`` superseded; the words to add to the reply."""
@@ -323,7 +464,7 @@ class ReleaseService:
                         f"{self.display(p)}. Name a platform to publish on one alone."
                     )
                 targets[p] = await self._fresh(release, target)  # decisions not yet seen
-            not_ready = {p: t for p, t in targets.items() if t.state != S.APPROVED}
+            not_ready = {p: t for p, t in targets.items() if t.state not in _PUBLISHABLE}
             if not_ready and len(names) > 1:
                 ready = [self.display(p) for p in targets if p not in not_ready]
                 waiting = "; ".join(
@@ -345,7 +486,9 @@ class ReleaseService:
             return await self._fan_out(
                 step,
                 list(claims),
-                lambda one: self._publish_claimed(one, claims[one.platform]),
+                lambda one: self._publish_claimed(
+                    one, claims[one.platform], S(targets[one.platform].state)
+                ),
                 locked=False,  # this method holds the locks already
             )
 
@@ -365,8 +508,10 @@ class ReleaseService:
                 )
         return claims
 
-    async def _publish_claimed(self, step: Step, claim: ReleaseTarget) -> PlatformResult:
-        answer, exchanges = await _attempt(
+    async def _publish_claimed(
+        self, step: Step, claim: ReleaseTarget, before: ReleaseState
+    ) -> PlatformResult:
+        answer, exchanges = await attempt(
             self.adapters[step.platform].publish(
                 step.app.key, step.release.version, claim.platform_ref
             )
@@ -375,17 +520,170 @@ class ReleaseService:
             # keep the claim: the watcher asks the platform and settles it
             return await step.record(
                 Outcome.FAILED,
-                f"{_explain(answer)} — miniship could not tell whether it was published; "
+                f"{explain(answer)} — miniship could not tell whether it was published; "
                 "it will ask the platform and report the outcome",
                 exchanges,
             )
         if isinstance(answer, Exception):
-            await self._settle(claim, S.APPROVED, detail=str(answer))
+            await self._settle(claim, before, detail=str(answer))
             return await step.failed(answer, exchanges)
         moved = await self._settle(claim, S.RELEASED, detail=answer)
         if isinstance(moved, Exception):
             return await step.failed(moved, exchanges)
         return await step.ok(_join("published", answer), exchanges)
+
+    # -- staged release, rollback, offline --------------------------------------------------
+
+    async def gray(
+        self,
+        actor: Actor,
+        app_key: str,
+        platform: str,
+        version: str | None,
+        share: int | None,
+    ) -> ActionResult:
+        """Release ``version`` (default: the approved or staged one) to ``share`` percent
+        of users, or stop its staged release when ``share`` is ``None``."""
+        app = self.app(app_key)
+        (p,) = self.platforms_for(app, [platform])
+        if version is None:
+            wanted = (S.GRAY,) if share is None else (S.GRAY, S.APPROVED)
+            views = [
+                v
+                for v in await self.store.latest(app.key)
+                if v.target.platform == p and v.state in wanted
+            ]
+            if not views:
+                what = "in a staged release" if share is None else "approved"
+                raise CommandRefused(f"no version of {app.key} is {what} on {self.display(p)}")
+            version = views[0].release.version
+        release = await self._release(app, version)
+        step = Step(self, actor, "gray", app, release)
+        return await self._fan_out(step, [p], lambda one: self._gray(one, share))
+
+    async def _gray(self, step: Step, share: int | None) -> PlatformResult:
+        target = await step.uploaded()
+        if isinstance(target, PlatformResult):
+            return target
+        adapter = self.adapters[step.platform]
+        app, version = step.app.key, step.release.version
+        if share is None:
+            if target.state != S.GRAY:
+                return await step.refuse(f"{version} is {_words(target.state)}, not staged")
+            answer, exchanges = await attempt(adapter.stop_gray(app, version))
+            goal, head = S.APPROVED, "staged release stopped; everyone has the live version"
+        else:
+            if target.state not in (S.APPROVED, S.GRAY):
+                return await step.refuse(
+                    f"{version} is {_words(target.state)}; only an approved version can be "
+                    "released to a share of users"
+                )
+            steps = adapter.gray_steps
+            if steps is not None and share not in steps:
+                allowed = ", ".join(f"p{n}" for n in steps)
+                return await step.refuse(f"{adapter.display_name} stages releases at {allowed}")
+            answer, exchanges = await attempt(adapter.gray(app, version, share))
+            goal = S.GRAY
+            head = (
+                f"released to {share}% of users; `publish` releases it to everyone, "
+                f"`gray {app} {step.platform} stop` takes it back"
+            )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        detail = answer if share is None else _join(f"staged at {share}%", answer)
+        moved = await self._settle(target, goal, detail=detail)
+        if isinstance(moved, Exception):
+            return await step.failed(moved, exchanges)
+        return await step.ok(_join(head, answer), exchanges)
+
+    async def rollback(
+        self, actor: Actor, app_key: str, platform: str, to: str | None
+    ) -> ActionResult:
+        """Put the version before the live one (or ``to``) back in place."""
+        app = self.app(app_key)
+        (p,) = self.platforms_for(app, [platform])
+        adapter = self.adapters[p]
+
+        async def back(live: str) -> str:
+            if to == live:
+                raise CommandRefused(f"{to} is already live on {self.display(p)}")
+            said = await adapter.rollback(app.key, live, to)
+            offered = [v.version for v in await adapter.versions(app.key) if v.rollback]
+            if offered:
+                said += f"; versions you can go back to now: {', '.join(offered)}"
+            return said
+
+        return await self._on_live(actor, app, p, "rollback", None, back, S.ROLLED_BACK)
+
+    async def offline(
+        self, actor: Actor, app_key: str, platform: str, version: str | None
+    ) -> ActionResult:
+        """Take the live version off the shelves."""
+        app = self.app(app_key)
+        (p,) = self.platforms_for(app, [platform])
+        adapter = self.adapters[p]
+        if type(adapter).offline is Platform.offline:
+            raise CommandRefused(adapter.unsupported("offline").explanation)
+
+        async def take(live: str) -> str:
+            return await adapter.offline(app.key, live)
+
+        return await self._on_live(actor, app, p, "offline", version, take, S.OFFLINE)
+
+    async def _on_live(
+        self,
+        actor: Actor,
+        app: AppEntry,
+        platform: str,
+        action: str,
+        version: str | None,
+        change: Callable[[str], Awaitable[str]],
+        after: ReleaseState,
+    ) -> ActionResult:
+        """Run ``change`` on the live version (which the platform names, since it may have
+        been released outside miniship); the stored release, if any, moves to ``after``."""
+        adapter = self.adapters[platform]
+        async with self._hold(app.key, [platform]):
+            live: str | None = None
+            with recording() as log:
+                try:
+                    live = (await adapter.overview(app.key)).live_version
+                    if live is None:
+                        raise CommandRefused(
+                            f"nothing of {app.key} is live on {self.display(platform)}"
+                        )
+                    if version is not None and version != live:
+                        raise CommandRefused(
+                            f"{version} is not live on {self.display(platform)}; {live} is"
+                        )
+                    said: str | Exception = await change(live)
+                except (PlatformError, ConfigError) as exc:
+                    said = exc
+            exchanges = [dataclasses.asdict(x) for x in log]
+            shown = live or version or "live"
+            release = await self.store.release(app.key, live) if live else None
+            if isinstance(said, Exception):
+                outcome, message = Outcome.FAILED, explain(said)
+            else:
+                outcome, message = Outcome.OK, _join(_DONE[action].format(live=live), said)
+                target = None
+                if release is not None and release.id is not None:
+                    target = await self.store.target(release.id, platform)
+                if target is not None and target.state == S.RELEASED:
+                    await self._settle(target, after, detail=said)
+            await self.store.record(
+                actor=actor.id,
+                action=action,
+                outcome=str(outcome),
+                app=app.key,
+                release=release,
+                version=shown,
+                platform=platform,
+                message=message,
+                exchanges=exchanges,
+            )
+        state = after if outcome is Outcome.OK and release is not None else None
+        return ActionResult(action, app, shown, [PlatformResult(platform, outcome, message, state)])
 
     # -- status, history, watching ---------------------------------------------------------
 
@@ -408,24 +706,30 @@ class ReleaseService:
                 raise CommandRefused("no configured app is on that platform")
         out: list[AppStatus] = []
         for app, names in wanted:
-            found = await asyncio.gather(*(self._platform_status(app, p) for p in names))
+            one = len(wanted) == 1
+            found = await asyncio.gather(*(self._platform_status(app, p, one) for p in names))
             out.append(AppStatus(app, list(found)))
         return out
 
-    async def _platform_status(self, app: AppEntry, platform: str) -> PlatformStatus:
+    async def _platform_status(
+        self, app: AppEntry, platform: str, versions: bool = False
+    ) -> PlatformStatus:
         for view in await self.store.latest(app.key):
             if view.target.platform == platform and view.state in ACTIVE:
                 # on failure, the overview below reports the platform's trouble
                 with contextlib.suppress(PlatformError, ConfigError):
                     await self.refresh(view, Actor("status"))
         overview: Overview | None = None
+        kept: list[VersionInfo] = []
         error = ""
         try:
             overview = await self.adapters[platform].overview(app.key)
+            if versions:
+                kept = await self.adapters[platform].versions(app.key)
         except (PlatformError, ConfigError) as exc:
-            error = _explain(exc)
+            error = explain(exc)
         releases = [v for v in await self.store.latest(app.key) if v.target.platform == platform]
-        return PlatformStatus(platform, overview, error, releases)
+        return PlatformStatus(platform, overview, error, releases, kept)
 
     async def history(self, app_key: str, limit: int = 30) -> tuple[AppEntry, list[Event]]:
         app = self.app(app_key)
@@ -673,7 +977,7 @@ class Step:
     async def failed(
         self, error: Exception, exchanges: Sequence[Mapping[str, Any]]
     ) -> PlatformResult:
-        return await self.record(Outcome.FAILED, _explain(error), exchanges)
+        return await self.record(Outcome.FAILED, explain(error), exchanges)
 
     async def refuse(self, message: str) -> PlatformResult:
         return await self.record(Outcome.REFUSED, message)
@@ -691,7 +995,7 @@ class Step:
         return ActionResult(self.action, self.app, self.release.version, refusal=message)
 
 
-async def _attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, Any]]]:
+async def attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, Any]]]:
     """Await a platform call; its answer or error, and the exchanges it made."""
     with recording() as exchanges:
         try:
@@ -701,7 +1005,7 @@ async def _attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, An
     return answer, [dataclasses.asdict(x) for x in exchanges]
 
 
-def _explain(error: Exception) -> str:
+def explain(error: Exception) -> str:
     if isinstance(error, PlatformError):
         name = platform_class(error.platform).display_name
         return f"{name} {error.describe()}"
@@ -721,10 +1025,38 @@ def _join(head: str, detail: str) -> str:
 
 def _ends_claim(wanted: ReleaseState | None, claim: ReleaseTarget) -> bool:
     """Whether the platform's word settles a publish claim: the version is live, or it is
-    still approved and the claim was abandoned (its process stopped mid-call)."""
+    still approved (or staged) and the claim was abandoned (its process stopped mid-call)."""
     if wanted is S.RELEASED:
         return True
-    return wanted is S.APPROVED and utcnow() - claim.updated_at >= CLAIM_TIMEOUT
+    return wanted in _PUBLISHABLE and utcnow() - claim.updated_at >= CLAIM_TIMEOUT
+
+
+_PUBLISHABLE = (S.APPROVED, S.GRAY)
+
+_DONE = {"rollback": "rolled back from {live}", "offline": "{live} taken offline"}
+
+_QUOTA_NEXT = {
+    "submit": "the quota is the third-party platform's, shared by every mini program it "
+    "runs; it renews on the 1st (Beijing time) — ask WeChat for more in the "
+    "“小程序服务商助手” mini program.",
+    "expedite": "submit without expediting, or wait for next month's allocation.",
+    "withdraw": "the version stays in review; WeChat allows 5 withdrawals a day and 10 a "
+    "month per mini program.",
+}
+
+
+def _quota_words(q: Quota) -> str:
+    if q.limit is None:
+        return f"{q.remaining} {q.what} left"
+    return f"{q.remaining} of {q.limit} {q.what} left"
+
+
+def _period_start(period: str, now: datetime) -> datetime:
+    """The start (aware UTC) of the Beijing day or month ``now`` falls in."""
+    local = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "month":
+        local = local.replace(day=1)
+    return local.astimezone(now.tzinfo)
 
 
 def _words(state: str) -> str:

@@ -10,29 +10,33 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from handlers.config import AppEntry
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
 from handlers.when import describe
 from platforms import platform_class
+from platforms.base import BEIJING, GrayPlan, Template
 from storage import ReleaseState, TargetView
 from storage.models import Event, TimedAction
 
 if TYPE_CHECKING:
+    from handlers.admin import AppAccess, PlatformQuotas, TemplateList
     from handlers.timed import Scheduled
 
 __all__ = [
     "apps",
     "change",
+    "connect_link",
     "digest",
     "duration",
     "event_line",
     "history",
     "local_time",
     "moment",
+    "quotas",
     "result",
     "schedule",
     "scheduled",
     "status",
+    "templates",
     "timed_line",
 ]
 
@@ -45,7 +49,10 @@ STATE_WORDS = {
     ReleaseState.REJECTED: "rejected",
     ReleaseState.WITHDRAWN: "withdrawn",
     ReleaseState.PUBLISHING: "publishing",
+    ReleaseState.GRAY: "staged (gray)",
     ReleaseState.RELEASED: "released",
+    ReleaseState.ROLLED_BACK: "rolled back",
+    ReleaseState.OFFLINE: "offline",
     ReleaseState.SUPERSEDED: "superseded",
 }
 
@@ -102,11 +109,12 @@ def change(ch: Change) -> str:
     return text
 
 
-def apps(entries: Sequence[AppEntry], emulated: frozenset[str]) -> str:
+def apps(entries: Sequence[AppAccess], emulated: frozenset[str]) -> str:
     if not entries:
         return "No apps to show. Apps are [apps.<name>] sections in miniship.toml."
     lines = []
-    for app in entries:
+    for entry in entries:
+        app = entry.app
         lines.append(f"{app.key} — {app.name} (times in {app.timezone.key})")
         if app.roles.open:
             lines.append("  roles: anyone may publish (set roles.publish in miniship.toml)")
@@ -114,7 +122,71 @@ def apps(entries: Sequence[AppEntry], emulated: frozenset[str]) -> str:
             cls = platform_class(name)
             note = " (emulated)" if name in emulated else ""
             lines.append(f"  {cls.display_name}: {cls.describe_app(section)}{note}")
+            grant = entry.grants.get(name)
+            if name in entry.errors:
+                lines.append(f"    authorization unknown: {entry.errors[name]}")
+            elif grant is not None and not grant.authorized:
+                lines.append(f"    not authorized — `connect {app.key} {name}` gives the link")
+            elif grant is not None:
+                granted = ", ".join(grant.permission_names) or "no permission sets"
+                lines.append(f"    authorized: {granted}")
     return "\n".join(lines)
+
+
+def templates(found: Sequence[TemplateList]) -> str:
+    blocks = []
+    for listing in found:
+        head = f"{display(listing.platform)} template library"
+        if listing.error:
+            blocks.append(f"{head}: could not ask: {listing.error}")
+            continue
+        kept = [t for t in listing.templates if not t.draft]
+        drafts = [t for t in listing.templates if t.draft]
+        lines = [f"{head} ({len(kept)}):"]
+        lines += [_template_line(t) for t in kept] or ["  none"]
+        lines.append(f"Draft box ({len(drafts)}) — `template add <draft_id>` makes one a template:")
+        lines += [_template_line(t) for t in drafts] or ["  empty"]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _template_line(t: Template) -> str:
+    kind = "draft" if t.draft else "template"
+    parts = [f"  {kind} {t.id}: {t.version}"]
+    if t.description:
+        parts.append(f"“{t.description}”")
+    if t.source:
+        parts.append(f"from {t.source}")
+    if t.developer:
+        parts.append(f"by {t.developer}")
+    if t.created_at is not None:
+        parts.append(t.created_at.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M Beijing"))
+    return " · ".join(parts)
+
+
+def quotas(app: str, found: Sequence[PlatformQuotas]) -> str:
+    lines = [f"{app} — platform limits"]
+    for pq in found:
+        name = display(pq.platform)
+        if pq.error:
+            lines.append(f"  {name}: could not ask: {pq.error}")
+        elif not pq.quotas:
+            lines.append(f"  {name}: no limits the platform reports")
+        for q in pq.quotas:
+            left = "unknown" if q.remaining is None else str(q.remaining)
+            of = f" of {q.limit}" if q.limit is not None else ""
+            note = " (counted by miniship)" if q.counted_here else ""
+            mark = "  ✗ spent" if q.spent else ""
+            lines.append(f"  {name}: {q.what}: {left}{of} left{note}{mark}")
+    return "\n".join(lines)
+
+
+def connect_link(app: str, platform: str, link: str) -> str:
+    return (
+        f"To let miniship release {app} on {display(platform)}, an administrator of the "
+        f"mini program opens this link and confirms (it works once, for a short while):\n"
+        f"{link}\nWhen they are done, `apps` shows {app} as authorized."
+    )
 
 
 def status(found: Sequence[AppStatus], emulated: frozenset[str]) -> str:
@@ -139,6 +211,8 @@ def _platform_status(ps: PlatformStatus, zone: ZoneInfo, emulated: bool) -> list
             parts.append(f"trial {o.trial_version}")
         if o.review is not None and o.review.version:
             parts.append(f"latest review {o.review.version} {o.review.state.replace('_', ' ')}")
+        if o.gray is not None:
+            parts.append(_gray_words(o.gray, zone))
         said = " · ".join(parts)
     else:
         said = "no answer"
@@ -149,7 +223,21 @@ def _platform_status(ps: PlatformStatus, zone: ZoneInfo, emulated: bool) -> list
         lines.append("    no releases in miniship yet")
     for view in ps.releases[:5]:
         lines.append("    " + _release_line(view, zone))
+    if ps.versions:
+        lines.append(f"    versions {display(ps.platform)} keeps:")
+        for v in ps.versions:
+            when = f" · {local_time(v.created_at, zone)}" if v.created_at else ""
+            back = " · can roll back to" if v.rollback else ""
+            desc = f" · “{v.description}”" if v.description else ""
+            lines.append(f"      {v.version}: {v.state}{when}{desc}{back}")
     return lines
+
+
+def _gray_words(plan: GrayPlan, zone: ZoneInfo) -> str:
+    words = f"gray {plan.version or ''} at {plan.percent}% ({plan.state}"
+    if plan.since is not None:
+        words += f" since {local_time(plan.since, zone)}"
+    return words.replace("gray  at", "gray at") + ")"
 
 
 def _release_line(view: TargetView, zone: ZoneInfo) -> str:

@@ -1,8 +1,9 @@
 """Who may do what: the roles of each app in miniship.toml, checked for every command.
 
-    view     status, history, schedule (the list), the App Home rows
-    release  upload, submit
-    publish  publish (now or timed), withdraw, schedule cancel
+    view     status, history, schedule (the list), qr, quota, templates, the App Home rows
+    release  upload, submit, expedite; template add/delete (on every app)
+    publish  publish (now or timed), withdraw, gray, rollback, offline, connect,
+             schedule cancel
 
 A role lists Slack user ids, user-group ids (S…, resolved through Slack) or "*". The
 console's operator already holds the database and the credentials, so the console
@@ -24,10 +25,17 @@ COMMAND_ROLES = {
     "status": "view",
     "history": "view",
     "schedule": "view",
+    "qr": "view",
+    "quota": "view",
     "upload": "release",
     "submit": "release",
+    "expedite": "release",
     "publish": "publish",
     "withdraw": "publish",
+    "gray": "publish",
+    "rollback": "publish",
+    "offline": "publish",
+    "connect": "publish",
 }
 
 GROUP_CACHE_SECONDS = 60.0

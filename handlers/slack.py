@@ -7,6 +7,12 @@ Slack's 3-second limit is met by acknowledging first and working after. What peo
 - an action's result on the release's card: one card per release in the app's channel
   (or where the command was typed), updated in place with ``chat.update``, with a short
   reply in its thread for each step — and review decisions the watcher finds land there too;
+- pictures that come with a result (the trial version's QR code after ``upload`` and
+  ``qr``) as files in the card's thread (``files_upload_v2``, needs the ``files:write``
+  scope), else in the channel where the command was typed; a picture Slack refuses is
+  explained to the person who typed, and the result itself still goes out;
+- private replies (an authorization link) for the person who typed only;
+- a mini program's completed authorization (``connect``) in the app's channel;
 - status, history, apps and help for the asker only;
 - timed releases: the card lists what is planned; reminders, the outcome at fire time (or
   a missed release, with a "Publish now" button) and long-review nudges land in the
@@ -26,19 +32,22 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import cards, render
-from handlers.commands import Commands, Reply
+from handlers.admin import Admin
+from handlers.commands import Commands, Picture, Reply
 from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change, ReleaseService
 from handlers.roles import COMMAND_ROLES, RoleCheck
 from handlers.timed import Notice, TimedReleases
+from platforms.base import Authorization
 from storage import ReleaseState
 from storage.models import Release
 
@@ -51,6 +60,8 @@ CARD_GONE = frozenset({"message_not_found", "channel_not_found", "is_archived"})
 
 # how a reply reaches people: (text, public) → posted
 Answer = Callable[[str, bool], Awaitable[None]]
+# where a reply's pictures go: (channel, thread ts or None)
+Place = tuple[str, str | None]
 
 
 class SlackSettings(BaseSettings):
@@ -81,7 +92,7 @@ class SlackBinding:
         """Run one command typed (or clicked) by ``user`` in ``channel``."""
         try:
             reply = await self.commands.handle(Actor(user), unescape(text), channel)
-            if reply.error or reply.about is None:
+            if reply.error or reply.private or reply.about is None:
                 await answer(reply.text, False)
             else:
                 await self._after_action(reply, channel, answer)
@@ -98,20 +109,69 @@ class SlackBinding:
         assert reply.about is not None
         release = await self.store.release(*reply.about)
         if release is None:  # nothing was created: say it where it was typed
-            await answer(reply.text, True)
+            await answer(_qr_hint(reply, _place(None, channel)), True)
+            await self._post_pictures(reply, _place(None, channel), answer)
             return
         try:
             release = await self.show(release, channel, thread=reply.text)
         except SlackApiError as exc:
-            await answer(reply.text, True)
+            await answer(_qr_hint(reply, _place(release, channel)), True)
             await answer(f"I could not post the release card: {_slack_problem(exc)}", False)
+            await self._post_pictures(reply, _place(release, channel), answer)
             return
         if release.card_ts is None:  # nothing on any platform yet, or no channel
-            await answer(reply.text, True)
+            await answer(_qr_hint(reply, _place(release, channel)), True)
         elif release.card_channel != channel:
             await answer(
                 f"{reply.text}\n(see the release card in <#{release.card_channel}>)", False
             )
+        await self._post_pictures(reply, _place(release, channel), answer)
+
+    async def _post_pictures(self, reply: Reply, place: Place | None, answer: Answer) -> None:
+        """Each of the reply's pictures as a file at ``place``; the person who typed hears
+        (privately) of those Slack refused."""
+        if place is None or not reply.pictures:
+            return  # nowhere to post: the text said how to get them
+        channel, thread_ts = place
+        failed: dict[str, list[str]] = {}  # why → the titles of the pictures it stopped
+        for picture in reply.pictures:
+            try:
+                await self._post_picture(picture, channel, thread_ts)
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("could not post %s in %s: %s", picture.filename, channel, exc)
+                failed.setdefault(_upload_problem(exc), []).append(picture.title)
+        if failed:
+            assert reply.about is not None
+            app, version = reply.about
+            count = sum(map(len, failed.values()))
+            which = "this picture" if count == 1 else "these pictures"
+            lines = "\n".join(f"• {', '.join(titles)}: {why}" for why, titles in failed.items())
+            await answer(
+                f"The command went ahead, but I could not post {which} in Slack:\n{lines}\n"
+                f"Once that is fixed, `/ship qr {app} {version}` posts the trial QR code again.",
+                False,
+            )
+
+    async def _post_picture(self, picture: Picture, channel: str, thread_ts: str | None) -> None:
+        code = picture.code
+        comment = f"Scan to open {picture.title}"
+        if code.url:
+            comment += f" (or open <{code.url}|the image>)"
+        if not code.image:  # the platform gave only an address for it
+            if code.url:
+                await self.client.chat_postMessage(
+                    channel=channel, thread_ts=thread_ts, text=comment
+                )
+            return
+        await self.client.files_upload_v2(
+            file=code.image,
+            filename=picture.filename,
+            title=picture.title,
+            alt_txt=f"QR code: {picture.title}",
+            channel=channel,
+            thread_ts=thread_ts,
+            initial_comment=comment,
+        )
 
     # -- the release card ---------------------------------------------------------------
 
@@ -217,6 +277,29 @@ class SlackBinding:
             await self.client.chat_postMessage(channel=channel.id, text=text)
         except SlackApiError as exc:
             log.warning("could not post the digest in %s: %s", channel.id, _slack_problem(exc))
+
+    # -- authorizations (handlers.admin.Admin.listeners) ----------------------------------
+
+    async def on_grant(self, grant: Authorization) -> None:
+        """A mini program completed its authorization: say so in the app's channel."""
+        app = self.service.config.apps.get(grant.app or "")
+        if app is None or not app.channel:
+            return  # an app miniship does not know, or one without a channel
+        where = f" on {self.service.display(grant.platform)}" if grant.platform else ""
+        if grant.authorized:
+            granted = ", ".join(grant.permission_names) or "no permission sets"
+            text = f"{app.key} authorized miniship{where}: {granted}"
+        else:
+            text = f"{app.key} did not authorize miniship{where}"
+        try:
+            await self.client.chat_postMessage(channel=app.channel, text=text)
+        except SlackApiError as exc:
+            log.warning(
+                "could not post %s's authorization in %s: %s",
+                app.key,
+                app.channel,
+                _slack_problem(exc),
+            )
 
     # -- App Home -----------------------------------------------------------------------
 
@@ -356,19 +439,58 @@ def _slack_problem(exc: SlackApiError) -> str:
     return error
 
 
+def _place(release: Release | None, channel: str | None) -> Place | None:
+    """Where a reply's pictures go: the card's thread, else where the command was typed."""
+    if release is not None and release.card_channel and release.card_ts:
+        return release.card_channel, release.card_ts
+    return (channel, None) if channel else None
+
+
+def _qr_hint(reply: Reply, place: Place | None) -> str:
+    """The reply's text, saying how to get its pictures when there is nowhere to post them."""
+    if not reply.pictures or place is not None or reply.about is None:
+        return reply.text
+    app, version = reply.about
+    return (
+        f"{reply.text}\n(The trial version's QR code is available with "
+        f"`/ship qr {app} {version}` typed in a channel.)"
+    )
+
+
+def _upload_problem(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        error = str(exc.response.get("error"))
+        if error == "missing_scope":
+            return (
+                "missing_scope: add the `files:write` bot scope to the Slack app "
+                "(OAuth & Permissions, or manifest.yml) and reinstall it to the workspace"
+            )
+        return _slack_problem(exc)
+    if isinstance(exc, SlackClientError):
+        return f"the upload failed ({exc})"
+    return "Slack did not answer the upload"
+
+
 def make_binding(
-    service: ReleaseService, client: AsyncWebClient, timed: TimedReleases | None = None
+    service: ReleaseService,
+    client: AsyncWebClient,
+    timed: TimedReleases | None = None,
+    admin: Admin | None = None,
 ) -> SlackBinding:
     """Commands with Slack roles (user groups asked through ``client``), cards kept up to
-    date with every review change and timed release, and rate-limited calls retried."""
+    date with every review change and timed release, completed authorizations said in
+    the app's channel, and rate-limited calls retried. Pass the ``admin`` whose
+    authorization callback the push server serves, so its grants are heard."""
     client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
 
     async def members_of(group: str) -> frozenset[str]:
         answer = await client.usergroups_users_list(usergroup=group)
         return frozenset(answer.get("users") or ())
 
-    binding = SlackBinding(Commands(service, RoleCheck(members_of), timed=timed), client)
+    commands = Commands(service, RoleCheck(members_of), timed=timed, admin=admin)
+    binding = SlackBinding(commands, client)
     service.listeners.append(binding.on_change)
+    commands.admin.listeners.append(binding.on_grant)
     if timed is not None:
         timed.announcers.append(binding)
     return binding

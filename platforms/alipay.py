@@ -13,10 +13,18 @@ merchant mini program, or as the mini program itself (self-owned, 自调用):
 - Self-owned mode: set ``private_key`` and ``alipay_public_key`` in the app's section; the
   mini program's own APPID (``app_id``) then signs its calls.
 
-Uploading is a template build (``alipay.open.mini.version.upload``, an ISV API), so an app
-needs ``template_id``. API docs: https://opendocs.alipay.com/mini/03l8bz (upload),
-https://opendocs.alipay.com/mini/03l9bq (audit.apply), https://opendocs.alipay.com/mini/03l9bu
-(detail.query), https://opendocs.alipay.com/mini/03l21p (online).
+Uploading. An app with ``template_id`` is built from that template
+(``alipay.open.mini.version.upload``, an ISV API) and miniship waits for the build
+(``build.query``). An app owned directly instead gives ``project_path`` (its built code),
+``tool_id`` and ``tool_private_key`` (a "工具密钥" from
+https://openhome.alipay.com/dev/workspace/key-manage/tool), and is uploaded with the
+``minidev`` CLI (``make clis`` installs it).
+
+API docs: https://opendocs.alipay.com/mini/03l8bz (upload), https://opendocs.alipay.com/mini/03l9bq
+(audit.apply), https://opendocs.alipay.com/mini/03l9bu (detail.query),
+https://opendocs.alipay.com/mini/03l21p (online), https://opendocs.alipay.com/mini/03l3ev (gray),
+https://opendocs.alipay.com/mini/03l21q (rollback), https://opendocs.alipay.com/mini/03l9bw
+(experience), https://opendocs.alipay.com/mini/02q17h (minidev).
 """
 
 from __future__ import annotations
@@ -28,28 +36,41 @@ import json
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from platforms import alipay_sign
+from platforms import alipay_sign, cli
 from platforms.base import (
+    GrayPlan,
     Overview,
     Platform,
+    Quota,
     ReviewState,
     ReviewStatus,
     SecretRef,
     SubmitResult,
+    TrialCode,
     UploadResult,
+    VersionInfo,
     scrub_answer,
+    scrub_message,
     url_problem,
 )
 from platforms.errors import (
@@ -84,12 +105,46 @@ AUDITED_CANCEL = "alipay.open.mini.version.audited.cancel"
 DETAIL_QUERY = "alipay.open.mini.version.detail.query"
 LIST_QUERY = "alipay.open.mini.version.list.query"
 ONLINE = "alipay.open.mini.version.online"
+OFFLINE = "alipay.open.mini.version.offline"
+ROLLBACK = "alipay.open.mini.version.rollback"
+GRAY_ONLINE = "alipay.open.mini.version.gray.online"
+GRAY_CANCEL = "alipay.open.mini.version.gray.cancel"
+EXPERIENCE_CREATE = "alipay.open.mini.experience.create"
+EXPERIENCE_QUERY = "alipay.open.mini.experience.query"
 AUTH_GRANT = "alipay.open.auth.token.app"
 
 SUCCESS = "10000"
 LISTED_STATUSES = "INIT,AUDITING,AUDIT_REJECT,WAIT_RELEASE,BASE_AUDIT_PASS,GRAY,RELEASE"
+ALL_STATUSES = LISTED_STATUSES + ",OFFLINE,AUDIT_OFFLINE"
 REVIEW_STATUSES = ("AUDITING", "AUDIT_REJECT", "WAIT_RELEASE", "BASE_AUDIT_PASS", "GRAY")
 VERSION_DESC_MIN, VERSION_DESC_MAX = 30, 500
+BUILD_FAILED = {"3": "failed", "5": "timed out"}  # build_status / create_status codes
+EXP_PACKAGED = frozenset({"expVersionPackged", "expVersionPackaged"})  # sic, and as spelt right
+EXP_NONE = "notExpVersion"
+
+SCREENSHOT_PARTS = (
+    "first_screen_shot",
+    "second_screen_shot",
+    "third_screen_shot",
+    "fourth_screen_shot",
+    "fifth_screen_shot",
+)
+SCREENSHOT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+SCREENSHOT_MAX_BYTES = 4 * 1024 * 1024
+IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF8": "image/gif",
+}
+
+MINIDEV_CLIENTS = {
+    "com.alipay.alipaywallet": "alipay",
+    "com.alipay.iot.xpaas": "alipayiot",
+    "com.amap.app": "amap",
+    "com.alibaba.ailabs.genie.webapps": "genie",
+}
+"""minidev ``--client-type`` per bundle_id (DingTalk has none in minidev's table)."""
+MINIDEV_DESCRIPTION_MAX = 200
 
 SUPERSEDED = {
     "AUDIT_REJECT": "rejected",
@@ -118,6 +173,20 @@ STATUS_WORDS = {
     "AUDIT_OFFLINE": "forcibly taken offline by Alipay (AUDIT_OFFLINE)",
 }
 
+VERSION_STATES = {
+    "INIT": "development",
+    "AUDITING": "in review",
+    "AUDIT_REJECT": "rejected",
+    "WAIT_RELEASE": "approved",
+    "BASE_AUDIT_PASS": "approved",
+    "GRAY": "gray",
+    "RELEASE": "live",
+    "OFFLINE": "offline",
+    "AUDIT_OFFLINE": "offline",
+}
+"""``VersionInfo.state`` per status; an OFFLINE version below the live one is an
+"earlier release"."""
+
 
 def _status_words(status: str) -> str:
     return STATUS_WORDS.get(status, status or "in an unknown state")
@@ -145,256 +214,603 @@ def _decided_at(text: object) -> datetime | None:
         return None
 
 
+def _gray_percent(strategy: object) -> int | None:
+    """``"p30"`` → 30; ``None`` when Alipay does not say (or says something else)."""
+    match = re.fullmatch(r"[pP](\d{1,3})", strategy) if isinstance(strategy, str) else None
+    return int(match.group(1)) if match else None
+
+
+def _image_type(data: bytes, content_type: str) -> str | None:
+    """The MIME type of an image, from its first bytes (else a declared ``image/*`` type)."""
+    for magic, mime in IMAGE_MAGIC.items():
+        if data.startswith(magic):
+            return mime
+    declared = content_type.split(";")[0].strip().lower()
+    return declared if declared.startswith("image/") and data else None
+
+
 # --------------------------------------------------------------------------- errors
 
 _ErrorRule = tuple[type[PlatformError], str]
 
-_RULES: dict[str, _ErrorRule] = {
-    # 20000: the platform itself failed
-    "isp.unknow-error": (
+_CONSOLE = "in the Alipay console (小程序详情 → 基础信息), then submit again"
+
+_GROUPS: tuple[tuple[type[PlatformError], str, str], ...] = (
+    (
         PlatformUnavailable,
         "Alipay is busy or had an internal error; try again in a minute.",
+        "isp.unknow-error SYSTEM_ERROR aop.SYSTEM_ERROR APPSTORE_RPC_INVOKE_ERROR",
     ),
-    "aop.unknow-error": (
+    (
         PlatformUnavailable,
         "the Alipay gateway had an internal error; try again in a minute.",
+        "aop.unknow-error",
     ),
-    "aop.SYSTEM_ERROR": (PlatformUnavailable, "Alipay had a system error; try again in a minute."),
-    "SYSTEM_ERROR": (PlatformUnavailable, "Alipay had a system error; try again in a minute."),
-    # 20001: tokens
-    "aop.invalid-app-auth-token": (
-        AuthError,
-        "Alipay does not accept the merchant's app_auth_token; have the merchant authorise the "
-        "third-party app again and update app_auth_token for this app.",
+    (
+        PlatformUnavailable,
+        "Alipay failed while carrying out the step; try again in a minute.",
+        "APP_OPERATOR_QUERY_ERROR CREATE_GRAY_RULE_ERROR EXECUTE_GRAY_FAILED "
+        "UPDATE_PLUGIN_SERVICE_FAIL BUILD_VERSION_COMPARE_ERROR POLLING_BUILDING_ERROR",
     ),
-    "aop.app-auth-token-time-out": (
-        AuthError,
-        "the merchant's app_auth_token has expired; set app_refresh_token for this app so "
-        "miniship can renew it, or have the merchant authorise the app again.",
-    ),
-    "aop.invalid-app-auth-token-no-api": (
-        AuthError,
-        "the merchant did not authorise this API for the third-party app; ask them to grant "
-        "the 小程序开发管理 permissions again.",
-    ),
-    "aop.no-product-reg-by-partner": (
-        AuthError,
-        "the merchant has not signed the product this API needs (or the mini program was "
-        "punished or taken down); check the merchant's account in the Alipay console.",
-    ),
-    "aop.invalid-auth-token": (AuthError, "Alipay does not accept the user auth_token."),
-    "aop.auth-token-time-out": (AuthError, "the user auth_token has expired."),
-    # 40002 / 40006: the calling app and its keys
-    "isv.invalid-signature": (
-        AuthError,
-        "Alipay could not verify the request signature; the private key does not match the "
-        "public key uploaded for this app id in the Alipay console.",
-    ),
-    "isv.invalid-app-id": (
-        AuthError,
-        "Alipay does not know this app id; check ALIPAY_APP_ID (or the app's app_id in "
-        "self-owned mode).",
-    ),
-    "isv.missing-signature-config": (
-        AuthError,
-        "no RSA2 public key is set up for this app in the Alipay console; upload the public half "
-        "of the app key there.",
-    ),
-    "isv.invalid-signature-type": (
-        AuthError,
-        "Alipay refused the signature type; the app must use RSA2 keys.",
-    ),
-    "isv.self-invoke-forbidden": (
-        AuthError,
-        "a third-party app cannot call this API for itself; set app_auth_token for the app (the "
-        "merchant's authorisation).",
-    ),
-    "isv.not-support-app-auth": (
-        AuthError,
-        "this API cannot be called by a third-party app on a merchant's behalf.",
-    ),
-    "isv.insufficient-isv-permissions": (
-        AuthError,
-        "the third-party app lacks permission for this API; add the 小程序开发管理 permission "
-        "set to it in the Alipay console.",
-    ),
-    "isv.insufficient-user-permissions": (AuthError, "the merchant lacks permission for this API."),
-    "isv.refresh-token-invalid": (
-        AuthError,
-        "Alipay refused app_refresh_token; have the merchant authorise the third-party app again "
-        "and update app_auth_token and app_refresh_token.",
-    ),
-    "isv.refresh-token-time-out": (
-        AuthError,
-        "app_refresh_token has expired; have the merchant authorise the third-party app again.",
-    ),
-    "isv.invalid-timestamp": (
-        InvalidInput,
-        "Alipay refused the request time; check that this server's clock is right.",
-    ),
-    # 40004: business rules (bare upper-case sub_codes)
-    "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY": (
-        AlreadyInReview,
-        "another version of this mini program is in review, approved, rejected or in gray "
-        "release; wait for it, publish it, or send it back to development before submitting.",
-    ),
-    "CAN_NOT_SUBMIT_WITH_AUDIT": (
-        AlreadyInReview,
-        "another version of this mini program is already in review; wait for the result or "
-        "withdraw it first.",
-    ),
-    "SUBMIT_REPEAT": (AlreadyInReview, "this version was just submitted already."),
-    "VERSION_HAS_EXISTED": (
-        InvalidInput,
-        "this version number was already uploaded; upload a higher version.",
-    ),
-    "LARGER_VERSION_HAS_EXISTED": (
-        InvalidInput,
-        "a higher version already exists; Alipay versions must always increase.",
-    ),
-    "INVALID_VERSION": (
-        InvalidInput,
-        "Alipay versions look like 1.2.3 (digits only) and must be higher than every earlier "
-        "version.",
-    ),
-    "VERSION_EXCEEDED_LENGTH": (
-        InvalidInput,
-        "each part of the version must be at most 2147483647.",
-    ),
-    "INVALID_EXT_JSON": (InvalidInput, "the app's ext settings are not valid JSON for ext.json."),
-    "VERSION_DESC_IS_BLANK": (
-        InvalidInput,
-        "Alipay needs review notes (version_desc) of 30–500 characters; set notes or "
-        "review_notes for the app.",
-    ),
-    "INVALID_VERSION_DESC_LENGTH": (
-        InvalidInput,
-        "Alipay needs review notes of 30–500 characters (Chinese characters count 2); add detail "
-        "or set review_notes for the app.",
-    ),
-    "REGION_TYPE_IS_BLANK": (
-        InvalidInput,
-        "region_type is missing; set it to CHINA, GLOBAL or LOCATION for the app.",
-    ),
-    "REGION_TYPE_IS_INVALID": (InvalidInput, "region_type must be CHINA, GLOBAL or LOCATION."),
-    "REGION_CODE_IS_BLANK": (
-        InvalidInput,
-        "region_type LOCATION needs the service regions; use CHINA or GLOBAL.",
-    ),
-    "BUNDLE_ID_NOT_EXIST": (
-        InvalidInput,
-        "Alipay does not know this bundle_id; the usual one is com.alipay.alipaywallet.",
-    ),
-    "TEMPLATE_ID_IS_BLANK": (InvalidInput, "template_id is missing; set it for the app."),
-    "APP_VERSION_IS_BLANK": (InvalidInput, "the version is missing."),
-    "INVALID_TEST_ACCOUNT_LENGTH": (
-        InvalidInput,
-        "the test account for reviewers is too long or too short.",
-    ),
-    "INVALID_TEST_PWD_LENGTH": (
-        InvalidInput,
-        "the test password for reviewers is too long or too short.",
-    ),
-    "MINI_APP_PACKAGE_INFO_NOT_EXIST": (
-        NotFound,
-        "Alipay does not know this version; if it was just uploaded, its build may still be "
-        "running — try again in a minute.",
-    ),
-    "MINIAPP_VERSION_NOT_EXSIT": (NotFound, "Alipay does not know this version."),
-    "MINI_APP_VERSION_NOT_EXIST": (NotFound, "Alipay does not know this version."),
-    "BUILD_VERSION_NOT_EXISTED": (NotFound, "Alipay has no build of this version."),
-    "CODE_TEMPLATE_NOT_EXIST": (
-        NotFound,
-        "Alipay does not know the template; check template_id (the template mini program's APPID).",
-    ),
-    "CODE_TEMPLATE_DELETED": (NotFound, "the template was deleted; set another template_id."),
-    "APP_INFO_NOT_EXIST": (
-        NotFound,
-        "Alipay does not know the mini program; check app_id, template_id and app_auth_token.",
-    ),
-    "CAN_NOT_SUBMIT_WITHOUT_INIT": (
-        InvalidState,
-        "only a version in development (INIT) can be submitted for review.",
-    ),
-    "AUDITING_VERSION_NOT_EXIST": (
-        InvalidState,
-        "no version is in review, so there is nothing to withdraw.",
-    ),
-    "CAN_NOT_BACK_DEV_WITHOUT_AUDIT": (
-        InvalidState,
-        "only an approved or rejected version can be sent back to development.",
-    ),
-    "CAN_NOT_ONLINE_NOT_GRAY_OR_WAITRELEASE": (
-        InvalidState,
-        "only an approved (WAIT_RELEASE) or gray version can be published.",
-    ),
-    "CAN_NOT_ONLINE_WITHOUT_AUDIT": (
-        InvalidState,
-        "the version has not passed review, so it cannot be published.",
-    ),
-    "CAN_NOT_ONLINE_WITHOUT_GRAY": (
-        InvalidState,
-        "the version must be in gray release before it can be published.",
-    ),
-    "CAN_NOT_ONLINE_NO_PROMOTE": (
-        InvalidState,
-        "the version has not passed the marketing review, so it cannot be published.",
-    ),
-    "CAN_NOT_ONLINE_WITHOUT_REGISTRATION": (
-        InvalidState,
-        "the mini program has no ICP filing (备案); finish the filing in the Alipay console before "
-        "the first release.",
-    ),
-    "EXIST_LARGER_ONLINED_VERSION": (
-        InvalidState,
-        "a higher version is already live; upload a version above it.",
-    ),
-    "CODE_TEMPLATE_NOT_SAFE": (
-        InvalidState,
-        "the template has not passed Alipay's security scan yet; try again later.",
-    ),
-    "CAN_NOT_SUBMIT_WITHOUT_SCAN_PASS": (
-        InvalidState,
-        "the version has not passed Alipay's security scan yet; try again later.",
-    ),
-    "MINI_APP_VERSION_ITERATION_EXIST": (
+    (
         InvalidState,
         "another operation on this mini program is still in progress; try again later.",
+        "MINI_APP_VERSION_ITERATION_EXIST",
     ),
-    "TEMPLATE_MINIAPP_NOT_ALLOWED": (
-        AuthError,
-        "the app_auth_token belongs to the template mini program; it must be the merchant mini "
-        "program's token.",
+    (
+        QuotaExceeded,
+        "Alipay is limiting calls or submissions (SYSTEM_LIMIT); wait a few minutes and try again.",
+        "SYSTEM_LIMIT",
     ),
-    "APP_TYPE_ERROR": (
-        AuthError,
-        "only ordinary or store mini programs can be built from a template; check that "
-        "app_auth_token belongs to the merchant mini program.",
-    ),
-    "NO_AUTH_RELATION": (
-        AuthError,
-        "the merchant mini program has not authorised the third-party app that owns the template.",
-    ),
-    "TEMPLATE_ID_ISVAPPID_NOT_MATCH": (
-        AuthError,
-        "the template does not belong to the third-party app ALIPAY_APP_ID.",
-    ),
-    "ISV_APP_ID_IS_BLANK": (
-        AuthError,
-        "template builds must be called by the third-party app with the merchant's "
-        "app_auth_token, not by the mini program itself.",
-    ),
-    "DEV_VERSION_EXCEED_MAX_COUNT": (
+    (
         QuotaExceeded,
         "the mini program has too many versions in development; delete old ones in the Alipay "
         "console.",
+        "DEV_VERSION_EXCEED_MAX_COUNT",
     ),
-    "CAN_NOT_SUBMIT_WITH_PUNISH_ORDER_LIMIT": (
+    (
         QuotaExceeded,
         "Alipay limits submissions for this mini program because of a penalty; see the Alipay "
         "console.",
+        "CAN_NOT_SUBMIT_WITH_PUNISH_ORDER_LIMIT",
     ),
-    "SYSTEM_LIMIT": (QuotaExceeded, "Alipay's submission limit is reached; try again tomorrow."),
+    (
+        QuotaExceeded,
+        "the account has as many online mini programs as Alipay allows; take one offline first.",
+        "CAN_NOT_SUBMIT_WITH_ONLINE_MINI_APP_EXCEED_LIMIT",
+    ),
+    (
+        QuotaExceeded,
+        "the mini program's base information (slogan, categories, description) may not be "
+        "changed that often; submit without changing it, or wait.",
+        "MODIFY_SLOGAN_EXCEED_COUNT MODIFY_CATEGORY_ID_EXCEED_COUNT MODIFY_DESC_EXCEED_COUNT "
+        "HAS_NO_MODIFY_CNT",
+    ),
+    (
+        AuthError,
+        "Alipay does not accept the merchant's app_auth_token; have the merchant authorise the "
+        "third-party app again and update app_auth_token for this app.",
+        "aop.invalid-app-auth-token",
+    ),
+    (
+        AuthError,
+        "the merchant's app_auth_token has expired; set app_refresh_token for this app so "
+        "miniship can renew it, or have the merchant authorise the app again.",
+        "aop.app-auth-token-time-out",
+    ),
+    (
+        AuthError,
+        "the merchant did not authorise this API for the third-party app; ask them to grant the "
+        "小程序开发管理 permissions again.",
+        "aop.invalid-app-auth-token-no-api",
+    ),
+    (
+        AuthError,
+        "the merchant has not signed the product this API needs (or the mini program was "
+        "punished or taken down); check the merchant's account in the Alipay console.",
+        "aop.no-product-reg-by-partner",
+    ),
+    (
+        AuthError,
+        "Alipay does not accept the user auth_token.",
+        "aop.invalid-auth-token",
+    ),
+    (
+        AuthError,
+        "the user auth_token has expired.",
+        "aop.auth-token-time-out",
+    ),
+    (
+        AuthError,
+        "Alipay could not verify the request signature; the private key does not match the "
+        "public key uploaded for this app id in the Alipay console.",
+        "isv.invalid-signature",
+    ),
+    (
+        AuthError,
+        "Alipay does not know this app id; check ALIPAY_APP_ID (or the app's app_id in "
+        "self-owned mode).",
+        "isv.invalid-app-id",
+    ),
+    (
+        AuthError,
+        "no RSA2 public key is set up for this app in the Alipay console; upload the public half "
+        "of the app key there.",
+        "isv.missing-signature-config",
+    ),
+    (
+        AuthError,
+        "Alipay refused the signature type; the app must use RSA2 keys.",
+        "isv.invalid-signature-type",
+    ),
+    (
+        AuthError,
+        "a third-party app cannot call this API for itself; set app_auth_token for the app (the "
+        "merchant's authorisation).",
+        "isv.self-invoke-forbidden",
+    ),
+    (
+        AuthError,
+        "this API cannot be called by a third-party app on a merchant's behalf.",
+        "isv.not-support-app-auth",
+    ),
+    (
+        AuthError,
+        "the third-party app lacks permission for this API; add the 小程序开发管理 "
+        "permission set to it in the Alipay console.",
+        "isv.insufficient-isv-permissions",
+    ),
+    (
+        AuthError,
+        "the merchant lacks permission for this API.",
+        "isv.insufficient-user-permissions",
+    ),
+    (
+        AuthError,
+        "Alipay refused app_refresh_token; have the merchant authorise the third-party app again "
+        "and update app_auth_token and app_refresh_token.",
+        "isv.refresh-token-invalid",
+    ),
+    (
+        AuthError,
+        "app_refresh_token has expired; have the merchant authorise the third-party app again.",
+        "isv.refresh-token-time-out",
+    ),
+    (
+        InvalidInput,
+        "Alipay refused the request time; check that this server's clock is right.",
+        "isv.invalid-timestamp",
+    ),
+    (
+        AuthError,
+        "the app_auth_token belongs to the template mini program; it must be the merchant mini "
+        "program's token.",
+        "TEMPLATE_MINIAPP_NOT_ALLOWED",
+    ),
+    (
+        AuthError,
+        "only ordinary or store mini programs can be built from a template; check that "
+        "app_auth_token belongs to the merchant mini program.",
+        "APP_TYPE_ERROR",
+    ),
+    (
+        AuthError,
+        "the merchant mini program has not authorised the third-party app that owns the "
+        "template; have the merchant authorise it.",
+        "NO_AUTH_RELATION NO_TEMPLATE_INSTANTIATE_RELATION APP_TO_APP_AUTH_FAIL",
+    ),
+    (
+        AuthError,
+        "the template belongs to another third-party app; use a template of ALIPAY_APP_ID.",
+        "TEMPLATE_ID_ISVAPPID_NOT_MATCH",
+    ),
+    (
+        AuthError,
+        "template builds are made by the third-party app for a merchant: call through "
+        "ALIPAY_APP_ID with the app's app_auth_token, or upload with minidev instead "
+        "(project_path, tool_id, tool_private_key).",
+        "ISV_APP_ID_IS_BLANK",
+    ),
+    (
+        AuthError,
+        "Alipay has no developer or merchant record behind this mini program; check the account "
+        "in the Alipay console.",
+        "USER_NOT_EXIST DEVELOPER_INFO_NOT_EXIST MERCHANT_NOT_EXESIT",
+    ),
+    (
+        InvalidInput,
+        "the app_id is not a mini program's APPID (or not one these APIs serve); check app_id.",
+        "APPLICATION_TYPE_NOT_MINIAPP APPLICATION_TYPE_ILLEGAL SUB_APPLICATION_TYPE_ERROR",
+    ),
+    (
+        NotFound,
+        "Alipay does not know the mini program; check app_id, template_id and app_auth_token.",
+        "APP_INFO_NOT_EXIST",
+    ),
+    (
+        NotFound,
+        "Alipay finds no active mini program for this APPID; check app_id and that the mini "
+        "program exists in the Alipay console.",
+        "MINI_APP_NOT_ONLINE",
+    ),
+    (
+        NotFound,
+        "Alipay does not know this version; if it was just uploaded, its build may still be "
+        "running — try again in a minute.",
+        "MINI_APP_PACKAGE_INFO_NOT_EXIST",
+    ),
+    (
+        NotFound,
+        "Alipay does not know this version.",
+        "MINIAPP_VERSION_NOT_EXSIT MINI_APP_VERSION_NOT_EXIST",
+    ),
+    (
+        NotFound,
+        "Alipay has no build of this version; upload it again.",
+        "BUILD_VERSION_NOT_EXISTED POLLING_BUILD_VERSION_NOT_EXIST",
+    ),
+    (
+        NotFound,
+        "Alipay does not know the template; check template_id (the template mini program's APPID).",
+        "CODE_TEMPLATE_NOT_EXIST",
+    ),
+    (
+        NotFound,
+        "the template was deleted; set another template_id.",
+        "CODE_TEMPLATE_DELETED",
+    ),
+    (
+        NotFound,
+        "the template version is not released (or was taken offline); set template_version to a "
+        "released one, or leave it out for the latest.",
+        "TEMPLATE_NOT_ONLINE_OR_OFFLINE",
+    ),
+    (
+        InvalidInput,
+        "Alipay does not know this bundle_id; the usual one is com.alipay.alipaywallet.",
+        "BUNDLE_ID_NOT_EXIST",
+    ),
+    (
+        InvalidInput,
+        "a field miniship sends is missing (a miniship bug; please report it).",
+        "APP_VERSION_IS_BLANK VERSION_IS_BLANK APPID_IS_BLANK PACKAGE_ID_IS_BLANK "
+        "GRAY_STRATEGY_IS_BLANK CLIENT_TYPE_REQUIRED PAGE_SIZE_LESS_ZERO",
+    ),
+    (
+        InvalidInput,
+        "Alipay refused a parameter of the request.",
+        "INVALID_PARAMS INVALID_PARAMETER isv.invalid-parameter",
+    ),
+    (
+        InvalidInput,
+        "template_id is missing; set it for the app.",
+        "TEMPLATE_ID_IS_BLANK",
+    ),
+    (
+        InvalidInput,
+        "this version number was already uploaded; upload a higher version.",
+        "VERSION_HAS_EXISTED",
+    ),
+    (
+        InvalidInput,
+        "a higher version already exists; Alipay versions must always increase.",
+        "LARGER_VERSION_HAS_EXISTED",
+    ),
+    (
+        InvalidInput,
+        "Alipay versions look like 1.2.3 (digits only) and must be higher than every earlier "
+        "version.",
+        "INVALID_VERSION",
+    ),
+    (
+        InvalidInput,
+        "each part of the version must be at most 2147483647.",
+        "VERSION_EXCEEDED_LENGTH",
+    ),
+    (
+        InvalidInput,
+        "the app's ext settings are not valid for ext.json; fix ext in [apps.<key>.alipay].",
+        "INVALID_EXT_JSON TEMPLATE_EXTRA_INFO_INVALID",
+    ),
+    (
+        InvalidInput,
+        "Alipay needs review notes (version_desc) of 30–500 characters, Chinese characters "
+        "counting 2; add detail or set review_notes for the app.",
+        "VERSION_DESC_IS_BLANK INVALID_VERSION_DESC_LENGTH",
+    ),
+    (
+        InvalidInput,
+        "Alipay refused the review notes (illegal or sensitive words); reword notes or "
+        "review_notes.",
+        "INVALID_MINI_APP_VERSION_DESC MINI_APP_VERSION_DESC_SENSITIVE",
+    ),
+    (
+        InvalidInput,
+        "the service region is missing or wrong; set region_type to CHINA, GLOBAL or LOCATION "
+        "(LOCATION with service_region_info entries that have province_code and province_name).",
+        "REGION_TYPE_IS_BLANK REGION_TYPE_IS_INVALID REGION_CODE_IS_BLANK REGION_CODE_IS_INVALID "
+        "INVALID_REGION",
+    ),
+    (
+        InvalidInput,
+        "Alipay refused the screenshots; give 2–5 PNG or JPEG files of at most 4 MB and "
+        "2160×3840 pixels in screenshots for the app.",
+        "SCREEN_SHOTS_ARE_BLANK SCREEN_SHOT_NUM_IS_INVALID INVALID_SCREEN_SHOT_EXT "
+        "SCREEN_SHOT_EXCEED_MAX_SIZE",
+    ),
+    (
+        InvalidInput,
+        "Alipay refused the memo for reviewers (at most 500 characters, no sensitive words, a "
+        "valid trade number if it quotes one); fix memo for the app.",
+        "INVALID_MINI_APP_MEMO_LENGTH MINI_APP_MEMO_SENSITIVE INVALIID_MEMO_TRADENO "
+        "MEMO_TRADENO_CHECK_FAIL",
+    ),
+    (
+        InvalidInput,
+        "the test account or password for reviewers is too long or too short; fix test_account "
+        "or test_password for the app.",
+        "INVALID_TEST_ACCOUNT_LENGTH INVALID_TEST_PWD_LENGTH",
+    ),
+    (
+        InvalidInput,
+        "Alipay refused an uploaded file; screenshots must be PNG or JPEG files of at most 4 MB.",
+        "isv.upload-fail isv.invalid-file-extension isv.invalid-file-size",
+    ),
+    (
+        InvalidInput,
+        f"the mini program's name is missing, malformed, taken or refused; set it {_CONSOLE}.",
+        "APP_NAME_IS_BLANK INVALID_MINI_APP_NAME_LENGTH INVALID_MINI_APP_NAME "
+        "INVALID_MINI_APP_NAME_PREFIX MINI_APP_NAME_DUPLICATE MINI_VERSION_NAME_DUPLICATE "
+        "MINI_APP_NAME_SENSITIVE",
+    ),
+    (
+        InvalidInput,
+        "the mini program's English name is missing, malformed, taken or refused; set it "
+        f"{_CONSOLE}.",
+        "ENGLISH_NAME_IS_BLANK INVALID_MINI_APP_EN_NAME INVALID_MINI_APP_EN_NAME_LENGTH "
+        "MINI_APP_EN_NAME_DUPLICATE MINI_APP_EN_NAME_SENSITIVE",
+    ),
+    (
+        InvalidInput,
+        f"the mini program's slogan (10–32 characters) is missing or refused; set it {_CONSOLE}.",
+        "SLOGAN_IS_BLANK INVALID_MINI_APP_SLOGAN_LENGTH INVALID_MINI_APP_SLOGAN "
+        "MINI_APP_SLOGAN_SENSITIVE",
+    ),
+    (
+        InvalidInput,
+        "the mini program's description (20–400 characters) is missing or refused; set it "
+        f"{_CONSOLE}.",
+        "APP_DESC_IS_BLANK INVALID_MINI_APP_DESC_LENGTH INVALID_MINI_APP_DESC "
+        "MINI_APP_DESC_SENSITIVE",
+    ),
+    (
+        InvalidInput,
+        f"the service phone or e-mail is missing or refused; set one {_CONSOLE}.",
+        "SERVICE_TEL_AND_MAIL_BOTH_BLANK SERVICE_TEL_IS_BLANK INVALID_MINI_APP_SERVICE_TEL "
+        "INVALID_MINI_APP_SERVICE_MAIL MINI_APP_SERVICE_MAIL_SENSITIVE",
+    ),
+    (
+        InvalidInput,
+        f"the mini program's categories are missing or not allowed; choose them {_CONSOLE}.",
+        "CATEGORY_IS_BLANK CATEGORY_NUM_IS_INVALID INVALID_CATEGORY",
+    ),
+    (
+        InvalidState,
+        "this kind of mini program may not use the chosen category; choose another in the Alipay "
+        "console.",
+        "PRIVATE_NOT_ALLOW_CATEGORY",
+    ),
+    (
+        InvalidInput,
+        "the logo is missing, the default one, not square, not JPG/PNG or over 2 MB; upload it "
+        f"{_CONSOLE}.",
+        "LOGO_IS_BLANK DEFAULT_LOGO INVALID_LOGO INVALID_LOGO_EXT LOGO_HEIGHT_NOT_EQUAL_WIDTH "
+        "LOGO_EXCEED_MAX_SIZE LOGO_SIZE_EXCEED",
+    ),
+    (
+        InvalidInput,
+        "the chosen category needs licences (number, name, validity, photos); add them to the "
+        "submission in the Alipay console.",
+        "LICENSE_NO_IS_BLANK LICENSE_NAME_IS_BLANK LICENSE_VALID_DATE_IS_BLANK "
+        "LICENSE_VALID_DATE_IS_INVALID LICENSE_PICS_ARE_BLANK LICENSE_PIC_NUM_IS_INVALID "
+        "LICENSE_CHECK_FAIL SPECIAL_LICENSE_PICS_ARE_BLANK INVALID_SPECIAL_LICENSE_NUM "
+        "OUT_DOOR_PIC_IS_BLANK FILE_IS_BLANK INVALID_FILE_EXT FILE_SIZE_EXCEED",
+    ),
+    (
+        InvalidInput,
+        "a server domain of the mini program is not allowed; fix the safe domains in the Alipay "
+        "console.",
+        "INVALID_MINI_APP_SAFE_DOMAIN",
+    ),
+    (
+        InvalidState,
+        "a mini program's name cannot change once it was online; keep the current name.",
+        "CAN_NOT_MODIFY_NAME_ONCE_ONLINE CAN_NOT_MODIFY_EN_ONCE_ONLINE",
+    ),
+    (
+        InvalidState,
+        "Alipay's risk control or a brand or infringement case blocks this mini program; see the "
+        "messages in the Alipay console.",
+        "RISK_DECISION_CHECK_FAIL RISK_DECISION_HIT_BRAND RISK_DECISION_HIT_BROAD "
+        "BRAND_TORT_NOT_END MINI_APP_RESTRICTED_AUDIT_CONTROL TINY_APP_AUDIT_NOT_PERMIT "
+        "CAN_NOT_ROLLBACK_PUNISH",
+    ),
+    (
+        InvalidState,
+        "mini programs on Alibaba Cloud hosting are submitted from the cloud console, not here.",
+        "CAN_NOT_SUBMIT_WITH_ALI_CLOUD",
+    ),
+    (
+        AlreadyInReview,
+        "another version of this mini program is in review, approved, rejected or in gray "
+        "release; wait for it, publish it, or send it back to development before submitting.",
+        "CAN_NOT_SUBMIT_WITH_AUDIT_GRAY",
+    ),
+    (
+        AlreadyInReview,
+        "another version of this mini program is already in review; wait for the result or "
+        "withdraw it first.",
+        "CAN_NOT_SUBMIT_WITH_AUDIT",
+    ),
+    (
+        AlreadyInReview,
+        "this version was just submitted already.",
+        "SUBMIT_REPEAT",
+    ),
+    (
+        InvalidState,
+        "the mini program's base information is itself under review; wait for that review to "
+        "end, then submit.",
+        "MINI_APP_INFO_AUDIT_CONTAINS",
+    ),
+    (
+        InvalidState,
+        "only a version in development (INIT) can be submitted for review.",
+        "CAN_NOT_SUBMIT_WITHOUT_INIT",
+    ),
+    (
+        InvalidState,
+        "a higher version is already live; upload a version above it.",
+        "EXIST_LARGER_ONLINED_VERSION",
+    ),
+    (
+        InvalidState,
+        "the version has not passed Alipay's security scan yet; try again later.",
+        "CAN_NOT_SUBMIT_WITHOUT_SCAN_PASS CAN_NOT_SET_WITHOUT_SCAN_PASS",
+    ),
+    (
+        InvalidState,
+        "the template has not passed Alipay's security scan yet; try again later.",
+        "CODE_TEMPLATE_NOT_SAFE",
+    ),
+    (
+        InvalidState,
+        "the template is punished or cannot be built from now; use another template version.",
+        "TEMPLATE_STATUS_PUNISHED TEMPLATE_STATUS_CAN_NOT_BUILD",
+    ),
+    (
+        InvalidState,
+        "no version is in review, so there is nothing to withdraw.",
+        "AUDITING_VERSION_NOT_EXIST",
+    ),
+    (
+        InvalidState,
+        "the version is not in a state this step allows; look at `status` and try again.",
+        "INVALID_VERSION_STATUS TINYAPP_STATUS_INVALID MULTI_CLIENT_NOT_PACKAGED_STATUS "
+        "MINI_APP_VERSION_STATUS_ILLEGAL",
+    ),
+    (
+        InvalidState,
+        "only an approved or rejected version can be sent back to development.",
+        "CAN_NOT_BACK_DEV_WITHOUT_AUDIT",
+    ),
+    (
+        InvalidState,
+        "only an approved (WAIT_RELEASE) or gray version can be published.",
+        "CAN_NOT_ONLINE_NOT_GRAY_OR_WAITRELEASE",
+    ),
+    (
+        InvalidState,
+        "the version has not passed review, so it cannot be published.",
+        "CAN_NOT_ONLINE_WITHOUT_AUDIT",
+    ),
+    (
+        InvalidState,
+        "the version must be in gray release before it can be published.",
+        "CAN_NOT_ONLINE_WITHOUT_GRAY",
+    ),
+    (
+        InvalidState,
+        "the version has not passed the marketing review, so it cannot be published.",
+        "CAN_NOT_ONLINE_NO_PROMOTE",
+    ),
+    (
+        InvalidState,
+        "the mini program has no ICP filing (备案); finish the filing in the Alipay console before "
+        "the first release.",
+        "CAN_NOT_ONLINE_WITHOUT_REGISTRATION",
+    ),
+    (
+        InvalidState,
+        "only the live version can be taken offline.",
+        "CAN_NOT_OFFLINE_WITHOUT_ONLINE",
+    ),
+    (
+        InvalidState,
+        "a version is in gray release; end it (`gray … stop`) or publish it first.",
+        "CAN_NOT_OFFLINE_WITH_GRAY CAN_NOT_ROLLBACK_WITH_GRAY",
+    ),
+    (
+        InvalidState,
+        "a template mini program cannot be taken offline.",
+        "TEMPLATE_NOT_ALLOWED_OFFLINE",
+    ),
+    (
+        InvalidState,
+        "only the live version can be rolled back, and nothing is live.",
+        "CAN_NOT_ROLLBACK_WITHOUT_ONLINE",
+    ),
+    (
+        InvalidState,
+        "Alipay does not allow two rollbacks in a row; publish a new version instead.",
+        "CAN_NOT_CONTINUOUS_ROLLBACK",
+    ),
+    (
+        InvalidState,
+        "there is no earlier release to roll back to.",
+        "CAN_NOT_ROLLBACK_WITHOUT_OFFLINE",
+    ),
+    (
+        InvalidInput,
+        "Alipay releases to 10, 30 or 50 percent of users (p10, p30, p50).",
+        "GRAY_STRATEGY_IS_INVALID",
+    ),
+    (
+        InvalidState,
+        "a gray release can only grow (p10 → p30 → p50); publish it to release it to everyone.",
+        "GRAY_STRATEGY_NOT_ALLOW_REDUCE",
+    ),
+    (
+        InvalidState,
+        "only an approved version can be released to a share of users.",
+        "CAN_NOT_GRAY_WITHOUT_AUDIT_PASS CAN_NOT_GRAY_WITHOUT_INNER_PASS",
+    ),
+    (
+        InvalidState,
+        "Alipay flags this version as risky and does not stage it; publish or withdraw it.",
+        "CAN_NOT_GRAY_WITH_RISK_VERSION",
+    ),
+    (
+        InvalidState,
+        "the version is not in gray release, so there is none to end.",
+        "CAN_NOT_END_GRAY_WITHOUT_GRAY",
+    ),
+    (
+        InvalidState,
+        "this gray release cannot be ended from here; end it in the Alipay console.",
+        "CAN_NOT_CANCEL_GRAY_WITH_DIFF_DW",
+    ),
+    (
+        InvalidState,
+        "the version is already the trial version.",
+        "CAN_NOT_SET_EXP_REPEAT",
+    ),
+    (
+        InvalidState,
+        "the version is live or offline; only a version not yet released can be the trial version.",
+        "CAN_NOT_SET_EXP_WITH_ONLINED_STATUS CAN_NOT_SET_EXP_INVALID_STATUS",
+    ),
+    (
+        InvalidState,
+        "the trial version is not packaged (or not in a state that can be cancelled) yet.",
+        "CAN_NOT_CANCEL_WITHOUT_PACKAGED CAN_NOT_CANCEL_EXP_WITH_INVALID_STATUS",
+    ),
+)
+"""Plain words for every sub_code the fact sheet lists for the methods miniship calls,
+grouped by what they mean for people; the platform's own sub_msg is shown alongside."""
+
+_RULES: dict[str, _ErrorRule] = {
+    code: (cls, text) for cls, text, codes in _GROUPS for code in codes.split()
 }
 
 _GATEWAY_CODES: dict[str, _ErrorRule] = {
@@ -442,7 +858,12 @@ def error_for(code: str, sub_code: str, sub_msg: str, msg: str = "") -> Platform
 
 
 class AlipaySettings(BaseSettings):
-    """Adapter settings, from ``ALIPAY_*`` environment variables (or ``.env``)."""
+    """Adapter settings, from ``ALIPAY_*`` environment variables (or ``.env``).
+
+    Waiting: ``upload`` waits up to ``ALIPAY_BUILD_WAIT_SECONDS`` for a template build and
+    ``trial_code`` up to ``ALIPAY_TRIAL_WAIT_SECONDS`` for the trial package, asking Alipay
+    every ``ALIPAY_POLL_SECONDS``; ``ALIPAY_MINIDEV_TIMEOUT_SECONDS`` bounds a minidev upload.
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="ALIPAY_", env_file=".env", extra="ignore", populate_by_name=True
@@ -467,12 +888,16 @@ class AlipaySettings(BaseSettings):
     )
     max_retries: int = Field(default=2, ge=0, le=10)
     retry_backoff_seconds: float = Field(default=0.5, ge=0.0)
+    build_wait_seconds: float = Field(default=120.0, ge=0.0)
+    trial_wait_seconds: float = Field(default=60.0, ge=0.0)
+    poll_seconds: float = Field(default=3.0, gt=0.0)
+    minidev_timeout_seconds: float = Field(default=600.0, gt=0.0)
 
 
 class AlipayAppConfig(BaseModel):
     """One app's ``[apps.<key>.alipay]`` section.
 
-    Example::
+    A merchant mini program built from a third-party template::
 
         [apps.shop.alipay]
         app_id = "2021004100000001"
@@ -480,6 +905,23 @@ class AlipayAppConfig(BaseModel):
         app_auth_token = "env:SHOP_ALIPAY_APP_AUTH_TOKEN"
         app_refresh_token = "env:SHOP_ALIPAY_APP_REFRESH_TOKEN"
         review_notes = "测试账号见下；主要改动：……"
+        region_type = "LOCATION"          # CHINA (default), GLOBAL or LOCATION
+        service_region_info = [{province_code = "310000", province_name = "上海市"}]
+        memo = "Log in with the test account; the order pages need a paid order."
+        test_account = "reviewer@example.com"
+        test_password = "env:SHOP_ALIPAY_TEST_PASSWORD"
+        screenshots = ["shots/home.png", "shots/cart.png"]   # 2–5 PNG/JPEG files ≤ 4 MB
+
+    A mini program owned directly, uploaded with minidev (its own keys sign the gateway
+    calls)::
+
+        [apps.own.alipay]
+        app_id = "2021004100000002"
+        private_key = "file:/etc/miniship/own-app-private-key.txt"
+        alipay_public_key = "file:/etc/miniship/own-alipay-public-key.txt"
+        project_path = "../own-mini-program/dist"
+        tool_id = "TOOL2021…"
+        tool_private_key = "file:/etc/miniship/own-tool-private-key.txt"
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -493,10 +935,38 @@ class AlipayAppConfig(BaseModel):
     app_refresh_token: SecretRef | None = None
     private_key: SecretRef | None = None
     alipay_public_key: SecretRef | None = None
-    region_type: str = "CHINA"
+    region_type: Literal["CHINA", "GLOBAL", "LOCATION"] = "CHINA"
+    service_region_info: list[dict[str, str]] = Field(default_factory=list)
     review_notes: str = ""
+    memo: str = Field(default="", max_length=500)
     test_account: str | None = None
     test_password: SecretRef | None = None
+    screenshots: list[Path] = Field(default_factory=list, max_length=len(SCREENSHOT_PARTS))
+    project_path: Path | None = None
+    tool_id: str | None = None
+    tool_private_key: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AlipayAppConfig:
+        if self.region_type == "LOCATION" and not self.service_region_info:
+            raise ValueError('region_type "LOCATION" needs service_region_info entries')
+        for region in self.service_region_info:
+            if not (region.get("province_code") and region.get("province_name")):
+                raise ValueError("each service_region_info entry needs province_code and name")
+            if region.get("area_code") and not region.get("city_code"):
+                raise ValueError("a service_region_info entry with area_code needs city_code")
+        minidev = (self.project_path, self.tool_id, self.tool_private_key)
+        if any(v is not None for v in minidev) and not all(v is not None for v in minidev):
+            raise ValueError(
+                "project_path, tool_id and tool_private_key go together (minidev upload)"
+            )
+        if len(self.screenshots) == 1:
+            raise ValueError("Alipay takes 2–5 screenshots; give none to keep those it has")
+        return self
+
+    @property
+    def uses_minidev(self) -> bool:
+        return self.project_path is not None
 
 
 @dataclass
@@ -553,7 +1023,8 @@ def _public_key(text: str, what: str, own: rsa.RSAPrivateKey) -> rsa.RSAPublicKe
 
 
 class AlipayPlatform(Platform):
-    """Alipay mini programs: template upload, review, publish via the v2 gateway."""
+    """Alipay mini programs through the v2 gateway: template builds (or minidev uploads),
+    review, gray release, publish, rollback, offline and trial QR codes."""
 
     name = "alipay"
     display_name = "Alipay"
@@ -562,9 +1033,8 @@ class AlipayPlatform(Platform):
     Settings = AlipaySettings
     AppConfig = AlipayAppConfig
     single_trial_version = False  # development versions coexist; each can be submitted
-
-    BUILD_POLL_DELAYS: ClassVar[tuple[float, ...]] = (0.3, 0.5, 1.0, 2.0, 3.0) + (5.0,) * 24
-    """Waits between ``build.query`` polls after an upload (about two minutes in all)."""
+    gray_steps: ClassVar[tuple[int, ...] | None] = (10, 30, 50)  # gray_strategy p10/p30/p50
+    rollback_to_any = False  # rollback returns to the previous online version only
 
     def __init__(
         self,
@@ -595,7 +1065,6 @@ class AlipayPlatform(Platform):
         super().__init__(settings, configs, client=client, clock=clock)
         self.settings: AlipaySettings = settings
         self._callers = callers
-        self.build_poll_delays = self.BUILD_POLL_DELAYS
 
     @classmethod
     def is_configured(cls, settings: Any) -> bool:
@@ -617,6 +1086,8 @@ class AlipayPlatform(Platform):
         if cfg.template_id:
             version = f" {cfg.template_version}" if cfg.template_version else ""
             text += f" from template {cfg.template_id}{version}"
+        elif cfg.project_path is not None:
+            text += f" uploaded with minidev from {cfg.project_path}"
         if cfg.private_key is not None:
             return text + " (self-owned keys)"
         return text + " (via the third-party app)"
@@ -677,12 +1148,15 @@ class AlipayPlatform(Platform):
         params: Mapping[str, str],
         *,
         multipart: bool = False,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
         token: str | None = None,
         shown: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One signed gateway request; returns the verified response node (code 10000).
 
-        ``shown`` is what the event log may see of ``params`` (defaults to ``params``).
+        ``files`` (multipart only) are ``part → (file name, content, MIME type)``: sent, but
+        not signed. ``shown`` is what the event log may see of ``params`` (defaults to
+        ``params``).
         """
         common = {
             "app_id": caller.app_id,
@@ -710,8 +1184,11 @@ class AlipayPlatform(Platform):
 
         try:
             if multipart:
-                files = {k: (None, v, "text/plain; charset=utf-8") for k, v in body.items()}
-                response = await self.client.post(self.settings.gateway, params=common, files=files)
+                parts: list[tuple[str, tuple[str | None, str | bytes, str]]] = [
+                    (k, (None, v, "text/plain; charset=utf-8")) for k, v in body.items()
+                ]
+                parts += [(k, file) for k, file in (files or {}).items()]
+                response = await self.client.post(self.settings.gateway, params=common, files=parts)
             else:
                 response = await self.client.post(self.settings.gateway, params=common, data=body)
         except httpx.TimeoutException:
@@ -750,7 +1227,10 @@ class AlipayPlatform(Platform):
         except (UnicodeDecodeError, ValueError):
             log(error="the answer is not JSON")
             raise PlatformUnavailable(
-                self.name, "", "", "the Alipay gateway answered with something that is not JSON."
+                self.name,
+                "",
+                "",
+                "the Alipay gateway answered with something that is not JSON (or cut short).",
             ) from None
         except LookupError as exc:
             log(error=str(exc))
@@ -800,6 +1280,7 @@ class AlipayPlatform(Platform):
         read: bool = False,
         retries: int | None = None,
         multipart: bool = False,
+        files: Mapping[str, tuple[str, bytes, str]] | None = None,
         shown: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Call ``method`` for ``app``: renews an expired token once; retries only reads.
@@ -813,7 +1294,14 @@ class AlipayPlatform(Platform):
 
         async def attempt(token: str | None) -> dict[str, Any]:
             once = functools.partial(
-                self._send, caller, method, params, multipart=multipart, token=token, shown=shown
+                self._send,
+                caller,
+                method,
+                params,
+                multipart=multipart,
+                files=files,
+                token=token,
+                shown=shown,
             )
             if read:
                 return await self.read_with_retries(once, retries=retries)
@@ -863,34 +1351,73 @@ class AlipayPlatform(Platform):
             retries=retries,
         )
 
-    async def _confirm_status(
-        self, app: str, version: str, unclear: OutcomeUnknown, what: str, status: str
-    ) -> None:
-        """After an unclear change (``what``): returns when ``version`` now has ``status``."""
+    async def _listed(
+        self, app: str, statuses: str, *, retries: int | None = None
+    ) -> list[dict[str, Any]]:
+        """``list.query`` for ``statuses`` (comma-separated): version infos, newest first."""
+        cfg = self._config(app)
+        answer = await self._call(
+            app,
+            LIST_QUERY,
+            {"bundle_id": cfg.bundle_id, "version_status": statuses},
+            read=True,
+            retries=retries,
+        )
+        infos = [i for i in answer.get("app_version_infos") or [] if isinstance(i, dict)]
+        infos.sort(key=lambda i: version_key(str(i.get("app_version", ""))), reverse=True)
+        return infos
 
-        async def shows() -> bool:
+    def _shows(self, app: str, version: str, *statuses: str) -> Callable[[], Awaitable[bool]]:
+        """A check for :meth:`confirm_change`: ``version`` now has one of ``statuses``."""
+
+        async def check() -> bool:
             detail = await self._detail(app, version, retries=0)
-            return str(detail.get("status", "")) == status
+            return str(detail.get("status", "")) in statuses
 
-        await self.confirm_change(unclear, what, shows)
+        return check
 
-    async def _back_to_development(self, app: str, version: str) -> None:
-        """Send a rejected or approved ``version`` back to development (``audited.cancel``)."""
+    async def _change(
+        self,
+        app: str,
+        method: str,
+        params: Mapping[str, str],
+        what: str,
+        done: Callable[[], Awaitable[bool]],
+        **options: Any,
+    ) -> dict[str, Any] | None:
+        """Send one change; when its answer is unclear, ask Alipay whether it happened.
+
+        ``done`` asks Alipay whether the change (``what``, for people) shows. Returns the
+        answer, or ``None`` when the answer was lost but Alipay shows the change; raises as
+        :meth:`confirm_change` does when it does not show or Alipay could not be asked.
+        """
+        try:
+            return await self._call(app, method, params, **options)
+        except OutcomeUnknown as unclear:
+            await self.confirm_change(unclear, what, done)
+            return None
+
+    async def _status(self, app: str, version: str) -> tuple[str, dict[str, Any]]:
+        detail = await self._detail(app, version)
+        return str(detail.get("status", "")), detail
+
+    def _refuse(self, version: str, status: str, why: str) -> InvalidState:
+        return InvalidState(
+            self.name, status, "", f"version {version} is {_status_words(status)}; {why}"
+        )
+
+    async def _back_to_development(self, app: str, version: str) -> bool:
+        """Send a rejected or approved ``version`` back to development (``audited.cancel``).
+
+        Returns True when that was confirmed after an unclear answer.
+        """
         cfg = self._config(app)
         params = {"app_version": version, "bundle_id": cfg.bundle_id}
-        try:
-            await self._call(app, AUDITED_CANCEL, params)
-        except OutcomeUnknown as unclear:
-            what = f"return of {version} to development"
-            try:
-                await self._confirm_status(app, version, unclear, what, "INIT")
-            except OutcomeUnknown as still:  # the submission itself was never sent
-                raise PlatformUnavailable(
-                    still.platform,
-                    still.code,
-                    still.platform_message,
-                    f"{still.explanation} Nothing was submitted for review.",
-                ) from None
+        what = f"return of {version} to development"
+        answer = await self._change(
+            app, AUDITED_CANCEL, params, what, self._shows(app, version, "INIT")
+        )
+        return answer is None
 
     async def _clear_the_way(self, app: str, version: str, refused: PlatformError) -> list[str]:
         """Send back to development the decided versions that keep ``version`` from review.
@@ -902,115 +1429,229 @@ class AlipayPlatform(Platform):
         gray release blocks, when ``version`` cannot be submitted anyway, or when nothing
         can be cleared. Returns a line per version sent back.
         """
-        cfg = self._config(app)
-        answer = await self._call(
-            app,
-            LIST_QUERY,
-            {"bundle_id": cfg.bundle_id, "version_status": ",".join(REVIEW_STATUSES)},
-            read=True,
-        )
+        infos = await self._listed(app, ",".join(REVIEW_STATUSES))
         statuses = {
-            str(info.get("app_version", "")): str(info.get("version_status", ""))
-            for info in answer.get("app_version_infos") or []
-            if isinstance(info, dict)
+            str(info.get("app_version", "")): str(info.get("version_status", "")) for info in infos
         }
         blocking = {v: s for v, s in statuses.items() if s in SUPERSEDED}
         if not blocking or any(s not in SUPERSEDED for s in statuses.values()):
             raise refused  # nothing to clear, or a review or gray release is running
         if version not in statuses:  # then it must be in development to be submitted
-            own = str((await self._detail(app, version)).get("status", ""))
+            own, _ = await self._status(app, version)
             if own != "INIT":
                 raise refused  # live, offline …: clearing the way would not help
         lines = []
         for other in sorted(blocking, key=version_key):
-            await self._back_to_development(app, other)
+            try:
+                await self._back_to_development(app, other)
+            except OutcomeUnknown as still:  # the submission itself was never sent
+                raise PlatformUnavailable(
+                    still.platform,
+                    still.code,
+                    still.platform_message,
+                    f"{still.explanation} Nothing was submitted for review.",
+                ) from None
             lines.append(f"{other} ({SUPERSEDED[blocking[other]]}) went back to development")
         return lines
 
-    async def _apply(
-        self, app: str, version: str, fields: Mapping[str, str], shown: Mapping[str, str]
-    ) -> str:
-        """``audit.apply`` once; the line for people (confirmed when the answer was unclear)."""
-        try:
-            answer = await self._call(app, AUDIT_APPLY, fields, multipart=True, shown=shown)
-        except OutcomeUnknown as unclear:
-            await self._confirm_status(app, version, unclear, "submission", "AUDITING")
-            return f"submitted for review ({CONFIRMED})"
-        detail = "submitted for review"
-        if answer.get("speed_up") == "true":
-            detail += " (expedited)"
-        return detail
+    # -- uploading ---------------------------------------------------------------------
 
-    # -- operations --------------------------------------------------------------------
+    async def upload(
+        self, app: str, version: str, notes: str, *, template: str | None = None
+    ) -> UploadResult:
+        """Upload ``version`` and return once Alipay has built it (or the wait ran out).
 
-    async def upload(self, app: str, version: str, notes: str) -> UploadResult:
-        """Build ``version`` from the app's template, then wait (bounded) for the build."""
+        An app with a template (``template`` overrides ``template_id``) is built from it
+        (``version.upload``, then ``build.query`` every ``poll_seconds`` for at most
+        ``build_wait_seconds``); an app owned directly is uploaded with minidev.
+        """
         cfg = self._config(app)
-        if not cfg.template_id:
-            raise ConfigError(
-                f"[apps.{app}.alipay] has no template_id: Alipay uploads here are template builds "
-                "(alipay.open.mini.version.upload); set template_id to the template mini program's "
-                "APPID. Uploading a self-owned mini program's code (minidev CLI) is not "
-                "supported yet."
-            )
+        chosen = template or cfg.template_id
+        if chosen:
+            return await self._template_upload(app, cfg, version, chosen)
+        if cfg.uses_minidev:
+            return await self._minidev_upload(app, cfg, version, notes)
+        raise ConfigError(
+            f"[apps.{app}.alipay] says neither how to build nor how to upload the code: set "
+            "template_id (the template mini program's APPID) for a template build, or "
+            "project_path, tool_id and tool_private_key to upload with minidev."
+        )
+
+    async def _template_upload(
+        self, app: str, cfg: AlipayAppConfig, version: str, template: str
+    ) -> UploadResult:
         ext = dict(cfg.ext)
         ext.setdefault("extEnable", True)
         params = {
-            "template_id": cfg.template_id,
+            "template_id": template,
             "app_version": version,
             "ext": json.dumps(ext, ensure_ascii=False, separators=(",", ":")),
             "bundle_id": cfg.bundle_id,
         }
-        if cfg.template_version:
+        if cfg.template_version and template == cfg.template_id:
             params["template_version"] = cfg.template_version
         query = {"app_version": version, "bundle_id": cfg.bundle_id}
-        try:
-            state = await self._call(app, UPLOAD, params)
-        except OutcomeUnknown as unclear:
-            found: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = []
 
-            async def uploaded() -> bool:
+        async def uploaded() -> bool:
+            try:
+                seen.append(await self._call(app, BUILD_QUERY, query, read=True, retries=0))
+            except NotFound:
+                return False
+            return True
+
+        answer = await self._change(app, UPLOAD, params, "upload", uploaded)
+        state = seen[-1] if answer is None else answer
+        detail = await self._await_build(app, version, template, state, query)
+        return UploadResult(version, detail if answer else f"{detail} ({CONFIRMED})")
+
+    async def _await_build(
+        self,
+        app: str,
+        version: str,
+        template: str,
+        state: Mapping[str, Any],
+        query: Mapping[str, str],
+    ) -> str:
+        """Poll ``build.query`` until the build is done; the line for people.
+
+        INFERRED polling rule (fact sheet §3.2): done when the version was created
+        (``create_status`` 6, ``version_created``) or Alipay stops asking to poll
+        (``need_rotation`` false); failed on status 3 or 5. The upload itself happened, so
+        when Alipay cannot be asked about the build the line says so instead of failing.
+        """
+        limit, step = self.settings.build_wait_seconds, self.settings.poll_seconds
+        waited = 0.0
+        while True:
+            build, create = str(state.get("build_status", "")), str(state.get("create_status", ""))
+            failed = BUILD_FAILED.get(build) or BUILD_FAILED.get(create)
+            if failed:
+                raise PlatformError(
+                    self.name,
+                    f"build_status {build}",
+                    "",
+                    f"Alipay's build of version {version} from template {template} {failed} "
+                    f"(build_status {build}, create_status {create}); check the template version "
+                    "and the app's ext settings, then upload a higher version.",
+                )
+            created = state.get("version_created") == "true" or create == "6"
+            if created or state.get("need_rotation") != "true":
+                return f"built in {waited:.0f} s"
+            if waited >= limit:
+                return (
+                    f"uploaded; Alipay is still building it after {waited:.0f} s (build_status "
+                    f"{build or '?'}) — `status` will show when it is ready to submit"
+                )
+            pause = min(step, limit - waited)
+            await self.sleep(pause)
+            waited += pause
+            try:
+                state = await self._call(app, BUILD_QUERY, query, read=True)
+            except (PlatformUnavailable, BadResponse) as exc:
+                return (
+                    f"uploaded; Alipay could not say how the build is going ({exc.explanation}) "
+                    "— `status` will show when it is ready to submit"
+                )
+
+    async def _minidev_upload(
+        self, app: str, cfg: AlipayAppConfig, version: str, notes: str
+    ) -> UploadResult:
+        """``minidev upload`` of the built code at ``project_path``; the key goes in a file."""
+        where = f"[apps.{app}.alipay]"
+        assert cfg.project_path is not None and cfg.tool_private_key is not None  # validated
+        project = cfg.project_path.expanduser()
+        if not project.is_dir():
+            raise ConfigError(f"{where} project_path {project} is not a directory")
+        client = MINIDEV_CLIENTS.get(cfg.bundle_id)
+        if client is None:
+            raise ConfigError(f"{where}: minidev cannot upload for bundle_id {cfg.bundle_id}")
+        args = ["upload", "--app-id", cfg.app_id, "--project", str(project), "--version", version]
+        description = " ".join(notes.split())[:MINIDEV_DESCRIPTION_MAX]
+        if description:
+            args += ["--version-description", description]
+        if client != "alipay":
+            args += ["--client-type", client]
+        identity = json.dumps(
+            {
+                "alipay": {
+                    "authentication": {
+                        "privateKey": cfg.tool_private_key.get_secret_value(),
+                        "toolId": cfg.tool_id,
+                    }
+                }
+            }
+        )
+        shown = {"app_id": cfg.app_id, "version": version, "project": str(project)}
+
+        async def run() -> str:
+            with cli.key_file(identity, suffix=".json") as path:
                 try:
-                    found.append(await self._call(app, BUILD_QUERY, query, read=True, retries=0))
+                    out = await cli.run(
+                        cli.MINIDEV,
+                        [*args, "--identity-key-path", str(path)],
+                        limit=self.settings.minidev_timeout_seconds,
+                    )
+                except PlatformError as exc:
+                    self.record_exchange("minidev upload", shown, error=exc.explanation)
+                    raise
+            self.record_exchange("minidev upload", shown, {"output": scrub_message(out[-500:])})
+            return out
+
+        started = self.clock()
+        try:
+            await self.send_change(run)
+        except OutcomeUnknown as unclear:
+
+            async def known() -> bool:
+                try:
+                    await self._detail(app, version, retries=0)
                 except NotFound:
                     return False
                 return True
 
-            await self.confirm_change(unclear, "upload", uploaded)
-            state = found[0]
-        polls = 0
-        while True:
-            failed = {state.get("build_status"), state.get("create_status")} & {"3", "5"}
-            if failed:
-                what = "timed out" if "5" in failed else "failed"
-                raise PlatformError(
-                    self.name,
-                    f"build_status {state.get('build_status')}",
-                    "",
-                    f"Alipay's build of version {version} from template {cfg.template_id} {what}; "
-                    "check the template version and the app's ext settings, then upload a higher "
-                    "version.",
-                )
-            created = state.get("version_created") == "true" or state.get("create_status") == "6"
-            if created or state.get("need_rotation") != "true":
-                return UploadResult(version, "build finished")
-            if polls >= len(self.build_poll_delays):
-                return UploadResult(
-                    version,
-                    f"uploaded; Alipay is still building it after {polls} checks — "
-                    "wait a minute before submitting",
-                )
-            await self.sleep(self.build_poll_delays[polls])
-            polls += 1
-            state = await self._call(app, BUILD_QUERY, query, read=True)
+            await self.confirm_change(unclear, "upload", known)
+            return UploadResult(version, f"uploaded with minidev ({CONFIRMED})")
+        took = max(0.0, self.clock() - started)
+        return UploadResult(version, f"uploaded and built with minidev in {took:.0f} s")
 
-    async def submit(self, app: str, version: str, notes: str) -> SubmitResult:
+    # -- review ------------------------------------------------------------------------
+
+    def _screenshots(self, app: str, cfg: AlipayAppConfig) -> dict[str, tuple[str, bytes, str]]:
+        """The configured screenshots as multipart file parts, checked before sending."""
+        where = f"[apps.{app}.alipay] screenshots"
+        parts: dict[str, tuple[str, bytes, str]] = {}
+        for part, given in zip(SCREENSHOT_PARTS, cfg.screenshots, strict=False):
+            path = given.expanduser()
+            mime = SCREENSHOT_TYPES.get(path.suffix.lower())
+            if mime is None:
+                raise ConfigError(f"{where}: {path} is not a .png, .jpg or .jpeg file")
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                raise ConfigError(f"{where}: {path} does not exist") from None
+            except OSError as exc:
+                raise ConfigError(f"{where}: cannot read {path}: {exc.strerror}") from None
+            if not data:
+                raise ConfigError(f"{where}: {path} is empty")
+            if len(data) > SCREENSHOT_MAX_BYTES:
+                raise ConfigError(
+                    f"{where}: {path} has {len(data) / 1024 / 1024:.1f} MB; Alipay takes "
+                    "screenshots of at most 4 MB"
+                )
+            parts[part] = (path.name, data, mime)
+        return parts
+
+    async def submit(
+        self, app: str, version: str, notes: str, *, expedite: bool = False
+    ) -> SubmitResult:
         """Submit ``version`` for review (multipart ``audit.apply``); ref is the version.
 
-        A rejected or approved-but-unpublished version (this one or another) blocks every
-        submission on Alipay; the new submission supersedes it, so it is sent back to
-        development first and the result's detail says so. A version in review or gray
-        release still blocks (AlreadyInReview).
+        Sends the app's review details from its config (region, memo, test account,
+        screenshots) and ``speed_up`` from ``expedite``; Alipay's word on expediting
+        (``speed_up_memo``) ends up in the detail. A rejected or approved-but-unpublished
+        version (this one or another) blocks every submission on Alipay; the new submission
+        supersedes it, so it is sent back to development first and the detail says so. A
+        version in review or gray release still blocks (AlreadyInReview).
         """
         cfg = self._config(app)
         desc = "\n".join(part for part in (notes.strip(), cfg.review_notes.strip()) if part)
@@ -1028,34 +1669,56 @@ class AlipayPlatform(Platform):
                 f"Alipay needs review notes of {VERSION_DESC_MIN}–{VERSION_DESC_MAX} characters "
                 f"(Chinese characters count 2); these have {length} — {advice}.",
             )
+        files = await asyncio.to_thread(self._screenshots, app, cfg)  # up to 5 × 4 MB
         fields = {
             "app_version": version,
             "version_desc": desc,
             "region_type": cfg.region_type,
+            "speed_up": "true" if expedite else "false",  # Alipay's default is "true"
             "bundle_id": cfg.bundle_id,
         }
+        if cfg.region_type == "LOCATION":
+            fields["service_region_info"] = json.dumps(
+                cfg.service_region_info, ensure_ascii=False, sort_keys=True, separators=(",", ":")
+            )
+        if cfg.memo:
+            fields["memo"] = cfg.memo
         if cfg.test_account:
             fields["test_accout"] = cfg.test_account  # sic: the API's spelling
         if cfg.test_password is not None:
             fields["test_password"] = cfg.test_password.get_secret_value()
         shown = {k: ("***" if k == "test_password" else v) for k, v in fields.items()}
+        shown.update({part: name for part, (name, _, _) in files.items()})
+
+        async def apply() -> str:
+            answer = await self._change(
+                app,
+                AUDIT_APPLY,
+                fields,
+                "submission",
+                self._shows(app, version, "AUDITING"),
+                multipart=True,
+                files=files,
+                shown=shown,
+            )
+            if answer is None:
+                return f"submitted for review ({CONFIRMED})"
+            detail = "submitted for review"
+            if answer.get("speed_up") == "true":
+                detail += " (expedited)"
+            memo = str(answer.get("speed_up_memo") or "").strip()
+            return f"{detail}; Alipay on expediting: {memo}" if memo else detail
+
         try:
-            return SubmitResult(version, await self._apply(app, version, fields, shown))
+            return SubmitResult(version, await apply())
         except (AlreadyInReview, InvalidState) as refused:
             if refused.code not in SUBMIT_BLOCKED:
                 raise
             cleared = await self._clear_the_way(app, version, refused)
-        detail = await self._apply(app, version, fields, shown)
-        return SubmitResult(version, f"{detail}; {', '.join(cleared)} first")
+        return SubmitResult(version, f"{await apply()}; {', '.join(cleared)} first")
 
-    async def review_status(self, app: str, version: str, ref: str) -> ReviewStatus:
-        """Map ``detail.query``'s status of ``version`` to a :class:`ReviewStatus`."""
-        try:
-            detail = await self._detail(app, version)
-        except NotFound:
-            return ReviewStatus(
-                ReviewState.UNKNOWN, version, ref, detail="Alipay does not know this version"
-            )
+    def _review(self, version: str, ref: str, detail: Mapping[str, Any]) -> ReviewStatus:
+        """Map ``detail.query``'s answer for ``version`` to a :class:`ReviewStatus`."""
         status = str(detail.get("status", ""))
         decided = _decided_at(detail.get("gmt_audit_end"))
         words = _status_words(status)
@@ -1067,9 +1730,12 @@ class AlipayPlatform(Platform):
         if status == "AUDIT_REJECT":
             reason = str(detail.get("reject_reason") or "")
             return ReviewStatus(ReviewState.REJECTED, version, ref, reason, decided, words)
-        if status in ("WAIT_RELEASE", "BASE_AUDIT_PASS", "GRAY"):
-            if status == "GRAY" and detail.get("gray_strategy"):
-                words = f"{words}, {detail['gray_strategy']} of users"
+        if status == "GRAY":
+            percent = _gray_percent(detail.get("gray_strategy"))
+            if percent is not None:
+                words = f"{words}, {percent}% of users"
+            return ReviewStatus(ReviewState.GRAY, version, ref, decided_at=decided, detail=words)
+        if status in ("WAIT_RELEASE", "BASE_AUDIT_PASS"):
             return ReviewStatus(
                 ReviewState.APPROVED, version, ref, decided_at=decided, detail=words
             )
@@ -1079,60 +1745,233 @@ class AlipayPlatform(Platform):
             )
         return ReviewStatus(ReviewState.UNKNOWN, version, ref, decided_at=decided, detail=words)
 
-    async def withdraw(self, app: str, version: str, ref: str) -> str:
-        """Cancel the review of ``version`` (``audit.cancel``); it goes back to development."""
-        cfg = self._config(app)
-        status = str((await self._detail(app, version)).get("status", ""))
-        if status != "AUDITING":
-            raise InvalidState(
-                self.name,
-                status,
-                "",
-                f"version {version} is {_status_words(status)}, not in review, "
-                "so there is nothing to withdraw.",
-            )
-        params = {"app_version": version, "bundle_id": cfg.bundle_id}
+    async def review_status(self, app: str, version: str, ref: str) -> ReviewStatus:
+        """Where ``version`` stands (``detail.query``); a version Alipay does not know yet may
+        still be building (``build.query``)."""
         try:
-            await self._call(app, AUDIT_CANCEL, params)
-        except OutcomeUnknown as unclear:
-            await self._confirm_status(app, version, unclear, "withdrawal", "INIT")
-            return f"withdrew {version} from review ({CONFIRMED})"
-        return f"withdrew {version} from review; it is back in development"
+            detail = await self._detail(app, version)
+        except NotFound:
+            return await self._unlisted(app, version, ref)
+        return self._review(version, ref, detail)
 
-    async def publish(self, app: str, version: str, ref: str) -> str:
-        """Put the approved ``version`` online; a lost answer is checked, never repeated."""
+    async def _unlisted(self, app: str, version: str, ref: str) -> ReviewStatus:
+        """The status of a version ``detail.query`` does not know: building, failed or unknown."""
         cfg = self._config(app)
-        detail = await self._detail(app, version)
-        status = str(detail.get("status", ""))
-        publishable = status in ("WAIT_RELEASE", "GRAY") or (
+        query = {"app_version": version, "bundle_id": cfg.bundle_id}
+        unknown = ReviewStatus(
+            ReviewState.UNKNOWN, version, ref, detail="Alipay does not know this version"
+        )
+        try:
+            build = await self._call(app, BUILD_QUERY, query, read=True, retries=0)
+        except PlatformError:
+            return unknown
+        code = str(build.get("build_status", ""))
+        failed = BUILD_FAILED.get(code) or BUILD_FAILED.get(str(build.get("create_status", "")))
+        if failed:
+            return ReviewStatus(
+                ReviewState.UNKNOWN,
+                version,
+                ref,
+                detail=f"Alipay's build of it {failed} (build_status {code}); upload a higher "
+                "version",
+            )
+        if build.get("need_rotation") == "true":
+            return ReviewStatus(
+                ReviewState.NOT_SUBMITTED,
+                version,
+                ref,
+                detail=f"Alipay is still building it (build_status {code or '?'})",
+            )
+        return unknown
+
+    async def withdraw(self, app: str, version: str, ref: str) -> str:
+        """Pull ``version`` back: out of review (``audit.cancel``), or, when it was already
+        approved or rejected, back to development (``audited.cancel``)."""
+        cfg = self._config(app)
+        status, _ = await self._status(app, version)
+        if status == "AUDITING":
+            params = {"app_version": version, "bundle_id": cfg.bundle_id}
+            answer = await self._change(
+                app, AUDIT_CANCEL, params, "withdrawal", self._shows(app, version, "INIT")
+            )
+            if answer is None:
+                return f"withdrew {version} from review ({CONFIRMED})"
+            return f"withdrew {version} from review; it is back in development"
+        if status in SUPERSEDED:
+            confirmed = await self._back_to_development(app, version)
+            text = f"sent {version} ({SUPERSEDED[status]}) back to development"
+            return f"{text} ({CONFIRMED})" if confirmed else text
+        why = (
+            "end the gray release first (`gray … stop`)"
+            if status == "GRAY"
+            else "only a version in review, approved or rejected can be withdrawn"
+        )
+        raise self._refuse(version, status, why + ".")
+
+    # -- releasing ---------------------------------------------------------------------
+
+    @staticmethod
+    def _approved(status: str, detail: Mapping[str, Any]) -> bool:
+        return status in ("WAIT_RELEASE", "GRAY") or (
             status == "BASE_AUDIT_PASS" and detail.get("can_release") != "false"
         )
-        if not publishable:
-            raise InvalidState(
-                self.name,
-                status,
-                "",
-                f"version {version} is {_status_words(status)}; only an approved "
-                "version can be published.",
-            )
-        try:
-            await self._call(app, ONLINE, {"app_version": version, "bundle_id": cfg.bundle_id})
-        except OutcomeUnknown as unclear:
-            await self._confirm_status(app, version, unclear, "release", "RELEASE")
+
+    async def publish(self, app: str, version: str, ref: str) -> str:
+        """Put the approved (or gray) ``version`` online for everyone; a lost answer is
+        checked, never repeated."""
+        cfg = self._config(app)
+        status, detail = await self._status(app, version)
+        if not self._approved(status, detail):
+            raise self._refuse(version, status, "only an approved version can be published.")
+        params = {"app_version": version, "bundle_id": cfg.bundle_id}
+        answer = await self._change(
+            app, ONLINE, params, "release", self._shows(app, version, "RELEASE")
+        )
+        if answer is None:
             return f"published {version} ({CONFIRMED})"
         return f"published {version}; it is live"
 
-    async def overview(self, app: str) -> Overview:
-        """Live, newest development and latest reviewed versions, from ``list.query``."""
+    async def gray(self, app: str, version: str, percent: int) -> str:
+        """Release the approved ``version`` to 10, 30 or 50 % of users (``gray.online``).
+
+        The share can only grow; ``publish`` then releases it to everyone.
+        """
         cfg = self._config(app)
-        answer = await self._call(
+        if percent not in (self.gray_steps or ()):
+            raise InvalidInput(
+                self.name,
+                "",
+                "",
+                f"Alipay releases to 10, 30 or 50 percent of users (p10, p30, p50), not {percent}.",
+            )
+        status, detail = await self._status(app, version)
+        if not self._approved(status, detail):
+            raise self._refuse(
+                version, status, "only an approved version can be released to a share of users."
+            )
+        strategy = f"p{percent}"
+
+        async def staged() -> bool:
+            now = await self._detail(app, version, retries=0)
+            if now.get("status") != "GRAY":
+                return False
+            shown = _gray_percent(now.get("gray_strategy"))
+            if shown is None and status == "GRAY":  # it was gray before: the share tells
+                raise BadResponse(self.name, "", "", "Alipay does not say the gray share.")
+            return shown in (None, percent)
+
+        params = {"app_version": version, "gray_strategy": strategy, "bundle_id": cfg.bundle_id}
+        what = f"gray release at {strategy}"
+        answer = await self._change(app, GRAY_ONLINE, params, what, staged)
+        text = f"{version} is released to {percent}% of users ({strategy})"
+        return f"{text} ({CONFIRMED})" if answer is None else text
+
+    async def stop_gray(self, app: str, version: str) -> str:
+        """End the gray release of ``version`` (``gray.cancel``): it is approved again."""
+        cfg = self._config(app)
+        status, _ = await self._status(app, version)
+        if status != "GRAY":
+            raise self._refuse(version, status, "there is no gray release to end.")
+        params = {"app_version": version, "bundle_id": cfg.bundle_id}
+        answer = await self._change(
             app,
-            LIST_QUERY,
-            {"bundle_id": cfg.bundle_id, "version_status": LISTED_STATUSES},
-            read=True,
+            GRAY_CANCEL,
+            params,
+            "end of the gray release",
+            self._shows(app, version, "WAIT_RELEASE", "BASE_AUDIT_PASS"),
         )
-        infos = [i for i in answer.get("app_version_infos") or [] if isinstance(i, dict)]
-        infos.sort(key=lambda i: version_key(str(i.get("app_version", ""))), reverse=True)
+        text = (
+            f"ended the gray release of {version}; everyone has the live version again and "
+            f"{version} waits to be published"
+        )
+        return f"{text} ({CONFIRMED})" if answer is None else text
+
+    async def _rollback_target(
+        self, app: str, infos: list[dict[str, Any]], live: str | None
+    ) -> tuple[str | None, str]:
+        """The version a rollback of ``live`` would bring back, and why it cannot now ("").
+
+        Alipay goes back to the previous online version (fact sheet §3.8). INFERRED from
+        §2.2: a release or rollback takes the version it replaces offline, so that is the
+        OFFLINE version below ``live`` that went offline last (``gmt_offline``); an OFFLINE
+        version above ``live`` means ``live`` came back by a rollback, and Alipay refuses
+        two rollbacks in a row.
+        """
+        if live is None:
+            return None, "nothing is live"
+        key = version_key(live)
+        offline = [str(i.get("app_version")) for i in infos if i.get("version_status") == "OFFLINE"]
+        below = [v for v in offline if version_key(v) < key]
+        blocked = ""
+        if any(i.get("version_status") == "GRAY" for i in infos):
+            blocked = "a version is in gray release"
+        elif any(version_key(v) > key for v in offline):
+            blocked = (
+                f"{live} came back by a rollback, and Alipay does not roll back twice in a row"
+            )
+        if len(below) <= 1:
+            return (below[0] if below else None), blocked
+        details = await asyncio.gather(*(self._detail(app, v) for v in below))
+        floor = datetime.min.replace(tzinfo=UTC)
+        latest = max(
+            zip(below, details, strict=True),
+            key=lambda pair: (
+                _decided_at(pair[1].get("gmt_offline")) or floor,
+                version_key(pair[0]),
+            ),
+        )
+        return latest[0], blocked
+
+    async def rollback(self, app: str, live: str, to: str | None) -> str:
+        """Take the app from ``live`` back to the previous online version (``rollback``).
+
+        Alipay picks the version itself; a ``to`` that is not it is refused, naming it.
+        Never retried blindly: after an unclear answer Alipay is asked which version is live.
+        """
+        cfg = self._config(app)
+        status, _ = await self._status(app, live)
+        if status != "RELEASE":
+            raise self._refuse(live, status, "only the live version can be rolled back.")
+        infos = await self._listed(app, ALL_STATUSES)
+        target, _ = await self._rollback_target(app, infos, live)
+        if to is not None and to != target:
+            back = f"the previous release, {target}" if target else "no earlier release"
+            raise InvalidInput(
+                self.name,
+                "",
+                "",
+                f"Alipay rolls {live} back to the version that was live before it, and only "
+                f"that; here that is {back}, not {to}.",
+            )
+
+        async def moved() -> bool:
+            online = await self._listed(app, "RELEASE", retries=0)
+            return bool(online) and all(i.get("app_version") != live for i in online)
+
+        params = {"app_version": live, "bundle_id": cfg.bundle_id}
+        answer = await self._change(app, ROLLBACK, params, f"rollback of {live}", moved)
+        text = f"rolled back from {live} to {target or 'the previous release'}; {live} is offline"
+        return f"{text} ({CONFIRMED})" if answer is None else text
+
+    async def offline(self, app: str, version: str) -> str:
+        """Take the live ``version`` off the shelves (``version.offline``)."""
+        cfg = self._config(app)
+        status, _ = await self._status(app, version)
+        if status != "RELEASE":
+            raise self._refuse(version, status, "only the live version can be taken offline.")
+        params = {"app_version": version, "bundle_id": cfg.bundle_id}
+        answer = await self._change(
+            app, OFFLINE, params, "offline", self._shows(app, version, "OFFLINE")
+        )
+        text = f"took {version} offline; users can no longer open the mini program"
+        return f"{text} ({CONFIRMED})" if answer is None else text
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def overview(self, app: str) -> Overview:
+        """Live, newest development and latest reviewed versions, from ``list.query``; the
+        gray release, if any, from ``detail.query``."""
+        infos = await self._listed(app, LISTED_STATUSES)
 
         def newest(*statuses: str) -> str | None:
             for info in infos:
@@ -1141,12 +1980,172 @@ class AlipayPlatform(Platform):
             return None
 
         live, trial, reviewed = newest("RELEASE"), newest("INIT"), newest(*REVIEW_STATUSES)
-        review = await self.review_status(app, reviewed, reviewed) if reviewed else None
+        review: ReviewStatus | None = None
+        gray: GrayPlan | None = None
+        if reviewed:
+            try:
+                detail = await self._detail(app, reviewed)
+            except NotFound:
+                detail = None
+            if detail is None:
+                review = ReviewStatus(ReviewState.UNKNOWN, reviewed, reviewed)
+            else:
+                review = self._review(reviewed, reviewed, detail)
+                if detail.get("status") == "GRAY":
+                    percent = _gray_percent(detail.get("gray_strategy"))
+                    gray = GrayPlan(
+                        percent=percent or 0,
+                        version=reviewed,
+                        state="running" if percent else "running; Alipay does not say the share",
+                    )
         lines = tuple(
             f"{info.get('app_version')}: {_status_words(str(info.get('version_status')))}"
             for info in infos[:5]
         )
-        return Overview(live_version=live, trial_version=trial, review=review, lines=lines)
+        return Overview(
+            live_version=live, trial_version=trial, review=review, gray=gray, lines=lines
+        )
+
+    async def versions(self, app: str) -> list[VersionInfo]:
+        """Every version Alipay lists (at most the latest 20), newest first; ``rollback``
+        marks the one a rollback would bring back."""
+        infos = await self._listed(app, ALL_STATUSES)
+        live = next(
+            (str(i.get("app_version")) for i in infos if i.get("version_status") == "RELEASE"),
+            None,
+        )
+        target, blocked = await self._rollback_target(app, infos, live)
+        out = []
+        for info in infos:
+            name, status = str(info.get("app_version", "")), str(info.get("version_status", ""))
+            state = VERSION_STATES.get(status, status.lower() or "unknown")
+            if status == "OFFLINE" and live and version_key(name) < version_key(live):
+                state = "earlier release"
+            out.append(
+                VersionInfo(
+                    version=name,
+                    state=state,
+                    created_at=_decided_at(info.get("create_time")),
+                    description=str(info.get("version_description") or ""),
+                    rollback=name == target and not blocked,
+                )
+            )
+        return out
+
+    async def quotas(self, app: str) -> list[Quota]:
+        """None to show: the fact sheet documents no submit, expedite or withdraw limits
+        that an API reports (only "5 template-built mini programs per template per day",
+        which is per template, not per app)."""
+        return []
+
+    # -- trial version -----------------------------------------------------------------
+
+    async def trial_code(self, app: str, version: str | None) -> TrialCode:
+        """Make ``version`` (default: the newest in development) the trial (experience)
+        version, wait for Alipay to package it and fetch its QR code image."""
+        cfg = self._config(app)
+        if version is None:
+            dev = await self._listed(app, "INIT")
+            if not dev:
+                raise NotFound(self.name, "", "", "no version is in development; upload one first.")
+            version = str(dev[0].get("app_version"))
+        params = {"app_version": version, "bundle_id": cfg.bundle_id}
+
+        async def set_up() -> bool:
+            answer = await self._call(app, EXPERIENCE_QUERY, params, read=True, retries=0)
+            return str(answer.get("status", EXP_NONE)) != EXP_NONE
+
+        detail = f"{version} is now the trial version"
+        try:
+            if await self._change(app, EXPERIENCE_CREATE, params, "trial version", set_up) is None:
+                detail += f" ({CONFIRMED})"
+        except PlatformError as exc:
+            if exc.code != "CAN_NOT_SET_EXP_REPEAT":
+                raise
+            detail = f"{version} already was the trial version"
+        answer = await self._await_packaging(app, version, params)
+        url = str(answer["exp_qr_code_url"])
+        image, mime = await self._fetch_image(url)
+        return TrialCode(image, mime, version=version, url=url, detail=detail)
+
+    async def _await_packaging(
+        self, app: str, version: str, params: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Poll ``experience.query`` until packaged; the answer (with ``exp_qr_code_url``)."""
+        limit, step = self.settings.trial_wait_seconds, self.settings.poll_seconds
+        waited = 0.0
+        while True:
+            answer = await self._call(app, EXPERIENCE_QUERY, params, read=True)
+            status = str(answer.get("status", ""))
+            if status in EXP_PACKAGED:
+                if not answer.get("exp_qr_code_url"):
+                    raise BadResponse(
+                        self.name,
+                        status,
+                        "",
+                        "Alipay says the trial version is packaged but gives no QR code URL.",
+                    )
+                return answer
+            if status == EXP_NONE:
+                raise InvalidState(
+                    self.name,
+                    status,
+                    "",
+                    f"Alipay says {version} is not the trial version (another version may be); "
+                    "cancel that one in the Alipay console and try again.",
+                )
+            if waited >= limit:
+                raise PlatformUnavailable(
+                    self.name,
+                    status,
+                    "",
+                    f"Alipay is still packaging trial version {version} after {waited:.0f} s; "
+                    "ask for the QR code again in a minute.",
+                )
+            pause = min(step, limit - waited)
+            await self.sleep(pause)
+            waited += pause
+
+    async def _fetch_image(self, url: str) -> tuple[bytes, str]:
+        """GET the trial QR code Alipay serves at ``url``; ``(image, MIME type)``."""
+        api = "GET exp_qr_code_url"
+
+        async def get() -> httpx.Response:
+            try:
+                response = await self.client.get(url)
+            except httpx.InvalidURL:
+                self.record_exchange(api, {"url": url}, error="InvalidURL")
+                raise BadResponse(
+                    self.name, "", "", f"Alipay's trial QR code URL {url!r} is not usable."
+                ) from None
+            except httpx.HTTPError as exc:
+                self.record_exchange(api, {"url": url}, error=type(exc).__name__)
+                raise PlatformUnavailable(
+                    self.name,
+                    "",
+                    "",
+                    f"could not fetch the trial QR code ({type(exc).__name__}); try again later.",
+                ) from None
+            if response.status_code != 200:
+                self.record_exchange(api, {"url": url}, error=f"HTTP {response.status_code}")
+                raise PlatformUnavailable(
+                    self.name,
+                    f"HTTP {response.status_code}",
+                    "",
+                    f"the trial QR code URL answered HTTP {response.status_code}; try again later.",
+                )
+            return response
+
+        response = await self.read_with_retries(get)
+        mime = _image_type(response.content, response.headers.get("content-type", ""))
+        self.record_exchange(
+            api, {"url": url}, {"content_type": mime or "", "bytes": len(response.content)}
+        )
+        if mime is None:
+            raise BadResponse(
+                self.name, "", "", "the trial QR code URL did not give an image; try again later."
+            )
+        return response.content, mime
 
     # -- pushes ------------------------------------------------------------------------
 

@@ -56,16 +56,16 @@ __all__ = [
     "Exchange",
     "GrayPlan",
     "Overview",
-    "Quota",
-    "Template",
-    "TrialCode",
-    "VersionInfo",
     "Platform",
+    "Quota",
     "ReviewState",
     "ReviewStatus",
     "SecretRef",
     "SubmitResult",
+    "Template",
+    "TrialCode",
     "UploadResult",
+    "VersionInfo",
     "record",
     "recording",
     "redact",
@@ -91,6 +91,7 @@ class ReviewState(StrEnum):
     IN_REVIEW = "in_review"
     DELAYED = "delayed"  # review postponed by the platform; still pending
     APPROVED = "approved"  # passed review, waiting to be published
+    GRAY = "gray"  # approved and live for a share of users (staged release)
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"  # pulled out of review (by us or in the platform's console)
     RELEASED = "released"  # live
@@ -228,6 +229,7 @@ class Authorization:
     permissions: tuple[int, ...] = ()
     permission_names: tuple[str, ...] = ()
     detail: str = ""
+    platform: str = ""  # registry name; filled in by whoever asked the adapter
 
 
 class CredentialVault(Protocol):

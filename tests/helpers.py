@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from bot import Runtime, open_runtime
+from handlers.config import Settings
 from platforms import emulator_class, platform_class
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
@@ -25,6 +27,25 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class FakeSleep:
+    """A stand-in for ``Platform.sleep``: records each delay and moves ``clock`` by it,
+    so back-off and polling cost no real time but still pass on the emulator's clock.
+
+        adapter.sleep = sleeper = FakeSleep(world.clock)
+        ...
+        assert sleeper.delays == [0.5, 1.0]
+    """
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        if self.clock is not None:
+            self.clock.advance(seconds)
 
 
 @dataclass
@@ -45,15 +66,23 @@ class World:
 
 @asynccontextmanager
 async def open_world(
-    name: str, *, review_seconds: float = 60.0, client_timeout: float = 1.0
+    name: str,
+    *,
+    review_seconds: float = 60.0,
+    client_timeout: float = 1.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[World]:
+    """Platform ``name``'s emulator on loopback and an adapter provisioned against it.
+
+    ``transport`` (optional) carries the adapter's HTTP, e.g. to watch or alter it.
+    """
     clock = FakeClock()
     emulator = emulator_class(name)(
         review_seconds=review_seconds, clock=clock, timeout_seconds=client_timeout * 3
     )
     async with EmulatorServer([emulator]) as server:
         provisioned = emulator.provision(server.base_url(name), {"shop": emulator.example_app()})
-        client = httpx.AsyncClient(timeout=client_timeout)
+        client = httpx.AsyncClient(timeout=client_timeout, transport=transport)
         adapter = platform_class(name)(
             provisioned.settings, provisioned.apps, client=client, clock=clock
         )
@@ -73,3 +102,13 @@ async def release_state(
     target = await store.target(release.id, platform)
     assert target is not None
     return ReleaseState(target.state)
+
+
+@asynccontextmanager
+async def clocked_runtime(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
+    """``bot.open_runtime`` on a fake clock shared with the emulators; the adapters wait
+    (polling a build, a trial package) on that clock too, so no test sleeps for real."""
+    async with open_runtime(settings, clock=clock) as rt:
+        for adapter in rt.service.adapters.values():
+            adapter.sleep = FakeSleep(clock)
+        yield rt

@@ -15,6 +15,9 @@ from bot import _write_env
 REPO = Path(__file__).parents[1]
 
 
+TEST_SECRET_KEY = "dGVzdC1vbmx5LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
@@ -22,6 +25,8 @@ def clean_env(**extra: str) -> dict[str, str]:
         if not k.startswith(("WECHAT_", "ALIPAY_", "MINISHIP_", "DATABASE_URL", "SLACK_"))
         and k != "PORT"
     }
+    # a fixed test key: miniship refuses to keep real platforms' credentials without one
+    env["MINISHIP_SECRET_KEY"] = TEST_SECRET_KEY
     env.update(extra)
     return env
 

@@ -12,13 +12,23 @@ app and its key pair, the platform key pair, and for each mini program an
 ``app_auth_token``/``app_refresh_token`` grant. Self-owned calls (the mini program signs
 with its own key) work once :meth:`register_app_key` gave that mini program a key.
 
-Emulated methods: ``alipay.open.mini.version.upload`` / ``build.query`` / ``audit.apply`` /
-``audit.cancel`` / ``audited.cancel`` / ``online`` / ``detail.query`` / ``list.query`` and
+Emulated methods: ``alipay.open.mini.version.upload`` / ``build.query`` / ``audit.apply``
+(multipart, screenshots as file parts) / ``audit.cancel`` / ``audited.cancel`` / ``online`` /
+``offline`` / ``rollback`` / ``gray.online`` / ``gray.cancel`` / ``detail.query`` /
+``list.query``, ``alipay.open.mini.experience.create`` / ``.query`` and
 ``alipay.open.auth.token.app`` (refresh only).
+
+Test endpoints beside the gateway (not Alipay's):
+
+- ``GET /_emulator/experience-qr.png?app_id=…&bundle_id=…&version=…``: the trial version's
+  QR code, a real PNG (``exp_qr_code_url`` points here);
+- ``POST /_emulator/minidev/upload``: what a minidev stand-in calls to upload a version of a
+  mini program owned directly, signed with a tool key from :meth:`AlipayEmulator.register_tool`.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import secrets
@@ -28,6 +38,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
+import qrcode
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, SecretStr
@@ -44,6 +55,12 @@ AUDIT_APPLY = "alipay.open.mini.version.audit.apply"
 AUDIT_CANCEL = "alipay.open.mini.version.audit.cancel"
 AUDITED_CANCEL = "alipay.open.mini.version.audited.cancel"
 ONLINE = "alipay.open.mini.version.online"
+OFFLINE = "alipay.open.mini.version.offline"
+ROLLBACK = "alipay.open.mini.version.rollback"
+GRAY_ONLINE = "alipay.open.mini.version.gray.online"
+GRAY_CANCEL = "alipay.open.mini.version.gray.cancel"
+EXPERIENCE_CREATE = "alipay.open.mini.experience.create"
+EXPERIENCE_QUERY = "alipay.open.mini.experience.query"
 DETAIL_QUERY = "alipay.open.mini.version.detail.query"
 LIST_QUERY = "alipay.open.mini.version.list.query"
 AUTH_GRANT = "alipay.open.auth.token.app"
@@ -100,6 +117,19 @@ DEFAULT_BUNDLE = "com.alipay.alipaywallet"
 REGION_TYPES = frozenset({"GLOBAL", "CHINA", "LOCATION"})
 OPEN_REVIEW = frozenset({"AUDITING", "WAIT_RELEASE", "BASE_AUDIT_PASS", "AUDIT_REJECT", "GRAY"})
 DECIDED = frozenset({"WAIT_RELEASE", "BASE_AUDIT_PASS", "AUDIT_REJECT"})  # audited.cancel
+GRAY_STRATEGIES = ("p10", "p30", "p50")  # in the order a gray release may grow
+SCREENSHOT_PARTS = (
+    "first_screen_shot",
+    "second_screen_shot",
+    "third_screen_shot",
+    "fourth_screen_shot",
+    "fifth_screen_shot",
+)
+SCREENSHOT_EXTENSIONS = (".png", ".jpg", ".jpeg")
+SCREENSHOT_MAX_BYTES = 4 * 1024 * 1024
+REGION_FIELDS = frozenset(
+    {"province_code", "province_name", "city_code", "city_name", "area_code", "area_name"}
+)
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 MAX_VERSION_PART = 2147483647
 ISV_APP_ID = "2021004199990001"
@@ -132,6 +162,28 @@ SUB_MSG = {
     "AUDITING_VERSION_NOT_EXIST": "不存在审核中的版本",
     "CAN_NOT_BACK_DEV_WITHOUT_AUDIT": "只有审核通过或审核驳回的版本才能退回开发",
     "CAN_NOT_ONLINE_NOT_GRAY_OR_WAITRELEASE": "只有灰度中或待上架的版本才能上架",
+    "INVALID_REGION": "服务区域不合法",
+    "INVALID_MINI_APP_MEMO_LENGTH": "备注长度不能超过500个字符",
+    "SCREEN_SHOT_NUM_IS_INVALID": "截图数量须为2-5张",
+    "INVALID_SCREEN_SHOT_EXT": "截图格式只支持png、jpg、jpeg",
+    "SCREEN_SHOT_EXCEED_MAX_SIZE": "截图大小不能超过4M",
+    "CAN_NOT_OFFLINE_WITHOUT_ONLINE": "只有已上架的版本才能下架",
+    "CAN_NOT_OFFLINE_WITH_GRAY": "存在灰度中的版本，不能下架",
+    "CAN_NOT_ROLLBACK_WITHOUT_ONLINE": "只有已上架的版本才能回滚",
+    "CAN_NOT_ROLLBACK_WITH_GRAY": "存在灰度中的版本，不能回滚",
+    "CAN_NOT_CONTINUOUS_ROLLBACK": "不能连续回滚",
+    "CAN_NOT_ROLLBACK_WITHOUT_OFFLINE": "不存在可回滚的历史上架版本",
+    "GRAY_STRATEGY_IS_BLANK": "灰度策略不能为空",
+    "GRAY_STRATEGY_IS_INVALID": "灰度策略不合法，只支持p10、p30、p50",
+    "GRAY_STRATEGY_NOT_ALLOW_REDUCE": "灰度策略不允许缩小",
+    "CAN_NOT_GRAY_WITHOUT_AUDIT_PASS": "只有审核通过的版本才能灰度",
+    "CAN_NOT_END_GRAY_WITHOUT_GRAY": "只有灰度中的版本才能结束灰度",
+    "CAN_NOT_SET_EXP_REPEAT": "该版本已是体验版，不能重复设置",
+    "CAN_NOT_SET_EXP_WITH_ONLINED_STATUS": "已上架的版本不能设置为体验版",
+    "CAN_NOT_SET_EXP_INVALID_STATUS": "当前版本状态不能设置为体验版",
+    # INFERRED: the sheet names SYSTEM_LIMIT (audit.apply) but gives no text; the emulator
+    # answers it for the rate_limit fault on any method
+    "SYSTEM_LIMIT": "调用频率超过限制，请稍后再试",
 }
 
 
@@ -178,7 +230,13 @@ class AlipayEmulator(Emulator):
     Args:
         build_seconds: how long a template build takes; meanwhile ``upload`` answers
             ``need_rotation="true"`` and ``build.query`` reports the build running.
+        trial_seconds: how long packaging a trial (experience) version takes.
+        expedites: how many expedited reviews (``speed_up``) each mini program has.
         review_seconds, clock, timeout_seconds, state_path: see :class:`Emulator`.
+
+    Faults: ``rate_limit`` answers 40004 ``SYSTEM_LIMIT`` (the only limit code the fact sheet
+    names); ``malformed`` carries the request out and cuts the answer in half; ``unsigned``
+    carries it out and leaves ``sign`` off the answer.
     """
 
     platform = "alipay"
@@ -188,18 +246,29 @@ class AlipayEmulator(Emulator):
         "status": DETAIL_QUERY,
         "withdraw": AUDIT_CANCEL,
         "publish": ONLINE,
+        "gray": GRAY_ONLINE,
+        "stop_gray": GRAY_CANCEL,
+        "rollback": ROLLBACK,
+        "offline": OFFLINE,
+        "trial_code": EXPERIENCE_QUERY,  # the call that hands out the QR code
+        "versions": LIST_QUERY,
     }
 
     def __init__(
         self,
         *,
         build_seconds: float = 0.0,
+        trial_seconds: float = 3.0,
+        expedites: int = 1,
         review_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
         timeout_seconds: float = 30.0,
         state_path: Path | None = None,
     ) -> None:
         self.build_seconds = build_seconds
+        self.trial_seconds = trial_seconds
+        self.expedites = expedites
+        self.base_url = ""  # where the emulator is mounted, as the last request reached it
         self._state: dict[str, Any] = _empty_state()
         self._private_keys: dict[str, rsa.RSAPrivateKey] = {}
         self._public_keys: dict[str, rsa.RSAPublicKey] = {}
@@ -210,6 +279,12 @@ class AlipayEmulator(Emulator):
             AUDIT_CANCEL: self._audit_cancel,
             AUDITED_CANCEL: self._audited_cancel,
             ONLINE: self._online,
+            OFFLINE: self._offline,
+            ROLLBACK: self._rollback,
+            GRAY_ONLINE: self._gray_online,
+            GRAY_CANCEL: self._gray_cancel,
+            EXPERIENCE_CREATE: self._experience_create,
+            EXPERIENCE_QUERY: self._experience_query,
             DETAIL_QUERY: self._detail_query,
             LIST_QUERY: self._list_query,
             AUTH_GRANT: self._auth_grant,
@@ -280,8 +355,10 @@ class AlipayEmulator(Emulator):
     def issued_secrets(self) -> set[str]:
         state = self._state
         keys = [state["platform_key"], state["isv"]]
+        tools = [tool for app in state["apps"].values() for tool in app.get("tools", {}).values()]
         return {
             *(key["private_key"] for key in keys if key is not None),
+            *(tool["private_key"] for tool in tools),
             *state["tokens"],
             *state["refresh_tokens"],
         }
@@ -319,7 +396,21 @@ class AlipayEmulator(Emulator):
         if app_id not in apps:
             apps[app_id] = {"public_key": None, "versions": {}}
         app: dict[str, Any] = apps[app_id]
+        app.setdefault("tools", {})  # minidev tool id → {"public_key", "private_key"}
+        app.setdefault("bundles", {})  # bundle → releases and the trial version (_bundle)
+        app.setdefault("speed_ups", 0)  # expedited reviews used
         return app
+
+    def _bundle(self, app_id: str, biz: Mapping[str, str]) -> dict[str, Any]:
+        """What the emulator keeps per mini program and bundle beside its versions:
+        ``history`` (versions in the order they went online), ``rolled_back`` (the last
+        change of the live version was a rollback) and ``experience`` (the trial version)."""
+        bundle = biz.get("bundle_id") or DEFAULT_BUNDLE
+        bundles: dict[str, Any] = self._mini_app(app_id)["bundles"]
+        meta: dict[str, Any] = bundles.setdefault(
+            bundle, {"history": [], "rolled_back": False, "experience": None}
+        )
+        return meta
 
     def _issue_grant(self, app_id: str) -> dict[str, str]:
         """A new app_auth_token/app_refresh_token pair for the ISV on ``app_id``."""
@@ -342,6 +433,7 @@ class AlipayEmulator(Emulator):
 
     def provision(self, base_url: str, apps: Mapping[str, BaseModel]) -> Provisioned:
         """Register the mini programs and templates and hand out ISV credentials."""
+        self.base_url = base_url
         isv = self._isv()
         platform_key = self._platform_key()
         configs: dict[str, BaseModel] = {}
@@ -390,6 +482,18 @@ class AlipayEmulator(Emulator):
         self.save()
         return private, self._platform_key()["public_key"]
 
+    def register_tool(self, app_id: str) -> tuple[str, str]:
+        """A minidev tool key ("工具密钥") for mini program ``app_id``.
+
+        Returns ``(tool id, tool private key PEM)`` for the app's ``tool_id`` and
+        ``tool_private_key``; uploads through ``/_emulator/minidev/upload`` are signed with it.
+        """
+        private, public = alipay_sign.generate_key_pair()
+        tool_id = "TOOL" + secrets.token_hex(8).upper()
+        self._mini_app(app_id)["tools"][tool_id] = {"public_key": public, "private_key": private}
+        self.save()
+        return tool_id, private
+
     def example_app(self) -> BaseModel:
         return AlipayPlatform.AppConfig(
             app_id="2021004100000001",
@@ -403,10 +507,17 @@ class AlipayEmulator(Emulator):
     # -- the HTTP surface --------------------------------------------------------------
 
     def routes(self) -> Sequence[web.RouteDef]:
-        return [web.post("/gateway.do", self._gateway), web.get("/gateway.do", self._gateway)]
+        return [
+            web.post("/gateway.do", self._gateway),
+            web.get("/gateway.do", self._gateway),
+            web.get("/_emulator/experience-qr.png", self._experience_qr),
+            web.post("/_emulator/minidev/upload", self._minidev_upload),
+        ]
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        self.base_url = str(request.url.with_query(None)).rsplit("/gateway.do", 1)[0]
         params: dict[str, str] = {}
+        files: dict[str, tuple[str, int]] = {}  # part → (file name, size)
         for k, v in request.query.items():
             params.setdefault(k, v)
         if request.method == "POST" and request.content_type in (
@@ -415,23 +526,47 @@ class AlipayEmulator(Emulator):
         ):
             form = await request.post()
             for name, value in form.items():
-                if isinstance(value, str):  # file parts are neither params nor signed
+                if isinstance(value, str):
                     params.setdefault(name, value)
+                elif isinstance(value, web.FileField):  # neither params nor signed
+                    files[name] = (value.filename, len(value.file.read()))
         method = params.get("method", "")
         fault = self.take_fault(method)
         if fault == "unavailable":
             return self.unavailable()
         if fault == "expired_token":
             self.expire_tokens()
-        response = self._answer(method, params, busy=fault == "busy")
+        response = self._answer(
+            method,
+            params,
+            files,
+            busy=fault == "busy",
+            limited=fault == "rate_limit",
+            signed=fault != "unsigned",
+        )
         if fault == "timeout":
             await self.hold()
+        if fault == "malformed":  # carried out, but the answer is cut short
+            text = response.text or ""
+            return web.Response(
+                text=text[: len(text) // 2], content_type="application/json", charset="utf-8"
+            )
         return response
 
-    def _answer(self, method: str, params: dict[str, str], *, busy: bool) -> web.Response:
+    def _answer(
+        self,
+        method: str,
+        params: dict[str, str],
+        files: Mapping[str, tuple[str, int]],
+        *,
+        busy: bool,
+        limited: bool = False,
+        signed: bool = True,
+    ) -> web.Response:
+        """The gateway's answer; ``signed=False`` leaves out ``sign`` (the unsigned fault)."""
         node = alipay_sign.node_name(method) if method in self._handlers else "error_response"
         try:
-            fields = self._handle(method, params, busy=busy)
+            fields = self._handle(method, params, files, busy=busy, limited=limited)
         except _Failure as failure:
             inner: dict[str, Any] = {
                 "code": failure.code,
@@ -439,8 +574,8 @@ class AlipayEmulator(Emulator):
                 "sub_code": failure.sub_code,
                 "sub_msg": failure.sub_msg,
             }
-            return self._respond(failure.node or node, inner, signed=failure.signed)
-        return self._respond(node, {"code": "10000", "msg": "Success", **fields}, signed=True)
+            return self._respond(failure.node or node, inner, signed=failure.signed and signed)
+        return self._respond(node, {"code": "10000", "msg": "Success", **fields}, signed=signed)
 
     def _respond(self, node: str, inner: dict[str, Any], *, signed: bool) -> web.Response:
         """Serialise the node once, sign exactly those bytes, put ``sign`` last."""
@@ -451,6 +586,56 @@ class AlipayEmulator(Emulator):
             body += ',"sign":"' + alipay_sign.sign(text, key) + '"'
         body += "}"
         return web.Response(text=body, content_type="application/json", charset="utf-8")
+
+    async def _experience_qr(self, request: web.Request) -> web.Response:
+        """The trial version's QR code as a PNG, while it is the packaged trial version."""
+        query = request.query
+        app_id, version = query.get("app_id", ""), query.get("version", "")
+        app = self._state["apps"].get(app_id)
+        meta = self._bundle(app_id, query) if app is not None else None
+        experience = meta["experience"] if meta else None
+        if (
+            experience is None
+            or experience["version"] != version
+            or self.clock() < experience["set_at"] + self.trial_seconds
+        ):
+            return web.Response(status=404, text="not found")
+        image = qrcode.make(self._experience_schema(app_id, version))
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        return web.Response(body=out.getvalue(), content_type="image/png")
+
+    async def _minidev_upload(self, request: web.Request) -> web.Response:
+        """A minidev upload of a mini program owned directly (what ideservice does for the
+        real CLI, fact sheet §5, reduced): JSON ``appId``, ``version``, ``versionDescription``,
+        ``toolId`` and ``sign`` (RSA2 over the other fields, sorted ``k=v`` joined by ``&``,
+        with the tool key). Answers ``{"stat":"ok","data":{…}}`` or ``{"stat":"fail","msg":…}``."""
+        try:
+            data = await request.json()
+            fields = {str(k): str(v) for k, v in data.items()}
+        except (ValueError, AttributeError):
+            return web.json_response({"stat": "fail", "msg": "请求不是合法的JSON"})
+        app = self._state["apps"].get(fields.get("appId", ""))
+        if app is None:
+            return web.json_response({"stat": "fail", "msg": "应用不存在"})
+        tool = app.get("tools", {}).get(fields.get("toolId", ""))
+        content = alipay_sign.sign_content({k: v for k, v in fields.items() if k != "sign"})
+        if tool is None or not alipay_sign.verify(
+            content, fields.get("sign", ""), self._public(tool["public_key"])
+        ):
+            return web.json_response(
+                {"stat": "fail", "msg": "工具密钥校验失败，请检查toolId和私钥"}
+            )
+        biz = {"app_version": fields.get("version", "")}
+        try:
+            version = self._create_version(
+                fields["appId"], biz, fields.get("versionDescription", "")
+            )
+        except _Failure as failure:
+            return web.json_response({"stat": "fail", "msg": failure.sub_msg})
+        version["built_at"] = version["created_at"]  # minidev waits for the build itself
+        self.save()
+        return web.json_response({"stat": "ok", "data": {"version": version["app_version"]}})
 
     def _caller_key(self, app_id: str) -> rsa.RSAPublicKey:
         """The registered public key of the calling app (ISV app or mini program)."""
@@ -469,7 +654,15 @@ class AlipayEmulator(Emulator):
             )
         return self._public(app["public_key"])
 
-    def _handle(self, method: str, params: dict[str, str], *, busy: bool) -> dict[str, Any]:
+    def _handle(
+        self,
+        method: str,
+        params: dict[str, str],
+        files: Mapping[str, tuple[str, int]],
+        *,
+        busy: bool,
+        limited: bool = False,
+    ) -> dict[str, Any]:
         """Check the common params and the signature, resolve the target app, dispatch."""
         if not method:
             raise _Failure("40001", "isv.missing-method", "缺少方法名参数", signed=False)
@@ -508,12 +701,14 @@ class AlipayEmulator(Emulator):
             )
         if busy:
             raise _Failure("20000", "isp.unknow-error", "业务系统不可用")
+        if limited:
+            raise _business("SYSTEM_LIMIT")
 
         target, isv_call = self._target(method, app_id, params.get("app_auth_token", ""))
         if method == AUDIT_APPLY:
             biz = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
-        else:
-            biz = self._biz_content(params.get("biz_content", ""))
+            return self._audit_apply(target, biz, isv_call, files)
+        biz = self._biz_content(params.get("biz_content", ""))
         fields = self._handlers[method](target, biz, isv_call)
         return fields
 
@@ -633,6 +828,24 @@ class AlipayEmulator(Emulator):
         template_version = biz.get("template_version") or template["versions"][-1]
         if template_version not in template["versions"]:
             raise _business("TEMPLATE_NOT_ONLINE_OR_OFFLINE")
+        self._check_new_version(app_id, biz)
+        ext = biz.get("ext", "")
+        if ext:
+            try:
+                valid = isinstance(json.loads(ext), dict)
+            except ValueError:
+                valid = False
+            if not valid:
+                raise _business("INVALID_EXT_JSON")
+        version = self._create_version(app_id, biz)
+        version.update(template_id=template_id, template_version=template_version, ext=ext)
+        return self._build_fields(version)
+
+    def _check_new_version(self, app_id: str, biz: Mapping[str, str]) -> None:
+        """The upload rules for a new version number (fact sheet §2.2)."""
+        name = biz.get("app_version", "")
+        if not name:
+            raise _business("APP_VERSION_IS_BLANK")
         versions = self._versions(app_id, biz)
         match = VERSION_RE.match(name)
         if match is None:
@@ -643,22 +856,22 @@ class AlipayEmulator(Emulator):
             raise _business("VERSION_HAS_EXISTED")
         if any(version_key(v) > version_key(name) for v in versions):
             raise _business("LARGER_VERSION_HAS_EXISTED")
-        ext = biz.get("ext", "")
-        if ext:
-            try:
-                valid = isinstance(json.loads(ext), dict)
-            except ValueError:
-                valid = False
-            if not valid:
-                raise _business("INVALID_EXT_JSON")
+
+    def _create_version(
+        self, app_id: str, biz: Mapping[str, str], description: str = ""
+    ) -> dict[str, Any]:
+        """A new development version (after :meth:`_check_new_version`), building for
+        ``build_seconds``."""
+        self._check_new_version(app_id, biz)
+        name = biz["app_version"]
         now = self.clock()
-        versions[name] = {
+        version: dict[str, Any] = {
             "app_version": name,
             "status": "INIT",
-            "template_id": template_id,
-            "template_version": template_version,
-            "ext": ext,
-            "version_desc": "",
+            "template_id": "",
+            "template_version": "",
+            "ext": "",
+            "version_desc": description,
             "created_at": now,
             "built_at": now + self.build_seconds,
             "applied_at": None,
@@ -667,10 +880,15 @@ class AlipayEmulator(Emulator):
             "offline_at": None,
             "reject_reason": "",
             "region_type": "",
+            "service_region_info": "",
             "test_accout": "",
             "memo": "",
+            "speed_up": "false",
+            "screenshots": [],
+            "gray_strategy": "",
         }
-        return self._build_fields(versions[name])
+        self._versions(app_id, biz)[name] = version
+        return version
 
     def _build_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
         name = biz.get("app_version", "")
@@ -681,7 +899,13 @@ class AlipayEmulator(Emulator):
             raise _business("BUILD_VERSION_NOT_EXISTED")
         return self._build_fields(version)
 
-    def _audit_apply(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _audit_apply(
+        self,
+        app_id: str,
+        biz: dict[str, str],
+        isv_call: bool,
+        files: Mapping[str, tuple[str, int]] | None = None,
+    ) -> dict[str, Any]:
         versions, version = self._ready(app_id, biz)
         desc = biz.get("version_desc", "")
         if not desc:
@@ -693,8 +917,19 @@ class AlipayEmulator(Emulator):
             raise _business("REGION_TYPE_IS_BLANK")
         if region not in REGION_TYPES:
             raise _business("REGION_TYPE_IS_INVALID")
-        if region == "LOCATION" and not biz.get("service_region_info"):
-            raise _business("REGION_CODE_IS_BLANK")
+        if region == "LOCATION":
+            self._check_regions(biz.get("service_region_info", ""))
+        if len(biz.get("memo", "")) > 500:
+            raise _business("INVALID_MINI_APP_MEMO_LENGTH")
+        given = files or {}
+        shots = [(part, *given[part]) for part in SCREENSHOT_PARTS if part in given]
+        if shots and not 2 <= len(shots) <= len(SCREENSHOT_PARTS):
+            raise _business("SCREEN_SHOT_NUM_IS_INVALID")
+        for _, filename, size in shots:
+            if not filename.lower().endswith(SCREENSHOT_EXTENSIONS):
+                raise _business("INVALID_SCREEN_SHOT_EXT")
+            if size > SCREENSHOT_MAX_BYTES:
+                raise _business("SCREEN_SHOT_EXCEED_MAX_SIZE")
         if any(v["status"] in OPEN_REVIEW for v in versions.values()):
             raise _business("CAN_NOT_SUBMIT_WITH_AUDIT_GRAY")
         if version["status"] != "INIT":
@@ -711,8 +946,39 @@ class AlipayEmulator(Emulator):
             reject_reason="",
             test_accout=biz.get("test_accout", ""),
             memo=biz.get("memo", ""),
+            service_region_info=biz.get("service_region_info", ""),
+            screenshots=[filename for _, filename, _ in shots],
+            speed_up="false",
         )
-        return {"speed_up": "false", "speed_up_memo": "暂无可用的审核加急权益"}
+        if biz.get("speed_up", "true") != "true":  # Alipay's default is to expedite
+            return {"speed_up": "false"}
+        app = self._mini_app(app_id)
+        if app["speed_ups"] >= self.expedites:
+            return {"speed_up": "false", "speed_up_memo": "暂无可用的审核加急权益"}
+        app["speed_ups"] += 1
+        version["speed_up"] = "true"
+        # INFERRED wording; the sheet gives only the field
+        return {"speed_up": "true", "speed_up_memo": "已使用1次审核加急权益"}
+
+    @staticmethod
+    def _check_regions(text: str) -> None:
+        """``service_region_info``: a JSON array of regions; a city needs its province, an
+        area its province and city (fact sheet §3.3)."""
+        if not text:
+            raise _business("REGION_CODE_IS_BLANK")
+        try:
+            regions = json.loads(text)
+        except ValueError:
+            raise _business("INVALID_REGION") from None
+        if not isinstance(regions, list) or not regions:
+            raise _business("INVALID_REGION")
+        for region in regions:
+            if not isinstance(region, dict) or not set(region) <= REGION_FIELDS:
+                raise _business("INVALID_REGION")
+            if not region.get("province_code"):
+                raise _business("REGION_CODE_IS_BLANK")
+            if region.get("area_code") and not region.get("city_code"):
+                raise _business("INVALID_REGION")
 
     def _audit_cancel(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
         versions = self._versions(app_id, biz)
@@ -741,8 +1007,110 @@ class AlipayEmulator(Emulator):
         for other in versions.values():
             if other["status"] == "RELEASE":  # INFERRED (§2.2): the previous one goes offline
                 other.update(status="OFFLINE", offline_at=now)
-        version.update(status="RELEASE", online_at=now)
+        version.update(status="RELEASE", online_at=now, gray_strategy="")
+        meta = self._bundle(app_id, biz)
+        meta["history"].append(version["app_version"])
+        meta["rolled_back"] = False
         return {}
+
+    def _offline(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+        versions, version = self._ready(app_id, biz)
+        if version["status"] != "RELEASE":
+            raise _business("CAN_NOT_OFFLINE_WITHOUT_ONLINE")
+        if any(v["status"] == "GRAY" for v in versions.values()):
+            raise _business("CAN_NOT_OFFLINE_WITH_GRAY")
+        version.update(status="OFFLINE", offline_at=self.clock())
+        return {}
+
+    def _rollback(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+        """The named live version goes offline, the one online before it comes back
+        (fact sheet §2.2); never twice in a row, never while a version is gray."""
+        versions, version = self._ready(app_id, biz)
+        if version["status"] != "RELEASE":
+            raise _business("CAN_NOT_ROLLBACK_WITHOUT_ONLINE")
+        if any(v["status"] == "GRAY" for v in versions.values()):
+            raise _business("CAN_NOT_ROLLBACK_WITH_GRAY")
+        meta = self._bundle(app_id, biz)
+        if meta["rolled_back"]:
+            raise _business("CAN_NOT_CONTINUOUS_ROLLBACK")
+        name = version["app_version"]
+        previous = next(
+            (
+                versions[v]
+                for v in reversed(meta["history"])
+                if v != name and v in versions and versions[v]["status"] == "OFFLINE"
+            ),
+            None,
+        )
+        if previous is None:  # INFERRED meaning of this sub_code: nothing to go back to
+            raise _business("CAN_NOT_ROLLBACK_WITHOUT_OFFLINE")
+        now = self.clock()
+        version.update(status="OFFLINE", offline_at=now)
+        previous.update(status="RELEASE", online_at=now)
+        meta["history"].append(previous["app_version"])
+        meta["rolled_back"] = True
+        return {}
+
+    def _gray_online(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+        _, version = self._ready(app_id, biz)
+        strategy = biz.get("gray_strategy", "")
+        if not strategy:
+            raise _business("GRAY_STRATEGY_IS_BLANK")
+        if strategy not in GRAY_STRATEGIES:
+            raise _business("GRAY_STRATEGY_IS_INVALID")
+        if version["status"] not in ("WAIT_RELEASE", "GRAY"):
+            raise _business("CAN_NOT_GRAY_WITHOUT_AUDIT_PASS")
+        current = version.get("gray_strategy") if version["status"] == "GRAY" else None
+        if current in GRAY_STRATEGIES and strategy < current:  # "p10" < "p30" < "p50"
+            raise _business("GRAY_STRATEGY_NOT_ALLOW_REDUCE")
+        version.update(status="GRAY", gray_strategy=strategy)
+        return {}
+
+    def _gray_cancel(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+        _, version = self._ready(app_id, biz)
+        if version["status"] != "GRAY":
+            raise _business("CAN_NOT_END_GRAY_WITHOUT_GRAY")
+        version.update(status="WAIT_RELEASE", gray_strategy="")  # "回到审核通过状态"
+        return {}
+
+    def _experience_create(
+        self, app_id: str, biz: dict[str, str], isv_call: bool
+    ) -> dict[str, Any]:
+        """Make the version the trial version; packaging takes ``trial_seconds``. INFERRED:
+        one trial version per mini program and bundle, a new one replaces the old."""
+        _, version = self._ready(app_id, biz)
+        if version["status"] == "RELEASE":
+            raise _business("CAN_NOT_SET_EXP_WITH_ONLINED_STATUS")
+        if version["status"] in ("OFFLINE", "AUDIT_OFFLINE"):
+            raise _business("CAN_NOT_SET_EXP_INVALID_STATUS")
+        meta = self._bundle(app_id, biz)
+        if meta["experience"] and meta["experience"]["version"] == version["app_version"]:
+            raise _business("CAN_NOT_SET_EXP_REPEAT")
+        meta["experience"] = {"version": version["app_version"], "set_at": self.clock()}
+        return {}
+
+    def _experience_schema(self, app_id: str, version: str) -> str:
+        # INFERRED: the shape of Alipay's debug schema for a trial version
+        return (
+            f"alipays://platformapi/startapp?appId={app_id}&nbupdate=synctry&nbsource=debug"
+            f"&nbsv={version}&nbsn=TRIAL"
+        )
+
+    def _experience_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+        _, version = self._ready(app_id, biz)
+        name = version["app_version"]
+        experience = self._bundle(app_id, biz)["experience"]
+        if experience is None or experience["version"] != name:
+            return {"status": "notExpVersion"}
+        if self.clock() < experience["set_at"] + self.trial_seconds:
+            return {"status": "expVersionPackaging"}
+        bundle = biz.get("bundle_id") or DEFAULT_BUNDLE
+        query = urlencode({"app_id": app_id, "bundle_id": bundle, "version": name})
+        return {
+            "status": "expVersionPackged",  # sic, as Alipay spells it
+            "exp_qr_code_url": f"{self.base_url}/_emulator/experience-qr.png?{query}",
+            "exp_schema_url": self._experience_schema(app_id, name),
+        }
 
     def _detail_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
         _, version = self._ready(app_id, biz)
@@ -765,6 +1133,8 @@ class AlipayEmulator(Emulator):
                 fields[field] = alipay_sign.format_timestamp(version[at])
         if version["reject_reason"]:
             fields["reject_reason"] = version["reject_reason"]
+        if version["status"] == "GRAY":
+            fields["gray_strategy"] = version.get("gray_strategy") or ""
         return {k: v for k, v in fields.items() if v}
 
     def _list_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:

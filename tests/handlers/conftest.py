@@ -8,22 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from bot import open_runtime
 from handlers.commands import Commands
 from handlers.console import Console
 from handlers.releases import Actor
 from tests.handlers.harness import Session, settings_for
-from tests.helpers import FakeClock
+from tests.helpers import FakeClock, clocked_runtime
 
 
 @pytest.fixture
 async def session(tmp_path: Path, database_url: str) -> AsyncIterator[Session]:
     """A console over both emulated platforms, driven line by line."""
     clock = FakeClock()
-    async with open_runtime(settings_for(tmp_path, database_url), clock=clock) as rt:
+    async with clocked_runtime(settings_for(tmp_path, database_url), clock) as rt:
         out = io.StringIO()
         console = Console(
-            Commands(rt.service),
+            Commands(rt.service, admin=rt.admin),
             Actor("console:tester"),
             stdin=io.StringIO(),
             stdout=out,

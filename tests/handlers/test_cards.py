@@ -39,7 +39,10 @@ EXPECTED_STEPS: dict[ReleaseState, list[str]] = {
     S.REJECTED: ["submit"],
     S.WITHDRAWN: ["submit"],
     S.PUBLISHING: [],
+    S.GRAY: ["publish"],
     S.RELEASED: [],
+    S.ROLLED_BACK: [],
+    S.OFFLINE: [],
     S.SUPERSEDED: [],
 }
 ACTION_OF = {"submit": SUBMIT, "publish": PUBLISH, "withdraw": WITHDRAW}

@@ -137,7 +137,7 @@ async def test_a_busy_platform_fails_one_side_and_keeps_state(session: Session) 
     ("line", "expected"),
     [
         ("", "type a command"),
-        ("upload", "Usage: `upload <app> [platform] <version> [notes…]`"),
+        ("upload", "Usage: `upload <app> [platform] <version> [template <id>] [notes…]`"),
         ("upload nosuch 1.0", "unknown app `nosuch`; configured apps: demo"),
         ("submit demo 9.9.9", "was never uploaded"),
         ("publish demo wechat 9.9.9", "was never uploaded"),

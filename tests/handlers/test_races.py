@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 
 import handlers.releases
-from bot import open_runtime
 from handlers.releases import Actor, Outcome, ReleaseService
 from platforms.errors import OutcomeUnknown
 from storage import ReleaseState, Store, make_engine
 from tests.handlers.harness import REVIEW, settings_for
-from tests.helpers import FakeClock, release_state
+from tests.helpers import FakeClock, clocked_runtime, release_state
 
 S = ReleaseState
 ME = Actor("console:me")
@@ -44,7 +43,7 @@ class Both:
 @pytest.fixture
 async def both(tmp_path: Path, database_url: str) -> AsyncIterator[Both]:
     clock = FakeClock()
-    async with open_runtime(settings_for(tmp_path, database_url), clock=clock) as rt:
+    async with clocked_runtime(settings_for(tmp_path, database_url), clock) as rt:
         engine = make_engine(database_url)
         other = ReleaseService(
             Store(engine), rt.config, rt.service.adapters, emulated=list(rt.emulators)

@@ -22,7 +22,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from bot import Runtime, open_runtime, scheduling
+from bot import Runtime, scheduling
 from handlers.commands import Commands
 from handlers.config import ChannelEntry
 from handlers.console import Console
@@ -32,7 +32,7 @@ from handlers.timed import TimedReleases, TimedRules
 from storage import ReleaseState, TimedState
 from storage.models import Event, TimedAction, utcnow
 from tests.handlers.harness import REVIEW, settings_for
-from tests.helpers import FakeClock, release_state
+from tests.helpers import FakeClock, clocked_runtime, release_state
 
 S = ReleaseState
 
@@ -85,7 +85,7 @@ async def bot(
     config = settings_for(tmp_path, database_url).model_copy(
         update={"watch_seconds": 3600.0, **settings}
     )
-    async with open_runtime(config, clock=clock) as rt, scheduling(rt) as scheduler:
+    async with clocked_runtime(config, clock) as rt, scheduling(rt) as scheduler:
         out = io.StringIO()
         console = Console(
             Commands(rt.service, timed=rt.timed),
@@ -483,7 +483,7 @@ async def test_the_watch_job_applies_review_decisions(tmp_path: Path, database_u
 async def test_without_the_scheduler_timed_commands_say_so(
     tmp_path: Path, database_url: str
 ) -> None:
-    async with open_runtime(settings_for(tmp_path, database_url), clock=FakeClock()) as rt:
+    async with clocked_runtime(settings_for(tmp_path, database_url), FakeClock()) as rt:
         commands = Commands(rt.service)
         reply = await commands.handle(Actor("console:x"), "schedule")
         assert reply.error and "scheduler" in reply.text

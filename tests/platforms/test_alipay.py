@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
+import io
 import json
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from functools import cache
@@ -14,22 +15,31 @@ from typing import Any
 
 import httpx
 import pytest
+import qrcode
 from cryptography.hazmat.primitives import serialization
+from PIL import Image
 from pydantic import SecretStr
 
 from platforms import alipay_sign
 from platforms.alipay import (
+    _GROUPS,
     AUDIT_APPLY,
     AUDIT_CANCEL,
+    AUDITED_CANCEL,
     BUILD_QUERY,
     DETAIL_QUERY,
+    EXPERIENCE_QUERY,
+    LIST_QUERY,
+    OFFLINE,
     ONLINE,
+    ROLLBACK,
     UPLOAD,
     AlipayPlatform,
     error_for,
     version_desc_length,
 )
 from platforms.base import Overview, ReviewState, recording
+from platforms.cli import CliFailed
 from platforms.emulators.alipay import AlipayEmulator
 from platforms.emulators.base import EmulatorServer
 from platforms.errors import (
@@ -43,8 +53,9 @@ from platforms.errors import (
     OutcomeUnknown,
     PlatformError,
     PlatformUnavailable,
+    QuotaExceeded,
 )
-from tests.helpers import FakeClock, World, open_world
+from tests.helpers import FakeClock, FakeSleep, World, open_world
 from tests.platforms.transports import Tamper
 
 SHEET_STRING_TO_SIGN = (
@@ -64,7 +75,15 @@ def key_pair(name: str) -> tuple[str, str]:
 @pytest.fixture
 async def world() -> AsyncIterator[World]:
     async with open_world("alipay") as w:
+        w.adapter.sleep = FakeSleep(w.clock)  # polling and back-off pass on the fake clock
         yield w
+
+
+def sleeps(world: World) -> list[float]:
+    """The delays the adapter waited so far (through the fixture's FakeSleep)."""
+    sleeper = world.adapter.sleep
+    assert isinstance(sleeper, FakeSleep)
+    return sleeper.delays
 
 
 def adapter_of(world: World) -> AlipayPlatform:
@@ -360,18 +379,21 @@ async def test_non_json_and_http_errors_are_unavailable() -> None:
     assert err.value.code == "HTTP 502"
 
 
-async def test_failed_build_is_reported() -> None:
+@pytest.mark.parametrize(("code", "words"), [("3", "failed"), ("5", "timed out")])
+async def test_failed_build_is_reported(code: str, words: str) -> None:
     upload = {"code": "10000", "msg": "Success", "build_status": "1", "create_status": "1"}
     upload["need_rotation"] = "true"
-    failed = {**upload, "build_status": "3", "create_status": "3", "need_rotation": "false"}
+    failed = {**upload, "build_status": code, "create_status": code, "need_rotation": "false"}
 
     def answer(method: str) -> httpx.Response:
         return httpx.Response(200, text=signed_body(method, upload if method == UPLOAD else failed))
 
     adapter = mocked(answer)
-    adapter.build_poll_delays = (0.0,)
-    with pytest.raises(PlatformError, match="failed"):
+    adapter.sleep = FakeSleep()
+    with pytest.raises(PlatformError) as err:
         await adapter.upload("a", "1.0.0", "notes")
+    assert err.value.code == f"build_status {code}"
+    assert f"{words} (build_status {code}, create_status {code})" in err.value.explanation
 
 
 # --------------------------------------------------------------------------- signatures (emulator)
@@ -484,7 +506,7 @@ async def test_versions_must_increase(world: World) -> None:
     with pytest.raises(InvalidInput) as err:
         await a.upload(app, "2147483648.0.0", "notes")
     assert err.value.code == "VERSION_EXCEEDED_LENGTH"
-    assert (await a.upload(app, "1.0.10", "notes")).detail == "build finished"
+    assert (await a.upload(app, "1.0.10", "notes")).detail == "built in 0 s"
 
 
 async def test_upload_request_carries_compact_biz_content(world: World) -> None:
@@ -634,8 +656,6 @@ async def test_withdraw_and_publish_check_the_state(world: World) -> None:
     with pytest.raises(InvalidState) as err:
         await a.publish(app, "1.0.0", "1.0.0")
     assert err.value.code == "AUDIT_REJECT"
-    with pytest.raises(InvalidState, match="rejected"):
-        await a.withdraw(app, "1.0.0", "1.0.0")
     with pytest.raises(NotFound):  # the emulator refuses to publish what it does not know
         await adapter_of(world)._call(
             app, "alipay.open.mini.version.online", {"app_version": "3.0.0"}
@@ -744,34 +764,29 @@ async def test_self_owned_mini_program(world: World) -> None:
 async def test_build_is_polled_until_finished(world: World) -> None:
     a, app = adapter_of(world), world.app
     emulator_of(world).build_seconds = 5
-    a.build_poll_delays = (0.02,) * 20
-
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(0.01)
-            world.clock.advance(1)
-
-    ticker = asyncio.create_task(tick())
-    try:
-        with recording() as log:
-            result = await a.upload(app, "1.0.0", "notes")
-    finally:
-        ticker.cancel()
-    assert result.detail == "build finished"
+    a.settings = a.settings.model_copy(update={"poll_seconds": 2.0})
+    with recording() as log:
+        result = await a.upload(app, "1.0.0", "notes")
+    assert result.detail == "built in 6 s"
+    assert sleeps(world) == [2.0, 2.0, 2.0]
     polls = [x for x in log if x.api == BUILD_QUERY]
-    assert 1 <= len(polls) < 20
-    assert polls[-1].answer["version_created"] == "true"
+    assert [p.answer["version_created"] for p in polls] == ["false", "false", "true"]
     await a.submit(app, "1.0.0", "notes")
 
 
 async def test_build_polling_is_bounded(world: World) -> None:
     a, app = adapter_of(world), world.app
     emulator_of(world).build_seconds = 600
-    a.build_poll_delays = (0.0,) * 3
+    a.settings = a.settings.model_copy(update={"build_wait_seconds": 10.0, "poll_seconds": 3.0})
     with recording() as log:
         result = await a.upload(app, "1.0.0", "notes")
-    assert "still building" in result.detail
-    assert [x.api for x in log].count(BUILD_QUERY) == 3
+    assert "still building it after 10 s" in result.detail
+    assert "`status` will show" in result.detail
+    assert sleeps(world) == [3.0, 3.0, 3.0, 1.0]
+    assert [x.api for x in log].count(BUILD_QUERY) == 4
+    status = await a.review_status(app, "1.0.0", "")
+    assert status.state is ReviewState.NOT_SUBMITTED
+    assert "still building" in status.detail
     with pytest.raises(NotFound, match="build may still be running"):
         await a.submit(app, "1.0.0", "notes")
     world.clock.advance(600)
@@ -967,7 +982,8 @@ async def test_unverifiable_answers_to_upload_submit_withdraw_are_checked(world:
     for method in (UPLOAD, AUDIT_APPLY, AUDIT_CANCEL):
         adapter = sibling(world, Tamper(response=garble, only=method_is(method)))
         if method == UPLOAD:
-            assert (await adapter.upload(app, "1.0.0", "notes")).detail == "build finished"
+            done = await adapter.upload(app, "1.0.0", "notes")
+            assert done.detail == "built in 0 s (confirmed with Alipay after an unclear answer)"
         elif method == AUDIT_APPLY:
             assert "confirmed" in (await adapter.submit(app, "1.0.0", "notes")).detail
         else:
@@ -1084,6 +1100,692 @@ async def test_backoff_and_build_polling_wait_through_sleep(world: World) -> Non
     assert waited == [0.5, 1.0]
     waited.clear()
     emulator_of(world).build_seconds = 2
-    a.build_poll_delays = (0.5, 0.5, 0.5, 0.5, 0.5, 0.5)
-    assert (await a.upload(app, "1.0.0", "notes")).detail == "build finished"
+    a.settings = a.settings.model_copy(update={"poll_seconds": 0.5})
+    assert (await a.upload(app, "1.0.0", "notes")).detail == "built in 2 s"
     assert waited == [0.5, 0.5, 0.5, 0.5]
+
+
+# --------------------------------------------------------------------------- helpers (life cycle)
+
+MINI_APP = "2021004100000001"
+
+
+def platform_version(world: World, version: str) -> dict[str, Any]:
+    """The emulator's record of ``version`` (after deciding reviews as of now)."""
+    return emulator_of(world)._versions(MINI_APP, {})[version]
+
+
+def apis(log: list[Any]) -> list[str]:
+    return [x.api for x in log]
+
+
+async def release(world: World, version: str) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, version, "notes")
+    await a.submit(app, version, "notes")
+    world.decide_reviews()
+    await a.publish(app, version, version)
+
+
+async def approve(world: World, version: str = "1.0.0") -> None:
+    await world.adapter.upload(world.app, version, "notes")
+    await world.adapter.submit(world.app, version, "notes")
+    world.decide_reviews()
+
+
+# --------------------------------------------------------------------------- error table
+
+
+def test_every_listed_sub_code_is_explained_once() -> None:
+    codes = [code for _, _, listed in _GROUPS for code in listed.split()]
+    assert len(codes) == len(set(codes)), "a sub_code stands in two groups"
+    assert len(codes) > 150
+    for code in codes:
+        error = error_for("40004", code, "子消息")
+        assert type(error) is not PlatformError, code
+        assert error.explanation != "子消息" and error.explanation.endswith("."), code
+    cases = {
+        "GRAY_STRATEGY_NOT_ALLOW_REDUCE": InvalidState,
+        "CAN_NOT_CONTINUOUS_ROLLBACK": InvalidState,
+        "CAN_NOT_OFFLINE_WITH_GRAY": InvalidState,
+        "SCREEN_SHOT_EXCEED_MAX_SIZE": InvalidInput,
+        "MINI_APP_NAME_DUPLICATE": InvalidInput,
+        "SYSTEM_LIMIT": QuotaExceeded,
+        "EXECUTE_GRAY_FAILED": PlatformUnavailable,
+        "TEMPLATE_NOT_ONLINE_OR_OFFLINE": NotFound,
+        "NO_TEMPLATE_INSTANTIATE_RELATION": AuthError,
+        "CAN_NOT_SET_EXP_REPEAT": InvalidState,
+    }
+    for code, cls in cases.items():
+        assert type(error_for("40004", code, "")) is cls, code
+    logo = error_for("40004", "LOGO_HEIGHT_NOT_EQUAL_WIDTH", "logo宽高不一致")
+    assert "Alipay console" in logo.explanation and "logo宽高不一致" in logo.describe()
+
+
+# --------------------------------------------------------------------------- template upload
+
+
+async def test_upload_from_another_template(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    a.apps[app] = a.apps[app].model_copy(update={"template_version": "1.0.0"})
+    emulator_of(world)._state["templates"]["2021004100008888"] = {
+        "isv_app_id": a.settings.app_id,
+        "versions": ["3.0.0"],
+    }
+    with pytest.raises(NotFound) as err:
+        await a.upload(app, "1.0.0", "notes", template="2021009999999999")
+    assert err.value.code == "CODE_TEMPLATE_NOT_EXIST"
+    with recording() as log:
+        result = await a.upload(app, "1.0.0", "notes", template="2021004100008888")
+    assert result.detail == "built in 0 s"
+    sent = log[0].request
+    assert sent["template_id"] == "2021004100008888"
+    assert "template_version" not in sent  # the configured one belongs to the other template
+    assert platform_version(world, "1.0.0")["template_version"] == "3.0.0"
+
+
+# --------------------------------------------------------------------------- minidev upload
+
+FAKE_MINIDEV = '''#!{python}
+"""A stand-in for minidev: checks its arguments, reads the identity file, uploads."""
+import base64, json, os, sys, urllib.request
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
+
+args = sys.argv[1:]
+with open(os.environ["FAKE_MINIDEV_LOG"], "a", encoding="utf-8") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:1] != ["upload"]:
+    sys.exit("unknown command " + " ".join(args[:1]))
+opts = dict(zip(args[1::2], args[2::2]))
+for flag in ("--app-id", "--project", "--version", "--identity-key-path"):
+    if flag not in opts:
+        sys.exit("missing " + flag)
+if not os.path.isfile(os.path.join(opts["--project"], "app.json")):
+    sys.exit("not a built mini program: " + opts["--project"])
+with open(opts["--identity-key-path"], encoding="utf-8") as f:
+    auth = json.load(f)["alipay"]["authentication"]
+key = serialization.load_pem_private_key(auth["privateKey"].encode(), None)
+fields = {{
+    "appId": opts["--app-id"],
+    "version": opts["--version"],
+    "versionDescription": opts.get("--version-description", ""),
+    "toolId": auth["toolId"],
+}}
+content = "&".join(f"{{k}}={{v}}" for k, v in sorted(fields.items()) if v)
+signature = key.sign(content.encode(), padding.PKCS1v15(), hashes.SHA256())
+fields["sign"] = base64.b64encode(signature).decode()
+request = urllib.request.Request(
+    os.environ["FAKE_MINIDEV_URL"],
+    data=json.dumps(fields).encode(),
+    headers={{"Content-Type": "application/json"}},
+)
+with urllib.request.urlopen(request, timeout=5) as response:
+    answer = json.load(response)
+if answer.get("stat") != "ok":
+    print("上传失败：" + answer.get("msg", ""), file=sys.stderr)
+    sys.exit(1)
+print(json.dumps({{"version": answer["data"]["version"]}}))
+'''
+
+
+@dataclasses.dataclass
+class Minidev:
+    adapter: AlipayPlatform
+    calls: Path  # one JSON argument list per run
+    project: Path
+
+    def runs(self) -> list[list[str]]:
+        if not self.calls.exists():
+            return []
+        return [json.loads(line) for line in self.calls.read_text().splitlines()]
+
+
+@pytest.fixture
+async def minidev(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Minidev]:
+    """An app owned directly ("own"), its own gateway keys and a minidev tool key, and a
+    fake minidev executable selected with MINISHIP_MINIDEV."""
+    emulator = emulator_of(world)
+    private, alipay_public = emulator.register_app_key(MINI_APP)
+    tool_id, tool_key = emulator.register_tool(MINI_APP)
+    project = tmp_path / "dist"
+    project.mkdir()
+    (project / "app.json").write_text("{}")
+    cfg = AlipayPlatform.AppConfig(
+        app_id=MINI_APP,
+        private_key=SecretStr(private),
+        alipay_public_key=SecretStr(alipay_public),
+        project_path=project,
+        tool_id=tool_id,
+        tool_private_key=SecretStr(tool_key),
+        review_notes="Emulated release made by miniship; the shop pages need no login.",
+    )
+    script = tmp_path / "minidev"
+    script.write_text(FAKE_MINIDEV.format(python=sys.executable))
+    script.chmod(0o755)
+    calls = tmp_path / "minidev-calls.jsonl"
+    monkeypatch.setenv("MINISHIP_MINIDEV", str(script))
+    monkeypatch.setenv("FAKE_MINIDEV_LOG", str(calls))
+    monkeypatch.setenv(
+        "FAKE_MINIDEV_URL", world.server.base_url("alipay") + "/_emulator/minidev/upload"
+    )
+    settings = adapter_of(world).settings
+    adapter = AlipayPlatform(
+        settings, {"own": cfg}, client=adapter_of(world).client, clock=world.clock
+    )
+    adapter.sleep = FakeSleep(world.clock)
+    yield Minidev(adapter, calls, project)
+
+
+async def test_minidev_upload_then_submit(minidev: Minidev) -> None:
+    a = minidev.adapter
+    assert "uploaded with minidev" in AlipayPlatform.describe_app(a.apps["own"])
+    with recording() as log:
+        result = await a.upload("own", "1.0.0", "修复首页\n加载慢的问题")
+    assert result.detail == "uploaded and built with minidev in 0 s"
+    (args,) = minidev.runs()
+    assert args[:9] == [
+        "upload",
+        "--app-id",
+        MINI_APP,
+        "--project",
+        str(minidev.project),
+        "--version",
+        "1.0.0",
+        "--version-description",
+        "修复首页 加载慢的问题",
+    ]
+    assert args[9] == "--identity-key-path" and len(args) == 11
+    assert not Path(args[10]).exists(), "the identity file outlives the upload"
+    key = a.apps["own"].tool_private_key.get_secret_value()
+    assert all(key not in arg for arg in args)
+    assert apis(log) == ["minidev upload"] and key not in repr(log)
+    sub = await a.submit("own", "1.0.0", "notes")
+    assert (await a.review_status("own", "1.0.0", sub.ref)).state is ReviewState.IN_REVIEW
+
+
+async def test_minidev_failure_quotes_the_tool(minidev: Minidev) -> None:
+    a = minidev.adapter
+    await a.upload("own", "1.0.1", "notes")
+    with pytest.raises(CliFailed) as err:
+        await a.upload("own", "1.0.0", "notes")
+    assert "minidev failed (exit 1)" in err.value.explanation
+    assert "已存在更大的版本号" in err.value.explanation
+
+
+async def test_minidev_not_installed(
+    minidev: Minidev, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MINISHIP_MINIDEV")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.chdir(tmp_path)  # no .tools/ here
+    with pytest.raises(ConfigError, match="make clis"):
+        await minidev.adapter.upload("own", "1.0.0", "notes")
+    assert minidev.runs() == []
+
+
+async def test_minidev_config_is_checked(minidev: Minidev, tmp_path: Path) -> None:
+    a = minidev.adapter
+    a.apps["own"] = a.apps["own"].model_copy(update={"project_path": tmp_path / "missing"})
+    with pytest.raises(ConfigError, match=r"project_path .* is not a directory"):
+        await a.upload("own", "1.0.0", "notes")
+    with pytest.raises(ConfigError, match="go together"):
+        AlipayPlatform(make_settings(), {"a": {"app_id": "2021", "project_path": "dist"}})
+    nothing = AlipayPlatform(make_settings(), {"a": make_app(template_id=None)})
+    with pytest.raises(ConfigError, match="project_path, tool_id and tool_private_key"):
+        await nothing.upload("a", "1.0.0", "notes")
+    await nothing.aclose()
+    assert minidev.runs() == []
+
+
+# --------------------------------------------------------------------------- submit details
+
+
+def picture(path: Path, size: tuple[int, int] = (60, 100)) -> Path:
+    Image.new("RGB", size, "white").save(path)
+    return path
+
+
+async def test_submit_sends_review_details(world: World, tmp_path: Path) -> None:
+    a, app = adapter_of(world), world.app
+    shots = [picture(tmp_path / "home.png"), picture(tmp_path / "cart.jpg")]
+    regions = [{"province_code": "310000", "province_name": "上海市"}]
+    a.apps[app] = AlipayPlatform.AppConfig.model_validate(
+        {
+            **a.apps[app].model_dump(),
+            "region_type": "LOCATION",
+            "service_region_info": regions,
+            "memo": "请用测试账号登录",
+            "test_account": "reviewer",
+            "screenshots": [str(p) for p in shots],
+        }
+    )
+    sent: list[httpx.Request] = []
+
+    async def keep(request: httpx.Request) -> None:
+        if request.url.params.get("method") == AUDIT_APPLY:
+            sent.append(request)
+
+    a.client.event_hooks["request"].append(keep)
+    await a.upload(app, "1.0.0", "notes")
+    with recording() as log:
+        sub = await a.submit(app, "1.0.0", "notes", expedite=True)
+    assert (
+        sub.detail
+        == "submitted for review (expedited); Alipay on expediting: 已使用1次审核加急权益"
+    )
+    body = sent[0].read()
+    assert b'name="speed_up"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\ntrue' in body
+    assert b'name="first_screen_shot"; filename="home.png"\r\nContent-Type: image/png' in body
+    assert b'name="second_screen_shot"; filename="cart.jpg"\r\nContent-Type: image/jpeg' in body
+    assert shots[0].read_bytes() in body
+    assert log[0].request["first_screen_shot"] == "home.png"
+    stored = platform_version(world, "1.0.0")
+    assert (
+        stored["screenshots"] == ["home.png", "cart.jpg"] and stored["memo"] == "请用测试账号登录"
+    )
+    assert json.loads(stored["service_region_info"]) == regions
+    # the one expedite entitlement is spent; without asking, Alipay is told "false"
+    await a.withdraw(app, "1.0.0", sub.ref)
+    again = await a.submit(app, "1.0.0", "notes", expedite=True)
+    assert again.detail == "submitted for review; Alipay on expediting: 暂无可用的审核加急权益"
+    await a.withdraw(app, "1.0.0", sub.ref)
+    plain = await a.submit(app, "1.0.0", "notes")
+    assert plain.detail == "submitted for review"
+    assert b"\r\n\r\nfalse\r\n" in sent[-1].read()
+
+
+async def test_screenshots_are_checked_before_sending(world: World, tmp_path: Path) -> None:
+    a, app = adapter_of(world), world.app
+    await a.upload(app, "1.0.0", "notes")
+    good = picture(tmp_path / "a.png")
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * (4 * 1024 * 1024))
+    gif = tmp_path / "a.gif"
+    gif.write_bytes(b"GIF89a")
+    cases = [
+        (tmp_path / "missing.png", "does not exist"),
+        (big, "has 4.0 MB; Alipay takes screenshots of at most 4 MB"),
+        (gif, "is not a .png, .jpg or .jpeg file"),
+    ]
+    for bad, message in cases:
+        a.apps[app] = a.apps[app].model_copy(update={"screenshots": [good, bad]})
+        with recording() as log, pytest.raises(ConfigError, match=message) as err:
+            await a.submit(app, "1.0.0", "notes")
+        assert "[apps.shop.alipay] screenshots" in str(err.value) and not log
+    for count in (1, 6):
+        with pytest.raises(ConfigError, match="screenshots"):
+            AlipayPlatform(make_settings(), {"a": {"app_id": "1", "screenshots": [good] * count}})
+    with pytest.raises(ConfigError, match="service_region_info"):
+        AlipayPlatform(make_settings(), {"a": {"app_id": "1", "region_type": "LOCATION"}})
+
+
+AREA_WITHOUT_CITY = '[{"province_code":"310000","area_code":"310101"}]'
+
+
+async def test_emulator_checks_review_details(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    await a.upload(app, "1.0.0", "notes")
+    fields = {"app_version": "1.0.0", "version_desc": "x" * 40, "region_type": "CHINA"}
+    png = ("a.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    refusals: list[tuple[dict[str, str], dict[str, Any], str]] = [
+        ({}, {"first_screen_shot": png}, "SCREEN_SHOT_NUM_IS_INVALID"),
+        ({}, {"first_screen_shot": png, "second_screen_shot": ("a.bmp", b"BM", "image/bmp")},
+         "INVALID_SCREEN_SHOT_EXT"),
+        ({"region_type": "LOCATION"}, {}, "REGION_CODE_IS_BLANK"),
+        ({"region_type": "LOCATION", "service_region_info": AREA_WITHOUT_CITY}, {},
+         "INVALID_REGION"),
+        ({"memo": "备" * 501}, {}, "INVALID_MINI_APP_MEMO_LENGTH"),
+    ]  # fmt: skip
+    for extra, files, code in refusals:
+        with pytest.raises(InvalidInput) as err:
+            await a._call(app, AUDIT_APPLY, {**fields, **extra}, multipart=True, files=files)
+        assert err.value.code == code
+    assert platform_version(world, "1.0.0")["status"] == "INIT"
+
+
+# --------------------------------------------------------------------------- withdraw
+
+
+async def test_withdraw_picks_the_cancel_for_the_state(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    with pytest.raises(InvalidState, match="in development"):
+        await a.withdraw(app, "1.0.0", "1.0.0")
+    await a.submit(app, "1.0.0", "notes")
+    with recording() as log:
+        said = await a.withdraw(app, "1.0.0", "1.0.0")
+    assert said == "withdrew 1.0.0 from review; it is back in development"
+    assert AUDIT_CANCEL in apis(log) and AUDITED_CANCEL not in apis(log)
+    for notes, words in (("notes #reject", "rejected"), ("notes", "approved but not published")):
+        await a.submit(app, "1.0.0", notes)
+        world.decide_reviews()
+        with recording() as log:
+            said = await a.withdraw(app, "1.0.0", "1.0.0")
+        assert said == f"sent 1.0.0 ({words}) back to development"
+        assert AUDITED_CANCEL in apis(log) and AUDIT_CANCEL not in apis(log)
+        assert (await a.review_status(app, "1.0.0", "1.0.0")).state is ReviewState.WITHDRAWN
+    await a.submit(app, "1.0.0", "notes")
+    world.decide_reviews()
+    await a.gray(app, "1.0.0", 10)
+    with pytest.raises(InvalidState, match="end the gray release first"):
+        await a.withdraw(app, "1.0.0", "1.0.0")
+
+
+async def test_lost_answer_to_sending_back_is_checked(world: World) -> None:
+    a, app = world.adapter, world.app
+    await approve(world)
+    world.emulator.inject(AUDITED_CANCEL, "malformed")
+    with recording() as log:
+        said = await a.withdraw(app, "1.0.0", "1.0.0")
+    assert "confirmed" in said and apis(log).count(AUDITED_CANCEL) == 1
+    assert platform_version(world, "1.0.0")["status"] == "INIT"
+
+
+# --------------------------------------------------------------------------- gray release
+
+
+async def test_gray_grows_then_stops_or_publishes(world: World) -> None:
+    a, app = world.adapter, world.app
+    await approve(world)
+    with recording() as log, pytest.raises(InvalidInput, match="10, 30 or 50"):
+        await a.gray(app, "1.0.0", 20)
+    assert not log
+    assert await a.gray(app, "1.0.0", 10) == "1.0.0 is released to 10% of users (p10)"
+    overview = await a.overview(app)
+    assert overview.gray is not None and overview.gray.percent == 10
+    assert overview.gray.version == "1.0.0" and overview.gray.state == "running"
+    status = await a.review_status(app, "1.0.0", "1.0.0")
+    assert status.state is ReviewState.GRAY and "10% of users" in status.detail
+    await a.gray(app, "1.0.0", 50)
+    with pytest.raises(InvalidState) as err:
+        await a.gray(app, "1.0.0", 30)
+    assert err.value.code == "GRAY_STRATEGY_NOT_ALLOW_REDUCE"
+    assert platform_version(world, "1.0.0")["gray_strategy"] == "p50"
+    assert "ended the gray release" in await a.stop_gray(app, "1.0.0")
+    assert (await a.review_status(app, "1.0.0", "1.0.0")).state is ReviewState.APPROVED
+    assert (await a.overview(app)).gray is None
+    with pytest.raises(InvalidState, match="no gray release to end"):
+        await a.stop_gray(app, "1.0.0")
+    await a.gray(app, "1.0.0", 30)
+    assert "published 1.0.0" in await a.publish(app, "1.0.0", "1.0.0")
+    assert (await a.overview(app)).live_version == "1.0.0"
+
+
+async def test_emulator_gray_rules(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    await a.upload(app, "1.0.0", "notes")
+    gray = "alipay.open.mini.version.gray.online"
+    for strategy, code, cls in (
+        ("p10", "CAN_NOT_GRAY_WITHOUT_AUDIT_PASS", InvalidState),
+        ("p20", "GRAY_STRATEGY_IS_INVALID", InvalidInput),
+        ("", "GRAY_STRATEGY_IS_BLANK", InvalidInput),
+    ):
+        with pytest.raises(cls) as err:
+            await a._call(app, gray, {"app_version": "1.0.0", "gray_strategy": strategy})
+        assert err.value.code == code
+    with pytest.raises(InvalidState) as err:
+        await a._call(app, "alipay.open.mini.version.gray.cancel", {"app_version": "1.0.0"})
+    assert err.value.code == "CAN_NOT_END_GRAY_WITHOUT_GRAY"
+
+
+async def test_gray_share_may_be_missing() -> None:
+    listed = {
+        "code": "10000",
+        "msg": "Success",
+        "app_version_infos": [{"app_version": "1.0.0", "version_status": "GRAY"}],
+    }
+    detail = {**DETAIL_OK, "status": "GRAY"}
+
+    def answer(method: str) -> httpx.Response:
+        return httpx.Response(
+            200, text=signed_body(method, listed if method == LIST_QUERY else detail)
+        )
+
+    overview = await mocked(answer).overview("a")
+    assert overview.gray is not None and overview.gray.percent == 0
+    assert overview.gray.state == "running; Alipay does not say the share"
+    assert overview.review is not None and overview.review.state is ReviewState.GRAY
+
+
+async def test_lost_gray_answer_is_checked(world: World) -> None:
+    a, app = world.adapter, world.app
+    await approve(world)
+    world.emulator.inject("alipay.open.mini.version.gray.online", "unsigned")
+    said = await a.gray(app, "1.0.0", 30)
+    assert said.endswith("(confirmed with Alipay after an unclear answer)")
+    assert platform_version(world, "1.0.0")["gray_strategy"] == "p30"
+
+
+# --------------------------------------------------------------------------- rollback, offline
+
+
+async def test_rollback_to_the_previous_release(world: World) -> None:
+    a, app = world.adapter, world.app
+    for version in ("1.0.0", "1.0.1", "1.0.2"):
+        await release(world, version)
+    listed = await a.versions(app)
+    assert [(v.version, v.state, v.rollback) for v in listed] == [
+        ("1.0.2", "live", False),
+        ("1.0.1", "earlier release", True),
+        ("1.0.0", "earlier release", False),
+    ]
+    with pytest.raises(InvalidInput, match=r"that is the previous release, 1\.0\.1, not 1\.0\.0"):
+        await a.rollback(app, "1.0.2", "1.0.0")
+    with recording() as log:
+        said = await a.rollback(app, "1.0.2", None)
+    assert said == "rolled back from 1.0.2 to 1.0.1; 1.0.2 is offline"
+    assert apis(log).count(ROLLBACK) == 1
+    assert (await a.overview(app)).live_version == "1.0.1"
+    assert not any(v.rollback for v in await a.versions(app))  # no two in a row
+    with pytest.raises(InvalidState) as err:
+        await a.rollback(app, "1.0.1", None)
+    assert err.value.code == "CAN_NOT_CONTINUOUS_ROLLBACK"
+    # a new release: the one it replaced (1.0.1) is what a rollback brings back
+    await release(world, "1.0.3")
+    flagged = [v.version for v in await a.versions(app) if v.rollback]
+    assert flagged == ["1.0.1"]
+    await a.rollback(app, "1.0.3", "1.0.1")
+    assert (await a.overview(app)).live_version == "1.0.1"
+
+
+async def test_rollback_after_a_rollback_and_a_release(world: World) -> None:
+    """The previous online version is the one that went offline last, not the highest."""
+    a, app = world.adapter, world.app
+    await release(world, "1.0.0")
+    await release(world, "1.0.1")
+    await a.rollback(app, "1.0.1", "1.0.0")
+    world.clock.advance(5)
+    await release(world, "1.0.2")
+    assert [v.version for v in await a.versions(app) if v.rollback] == ["1.0.0"]
+    await a.rollback(app, "1.0.2", None)
+    assert (await a.overview(app)).live_version == "1.0.0"
+
+
+async def test_rollback_refusals(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    await release(world, "1.0.0")
+    with pytest.raises(InvalidInput, match="no earlier release"):
+        await a.rollback(app, "1.0.0", "0.9.0")
+    with pytest.raises(InvalidState) as err:
+        await a.rollback(app, "1.0.0", None)
+    assert err.value.code == "CAN_NOT_ROLLBACK_WITHOUT_OFFLINE"
+    await release(world, "1.0.1")
+    await approve(world, "1.0.2")
+    await a.gray(app, "1.0.2", 10)
+    assert not any(v.rollback for v in await a.versions(app))
+    with pytest.raises(InvalidState) as err:
+        await a.rollback(app, "1.0.1", None)
+    assert err.value.code == "CAN_NOT_ROLLBACK_WITH_GRAY"
+    with pytest.raises(InvalidState) as err:
+        await a._call(app, ROLLBACK, {"app_version": "1.0.0"})
+    assert err.value.code == "CAN_NOT_ROLLBACK_WITHOUT_ONLINE"
+    with recording() as log, pytest.raises(InvalidState, match="only the live version"):
+        await a.rollback(app, "1.0.0", None)
+    assert ROLLBACK not in apis(log)
+
+
+async def test_lost_rollback_answer_asks_what_is_live(world: World) -> None:
+    a, app = world.adapter, world.app
+    await release(world, "1.0.0")
+    await release(world, "1.0.1")
+    world.emulator.inject(ROLLBACK, "malformed")
+    with recording() as log:
+        said = await a.rollback(app, "1.0.1", None)
+    assert "confirmed" in said
+    assert apis(log).count(ROLLBACK) == 1 and apis(log)[-1] == LIST_QUERY
+    assert log[-1].request["version_status"] == "RELEASE"
+
+
+async def test_offline(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    await release(world, "1.0.0")
+    await a.upload(app, "1.0.1", "notes")
+    with pytest.raises(InvalidState, match="only the live version"):
+        await a.offline(app, "1.0.1")
+    said = await a.offline(app, "1.0.0")
+    assert said == "took 1.0.0 offline; users can no longer open the mini program"
+    assert (await a.overview(app)).live_version is None
+    status = await a.review_status(app, "1.0.0", "1.0.0")
+    assert status.state is ReviewState.UNKNOWN and "taken offline" in status.detail
+    assert [(v.version, v.state) for v in await a.versions(app)] == [
+        ("1.0.1", "development"),
+        ("1.0.0", "offline"),
+    ]
+    with pytest.raises(InvalidState) as err:
+        await a._call(app, OFFLINE, {"app_version": "1.0.0"})
+    assert err.value.code == "CAN_NOT_OFFLINE_WITHOUT_ONLINE"
+    await release(world, "1.0.2")
+    await approve(world, "1.0.3")
+    await a.gray(app, "1.0.3", 10)
+    with pytest.raises(InvalidState) as err:
+        await a.offline(app, "1.0.2")
+    assert err.value.code == "CAN_NOT_OFFLINE_WITH_GRAY"
+
+
+async def test_versions_and_quotas(world: World) -> None:
+    a, app = world.adapter, world.app
+    assert await a.versions(app) == []
+    await release(world, "1.0.0")
+    await a.upload(app, "1.0.1", "notes")
+    await a.upload(app, "1.0.2", "notes")
+    await a.submit(app, "1.0.2", "notes")
+    listed = await a.versions(app)
+    assert [(v.version, v.state) for v in listed] == [
+        ("1.0.2", "in review"),
+        ("1.0.1", "development"),
+        ("1.0.0", "live"),
+    ]
+    assert listed[0].description.startswith("notes") and listed[0].created_at is not None
+    assert listed[0].created_at.tzinfo is not None
+    with recording() as log:
+        assert await a.quotas(app) == []
+    assert not log
+
+
+# --------------------------------------------------------------------------- trial QR code
+
+
+async def test_trial_code_is_a_scannable_png(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.upload(app, "1.0.1", "notes")
+    with recording() as log:
+        code = await a.trial_code(app, None)  # the newest in development
+    assert code.version == "1.0.1" and code.mime == "image/png" and code.extension == "png"
+    assert code.detail == "1.0.1 is now the trial version"
+    assert code.url.startswith(world.server.base_url("alipay") + "/_emulator/experience-qr.png?")
+    assert sleeps(world) == [3.0]  # packaging takes 3 emulator seconds
+    assert apis(log)[-3:] == [EXPERIENCE_QUERY, EXPERIENCE_QUERY, "GET exp_qr_code_url"]
+    schema = emulator_of(world)._experience_schema(MINI_APP, "1.0.1")
+    expected = io.BytesIO()
+    qrcode.make(schema).save(expected, format="PNG")
+    assert code.image == expected.getvalue()
+    assert Image.open(io.BytesIO(code.image)).size[0] > 100
+    again = await a.trial_code(app, "1.0.1")
+    assert again.detail == "1.0.1 already was the trial version" and again.image == code.image
+    # another version takes over as the trial version
+    other = await a.trial_code(app, "1.0.0")
+    assert other.version == "1.0.0" and other.image != code.image
+
+
+async def test_trial_code_refusals_and_bounded_wait(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    with pytest.raises(NotFound, match="upload one first"):
+        await a.trial_code(app, None)
+    await release(world, "1.0.0")
+    with pytest.raises(InvalidState) as err:
+        await a.trial_code(app, "1.0.0")
+    assert err.value.code == "CAN_NOT_SET_EXP_WITH_ONLINED_STATUS"
+    await a.upload(app, "1.0.1", "notes")
+    emulator_of(world).trial_seconds = 1000
+    a.settings = a.settings.model_copy(update={"trial_wait_seconds": 7.0})
+    with pytest.raises(
+        PlatformUnavailable, match=r"still packaging trial version 1\.0\.1 after 7 s"
+    ):
+        await a.trial_code(app, "1.0.1")
+    assert sleeps(world)[-3:] == [3.0, 3.0, 1.0]
+
+
+async def test_trial_code_tolerates_the_correct_spelling() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + b"x" * 20
+    ok = {"code": "10000", "msg": "Success"}
+    packed = {**ok, "status": "expVersionPackaged", "exp_qr_code_url": "https://cdn.test/qr"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "cdn.test":
+            return httpx.Response(200, content=png, headers={"content-type": "image/png"})
+        method = request.url.params["method"]
+        return httpx.Response(
+            200, text=signed_body(method, packed if method == EXPERIENCE_QUERY else ok)
+        )
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    adapter = AlipayPlatform(make_settings(), {"a": make_app()}, client=client)
+    adapter.sleep = FakeSleep()
+    code = await adapter.trial_code("a", "1.0.0")
+    assert code.image == png and code.url == "https://cdn.test/qr"
+
+
+# --------------------------------------------------------------------------- faults
+
+
+async def test_rate_limit_is_a_quota_error_not_retried(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    for api, run in (
+        (DETAIL_QUERY, lambda: a.review_status(app, "1.0.0", "")),
+        (AUDIT_APPLY, lambda: a.submit(app, "1.0.0", "notes")),
+    ):
+        world.emulator.inject(api, "rate_limit")
+        with recording() as log, pytest.raises(QuotaExceeded) as err:
+            await run()
+        assert err.value.code == "SYSTEM_LIMIT" and apis(log).count(api) == 1
+        assert err.value.platform_message == "调用频率超过限制，请稍后再试"
+    assert platform_version(world, "1.0.0")["status"] == "INIT"
+
+
+async def test_malformed_and_unsigned_answers(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    world.emulator.inject(DETAIL_QUERY, "malformed")
+    with recording() as log:  # cut short: read again
+        assert (await a.review_status(app, "1.0.0", "")).state is ReviewState.NOT_SUBMITTED
+    assert apis(log) == [DETAIL_QUERY, DETAIL_QUERY] and sleeps(world) == [0.5]
+    world.emulator.inject(DETAIL_QUERY, "unsigned")
+    with pytest.raises(BadResponse, match="carries no signature"):
+        await a.review_status(app, "1.0.0", "")
+    for fault in ("malformed", "unsigned"):  # a change: asked, never repeated
+        world.emulator.inject(AUDIT_APPLY, fault)
+        with recording() as log:
+            sub = await a.submit(app, "1.0.0", "notes")
+        assert "confirmed" in sub.detail and apis(log).count(AUDIT_APPLY) == 1
+        await a.withdraw(app, "1.0.0", sub.ref)
+    # a refusal without its signature is still the refusal
+    await a.submit(app, "1.0.0", "notes")
+    await a.upload(app, "1.0.1", "notes")
+    world.emulator.inject(AUDIT_APPLY, "unsigned")
+    with pytest.raises(AlreadyInReview):
+        await a.submit(app, "1.0.1", "notes")

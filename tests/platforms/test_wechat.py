@@ -8,18 +8,23 @@ transport to check how it tolerates the fact sheet's uncertain answer shapes.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import re
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
+import qrcode
+from PIL import Image
 from pydantic import SecretStr, ValidationError
 
-from platforms.base import ReviewState, recording
+from platforms.base import Authorization, GrayPlan, Quota, ReviewState, recording
 from platforms.emulators.wechat import WeChatEmulator
 from platforms.errors import (
     AlreadyInReview,
@@ -32,9 +37,11 @@ from platforms.errors import (
     PlatformError,
     PlatformUnavailable,
     QuotaExceeded,
+    Unsupported,
 )
+from platforms.push import PushRequest
 from platforms.wechat import WeChatPlatform, error_for
-from tests.helpers import FakeClock, World, open_world
+from tests.helpers import FakeClock, FakeSleep, World, open_world
 from tests.platforms.transports import Tamper
 
 COMPONENT = "/cgi-bin/component/api_component_token"
@@ -359,17 +366,15 @@ async def test_withdraw_quota_87013(world: World) -> None:
 async def test_privacy_scan_61039_is_waited_for(world: World) -> None:
     a, app = wx(world), world.app
     e = emu(world)
-    waited: list[float] = []
-
-    async def clock_sleep(seconds: float) -> None:
-        waited.append(seconds)
-        world.clock.advance(seconds)
-
-    a.sleep = clock_sleep
+    a.settings = a.settings.model_copy(
+        update={"privacy_scan_retries": 3, "privacy_scan_wait_seconds": 5.0}
+    )
+    a.sleep = sleeper = FakeSleep(world.clock)  # the emulator's clock moves with each wait
     e.privacy_scan_seconds = 12
     await a.upload(app, "1.0.0", "n")
     ref = (await a.submit(app, "1.0.0", "n")).ref
-    assert waited == [5.0, 10.0]
+    assert sleeper.delays == [5.0, 5.0, 5.0]  # 0, 5, 10: scanning; 15: done
+    assert e.calls["/wxa/submit_audit"] == 4
     await a.withdraw(app, "1.0.0", ref)
 
     e.privacy_scan_seconds = 1000
@@ -377,7 +382,9 @@ async def test_privacy_scan_61039_is_waited_for(world: World) -> None:
     await a.upload(app, "1.0.0", "n")
     with pytest.raises(InvalidState) as err:
         await a.submit(app, "1.0.0", "n")
-    assert err.value.code == "61039" and waited == [5.0, 10.0, 5.0, 10.0, 15.0]
+    assert err.value.code == "61039" and "after 15 s" in err.value.explanation
+    assert "do not upload again" in err.value.explanation
+    assert sleeper.delays == [5.0] * 6 and e.calls["/wxa/submit_audit"] == 8
 
 
 # --------------------------------------------------------------------------- tokens
@@ -437,8 +444,10 @@ async def test_missing_refresh_token_is_a_config_error(world: World) -> None:
     a, app = wx(world), world.app
     cfg = a.apps[app].model_copy(update={"refresh_token": None})
     other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
-    with pytest.raises(ConfigError, match="refresh_token"):
+    with pytest.raises(ConfigError, match="refresh_token") as err:
         await other.upload(app, "1.0.0", "n")
+    assert isinstance(err.value, AuthError) and "`connect shop wechat`" in str(err.value)
+    assert emu(world).calls[AUTHORIZER] == 0
     bare = WeChatPlatform(WeChatPlatform.Settings(component_appid=""), {app: a.apps[app]})
     with pytest.raises(ConfigError, match="WECHAT_COMPONENT_SECRET"):
         await bare.overview(app)
@@ -657,8 +666,11 @@ async def test_snapshot_restore_round_trip(world: World, tmp_path: Path) -> None
     a, app = wx(world), world.app
     ref = await approved(world, "1.0.0", "n")
     await a.publish(app, "1.0.0", ref)
-    await a.upload(app, "1.1.0", "n")
-    await a.submit(app, "1.1.0", "n")
+    await approved(world, "1.1.0", "n")
+    await a.gray(app, "1.1.0", 20)
+    await a.add_template(next(t.id for t in await a.templates() if t.draft))
+    await a.upload(app, "1.2.0", "n")
+    await a.connect_link(app, "https://miniship.example.com/connect/wechat")
     state = json.loads(json.dumps(emu(world).snapshot()))  # JSON-able
     copy = WeChatEmulator(clock=world.clock)
     copy.restore(state)
@@ -666,6 +678,8 @@ async def test_snapshot_restore_round_trip(world: World, tmp_path: Path) -> None
     p = copy.programs[a.apps[app].appid]
     assert p.release is not None and p.release.version == "1.0.0"
     assert [x.user_version for x in p.audits] == ["1.0.0", "1.1.0"]
+    assert p.gray is not None and p.gray.percentage == 20 and len(p.history) == 1
+    assert len(copy.templates) == 2 and len(copy.drafts) == 2 and copy.preauth_codes
 
     path = tmp_path / "wechat.json"
     first = WeChatEmulator(clock=world.clock, state_path=path)
@@ -724,13 +738,26 @@ def test_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"WECHAT_COMPONENT_{key}", raising=False)
     assert not WeChatPlatform.is_configured(WeChatPlatform.Settings())
     monkeypatch.setenv("WECHAT_COMPONENT_APPID", "wx134c8103faa5a59e")
-    monkeypatch.setenv("WECHAT_COMPONENT_SECRET", "s")
     assert not WeChatPlatform.is_configured(WeChatPlatform.Settings())
-    monkeypatch.setenv("WECHAT_COMPONENT_VERIFY_TICKET", "ticket@@@x")
+    monkeypatch.setenv("WECHAT_COMPONENT_SECRET", "s")
+    # the verify ticket may come by push (and from the vault after a restart)
+    assert WeChatPlatform.is_configured(WeChatPlatform.Settings())
     monkeypatch.setenv("WECHAT_API_BASE", "http://127.0.0.1:9/wechat/")
+    monkeypatch.setenv("WECHAT_PRIVACY_SCAN_RETRIES", "2")
     settings = WeChatPlatform.Settings()
     assert WeChatPlatform.is_configured(settings)
     assert settings.api_base == "http://127.0.0.1:9/wechat" and settings.max_retries == 2
+    assert settings.authorize_page_base == "https://mp.weixin.qq.com"
+    assert settings.privacy_scan_retries == 2 and settings.privacy_scan_wait_seconds == 10.0
+    assert settings.miniprogram_ci_robot == 1
+    monkeypatch.setenv("WECHAT_MINIPROGRAM_CI_ROBOT", "31")
+    with pytest.raises(ValidationError, match="miniprogram_ci_robot"):
+        WeChatPlatform.Settings()
+    monkeypatch.delenv("WECHAT_MINIPROGRAM_CI_ROBOT")
+    monkeypatch.setenv("WECHAT_AUTHORIZE_PAGE_BASE", "mp.weixin.qq.com")
+    with pytest.raises(ValidationError, match="WECHAT_AUTHORIZE_PAGE_BASE"):
+        WeChatPlatform.Settings()
+    monkeypatch.delenv("WECHAT_AUTHORIZE_PAGE_BASE")
     monkeypatch.setenv("WECHAT_API_BASE", "api.weixin.qq.com")
     with pytest.raises(ValidationError, match="http"):
         WeChatPlatform.Settings()
@@ -869,9 +896,18 @@ async def test_tolerates_answer_variants() -> None:
             "screenshot": "xx|yy",
         },
         "/wxa/queryquota": {"errcode": 0, "rest": 8, "limit": 27},
+        "/wxa/getgrayreleaseplan": {
+            "errcode": 0,
+            "gray_release_plan": {"status": "2", "gray_percentage": "8", "create_timestamp": 1},
+        },
     }
     async with mocked(tokens_then(answers, seen)) as a:
         overview = await a.overview("shop")
+        assert overview.gray is not None and (overview.gray.percent, overview.gray.state) == (
+            8,
+            "paused",
+        )
+        assert overview.gray.since is not None and overview.gray.since.tzinfo is not None
         assert overview.trial_version == "153" and overview.live_version is None
         review = overview.review
         assert review is not None and review.state is ReviewState.REJECTED
@@ -894,6 +930,7 @@ async def test_refresh_token_rotation_is_used_on_the_next_renewal() -> None:
         "/wxa/getversioninfo": {"errcode": 0, "errmsg": "ok"},
         "/wxa/get_latest_auditstatus": {"errcode": 85058, "errmsg": "no valid audit_id exist"},
         "/wxa/queryquota": {"errcode": 0, "rest": 1, "limit": 1},
+        "/wxa/getgrayreleaseplan": {"errcode": 0, "gray_release_plan": {"status": 4}},
     }
     async with mocked(tokens_then(answers, seen)) as a:
         assert (await a.overview("shop")).review is None
@@ -920,6 +957,8 @@ async def test_refresh_token_rotation_is_used_on_the_next_renewal() -> None:
 async def test_malformed_answers(answer: httpx.Response, kind: type[PlatformError]) -> None:
     answers = {
         "/wxa/getversioninfo": {"errcode": 0, "exp_info": {"exp_version": "1.0.0"}},
+        "/wxa/get_page": {"errcode": 0, "page_list": ["index"]},
+        "/wxa/get_category": {"errcode": 0, "category_list": []},
         "/wxa/submit_audit": answer,
         "/wxa/get_latest_auditstatus": {"errcode": 85058, "errmsg": "no valid audit_id exist"},
     }
@@ -1032,3 +1071,997 @@ async def test_unusable_answers_to_changes_are_checked(world: World) -> None:
     assert program(world).release is not None and program(world).release.version == "1.0.0"
     assert [x.api for x in log].count("POST /wxa/release") == 1
     assert emu(world).calls["/wxa/release"] == 1
+
+
+# =========================================================================== the life cycle
+
+
+async def released(world: World, version: str) -> str:
+    ref = await approved(world, version)
+    await wx(world).publish(world.app, version, ref)
+    return ref
+
+
+def history_calls(world: World) -> int:
+    """Rollbacks sent (get_history_version is counted apart)."""
+    return emu(world).calls["/wxa/revertcoderelease"]
+
+
+# --------------------------------------------------------------------------- templates
+
+
+async def test_templates_and_drafts(world: World) -> None:
+    a, e = wx(world), emu(world)
+    with recording() as log:
+        listed = await a.templates()
+    library = [t for t in listed if not t.draft]
+    drafts = [t for t in listed if t.draft]
+    assert [(t.id, t.version) for t in library] == [("1", "1.0.0")]
+    assert sorted(t.id for t in drafts) == sorted(str(d) for d in e.drafts) and len(drafts) == 2
+    times = [t.created_at for t in drafts]
+    assert all(at is not None and at.tzinfo is not None for at in times)
+    assert times == sorted(times, reverse=True)  # type: ignore[type-var]  # newest first
+    assert all(t.source and t.developer == "emulator" for t in drafts)
+    # the component token travels as access_token on the template APIs (fact sheet §3.7)
+    listing = [x for x in log if "template" in x.api]
+    assert [x.api for x in listing] == ["GET /wxa/gettemplatelist", "GET /wxa/gettemplatedraftlist"]
+    assert all(set(x.request) == {"access_token"} for x in listing)
+
+    draft = drafts[0]
+    said = await a.add_template(draft.id)
+    made = next(t for t in e.templates.values() if t.draft_id == int(draft.id))
+    assert said == f"draft {draft.id} is now template {made.template_id}"
+    await a.upload(world.app, "2.0.0", "from the new template", template=str(made.template_id))
+    assert program(world).commit.template_id == made.template_id
+    assert "deleted" in await a.delete_template(str(made.template_id))
+    assert made.template_id not in e.templates
+    said = await a.delete_template("1")  # the app's own template: said so
+    assert "shop still names it as template_id" in said
+
+
+async def test_template_refusals(world: World) -> None:
+    a, e = wx(world), emu(world)
+    with pytest.raises(NotFound) as err:
+        await a.add_template("424242")
+    assert err.value.code == "85064"
+    with pytest.raises(NotFound) as err:
+        await a.delete_template("424242")
+    assert err.value.code == "85064" and "`templates`" in err.value.explanation
+    for bad in ("abc", "1.5", "", "-3"):
+        with pytest.raises(InvalidInput, match="not a WeChat"):
+            await a.add_template(bad)
+        with pytest.raises(InvalidInput, match="not a WeChat"):
+            await a.delete_template(bad)
+    e.template_limit = len(e.templates)
+    with pytest.raises(InvalidState) as full:
+        await a.add_template(str(next(iter(e.drafts))))
+    assert full.value.code == "85065" and "templates delete" in full.value.explanation
+    assert e.calls["/wxa/addtotemplate"] == 2 and e.calls["/wxa/deletetemplate"] == 1
+
+
+async def test_lost_template_answers_are_checked(world: World) -> None:
+    a, e = wx(world), emu(world)
+    draft = str(next(iter(e.drafts)))
+    e.inject("/wxa/addtotemplate", "timeout")
+    said = await a.add_template(draft)
+    assert said.startswith(f"draft {draft} is now template ") and e.calls["/wxa/addtotemplate"] == 1
+    e.inject("/wxa/deletetemplate", "malformed")
+    assert "confirmed" in await a.delete_template("1")
+    assert 1 not in e.templates and e.calls["/wxa/deletetemplate"] == 1
+    e.inject("/wxa/deletetemplate", "busy")
+    made = max(e.templates)
+    with pytest.raises(PlatformUnavailable, match="did not happen"):
+        await a.delete_template(str(made))
+    assert made in e.templates
+
+
+# --------------------------------------------------------------------------- upload
+
+
+async def test_upload_template_choice_and_version(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    with pytest.raises(InvalidInput, match="not a WeChat template id"):
+        await a.upload(app, "1.0.0", "n", template="v2")
+    with pytest.raises(NotFound) as err:
+        await a.upload(app, "1.0.0", "n", template="77")
+    assert err.value.code == "85014"
+    with pytest.raises(InvalidInput, match="1 to 64 characters"):
+        await a.upload(app, "9" * 65, "n")
+    assert e.calls["/wxa/commit"] == 1  # only the unknown template reached WeChat
+    cfg = a.apps[app].model_copy(update={"template_id": None})
+    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    with pytest.raises(ConfigError, match="no template_id"):
+        await other.upload(app, "1.0.0", "n")
+    assert "template given per upload" in WeChatPlatform.describe_app(cfg)
+    assert (await other.upload(app, "1.0.0", "n", template="1")).version == "1.0.0"
+
+
+@pytest.mark.parametrize(
+    ("ext", "words"),
+    [
+        ({"extAppid": "wx0000000000000000"}, "extAppid must be the app's appid"),
+        ({"pages": []}, "pages must not be empty"),
+        ({"pagess": ["pages/index/index"]}, "unknown key"),
+        ({"ext": "shop"}, "ext must be a table"),
+        ({"extPages": {"index": 1}}, "extPages entries must be tables"),
+        ({"tabBar": {"list": [{"text": "Home"}]}}, "item 1 has no pagePath"),
+        (
+            {"pages": ["pages/index/index"], "tabBar": {"list": [{"pagePath": "pages/x/x"}]}},
+            "pages/x/x is not one of pages",
+        ),
+        ({"requiredPrivateInfos": "getLocation"}, "requiredPrivateInfos must be a list"),
+        ({"subPackages": [{"pages": ["a"]}]}, "with a root"),
+    ],
+)
+async def test_ext_json_is_checked_before_sending(
+    world: World, ext: dict[str, Any], words: str
+) -> None:
+    a, app = wx(world), world.app
+    section = {**a.apps[app].model_dump(), "ext_json": ext}
+    with pytest.raises(ConfigError, match=words):  # when miniship.toml is read
+        WeChatPlatform(a.settings, {app: section})
+    changed = a.apps[app].model_copy(update={"ext_json": ext})  # skips validation
+    other = WeChatPlatform(a.settings, {app: changed}, client=a.client, clock=world.clock)
+    with pytest.raises(ConfigError, match=rf"\[apps\.shop\.wechat\] ext_json: .*{words}"):
+        await other.upload(app, "1.0.0", "n")
+    assert emu(world).calls["/wxa/commit"] == 0
+
+
+async def test_a_full_ext_json_is_sent_as_a_string(world: World) -> None:
+    a, app = wx(world), world.app
+    ext = {
+        "extEnable": True,
+        "ext": {"shop": "演示"},
+        "pages": ["pages/index/index", "pages/list/list"],
+        "window": {"navigationBarTitleText": "Shop"},
+        "tabBar": {"list": [{"pagePath": "pages/index/index", "text": "Home"}]},
+        "requiredPrivateInfos": ["getLocation"],
+        "navigateToMiniProgramAppIdList": ["wx1111111111111111"],
+    }
+    cfg = a.apps[app].model_copy(update={"ext_json": ext})
+    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    with recording() as log:
+        await other.upload(app, "1.0.0", "n")
+    sent = next(x for x in log if x.api == "POST /wxa/commit").request["ext_json"]
+    assert isinstance(sent, str) and "演示" in sent  # UTF-8, not \\u escapes
+    assert json.loads(sent) == {**ext, "extAppid": cfg.appid}
+    assert program(world).commit.ext_json == {**ext, "extAppid": cfg.appid}
+
+
+# --------------------------------------------------------------------------- apps owned directly
+
+UPLOAD_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEfakeUploadKey\n-----END RSA PRIVATE KEY-----"
+
+FAKE_CI = """#!{python}
+import json, os, stat, sys
+args = sys.argv[1:]
+options = dict(zip(args[1::2], args[2::2]))
+key = options["--pkp"]
+with open(key, encoding="utf-8") as fh:
+    text = fh.read()
+record = {{"args": args, "key": text, "mode": stat.S_IMODE(os.stat(key).st_mode)}}
+with open(os.environ["FAKE_CI_LOG"], "w", encoding="utf-8") as fh:
+    json.dump(record, fh)
+if args[0] != "upload" or not os.path.isfile(os.path.join(options["--pp"], "project.config.json")):
+    print("usage: miniprogram-ci upload --pp <project> ...", file=sys.stderr)
+    sys.exit(2)
+if os.environ.get("FAKE_CI_FAIL") == "ip":
+    print("[miniprogram-ci] uploading...")
+    print('Error: {{"errCode":-10008,"errMsg":"invalid ip: 203.0.113.7, reference: '
+          'https://developers.weixin.qq.com/miniprogram/dev/devtools/ci.html"}}', file=sys.stderr)
+    sys.exit(1)
+if os.environ.get("FAKE_CI_FAIL") == "other":
+    print("Error: project.config.json: appid mismatch", file=sys.stderr)
+    sys.exit(1)
+print("[miniprogram-ci] uploading...")
+print('{{"subPackageInfo":[{{"name":"__FULL__","size":123456}}]}}')
+"""
+
+
+@pytest.fixture
+def fake_ci(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for miniprogram-ci (MINISHIP_MINIPROGRAM_CI); what it saw is in the log."""
+    script = tmp_path / "bin" / "miniprogram-ci"
+    script.parent.mkdir()
+    script.write_text(FAKE_CI.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    log = tmp_path / "ci.json"
+    monkeypatch.setenv("MINISHIP_MINIPROGRAM_CI", str(script))
+    monkeypatch.setenv("FAKE_CI_LOG", str(log))
+    monkeypatch.delenv("FAKE_CI_FAIL", raising=False)
+    return log
+
+
+APPID = "wxba5fad812f8e6fb9"
+
+
+def direct_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    project = tmp_path / "shop-miniprogram"
+    project.mkdir(exist_ok=True)
+    (project / "project.config.json").write_text(json.dumps({"appid": APPID}))
+    monkeypatch.setenv("SHOP_UPLOAD_KEY", UPLOAD_KEY)
+    return WeChatPlatform.AppConfig.model_validate(
+        {"appid": APPID, "project_path": str(project), "private_key": "env:SHOP_UPLOAD_KEY"}
+    )
+
+
+@asynccontextmanager
+async def direct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WeChatPlatform]:
+    """An adapter for one app owned directly, with no third-party platform configured."""
+    cfg = direct_app(tmp_path, monkeypatch)
+    settings = WeChatPlatform.Settings(component_appid="", miniprogram_ci_robot=3)
+    adapter = WeChatPlatform(settings, {"shop": cfg})
+    try:
+        yield adapter
+    finally:
+        await adapter.aclose()
+
+
+async def test_direct_upload_runs_miniprogram_ci(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ci: Path
+) -> None:
+    async with direct(tmp_path, monkeypatch) as a:
+        with recording() as log:
+            result = await a.upload("shop", "2.1.0", "新购物车")
+        project = str(a.apps["shop"].project_path)
+    seen = json.loads(fake_ci.read_text())
+    args = seen["args"]
+    key_path = args[4]
+    assert args == [
+        "upload",
+        "--pp",
+        project,
+        "--pkp",
+        key_path,
+        "--appid",
+        APPID,
+        "--uv",
+        "2.1.0",
+        "--ud",
+        "新购物车",
+        "-r",
+        "3",
+    ]
+    assert seen["key"] == UPLOAD_KEY and seen["mode"] == 0o600  # a private file ...
+    assert not Path(key_path).exists()  # ... removed afterwards
+    assert result.version == "2.1.0" and "robot 3" in result.detail
+    assert "mp.weixin.qq.com" in result.detail
+    (x,) = log
+    assert x.api == "miniprogram-ci upload" and x.request["version"] == "2.1.0"
+    assert "__FULL__" in x.answer["output"] and "MIIEfake" not in repr(log)
+    assert "owned directly" in WeChatPlatform.describe_app(a.apps["shop"])
+
+
+async def test_direct_upload_refused_by_the_ip_whitelist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_ci: Path
+) -> None:
+    monkeypatch.setenv("FAKE_CI_FAIL", "ip")
+    async with direct(tmp_path, monkeypatch) as a:
+        with pytest.raises(AuthError) as err:
+            await a.upload("shop", "2.1.0", "n")
+        assert "203.0.113.7" in err.value.explanation
+        assert "开发管理 → 开发设置 → 小程序代码上传" in err.value.explanation
+        assert "invalid ip" in err.value.platform_message  # the tool's own words
+        monkeypatch.setenv("FAKE_CI_FAIL", "other")
+        with pytest.raises(PlatformError, match="appid mismatch") as other:
+            await a.upload("shop", "2.1.0", "n")
+        assert not isinstance(other.value, AuthError)
+
+
+async def test_direct_upload_without_the_tool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MINISHIP_MINIPROGRAM_CI", raising=False)
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.chdir(tmp_path)  # no .tools/ here either
+    async with direct(tmp_path, monkeypatch) as a:
+        with pytest.raises(ConfigError, match="make clis") as err:
+            await a.upload("shop", "2.1.0", "n")
+    assert "MINISHIP_MINIPROGRAM_CI" in str(err.value)
+
+
+async def test_direct_app_cannot_be_released_by_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with direct(tmp_path, monkeypatch) as a:
+        calls = [
+            a.submit("shop", "1.0.0", "n"),
+            a.review_status("shop", "1.0.0", "1"),
+            a.withdraw("shop", "1.0.0", "1"),
+            a.publish("shop", "1.0.0", "1"),
+            a.expedite("shop", "1.0.0", "1"),
+            a.gray("shop", "1.0.0", 10),
+            a.stop_gray("shop", "1.0.0"),
+            a.rollback("shop", "1.0.0", None),
+            a.trial_code("shop", None),
+        ]
+        for call in calls:
+            with pytest.raises(Unsupported) as err:
+                await call
+            text = err.value.explanation
+            assert "mp.weixin.qq.com" in text and "`connect shop wechat`" in text
+        with pytest.raises(InvalidInput, match="owned directly"):
+            await a.upload("shop", "1.0.0", "n", template="1")
+        assert "mp.weixin.qq.com" in (await a.overview("shop")).lines[0]
+        assert await a.versions("shop") == [] and await a.quotas("shop") == []
+        assert await a.authorization("shop") is None
+        (Path(str(a.apps["shop"].project_path)) / "project.config.json").unlink()
+        with pytest.raises(ConfigError, match=r"no project\.config\.json"):
+            await a.upload("shop", "1.0.0", "n")
+
+
+def test_direct_app_config_validation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = direct_app(tmp_path, monkeypatch).model_dump()
+    for bad, words in [
+        ({**good, "private_key": None}, "project_path needs private_key"),
+        ({**good, "template_id": 1}, "not both"),
+        ({**good, "project_path": None}, "private_key is only for apps owned directly"),
+        ({**good, "private_key": "-----BEGIN RSA PRIVATE KEY-----"}, "env:"),
+    ]:
+        with pytest.raises(ValidationError, match=words):
+            WeChatPlatform.AppConfig.model_validate(bad)
+
+
+# --------------------------------------------------------------------------- trial QR code
+
+
+def qr_modules(jpeg: bytes, size: int) -> list[list[bool]]:
+    """The dark modules of a QR code image of ``size`` modules a side (border included)."""
+    image = Image.open(io.BytesIO(jpeg)).convert("L")
+    box = image.width // size
+    return [
+        [image.getpixel((c * box + box // 2, r * box + box // 2)) < 128 for c in range(size)]  # type: ignore[operator]
+        for r in range(size)
+    ]
+
+
+async def test_trial_code_is_a_scannable_jpeg(world: World) -> None:
+    a, app = wx(world), world.app
+    with pytest.raises(InvalidState, match="upload a version first"):
+        await a.trial_code(app, None)
+    await a.upload(app, "1.0.0", "n")
+    with recording() as log:
+        code = await a.trial_code(app, "1.0.0")
+    assert code.mime == "image/jpeg" and code.extension == "jpg" and code.version == "1.0.0"
+    assert code.image.startswith(b"\xff\xd8\xff") and code.image.endswith(b"\xff\xd9")
+    shot = next(x for x in log if x.api == "GET /wxa/get_qrcode")
+    assert shot.answer == {"content_type": "image/jpeg", "bytes": len(code.image)}
+    # the picture holds the experience link: decode its modules and compare
+    qr = qrcode.QRCode()
+    qr.add_data(WeChatEmulator.experience_url(a.apps[app].appid))
+    qr.make(fit=True)
+    expected = qr.get_matrix()
+    assert qr_modules(code.image, len(expected)) == expected
+    with pytest.raises(InvalidState, match=r"trial version is 1\.0\.0, not 2\.0\.0"):
+        await a.trial_code(app, "2.0.0")
+
+
+async def test_emulator_qrcode_answers(raw: Raw) -> None:
+    atok = await raw.atok()
+    none = await raw.call("GET", "/wxa/get_qrcode", query={"access_token": atok})
+    assert none.headers["content-type"].startswith("text/plain")  # WxJava's reading
+    assert none.json()["errcode"] == 86001
+    body = {"template_id": 1, "ext_json": "{}", "user_version": "1.0.0", "user_desc": "d"}
+    await raw.json("POST", "/wxa/commit", query={"access_token": atok}, body=body)
+    page = "pages/list/list?x=1"
+    shot = await raw.call("GET", "/wxa/get_qrcode", query={"access_token": atok, "path": page})
+    assert shot.status_code == 200 and shot.headers["content-type"] == "image/jpeg"
+    assert shot.headers["content-disposition"] == 'attachment; filename="QRCode.jpg"'
+    assert shot.headers["cache-control"] == "no-cache, must-revalidate"
+    assert shot.content.startswith(b"\xff\xd8\xff")
+    url = WeChatEmulator.experience_url(raw.authorizer_body()["authorizer_appid"], page)
+    assert "path=pages%2Flist%2Flist%3Fx%3D1" in url
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (httpx.Response(200, content=b"\x89PNG\r\n\x1a\n....IEND\xaeB`\x82"), "image/png"),
+        (httpx.Response(200, content=b"GIF89a....", headers={"content-type": ""}), "image/gif"),
+        (
+            httpx.Response(200, json={"errcode": 86001, "errmsg": "no trial"}),
+            NotFound,
+        ),
+        (
+            httpx.Response(
+                200,
+                content=b' {"errcode":40097,"errmsg":"invalid args"}',
+                headers={"content-type": "text/plain"},
+            ),
+            InvalidInput,
+        ),
+        (
+            httpx.Response(
+                200, content=b"\xff\xd8\xff\xe0 cut", headers={"content-type": "image/jpeg"}
+            ),
+            PlatformUnavailable,
+        ),
+        (httpx.Response(200, content=b"<html>hello</html>"), BadResponse),
+    ],
+)
+async def test_trial_code_answer_variants(answer: httpx.Response, expected: Any) -> None:
+    answers = {
+        "/wxa/getversioninfo": {"errcode": 0, "exp_info": {"exp_version": "1.0.0"}},
+        "/wxa/get_qrcode": answer,
+    }
+    async with mocked(tokens_then(answers)) as a:
+        if isinstance(expected, str):
+            code = await a.trial_code("shop", None)
+            assert code.mime == expected and code.version == "1.0.0"
+        else:
+            with pytest.raises(expected):
+                await a.trial_code("shop", None)
+
+
+# --------------------------------------------------------------------------- submit
+
+
+async def test_submit_fills_item_list_from_pages_and_categories(world: World) -> None:
+    a, app = wx(world), world.app
+    await a.upload(app, "1.0.0", "n")
+    with recording() as log:
+        await a.submit(app, "1.0.0", "n")
+    apis = [x.api for x in log]
+    assert apis.index("GET /wxa/get_page") < apis.index("POST /wxa/submit_audit")
+    first = program(world).categories[0]
+    assert program(world).audits[-1].item_list == [{"address": "pages/index/index", **first}]
+
+    item = {**program(world).categories[1], "address": "pages/list/list", "tag": "shop"}
+    cfg = a.apps[app].model_copy(update={"item_list": [item]})
+    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    world.decide_reviews()
+    await other.upload(app, "1.0.1", "n")
+    pages_before = emu(world).calls["/wxa/get_page"]
+    await other.submit(app, "1.0.1", "n")
+    assert program(world).audits[-1].item_list == [item]
+    assert emu(world).calls["/wxa/get_page"] == pages_before  # the app's own list, as given
+
+
+async def test_unconfigured_privacy_api_61040(world: World) -> None:
+    a, app = wx(world), world.app
+    program(world).privacy_apis = ["wx.getLocation"]
+    await a.upload(app, "1.0.0", "n")
+    with pytest.raises(InvalidInput) as err:
+        await a.submit(app, "1.0.0", "n")
+    text = err.value.explanation
+    assert err.value.code == "61040" and "wx.getLocation" in err.value.platform_message
+    assert "requiredPrivateInfos" in text and "privacy_api_not_use = true" in text
+    assert program(world).audits == []
+    # declared in ext_json: accepted
+    cfg = a.apps[app].model_copy(update={"ext_json": {"requiredPrivateInfos": ["getLocation"]}})
+    declared = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    await declared.upload(app, "1.0.1", "n")
+    ref = (await declared.submit(app, "1.0.1", "n")).ref
+    await declared.withdraw(app, "1.0.1", ref)
+    # or declared as not used at submit
+    cfg = a.apps[app].model_copy(update={"privacy_api_not_use": True})
+    unused = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    await unused.upload(app, "1.0.2", "n")
+    with recording() as log:
+        await unused.submit(app, "1.0.2", "n")
+    assert next(x for x in log if x.api == "POST /wxa/submit_audit").request["privacy_api_not_use"]
+
+
+async def test_emulator_privacy_info(raw: Raw) -> None:
+    e = emu(raw.world)
+    e.privacy_scan_seconds = 60
+    program(raw.world).privacy_apis = ["wx.chooseAddress"]
+    ext = json.dumps({"requiredPrivateInfos": ["getLocation"]})
+    body = {"template_id": 1, "ext_json": ext, "user_version": "1.0.0", "user_desc": "d"}
+    await raw.wxa("POST", "/wxa/commit", body)
+    assert (await raw.wxa("GET", "/wxa/security/get_code_privacy_info"))["errcode"] == 61039
+    assert (await raw.wxa("POST", "/wxa/submit_audit", {}))["errcode"] == 61039
+    raw.world.clock.advance(60)
+    info = await raw.wxa("GET", "/wxa/security/get_code_privacy_info")
+    assert info["without_conf_list"] == ["wx.chooseAddress"]
+    refused = await raw.wxa("POST", "/wxa/submit_audit", {})
+    assert refused["errcode"] == 61040 and "wx.chooseAddress" in refused["errmsg"]
+    assert (await raw.wxa("POST", "/wxa/submit_audit", {"privacy_api_not_use": True}))["auditid"]
+
+
+# --------------------------------------------------------------------------- expedite, quotas
+
+
+async def test_expedite_and_quotas(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    await a.upload(app, "1.0.0", "n")
+    ref = (await a.submit(app, "1.0.0", "n")).ref
+    quotas = {(q.action, q.period): q for q in await a.quotas(app)}
+    assert (quotas["submit", "month"].remaining, quotas["submit", "month"].limit) == (19, 20)
+    assert (quotas["expedite", "month"].remaining, quotas["expedite", "month"].limit) == (3, 3)
+    assert quotas["withdraw", "day"] == Quota(
+        "withdraw", "withdrawals today", None, 5, "day", counted_here=True
+    )
+    assert quotas["withdraw", "month"].limit == 10 and quotas["withdraw", "month"].counted_here
+
+    assert "expedited review requested" in await a.expedite(app, "1.0.0", ref)
+    assert program(world).audits[-1].expedited
+    with pytest.raises(InvalidState) as err:
+        await a.expedite(app, "1.0.0", ref)
+    assert err.value.code == "89404"
+    spent = next(q for q in await a.quotas(app) if q.action == "expedite")
+    assert spent.remaining == 2
+    with pytest.raises(InvalidInput):
+        await a.expedite(app, "1.0.0", "not-an-audit")
+
+    world.decide_reviews()
+    with pytest.raises(InvalidState) as err:
+        await a.expedite(app, "1.0.0", ref)
+    assert err.value.code == "89402" and "queue" in err.value.explanation
+
+    e.speedup_limit = 1
+    await a.upload(app, "1.0.1", "n")
+    ref = (await a.submit(app, "1.0.1", "n")).ref
+    with pytest.raises(QuotaExceeded) as quota:
+        await a.expedite(app, "1.0.1", ref)
+    assert quota.value.code == "89405" and "1st of next month" in quota.value.explanation
+    assert next(q for q in await a.quotas(app) if q.action == "expedite").spent
+
+
+async def test_submit_asking_to_expedite(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    await a.upload(app, "1.0.0", "n")
+    sub = await a.submit(app, "1.0.0", "n", expedite=True)
+    assert "expedited review requested" in sub.detail and program(world).audits[-1].expedited
+    await a.withdraw(app, "1.0.0", sub.ref)
+    e.speedup_limit = 1  # spent: the submission stands, the expedite is refused
+    sub = await a.submit(app, "1.0.0", "n", expedite=True)
+    assert "not expedited: 89405" in sub.detail
+    assert (await a.review_status(app, "1.0.0", sub.ref)).state is ReviewState.IN_REVIEW
+
+
+async def test_unclear_expedite_is_checked_by_the_quota(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    await a.upload(app, "1.0.0", "n")
+    ref = (await a.submit(app, "1.0.0", "n")).ref
+    e.inject("/wxa/speedupaudit", "busy")
+    with pytest.raises(PlatformUnavailable, match="did not happen"):
+        await a.expedite(app, "1.0.0", ref)
+    e.inject("/wxa/speedupaudit", "timeout")
+    assert "confirmed" in await a.expedite(app, "1.0.0", ref)
+    assert e.calls["/wxa/speedupaudit"] == 2 and program(world).audits[-1].expedited
+
+
+# --------------------------------------------------------------------------- gray release
+
+
+async def test_gray_release_then_publish(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    first = await approved(world, "1.0.0")
+    with pytest.raises(InvalidState) as err:  # nothing live: only updates go gray
+        await a.gray(app, "1.0.0", 10)
+    assert err.value.code == "85079" and "first version" in err.value.explanation
+    await a.publish(app, "1.0.0", first)
+    ref = await approved(world, "1.1.0")
+    assert "10% of users" in await a.gray(app, "1.1.0", 10)
+    overview = await a.overview(app)
+    assert overview.live_version == "1.0.0"
+    assert overview.gray == GrayPlan(
+        10, "1.1.0", "running", overview.gray.since if overview.gray else None
+    )
+    assert overview.gray is not None and overview.gray.since is not None
+    status = await a.review_status(app, "1.1.0", ref)
+    assert status.state is ReviewState.GRAY and "10% of users" in status.detail
+    assert overview.review is not None and overview.review.state is ReviewState.GRAY
+    assert ("1.1.0", "gray") in [(v.version, v.state) for v in await a.versions(app)]
+
+    with pytest.raises(InvalidInput) as low:
+        await a.gray(app, "1.1.0", 5)
+    assert low.value.code == "85082" and "higher" in low.value.explanation
+    await a.gray(app, "1.1.0", 30)
+    assert (await a.overview(app)).gray == GrayPlan(30, "1.1.0", "running", overview.gray.since)
+    with pytest.raises(InvalidState) as err:  # checked before asking WeChat (87011)
+        await a.rollback(app, "1.0.0", None)
+    assert err.value.code == "87011"
+    assert history_calls(world) == 0
+
+    said = await a.publish(app, "1.1.0", ref)
+    assert "gray release at 30% completed" in said
+    overview = await a.overview(app)
+    assert overview.live_version == "1.1.0" and overview.gray is None
+    assert program(world).gray.status == 3  # finished
+    assert (await a.review_status(app, "1.1.0", ref)).state is ReviewState.RELEASED
+    assert e.calls["/wxa/grayrelease"] == 4  # 85079, 10 %, 85082, 30 %
+
+
+async def test_gray_release_stopped(world: World) -> None:
+    a, app = wx(world), world.app
+    await released(world, "1.0.0")
+    ref = await approved(world, "1.1.0")
+    with pytest.raises(InvalidState, match="no gray release"):
+        await a.stop_gray(app, "1.1.0")
+    await a.gray(app, "1.1.0", 50)
+    said = await a.stop_gray(app, "1.1.0")
+    assert "stopped" in said and "back on 1.0.0" in said
+    assert (await a.overview(app)).gray is None and program(world).gray.status == 4
+    assert (await a.review_status(app, "1.1.0", ref)).state is ReviewState.APPROVED
+    await a.gray(app, "1.1.0", 5)  # a new plan may start low again
+    assert (await a.overview(app)).gray is not None
+
+
+async def test_gray_refusals_before_asking(world: World) -> None:
+    a, app = wx(world), world.app
+    await released(world, "1.0.0")
+    await approved(world, "1.1.0")
+    for percent in (0, 101, -5):
+        with pytest.raises(InvalidInput, match="1 to 100"):
+            await a.gray(app, "1.1.0", percent)
+    with pytest.raises(InvalidState, match="different code"):
+        await a.gray(app, "1.2.0", 10)
+    assert emu(world).calls["/wxa/grayrelease"] == 0
+
+
+async def test_emulator_gray_rules(raw: Raw) -> None:
+    w = raw.world
+    a = wx(w)
+    ref = await approved(w, "1.0.0")
+    assert (await raw.wxa("POST", "/wxa/grayrelease", {"gray_percentage": 10}))["errcode"] == 85079
+    await a.publish(w.app, "1.0.0", ref)
+    assert (await raw.wxa("POST", "/wxa/grayrelease", {"gray_percentage": 10}))[
+        "errcode"
+    ] == 85080  # the approved version is live already
+    await a.upload(w.app, "1.1.0", "n")
+    await a.submit(w.app, "1.1.0", "n")
+    assert (await raw.wxa("POST", "/wxa/grayrelease", {"gray_percentage": 10}))[
+        "errcode"
+    ] == 85080  # still in review
+    w.decide_reviews()
+    for body in ({"gray_percentage": 101}, {"gray_percentage": "x"}, {"gray_percentage": 0}):
+        assert (await raw.wxa("POST", "/wxa/grayrelease", body))["errcode"] == 85081
+    first = {"gray_percentage": 0, "support_experiencer_first": True}
+    assert (await raw.wxa("POST", "/wxa/grayrelease", first))["errcode"] == 0
+    plan = (await raw.wxa("GET", "/wxa/getgrayreleaseplan"))["gray_release_plan"]
+    assert plan["status"] == 1 and plan["support_experiencer_first"] is True
+    assert (await raw.wxa("POST", "/wxa/grayrelease", {"gray_percentage": 0}))["errcode"] == 85081
+    assert (await raw.wxa("GET", "/wxa/revertcoderelease"))["errcode"] == 87011
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+async def test_versions_and_rollback_to_a_chosen_version(world: World) -> None:
+    a, app = wx(world), world.app
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        await released(world, version)
+    await a.upload(app, "1.3.0", "n")
+    versions = await a.versions(app)
+    assert [(v.version, v.state, v.rollback) for v in versions] == [
+        ("1.3.0", "development", False),
+        ("1.2.0", "live", False),
+        ("1.1.0", "earlier release", True),
+        ("1.0.0", "earlier release", True),
+    ]
+    assert all(v.created_at is not None and v.created_at.tzinfo for v in versions)
+    with pytest.raises(InvalidInput) as err:
+        await a.rollback(app, "1.2.0", "0.9.0")
+    assert "the versions you can roll back to are 1.1.0, 1.0.0" in err.value.explanation
+    with pytest.raises(InvalidState, match=r"live version is 1\.2\.0, not 1\.1\.0"):
+        await a.rollback(app, "1.1.0", None)
+    assert history_calls(world) == 0
+
+    with recording() as log:
+        said = await a.rollback(app, "1.2.0", "1.0.0")
+    assert said.startswith("rolled back from 1.2.0 to 1.0.0")
+    sent = next(
+        x for x in log if x.api == "GET /wxa/revertcoderelease" and "action" not in x.request
+    )
+    kept = program(world).history
+    assert sent.request["app_version"] == str(
+        next(r.app_version for r in kept if r.version == "1.0.0")
+    )
+    assert (await a.overview(app)).live_version == "1.0.0"
+    # no second rollback in a row: nothing is offered, and WeChat is not asked
+    assert not [v for v in await a.versions(app) if v.rollback]
+    with pytest.raises(InvalidState, match="itself a rollback"):
+        await a.rollback(app, "1.0.0", None)
+    assert history_calls(world) == 1
+
+
+async def test_rollback_to_the_previous_version(world: World) -> None:
+    a, app = wx(world), world.app
+    await released(world, "1.0.0")
+    with pytest.raises(InvalidState, match="keeps no earlier version"):
+        await a.rollback(app, "1.0.0", None)
+    await released(world, "1.1.0")
+    emu(world).inject("/wxa/revertcoderelease", "timeout")  # done, the answer lost
+    said = await a.rollback(app, "1.1.0", None)
+    assert "to 1.0.0" in said and "confirmed" in said and history_calls(world) == 1
+    assert (await a.overview(app)).live_version == "1.0.0"
+    await released(world, "1.2.0")  # a new release allows a rollback again
+    assert [v.version for v in await a.versions(app) if v.rollback] == ["1.1.0", "1.0.0"]
+
+
+async def test_emulator_keeps_five_releases(raw: Raw) -> None:
+    for n in range(7):
+        await released(raw.world, f"1.{n}.0")
+    query = {"access_token": await raw.atok(), "action": "get_history_version"}
+    kept = await raw.json("GET", "/wxa/revertcoderelease", query=query)
+    listed = [v["user_version"] for v in kept["version_list"]]
+    assert listed == ["1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0"]
+    numbers = [v["app_version"] for v in kept["version_list"]]
+    assert numbers == sorted(numbers) and all(
+        isinstance(v["commit_time"], int) for v in kept["version_list"]
+    )
+    too_old = {"access_token": query["access_token"], "app_version": "1"}
+    assert (await raw.json("GET", "/wxa/revertcoderelease", query=too_old))["errcode"] == 87012
+    bad = {"access_token": query["access_token"], "app_version": "x"}
+    assert (await raw.json("GET", "/wxa/revertcoderelease", query=bad))["errcode"] == 40097
+    assert (await raw.wxa("GET", "/wxa/revertcoderelease"))["errcode"] == 0  # to 1.5.0
+    assert (await raw.wxa("GET", "/wxa/revertcoderelease"))["errcode"] == 87012  # twice
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+class MemoryVault:
+    """A :class:`platforms.base.CredentialVault` in a dict."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str], str] = {}
+
+    async def load(self, platform: str, name: str) -> SecretStr | None:
+        value = self.values.get((platform, name))
+        return SecretStr(value) if value is not None else None
+
+    async def save(self, platform: str, name: str, value: SecretStr) -> None:
+        self.values[platform, name] = value.get_secret_value()
+
+
+CALLBACK = "https://miniship.example.com/connect/wechat?app=new"
+
+
+def with_new_app(world: World, vault: MemoryVault | None, new: Any = None) -> WeChatPlatform:
+    """An adapter with ``shop`` and ``new``, a mini program that has not authorized the
+    platform (when first provisioned); ``new`` is its config, made up when not given."""
+    e = emu(world)
+    base = world.server.base_url("wechat")
+    given = e.provision(base, {"new": new or e.example_app()}, unauthorized={"new"})
+    cfg = given.apps["new"].model_copy(update={"refresh_token": None})  # as in miniship.toml
+    apps = {**wx(world).apps, "new": cfg}
+    adapter = WeChatPlatform(given.settings, apps, client=wx(world).client, clock=world.clock)
+    adapter.vault = vault
+    return adapter
+
+
+async def authorize_in_browser(link: str) -> dict[str, str]:
+    """Open the authorization link as the admin's browser; the query it is sent back with."""
+    async with httpx.AsyncClient() as browser:
+        page = await browser.get(link)
+    assert page.status_code == 302, page.text
+    back = page.headers["location"]
+    assert back.startswith(CALLBACK + "&auth_code=")
+    return dict(parse_qsl(urlsplit(back).query))
+
+
+async def test_connect_an_app(world: World) -> None:
+    vault = MemoryVault()
+    a = with_new_app(world, vault)
+    appid = a.apps["new"].appid
+    before = await a.authorization("new")
+    assert before is not None and not before.authorized and before.app == "new"
+    with pytest.raises(AuthError, match="`connect new wechat`"):
+        await a.upload("new", "1.0.0", "n")
+
+    link = await a.connect_link("new", CALLBACK)
+    assert link.startswith(world.server.base_url("wechat") + "/cgi-bin/componentloginpage?")
+    q = parse_qs(urlsplit(link).query)
+    assert q["auth_type"] == ["2"] and q["biz_appid"] == [appid] and q["redirect_uri"] == [CALLBACK]
+    assert q["component_appid"] == [a.settings.component_appid] and q["pre_auth_code"]
+    query = await authorize_in_browser(link)
+    assert query["app"] == "new" and query["expires_in"] == "600"
+
+    with recording() as log:
+        grant = await a.complete_connect(query)
+    assert (grant.platform_app_id, grant.app, grant.authorized) == (appid, "new", True)
+    assert grant.permissions == (17, 18, 30, 86)
+    assert grant.permission_names[1].startswith("code management")
+    assert grant.permission_names[0] == "permission set 17" and "granted" in grant.detail
+    refresh = emu(world).programs[appid].refresh_token
+    assert refresh and vault.values["wechat", f"refresh_token:{appid}"] == refresh
+    assert refresh not in repr(log)
+
+    await a.upload("new", "1.0.0", "n")  # with the access token api_query_auth gave
+    assert emu(world).calls[AUTHORIZER] == 0
+    after = await a.authorization("new")
+    assert after == Authorization(
+        appid, "new", True, grant.permissions, grant.permission_names, grant.detail, "wechat"
+    )
+
+    restarted = with_new_app(world, vault, a.apps["new"])  # a new process: token from the vault
+    assert (await restarted.overview("new")).trial_version == "1.0.0"
+    with pytest.raises(AuthError) as err:  # a code is used once
+        await a.complete_connect(query)
+    assert err.value.code == "61009" and "connect" in err.value.explanation
+
+
+async def test_connect_needs_the_vault_and_a_fresh_code(world: World) -> None:
+    a = with_new_app(world, None)
+    query = await authorize_in_browser(await a.connect_link("new", CALLBACK))
+    with pytest.raises(ConfigError, match="MINISHIP_SECRET_KEY"):
+        await a.complete_connect(query)
+    assert query["auth_code"] in emu(world).auth_codes  # not spent
+    a.vault = MemoryVault()
+    world.clock.advance(601)
+    with pytest.raises(AuthError) as err:
+        await a.complete_connect(query)
+    assert err.value.code == "61010" and "10 minutes" in err.value.explanation
+    with pytest.raises(InvalidInput, match="no auth_code"):
+        await a.complete_connect({"app": "new"})
+
+
+async def test_emulator_login_page_refusals(world: World) -> None:
+    a = with_new_app(world, MemoryVault())
+    link = await a.connect_link("new", CALLBACK)
+    async with httpx.AsyncClient() as browser:
+        assert (await browser.get(link)).status_code == 302
+        again = await browser.get(link)  # a pre_auth_code is used once
+        assert again.status_code == 400 and "pre_auth_code" in again.text
+        fresh = await a.connect_link("new", CALLBACK)
+        world.clock.advance(601)
+        assert (await browser.get(fresh)).status_code == 400
+
+
+async def test_revoked_authorization(world: World) -> None:
+    a, app = wx(world), world.app
+    await a.overview(app)
+    emu(world).revoke(a.apps[app].appid)
+    with pytest.raises(AuthError) as err:
+        await a.overview(app)  # the cached access token is refused now
+    assert err.value.code == "61003" and "`connect <app> wechat`" in err.value.explanation
+    grant = await a.authorization(app)
+    assert grant is not None and not grant.authorized and grant.permissions == ()
+
+
+async def test_code_management_not_granted_61007(world: World) -> None:
+    a, app = wx(world), world.app
+    program(world).func_info = [17, 30]
+    with pytest.raises(AuthError) as err:
+        await a.upload(app, "1.0.0", "n")
+    assert err.value.code == "61007" and "18" in err.value.explanation
+    grant = await a.authorization(app)
+    assert grant is not None and grant.authorized and 18 not in grant.permissions
+    assert "NOT granted" in grant.detail
+
+
+async def test_refresh_tokens_come_from_the_vault_first() -> None:
+    seen: list[httpx.Request] = []
+    answers: dict[str, Any] = {
+        "/wxa/getversioninfo": {"errcode": 0, "errmsg": "ok"},
+    }
+    async with mocked(tokens_then(answers, seen)) as a:
+        vault = MemoryVault()
+        vault.values["wechat", f"refresh_token:{APPID}"] = "rv"
+        a.vault = vault
+        await a._versions("shop")
+        # the answer carried a new refresh token: kept in the vault
+        assert vault.values["wechat", f"refresh_token:{APPID}"] == "r2"
+    sent = [
+        json.loads(r.content)["authorizer_refresh_token"] for r in seen if r.url.path == AUTHORIZER
+    ]
+    assert sent == ["rv"]
+
+
+async def test_a_refused_vault_token_falls_back_to_the_configured_one() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == COMPONENT:
+            return httpx.Response(200, json={"component_access_token": "C"})
+        if path == AUTHORIZER:
+            refresh = json.loads(request.content)["authorizer_refresh_token"]
+            seen.append(refresh)
+            if refresh != "r1":
+                return httpx.Response(
+                    200, json={"errcode": 61023, "errmsg": "refresh_token is invalid"}
+                )
+            return httpx.Response(200, json={"authorizer_access_token": "A", "expires_in": 7200})
+        return httpx.Response(200, json={"errcode": 0})
+
+    async with mocked(handle) as a:
+        vault = MemoryVault()
+        vault.values["wechat", f"refresh_token:{APPID}"] = "stale"
+        a.vault = vault
+        assert await a._authorizer_token("shop") == "A"
+    assert seen == ["stale", "r1"]
+
+
+async def test_pushed_ticket_is_kept_in_the_vault(world: World) -> None:
+    a, e = wx(world), emu(world)
+    vault = MemoryVault()
+    a.vault = vault
+    e.push_url = "http://127.0.0.1:9/push/wechat"
+    ticket_push = e.due_pushes()[0]
+    assert ticket_push.delivered is not None
+    ticket_push.delivered()
+    events = await a.read_push(PushRequest({"appid": "auth"}, ticket_push.params, ticket_push.body))
+    assert events[0].kind == "verify_ticket"
+    assert vault.values["wechat", "component_verify_ticket"] == e.component.verify_ticket
+    e.previous_tickets.clear()  # only the pushed ticket is accepted now
+    # after a restart, with no ticket in the settings: the vault has it
+    settings = a.settings.model_copy(update={"component_verify_ticket": None})
+    restarted = WeChatPlatform(settings, a.apps, client=a.client, clock=world.clock)
+    restarted.vault = vault
+    assert (await restarted.overview(world.app)).live_version is None
+    # a stale ticket in the vault: the configured one is tried next
+    vault.values["wechat", "component_verify_ticket"] = "ticket@@@stale"
+    fresh = a.settings.model_copy(
+        update={"component_verify_ticket": SecretStr(e.component.verify_ticket)}
+    )
+    other = WeChatPlatform(fresh, a.apps, client=a.client, clock=world.clock)
+    other.vault = vault
+    with recording() as log:
+        await other.overview(world.app)
+    answers = [x.answer.get("errcode") for x in log if x.api == f"POST {COMPONENT}"]
+    assert answers == [61006, None]
+
+
+# --------------------------------------------------------------------------- errors, faults
+
+
+SHEET_CODES = (
+    # §1.1
+    -1, 40001, 40013, 40014, 40097, 40125, 41001, 41004, 41018, 42001, 42006, 42007, 43001,
+    43002, 43003, 44002, 45009, 45011, 47001, 48001, 48004, 48006, 61003, 61004, 61005, 61006,
+    61007, 61011, 61014, 61023, 61024,
+    # §3.5 authorization codes
+    61009, 61010,
+    # §4.1 commit
+    -60005, 80066, 80067, 80082, 85013, 85014, 85043, 85044, 85045, 85046, 85047, 85048, 85310,
+    85311, 85312, 9402202, 9402203, 86007,
+    # §4.2–4.7 pages, privacy, media, submit
+    86000, 86001, 61039, 61040, 40005, 40006, 41005, 85006, 85007, 85008, 85009, 85010, 85011,
+    85023, 85051, 85077, 85085, 85086, 85087, 85092, 85093, 85094, 86002, 86008, 86009, 86010,
+    87006, 9400001,
+    # §4.8–4.21 status, withdraw, expedite, release, rollback, gray, visit, base library
+    85012, 85058, 87013, 87012, 89401, 89402, 89403, 89404, 89405, 85019, 85020, 85052, 87011,
+    85079, 85080, 85081, 85082, 85021, 85022, 89014,
+    # §5 templates
+    85064, 85065,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("errcode", SHEET_CODES)
+def test_every_code_of_the_fact_sheet_is_explained(errcode: int) -> None:
+    error = error_for(errcode, "something rid: 6613f2a1-1c2b3d4e-5f6a7b8c")
+    assert type(error) is not PlatformError, f"{errcode} has no rule"
+    assert error.code == str(errcode) and len(error.explanation) > 20
+    assert "something" not in error.explanation
+
+
+def test_ip_whitelist_61004_names_the_ip() -> None:
+    error = error_for(
+        61004, "invalid ip 203.0.113.9 ipv6 ::ffff:203.0.113.9, not in whitelist rid: 1-2-3"
+    )
+    assert isinstance(error, AuthError)
+    text = error.explanation
+    assert "203.0.113.9" in text and "::ffff" not in text and "open.weixin.qq.com" in text
+    assert "白名单" in text
+    plain = error_for(61004, "access clientip is not registered rid: 1-2-3")
+    assert "open.weixin.qq.com" in plain.explanation and "IP whitelist" in plain.explanation
+    quota = error_for(85085, "submit audit reach limit, please try later")
+    assert "1st of next month" in quota.explanation and "服务商助手" in quota.explanation
+
+
+async def test_ip_whitelist_end_to_end(world: World) -> None:
+    emu(world).ip_whitelist = {"192.0.2.1"}
+    with pytest.raises(AuthError) as err:
+        await wx(world).overview(world.app)
+    assert err.value.code == "61004" and "127.0.0.1" in err.value.explanation
+
+
+async def test_rate_limit_and_malformed_faults(world: World, sleeps: list[float]) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    await a.overview(app)
+    e.inject("/wxa/getversioninfo", "rate_limit")
+    with pytest.raises(QuotaExceeded) as err:
+        await a.overview(app)
+    assert err.value.code == "45009" and e.calls["/wxa/getversioninfo"] == 2  # not retried
+    e.inject("/wxa/getversioninfo", "malformed")
+    assert (await a.overview(app)).live_version is None  # a read: asked again
+    assert sleeps == [0.5]
+    e.inject("/wxa/commit", "unsigned")  # WeChat signs nothing: a cut-short answer too
+    assert "confirmed" in (await a.upload(app, "1.0.0", "n")).detail
+    assert e.calls["/wxa/commit"] == 1

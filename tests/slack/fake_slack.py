@@ -20,6 +20,14 @@ Slack behaviours it imitates on purpose, so handlers get them right:
   only finds a message by the ``channel`` *from the answer* plus its ``ts``.
 - ``chat.update`` keeps the old blocks when ``blocks`` is omitted; ``[]`` removes them.
 - A missing token answers ``not_authed``, a token that is not ``xoxb-…`` ``invalid_auth``.
+- Files go up in three steps, as ``files_upload_v2`` sends them: ``files.getUploadURLExternal``
+  (``filename``, ``length``) answers a ``file_id`` and an ``upload_url`` on this server; the
+  bytes are POSTed there (recorded as an ``"upload"`` call; a length other than the one
+  announced is refused with HTTP 400); ``files.completeUploadExternal`` (``files`` JSON
+  ``[{"id", "title"}]``, ``channel_id`` or ``channels``, ``thread_ts``, ``initial_comment``)
+  shares them: one message per channel, stored like a posted one plus ``"files"``. Every
+  file, shared or not, is in :attr:`FakeSlack.files`. ``fail_next("upload", ...)`` fails
+  the byte upload.
 """
 
 from __future__ import annotations
@@ -43,7 +51,8 @@ BOT_ID = "B0001"
 APP_ID = "A0001"
 
 _FIRST_TS_SECONDS = 1_732_430_000
-_JSON_FIELDS = ("blocks", "attachments", "view", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "view", "metadata", "files")
+_MIME_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif"}
 
 
 def dm_channel(user: str) -> str:
@@ -55,7 +64,9 @@ def dm_channel(user: str) -> str:
 class Call:
     """One recorded request.
 
-    ``method`` is the Web API method (``"chat.postMessage"``) or ``"response_url"``;
+    ``method`` is the Web API method (``"chat.postMessage"``), ``"response_url"`` or
+    ``"upload"`` (the bytes POSTed to an upload URL: ``params`` has ``file_id`` and
+    ``length``, the number of bytes received);
     ``params`` merges the query string with the form or JSON body (``blocks``, ``view``,
     ``attachments`` and ``metadata`` sent as JSON strings are decoded); ``token`` is the
     bearer token (or a ``token`` form field), ``None`` if none was sent. ``error`` is the
@@ -97,14 +108,19 @@ class FakeSlack:
     ) -> None:
         self.groups: dict[str, list[str]] = {k: list(v) for k, v in (groups or {}).items()}
         self.channels: dict[str, str] = dict(channels or {})
-        #: (channel, ts) → {"channel", "ts", "text", "blocks", "thread_ts", "updates"}
+        #: (channel, ts) → {"channel", "ts", "text", "blocks", "thread_ts", "updates"}, and
+        #: "files" (entries of :attr:`files`) for a message that shared files
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        #: file ID → {"id", "name", "title", "length", "mimetype", "alt_txt", "data" (the
+        #: bytes uploaded, None until then), "completed", "shares" ([(channel, ts)])}
+        self.files: dict[str, dict[str, Any]] = {}
         #: user ID → the home tab view last published for them (as answered)
         self.home_views: dict[str, dict[str, Any]] = {}
         self._calls: list[Call] = []
         self._failures: dict[str, deque[_Failure]] = {}
         self._ts_counter = itertools.count(1)
         self._view_counter = itertools.count(1)
+        self._file_counter = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
         self._methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
@@ -117,6 +133,8 @@ class FakeSlack:
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
             "apps.connections.open": self._apps_connections_open,
+            "files.getUploadURLExternal": self._files_get_upload_url_external,
+            "files.completeUploadExternal": self._files_complete_upload_external,
         }
         self._sockets: list[web.WebSocketResponse] = []
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -141,6 +159,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         app.router.add_get("/socket", self._handle_socket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
@@ -215,9 +234,11 @@ class FakeSlack:
         ]
 
     def reset(self) -> None:
-        """Forget calls, messages, home views and pending failures (keeps groups, channels)."""
+        """Forget calls, messages, files, home views and pending failures (keeps groups,
+        channels)."""
         self._calls.clear()
         self.messages.clear()
+        self.files.clear()
         self.home_views.clear()
         self._failures.clear()
 
@@ -343,6 +364,32 @@ class FakeSlack:
         self._calls.append(call)
         return web.json_response({"ok": True})
 
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """The upload URL handed out by ``files.getUploadURLExternal``: the file's bytes,
+        raw (as slack_sdk sends them) or as a multipart ``file`` field. Answers like
+        files.slack.com: ``text/plain`` "OK - <length>", or an HTTP error."""
+        file_id = request.match_info["file_id"]
+        data = await _read_upload(request)
+        call = Call("upload", {"file_id": file_id, "length": len(data)}, None)
+        injected = self._injected(call)
+        if injected is not None:
+            return injected
+        stored = self.files.get(file_id)
+        problem = None
+        if stored is None:
+            problem, status = "file_not_found", 404
+        elif stored["completed"]:
+            problem, status = "already_completed", 400
+        elif len(data) != stored["length"]:
+            problem, status = f"length_mismatch: announced {stored['length']}", 400
+        if problem is not None:
+            self._calls.append(Call(call.method, call.params, None, problem))
+            return web.Response(status=status, text=problem, content_type="text/plain")
+        assert stored is not None
+        stored["data"] = data
+        self._calls.append(call)
+        return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
+
     # ------------------------------------------------------------------ methods
 
     def _next_ts(self) -> str:
@@ -461,6 +508,70 @@ class FakeSlack:
             }
         }
 
+    def _files_get_upload_url_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename = _required(params, "filename", "invalid_arguments")
+        try:
+            length = int(_required(params, "length", "invalid_arguments"))
+        except ValueError:
+            raise _SlackError("invalid_arguments") from None
+        if length <= 0:
+            raise _SlackError("invalid_arguments")
+        file_id = f"F{next(self._file_counter):010d}"
+        extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+        self.files[file_id] = {
+            "id": file_id,
+            "name": filename,
+            "title": filename,
+            "length": length,
+            "mimetype": _MIME_TYPES.get(extension, "application/octet-stream"),
+            "alt_txt": params.get("alt_txt") or "",
+            "data": None,
+            "completed": False,
+            "shares": [],
+        }
+        return {"upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id}
+
+    def _files_complete_upload_external(self, params: dict[str, Any]) -> dict[str, Any]:
+        listed = params.get("files")
+        if not isinstance(listed, list) or not listed:
+            raise _SlackError("invalid_arguments")
+        chosen: list[dict[str, Any]] = []
+        for item in listed:
+            if not isinstance(item, dict) or not item.get("id"):
+                raise _SlackError("invalid_arguments")
+            stored = self.files.get(str(item["id"]))
+            if stored is None or stored["completed"]:
+                raise _SlackError("file_not_found")
+            if stored["data"] is None:  # never uploaded to its URL
+                raise _SlackError("file_upload_not_complete")
+            chosen.append(stored)
+        channels = [str(params["channel_id"])] if params.get("channel_id") else []
+        channels += [c for c in str(params.get("channels") or "").split(",") if c]
+        thread_ts = params.get("thread_ts") or None
+        if thread_ts and len(channels) != 1:
+            raise _SlackError("invalid_arguments")  # a thread is in exactly one channel
+        for channel in channels:
+            if channel[0] not in "CGDUW":
+                raise _SlackError("channel_not_found")
+        for stored, item in zip(chosen, listed, strict=True):
+            stored["title"] = str(item.get("title") or stored["name"])
+            stored["completed"] = True
+        for channel in channels:
+            where = dm_channel(channel) if channel[0] in "UW" else channel
+            ts = self._next_ts()
+            self.messages[(where, ts)] = {
+                "channel": where,
+                "ts": ts,
+                "text": str(params.get("initial_comment") or ""),
+                "blocks": [],
+                "thread_ts": thread_ts,
+                "updates": 0,
+                "files": chosen,
+            }
+            for stored in chosen:
+                stored["shares"].append((where, ts))
+        return {"files": [{"id": f["id"], "title": f["title"]} for f in chosen]}
+
 
 def _required(params: dict[str, Any], key: str, error: str) -> str:
     value = params.get(key)
@@ -484,6 +595,17 @@ def _message_json(stored: dict[str, Any]) -> dict[str, Any]:
     if stored["thread_ts"]:
         message["thread_ts"] = stored["thread_ts"]
     return message
+
+
+async def _read_upload(request: web.Request) -> bytes:
+    """The bytes POSTed to an upload URL: the body, or a multipart form's file part."""
+    if request.content_type.startswith("multipart/"):
+        form = await request.post()
+        for value in form.values():
+            if isinstance(value, web.FileField):
+                return value.file.read()
+        return b""
+    return await request.read()
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -6,14 +6,16 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from tests.slack.fake_slack import BOT_ID, BOT_USER_ID, TEAM_ID, FakeSlack
 
 BLOCKS = [{"type": "section", "text": {"type": "mrkdwn", "text": "*shop* 1.2.3"}}]
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 
 
 @pytest.fixture
@@ -223,8 +225,107 @@ async def test_fail_next_injects_one_error(slack: FakeSlack, client: AsyncWebCli
 async def test_reset(slack: FakeSlack, client: AsyncWebClient) -> None:
     await client.chat_postMessage(channel="C1", text="x")
     await client.views_publish(user_id="U1", view={"type": "home", "blocks": []})
+    await client.files_upload_v2(content="x", filename="x.txt")
     slack.fail_next("auth.test")
     slack.reset()
-    assert (slack.calls(), slack.messages, slack.home_views) == ([], {}, {})
+    assert (slack.calls(), slack.messages, slack.home_views, slack.files) == ([], {}, {}, {})
     assert (await client.auth_test())["ok"] is True  # the pending failure was dropped
     assert (await client.usergroups_users_list(usergroup="S0001"))["users"] == ["U1", "U2"]
+
+
+async def test_files_upload_v2_shares_the_bytes_in_the_thread(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    card = await client.chat_postMessage(channel="C1", text="shop 1.2.3")
+    answer = await client.files_upload_v2(
+        file=PNG,
+        filename="shop-1.2.3-wechat-trial.png",
+        title="shop 1.2.3 on WeChat",
+        alt_txt="QR code",
+        channel="C1",
+        thread_ts=card["ts"],
+        initial_comment="Scan to open it",
+    )
+    assert [c.method for c in slack.calls()] == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "upload",
+        "files.completeUploadExternal",
+    ]
+    asked = slack.calls("files.getUploadURLExternal")[0].params
+    assert (asked["filename"], asked["length"], asked["alt_txt"]) == (
+        "shop-1.2.3-wechat-trial.png",
+        str(len(PNG)),
+        "QR code",
+    )
+    completed = slack.calls("files.completeUploadExternal")[0].params
+    assert completed["files"] == [{"id": answer["file"]["id"], "title": "shop 1.2.3 on WeChat"}]
+    assert (completed["channel_id"], completed["thread_ts"]) == ("C1", card["ts"])
+
+    [reply] = slack.replies("C1", card["ts"])
+    assert reply["text"] == "Scan to open it"
+    [shared] = reply["files"]
+    assert shared is slack.files[answer["file"]["id"]]
+    assert (shared["data"], shared["name"], shared["title"]) == (
+        PNG,
+        "shop-1.2.3-wechat-trial.png",
+        "shop 1.2.3 on WeChat",
+    )
+    assert shared["mimetype"] == "image/png"
+    assert shared["shares"] == [("C1", reply["ts"])]
+
+
+async def test_a_file_without_a_channel_stays_private(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    answer = await client.files_upload_v2(content="hello", filename="a.txt")
+    assert slack.files[answer["file"]["id"]]["data"] == b"hello"
+    assert slack.files[answer["file"]["id"]]["shares"] == []
+    assert slack.messages == {}
+
+
+async def test_the_upload_must_match_the_announced_length(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    url = await client.files_getUploadURLExternal(filename="a.png", length=10)
+    assert url["upload_url"].startswith(f"http://127.0.0.1:{slack.port}/upload/")
+    async with httpx.AsyncClient() as http:
+        short = await http.post(url["upload_url"], content=b"12345")
+        assert short.status_code == 400 and "length" in short.text
+        # a multipart form (as curl -F sends it) works as well as raw bytes
+        ok = await http.post(url["upload_url"], files={"file": ("a.png", b"0123456789")})
+        assert (ok.status_code, ok.text) == (200, "OK - 10")
+    assert [(c.params["length"], c.error) for c in slack.calls("upload")] == [
+        (5, "length_mismatch: announced 10"),
+        (10, None),
+    ]
+    assert slack.files[url["file_id"]]["data"] == b"0123456789"
+
+
+async def test_completing_needs_uploaded_known_files(
+    slack: FakeSlack, client: AsyncWebClient
+) -> None:
+    url = await client.files_getUploadURLExternal(filename="a.png", length=3)
+    with pytest.raises(SlackApiError, match="file_upload_not_complete"):
+        await client.files_completeUploadExternal(files=[{"id": url["file_id"]}], channel_id="C1")
+    with pytest.raises(SlackApiError, match="file_not_found"):
+        await client.files_completeUploadExternal(files=[{"id": "F404"}], channel_id="C1")
+    with pytest.raises(SlackApiError, match="invalid_arguments"):
+        await client.files_getUploadURLExternal(filename="a.png", length=0)
+    assert slack.messages == {}
+
+
+async def test_fail_next_works_for_file_uploads(slack: FakeSlack, client: AsyncWebClient) -> None:
+    slack.fail_next("files.getUploadURLExternal", "missing_scope", status=200)
+    with pytest.raises(SlackApiError) as caught:
+        await client.files_upload_v2(file=PNG, filename="a.png", channel="C1")
+    assert caught.value.response["error"] == "missing_scope"
+    slack.fail_next("upload", "upload_failed", status=500)
+    with pytest.raises(SlackRequestError, match="status: 500"):
+        await client.files_upload_v2(file=PNG, filename="a.png", channel="C1")
+    assert [(c.method, c.error) for c in slack.calls()] == [
+        ("files.getUploadURLExternal", "missing_scope"),
+        ("files.getUploadURLExternal", None),
+        ("upload", "upload_failed"),
+    ]
+    assert slack.messages == {}

@@ -20,12 +20,12 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot import Runtime, open_runtime, scheduling
+from bot import Runtime, scheduling
 from handlers import cards
 from handlers.config import Settings
 from handlers.slack import build_app, make_binding
 from storage import ReleaseState
-from tests.helpers import FakeClock, release_state
+from tests.helpers import FakeClock, clocked_runtime, release_state
 from tests.slack import requests as slack_requests
 from tests.slack.fake_slack import FakeSlack
 
@@ -111,9 +111,9 @@ async def open_world(
         watch_seconds=3600,
     )
     clock = FakeClock()
-    async with FakeSlack() as slack, open_runtime(settings, clock=clock) as rt:
+    async with FakeSlack() as slack, clocked_runtime(settings, clock) as rt:
         slack.groups = {"S0LEADS": ["U0LEAD"]}
-        binding = make_binding(rt.service, slack.client(), rt.timed)  # as `serve` does
+        binding = make_binding(rt.service, slack.client(), rt.timed, rt.admin)  # as `serve` does
         app = build_app(binding, signing_secret=SECRET, socket_mode=False)
         runner = web.AppRunner(app.web_app(path="/slack/events"))
         await runner.setup()

@@ -1,0 +1,229 @@
+"""The platform account's own business: templates, authorizations, quotas.
+
+These act on a third-party platform as a whole (its template library) or on the link
+between it and a mini program (``connect``), not on one release; the release use cases
+are in :mod:`handlers.releases`. Every change is written to the event log like a release
+command's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from handlers.config import AppEntry
+from handlers.releases import Actor, CommandRefused, ReleaseService, attempt, explain
+from platforms.base import Authorization, Platform, Quota, Template
+from platforms.errors import ConfigError, PlatformError, Unsupported
+
+__all__ = ["Admin", "AppAccess", "PlatformQuotas", "TemplateList"]
+
+log = logging.getLogger(__name__)
+
+AUTHORIZATION_TIMEOUT = 10.0  # seconds `apps` waits for each platform's answer
+
+
+@dataclass(frozen=True)
+class TemplateList:
+    platform: str
+    templates: list[Template]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PlatformQuotas:
+    platform: str
+    quotas: list[Quota]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class AppAccess:
+    """What one app granted on each platform (``None``: the platform has no such notion)."""
+
+    app: AppEntry
+    grants: dict[str, Authorization | None]
+    errors: dict[str, str]
+
+
+Granted = Callable[[Authorization], Awaitable[None]]
+
+
+class Admin:
+    """Templates, authorizations and quotas.
+
+    ``public_url`` is where the platform's authorization page sends the admin back to
+    (``/connect/<platform>`` on the push port); it may be set once that port is known.
+    ``listeners`` hear of every completed authorization.
+    """
+
+    def __init__(self, service: ReleaseService, public_url: str | None) -> None:
+        self.service = service
+        self.public_url = public_url.rstrip("/") if public_url else None
+        self.listeners: list[Granted] = []
+
+    def _with_templates(self, chosen: Sequence[str]) -> list[str]:
+        names = list(chosen) or list(self.service.adapters)
+        for p in chosen:
+            if p not in self.service.adapters:
+                raise CommandRefused(f"{self.service.display(p)} is not connected in this miniship")
+        return names
+
+    async def templates(self, chosen: Sequence[str]) -> list[TemplateList]:
+        out: list[TemplateList] = []
+        for p in self._with_templates(chosen):
+            try:
+                out.append(TemplateList(p, await self.service.adapters[p].templates()))
+            except Unsupported:
+                if chosen:
+                    raise CommandRefused(
+                        f"{self.service.display(p)} has no template library"
+                    ) from None
+            except (PlatformError, ConfigError) as exc:
+                out.append(TemplateList(p, [], explain(exc)))
+        if not out:
+            raise CommandRefused("no connected platform has a template library")
+        return out
+
+    async def change_template(self, actor: Actor, verb: str, item: str) -> str:
+        """``template add <draft>`` / ``template delete <template>`` on the platform that
+        keeps templates. Returns the reply."""
+        holders = [
+            p
+            for p, a in self.service.adapters.items()
+            if type(a).templates is not Platform.templates
+        ]
+        if not holders:
+            raise CommandRefused("no connected platform has a template library")
+        p = holders[0]
+        adapter = self.service.adapters[p]
+        call = adapter.add_template(item) if verb == "add" else adapter.delete_template(item)
+        said, exchanges = await attempt(call)
+        ok = not isinstance(said, Exception)
+        message = said if isinstance(said, str) else explain(said)
+        await self.service.store.record(
+            actor=actor.id,
+            action=f"template {verb}",
+            outcome="ok" if ok else "failed",
+            platform=p,
+            message=f"{item}: {message}",
+            exchanges=exchanges,
+        )
+        return message if ok else f"Not done: {message}"
+
+    async def quotas(self, app: AppEntry, chosen: Sequence[str]) -> list[PlatformQuotas]:
+        out: list[PlatformQuotas] = []
+        for p in self.service.platforms_for(app, chosen):
+            try:
+                out.append(PlatformQuotas(p, await self.service.quotas(app, p)))
+            except (PlatformError, ConfigError) as exc:
+                out.append(PlatformQuotas(p, [], explain(exc)))
+        return out
+
+    # -- authorization -----------------------------------------------------------------
+
+    def redirect_uri(self, platform: str, app: str) -> str:
+        if self.public_url is None:
+            raise CommandRefused(
+                "miniship has no public address for the authorization page to send the admin "
+                "back to: set MINISHIP_PUBLIC_URL (e.g. https://miniship.example.com, the "
+                "address that reaches its push port) and register its host as the "
+                "platform's authorization callback domain"
+            )
+        return f"{self.public_url}/connect/{platform}?{urlencode({'app': app})}"
+
+    async def connect(self, actor: Actor, app: AppEntry, platform: str) -> str:
+        """The link ``app``'s admin opens to authorize the platform."""
+        (p,) = self.service.platforms_for(app, [platform])
+        adapter = self.service.adapters[p]
+        link, exchanges = await attempt(
+            adapter.connect_link(app.key, self.redirect_uri(p, app.key))
+        )
+        if isinstance(link, Exception):
+            await self._record(actor, "connect", "failed", app.key, p, explain(link), exchanges)
+            if isinstance(link, Unsupported):
+                raise CommandRefused(link.explanation) from None
+            raise CommandRefused(explain(link)) from None
+        await self._record(actor, "connect", "ok", app.key, p, "authorization link made", exchanges)
+        return link
+
+    async def complete_connect(self, platform: str, query: Mapping[str, str]) -> Authorization:
+        """The admin came back from the platform's authorization page: keep the grant.
+
+        Raises PlatformError/ConfigError when the platform does not confirm it.
+        """
+        adapter = self.service.adapters.get(platform)
+        if adapter is None:
+            raise CommandRefused(f"no platform {platform!r} here")
+        grant, exchanges = await attempt(adapter.complete_connect(query))
+        app = query.get("app") or None
+        if isinstance(grant, Exception):
+            await self._record(
+                Actor("platform"), "authorized", "failed", app, platform, explain(grant), exchanges
+            )
+            raise grant
+        grant = dataclasses.replace(grant, platform=platform)
+        if grant.app is None and app in self.service.config.apps:
+            grant = dataclasses.replace(grant, app=app)
+        granted = ", ".join(grant.permission_names) or "no permission sets"
+        await self._record(
+            Actor(f"{platform} (authorization page)"),
+            "authorized",
+            "ok",
+            grant.app,
+            platform,
+            f"{grant.platform_app_id} authorized: {granted}",
+            exchanges,
+        )
+        for listener in list(self.listeners):
+            try:
+                await listener(grant)
+            except Exception:  # one broken listener must not hide the grant from the rest
+                log.exception("authorization listener failed")
+        return grant
+
+    async def access(self, apps: Sequence[AppEntry]) -> list[AppAccess]:
+        """Which apps authorized their platforms, asked of every platform at once."""
+
+        async def one(app: AppEntry, p: str) -> tuple[Authorization | None, str]:
+            try:
+                async with asyncio.timeout(AUTHORIZATION_TIMEOUT):
+                    return await self.service.adapters[p].authorization(app.key), ""
+            except (PlatformError, ConfigError) as exc:
+                return None, explain(exc)
+            except TimeoutError:
+                return None, f"{self.service.display(p)} did not answer"
+
+        pairs = [(a, p) for a in apps for p in a.platforms if p in self.service.adapters]
+        found = await asyncio.gather(*(one(a, p) for a, p in pairs))
+        out = {a.key: AppAccess(a, {}, {}) for a in apps}
+        for (a, p), (grant, error) in zip(pairs, found, strict=True):
+            out[a.key].grants[p] = grant
+            if error:
+                out[a.key].errors[p] = error
+        return list(out.values())
+
+    async def _record(
+        self,
+        actor: Actor,
+        action: str,
+        outcome: str,
+        app: str | None,
+        platform: str,
+        message: str,
+        exchanges: list[dict[str, Any]],
+    ) -> None:
+        await self.service.store.record(
+            actor=actor.id,
+            action=action,
+            outcome=outcome,
+            app=app,
+            platform=platform,
+            message=message,
+            exchanges=exchanges,
+        )
