@@ -106,13 +106,9 @@ class Admin:
         said, exchanges = await attempt(call)
         ok = not isinstance(said, Exception)
         message = said if isinstance(said, str) else explain(said)
-        await self.service.store.record(
-            actor=actor.id,
-            action=f"template {verb}",
-            outcome="ok" if ok else "failed",
-            platform=p,
-            message=f"{item}: {message}",
-            exchanges=exchanges,
+        outcome = "ok" if ok else "failed"
+        await self._record(
+            actor, f"template {verb}", outcome, None, p, f"{item}: {message}", exchanges
         )
         return message if ok else f"Not done: {message}"
 

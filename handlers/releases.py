@@ -15,7 +15,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -143,6 +143,7 @@ _FROM_REVIEW: dict[ReviewState, ReleaseState] = {
 _BY_PEOPLE = frozenset({S.WITHDRAWN, S.RELEASED, S.GRAY})
 # where a version can be pulled back from review (Alipay also from approved: back to development)
 _WITHDRAWABLE = (S.IN_REVIEW, S.DELAYED, S.APPROVED)
+_SUBMITTABLE = frozenset(s for s in S if S.IN_REVIEW in TRANSITIONS[s])
 
 Listener = Callable[[Change], Awaitable[None]]
 
@@ -316,17 +317,14 @@ class ReleaseService:
         return dataclasses.replace(result, image=code)
 
     async def _submit(self, step: Step, expedite: bool) -> PlatformResult:
-        target = await step.uploaded()
-        if isinstance(target, PlatformResult):
-            return target
-        if S.IN_REVIEW not in TRANSITIONS[S(target.state)]:
-            return await step.refuse(
-                f"{step.release.version} is {_words(target.state)}; only an uploaded, rejected "
-                "or withdrawn version can be submitted"
-            )
-        left = await self._within_quota(step, "submit")
-        if isinstance(left, PlatformResult):
-            return left
+        ready = await self._ready(
+            step,
+            _SUBMITTABLE,
+            "; only an uploaded, rejected or withdrawn version can be submitted",
+        )
+        if isinstance(ready, PlatformResult):
+            return ready
+        target, left = ready
         answer, exchanges = await attempt(
             self.adapters[step.platform].submit(
                 step.app.key, step.release.version, step.release.notes, expedite=expedite
@@ -345,17 +343,12 @@ class ReleaseService:
         return await step.ok(message, exchanges)
 
     async def _expedite(self, step: Step) -> PlatformResult:
-        target = await step.uploaded()
-        if isinstance(target, PlatformResult):
-            return target
-        if target.state not in (S.IN_REVIEW, S.DELAYED):
-            return await step.refuse(
-                f"{step.release.version} is {_words(target.state)}, not in review; "
-                "only a review can be expedited"
-            )
-        left = await self._within_quota(step, "expedite")
-        if isinstance(left, PlatformResult):
-            return left
+        ready = await self._ready(
+            step, (S.IN_REVIEW, S.DELAYED), ", not in review; only a review can be expedited"
+        )
+        if isinstance(ready, PlatformResult):
+            return ready
+        target, left = ready
         answer, exchanges = await attempt(
             self.adapters[step.platform].expedite(
                 step.app.key, step.release.version, target.platform_ref
@@ -366,17 +359,10 @@ class ReleaseService:
         return await step.ok(_join("expedited review requested", answer) + left, exchanges)
 
     async def _withdraw(self, step: Step) -> PlatformResult:
-        target = await step.uploaded()
-        if isinstance(target, PlatformResult):
-            return target
-        if target.state not in _WITHDRAWABLE:
-            return await step.refuse(
-                f"{step.release.version} is {_words(target.state)}, not in review; "
-                "nothing to withdraw"
-            )
-        left = await self._within_quota(step, "withdraw")
-        if isinstance(left, PlatformResult):
-            return left
+        ready = await self._ready(step, _WITHDRAWABLE, ", not in review; nothing to withdraw")
+        if isinstance(ready, PlatformResult):
+            return ready
+        target, left = ready
         answer, exchanges = await attempt(
             self.adapters[step.platform].withdraw(
                 step.app.key, step.release.version, target.platform_ref
@@ -389,6 +375,22 @@ class ReleaseService:
             return await step.failed(moved, exchanges)
         head = "withdrawn from review" if target.state != S.APPROVED else "back to development"
         return await step.ok(_join(head, answer) + left, exchanges)
+
+    async def _ready(
+        self, step: Step, allowed: Collection[ReleaseState], otherwise: str
+    ) -> tuple[ReleaseTarget, str] | PlatformResult:
+        """The release on this platform, in one of the ``allowed`` states, and the words on
+        the quota this action uses (``step.action``) — or the refusal, saying ``otherwise``
+        after its state."""
+        target = await step.uploaded()
+        if isinstance(target, PlatformResult):
+            return target
+        if target.state not in allowed:
+            return await step.refuse(f"{step.release.version} is {_words(target.state)}{otherwise}")
+        left = await self._within_quota(step, step.action)
+        if isinstance(left, PlatformResult):
+            return left
+        return target, left
 
     # -- quotas ---------------------------------------------------------------------------
 
