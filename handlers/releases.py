@@ -573,7 +573,7 @@ class ReleaseService:
             if target.state != S.GRAY:
                 return await step.refuse(f"{version} is {_words(target.state)}, not staged")
             answer, exchanges = await attempt(adapter.stop_gray(app, version))
-            goal, head = S.APPROVED, "staged release stopped; everyone has the live version"
+            goal, said, after = S.APPROVED, "staged release stopped", ""
         else:
             if target.state not in (S.APPROVED, S.GRAY):
                 return await step.refuse(
@@ -585,18 +585,18 @@ class ReleaseService:
                 allowed = ", ".join(f"p{n}" for n in steps)
                 return await step.refuse(f"{adapter.display_name} stages releases at {allowed}")
             answer, exchanges = await attempt(adapter.gray(app, version, share))
-            goal = S.GRAY
-            head = (
-                f"released to {share}% of users; `publish` releases it to everyone, "
-                f"`gray {app} {step.platform} stop` takes it back"
+            goal, said = S.GRAY, f"released to {share}% of users"
+            after = (
+                f" — next: `publish {app} {step.platform} {version}` for everyone, or "
+                f"`gray {app} {step.platform} stop`"
             )
         if isinstance(answer, Exception):
             return await step.failed(answer, exchanges)
-        detail = answer if share is None else _join(f"staged at {share}%", answer)
-        moved = await self._settle(target, goal, detail=detail)
+        said = answer or said  # the platform's adapter says what happened in its terms
+        moved = await self._settle(target, goal, detail=said)
         if isinstance(moved, Exception):
             return await step.failed(moved, exchanges)
-        return await step.ok(_join(head, answer), exchanges)
+        return await step.ok(said + after, exchanges)
 
     async def rollback(
         self, actor: Actor, app_key: str, platform: str, to: str | None
@@ -1010,7 +1010,8 @@ async def attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, Any
 def explain(error: Exception) -> str:
     if isinstance(error, PlatformError):
         name = platform_class(error.platform).display_name
-        return f"{name} {error.describe()}"
+        said = error.describe()
+        return said if said.startswith(name) else f"{name} {said}"
     if isinstance(error, StaleState):
         return f"recorded meanwhile as {_words(error.current.state)}; check `status`"
     return str(error)

@@ -228,7 +228,8 @@ def _platform_status(ps: PlatformStatus, zone: ZoneInfo, emulated: bool) -> list
         for v in ps.versions:
             when = f" · {local_time(v.created_at, zone)}" if v.created_at else ""
             back = " · can roll back to" if v.rollback else ""
-            desc = f" · “{v.description}”" if v.description else ""
+            text = " ".join(v.description.split())  # one line, however it was written
+            desc = f" · “{text[:60]}{'…' if len(text) > 60 else ''}”" if text else ""
             lines.append(f"      {v.version}: {v.state}{when}{desc}{back}")
     return lines
 
