@@ -13,6 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,12 +21,16 @@ from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService, attempt, explain
 from platforms.base import Authorization, Platform, Quota, Template
 from platforms.errors import ConfigError, PlatformError, Unsupported
+from storage import LinkRefused
 
 __all__ = ["Admin", "AppAccess", "PlatformQuotas", "TemplateList"]
 
 log = logging.getLogger(__name__)
 
 AUTHORIZATION_TIMEOUT = 10.0  # seconds `apps` waits for each platform's answer
+LINK_LIFETIME = timedelta(minutes=40)
+"""How long an authorization link's callback is accepted: WeChat's pre-auth code lives up
+to 30 minutes (600 s in its examples) and the code it sends back 10 more."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,9 @@ class Admin:
 
     # -- authorization -----------------------------------------------------------------
 
-    def redirect_uri(self, platform: str, app: str) -> str:
+    async def redirect_uri(self, actor: Actor, platform: str, app: str) -> str:
+        """Where the platform's authorization page sends the admin back: the callback with
+        a one-time ``state`` that names the app (the callback trusts nothing else)."""
         if self.public_url is None:
             raise CommandRefused(
                 "miniship has no public address for the authorization page to send the admin "
@@ -131,15 +138,15 @@ class Admin:
                 "address that reaches its push port) and register its host as the "
                 "platform's authorization callback domain"
             )
-        return f"{self.public_url}/connect/{platform}?{urlencode({'app': app})}"
+        state = await self.service.store.open_connect(platform, app, actor.id, LINK_LIFETIME)
+        return f"{self.public_url}/connect/{platform}?{urlencode({'state': state})}"
 
     async def connect(self, actor: Actor, app: AppEntry, platform: str) -> str:
         """The link ``app``'s admin opens to authorize the platform."""
         (p,) = self.service.platforms_for(app, [platform])
         adapter = self.service.adapters[p]
-        link, exchanges = await attempt(
-            adapter.connect_link(app.key, self.redirect_uri(p, app.key))
-        )
+        redirect = await self.redirect_uri(actor, p, app.key)
+        link, exchanges = await attempt(adapter.connect_link(app.key, redirect))
         if isinstance(link, Exception):
             await self._record(actor, "connect", "failed", app.key, p, explain(link), exchanges)
             if isinstance(link, Unsupported):
@@ -151,31 +158,37 @@ class Admin:
     async def complete_connect(self, platform: str, query: Mapping[str, str]) -> Authorization:
         """The admin came back from the platform's authorization page: keep the grant.
 
-        Raises PlatformError/ConfigError when the platform does not confirm it.
+        The query's ``state`` must be a link miniship made for ``platform``, unused and not
+        expired; it says which app the grant is for.
+
+        Raises:
+            LinkRefused: the state is missing, unknown, used or expired (recorded).
+            PlatformError/ConfigError: the platform does not confirm the grant.
         """
         adapter = self.service.adapters.get(platform)
         if adapter is None:
             raise CommandRefused(f"no platform {platform!r} here")
-        grant, exchanges = await attempt(adapter.complete_connect(query))
-        app = query.get("app") or None
+        page = Actor(f"{platform} (authorization page)")
+        try:
+            request = await self.service.store.take_connect(platform, query.get("state") or "")
+        except LinkRefused as refused:
+            await self._record(page, "authorized", "refused", None, platform, str(refused), [])
+            raise
+        app = request.app_key
+        grant, exchanges = await attempt(adapter.complete_connect(app, query))
         if isinstance(grant, Exception):
             await self._record(
-                Actor("platform"), "authorized", "failed", app, platform, explain(grant), exchanges
+                page, "authorized", "failed", app, platform, explain(grant), exchanges
             )
             raise grant
         grant = dataclasses.replace(grant, platform=platform)
-        if grant.app is None and app in self.service.config.apps:
-            grant = dataclasses.replace(grant, app=app)
         granted = ", ".join(grant.permission_names) or "no permission sets"
-        await self._record(
-            Actor(f"{platform} (authorization page)"),
-            "authorized",
-            "ok",
-            grant.app,
-            platform,
-            f"{grant.platform_app_id} authorized: {granted}",
-            exchanges,
+        message = (
+            f"{grant.platform_app_id} authorized: {granted} (link from {request.requested_by})"
         )
+        if grant.app != app:
+            message += f"; the link was made for {app}, which has another app id"
+        await self._record(page, "authorized", "ok", app, platform, message, exchanges)
         for listener in list(self.listeners):
             try:
                 await listener(grant)

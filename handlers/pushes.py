@@ -23,6 +23,7 @@ from handlers.admin import Admin
 from handlers.releases import Actor, ReleaseService, explain
 from platforms.errors import ConfigError, PlatformError
 from platforms.push import PushEvent, PushRejected, PushRequest
+from storage import LinkRefused
 
 __all__ = ["PushReceiver"]
 
@@ -51,6 +52,14 @@ class PushReceiver:
             return _page(404, "Unknown platform", f"miniship does not serve {platform!r}.")
         try:
             grant = await self.admin.complete_connect(platform, dict(request.query))
+        except LinkRefused as exc:
+            log.warning("refused a %s authorization callback: %s", platform, exc)
+            return _page(
+                400,
+                "Authorization link not accepted",
+                f"{str(exc).capitalize()}: links from `connect <app> {platform}` work once, "
+                "for 30 minutes. Ask for a new one.",
+            )
         except (PlatformError, ConfigError) as exc:
             log.warning("a %s authorization did not complete: %s", platform, exc)
             return _page(

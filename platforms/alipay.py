@@ -61,7 +61,6 @@ from platforms.base import (
     GrayPlan,
     Overview,
     Platform,
-    Quota,
     ReviewState,
     ReviewStatus,
     SecretRef,
@@ -1035,6 +1034,8 @@ class AlipayPlatform(Platform):
     single_trial_version = False  # development versions coexist; each can be submitted
     gray_steps: ClassVar[tuple[int, ...] | None] = (10, 30, 50)  # gray_strategy p10/p30/p50
     rollback_to_any = False  # rollback returns to the previous online version only
+    # quotas: the base's none: the fact sheet documents no submit, expedite or withdraw
+    # limit an API reports (only 5 template-built mini programs per template per day)
 
     def __init__(
         self,
@@ -2031,12 +2032,6 @@ class AlipayPlatform(Platform):
                 )
             )
         return out
-
-    async def quotas(self, app: str) -> list[Quota]:
-        """None to show: the fact sheet documents no submit, expedite or withdraw limits
-        that an API reports (only "5 template-built mini programs per template per day",
-        which is per template, not per app)."""
-        return []
 
     # -- trial version -----------------------------------------------------------------
 

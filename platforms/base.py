@@ -636,6 +636,7 @@ class Platform(ABC):
 
     async def quotas(self, app: str) -> list[Quota]:
         """The platform's limits on submit, expedite and withdraw, with what is left."""
+        self.app(app)
         return []
 
     async def gray(self, app: str, version: str, percent: int) -> str:
@@ -660,6 +661,7 @@ class Platform(ABC):
 
     async def versions(self, app: str) -> list[VersionInfo]:
         """The versions the platform keeps for the app, newest first (rollback targets flagged)."""
+        self.app(app)
         return []
 
     async def templates(self) -> list[Template]:
@@ -680,14 +682,16 @@ class Platform(ABC):
         :meth:`complete_connect`)."""
         raise self.unsupported("authorization link", "Give the app's credentials in settings.")
 
-    async def complete_connect(self, query: Mapping[str, str]) -> Authorization:
-        """Finish an authorization from the query the platform sent the browser back with:
-        exchange the code, keep the refresh token in :attr:`vault`, say what was granted."""
+    async def complete_connect(self, app: str, query: Mapping[str, str]) -> Authorization:
+        """Finish the authorization of ``app`` from the query the platform sent the browser
+        back with: exchange the code, keep the refresh token in :attr:`vault`, say what was
+        granted. (The caller has checked the link was made for ``app``.)"""
         raise self.unsupported("authorization callback")
 
     async def authorization(self, app: str) -> Authorization | None:
         """Whether the app authorized the platform, and with which permission sets
         (``None`` when the platform has no such notion, e.g. an app owned directly)."""
+        self.app(app)
         return None
 
     # -- pushes ------------------------------------------------------------------------

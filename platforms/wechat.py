@@ -2503,9 +2503,10 @@ class WeChatPlatform(Platform):
             platform=self.name,
         )
 
-    async def complete_connect(self, query: Mapping[str, str]) -> Authorization:
+    async def complete_connect(self, app: str, query: Mapping[str, str]) -> Authorization:
         """Exchange the ``auth_code`` WeChat sent the browser back with (api_query_auth),
         keep the authorizer_refresh_token in the vault, say what was granted."""
+        target = self._config(app).appid
         code = (query.get("auth_code") or "").strip()
         if not code:
             raise InvalidInput(
@@ -2524,13 +2525,9 @@ class WeChatPlatform(Platform):
             info = _section(data, "authorization_info")
         except OutcomeUnknown as unclear:
             # the code is used once: ask WeChat about the app the link was made for instead
-            hint = query.get("app")
-            target = self._config(hint).appid if hint in self.apps else None
             found: list[Mapping[str, Any]] = []
 
             async def authorized() -> bool:
-                if target is None:
-                    return False
                 granted = _section(await self._authorizer_info(target), "authorization_info")
                 if granted.get("authorizer_refresh_token"):
                     found.append(granted)
@@ -2543,7 +2540,7 @@ class WeChatPlatform(Platform):
         if authorizer is None or not isinstance(refresh, str) or not refresh:
             raise _bad(f"POST {QUERY_AUTH}", "no authorizer_appid or authorizer_refresh_token")
         await self._vault_save(f"refresh_token:{authorizer}", refresh, required=True)
-        keys = self._keys_for(authorizer, query.get("app"))
+        keys = self._keys_for(authorizer, app)
         access = info.get("authorizer_access_token")
         expires_in = as_int(info.get("expires_in")) or DEFAULT_EXPIRES_IN
         for key in keys:

@@ -3,7 +3,7 @@ vault of run-time platform credentials (vault.py)."""
 
 from storage.db import describe_url, make_engine, migrate
 from storage.states import InvalidTransition, ReleaseState, TimedState
-from storage.store import ActionTaken, StaleState, Store, TargetExists, TargetView
+from storage.store import ActionTaken, LinkRefused, StaleState, Store, TargetExists, TargetView
 from storage.vault import (
     MisplacedCredential,
     SecretKeyError,
@@ -16,6 +16,7 @@ from storage.vault import (
 __all__ = [
     "ActionTaken",
     "InvalidTransition",
+    "LinkRefused",
     "MisplacedCredential",
     "ReleaseState",
     "SecretKeyError",

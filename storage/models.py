@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "App",
+    "ConnectRequest",
     "Credential",
     "Delivery",
     "Event",
@@ -140,3 +141,24 @@ class Credential(SQLModel, table=True):
     name: str = Field(max_length=200)
     ciphertext: str = Field(sa_type=Text, repr=False)  # kept out of log lines all the same
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class ConnectRequest(SQLModel, table=True):
+    """An authorization link miniship made (``connect <app> <platform>``), waiting for the
+    platform's authorization page to send the admin back.
+
+    The link's ``state`` is a random token; only its SHA-256 is kept. The callback is
+    accepted once, before ``expires_at``, and only for the platform it was made for: the
+    app the grant is announced for comes from this row, never from the callback's query.
+    """
+
+    __tablename__ = "connect_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    platform: str = Field(max_length=32)
+    app_key: str = Field(max_length=64)
+    requested_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+    used_at: datetime | None = None

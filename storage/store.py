@@ -9,9 +9,11 @@ replicas firing one timed release) cannot both succeed; the loser gets
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import delete, func, update
@@ -20,10 +22,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.models import App, Delivery, Event, Release, ReleaseTarget, TimedAction, utcnow
+from storage.models import (
+    App,
+    ConnectRequest,
+    Delivery,
+    Event,
+    Release,
+    ReleaseTarget,
+    TimedAction,
+    utcnow,
+)
 from storage.states import ACTIVE, ReleaseState, TimedState, check_timed, check_transition
 
-__all__ = ["ActionTaken", "StaleState", "Store", "TargetExists", "TargetView"]
+__all__ = ["ActionTaken", "LinkRefused", "StaleState", "Store", "TargetExists", "TargetView"]
 
 S = ReleaseState
 
@@ -64,6 +75,11 @@ class TargetExists(Exception):
     def __init__(self, current: ReleaseTarget) -> None:
         self.current = current
         super().__init__(f"already uploaded to {current.platform} (now {current.state})")
+
+
+class LinkRefused(Exception):
+    """An authorization callback whose ``state`` is not a link miniship made for that
+    platform, or one already used or expired. The message says which, for people."""
 
 
 @dataclass(frozen=True)
@@ -366,6 +382,62 @@ class Store:
         assert fresh is not None
         return moved, fresh
 
+    # -- authorization links -------------------------------------------------------------
+
+    async def open_connect(
+        self, platform: str, app: str, requested_by: str, lifetime: timedelta
+    ) -> str:
+        """A new authorization link's ``state`` token for ``app`` on ``platform``, valid for
+        ``lifetime``. Links that expired before now are dropped on the way."""
+        token = secrets.token_urlsafe(32)
+        now = utcnow()
+        async with self.session() as s:
+            await s.exec(delete(ConnectRequest).where(col(ConnectRequest.expires_at) < now))
+            s.add(
+                ConnectRequest(
+                    token_hash=_digest(token),
+                    platform=platform,
+                    app_key=app,
+                    requested_by=requested_by,
+                    created_at=now,
+                    expires_at=now + lifetime,
+                )
+            )
+            await s.commit()
+        return token
+
+    async def take_connect(self, platform: str, token: str) -> ConnectRequest:
+        """The link ``token`` stands for, marked used: each link completes once, in one
+        process, before it expires.
+
+        Raises:
+            LinkRefused: unknown token (or made for another platform), used, or expired.
+        """
+        now = utcnow()
+        where = (
+            col(ConnectRequest.token_hash) == _digest(token),
+            col(ConnectRequest.platform) == platform,
+        )
+        async with self.session() as s:
+            result = await s.exec(
+                update(ConnectRequest)
+                .where(
+                    *where,
+                    col(ConnectRequest.used_at).is_(None),
+                    col(ConnectRequest.expires_at) > now,
+                )
+                .values(used_at=now)
+            )
+            await s.commit()
+            row = (await s.exec(select(ConnectRequest).where(*where))).first()
+        if getattr(result, "rowcount", 0) == 1 and row is not None:
+            return row
+        if row is None:
+            raise LinkRefused("this authorization link was not made by this miniship")
+        if row.used_at is not None:
+            raise LinkRefused("this authorization link was used already")
+        raise LinkRefused("this authorization link has expired")
+
     # -- the event log ------------------------------------------------------------------
 
     async def record(
@@ -426,6 +498,10 @@ class Store:
                 )
             )
             return int((await s.exec(q)).one())
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _defaults_for(current: ReleaseState, to: ReleaseState) -> dict[str, datetime | str | None]:

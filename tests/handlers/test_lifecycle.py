@@ -4,13 +4,16 @@ templates, quotas, expedite, gray releases, rollback, offline, version lists, co
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import pytest
 
 from bot import serving
 from handlers.pushes import PushReceiver
-from storage import ReleaseState
+from storage import LinkRefused, ReleaseState
 from tests.handlers.harness import Session
 
 S = ReleaseState
@@ -168,12 +171,24 @@ async def test_connect_stores_the_grant_and_apps_shows_it(session: Session) -> N
         out = await session.run("connect demo wechat")
         link = re.search(r"https?://\S+", out)
         assert link is not None, out
-        async with httpx.AsyncClient(follow_redirects=True) as browser:
-            page = await browser.get(link.group())
-        assert page.status_code == 200 and "Authorized" in page.text, page.text
-        again = await httpx.AsyncClient().get(f"http://127.0.0.1:{port}/connect/wechat")
-        assert again.status_code == 400  # no auth code: refused, nothing stored
+        async with httpx.AsyncClient() as browser:
+            to_miniship = (await browser.get(link.group())).headers["location"]
+            callback = dict(parse_qsl(urlsplit(to_miniship).query))
+            assert set(callback) == {"state", "auth_code", "expires_in"}  # no app to trust
+            page = await browser.get(to_miniship)
+            assert page.status_code == 200 and "Authorized" in page.text, page.text
+            again = await browser.get(to_miniship)  # the link works once
+            assert again.status_code == 400 and "used already" in again.text
+            forged = await browser.get(
+                f"http://127.0.0.1:{port}/connect/wechat",
+                params={"state": "made-up", "auth_code": callback["auth_code"], "app": "demo"},
+            )
+            assert forged.status_code == 400 and "not made by this miniship" in forged.text
+            bare = await browser.get(f"http://127.0.0.1:{port}/connect/wechat")
+            assert bare.status_code == 400
     assert "[connect] demo authorized" in session.out.getvalue()
+    refused = [e for e in await rt.service.store.history("demo") if e.action == "authorized"]
+    assert [e.outcome for e in refused] == ["ok"] and "link from" in refused[0].message
     out = await session.run("apps")
     assert "authorized:" in out and "not authorized" not in out
     stored = await rt.service.adapters["wechat"].vault.load(  # type: ignore[union-attr]
@@ -182,6 +197,17 @@ async def test_connect_stores_the_grant_and_apps_shows_it(session: Session) -> N
     assert stored is not None
     out = await session.run("upload demo wechat 1.0.0 after connecting")
     assert "✓ WeChat" in out, out
+
+
+async def test_an_expired_authorization_link_is_refused(session: Session) -> None:
+    store = session.runtime.service.store
+    state = await store.open_connect("wechat", "demo", "U1", timedelta(seconds=-1))
+    with pytest.raises(LinkRefused, match="expired"):
+        await session.runtime.admin.complete_connect("wechat", {"state": state, "auth_code": "c"})
+    other = await store.open_connect("alipay", "demo", "U1", timedelta(minutes=5))
+    with pytest.raises(LinkRefused, match="not made"):  # made for another platform
+        await session.runtime.admin.complete_connect("wechat", {"state": other, "auth_code": "c"})
+    assert await store.take_connect("alipay", other)  # and still good for its own
 
 
 async def test_connect_without_a_public_address_says_what_to_set(session: Session) -> None:

@@ -1853,7 +1853,7 @@ async def test_connect_an_app(world: World) -> None:
     assert query["app"] == "new" and query["expires_in"] == "600"
 
     with recording() as log:
-        grant = await a.complete_connect(query)
+        grant = await a.complete_connect("new", query)
     assert (grant.platform_app_id, grant.app, grant.authorized) == (appid, "new", True)
     assert grant.permissions == (17, 18, 30, 86)
     assert grant.permission_names[1].startswith("code management")
@@ -1872,7 +1872,7 @@ async def test_connect_an_app(world: World) -> None:
     restarted = with_new_app(world, vault, a.apps["new"])  # a new process: token from the vault
     assert (await restarted.overview("new")).trial_version == "1.0.0"
     with pytest.raises(AuthError) as err:  # a code is used once
-        await a.complete_connect(query)
+        await a.complete_connect("new", query)
     assert err.value.code == "61009" and "connect" in err.value.explanation
 
 
@@ -1880,15 +1880,15 @@ async def test_connect_needs_the_vault_and_a_fresh_code(world: World) -> None:
     a = with_new_app(world, None)
     query = await authorize_in_browser(await a.connect_link("new", CALLBACK))
     with pytest.raises(ConfigError, match="MINISHIP_SECRET_KEY"):
-        await a.complete_connect(query)
+        await a.complete_connect("new", query)
     assert query["auth_code"] in emu(world).auth_codes  # not spent
     a.vault = MemoryVault()
     world.clock.advance(601)
     with pytest.raises(AuthError) as err:
-        await a.complete_connect(query)
+        await a.complete_connect("new", query)
     assert err.value.code == "61010" and "10 minutes" in err.value.explanation
     with pytest.raises(InvalidInput, match="no auth_code"):
-        await a.complete_connect({"app": "new"})
+        await a.complete_connect("new", {"state": "x"})
 
 
 async def test_emulator_login_page_refusals(world: World) -> None:

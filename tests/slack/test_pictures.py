@@ -9,6 +9,7 @@ and skip while an adapter does not have one. The binding tests below them feed a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -273,13 +274,15 @@ async def test_a_completed_authorization_is_said_in_the_apps_channel(
     rt = world.runtime
     adapter = rt.service.adapters["wechat"]
 
-    async def complete_connect(query: Mapping[str, str]) -> Authorization:
+    async def complete_connect(app: str, query: Mapping[str, str]) -> Authorization:
+        assert (app, query["auth_code"]) == ("demo", "x")
         return Authorization(
-            "wx3a5f9c2e1b7d4f60", permissions=(17, 18), permission_names=("Code", "Stats")
+            "wx3a5f9c2e1b7d4f60", app, permissions=(17, 18), permission_names=("Code", "Stats")
         )
 
     monkeypatch.setattr(adapter, "complete_connect", complete_connect)
-    await rt.admin.complete_connect("wechat", {"app": "demo", "auth_code": "x"})
+    state = await rt.service.store.open_connect("wechat", "demo", "U1", timedelta(minutes=5))
+    await rt.admin.complete_connect("wechat", {"state": state, "auth_code": "x"})
     [posted] = await world.slack.wait_for("chat.postMessage")
     assert posted.params["channel"] == "C0RELEASE"
     assert posted.params["text"] == "demo authorized miniship on WeChat: Code, Stats"
