@@ -41,7 +41,7 @@ from handlers.timed import TimedReleases, TimedRules
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
 from platforms.errors import ConfigError
-from storage import Store, Vault, describe_url, make_engine, migrate, vault_keys
+from storage import Store, Vault, VaultError, describe_url, make_engine, migrate, vault_keys
 
 log = logging.getLogger("miniship")
 
@@ -325,6 +325,25 @@ async def emulators(settings: Settings, port: int, env_file: Path) -> int:
     return 0
 
 
+async def rotate_key(settings: Settings) -> int:
+    """Re-encrypt every kept credential with the first key of MINISHIP_SECRET_KEY."""
+    keys = vault_keys(settings.secret_key, settings.secret_key_file, None)
+    engine = make_engine(settings.database_url)
+    try:
+        await migrate(engine)
+        try:
+            rewritten = await Vault(Store(engine), keys).rotate()
+        except VaultError as exc:
+            print(f"miniship: nothing was re-encrypted: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        await engine.dispose()
+    print(f"re-encrypted {rewritten} stored credential(s) with the first key", flush=True)
+    if len(keys) > 1:
+        print("every credential now opens with the first key alone: drop the others", flush=True)
+    return 0
+
+
 def _write_env(path: Path, env: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -347,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("var/emulators.env"),
         help="where to write the credentials the emulators issued",
     )
+    sub.add_parser(
+        "rotate-key",
+        help="re-encrypt kept credentials with the first key of MINISHIP_SECRET_KEY "
+        "(put the new key first, the old after it, comma-separated)",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     logging.basicConfig(
@@ -360,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "emulators":
             return asyncio.run(emulators(settings, args.port, args.env_file))
+        if args.command == "rotate-key":
+            return asyncio.run(rotate_key(settings))
         if args.command == "serve":
             return asyncio.run(serve(settings))
         return asyncio.run(console(settings))

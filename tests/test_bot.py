@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
 from bot import _write_env
+from storage import Store, Vault, make_engine, migrate
 
 REPO = Path(__file__).parents[1]
 
@@ -266,3 +270,32 @@ async def test_serve_in_socket_mode_answers_slack(tmp_path: Path) -> None:
             server.send_signal(signal.SIGINT)
             _, err = server.communicate(timeout=20)
         assert "Socket Mode" in err and "xapp-test" not in err and "xoxb-test" not in err
+
+
+async def test_rotate_key_re_encrypts_kept_credentials(tmp_path: Path) -> None:
+    old, new, stranger = (Fernet.generate_key().decode() for _ in range(3))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'miniship.db'}"
+    engine = make_engine(url)
+    await migrate(engine)
+    await Vault(Store(engine), [old]).save("wechat", "refresh_token:wx1", SecretStr("s3cret"))
+
+    def rotate(keys: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(REPO / "bot.py"), "rotate-key"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            env=clean_env(DATABASE_URL=url, MINISHIP_SECRET_KEY=keys),
+        )
+
+    refused = rotate(stranger)  # no key opens the row: nothing is touched
+    assert refused.returncode == 1 and "refresh_token:wx1" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    done = rotate(f"{new},{old}")
+    assert done.returncode == 0, done.stderr
+    assert "re-encrypted 1 stored credential" in done.stdout and "drop the others" in done.stdout
+    assert "s3cret" not in done.stdout + done.stderr + refused.stdout + refused.stderr
+    value = await Vault(Store(engine), [new]).load("wechat", "refresh_token:wx1")
+    assert value is not None and value.get_secret_value() == "s3cret"
+    await engine.dispose()
