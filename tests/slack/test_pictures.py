@@ -1,8 +1,7 @@
 """Trial QR codes and authorizations in Slack: pictures land as files in the card's thread.
 
 The end-to-end tests drive signed ``/ship`` requests against the fake Slack and the
-emulators (the harness of test_release_flow); they need the platforms' ``trial_code``
-and skip while an adapter does not have one. The binding tests below them feed a
+emulators (the harness of test_release_flow). The binding tests below them feed a
 :class:`~handlers.commands.Reply` with pictures straight to the Slack binding.
 """
 
@@ -17,7 +16,7 @@ import pytest
 
 from handlers.commands import Picture, Reply
 from handlers.slack import SlackBinding
-from platforms.base import Authorization, Platform, TrialCode
+from platforms.base import Authorization, TrialCode
 from tests.slack.fake_slack import FakeSlack
 from tests.slack.test_release_flow import World, open_world
 
@@ -43,12 +42,6 @@ def binding_of(world: World) -> SlackBinding:
     binding = found[0]
     assert isinstance(binding, SlackBinding)
     return binding
-
-
-def needs_trial_codes(world: World, *platforms: str) -> None:
-    for name in platforms:
-        if type(world.runtime.service.adapters[name]).trial_code is Platform.trial_code:
-            pytest.skip(f"the {name} adapter has no trial_code yet")
 
 
 def shared_files(slack: FakeSlack, channel: str, thread_ts: str | None) -> list[dict[str, Any]]:
@@ -80,7 +73,6 @@ def check_image(file: dict[str, Any], platform: str, version: str = "1.0.0") -> 
 
 
 async def test_upload_posts_each_platforms_qr_code_in_the_card_thread(world: World) -> None:
-    needs_trial_codes(world, "wechat", "alipay")
     await world.command("upload demo 1.0.0 notes")
     await world.slack.wait_for("files.completeUploadExternal", count=2)
     await world.settled()
@@ -98,7 +90,6 @@ async def test_upload_posts_each_platforms_qr_code_in_the_card_thread(world: Wor
 
 
 async def test_qr_posts_the_code_again(world: World) -> None:
-    needs_trial_codes(world, "wechat")
     await world.command("upload demo wechat 1.0.0 notes")
     await world.slack.wait_for("files.completeUploadExternal")
     await world.settled()
@@ -112,7 +103,6 @@ async def test_qr_posts_the_code_again(world: World) -> None:
 
 
 async def test_a_missing_scope_still_posts_the_result_and_says_why(world: World) -> None:
-    needs_trial_codes(world, "wechat", "alipay")
     for _ in range(2):  # one refusal for each platform's picture
         world.slack.fail_next("files.getUploadURLExternal", "missing_scope", status=200)
     await world.command("upload demo 1.0.0 notes")
@@ -242,6 +232,17 @@ async def test_a_missing_scope_is_explained_privately(
     assert why.count("missing_scope") == 1  # one reason for both pictures
     assert "WeChat" in why and "Alipay" in why
     assert "`files:write`" in why and "`/ship qr demo 1.0.0`" in why
+
+
+async def test_a_channel_without_the_bot_is_explained_privately(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.slack.fail_next("files.completeUploadExternal", "not_in_channel", status=200)
+    reply = Reply("qr: ✓ WeChat", about=("demo", "1.0.0"), pictures=pictures()[:1])
+    answers = await feed(world, monkeypatch, reply, uploaded=False)
+    assert answers.said[0] == (reply.text, True)
+    [why] = answers.private()
+    assert "not_in_channel" in why and "invite me" in why and "`/ship qr demo 1.0.0`" in why
 
 
 async def test_a_failed_byte_upload_is_explained_and_the_next_picture_still_goes(
