@@ -235,7 +235,12 @@ def _platform_status(ps: PlatformStatus, zone: ZoneInfo, emulated: bool) -> list
 
 
 def _gray_words(plan: GrayPlan, zone: ZoneInfo) -> str:
-    words = f"gray {plan.version or ''} at {plan.percent}% ({plan.state}"
+    share = (
+        f"at {plan.percent}%"
+        if plan.percent is not None
+        else "at a share the platform does not report"
+    )
+    words = f"gray {plan.version or ''} {share} ({plan.state}"
     if plan.since is not None:
         words += f" since {local_time(plan.since, zone)}"
     return words.replace("gray  at", "gray at") + ")"

@@ -132,7 +132,7 @@ class ReviewStatus:
 class GrayPlan:
     """A staged (gray) release: ``percent`` of users get ``version``; the rest keep the old one."""
 
-    percent: int  # 1–100 (WeChat), 10/30/50 (Alipay p10/p30/p50)
+    percent: int | None  # 1–100 (WeChat), 10/30/50 (Alipay); None: the platform does not say
     version: str | None = None
     state: str = "running"  # running, paused, finished — in the platform's terms, translated
     since: datetime | None = None  # aware UTC
