@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService, attempt, explain
@@ -30,7 +29,8 @@ log = logging.getLogger(__name__)
 AUTHORIZATION_TIMEOUT = 10.0  # seconds `apps` waits for each platform's answer
 LINK_LIFETIME = timedelta(minutes=40)
 """How long an authorization link's callback is accepted: WeChat's pre-auth code lives up
-to 30 minutes (600 s in its examples) and the code it sends back 10 more."""
+to 30 minutes (600 s in its examples; people are told 10) and the code it sends back 10
+more. The platform's own expiry decides first; this bounds what miniship keeps."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,8 @@ class Admin:
 
     async def redirect_uri(self, actor: Actor, platform: str, app: str) -> str:
         """Where the platform's authorization page sends the admin back: the callback with
-        a one-time ``state`` that names the app (the callback trusts nothing else)."""
+        a one-time ``state`` that names the app (the callback trusts nothing else). The state
+        is a path segment, so the platform can add its query however it joins one."""
         if self.public_url is None:
             raise CommandRefused(
                 "miniship has no public address for the authorization page to send the admin "
@@ -139,7 +140,7 @@ class Admin:
                 "platform's authorization callback domain"
             )
         state = await self.service.store.open_connect(platform, app, actor.id, LINK_LIFETIME)
-        return f"{self.public_url}/connect/{platform}?{urlencode({'state': state})}"
+        return f"{self.public_url}/connect/{platform}/{state}"
 
     async def connect(self, actor: Actor, app: AppEntry, platform: str) -> str:
         """The link ``app``'s admin opens to authorize the platform."""
@@ -155,11 +156,13 @@ class Admin:
         await self._record(actor, "connect", "ok", app.key, p, "authorization link made", exchanges)
         return link
 
-    async def complete_connect(self, platform: str, query: Mapping[str, str]) -> Authorization:
+    async def complete_connect(
+        self, platform: str, state: str, query: Mapping[str, str]
+    ) -> Authorization:
         """The admin came back from the platform's authorization page: keep the grant.
 
-        The query's ``state`` must be a link miniship made for ``platform``, unused and not
-        expired; it says which app the grant is for.
+        ``state`` must be a link miniship made for ``platform``, unused and not expired; it
+        says which app the grant is for. ``query`` is what the platform added (its code).
 
         Raises:
             LinkRefused: the state is missing, unknown, used or expired (recorded).
@@ -170,7 +173,7 @@ class Admin:
             raise CommandRefused(f"no platform {platform!r} here")
         page = Actor(f"{platform} (authorization page)")
         try:
-            request = await self.service.store.take_connect(platform, query.get("state") or "")
+            request = await self.service.store.take_connect(platform, state)
         except LinkRefused as refused:
             await self._record(page, "authorized", "refused", None, platform, str(refused), [])
             raise

@@ -3,7 +3,8 @@
     POST /push/wechat/auth       WeChat's authorization-event URL (component_verify_ticket)
     POST /push/wechat/{appid}    WeChat's message URL, configured as …/push/wechat/$APPID$
     POST /push/alipay            Alipay's application gateway (audit passed / rejected)
-    GET  /connect/{platform}     where a platform's authorization page sends the admin back
+    GET  /connect/{platform}/{state}   where a platform's authorization page sends the admin
+                                 back (``state``: the one-time token of the link)
 
 The adapter verifies and parses each push (encrypted XML, RSA2-signed form). A push is
 only a hint: miniship then asks the platform, exactly as the watcher does, and moves the
@@ -42,7 +43,8 @@ class PushReceiver:
             web.post("/push/{platform}", self.receive),
             web.post("/push/{platform}/auth", self.receive),
             web.post("/push/{platform}/{appid}", self.receive),
-            web.get("/connect/{platform}", self.connected),
+            web.get("/connect/{platform}/{state}", self.connected),
+            web.get("/connect/{platform}", self.connected),  # a link without its state
         ]
 
     async def connected(self, request: web.Request) -> web.Response:
@@ -51,21 +53,24 @@ class PushReceiver:
         if platform not in self.service.adapters:
             return _page(404, "Unknown platform", f"miniship does not serve {platform!r}.")
         try:
-            grant = await self.admin.complete_connect(platform, dict(request.query))
+            grant = await self.admin.complete_connect(
+                platform, request.match_info.get("state", ""), dict(request.query)
+            )
         except LinkRefused as exc:
             log.warning("refused a %s authorization callback: %s", platform, exc)
             return _page(
                 400,
                 "Authorization link not accepted",
-                f"{str(exc).capitalize()}: links from `connect <app> {platform}` work once, "
-                "for 30 minutes. Ask for a new one.",
+                f"{str(exc).capitalize()}. Each link from `connect <app> {platform}` works "
+                "once and for a short while: ask for a new one.",
             )
         except (PlatformError, ConfigError) as exc:
             log.warning("a %s authorization did not complete: %s", platform, exc)
             return _page(
                 400,
                 "Authorization not completed",
-                f"{explain(exc)} Ask for a new link with `connect <app> {platform}`.",
+                f"{explain(exc)} The link is used up: ask for a new one with "
+                f"`connect <app> {platform}`.",
             )
         granted = ", ".join(grant.permission_names) or "no permission sets"
         who = grant.app or grant.platform_app_id

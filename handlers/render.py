@@ -184,7 +184,8 @@ def quotas(app: str, found: Sequence[PlatformQuotas]) -> str:
 def connect_link(app: str, platform: str, link: str) -> str:
     return (
         f"To let miniship release {app} on {display(platform)}, an administrator of the "
-        f"mini program opens this link and confirms (it works once, within 30 minutes):\n"
+        "mini program opens this link and confirms (it works once; open it within 10 "
+        "minutes):\n"
         f"{link}\nWhen they are done, `apps` shows {app} as authorized."
     )
 

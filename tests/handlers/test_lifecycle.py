@@ -173,15 +173,17 @@ async def test_connect_stores_the_grant_and_apps_shows_it(session: Session) -> N
         assert link is not None, out
         async with httpx.AsyncClient() as browser:
             to_miniship = (await browser.get(link.group())).headers["location"]
-            callback = dict(parse_qsl(urlsplit(to_miniship).query))
-            assert set(callback) == {"state", "auth_code", "expires_in"}  # no app to trust
+            back = urlsplit(to_miniship)
+            callback = dict(parse_qsl(back.query))
+            assert set(callback) == {"auth_code", "expires_in"}  # no app to trust
+            assert back.path.startswith("/connect/wechat/") and len(back.path) > 40
             page = await browser.get(to_miniship)
             assert page.status_code == 200 and "Authorized" in page.text, page.text
             again = await browser.get(to_miniship)  # the link works once
             assert again.status_code == 400 and "used already" in again.text
             forged = await browser.get(
-                f"http://127.0.0.1:{port}/connect/wechat",
-                params={"state": "made-up", "auth_code": callback["auth_code"], "app": "demo"},
+                f"http://127.0.0.1:{port}/connect/wechat/made-up",
+                params={"auth_code": callback["auth_code"], "app": "demo"},
             )
             assert forged.status_code == 400 and "not made by this miniship" in forged.text
             bare = await browser.get(f"http://127.0.0.1:{port}/connect/wechat")
@@ -203,10 +205,10 @@ async def test_an_expired_authorization_link_is_refused(session: Session) -> Non
     store = session.runtime.service.store
     state = await store.open_connect("wechat", "demo", "U1", timedelta(seconds=-1))
     with pytest.raises(LinkRefused, match="expired"):
-        await session.runtime.admin.complete_connect("wechat", {"state": state, "auth_code": "c"})
+        await session.runtime.admin.complete_connect("wechat", state, {"auth_code": "c"})
     other = await store.open_connect("alipay", "demo", "U1", timedelta(minutes=5))
     with pytest.raises(LinkRefused, match="not made"):  # made for another platform
-        await session.runtime.admin.complete_connect("wechat", {"state": other, "auth_code": "c"})
+        await session.runtime.admin.complete_connect("wechat", other, {"auth_code": "c"})
     assert await store.take_connect("alipay", other)  # and still good for its own
 
 

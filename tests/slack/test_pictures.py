@@ -283,7 +283,7 @@ async def test_a_completed_authorization_is_said_in_the_apps_channel(
 
     monkeypatch.setattr(adapter, "complete_connect", complete_connect)
     state = await rt.service.store.open_connect("wechat", "demo", "U1", timedelta(minutes=5))
-    await rt.admin.complete_connect("wechat", {"state": state, "auth_code": "x"})
+    await rt.admin.complete_connect("wechat", state, {"auth_code": "x"})
     [posted] = await world.slack.wait_for("chat.postMessage")
     assert posted.params["channel"] == "C0RELEASE"
     assert posted.params["text"] == "demo authorized miniship on WeChat: Code, Stats"
