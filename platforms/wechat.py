@@ -36,7 +36,6 @@ https://developers.weixin.qq.com/doc/oplatform/openApi/miniprogram-management/co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import functools
 import json
@@ -44,10 +43,10 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -136,6 +135,12 @@ DRAFT_LIST = "/wxa/gettemplatedraftlist"
 ADD_TO_TEMPLATE = "/wxa/addtotemplate"
 DELETE_TEMPLATE = "/wxa/deletetemplate"
 
+NO_ERRCODE = frozenset(
+    {GET_COMPONENT_ACCESS, GET_AUTHORIZER_ACCESS, CREATE_PREAUTHCODE, QUERY_AUTH, AUTHORIZER_INFO}
+)
+"""The token and authorization APIs, which answer without errcode on success (fact sheet §1).
+Every other API's answer without one is malformed: a change it answered is then unclear."""
+
 TOKEN_CODES = frozenset({"40001", "40014", "42001", "42006"})
 """errcodes that mean "this access token is refused": renew it and try once more.
 
@@ -192,7 +197,10 @@ _VERSION_STATES: dict[int, str] = {
     DELAYED: "in review",
 }
 
-_GRAY_STATES = {0: "running", 1: "running", 2: "paused"}  # 3 finished, 4 deleted: over
+_GRAY_STATES = {0: "running", 1: "running", 2: "paused"}
+"""getgrayreleaseplan's status: 0 is "initial", not running; it counts as running only when
+something was released (a percentage, or members first), which _gray_from checks. 3 finished
+and 4 deleted are over."""
 
 
 def _status_words(status: int) -> str:
@@ -219,6 +227,10 @@ _OPEN_CONSOLE_IP = (
 )
 
 _RULES: dict[int, _ErrorRule] = {
+    # The codes of the fact sheet that the APIs miniship calls can answer. Left out: those
+    # only of APIs it never calls or fields it never sends (/cgi-bin/token 61024,
+    # uploadmedia 40005/40006/41005, preview_info 85092/85093, setweappsupportversion
+    # 89014); they get error_for's plain explanation with WeChat's own words.
     -1: (PlatformUnavailable, "WeChat is busy (system error); try again in a minute."),
     # tokens and credentials
     40001: (
@@ -304,11 +316,6 @@ _RULES: dict[int, _ErrorRule] = {
     61023: (
         AuthError,
         "WeChat refused the app's authorizer refresh token; " + _REAUTHORIZE,
-    ),
-    61024: (
-        AuthError,
-        "a component appid was used with /cgi-bin/token (a miniship bug): third-party "
-        "platforms get their token from api_component_token.",
     ),
     86000: (
         AuthError,
@@ -453,10 +460,7 @@ _RULES: dict[int, _ErrorRule] = {
         "WeChat refused the upload without saying why (-60005); check the template and "
         "ext_json, then upload again.",
     ),
-    40005: (InvalidInput, "WeChat refused the file type of review material."),
-    40006: (InvalidInput, "review material is too large (images ≤ 2 MB, videos ≤ 10 MB)."),
     40097: (InvalidInput, "WeChat refused an argument (e.g. a version over 64 characters)."),
-    41005: (InvalidInput, "the review material upload carried no file (a miniship bug)."),
     43001: (InvalidInput, "WeChat wanted a GET request (a miniship bug)."),
     43002: (InvalidInput, "WeChat wanted a POST request (a miniship bug)."),
     43003: (InvalidInput, "WeChat needs HTTPS; check WECHAT_API_BASE."),
@@ -522,8 +526,6 @@ _RULES: dict[int, _ErrorRule] = {
         "the code uses navigateToMiniProgram; declare the target AppIDs in "
         "ext_json.navigateToMiniProgramAppIdList first.",
     ),
-    85092: (InvalidInput, "the review preview material (preview_info) is malformed."),
-    85093: (InvalidInput, "too many preview images or videos for the review."),
     85094: (
         InvalidInput,
         "WeChat needs a UGC declaration (ugc_declare) for these categories; add it in "
@@ -550,7 +552,6 @@ _RULES: dict[int, _ErrorRule] = {
         "(`templates delete <id>`).",
     ),
     87006: (InvalidInput, "mini games cannot be submitted through this API."),
-    89014: (InvalidInput, "WeChat refused the base-library version."),
     9402203: (
         InvalidInput,
         "a standard template only accepts extAppid, ext and window in ext_json.",
@@ -816,9 +817,12 @@ class _AppConfig(BaseModel):
         return self.project_path is not None
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class _Token:
-    value: str
+    value: str = field(repr=False)  # a secret: kept out of repr (debuggers, error reports)
     renew_at: float  # unix seconds; renewed from then on, before WeChat's expiry
 
 
@@ -864,6 +868,21 @@ def _json(data: Any) -> str:
 
 def _bad(api: str, what: str) -> BadResponse:
     return BadResponse("wechat", "", "", f"WeChat's answer to {api} is malformed: {what}.")
+
+
+def _cannot_tell(why: str) -> PlatformError:
+    """Raised by a confirmation check when WeChat's answers cannot say whether a change
+    happened: :meth:`Platform.confirm_change` then leaves the outcome unknown."""
+    return PlatformError("wechat", "", "", f"WeChat's answers cannot tell: {why}.")
+
+
+def _reveal(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def _candidates(*values: str | None) -> list[str]:
+    """Credentials to try, in the order given, without empty ones and repeats."""
+    return list(dict.fromkeys(v for v in values if v))
 
 
 def as_int(value: object) -> int | None:
@@ -966,6 +985,35 @@ def _kept_from(data: Mapping[str, Any]) -> list[_Kept]:
         )
     found.sort(key=lambda k: (k.app_version or 0, k.commit_time or 0), reverse=True)
     return found
+
+
+def _recommitted(before: _Info, now: _Info, version: str) -> bool:
+    """Whether getversioninfo shows a commit of ``version`` made after ``before`` was read.
+
+    A re-upload of the trial version itself shows by exp_time (it changes with every commit)
+    or exp_desc moving. When WeChat gives neither, nothing tells: the upload's outcome then
+    stays unknown rather than being confirmed by the older commit.
+    """
+    if now.trial != version:
+        return False
+    if before.trial != version:
+        return True
+    if (before.trial_at, before.trial_desc) != (now.trial_at, now.trial_desc):
+        return True
+    if now.trial_at is None:
+        raise _cannot_tell(f"{version} was the trial version already, and no exp_time shows")
+    return False
+
+
+def _new_review(before: _Audit | None, latest: _Audit | None, version: str) -> bool:
+    """Whether ``latest`` is a review submitted after ``before`` was read: another auditid,
+    pending, and of ``version`` (when WeChat says which version; it may not)."""
+    return (
+        latest is not None
+        and (before is None or latest.auditid != before.auditid)
+        and latest.status in (IN_REVIEW, DELAYED)
+        and latest.user_version in (None, version)
+    )
 
 
 def _rollback_targets(kept: Sequence[_Kept], live: str | None) -> tuple[list[_Kept], str]:
@@ -1106,9 +1154,11 @@ class WeChatPlatform(Platform):
         self.settings: _Settings = settings
         self._component: _Token | None = None
         self._authorizers: dict[str, _Token] = {}
-        self._refresh_tokens: dict[str, str] = {}  # obtained while running: rotated, connected
+        self._refresh_tokens: dict[str, SecretStr] = {}  # obtained while running
         self._locks: dict[str, asyncio.Lock] = {}
         self._pushed_ticket: SecretStr | None = None
+        self._pushed_ticket_at: datetime | None = None  # its CreateTime
+        self._decided: dict[int, datetime] = {}  # auditid → when first seen decided
 
     @property
     def verify_ticket(self) -> SecretStr | None:
@@ -1161,14 +1211,12 @@ class WeChatPlatform(Platform):
             )
         return cfg
 
-    def authorizer_refresh_token(self, app: str) -> SecretStr | None:
-        """The newest authorizer_refresh_token WeChat gave for ``app`` while running (or the
-        configured one)."""
-        cfg = self._config(app)
-        token = self._refresh_tokens.get(app)
-        if token:
-            return SecretStr(token)
-        return cfg.refresh_token
+    def _refused(
+        self, text: str, kind: type[PlatformError] = InvalidState, code: str = ""
+    ) -> PlatformError:
+        """The error for a step miniship refuses before asking WeChat to do it; ``text``
+        says why and what to do instead."""
+        return kind(self.name, code, "", text)
 
     # -- the vault ---------------------------------------------------------------------
 
@@ -1257,9 +1305,15 @@ class WeChatPlatform(Platform):
             ) from None
 
     def _answer(
-        self, api: str, response: httpx.Response, note: Callable[..., None]
+        self,
+        api: str,
+        response: httpx.Response,
+        note: Callable[..., None],
+        *,
+        errcode_optional: bool = False,
     ) -> dict[str, Any]:
-        """The answer object when its errcode is 0 or absent; the typed error otherwise."""
+        """The answer object when its errcode is 0 (or absent, where ``errcode_optional``:
+        the token APIs); the typed error otherwise."""
         status = response.status_code
         http = f"HTTP {status}"
         try:
@@ -1284,7 +1338,9 @@ class WeChatPlatform(Platform):
         if "errcode" not in data:
             if status != 200:
                 raise _bad(api, f"{http} without an errcode")
-            return data  # token endpoints answer without errcode on success
+            if not errcode_optional:
+                raise _bad(api, "no errcode")
+            return data  # the token APIs answer without errcode on success
         errcode = as_int(data["errcode"])
         if errcode is None:
             raise _bad(api, f"errcode {data['errcode']!r} is not a number")
@@ -1306,14 +1362,15 @@ class WeChatPlatform(Platform):
         query: Mapping[str, str] | None = None,
         body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """One JSON request; the answer object when its errcode is 0 or absent.
+        """One JSON request; the answer object when its errcode is 0 (or absent, for the
+        :data:`NO_ERRCODE` APIs).
 
         Every exchange is recorded with secrets masked; tokens only travel in the query.
         """
         api = f"{method} {path}"
         note = self._noter(api, {**(query or {}), **(body or {})})
         response = await self._http(method, path, query, body, note)
-        return self._answer(api, response, note)
+        return self._answer(api, response, note, errcode_optional=path in NO_ERRCODE)
 
     async def _send_image(
         self,
@@ -1403,16 +1460,11 @@ class WeChatPlatform(Platform):
 
     async def _tickets(self) -> list[str]:
         """component_verify_tickets to try, newest first: pushed, kept in the vault, configured."""
-        found: list[str] = []
-        configured = self.settings.component_verify_ticket
-        for value in (
-            self._pushed_ticket.get_secret_value() if self._pushed_ticket else None,
+        return _candidates(
+            _reveal(self._pushed_ticket),
             await self._vault_load(VAULT_TICKET),
-            configured.get_secret_value() if configured else None,
-        ):
-            if value and value not in found:
-                found.append(value)
-        return found
+            _reveal(self.settings.component_verify_ticket),
+        )
 
     async def _component_token(self) -> str:
         """The platform's component_access_token, cached; renewed by one caller at a time."""
@@ -1472,6 +1524,32 @@ class WeChatPlatform(Platform):
         if self._component is not None and self._component.value == value:
             self._component = None
 
+    def _sender(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        *,
+        read: bool,
+        query: Mapping[str, str] | None,
+        key: str,
+        image: bool = False,
+    ) -> Callable[[str], Awaitable[dict[str, Any]]]:
+        """``send(token)``: the request with ``token`` under query ``key``. A read is asked
+        again while WeChat is busy; a change is sent once, and an unclear answer to it
+        raises :class:`OutcomeUnknown` (:meth:`send_change`)."""
+        fetch = self._send_image if image else self._send
+
+        async def send(token: str) -> dict[str, Any]:
+            once = functools.partial(
+                fetch, method, path, query={**(query or {}), key: token}, body=body
+            )
+            if read:
+                return await self.read_with_retries(once)
+            return await self.send_change(once)
+
+        return send
+
     async def _component_call(
         self,
         method: str,
@@ -1484,28 +1562,24 @@ class WeChatPlatform(Platform):
     ) -> dict[str, Any]:
         """Call a platform-level API with the component token under query ``key``
         (``access_token`` for the template library, as the sheet advises, §3.7)."""
-
-        async def send(token: str) -> dict[str, Any]:
-            once = functools.partial(
-                self._send, method, path, query={**(query or {}), key: token}, body=body
-            )
-            if read:
-                return await self.read_with_retries(once)
-            return await self.send_change(once)
-
+        send = self._sender(method, path, body, read=read, query=query, key=key)
         return await self._renewing(self._component_token, self._forget_component, send)
 
     async def _refresh_tokens_for(self, app: str, cfg: _AppConfig) -> list[str]:
         """Refresh tokens to try, in order: obtained while running, the vault, miniship.toml."""
-        found: list[str] = []
-        for value in (
-            self._refresh_tokens.get(app),
+        return _candidates(
+            _reveal(self._refresh_tokens.get(app)),
             await self._vault_load(f"refresh_token:{cfg.appid}"),
-            cfg.refresh_token.get_secret_value() if cfg.refresh_token else None,
-        ):
-            if value and value not in found:
-                found.append(value)
-        return found
+            _reveal(cfg.refresh_token),
+        )
+
+    async def _keep_refresh(self, appid: str, value: str, *, required: bool = False) -> None:
+        """Use ``value`` as the refresh token of mini program ``appid`` from now on: in
+        memory first (a failing vault then does not lose it for this process), then in the
+        vault, for the next start."""
+        for key in self._keys_for(appid):
+            self._refresh_tokens[key] = SecretStr(value)
+        await self._vault_save(f"refresh_token:{appid}", value, required=required)
 
     async def _authorizer_token(self, app: str) -> str:
         """The mini program's authorizer_access_token, cached; one renewal at a time."""
@@ -1531,19 +1605,46 @@ class WeChatPlatform(Platform):
                 used.append(refresh)
                 return await self._renew_authorizer(cfg, refresh)
 
-            data = await self._first_accepted(candidates, REFRESH_REFUSED, renew)
-            refresh = used[-1]
+            try:
+                data = await self._first_accepted(candidates, REFRESH_REFUSED, renew)
+            except AuthError as refused:
+                if refused.code not in REFRESH_REFUSED:
+                    raise
+                data = await renew(await self._recover_refresh(cfg, candidates, refused))
             value, expires_in = self._token_fields(
                 data, "authorizer_access_token", f"POST {GET_AUTHORIZER_ACCESS}"
             )
             newest = data.get("authorizer_refresh_token")
-            if isinstance(newest, str) and newest and newest != refresh:
+            if isinstance(newest, str) and newest and newest != used[-1]:
                 # rotated (whether WeChat does is UNCERTAIN, §3.6): the new one is the one
                 # to use from now on, here and after a restart
-                self._refresh_tokens[app] = newest
-                await self._vault_save(f"refresh_token:{cfg.appid}", newest)
+                await self._keep_refresh(cfg.appid, newest)
             self._authorizers[app] = _Token(value, self._renew_at(expires_in))
             return value
+
+    async def _recover_refresh(
+        self, cfg: _AppConfig, tried: Sequence[str], refused: AuthError
+    ) -> str:
+        """The current refresh token of a mini program whose known ones WeChat refused
+        (61023), as api_get_authorizer_info names it, kept for later renewals.
+
+        This covers a rotated token whose answer was lost (api_authorizer_token is asked
+        again as a read, with the old one). ``refused`` is raised again when WeChat names
+        no other token; a mini program that no longer authorizes the platform gets 61003.
+        """
+        try:
+            info = _section(await self._authorizer_info(cfg.appid), "authorization_info")
+        except AuthError:
+            raise
+        except PlatformError as exc:
+            log.info("could not ask WeChat for the current refresh token (%s)", exc.code or "-")
+            raise refused from None
+        current = info.get("authorizer_refresh_token")
+        if not isinstance(current, str) or not current or current in tried:
+            raise refused
+        log.info("WeChat named a newer refresh token for %s; using it", cfg.appid)
+        await self._keep_refresh(cfg.appid, current)
+        return current
 
     async def _renew_authorizer(self, cfg: _AppConfig, refresh: str) -> dict[str, Any]:
         body = {
@@ -1575,21 +1676,29 @@ class WeChatPlatform(Platform):
         operation can ask WeChat what happened; failures before the write was sent (tokens)
         do not.
         """
-        sender = self._send_image if image else self._send
-
-        async def send(token: str) -> dict[str, Any]:
-            once = functools.partial(
-                sender, method, path, query={**(query or {}), "access_token": token}, body=body
-            )
-            if read:
-                return await self.read_with_retries(once)
-            return await self.send_change(once)
-
+        send = self._sender(
+            method, path, body, read=read, query=query, key="access_token", image=image
+        )
         return await self._renewing(
             functools.partial(self._authorizer_token, app),
             functools.partial(self._forget_authorizer, app),
             send,
         )
+
+    async def _change(
+        self,
+        send: Callable[[], Awaitable[T]],
+        what: str,
+        check: Callable[[], Awaitable[bool]],
+    ) -> T | None:
+        """``send`` the one request that carries a change: its answer when clear. After an
+        unclear answer ``check`` asks WeChat whether the ``what`` shows: ``None`` when it
+        does (confirmed); :meth:`confirm_change` raises when it does not or cannot tell."""
+        try:
+            return await send()
+        except OutcomeUnknown as unclear:
+            await self.confirm_change(unclear, what, check)
+            return None
 
     # -- reads -------------------------------------------------------------------------
 
@@ -1597,10 +1706,9 @@ class WeChatPlatform(Platform):
         """The live and trial versions (getversioninfo)."""
         return _info_from(await self._call(app, "POST", VERSION_INFO, {}, read=True))
 
-    async def _versions(self, app: str) -> tuple[str | None, str | None]:
-        """``(live version, trial version)`` from getversioninfo."""
-        info = await self._info(app)
-        return info.live, info.trial
+    async def _live(self, app: str) -> str | None:
+        """The live version (getversioninfo)."""
+        return (await self._info(app)).live
 
     async def _latest(self, app: str) -> _Audit | None:
         """The latest review (get_latest_auditstatus); ``None`` when never submitted."""
@@ -1623,13 +1731,17 @@ class WeChatPlatform(Platform):
         )
         return _kept_from(data)
 
+    async def _quota(self, app: str) -> dict[str, Any]:
+        """The provider's monthly quotas (queryquota): rest, limit, speedup_rest, speedup_limit."""
+        return await self._call(app, "GET", QUERY_QUOTA, read=True)
+
     @staticmethod
-    async def _shows(check: Callable[[], Awaitable[bool]]) -> bool:
-        """Whether WeChat shows what ``check`` asks about; False when it cannot be asked."""
+    async def _quietly(read: Awaitable[T], default: T) -> T:
+        """What ``read`` gives, or ``default`` when WeChat could not be asked."""
         try:
-            return await check()
+            return await read
         except PlatformError:
-            return False
+            return default
 
     def _review(
         self,
@@ -1665,39 +1777,53 @@ class WeChatPlatform(Platform):
             version=version or audit.user_version,
             ref=str(audit.auditid),
             reason=audit.reason if audit.status in (REJECTED, DELAYED) else "",
-            decided_at=datetime.fromtimestamp(self.clock(), UTC) if decided else None,
+            decided_at=self._decided_at(audit.auditid) if decided else None,
             detail=detail,
         )
+
+    def _decided_at(self, auditid: int) -> datetime:
+        """When this adapter first saw audit ``auditid`` decided.
+
+        WeChat's audit APIs say no decision time (only the push does, SuccTime/FailTime), so
+        this is the moment of detection, kept: later polls do not move it to "now".
+        """
+        return self._decided.setdefault(auditid, datetime.fromtimestamp(self.clock(), UTC))
 
     def _auditid(self, ref: str) -> int:
         auditid = as_int(ref)
         if auditid is None:
-            raise InvalidInput(self.name, "", "", f"{ref!r} is not a WeChat audit id (a number).")
+            raise self._refused(f"{ref!r} is not a WeChat audit id (a number).", InvalidInput)
         return auditid
+
+    async def _trial_is(self, app: str, version: str | None, risk: str) -> str:
+        """The trial version, after checking it is ``version`` (when given); ``risk`` says
+        what going on with another one would do (``{trial}`` names it)."""
+        trial = (await self._info(app)).trial
+        if trial is None:
+            raise self._refused(
+                "WeChat has no trial version for this mini program; upload "
+                f"{version or 'a version'} first."
+            )
+        if version is not None and trial != version:
+            raise self._refused(
+                f"WeChat's trial version is {trial}, not {version}: "
+                f"{risk.format(trial=trial)}. Upload {version} again first."
+            )
+        return trial
 
     # -- upload ------------------------------------------------------------------------
 
     def _check_version(self, version: str) -> None:
         if not version or len(version) > MAX_USER_VERSION:
-            raise InvalidInput(
-                self.name,
-                "",
-                "",
+            raise self._refused(
                 f"WeChat takes a version of 1 to {MAX_USER_VERSION} characters; {version!r} "
                 f"has {len(version)}.",
+                InvalidInput,
             )
 
     def _template_id(self, app: str, cfg: _AppConfig, template: str | None) -> int:
         if template is not None:
-            if not re.fullmatch(r"\d{1,18}", template.strip()):
-                raise InvalidInput(
-                    self.name,
-                    "",
-                    "",
-                    f"{template!r} is not a WeChat template id: it is a number, as `templates` "
-                    "lists them.",
-                )
-            return int(template)
+            return self._number("template id", template)
         if cfg.template_id is None:
             raise ConfigError(
                 f"[apps.{app}.wechat] has no template_id: set it to a template of the platform's "
@@ -1724,12 +1850,10 @@ class WeChatPlatform(Platform):
         self._check_version(version)
         if cfg.direct:
             if template is not None:
-                raise InvalidInput(
-                    self.name,
-                    "",
-                    "",
+                raise self._refused(
                     f"{app} is owned directly: its code comes from project_path, not from a "
                     "template of the third-party platform.",
+                    InvalidInput,
                 )
             return await self._upload_with_ci(app, cfg, version, notes)
         template_id = self._template_id(app, cfg, template)
@@ -1739,14 +1863,13 @@ class WeChatPlatform(Platform):
             "user_version": version,
             "user_desc": notes,
         }
-        try:
-            await self._call(app, "POST", COMMIT, body, read=False)
-        except OutcomeUnknown as unclear:
+        before = await self._info(app)  # to tell a new commit from the one already there
 
-            async def committed() -> bool:
-                return (await self._versions(app))[1] == version
+        async def committed() -> bool:
+            return _recommitted(before, await self._info(app), version)
 
-            await self.confirm_change(unclear, "upload", committed)
+        commit = functools.partial(self._call, app, "POST", COMMIT, body, read=False)
+        if await self._change(commit, "upload", committed) is None:
             return UploadResult(version, f"trial version updated ({CONFIRMED})")
         return UploadResult(version, f"trial version updated (template {template_id})")
 
@@ -1801,8 +1924,10 @@ class WeChatPlatform(Platform):
                     ) from None
                 raise
             except PlatformUnavailable as exc:
+                # stopped after its time limit: the upload may have reached WeChat, and no
+                # API can tell for an app owned directly
                 self.record_exchange(api, shown, error=exc.explanation)
-                raise
+                raise OutcomeUnknown.after(exc) from None
         tail = scrub_message(out.strip())[-1000:]
         self.record_exchange(api, shown, {"output": tail})
         return UploadResult(
@@ -1850,24 +1975,11 @@ class WeChatPlatform(Platform):
 
         ``expedite`` asks for an expedited review right after the submission succeeded
         (WeChat expedites separately, speedupaudit); a refused expedite does not undo it.
+        After an unclear answer the submission is confirmed only by a review newer than the
+        one WeChat showed before sending.
         """
         cfg = self._platform_app(app)
-        _, trial = await self._versions(app)
-        if trial is None:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
-                f"WeChat has no trial version for this mini program; upload {version} first.",
-            )
-        if trial != version:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
-                f"WeChat's trial code is version {trial}, not {version}: submitting now would "
-                f"send {trial}'s code for review. Upload {version} again, then submit.",
-            )
+        await self._trial_is(app, version, "submitting now would send {trial}'s code for review")
         body: dict[str, Any] = {}
         items = await self._item_list(app, cfg)
         if items:
@@ -1877,22 +1989,22 @@ class WeChatPlatform(Platform):
         )
         if cfg.privacy_api_not_use:
             body["privacy_api_not_use"] = True
-        sent = await self._submit_once(app, body)
-        if isinstance(sent, OutcomeUnknown):
-            found: list[_Audit] = []
+        before = await self._latest(app)
+        found: list[_Audit] = []
 
-            async def submitted() -> bool:
-                latest = await self._latest(app)
-                if (
-                    latest is not None
-                    and latest.status in (IN_REVIEW, DELAYED)
-                    and latest.user_version == version
-                ):
-                    found.append(latest)
-                return bool(found)
+        async def submitted() -> bool:
+            latest = await self._latest(app)
+            if latest is not None and _new_review(before, latest, version):
+                found.append(latest)
+            return bool(found)
 
-            await self.confirm_change(sent, "submission", submitted)
-            sent = SubmitResult(str(found[0].auditid), f"audit {found[0].auditid} ({CONFIRMED})")
+        auditid = await self._change(
+            functools.partial(self._submit_once, app, body), "submission", submitted
+        )
+        if auditid is None:
+            sent = SubmitResult(str(found[-1].auditid), f"audit {found[-1].auditid} ({CONFIRMED})")
+        else:
+            sent = SubmitResult(str(auditid), f"audit {auditid}")
         if not expedite:
             return sent
         try:
@@ -1901,10 +2013,11 @@ class WeChatPlatform(Platform):
             return dataclasses.replace(sent, detail=f"{sent.detail}; not expedited: {exc}")
         return dataclasses.replace(sent, detail=f"{sent.detail}; {said}")
 
-    async def _submit_once(
-        self, app: str, body: Mapping[str, Any]
-    ) -> SubmitResult | OutcomeUnknown:
-        """submit_audit, waiting out the privacy scan (61039); the unclear outcome if any."""
+    async def _submit_once(self, app: str, body: Mapping[str, Any]) -> int:
+        """submit_audit, waiting out the privacy scan (61039): the new auditid.
+
+        Raises :class:`OutcomeUnknown` when the answer was unclear or named no auditid.
+        """
         s = self.settings
         waited = 0.0
         attempt = 0
@@ -1931,13 +2044,10 @@ class WeChatPlatform(Platform):
                 )
                 await self.sleep(s.privacy_scan_wait_seconds)
                 waited += s.privacy_scan_wait_seconds
-            except OutcomeUnknown as unclear:
-                return unclear
         try:
-            auditid = _int_field(data, "auditid", f"POST {SUBMIT_AUDIT}")
+            return _int_field(data, "auditid", f"POST {SUBMIT_AUDIT}")
         except BadResponse as exc:  # accepted, but the answer does not say which audit
-            return OutcomeUnknown.after(exc)
-        return SubmitResult(str(auditid), f"audit {auditid}")
+            raise OutcomeUnknown.after(exc) from None
 
     async def review_status(self, app: str, version: str, ref: str) -> ReviewStatus:
         """Where audit ``ref`` stands (get_auditstatus); approved and live means released."""
@@ -1955,7 +2065,7 @@ class WeChatPlatform(Platform):
         audit = _audit_from(data, api, auditid)
         if audit.status != APPROVED:
             return self._review(audit, version, None)
-        live = (await self._versions(app))[0]
+        live = await self._live(app)
         gray = None
         if live != version:
             gray = await self._gray_plan(app, version)
@@ -1970,70 +2080,58 @@ class WeChatPlatform(Platform):
         self._platform_app(app)
         latest = await self._latest(app)
         if latest is None:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
-                "nothing has been submitted for review on WeChat, so there is nothing to withdraw.",
+            raise self._refused(
+                "nothing has been submitted for review on WeChat, so there is nothing to withdraw."
             )
         pending = latest.status in (IN_REVIEW, DELAYED)
         if str(latest.auditid) == ref and not pending:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
+            raise self._refused(
                 f"audit {ref} of {version} is {_status_words(latest.status)}, not under review; "
-                "there is nothing to withdraw.",
+                "there is nothing to withdraw."
             )
         if str(latest.auditid) != ref:
             what = "is under review" if pending else f"is {_status_words(latest.status)}"
-            raise InvalidState(
-                self.name,
-                "",
-                "",
+            raise self._refused(
                 f"on WeChat audit {latest.auditid} (version {latest.user_version or '?'}) {what}, "
-                f"not audit {ref} of {version}; withdrawing now would not pull {version}.",
+                f"not audit {ref} of {version}; withdrawing now would not pull {version}."
             )
-        try:
-            await self._call(app, "GET", UNDO_AUDIT, read=False)
-        except OutcomeUnknown as unclear:
 
-            async def withdrawn() -> bool:
-                now = await self._latest(app)
-                return now is not None and str(now.auditid) == ref and now.status == WITHDRAWN
+        async def withdrawn() -> bool:
+            now = await self._latest(app)
+            return now is not None and str(now.auditid) == ref and now.status == WITHDRAWN
 
-            await self.confirm_change(unclear, "withdrawal", withdrawn)
+        undo = functools.partial(self._call, app, "GET", UNDO_AUDIT, read=False)
+        if await self._change(undo, "withdrawal", withdrawn) is None:
             return f"withdrawn from review (audit {ref}; {CONFIRMED})"
         return f"withdrawn from review (audit {ref})"
 
     async def expedite(self, app: str, version: str, ref: str) -> str:
         """Ask WeChat to expedite audit ``ref`` (speedupaudit; the provider's monthly quota).
 
-        WeChat shows no per-audit trace of an expedite, so after an unclear answer it is
-        confirmed by the expedite quota (queryquota ``speedup_rest``) read just before: one
-        less means it was spent on this request. (The quota is provider-wide; another
-        expedite at the same moment could mislead this check.)
+        Refused without asking when queryquota shows no expedite left. WeChat shows no
+        per-audit trace of an expedite, so after an unclear answer it is confirmed by the
+        expedite quota (``speedup_rest``) read just before: one less means it was spent on
+        this request; more (a new month's quota) cannot tell. (The quota is provider-wide;
+        another expedite at the same moment could mislead this check.)
         """
         self._platform_app(app)
         body = {"auditid": self._auditid(ref)}
-        before = await self._speedup_rest(app)
-        try:
-            await self._call(app, "POST", SPEEDUP_AUDIT, body, read=False)
-        except OutcomeUnknown as unclear:
+        before = as_int((await self._quota(app)).get("speedup_rest"))
+        if before == 0:
+            raise self._refused(_RULES[89405][1], QuotaExceeded)
 
-            async def expedited() -> bool:
-                now = await self._speedup_rest(app)
-                if before is None or now is None:
-                    raise _bad(f"GET {QUERY_QUOTA}", "no speedup_rest")  # cannot tell
-                return now < before
+        async def expedited() -> bool:
+            now = as_int((await self._quota(app)).get("speedup_rest"))
+            if before is None or now is None:
+                raise _cannot_tell("queryquota gives no speedup_rest")
+            if now > before:
+                raise _cannot_tell("the expedite quota was renewed (a new month)")
+            return now < before
 
-            await self.confirm_change(unclear, "expedite request", expedited)
+        speedup = functools.partial(self._call, app, "POST", SPEEDUP_AUDIT, body, read=False)
+        if await self._change(speedup, "expedite request", expedited) is None:
             return f"expedited review requested (audit {ref}; {CONFIRMED})"
         return f"expedited review requested (audit {ref}; WeChat aims at 2–12 hours)"
-
-    async def _speedup_rest(self, app: str) -> int | None:
-        data = await self._call(app, "GET", QUERY_QUOTA, read=True)
-        return as_int(data.get("speedup_rest"))
 
     async def quotas(self, app: str) -> list[Quota]:
         """The provider's monthly audit and expedite quotas (queryquota), and the withdraw
@@ -2041,7 +2139,7 @@ class WeChatPlatform(Platform):
         cfg = self._config(app)
         if cfg.direct:
             return []
-        data = await self._call(app, "GET", QUERY_QUOTA, read=True)
+        data = await self._quota(app)
         return [
             Quota(
                 "submit",
@@ -2073,33 +2171,26 @@ class WeChatPlatform(Platform):
     # -- release -----------------------------------------------------------------------
 
     async def _approved(self, app: str, version: str, ref: str | None, what: str) -> _Audit:
-        """The latest audit, when it is the approved review of ``version`` (and ``ref``)."""
+        """The latest audit, when it is the approved review of ``version`` (and ``ref``):
+        what release, gray release and their undoing act on."""
         latest = await self._latest(app)
         if latest is None:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
-                f"nothing has been submitted for review on WeChat, so nothing can be {what}.",
+            raise self._refused(
+                f"nothing has been submitted for review on WeChat, so nothing can be {what}."
             )
         wrong_ref = ref is not None and str(latest.auditid) != ref
         if wrong_ref or latest.user_version not in (None, version):
             asked = f"audit {ref} of {version}" if ref is not None else version
-            raise InvalidState(
-                self.name,
-                "",
-                "",
-                f"WeChat would release audit {latest.auditid} (version "
-                f"{latest.user_version or '?'}, {_status_words(latest.status)}), not {asked}; "
-                "releasing now would release different code.",
+            raise self._refused(
+                f"WeChat's latest review is audit {latest.auditid} (version "
+                f"{latest.user_version or '?'}, {_status_words(latest.status)}), not {asked}: "
+                f"what would be {what} now is different code. Look at the status and name the "
+                "version WeChat has."
             )
         if latest.status != APPROVED:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
+            raise self._refused(
                 f"audit {latest.auditid} of {version} is {_status_words(latest.status)}; only an "
-                f"approved version can be {what}.",
+                f"approved version can be {what}."
             )
         return latest
 
@@ -2110,23 +2201,21 @@ class WeChatPlatform(Platform):
         """
         self._platform_app(app)
         await self._approved(app, version, ref, "published")
-        gray = None
-        with contextlib.suppress(PlatformError):
-            gray = await self._gray_plan(app, version)
+        gray = await self._quietly(self._gray_plan(app, version), None)
         done = f"gray release at {gray.percent}% completed: " if gray is not None else ""
 
         async def live() -> bool:
-            return (await self._versions(app))[0] == version
+            return await self._live(app) == version
 
+        release = functools.partial(self._call, app, "POST", RELEASE, {}, read=False)
         try:
-            await self._call(app, "POST", RELEASE, {}, read=False)
-        except OutcomeUnknown as unclear:
-            await self.confirm_change(unclear, "release", live)
-            return f"{done}published {version} ({CONFIRMED})"
+            answer = await self._change(release, "release", live)
         except InvalidState as exc:
-            if exc.code == "85052" and await self._shows(live):
+            if exc.code == "85052" and await self._quietly(live(), False):
                 return f"{version} is already live"
             raise
+        if answer is None:
+            return f"{done}published {version} ({CONFIRMED})"
         return f"{done}published {version}: it is live now"
 
     async def gray(self, app: str, version: str, percent: int) -> str:
@@ -2134,11 +2223,9 @@ class WeChatPlatform(Platform):
         with a higher percentage to widen it, :meth:`publish` to release it to everyone."""
         self._platform_app(app)
         if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
-            raise InvalidInput(
-                self.name,
-                "",
-                "",
+            raise self._refused(
                 f"WeChat takes a whole gray percentage from 1 to 100, not {percent!r}.",
+                InvalidInput,
             )
         await self._approved(app, version, None, "released gradually")
 
@@ -2146,10 +2233,9 @@ class WeChatPlatform(Platform):
             plan = await self._gray_plan(app, version)
             return plan is not None and plan.percent == percent
 
-        try:
-            await self._call(app, "POST", GRAY_RELEASE, {"gray_percentage": percent}, read=False)
-        except OutcomeUnknown as unclear:
-            await self.confirm_change(unclear, "gray release", reached)
+        body = {"gray_percentage": percent}
+        widen = functools.partial(self._call, app, "POST", GRAY_RELEASE, body, read=False)
+        if await self._change(widen, "gray release", reached) is None:
             return f"{version} is released to {percent}% of users (gray release; {CONFIRMED})"
         return (
             f"{version} is released to {percent}% of users (gray release); publish it to "
@@ -2157,23 +2243,21 @@ class WeChatPlatform(Platform):
         )
 
     async def stop_gray(self, app: str, version: str) -> str:
-        """Cancel the staged release (revertgrayrelease): its users go back to the live version."""
+        """Cancel the staged release of ``version`` (revertgrayrelease): its users go back to
+        the live version. Refused when the version in gray is another one."""
         self._platform_app(app)
         plan = await self._gray_plan(app, version)
         if plan is None:
-            raise InvalidState(
-                self.name, "", "", f"no gray release of {version} is running on WeChat."
-            )
+            raise self._refused(f"no gray release of {version} is running on WeChat.")
+        await self._approved(app, version, None, "stopped")  # the plan is of this version
 
         async def stopped() -> bool:
             return await self._gray_plan(app, version) is None
 
-        try:
-            await self._call(app, "GET", REVERT_GRAY, read=False)
-        except OutcomeUnknown as unclear:
-            await self.confirm_change(unclear, "end of the gray release", stopped)
+        revert = functools.partial(self._call, app, "GET", REVERT_GRAY, read=False)
+        if await self._change(revert, "end of the gray release", stopped) is None:
             return f"gray release of {version} stopped ({CONFIRMED})"
-        live = (await self._versions(app))[0]
+        live = await self._quietly(self._live(app), None)
         back = f"; its {plan.percent}% of users are back on {live}" if live else ""
         return f"gray release of {version} stopped{back}"
 
@@ -2184,56 +2268,61 @@ class WeChatPlatform(Platform):
         Never retried blindly: after an unclear answer WeChat is asked which version is live.
         """
         self._platform_app(app)
-        now = (await self._versions(app))[0]
+        now = await self._live(app)
         if now is None:
-            raise InvalidState(self.name, "", "", "nothing is live on WeChat to roll back.")
+            raise self._refused("nothing is live on WeChat to roll back.")
         if now != live:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
+            raise self._refused(
                 f"WeChat's live version is {now}, not {live}; look at the status before rolling "
-                "back.",
+                "back."
             )
         if await self._gray_plan(app) is not None:
-            raise InvalidState(
-                self.name,
-                "87011",
-                "",
+            raise self._refused(
                 "a gray (staged) release is running; WeChat rolls back only after it is "
                 "published to everyone or stopped.",
+                code="87011",
             )
         targets, why = _rollback_targets(await self._kept(app), live)
         if to is None:
             if not targets:
-                raise InvalidState(self.name, "", "", f"cannot roll back: {why}.")
+                raise self._refused(f"cannot roll back: {why}.")
             target = targets[0]
         else:
             chosen = next((k for k in targets if k.version == to), None)
             if chosen is None:
                 offered = ", ".join(k.version for k in targets)
-                raise InvalidInput(
-                    self.name,
-                    "",
-                    "",
+                raise self._refused(
                     f"WeChat cannot roll back {live} to {to}: "
                     + (
                         f"the versions you can roll back to are {offered}."
                         if offered
                         else f"{why}."
                     ),
+                    InvalidInput,
+                )
+            if chosen is not targets[0] and chosen.app_version is None:
+                # without app_version WeChat goes to the previous version, not the one chosen
+                raise self._refused(
+                    f"WeChat's version history gives no app_version for {to}, and without one "
+                    f"WeChat rolls back to {targets[0].version}. Roll back to "
+                    f"{targets[0].version} instead, or choose {to} in mp.weixin.qq.com → 管理 → "
+                    "版本管理."
                 )
             target = chosen
         query = {"app_version": str(target.app_version)} if target.app_version is not None else {}
 
         async def back() -> bool:
-            return (await self._versions(app))[0] == target.version
+            return await self._live(app) == target.version
 
-        try:
-            await self._call(app, "GET", REVERT_RELEASE, read=False, query=query)
-        except OutcomeUnknown as unclear:
-            await self.confirm_change(unclear, "rollback", back)
+        revert = functools.partial(self._call, app, "GET", REVERT_RELEASE, read=False, query=query)
+        if await self._change(revert, "rollback", back) is None:
             return f"rolled back from {live} to {target.version} ({CONFIRMED})"
+        shown = await self._quietly(self._live(app), None)
+        if shown is not None and shown != target.version:
+            return (
+                f"WeChat accepted the rollback from {live}, but shows {shown} live, not "
+                f"{target.version}; look at the versions before going on"
+            )
         return f"rolled back from {live} to {target.version}: {target.version} is live now"
 
     # -- what WeChat shows -------------------------------------------------------------
@@ -2248,20 +2337,18 @@ class WeChatPlatform(Platform):
                     "releases are in mp.weixin.qq.com → 管理 → 版本管理",
                 )
             )
-        live, trial = await self._versions(app)
+        info = await self._info(app)
+        live, trial = info.live, info.trial
         latest = await self._latest(app)
         lines: list[str] = []
-        gray = None
         candidate = latest.user_version if latest and latest.status == APPROVED else None
-        with contextlib.suppress(PlatformError):
-            gray = await self._gray_plan(app, candidate if candidate != live else None)
+        gray = await self._quietly(
+            self._gray_plan(app, candidate if candidate != live else None), None
+        )
         review = None
         if latest is not None:
             review = self._review(latest, latest.user_version, live, gray)
-        try:
-            quota = await self._call(app, "GET", QUERY_QUOTA, read=True)
-        except PlatformError:
-            quota = {}
+        quota = await self._quietly(self._quota(app), {})
         rest, limit = as_int(quota.get("rest")), as_int(quota.get("limit"))
         if rest is not None and limit is not None:
             lines.append(f"review quota: {rest} of {limit} submissions left this month")
@@ -2324,22 +2411,7 @@ class WeChatPlatform(Platform):
         """The trial version's QR code (get_qrcode, a JPEG), after checking the trial
         version is ``version`` when one is given."""
         self._platform_app(app)
-        trial = (await self._versions(app))[1]
-        if trial is None:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
-                "WeChat has no trial version for this mini program; upload a version first.",
-            )
-        if version is not None and trial != version:
-            raise InvalidState(
-                self.name,
-                "",
-                "",
-                f"WeChat's trial version is {trial}, not {version}: the QR code would open "
-                f"{trial}. Upload {version} again for its code.",
-            )
+        trial = await self._trial_is(app, version, "the QR code would open {trial}")
         data = await self._call(app, "GET", GET_QRCODE, read=True, image=True)
         return TrialCode(
             image=data["image"],
@@ -2350,41 +2422,36 @@ class WeChatPlatform(Platform):
 
     # -- template library --------------------------------------------------------------
 
-    async def _template_list(self, path: str, key: str, *, draft: bool) -> list[Template]:
+    async def _library(
+        self, path: str = TEMPLATE_LIST, key: str = "template_list"
+    ) -> list[Mapping[str, Any]]:
+        """The entries of a template-library list (gettemplatelist, or gettemplatedraftlist
+        with its key). 85064, which the sheet lists for these lists too (§5.1, §5.3), is read
+        as an empty list."""
         try:
             data = await self._component_call("GET", path, read=True, key="access_token")
         except NotFound as exc:
-            if exc.code == "85064":  # listed as an answer of the lists too: nothing there
+            if exc.code == "85064":
                 return []
             raise
         entries = data.get(key)
-        found = [
-            t
-            for entry in (entries if isinstance(entries, list) else [])
-            if isinstance(entry, Mapping) and (t := _template_from(entry, draft=draft))
-        ]
-        return sorted(found, key=lambda t: t.created_at or _EPOCH, reverse=True)
-
-    async def _templates_raw(self) -> list[Mapping[str, Any]]:
-        data = await self._component_call("GET", TEMPLATE_LIST, read=True, key="access_token")
-        entries = data.get("template_list")
         return [e for e in (entries if isinstance(entries, list) else []) if isinstance(e, Mapping)]
+
+    async def _templates(self, *, draft: bool) -> list[Template]:
+        """The template library or the draft box, newest first."""
+        path, key = (DRAFT_LIST, "draft_list") if draft else (TEMPLATE_LIST, "template_list")
+        found = [t for e in await self._library(path, key) if (t := _template_from(e, draft=draft))]
+        return sorted(found, key=lambda t: t.created_at or _EPOCH, reverse=True)
 
     async def templates(self) -> list[Template]:
         """The template library (gettemplatelist), then the draft box (gettemplatedraftlist)."""
         self._component_credentials()
-        library = await self._template_list(TEMPLATE_LIST, "template_list", draft=False)
-        drafts = await self._template_list(DRAFT_LIST, "draft_list", draft=True)
-        return library + drafts
+        return await self._templates(draft=False) + await self._templates(draft=True)
 
-    @staticmethod
-    def _number(what: str, value: str) -> int:
+    def _number(self, what: str, value: str) -> int:
         if not re.fullmatch(r"\d{1,18}", value.strip()):
-            raise InvalidInput(
-                "wechat",
-                "",
-                "",
-                f"{value!r} is not a WeChat {what} (a number, as `templates` lists).",
+            raise self._refused(
+                f"{value!r} is not a WeChat {what} (a number, as `templates` lists).", InvalidInput
             )
         return int(value)
 
@@ -2393,62 +2460,56 @@ class WeChatPlatform(Platform):
         template_id it became (WeChat does not answer it: the library is listed again)."""
         self._component_credentials()
         draft = self._number("draft id", draft_id)
-        before = {as_int(e.get("template_id")) for e in await self._templates_raw()}
+        before = {as_int(e.get("template_id")) for e in await self._library()}
 
         async def new_template() -> int | None:
-            for entry in await self._templates_raw():
+            for entry in await self._library():
                 ident = as_int(entry.get("template_id"))
                 if ident not in before and as_int(entry.get("draft_id")) in (draft, None):
                     return ident
             return None
 
+        async def added() -> bool:
+            return await new_template() is not None
+
         body = {"draft_id": draft, "template_type": 0}
-        try:
-            await self._component_call(
-                "POST", ADD_TO_TEMPLATE, body, read=False, key="access_token"
-            )
-        except OutcomeUnknown as unclear:
-
-            async def added() -> bool:
-                return await new_template() is not None
-
-            await self.confirm_change(unclear, "new template", added)
-        made = await self._shows_value(new_template)
+        add = functools.partial(
+            self._component_call, "POST", ADD_TO_TEMPLATE, body, read=False, key="access_token"
+        )
+        await self._change(add, "new template", added)
+        made = await self._quietly(new_template(), None)
         if made is None:
             return f"draft {draft} added to the template library"
         return f"draft {draft} is now template {made}"
 
-    @staticmethod
-    async def _shows_value(read: Callable[[], Awaitable[int | None]]) -> int | None:
-        try:
-            return await read()
-        except PlatformError:
-            return None
-
     async def delete_template(self, template_id: str) -> str:
-        """Delete template ``template_id`` from the library (deletetemplate)."""
+        """Delete template ``template_id`` from the library (deletetemplate).
+
+        Refused, before asking WeChat, while a configured app names it as template_id: the
+        deletion cannot be undone, and those apps could no longer upload.
+        """
         self._component_credentials()
         ident = self._number("template id", template_id)
         users = sorted(k for k, cfg in self.apps.items() if cfg.template_id == ident)
+        if users:
+            sections = ", ".join(f"[apps.{k}.wechat]" for k in users)
+            raise self._refused(
+                f"template {ident} is the template_id of {', '.join(users)} in miniship.toml, "
+                "and a deleted template cannot be brought back. Give "
+                f"{'it' if len(users) == 1 else 'them'} another template_id first "
+                f"({sections}; `templates` lists the library), then delete template {ident}."
+            )
 
         async def gone() -> bool:
-            return all(as_int(e.get("template_id")) != ident for e in await self._templates_raw())
+            return all(as_int(e.get("template_id")) != ident for e in await self._library())
 
         body = {"template_id": ident}
-        try:
-            await self._component_call(
-                "POST", DELETE_TEMPLATE, body, read=False, key="access_token"
-            )
-            said = f"template {ident} deleted"
-        except OutcomeUnknown as unclear:
-            await self.confirm_change(unclear, "deletion", gone)
-            said = f"template {ident} deleted ({CONFIRMED})"
-        if users:
-            said += (
-                f"; {', '.join(users)} still name{'s' if len(users) == 1 else ''} it as "
-                "template_id in miniship.toml: give them another template before uploading"
-            )
-        return said
+        delete = functools.partial(
+            self._component_call, "POST", DELETE_TEMPLATE, body, read=False, key="access_token"
+        )
+        if await self._change(delete, "deletion", gone) is None:
+            return f"template {ident} deleted ({CONFIRMED})"
+        return f"template {ident} deleted"
 
     # -- authorization -----------------------------------------------------------------
 
@@ -2473,12 +2534,9 @@ class WeChatPlatform(Platform):
         }
         return f"{self.settings.authorize_page_base}{LOGIN_PAGE}?{urlencode(params)}"
 
-    def _keys_for(self, appid: str, preferred: str | None = None) -> list[str]:
-        keys = [k for k, cfg in self.apps.items() if cfg.appid == appid]
-        if preferred in keys:
-            keys.remove(preferred)
-            keys.insert(0, preferred)
-        return keys
+    def _keys_for(self, appid: str) -> list[str]:
+        """The configured apps of mini program ``appid``."""
+        return [k for k, cfg in self.apps.items() if cfg.appid == appid]
 
     def _grant(
         self, appid: str, permissions: tuple[int, ...], key: str | None, *, authorized: bool = True
@@ -2505,50 +2563,61 @@ class WeChatPlatform(Platform):
 
     async def complete_connect(self, app: str, query: Mapping[str, str]) -> Authorization:
         """Exchange the ``auth_code`` WeChat sent the browser back with (api_query_auth),
-        keep the authorizer_refresh_token in the vault, say what was granted."""
+        keep the authorizer_refresh_token in the vault, say what was granted.
+
+        Refused, with nothing kept, when the mini program that authorized is not ``app``'s.
+        """
         target = self._config(app).appid
         code = (query.get("auth_code") or "").strip()
         if not code:
-            raise InvalidInput(
-                self.name,
-                "",
-                "",
+            raise self._refused(
                 "WeChat's authorization page sent no auth_code back (the admin may have "
                 "cancelled); run `connect <app> wechat` again.",
+                InvalidInput,
             )
         if self.vault is None:
             raise self._no_vault()
         appid, _ = self._component_credentials()
         body = {"component_appid": appid, "authorization_code": code}
-        try:
-            data = await self._component_call("POST", QUERY_AUTH, body, read=False)
-            info = _section(data, "authorization_info")
-        except OutcomeUnknown as unclear:
-            # the code is used once: ask WeChat about the app the link was made for instead
-            found: list[Mapping[str, Any]] = []
+        # the code is used once: after an unclear answer, WeChat is asked about the app the
+        # link was made for instead
+        found: list[Mapping[str, Any]] = []
 
-            async def authorized() -> bool:
+        async def authorized() -> bool:
+            try:
                 granted = _section(await self._authorizer_info(target), "authorization_info")
-                if granted.get("authorizer_refresh_token"):
-                    found.append(granted)
-                return bool(found)
+            except AuthError as exc:
+                if exc.code in ("61003", "61007"):  # not authorized: it did not happen
+                    return False
+                raise
+            if granted.get("authorizer_refresh_token"):
+                found.append(granted)
+            return bool(found)
 
-            await self.confirm_change(unclear, "authorization", authorized)
-            info = found[0]
+        exchange = functools.partial(self._component_call, "POST", QUERY_AUTH, body, read=False)
+        data = await self._change(exchange, "authorization", authorized)
+        info = _section(data, "authorization_info") if data is not None else found[-1]
         authorizer = _text(info.get("authorizer_appid"))
         refresh = info.get("authorizer_refresh_token")
         if authorizer is None or not isinstance(refresh, str) or not refresh:
             raise _bad(f"POST {QUERY_AUTH}", "no authorizer_appid or authorizer_refresh_token")
-        await self._vault_save(f"refresh_token:{authorizer}", refresh, required=True)
-        keys = self._keys_for(authorizer, app)
+        if authorizer != target:
+            raise AuthError(
+                self.name,
+                "",
+                "",
+                f"the mini program that authorized miniship is {authorizer}, not {app} "
+                f"({target}), so nothing was kept. Run `connect {app} wechat` again and have "
+                f"the admin of {target} authorize with that mini program.",
+            )
         access = info.get("authorizer_access_token")
         expires_in = as_int(info.get("expires_in")) or DEFAULT_EXPIRES_IN
-        for key in keys:
-            self._refresh_tokens[key] = refresh
+        for key in self._keys_for(authorizer):
             self._authorizers.pop(key, None)
             if isinstance(access, str) and access:
                 self._authorizers[key] = _Token(access, self._renew_at(expires_in))
-        return self._grant(authorizer, _granted(info), keys[0] if keys else None)
+        await self._keep_refresh(authorizer, refresh, required=True)
+        return self._grant(authorizer, _granted(info), app)
 
     async def _authorizer_info(self, appid: str) -> dict[str, Any]:
         # Not in the fact sheet: the documented component API
@@ -2596,6 +2665,18 @@ class WeChatPlatform(Platform):
         except PushRejected as exc:
             raise ConfigError(f"WECHAT_ENCODING_AES_KEY is unusable: {exc.reason}") from None
 
+    async def _take_ticket(self, ticket: str, at: datetime | None) -> None:
+        """Use a pushed component_verify_ticket from now on (and keep it in the vault),
+        unless its CreateTime is older than the newest one seen (a replayed push)."""
+        newest = self._pushed_ticket_at
+        if at is not None and newest is not None and at < newest:
+            log.info("ignored a component_verify_ticket push older than the newest one")
+            return
+        self._pushed_ticket = SecretStr(ticket)
+        self._pushed_ticket_at = at or newest
+        await self._vault_save(VAULT_TICKET, ticket)
+        log.info("WeChat pushed a new component_verify_ticket")
+
     def _app_for(self, mini_program: str) -> str | None:
         for key, cfg in self.apps.items():
             if mini_program in (cfg.appid, cfg.original_id):
@@ -2607,9 +2688,10 @@ class WeChatPlatform(Platform):
 
         A ``verify_ticket`` event also becomes the ticket this adapter uses for
         ``api_component_token`` (see :attr:`verify_ticket`) and is kept in the vault for
-        the next start. Audit events get ``app`` from the configured app whose appid (the
-        ``$APPID$`` path segment) or original id (``ToUserName``) they name. Reply
-        ``success`` to WeChat afterwards.
+        the next start, unless it is older than the newest ticket pushed before. Audit
+        events get ``app`` from the configured app whose appid (the ``$APPID$`` path
+        segment) or original id (``ToUserName``) they name. Reply ``success`` to WeChat
+        afterwards.
 
         Raises:
             PushRejected: bad signature, undecryptable or malformed payload, or a path
@@ -2630,9 +2712,7 @@ class WeChatPlatform(Platform):
         for event in events:
             if event.kind == "verify_ticket":
                 if event.ticket:
-                    self._pushed_ticket = SecretStr(event.ticket)
-                    await self._vault_save(VAULT_TICKET, event.ticket)
-                    log.info("WeChat pushed a new component_verify_ticket")
+                    await self._take_ticket(event.ticket, event.at)
                 resolved.append(event)
                 continue
             app = self._app_for(event.mini_program)

@@ -14,15 +14,20 @@ Rules enforced:
   live 7200 s on the emulator clock) and of the right kind (61014 / 48001); the caller's
   IP on :attr:`WeChatEmulator.ip_whitelist` when one is set (61004);
 - a body where one is required (44002), parseable JSON object (47001);
-- component token: appid (41018/40013), secret (41004/40125), verify ticket (61006);
+- component token: appid (41018/40013), secret (41004/40125), verify ticket (61006;
+  61005 once it is older than 12 h — the current ticket stays fresh, as WeChat pushes a new
+  one every 10 minutes); an expired component token answers 42006
+  (:attr:`WeChatEmulator.expired_component_errcode`, 42001 for the sheet's other reading);
   authorizer token: platform appid (61011), authorized mini program (61003), refresh
   token (61023); code-management calls need permission set 18 (61007);
 - authorization: api_create_preauthcode, the authorization page ``componentloginpage``
   (the admin "confirms" at once: 302 to ``redirect_uri?auth_code=…&expires_in=600``),
   api_query_auth (61009 unknown or used code, 61010 expired), api_get_authorizer_info
   (61003 for a mini program that has not authorized the platform);
-- template library: drafts and templates (gettemplatedraftlist, gettemplatelist),
-  addtotemplate (85064 unknown draft, 85065 library full at 200), deletetemplate (85064);
+- template library: drafts and templates (gettemplatedraftlist, gettemplatelist; with
+  :attr:`WeChatEmulator.empty_lists_as_85064` an empty list answers 85064), addtotemplate
+  (85064 unknown draft, 85065 library full at 200; template ids only grow, never reused),
+  deletetemplate (85064); a fresh library also holds a template no app uses;
 - commit: known template (85014), ``ext_json`` a JSON object string (85048) whose
   ``extAppid`` and ``pages`` fit (85013), pages not empty (85047), tabBar items with a path
   (85046), ``user_version`` 1–64 chars (40097);
@@ -55,8 +60,15 @@ the submit's ``version_desc``; a new submission supersedes an unreleased approva
 
 Faults: ``rate_limit`` answers 45009 (the daily quota) without carrying the request out;
 ``malformed`` and ``unsigned`` carry it out and cut the answer short (WeChat signs no
-answer, so both are the same here). get_history_version is faulted and counted as
-``/wxa/revertcoderelease?action=get_history_version``, apart from rollbacks.
+answer, so both are the same here). WeChat's own variants (:data:`WECHAT_FAULTS`):
+``rate_limit_minute`` answers 45011 (the per-minute limit) and ``invalid_token`` 40014
+(the token refused as invalid), neither carrying the request out. get_history_version is
+faulted and counted as ``/wxa/revertcoderelease?action=get_history_version``, apart from
+rollbacks.
+
+Refresh tokens stay the same on renewal unless :attr:`WeChatEmulator.rotate_refresh_tokens`
+is set (whether WeChat rotates them is UNCERTAIN, sheet §3.6): then every
+api_authorizer_token answer carries a new one and the old one is refused (61023).
 """
 
 from __future__ import annotations
@@ -79,7 +91,7 @@ from aiohttp import web
 from pydantic import BaseModel, SecretStr
 
 from platforms.base import BEIJING  # WeChat's daily and monthly limits reset here
-from platforms.emulators.base import Emulator, OutgoingPush, Provisioned
+from platforms.emulators.base import FAULTS, Emulator, Fault, OutgoingPush, Provisioned
 from platforms.wechat import WeChatPlatform, as_int
 from platforms.wechat_crypto import WeChatCrypto
 
@@ -88,7 +100,8 @@ __all__ = ["WeChatEmulator"]
 TOKEN_SECONDS = 7200
 CODE_SECONDS = 600  # pre_auth_code and authorization code lifetime
 TICKET_PUSH_SECONDS = 600  # WeChat pushes a new component_verify_ticket every 10 minutes
-TICKETS_KEPT = 72  # previous tickets still accepted (12 h of pushes)
+TICKET_SECONDS = 12 * 3600  # a component_verify_ticket is valid 12 h (sheet §3)
+TICKETS_KEPT_SECONDS = 2 * TICKET_SECONDS  # expired ones answer 61005 this long, then 61006
 PUSH_EVENTS = {0: "weapp_audit_success", 1: "weapp_audit_fail", 4: "weapp_audit_delay"}
 PUSH_OUTCOMES = {0: "approved", 1: "rejected", 4: "delayed"}
 UNDO_PER_DAY, UNDO_PER_MONTH = 5, 10
@@ -111,25 +124,32 @@ CATEGORIES: tuple[dict[str, Any], ...] = (
 )
 SEED_DRAFTS = (("1.1.0", "new checkout page"), ("1.2.0-beta", "coupons (beta)"))
 FIRST_DRAFT_ID = 901  # draft and template ids are separate on WeChat; apart here for clarity
+SPARE_TEMPLATE = ("0.9.0", "an earlier template no app uses")
+WECHAT_FAULTS = ("rate_limit_minute", "invalid_token")
+"""Faults of WeChat's own, besides the shared :data:`platforms.emulators.base.FAULTS`."""
 
 ERRMSG: dict[int, str] = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
     40013: "invalid appid",
+    40014: "invalid access_token",
     40097: "invalid args",
     40125: "invalid appsecret",
     41001: "access_token missing",
     41004: "appsecret missing",
     41018: "missing component_appid",
     42001: "access_token expired",
+    42006: "component_access_token expired",
     43001: "require GET method",
     43002: "require POST method",
     44002: "empty post data",
     45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit, must slower, retry next minute",
     47001: "data format error",
     48001: "api unauthorized",
     61003: "component is not authorized by this account",
     61004: "access clientip is not registered",
+    61005: "component ticket is expired",
     61006: "component ticket is invalid",
     61007: "api is unauthorized to component",
     61009: "code is invalid",
@@ -393,7 +413,8 @@ class WeChatEmulator(Emulator):
         (the rest as :class:`Emulator`)
 
     Knobs for tests: :attr:`quota_limit`, :attr:`speedup_limit`, :attr:`template_limit`,
-    :attr:`ip_whitelist` (61004 for other callers), and per mini program
+    :attr:`ip_whitelist` (61004 for other callers), :attr:`rotate_refresh_tokens`,
+    :attr:`empty_lists_as_85064`, :attr:`expired_component_errcode`, and per mini program
     ``programs[appid].privacy_apis`` / ``.func_info``; :meth:`revoke` withdraws an
     authorization.
     """
@@ -434,6 +455,7 @@ class WeChatEmulator(Emulator):
         self.component = _Component.create()
         self.tokens: dict[str, _Token] = {}
         self.templates: dict[int, _Template] = {}
+        self.next_template_id = 1  # ids only grow: a deleted one is never handed out again
         self.drafts: dict[int, _Draft] = {}
         self.programs: dict[str, _Program] = {}
         self.next_auditid = 420_000_000 + secrets.randbelow(10_000_000)
@@ -446,7 +468,15 @@ class WeChatEmulator(Emulator):
         self.preauth_codes: dict[str, float] = {}  # code → expires at
         self.auth_codes: dict[str, tuple[str, float]] = {}  # code → (appid, expires at)
         self.ip_whitelist: set[str] | None = None  # None: any caller
-        self.previous_tickets: list[str] = []  # still accepted after a newer one was pushed
+        self.rotate_refresh_tokens = False
+        """Every api_authorizer_token answer carries a new refresh token; the old one is then
+        refused (61023)."""
+        self.empty_lists_as_85064 = False
+        """gettemplatelist / gettemplatedraftlist answer 85064 instead of an empty list."""
+        self.expired_component_errcode = 42006
+        """What an expired component token gets (42006; the sheet's §3.6 also says 42001)."""
+        self.ticket_issued_at = clock()  # when the current verify ticket was issued
+        self.previous_tickets: list[tuple[str, float]] = []  # (ticket, issued at), superseded
         self.ticket_pushed_at: float | None = None
         self.pending_ticket: str | None = None  # issued, its push not yet accepted
         self._qr_cache: dict[str, bytes] = {}
@@ -464,6 +494,7 @@ class WeChatEmulator(Emulator):
             "component": asdict(self.component),
             "tokens": {value: asdict(t) for value, t in self.tokens.items()},
             "templates": [asdict(t) for t in self.templates.values()],
+            "next_template_id": self.next_template_id,
             "drafts": [asdict(d) for d in self.drafts.values()],
             "programs": [asdict(p) for p in self.programs.values()],
             "next_auditid": self.next_auditid,
@@ -477,7 +508,8 @@ class WeChatEmulator(Emulator):
             },
             "pushes": {
                 "pushed": sorted(self.pushed),
-                "previous_tickets": list(self.previous_tickets),
+                "ticket_issued_at": self.ticket_issued_at,
+                "previous_tickets": [list(t) for t in self.previous_tickets],
                 "ticket_pushed_at": self.ticket_pushed_at,
                 "pending_ticket": self.pending_ticket,
             },
@@ -487,6 +519,9 @@ class WeChatEmulator(Emulator):
         self.component = _Component(**state["component"])
         self.tokens = {value: _Token(**t) for value, t in state.get("tokens", {}).items()}
         self.templates = {t["template_id"]: _Template(**t) for t in state.get("templates", [])}
+        self.next_template_id = int(
+            state.get("next_template_id", max(self.templates, default=0) + 1)
+        )
         self.drafts = {d["draft_id"]: _Draft(**d) for d in state.get("drafts", [])}
         self.programs = {p["appid"]: _Program.load(p) for p in state.get("programs", [])}
         self.next_auditid = int(state["next_auditid"])
@@ -503,7 +538,12 @@ class WeChatEmulator(Emulator):
         self.auth_codes = {k: (str(v[0]), float(v[1])) for k, v in codes.get("auth", {}).items()}
         pushes = state.get("pushes", {})
         self.pushed = set(pushes.get("pushed", []))
-        self.previous_tickets = list(pushes.get("previous_tickets", []))
+        now = self.clock()
+        self.ticket_issued_at = float(pushes.get("ticket_issued_at", now))
+        self.previous_tickets = [
+            (t, now) if isinstance(t, str) else (str(t[0]), float(t[1]))
+            for t in pushes.get("previous_tickets", [])
+        ]
         self.ticket_pushed_at = pushes.get("ticket_pushed_at")
         self.pending_ticket = pushes.get("pending_ticket")
 
@@ -514,17 +554,39 @@ class WeChatEmulator(Emulator):
             comp.verify_ticket,
             comp.token,
             comp.encoding_aes_key,
-            *self.previous_tickets,
+            *(ticket for ticket, _ in self.previous_tickets),
             *self.tokens,
             *(p.refresh_token for p in self.programs.values() if p.refresh_token),
         }
 
     # -- provisioning ------------------------------------------------------------------
 
-    def _seed_drafts(self) -> None:
-        """A draft box with something in it, as uploads from the development mini program."""
+    def _new_template_id(self) -> int:
+        """A template id never handed out before (WeChat's ids only grow)."""
+        ident = max(self.next_template_id, max(self.templates, default=-1) + 1)
+        self.next_template_id = ident + 1
+        return ident
+
+    def _add_template(self, ident: int, version: str, desc: str, **more: Any) -> None:
+        self.templates[ident] = _Template(
+            template_id=ident,
+            user_version=version,
+            user_desc=desc,
+            create_time=int(self.clock()),
+            pages=list(TEMPLATE_PAGES),
+            **more,
+        )
+        self.next_template_id = max(self.next_template_id, ident + 1)
+
+    def _seed_library(self, configured: Collection[int]) -> None:
+        """On a fresh platform: a draft box with something in it, as uploads from the
+        development mini program, and a template no app uses (id 0 unless an app takes it),
+        next to the ones the apps name."""
         if self.drafts:
             return
+        self.next_template_id = max(self.next_template_id, max(configured, default=-1) + 1)
+        spare = 0 if 0 not in configured and 0 not in self.templates else self._new_template_id()
+        self._add_template(spare, *SPARE_TEMPLATE, developer="emulator")
         source = "wx" + secrets.token_hex(8)
         for n, (version, desc) in enumerate(SEED_DRAFTS, FIRST_DRAFT_ID):
             self.drafts[n] = _Draft(
@@ -557,7 +619,13 @@ class WeChatEmulator(Emulator):
             "WECHAT_COMPONENT_TOKEN": comp.token,
             "WECHAT_ENCODING_AES_KEY": comp.encoding_aes_key,
         }
-        self._seed_drafts()
+        self._seed_library(
+            {
+                ident
+                for given in apps.values()
+                if isinstance(ident := given.model_dump().get("template_id"), int)
+            }
+        )
         for key, given in apps.items():
             cfg = WeChatPlatform.AppConfig.model_validate(given.model_dump())
             if cfg.direct:  # uploaded with miniprogram-ci: nothing to do with the platform
@@ -577,13 +645,8 @@ class WeChatEmulator(Emulator):
                 )
                 self.programs[cfg.appid] = program
             if cfg.template_id is not None and cfg.template_id not in self.templates:
-                self.templates[cfg.template_id] = _Template(
-                    template_id=cfg.template_id,
-                    user_version="1.0.0",
-                    user_desc="emulated template",
-                    create_time=int(self.clock()),
-                    pages=list(TEMPLATE_PAGES),
-                    developer="emulator",
+                self._add_template(
+                    cfg.template_id, "1.0.0", "emulated template", developer="emulator"
                 )
             if program.refresh_token is None:
                 configured[key] = cfg.model_copy(update={"refresh_token": None})
@@ -646,9 +709,11 @@ class WeChatEmulator(Emulator):
         if self.ticket_pushed_at is not None and now < self.ticket_pushed_at + TICKET_PUSH_SECONDS:
             return None
         comp = self.component
-        if self.pending_ticket is None:  # a new ticket; the previous ones stay accepted
-            self.previous_tickets = [*self.previous_tickets, comp.verify_ticket][-TICKETS_KEPT:]
+        if self.pending_ticket is None:  # a new ticket; the previous ones stay valid 12 h
+            kept = [(t, at) for t, at in self.previous_tickets if now < at + TICKETS_KEPT_SECONDS]
+            self.previous_tickets = [*kept, (comp.verify_ticket, self.ticket_issued_at)]
             comp.verify_ticket = "ticket@@@" + secrets.token_urlsafe(48)
+            self.ticket_issued_at = now
             self.pending_ticket = comp.verify_ticket
         inner = (
             f"<xml><AppId><![CDATA[{comp.appid}]]></AppId><CreateTime>{int(now)}</CreateTime>"
@@ -778,6 +843,18 @@ class WeChatEmulator(Emulator):
             "/wxa/queryquota": wxa("GET", False, self._queryquota),
         }
 
+    def inject(self, api: str, fault: str, times: int = 1) -> None:
+        """As :meth:`Emulator.inject`, with WeChat's own faults (:data:`WECHAT_FAULTS`) too."""
+        if fault not in WECHAT_FAULTS:
+            if fault not in FAULTS:
+                known = ", ".join((*FAULTS, *WECHAT_FAULTS))
+                raise ValueError(f"unknown fault {fault!r}; one of {known}")
+            super().inject(api, fault, times)
+            return
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._faults.append(Fault(api, fault, times))
+
     def _handler(
         self, path: str, endpoint: _Endpoint
     ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -798,6 +875,10 @@ class WeChatEmulator(Emulator):
             return self._respond(_error(-1), endpoint)
         if fault == "rate_limit":
             return self._respond(_error(45009), endpoint)
+        if fault == "rate_limit_minute":
+            return self._respond(_error(45011), endpoint)
+        if fault == "invalid_token":
+            return self._respond(_error(40014), endpoint)
         if fault == "unavailable":
             return self.unavailable()
         if fault == "expired_token":
@@ -873,7 +954,7 @@ class WeChatEmulator(Emulator):
         if token.kind != kind:
             raise _Fail(61014 if kind == "component" else 48001)
         if self.clock() >= token.expires_at:
-            raise _Fail(42001)
+            raise _Fail(self.expired_component_errcode if kind == "component" else 42001)
         if kind == "component":
             return None
         program = self.programs.get(token.appid)
@@ -902,8 +983,13 @@ class WeChatEmulator(Emulator):
             raise _Fail(40013)
         if secret != comp.secret:
             raise _Fail(40125)
-        if body.get("component_verify_ticket") not in (comp.verify_ticket, *self.previous_tickets):
-            raise _Fail(61006)
+        ticket = body.get("component_verify_ticket")
+        if ticket != comp.verify_ticket:
+            issued = next((at for t, at in self.previous_tickets if t == ticket), None)
+            if issued is None:
+                raise _Fail(61006)
+            if self.clock() >= issued + TICKET_SECONDS:
+                raise _Fail(61005)
         value = self._issue("component", comp.appid)
         return {"component_access_token": value, "expires_in": TOKEN_SECONDS}
 
@@ -922,6 +1008,8 @@ class WeChatEmulator(Emulator):
             raise _Fail(61003)
         if body.get("authorizer_refresh_token") != program.refresh_token:
             raise _Fail(61023)
+        if self.rotate_refresh_tokens:
+            program.refresh_token = "refreshtoken@@@" + secrets.token_urlsafe(32)
         value = self._issue("authorizer", program.appid)
         return {
             "authorizer_access_token": value,
@@ -1030,9 +1118,14 @@ class WeChatEmulator(Emulator):
 
     # -- template library --------------------------------------------------------------
 
+    def _listed(self, key: str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        if not entries and self.empty_lists_as_85064:
+            raise _Fail(85064)  # the sheet lists it for the lists too (§5.1, §5.3)
+        return _ok(**{key: entries})
+
     def _draft_list(self, call: _Call) -> dict[str, Any]:
         drafts = sorted(self.drafts.values(), key=lambda d: d.draft_id)
-        return _ok(draft_list=[asdict(d) | {"category_list": []} for d in drafts])
+        return self._listed("draft_list", [asdict(d) | {"category_list": []} for d in drafts])
 
     def _template_list(self, call: _Call) -> dict[str, Any]:
         wanted = as_int(call.query.get("template_type"))
@@ -1046,7 +1139,7 @@ class WeChatEmulator(Emulator):
             entry = {k: v for k, v in asdict(t).items() if k != "pages"}
             entry["category_list"] = []
             listed.append(entry)
-        return _ok(template_list=listed)
+        return self._listed("template_list", listed)
 
     def _add_to_template(self, call: _Call) -> dict[str, Any]:
         if "draft_id" not in call.body:
@@ -1060,13 +1153,10 @@ class WeChatEmulator(Emulator):
             raise _Fail(85064)
         if len(self.templates) >= self.template_limit:
             raise _Fail(85065)
-        ident = max(self.templates, default=0) + 1
-        self.templates[ident] = _Template(
-            template_id=ident,
-            user_version=draft.user_version,
-            user_desc=draft.user_desc,
-            create_time=int(self.clock()),
-            pages=list(TEMPLATE_PAGES),
+        self._add_template(
+            self._new_template_id(),
+            draft.user_version,
+            draft.user_desc,
             draft_id=draft.draft_id,
             template_type=kind,
             source_miniprogram_appid=draft.source_miniprogram_appid,

@@ -24,6 +24,7 @@ import qrcode
 from PIL import Image
 from pydantic import SecretStr, ValidationError
 
+from platforms import cli
 from platforms.base import Authorization, GrayPlan, Quota, ReviewState, recording
 from platforms.emulators.wechat import WeChatEmulator
 from platforms.errors import (
@@ -34,6 +35,7 @@ from platforms.errors import (
     InvalidInput,
     InvalidState,
     NotFound,
+    OutcomeUnknown,
     PlatformError,
     PlatformUnavailable,
     QuotaExceeded,
@@ -176,7 +178,12 @@ async def test_happy_path_exchanges_and_no_secrets(world: World) -> None:
     assert overview.review is not None and overview.review.state is ReviewState.RELEASED
 
     apis = [x.api for x in log]
-    assert apis[:3] == [f"POST {COMPONENT}", f"POST {AUTHORIZER}", "POST /wxa/commit"]
+    assert apis[:4] == [
+        f"POST {COMPONENT}",
+        f"POST {AUTHORIZER}",
+        "POST /wxa/getversioninfo",  # what the trial version was before the commit
+        "POST /wxa/commit",
+    ]
     assert apis.count(f"POST {COMPONENT}") == 1 and apis.count(f"POST {AUTHORIZER}") == 1
     for api in ("POST /wxa/submit_audit", "POST /wxa/get_auditstatus", "POST /wxa/release"):
         assert api in apis
@@ -383,6 +390,7 @@ async def test_privacy_scan_61039_is_waited_for(world: World) -> None:
     with pytest.raises(InvalidState) as err:
         await a.submit(app, "1.0.0", "n")
     assert err.value.code == "61039" and "after 15 s" in err.value.explanation
+    assert RID.search(err.value.platform_message)  # WeChat's own words are kept
     assert "do not upload again" in err.value.explanation
     assert sleeper.delays == [5.0] * 6 and e.calls["/wxa/submit_audit"] == 8
 
@@ -398,12 +406,12 @@ async def test_refused_token_is_renewed_once(world: World) -> None:
         assert (await a.overview(app)).trial_version == "1.0.0"
     assert [x.api for x in log][:5] == [
         "POST /wxa/getversioninfo",  # 42001: authorizer token expired
-        f"POST {AUTHORIZER}",  # 42001: component token expired too
+        f"POST {AUTHORIZER}",  # 42006: component token expired too
         f"POST {COMPONENT}",
         f"POST {AUTHORIZER}",
         "POST /wxa/getversioninfo",
     ]
-    assert [x.answer.get("errcode") for x in log[:2]] == [42001, 42001]
+    assert [x.answer.get("errcode") for x in log[:2]] == [42001, 42006]
 
 
 async def test_a_token_refused_after_renewal_is_an_auth_error(world: World) -> None:
@@ -501,12 +509,18 @@ async def test_busy_publish_is_not_repeated(world: World) -> None:
 async def test_busy_write_then_unreachable_check_says_unknown(
     world: World, sleeps: list[float]
 ) -> None:
-    a, app = wx(world), world.app
-    emu(world).inject("/wxa/commit", "busy")
-    emu(world).inject("/wxa/getversioninfo", "unavailable", times=5)
+    e = emu(world)
+    e.inject("/wxa/commit", "busy")
+
+    def after_the_commit(request: httpx.Request) -> bool:  # the check, not the read before
+        return path_is("/wxa/getversioninfo")(request) and e.calls["/wxa/commit"] > 0
+
+    a = sibling(world, Tamper(response=lambda body: b"<html>down</html>", only=after_the_commit))
+    a.sleep = wx(world).sleep
     with pytest.raises(PlatformUnavailable, match="could not check"):
-        await a.upload(app, "1.0.0", "n")
-    assert emu(world).calls["/wxa/commit"] == 1
+        await a.upload(world.app, "1.0.0", "n")
+    await a.client.aclose()
+    assert e.calls["/wxa/commit"] == 1
 
 
 async def test_lost_withdraw_answer_is_checked(world: World) -> None:
@@ -581,6 +595,8 @@ async def test_emulator_token_checks(raw: Raw) -> None:
         assert await code("POST", AUTHORIZER, query=q, body=body) == expected
     raw.world.clock.advance(7200)
     assert await code("POST", "/wxa/getversioninfo", query={"access_token": atok}, body={}) == 42001
+    assert await code("POST", AUTHORIZER, query=q, body=auth) == 42006  # component_access_token
+    emu(raw.world).expired_component_errcode = 42001  # the sheet's other reading (§3.6)
     assert await code("POST", AUTHORIZER, query=q, body=auth) == 42001
 
 
@@ -679,7 +695,8 @@ async def test_snapshot_restore_round_trip(world: World, tmp_path: Path) -> None
     assert p.release is not None and p.release.version == "1.0.0"
     assert [x.user_version for x in p.audits] == ["1.0.0", "1.1.0"]
     assert p.gray is not None and p.gray.percentage == 20 and len(p.history) == 1
-    assert len(copy.templates) == 2 and len(copy.drafts) == 2 and copy.preauth_codes
+    assert len(copy.templates) == 3 and len(copy.drafts) == 2 and copy.preauth_codes
+    assert copy.next_template_id == emu(world).next_template_id == 3
 
     path = tmp_path / "wechat.json"
     first = WeChatEmulator(clock=world.clock, state_path=path)
@@ -852,7 +869,8 @@ async def mocked(
 def tokens_then(
     answers: dict[str, Any], seen: list[httpx.Request] | None = None
 ) -> Callable[[httpx.Request], httpx.Response]:
-    """A handler: token endpoints answer (errcode absent, ids as strings), then ``answers``."""
+    """A handler: token endpoints answer (errcode absent, ids as strings), then ``answers``
+    (a JSON object, a response, or a function of the request giving either)."""
     issued = iter(range(1, 100))
 
     def handle(request: httpx.Request) -> httpx.Response:
@@ -872,6 +890,8 @@ def tokens_then(
                 },
             )
         answer = answers[path]
+        if callable(answer):
+            answer = answer(request)
         if isinstance(answer, httpx.Response):
             return answer
         return httpx.Response(200, json=answer)
@@ -914,8 +934,7 @@ async def test_tolerates_answer_variants() -> None:
         assert review.ref == "426115513" and review.version is None
         assert review.reason == "帐号信息不合规范" and "xx|yy" in review.detail
         assert "8 of 27" in overview.lines[-1]
-        # the newest refresh token is kept; tokens went in the query, JSON compact and UTF-8
-        assert a.authorizer_refresh_token("shop") == SecretStr("r2")
+    # tokens went in the query, JSON compact and UTF-8
     auth = next(r for r in seen if r.url.path == AUTHORIZER)
     assert auth.url.params["component_access_token"] == "C"
     assert json.loads(auth.content)["authorizer_refresh_token"] == "r1"
@@ -1096,7 +1115,8 @@ async def test_templates_and_drafts(world: World) -> None:
         listed = await a.templates()
     library = [t for t in listed if not t.draft]
     drafts = [t for t in listed if t.draft]
-    assert [(t.id, t.version) for t in library] == [("1", "1.0.0")]
+    assert [(t.id, t.version) for t in library] == [("0", "0.9.0"), ("1", "1.0.0")]
+    assert not [c for c in wx(world).apps.values() if c.template_id == 0]  # one no app uses
     assert sorted(t.id for t in drafts) == sorted(str(d) for d in e.drafts) and len(drafts) == 2
     times = [t.created_at for t in drafts]
     assert all(at is not None and at.tzinfo is not None for at in times)
@@ -1115,8 +1135,9 @@ async def test_templates_and_drafts(world: World) -> None:
     assert program(world).commit.template_id == made.template_id
     assert "deleted" in await a.delete_template(str(made.template_id))
     assert made.template_id not in e.templates
-    said = await a.delete_template("1")  # the app's own template: said so
-    assert "shop still names it as template_id" in said
+    # WeChat's ids only grow: the deleted one is never handed out again (E1)
+    said = await a.add_template(draft.id)
+    assert said == f"draft {draft.id} is now template {made.template_id + 1}"
 
 
 async def test_template_refusals(world: World) -> None:
@@ -1146,8 +1167,8 @@ async def test_lost_template_answers_are_checked(world: World) -> None:
     said = await a.add_template(draft)
     assert said.startswith(f"draft {draft} is now template ") and e.calls["/wxa/addtotemplate"] == 1
     e.inject("/wxa/deletetemplate", "malformed")
-    assert "confirmed" in await a.delete_template("1")
-    assert 1 not in e.templates and e.calls["/wxa/deletetemplate"] == 1
+    assert "confirmed" in await a.delete_template("0")
+    assert 0 not in e.templates and e.calls["/wxa/deletetemplate"] == 1
     e.inject("/wxa/deletetemplate", "busy")
     made = max(e.templates)
     with pytest.raises(PlatformUnavailable, match="did not happen"):
@@ -1591,12 +1612,15 @@ async def test_expedite_and_quotas(world: World) -> None:
         await a.expedite(app, "1.0.0", ref)
     assert err.value.code == "89402" and "queue" in err.value.explanation
 
-    e.speedup_limit = 1
+    e.speedup_limit = 1  # one used this month: none left
     await a.upload(app, "1.0.1", "n")
     ref = (await a.submit(app, "1.0.1", "n")).ref
+    sent = e.calls["/wxa/speedupaudit"]
     with pytest.raises(QuotaExceeded) as quota:
         await a.expedite(app, "1.0.1", ref)
-    assert quota.value.code == "89405" and "1st of next month" in quota.value.explanation
+    # refused before asking WeChat (no errcode), in the words of its 89405
+    assert quota.value.code == "" and quota.value.explanation == error_for(89405, "").explanation
+    assert e.calls["/wxa/speedupaudit"] == sent
     assert next(q for q in await a.quotas(app) if q.action == "expedite").spent
 
 
@@ -1608,7 +1632,8 @@ async def test_submit_asking_to_expedite(world: World) -> None:
     await a.withdraw(app, "1.0.0", sub.ref)
     e.speedup_limit = 1  # spent: the submission stands, the expedite is refused
     sub = await a.submit(app, "1.0.0", "n", expedite=True)
-    assert "not expedited: 89405" in sub.detail
+    assert "not expedited: the platform's monthly quota of expedited reviews" in sub.detail
+    assert e.calls["/wxa/speedupaudit"] == 1  # refused without asking: queryquota showed 0
     assert (await a.review_status(app, "1.0.0", sub.ref)).state is ReviewState.IN_REVIEW
 
 
@@ -1927,14 +1952,12 @@ async def test_code_management_not_granted_61007(world: World) -> None:
 
 async def test_refresh_tokens_come_from_the_vault_first() -> None:
     seen: list[httpx.Request] = []
-    answers: dict[str, Any] = {
-        "/wxa/getversioninfo": {"errcode": 0, "errmsg": "ok"},
-    }
+    answers: dict[str, Any] = {"/wxa/queryquota": {"errcode": 0, "rest": 1, "limit": 1}}
     async with mocked(tokens_then(answers, seen)) as a:
         vault = MemoryVault()
         vault.values["wechat", f"refresh_token:{APPID}"] = "rv"
         a.vault = vault
-        await a._versions("shop")
+        await a.quotas("shop")
         # the answer carried a new refresh token: kept in the vault
         assert vault.values["wechat", f"refresh_token:{APPID}"] == "r2"
     sent = [
@@ -2005,22 +2028,27 @@ SHEET_CODES = (
     # §1.1
     -1, 40001, 40013, 40014, 40097, 40125, 41001, 41004, 41018, 42001, 42006, 42007, 43001,
     43002, 43003, 44002, 45009, 45011, 47001, 48001, 48004, 48006, 61003, 61004, 61005, 61006,
-    61007, 61011, 61014, 61023, 61024,
+    61007, 61011, 61014, 61023,
     # §3.5 authorization codes
     61009, 61010,
     # §4.1 commit
     -60005, 80066, 80067, 80082, 85013, 85014, 85043, 85044, 85045, 85046, 85047, 85048, 85310,
     85311, 85312, 9402202, 9402203, 86007,
-    # §4.2–4.7 pages, privacy, media, submit
-    86000, 86001, 61039, 61040, 40005, 40006, 41005, 85006, 85007, 85008, 85009, 85010, 85011,
-    85023, 85051, 85077, 85085, 85086, 85087, 85092, 85093, 85094, 86002, 86008, 86009, 86010,
+    # §4.2–4.7 pages, privacy, submit
+    86000, 86001, 61039, 61040, 85006, 85007, 85008, 85009, 85010, 85011,
+    85023, 85051, 85077, 85085, 85086, 85087, 85094, 86002, 86008, 86009, 86010,
     87006, 9400001,
-    # §4.8–4.21 status, withdraw, expedite, release, rollback, gray, visit, base library
+    # §4.8–4.20 status, withdraw, expedite, release, rollback, gray, visit
     85012, 85058, 87013, 87012, 89401, 89402, 89403, 89404, 89405, 85019, 85020, 85052, 87011,
-    85079, 85080, 85081, 85082, 85021, 85022, 89014,
+    85079, 85080, 85081, 85082, 85021, 85022,
     # §5 templates
     85064, 85065,
 )  # fmt: skip
+"""The sheet's codes the APIs miniship calls can answer."""
+
+NEVER_MET = (61024, 40005, 40006, 41005, 85092, 85093, 89014)
+"""The sheet's codes only of APIs miniship never calls (/cgi-bin/token, uploadmedia,
+setweappsupportversion) or of fields it never sends (preview_info)."""
 
 
 @pytest.mark.parametrize("errcode", SHEET_CODES)
@@ -2029,6 +2057,12 @@ def test_every_code_of_the_fact_sheet_is_explained(errcode: int) -> None:
     assert type(error) is not PlatformError, f"{errcode} has no rule"
     assert error.code == str(errcode) and len(error.explanation) > 20
     assert "something" not in error.explanation
+
+
+@pytest.mark.parametrize("errcode", NEVER_MET)
+def test_codes_of_apis_never_called_keep_wechats_words(errcode: int) -> None:
+    error = error_for(errcode, "something odd rid: 6613f2a1-1c2b3d4e-5f6a7b8c")
+    assert type(error) is PlatformError and "something odd" in error.explanation
 
 
 def test_ip_whitelist_61004_names_the_ip() -> None:
@@ -2065,3 +2099,396 @@ async def test_rate_limit_and_malformed_faults(world: World, sleeps: list[float]
     e.inject("/wxa/commit", "unsigned")  # WeChat signs nothing: a cut-short answer too
     assert "confirmed" in (await a.upload(app, "1.0.0", "n")).detail
     assert e.calls["/wxa/commit"] == 1
+
+
+# =========================================================================== review findings
+
+UNCLEAR = httpx.Response(502, text="<html>bad gateway</html>")  # a change's answer lost
+
+
+def answered(*answers: Any) -> Callable[[httpx.Request], Any]:
+    """Answers given in turn, the last one repeated."""
+    queue = list(answers)
+
+    def next_answer(request: httpx.Request) -> Any:
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return next_answer
+
+
+# --------------------------------------------------------------------------- confirmations
+
+
+async def test_unclear_reupload_of_the_same_version_is_checked_by_exp_time(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    await a.upload(app, "1.0.0", "first")
+    world.clock.advance(60)
+    e.inject("/wxa/commit", "busy")  # refused: the trial version stays the first commit
+    with pytest.raises(PlatformUnavailable, match="did not happen") as err:
+        await a.upload(app, "1.0.0", "again")
+    assert not isinstance(err.value, OutcomeUnknown)
+    first = program(world).commit.committed_at
+    e.inject("/wxa/commit", "malformed")  # carried out, its answer cut short
+    assert "confirmed" in (await a.upload(app, "1.0.0", "again")).detail
+    assert program(world).commit.committed_at == first + 60 and e.calls["/wxa/commit"] == 3
+
+
+async def test_unclear_reupload_without_exp_time_cannot_tell() -> None:
+    answers = {
+        "/wxa/getversioninfo": {"errcode": 0, "exp_info": {"exp_version": "1.0.0"}},
+        "/wxa/commit": UNCLEAR,
+    }
+    async with mocked(tokens_then(answers)) as a:
+        with pytest.raises(OutcomeUnknown, match="could not check whether the upload"):
+            await a.upload("shop", "1.0.0", "n")
+
+
+async def test_unclear_submit_is_confirmed_only_by_a_new_audit(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    await a.upload(app, "1.0.0", "n")
+    pending = (await a.submit(app, "1.0.0", "n")).ref
+    e.inject("/wxa/submit_audit", "busy")  # not carried out: only the older audit shows
+    with pytest.raises(PlatformUnavailable, match="did not happen") as err:
+        await a.submit(app, "1.0.0", "n")
+    assert not isinstance(err.value, OutcomeUnknown) and pending not in str(err.value)
+    assert [str(x.auditid) for x in program(world).audits] == [pending]
+
+
+async def test_unclear_submit_confirmed_when_wechat_omits_user_version() -> None:
+    latest = answered(
+        {"errcode": 85058, "errmsg": "no valid audit_id exist"},  # before sending
+        {"errcode": 0, "errmsg": "ok", "auditid": 7, "status": 2},  # no user_version
+    )
+    answers = {
+        "/wxa/getversioninfo": {"errcode": 0, "exp_info": {"exp_version": "1.0.0"}},
+        "/wxa/get_page": {"errcode": 0, "page_list": ["index"]},
+        "/wxa/get_category": {"errcode": 0, "category_list": []},
+        "/wxa/get_latest_auditstatus": latest,
+        "/wxa/submit_audit": UNCLEAR,
+    }
+    async with mocked(tokens_then(answers)) as a:
+        sub = await a.submit("shop", "1.0.0", "n")
+    assert sub.ref == "7" and "confirmed" in sub.detail
+
+
+async def test_unclear_expedite_across_a_month_cannot_tell() -> None:
+    quota = answered(
+        {"errcode": 0, "rest": 5, "limit": 9, "speedup_rest": 1, "speedup_limit": 3},
+        {"errcode": 0, "rest": 9, "limit": 9, "speedup_rest": 3, "speedup_limit": 3},  # renewed
+    )
+    answers = {"/wxa/queryquota": quota, "/wxa/speedupaudit": UNCLEAR}
+    async with mocked(tokens_then(answers)) as a:
+        with pytest.raises(OutcomeUnknown, match="could not check whether the expedite"):
+            await a.expedite("shop", "1.0.0", "42")
+
+
+async def test_an_answer_without_errcode_is_unclear_for_changes(world: World) -> None:
+    bare = sibling(world, Tamper(response=lambda body: b"{}", only=path_is("/wxa/release")))
+    ref = await approved(world)
+    said = await bare.publish(world.app, "1.0.0", ref)  # carried out, answered {}
+    await bare.client.aclose()
+    assert "confirmed" in said and program(world).release is not None
+    answers = {"/wxa/getversioninfo": {"exp_info": {"exp_version": "1.0.0"}}}
+    async with mocked(tokens_then(answers)) as a:  # a read answered without errcode
+        with pytest.raises(BadResponse, match="no errcode"):
+            await a.overview("shop")
+
+
+# --------------------------------------------------------------------------- templates
+
+
+async def test_an_empty_library_answered_85064_reads_as_empty(world: World, raw: Raw) -> None:
+    a, e = wx(world), emu(world)
+    e.empty_lists_as_85064 = True
+    e.templates.clear()
+    ctok = {"access_token": await raw.ctok()}
+    assert (await raw.json("GET", "/wxa/gettemplatelist", query=ctok))["errcode"] == 85064
+    assert [t for t in await a.templates() if not t.draft] == []
+    draft = str(min(e.drafts))
+    said = await a.add_template(draft)  # the library read before sending answered 85064
+    made = next(iter(e.templates))
+    assert said == f"draft {draft} is now template {made}"
+    e.inject("/wxa/deletetemplate", "malformed")  # the last one goes; its answer is lost
+    assert "confirmed" in await a.delete_template(str(made))
+    assert e.templates == {} and e.calls["/wxa/deletetemplate"] == 1
+    e.drafts.clear()
+    assert (await raw.json("GET", "/wxa/gettemplatedraftlist", query=ctok))["errcode"] == 85064
+    assert await a.templates() == []
+
+
+async def test_delete_template_refuses_a_template_apps_use(world: World) -> None:
+    a, e = wx(world), emu(world)
+    with pytest.raises(InvalidState) as err:
+        await a.delete_template("1")
+    text = err.value.explanation
+    assert "template_id of shop" in text and "[apps.shop.wechat]" in text
+    assert "another template_id" in text and err.value.code == ""
+    assert 1 in e.templates and e.calls["/wxa/deletetemplate"] == 0
+
+
+# --------------------------------------------------------------------------- gray, rollback
+
+
+async def test_stop_gray_checks_the_version_in_gray(world: World) -> None:
+    a, app = wx(world), world.app
+    await released(world, "1.0.0")
+    await approved(world, "1.1.0")
+    await a.gray(app, "1.1.0", 10)
+    with pytest.raises(InvalidState, match=r"audit .*1\.1\.0.*different code"):
+        await a.stop_gray(app, "1.2.0")  # a stale request: 1.1.0 is the one in gray
+    assert emu(world).calls["/wxa/revertgrayrelease"] == 0 and program(world).gray_running()
+    assert "stopped" in await a.stop_gray(app, "1.1.0")
+
+
+async def test_rollback_without_app_version_only_to_the_previous_version() -> None:
+    seen: list[httpx.Request] = []
+    kept = [
+        {"user_version": v, "commit_time": n} for n, v in enumerate(("1.0.0", "1.1.0", "1.2.0"))
+    ]
+
+    def revert(request: httpx.Request) -> Any:
+        if request.url.params.get("action") == "get_history_version":
+            return {"errcode": 0, "errmsg": "ok", "version_list": kept}
+        return {"errcode": 0, "errmsg": "ok"}
+
+    answers = {
+        "/wxa/getversioninfo": {"errcode": 0, "release_info": {"release_version": "1.2.0"}},
+        "/wxa/getgrayreleaseplan": {"errcode": 0, "gray_release_plan": {"status": 4}},
+        "/wxa/revertcoderelease": revert,
+    }
+    async with mocked(tokens_then(answers, seen)) as a:
+        with pytest.raises(InvalidState, match=r"no app_version for 1\.0\.0") as err:
+            await a.rollback("shop", "1.2.0", "1.0.0")
+        assert "Roll back to 1.1.0 instead" in err.value.explanation
+        rollbacks = [r for r in seen if r.url.path == "/wxa/revertcoderelease"]
+        assert all("action" in r.url.params for r in rollbacks)
+        # the previous version needs no app_version; WeChat then still shows 1.2.0 live
+        said = await a.rollback("shop", "1.2.0", "1.1.0")
+    assert "shows 1.2.0 live, not 1.1.0" in said
+    sent = [
+        r for r in seen if r.url.path == "/wxa/revertcoderelease" and "action" not in r.url.params
+    ]
+    assert len(sent) == 1 and "app_version" not in sent[0].url.params
+
+
+# --------------------------------------------------------------------------- authorization
+
+
+class FailingVault(MemoryVault):
+    async def save(self, platform: str, name: str, value: SecretStr) -> None:
+        raise OSError("disk full")
+
+
+async def test_connect_refuses_another_mini_programs_grant(world: World) -> None:
+    vault = MemoryVault()
+    a = with_new_app(world, vault)
+    query = await authorize_in_browser(await a.connect_link("shop", CALLBACK))  # shop's grant
+    with pytest.raises(AuthError) as err:
+        await a.complete_connect("new", query)
+    text = err.value.explanation
+    shop, new = a.apps["shop"].appid, a.apps["new"].appid
+    assert f"is {shop}, not new ({new})" in text and "nothing was kept" in text
+    assert "`connect new wechat`" in text
+    assert vault.values == {}
+    with pytest.raises(AuthError, match="`connect new wechat`"):
+        await a.upload("new", "1.0.0", "n")
+
+
+async def test_unclear_connect_of_an_unauthorized_mini_program_did_not_happen(
+    world: World,
+) -> None:
+    vault = MemoryVault()
+    a = with_new_app(world, vault)
+    query = await authorize_in_browser(await a.connect_link("new", CALLBACK))
+    emu(world).revoke(a.apps["new"].appid)
+    emu(world).inject("/cgi-bin/component/api_query_auth", "busy")
+    with pytest.raises(PlatformUnavailable, match="did not happen") as err:
+        await a.complete_connect("new", query)
+    assert not isinstance(err.value, OutcomeUnknown) and vault.values == {}
+
+
+async def test_connect_keeps_the_grant_in_memory_when_the_vault_fails(world: World) -> None:
+    a = with_new_app(world, FailingVault())
+    query = await authorize_in_browser(await a.connect_link("new", CALLBACK))
+    with pytest.raises(ConfigError, match="MINISHIP_SECRET_KEY") as err:
+        await a.complete_connect("new", query)
+    assert "disk full" not in str(err.value) and "refreshtoken@@@" not in str(err.value)
+    world.clock.advance(7200)  # the access token expired: renewed with the refresh token
+    assert (await a.overview("new")).trial_version is None
+    assert emu(world).calls[AUTHORIZER] == 1
+
+
+# --------------------------------------------------------------------------- refresh tokens
+
+
+async def test_rotated_refresh_tokens_are_followed_and_kept(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    e.rotate_refresh_tokens = True
+    configured = a.apps[app].refresh_token.get_secret_value()
+    vault = MemoryVault()
+    a.vault = vault
+    await a.overview(app)
+    kept = vault.values["wechat", f"refresh_token:{a.apps[app].appid}"]
+    assert kept == program(world).refresh_token and kept != configured
+    world.clock.advance(7200)  # renewed with the rotated token: the configured one is refused
+    with recording() as log:
+        await a.overview(app)
+    assert [x.answer.get("errcode") for x in log if x.api == f"POST {AUTHORIZER}"] == [None]
+    restarted = WeChatPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    restarted.vault = vault
+    assert (await restarted.overview(app)).live_version is None
+    assert vault.values["wechat", f"refresh_token:{a.apps[app].appid}"] == (
+        program(world).refresh_token
+    )
+
+
+async def test_a_rotation_whose_answer_was_lost_is_recovered(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    e.rotate_refresh_tokens = True
+    a.sleep = FakeSleep(world.clock)
+    vault = MemoryVault()
+    a.vault = vault
+    e.inject(AUTHORIZER, "malformed")  # rotated, the answer cut short: asked again (a read)
+    with recording() as log:
+        assert (await a.overview(app)).live_version is None
+    renewals = [x.answer.get("errcode") for x in log if x.api == f"POST {AUTHORIZER}"]
+    assert renewals == [None, 61023, None]  # cut short, the old token, the recovered one
+    info = "POST /cgi-bin/component/api_get_authorizer_info"
+    assert [x.api for x in log].count(info) == 1
+    appid = a.apps[app].appid
+    assert vault.values["wechat", f"refresh_token:{appid}"] == program(world).refresh_token
+
+
+async def test_no_newer_refresh_token_means_reauthorize() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == COMPONENT:
+            return httpx.Response(200, json={"component_access_token": "C"})
+        if request.url.path == AUTHORIZER:
+            return httpx.Response(
+                200, json={"errcode": 61023, "errmsg": "refresh_token is invalid"}
+            )
+        info = {"authorizer_appid": APPID, "authorizer_refresh_token": "r1"}  # the refused one
+        return httpx.Response(200, json={"authorization_info": info})
+
+    async with mocked(handle) as a:
+        with pytest.raises(AuthError) as err:
+            await a.overview("shop")
+    assert err.value.code == "61023" and "`connect <app> wechat`" in err.value.explanation
+    assert seen.count("/cgi-bin/component/api_get_authorizer_info") == 1
+    assert seen.count(AUTHORIZER) == 1
+
+
+# --------------------------------------------------------------------------- small things
+
+
+async def test_secrets_stay_out_of_the_adapters_repr(world: World) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    e.rotate_refresh_tokens = True
+    await a.overview(app)
+    text = repr(vars(a))
+    assert e.tokens and not [t for t in e.issued_secrets() if t in text]
+
+
+async def test_an_older_ticket_push_is_ignored(world: World) -> None:
+    a, e = wx(world), emu(world)
+    vault = MemoryVault()
+    a.vault = vault
+    e.push_url = "http://127.0.0.1:9/push/wechat"
+    pushes = []
+    for _ in range(2):
+        (push,) = e.due_pushes()
+        assert push.delivered is not None
+        push.delivered()
+        pushes.append(push)
+        world.clock.advance(601)
+    older, newer = (PushRequest({"appid": "auth"}, p.params, p.body) for p in pushes)
+    await a.read_push(newer)
+    (event,) = await a.read_push(older)  # replayed: read, but not used
+    assert event.kind == "verify_ticket"
+    assert a.verify_ticket is not None
+    assert a.verify_ticket.get_secret_value() == e.component.verify_ticket
+    assert vault.values["wechat", "component_verify_ticket"] == e.component.verify_ticket
+
+
+async def test_decided_at_stays_between_polls(world: World) -> None:
+    a, app = wx(world), world.app
+    ref = await approved(world)
+    first = (await a.review_status(app, "1.0.0", ref)).decided_at
+    world.clock.advance(3600)
+    again = (await a.review_status(app, "1.0.0", ref)).decided_at
+    assert first is not None and again == first
+
+
+async def test_direct_upload_timeout_is_an_unclear_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def too_slow(*args: Any, **kwargs: Any) -> str:
+        raise PlatformUnavailable(
+            "wechat", "", "", "miniprogram-ci did not finish within 600 s and was stopped."
+        )
+
+    monkeypatch.setattr(cli, "run", too_slow)
+    async with direct(tmp_path, monkeypatch) as a:
+        with recording() as log, pytest.raises(OutcomeUnknown, match="did not finish") as err:
+            await a.upload("shop", "2.1.0", "n")
+    assert isinstance(err.value.original, PlatformUnavailable)
+    assert log[0].api == "miniprogram-ci upload" and "did not finish" in log[0].error
+
+
+# --------------------------------------------------------------------------- emulator
+
+
+async def test_emulator_tickets_expire_after_12_hours(world: World, raw: Raw) -> None:
+    a, e = wx(world), emu(world)
+    configured = raw.component_body()["component_verify_ticket"]
+    e.push_url = "http://127.0.0.1:9/push/wechat"
+    (push,) = e.due_pushes()  # a new ticket: the configured one is a previous one now
+    assert push.delivered is not None
+    push.delivered()
+    assert "component_access_token" in await raw.json("POST", COMPONENT, body=raw.component_body())
+    world.clock.advance(12 * 3600)
+    expired = await raw.json("POST", COMPONENT, body=raw.component_body())
+    assert expired["errcode"] == 61005
+    with pytest.raises(AuthError) as err:  # the adapter has only the configured ticket
+        await a.overview(world.app)
+    assert err.value.code == "61005" and "12 h" in err.value.explanation
+    await a.read_push(PushRequest({"appid": "auth"}, push.params, push.body))
+    assert (await a.overview(world.app)).live_version is None  # the pushed one is current
+    world.clock.advance(12 * 3600)
+    e.due_pushes()  # a newer ticket; those issued more than 24 h ago are forgotten
+    body = raw.component_body(component_verify_ticket=configured)
+    assert (await raw.json("POST", COMPONENT, body=body))["errcode"] == 61006
+
+
+async def test_emulator_minute_limit_and_invalid_token_faults(
+    world: World, raw: Raw, sleeps: list[float]
+) -> None:
+    a, app, e = wx(world), world.app, emu(world)
+    await a.overview(app)
+    e.inject("/wxa/getversioninfo", "rate_limit_minute")
+    with pytest.raises(QuotaExceeded) as err:
+        await a.overview(app)
+    assert err.value.code == "45011" and err.value.retry_after == 60.0 and sleeps == []
+    e.inject("/wxa/getversioninfo", "invalid_token")  # 40014: renewed, asked once more
+    with recording() as log:
+        assert (await a.overview(app)).live_version is None
+    apis = [x.api for x in log]
+    assert apis[:3] == [
+        "POST /wxa/getversioninfo",
+        f"POST {AUTHORIZER}",
+        "POST /wxa/getversioninfo",
+    ]
+    assert log[0].answer["errcode"] == 40014
+    ok = await raw.client.post(
+        f"{raw.base}/_emulator/inject",
+        json={"api": "/wxa/getversioninfo", "fault": "rate_limit_minute"},
+    )
+    assert ok.json() == {"ok": True}
+    assert (await raw.wxa("POST", "/wxa/getversioninfo", {}))["errcode"] == 45011
+    with pytest.raises(ValueError, match="rate_limit_minute"):
+        e.inject("*", "melt")
+    with pytest.raises(ValueError, match="at least 1"):
+        e.inject("*", "invalid_token", times=0)
