@@ -9,7 +9,9 @@ merchant mini program, or as the mini program itself (self-owned, 自调用):
   ``ALIPAY_APP_ID``, ``ALIPAY_PRIVATE_KEY`` (or ``ALIPAY_PRIVATE_KEY_FILE``) and
   ``ALIPAY_PUBLIC_KEY`` (or ``ALIPAY_PUBLIC_KEY_FILE``). Each merchant authorises the app;
   the ``app_auth_token`` and ``app_refresh_token`` from ``alipay.open.auth.token.app`` go into
-  the app's ``[apps.<key>.alipay]`` section as ``env:``/``file:`` references.
+  the app's ``[apps.<key>.alipay]`` section as ``env:``/``file:`` references. When
+  miniship renews them it keeps the new pair in its credential vault and uses that pair
+  first after a restart (Alipay may retire the configured ones).
 - Self-owned mode: set ``private_key`` and ``alipay_public_key`` in the app's section; the
   mini program's own APPID (``app_id``) then signs its calls.
 
@@ -33,6 +35,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import logging
 import re
 import time
 import unicodedata
@@ -40,7 +43,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 from urllib.parse import parse_qsl
 
 import httpx
@@ -57,6 +60,24 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from platforms import alipay_sign, cli
+from platforms.alipay_api import (
+    AUDIT_APPLY,
+    AUDIT_CANCEL,
+    AUDITED_CANCEL,
+    AUTH_GRANT,
+    BUILD_QUERY,
+    DETAIL_QUERY,
+    EXPERIENCE_CREATE,
+    EXPERIENCE_QUERY,
+    GRAY_CANCEL,
+    GRAY_ONLINE,
+    LIST_QUERY,
+    OFFLINE,
+    ONLINE,
+    ROLLBACK,
+    SCREENSHOT_PARTS,
+    UPLOAD,
+)
 from platforms.base import (
     GrayPlan,
     Overview,
@@ -87,7 +108,22 @@ from platforms.errors import (
 )
 from platforms.push import PushEvent, PushRejected, PushRequest, alipay_events
 
-__all__ = [
+__all__ = [  # the method names too, from platforms.alipay_api, for callers of the adapter
+    "AUDITED_CANCEL",
+    "AUDIT_APPLY",
+    "AUDIT_CANCEL",
+    "AUTH_GRANT",
+    "BUILD_QUERY",
+    "DETAIL_QUERY",
+    "EXPERIENCE_CREATE",
+    "EXPERIENCE_QUERY",
+    "GRAY_CANCEL",
+    "GRAY_ONLINE",
+    "LIST_QUERY",
+    "OFFLINE",
+    "ONLINE",
+    "ROLLBACK",
+    "UPLOAD",
     "AlipayAppConfig",
     "AlipayPlatform",
     "AlipaySettings",
@@ -96,40 +132,30 @@ __all__ = [
     "version_key",
 ]
 
-UPLOAD = "alipay.open.mini.version.upload"
-BUILD_QUERY = "alipay.open.mini.version.build.query"
-AUDIT_APPLY = "alipay.open.mini.version.audit.apply"
-AUDIT_CANCEL = "alipay.open.mini.version.audit.cancel"
-AUDITED_CANCEL = "alipay.open.mini.version.audited.cancel"
-DETAIL_QUERY = "alipay.open.mini.version.detail.query"
-LIST_QUERY = "alipay.open.mini.version.list.query"
-ONLINE = "alipay.open.mini.version.online"
-OFFLINE = "alipay.open.mini.version.offline"
-ROLLBACK = "alipay.open.mini.version.rollback"
-GRAY_ONLINE = "alipay.open.mini.version.gray.online"
-GRAY_CANCEL = "alipay.open.mini.version.gray.cancel"
-EXPERIENCE_CREATE = "alipay.open.mini.experience.create"
-EXPERIENCE_QUERY = "alipay.open.mini.experience.query"
-AUTH_GRANT = "alipay.open.auth.token.app"
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 SUCCESS = "10000"
-LISTED_STATUSES = "INIT,AUDITING,AUDIT_REJECT,WAIT_RELEASE,BASE_AUDIT_PASS,GRAY,RELEASE"
+PROMOTE_REJECT = "PROMOTE_AUDIT_REJECT"
+"""UNCERTAIN (fact sheet §2.1, §7.8): a status named only in the ``can_release`` field doc;
+read like ``BASE_AUDIT_PASS`` (approved, publishable unless ``can_release`` is false)."""
+PASSED_FOR_RELEASE = ("BASE_AUDIT_PASS", PROMOTE_REJECT)  # admission passed, marketing not
+APPROVED = ("WAIT_RELEASE", *PASSED_FOR_RELEASE)
+REVIEW_STATUSES = ("AUDITING", "AUDIT_REJECT", *APPROVED, "GRAY")
+LISTED_STATUSES = ",".join(("INIT", *REVIEW_STATUSES, "RELEASE"))
 ALL_STATUSES = LISTED_STATUSES + ",OFFLINE,AUDIT_OFFLINE"
-REVIEW_STATUSES = ("AUDITING", "AUDIT_REJECT", "WAIT_RELEASE", "BASE_AUDIT_PASS", "GRAY")
 VERSION_DESC_MIN, VERSION_DESC_MAX = 30, 500
 BUILD_FAILED = {"3": "failed", "5": "timed out"}  # build_status / create_status codes
 EXP_PACKAGED = frozenset({"expVersionPackged", "expVersionPackaged"})  # sic, and as spelt right
 EXP_NONE = "notExpVersion"
+CLOCK_SKEW_SECONDS = 300.0
+"""How far Alipay's clock (``gmt_*`` fields) may be from ours when telling a submission just
+sent from an older one of the same version."""
+LIST_CAP = 20  # list.query returns at most the latest 20 versions (fact sheet §3.12)
 
-SCREENSHOT_PARTS = (
-    "first_screen_shot",
-    "second_screen_shot",
-    "third_screen_shot",
-    "fourth_screen_shot",
-    "fifth_screen_shot",
-)
 SCREENSHOT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
-SCREENSHOT_MAX_BYTES = 4 * 1024 * 1024
+SCREENSHOT_MAX_BYTES = 4 * 1024 * 1024  # the adapter's own check; the emulator has its own
 IMAGE_MAGIC = {
     b"\x89PNG\r\n\x1a\n": "image/png",
     b"\xff\xd8\xff": "image/jpeg",
@@ -147,11 +173,11 @@ MINIDEV_DESCRIPTION_MAX = 200
 
 SUPERSEDED = {
     "AUDIT_REJECT": "rejected",
-    "WAIT_RELEASE": "approved but not published",
-    "BASE_AUDIT_PASS": "approved but not published",
+    **dict.fromkeys(APPROVED, "approved but not published"),
 }
 """Decided reviews that block every submission (fact sheet §2.2) and that a new submission
-supersedes: their version goes back to development (``audited.cancel``) first."""
+of *another* version supersedes: their version goes back to development
+(``audited.cancel``) first. An approved version itself is never submitted again that way."""
 
 SUBMIT_BLOCKED = frozenset(
     {"CAN_NOT_SUBMIT_WITH_AUDIT_GRAY", "CAN_NOT_SUBMIT_WITH_AUDIT", "CAN_NOT_SUBMIT_WITHOUT_INIT"}
@@ -160,12 +186,23 @@ SUBMIT_BLOCKED = frozenset(
 
 CONFIRMED = "confirmed with Alipay after an unclear answer"
 
+TOKEN_NAMES = ("app_auth_token", "app_refresh_token")  # vault names: "<name>:<mini app_id>"
+GRANT_EXPIRED = "aop.app-auth-token-time-out"
+GRANT_REFUSED = "aop.invalid-app-auth-token"
+REFRESH_REFUSED = frozenset({"isv.refresh-token-invalid", "isv.refresh-token-time-out"})
+
+UNSIGNED_GATEWAY_CODES = frozenset({"20000", "40001", "40002"})
+"""Refusals Alipay may send without a signature (fact sheet §1.6: the gateway cannot sign
+before it knows the caller, or is down). Other unsigned refusals are reported as they
+are but never acted on (:class:`_Unsigned`)."""
+
 STATUS_WORDS = {
     "INIT": "in development (INIT)",
     "AUDITING": "in review (AUDITING)",
     "AUDIT_REJECT": "rejected (AUDIT_REJECT)",
     "WAIT_RELEASE": "approved and waiting to be published (WAIT_RELEASE)",
     "BASE_AUDIT_PASS": "approved for release but not for promotion (BASE_AUDIT_PASS)",
+    PROMOTE_REJECT: f"approved for release but refused for promotion ({PROMOTE_REJECT})",
     "GRAY": "in gray release (GRAY)",
     "RELEASE": "live (RELEASE)",
     "OFFLINE": "taken offline (OFFLINE)",
@@ -178,6 +215,7 @@ VERSION_STATES = {
     "AUDIT_REJECT": "rejected",
     "WAIT_RELEASE": "approved",
     "BASE_AUDIT_PASS": "approved",
+    PROMOTE_REJECT: "approved",
     "GRAY": "gray",
     "RELEASE": "live",
     "OFFLINE": "offline",
@@ -217,6 +255,87 @@ def _gray_percent(strategy: object) -> int | None:
     """``"p30"`` → 30; ``None`` when Alipay does not say (or says something else)."""
     match = re.fullmatch(r"[pP](\d{1,3})", strategy) if isinstance(strategy, str) else None
     return int(match.group(1)) if match else None
+
+
+def _memos(record: object) -> list[str]:
+    """The memo texts of a ``base_audit_record``/``promote_audit_record`` (an object
+    ``{audit_images, memos: [{memo, …}]}``, or the same as JSON text)."""
+    if isinstance(record, str):
+        given = record.strip()
+        try:
+            record = json.loads(given)
+        except ValueError:
+            return [given] if given else []
+    memos = record.get("memos") if isinstance(record, dict) else None
+    texts: list[str] = []
+    for memo in memos if isinstance(memos, list) else ():
+        text = memo.get("memo") if isinstance(memo, dict) else None
+        if isinstance(text, str) and text.strip():
+            texts.append(text.strip())
+    return texts
+
+
+def _rejection(detail: Mapping[str, Any]) -> str:
+    """Why Alipay rejected a version: ``reject_reason``; else (``audit_rule=BASE_PROMOTE``)
+    the memos of the admission and marketing reviews; else which of them refused."""
+    reason = str(detail.get("reject_reason") or "").strip()
+    if reason:
+        return reason
+    memos = _memos(detail.get("base_audit_record")) + _memos(detail.get("promote_audit_record"))
+    if memos:
+        return "\n".join(memos)
+    refused = [
+        review
+        for field_name, review in (("base_audit", "admission"), ("promote_audit", "marketing"))
+        if detail.get(field_name) == "REJECT"
+    ]
+    return f"Alipay's {' and '.join(refused)} review refused it" if refused else ""
+
+
+class _Rollback(NamedTuple):
+    """What a rollback of the live version would do, as far as miniship can tell."""
+
+    target: str | None  # the version it would bring back (INFERRED, see _rollback_target)
+    blocked: tuple[str, str] | None  # (Alipay's sub_code, why) when it cannot happen now
+    certain: bool  # False when the target rests on missing facts
+
+
+def _publishable(status: str, detail: Mapping[str, Any]) -> bool:
+    """Approved (or gray), and under BASE_PROMOTE allowed online (``can_release``)."""
+    return status in ("WAIT_RELEASE", "GRAY") or (
+        status in PASSED_FOR_RELEASE and detail.get("can_release") != "false"
+    )
+
+
+class _Gate(NamedTuple):
+    """A change only some states allow (see ``AlipayPlatform._gated_change``)."""
+
+    allowed: Callable[[str, Mapping[str, Any]], bool]  # (status, detail.query's answer)
+    why: str  # for people, when the state does not allow it
+    what: str  # the change, for people
+    shows: tuple[str, ...]  # the statuses that show it happened
+
+
+GATES = {
+    ONLINE: _Gate(
+        _publishable,
+        "only an approved version that Alipay allows to go online can be published.",
+        "release",
+        ("RELEASE",),
+    ),
+    GRAY_CANCEL: _Gate(
+        lambda status, _: status == "GRAY",
+        "there is no gray release to end.",
+        "end of the gray release",
+        APPROVED,
+    ),
+    OFFLINE: _Gate(
+        lambda status, _: status == "RELEASE",
+        "only the live version can be taken offline.",
+        "offline",
+        ("OFFLINE",),
+    ),
+}
 
 
 def _image_type(data: bytes, content_type: str) -> str | None:
@@ -834,12 +953,10 @@ def error_for(code: str, sub_code: str, sub_msg: str, msg: str = "") -> Platform
     error's ``code`` is the sub_code (or the gateway code when there is none).
     """
     rule = _RULES.get(sub_code)
+    if rule is None and "不允许自调用" in sub_msg:  # the code itself is UNCERTAIN (§1.4)
+        rule = _RULES["isv.self-invoke-forbidden"]
     if rule is None and sub_code.startswith("isv.missing-"):
-        rule = (
-            InvalidInput,
-            "Alipay says a required gateway parameter is missing (a miniship bug; please report "
-            "it).",
-        )
+        rule = _GATEWAY_CODES["40001"]
     if rule is None and code in _GATEWAY_CODES and code != "40004":
         rule = _GATEWAY_CODES[code]
     if rule is None and code == "40004":
@@ -851,6 +968,27 @@ def error_for(code: str, sub_code: str, sub_msg: str, msg: str = "") -> Platform
             rule = (InvalidState, "Alipay does not allow this step in the version's current state.")
     cls, explanation = rule or (PlatformError, sub_msg or msg or f"Alipay failed with code {code}")
     return cls("alipay", sub_code or code, sub_msg or msg, explanation)
+
+
+class _Unsigned:
+    """Marks an error read from a refusal that carried no signature: it is reported as it
+    is, but nothing is done on its word (such as sending a version back to development)."""
+
+
+_UNSIGNED_KINDS: dict[type[PlatformError], type[PlatformError]] = {}
+
+
+def _unsigned_kind(cls: type[PlatformError]) -> type[PlatformError]:
+    if cls not in _UNSIGNED_KINDS:
+        _UNSIGNED_KINDS[cls] = type(cls.__name__, (cls, _Unsigned), {"__module__": cls.__module__})
+    return _UNSIGNED_KINDS[cls]
+
+
+def _unsigned(error: PlatformError) -> PlatformError:
+    """``error`` as the same kind of error, marked :class:`_Unsigned`."""
+    return _unsigned_kind(type(error))(
+        error.platform, error.code, error.platform_message, error.explanation
+    )
 
 
 # --------------------------------------------------------------------------- configuration
@@ -970,14 +1108,43 @@ class AlipayAppConfig(BaseModel):
 
 @dataclass
 class _Caller:
-    """Who signs an app's calls: the third-party app (with a token) or the mini program."""
+    """Who signs an app's calls: the third-party app (with a token) or the mini program.
+
+    ``token``/``refresh_token`` are the ones in use (renewed while running, or loaded from
+    the vault); ``configured`` the pair from miniship.toml, tried when those fail.
+    """
 
     app_id: str
-    private_key: rsa.RSAPrivateKey
-    alipay_public_key: rsa.RSAPublicKey
-    token: str | None = None
-    refresh_token: str | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    mini_app_id: str  # whose tokens these are (the names they are kept under in the vault)
+    private_key: rsa.RSAPrivateKey = field(repr=False)
+    alipay_public_key: rsa.RSAPublicKey = field(repr=False)
+    token: str | None = field(default=None, repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
+    configured: tuple[str | None, str | None] = field(default=(None, None), repr=False)
+    loaded: bool = False  # the vault was read
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+
+_IsvKeys = tuple[rsa.RSAPrivateKey | None, rsa.RSAPublicKey | None]
+
+
+def _without_input(exc: ValidationError) -> str:
+    """pydantic's complaints without the values given, which may be secrets typed in."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'section'}: {error['msg']}"
+        for error in exc.errors(include_input=False, include_url=False)
+    )
+
+
+def _masked(text: str, secret: str) -> str:
+    """``text`` without ``secret``: whole, JSON-escaped, or any line of it (a PEM key's
+    base64 lines, which a tool may print one by one)."""
+    secret = secret.strip()
+    lines = (line.strip() for line in secret.splitlines())
+    pieces = {secret, json.dumps(secret)[1:-1], *(line for line in lines if len(line) >= 16)}
+    for piece in sorted((p for p in pieces if p), key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
 
 
 def _secret(value: SecretStr | None, path: Path | None, what: str) -> str | None:
@@ -1002,7 +1169,7 @@ def _private_key(text: str, what: str) -> rsa.RSAPrivateKey:
         ) from None
 
 
-def _public_key(text: str, what: str, own: rsa.RSAPrivateKey) -> rsa.RSAPublicKey:
+def _public_key(text: str, what: str, own: rsa.RSAPrivateKey | None) -> rsa.RSAPublicKey:
     try:
         key = alipay_sign.load_public_key(text)
     except ValueError as exc:
@@ -1010,7 +1177,7 @@ def _public_key(text: str, what: str, own: rsa.RSAPrivateKey) -> rsa.RSAPublicKe
             f"{what} is not a usable RSA public key: {exc}. Give the Alipay public key "
             "(支付宝公钥) as PEM or bare base64."
         ) from None
-    if key.public_numbers() == own.public_key().public_numbers():
+    if own is not None and key.public_numbers() == own.public_key().public_numbers():
         raise ConfigError(
             f"{what} is the public half of your own app key; it must be the Alipay public key "
             "(支付宝公钥) shown next to it in the Alipay console."
@@ -1061,11 +1228,17 @@ class AlipayPlatform(Platform):
                 for key, cfg in apps.items()
             }
         except ValidationError as exc:
-            raise ConfigError(f"an [apps.*.alipay] section is invalid: {exc}") from None
-        callers = {key: self._caller_for(key, cfg, settings) for key, cfg in configs.items()}
+            raise ConfigError(
+                f"an [apps.*.alipay] section is invalid: {_without_input(exc)}"
+            ) from None
+        isv = self._isv_keys(settings)
+        callers = {key: self._caller_for(key, cfg, settings, isv) for key, cfg in configs.items()}
         super().__init__(settings, configs, client=client, clock=clock)
         self.settings: AlipaySettings = settings
         self._callers = callers
+        self._isv_public = isv[1]
+        self._gray_shares: dict[tuple[str, str], int] = {}  # the share gray() last set
+        self._lists_promote_reject = True  # list.query takes PROMOTE_AUDIT_REJECT (UNCERTAIN)
 
     @classmethod
     def is_configured(cls, settings: Any) -> bool:
@@ -1094,7 +1267,20 @@ class AlipayPlatform(Platform):
         return text + " (via the third-party app)"
 
     @staticmethod
-    def _caller_for(key: str, cfg: AlipayAppConfig, settings: AlipaySettings) -> _Caller:
+    def _isv_keys(settings: AlipaySettings) -> _IsvKeys:
+        """The third-party app's private key and the Alipay public key, each loaded once
+        (``None`` when not set); ConfigError when set but unusable."""
+        private = _secret(settings.private_key, settings.private_key_file, "ALIPAY_PRIVATE_KEY")
+        public = _secret(
+            settings.alipay_public_key, settings.alipay_public_key_file, "ALIPAY_PUBLIC_KEY"
+        )
+        own = _private_key(private, "ALIPAY_PRIVATE_KEY") if private else None
+        return own, (_public_key(public, "ALIPAY_PUBLIC_KEY", own) if public else None)
+
+    @staticmethod
+    def _caller_for(
+        key: str, cfg: AlipayAppConfig, settings: AlipaySettings, isv: _IsvKeys
+    ) -> _Caller:
         """Load the keys that will sign this app's calls (ConfigError when unusable)."""
         where = f"[apps.{key}.alipay]"
         if (cfg.private_key is None) != (cfg.alipay_public_key is None):
@@ -1105,16 +1291,14 @@ class AlipayPlatform(Platform):
             own = _private_key(cfg.private_key.get_secret_value(), f"{where} private_key")
             return _Caller(
                 app_id=cfg.app_id,
+                mini_app_id=cfg.app_id,
                 private_key=own,
                 alipay_public_key=_public_key(
                     cfg.alipay_public_key.get_secret_value(), f"{where} alipay_public_key", own
                 ),
             )
-        private = _secret(settings.private_key, settings.private_key_file, "ALIPAY_PRIVATE_KEY")
-        public = _secret(
-            settings.alipay_public_key, settings.alipay_public_key_file, "ALIPAY_PUBLIC_KEY"
-        )
-        if not (settings.app_id and private and public):
+        isv_private, isv_public = isv
+        if not (settings.app_id and isv_private and isv_public):
             raise ConfigError(
                 f"{where}: no keys to call Alipay with; set ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY and "
                 "ALIPAY_PUBLIC_KEY (third-party app), or private_key and alipay_public_key in "
@@ -1125,22 +1309,96 @@ class AlipayPlatform(Platform):
                 f"{where}: app_auth_token is needed to call for mini program {cfg.app_id} "
                 f"through the third-party app {settings.app_id}"
             )
-        isv_key = _private_key(private, "ALIPAY_PRIVATE_KEY")
+        token = cfg.app_auth_token.get_secret_value()
+        refresh = cfg.app_refresh_token.get_secret_value() if cfg.app_refresh_token else None
         return _Caller(
             app_id=settings.app_id,
-            private_key=isv_key,
-            alipay_public_key=_public_key(public, "ALIPAY_PUBLIC_KEY", isv_key),
-            token=cfg.app_auth_token.get_secret_value(),
-            refresh_token=(
-                cfg.app_refresh_token.get_secret_value() if cfg.app_refresh_token else None
-            ),
+            mini_app_id=cfg.app_id,
+            private_key=isv_private,
+            alipay_public_key=isv_public,
+            token=token,
+            refresh_token=refresh,
+            configured=(token, refresh),
         )
 
     def _config(self, app: str) -> AlipayAppConfig:
         cfg: AlipayAppConfig = self.app(app)
         return cfg
 
+    # -- the vault ---------------------------------------------------------------------
+
+    async def _keep_tokens(self, caller: _Caller) -> None:
+        """Keep ``caller``'s tokens in the vault, so a restart uses them rather than the
+        configured ones (Alipay may have retired those). A vault that fails is logged: the
+        tokens still work until miniship restarts."""
+        if self.vault is None:
+            return
+        for name, value in zip(TOKEN_NAMES, (caller.token, caller.refresh_token), strict=True):
+            if not value:
+                continue
+            try:
+                await self.vault.save(self.name, f"{name}:{caller.mini_app_id}", SecretStr(value))
+            except Exception as exc:
+                log.error("could not keep the Alipay %s in the vault: %s", name, type(exc).__name__)
+
+    async def _load_tokens(self, caller: _Caller) -> None:
+        """Once per caller: use the tokens the vault keeps for its mini program (renewed
+        before a restart) in place of the configured ones."""
+        async with caller.lock:
+            if caller.loaded or self.vault is None:
+                caller.loaded = True
+                return
+            names = [f"{name}:{caller.mini_app_id}" for name in TOKEN_NAMES]
+            try:
+                kept = [await self.vault.load(self.name, name) for name in names]
+            except Exception as exc:  # the vault's own errors name no secret
+                problem = f"{type(exc).__name__}: {exc}"
+                where = f"the Alipay tokens of mini program {caller.mini_app_id}"
+                raise ConfigError(
+                    f"miniship's credential vault could not give {where} ({problem}); check "
+                    "MINISHIP_SECRET_KEY"
+                ) from None
+            token, refresh = (value.get_secret_value() if value else None for value in kept)
+            caller.token = token or caller.token
+            caller.refresh_token = refresh or caller.refresh_token
+            caller.loaded = True
+
     # -- the wire ----------------------------------------------------------------------
+
+    def _http_failure(
+        self,
+        exc: httpx.HTTPError | httpx.InvalidURL,
+        api: str,
+        request: Mapping[str, Any],
+        what: str,
+        *,
+        bad_url: Exception,
+    ) -> Exception:
+        """The error for a request to ``what`` that got no answer. Only the exception's
+        type is recorded or shown: its text may carry the URL, token and all."""
+        timed_out = isinstance(exc, httpx.TimeoutException)
+        self.record_exchange(api, request, error="timed out" if timed_out else type(exc).__name__)
+        if isinstance(exc, httpx.InvalidURL):
+            return bad_url
+        if timed_out:
+            return PlatformUnavailable(
+                self.name, "", "", f"{what} did not answer in time; try again later."
+            )
+        return PlatformUnavailable(
+            self.name, "", "", f"could not reach {what} ({type(exc).__name__}); try again later."
+        )
+
+    def _http_status(
+        self, response: httpx.Response, api: str, request: Mapping[str, Any], what: str
+    ) -> PlatformUnavailable | None:
+        """The error for an answer other than HTTP 200, or ``None``."""
+        status = response.status_code
+        if status == 200:
+            return None
+        self.record_exchange(api, request, error=f"HTTP {status}")
+        return PlatformUnavailable(
+            self.name, f"HTTP {status}", "", f"{what} answered HTTP {status}; try again later."
+        )
 
     async def _send(
         self,
@@ -1157,7 +1415,8 @@ class AlipayPlatform(Platform):
 
         ``files`` (multipart only) are ``part → (file name, content, MIME type)``: sent, but
         not signed. ``shown`` is what the event log may see of ``params`` (defaults to
-        ``params``).
+        ``params``). A refusal without a signature is raised all the same, but marked
+        (:class:`_Unsigned`) unless it is a gateway-level one, so nothing acts on it.
         """
         common = {
             "app_id": caller.app_id,
@@ -1192,37 +1451,18 @@ class AlipayPlatform(Platform):
                 response = await self.client.post(self.settings.gateway, params=common, files=parts)
             else:
                 response = await self.client.post(self.settings.gateway, params=common, data=body)
-        except httpx.TimeoutException:
-            log(error="timed out")
-            raise PlatformUnavailable(
-                self.name, "", "", f"Alipay did not answer {method} in time; try again later."
-            ) from None
-        except httpx.InvalidURL:
-            # the exception text may carry the URL with its token: only its type is shown
-            log(error="InvalidURL")
-            raise ConfigError(
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            bad_url = ConfigError(
                 f"ALIPAY_GATEWAY {self.settings.gateway!r} does not make a valid URL for "
                 f"{method}; set it to an http(s) URL such as "
                 "https://openapi.alipay.com/gateway.do"
-            ) from None
-        except httpx.HTTPError as exc:
-            # the exception text may carry the URL with its token: only its type is shown
-            log(error=type(exc).__name__)
-            raise PlatformUnavailable(
-                self.name,
-                "",
-                "",
-                f"could not reach Alipay ({type(exc).__name__}); try again later.",
-            ) from None
-
-        if response.status_code != 200:
-            log(error=f"HTTP {response.status_code}")
-            raise PlatformUnavailable(
-                self.name,
-                f"HTTP {response.status_code}",
-                "",
-                f"the Alipay gateway answered HTTP {response.status_code}; try again later.",
             )
+            raise self._http_failure(
+                exc, method, request_log, f"Alipay ({method})", bad_url=bad_url
+            ) from None
+        refused = self._http_status(response, method, request_log, "the Alipay gateway")
+        if refused is not None:
+            raise refused
         try:
             node = alipay_sign.read_response(response.content.decode("utf-8"), method)
         except (UnicodeDecodeError, ValueError):
@@ -1263,14 +1503,17 @@ class AlipayPlatform(Platform):
                 "trusted.",
             )
         log(data)
-        if code != SUCCESS:
-            raise error_for(
-                code,
-                str(data.get("sub_code", "")),
-                str(data.get("sub_msg", "")),
-                str(data.get("msg", "")),
-            )
-        return data
+        if code == SUCCESS:
+            return data
+        error = error_for(
+            code,
+            str(data.get("sub_code", "")),
+            str(data.get("sub_msg", "")),
+            str(data.get("msg", "")),
+        )
+        if node.sign is None and code not in UNSIGNED_GATEWAY_CODES:
+            error = _unsigned(error)
+        raise error
 
     async def _call(
         self,
@@ -1279,7 +1522,6 @@ class AlipayPlatform(Platform):
         params: Mapping[str, str],
         *,
         read: bool = False,
-        retries: int | None = None,
         multipart: bool = False,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
         shown: Mapping[str, Any] | None = None,
@@ -1292,6 +1534,8 @@ class AlipayPlatform(Platform):
         """
         self.app(app)  # ConfigError for an app without an [apps.<key>.alipay] section
         caller = self._callers[app]
+        if caller.token is not None and not caller.loaded:
+            await self._load_tokens(caller)
 
         async def attempt(token: str | None) -> dict[str, Any]:
             once = functools.partial(
@@ -1305,25 +1549,55 @@ class AlipayPlatform(Platform):
                 shown=shown,
             )
             if read:
-                return await self.read_with_retries(once, retries=retries)
+                return await self.read_with_retries(once)
             return await self.send_change(once)
 
         token = caller.token
         try:
             return await attempt(token)
         except AuthError as exc:
-            if exc.code != "aop.app-auth-token-time-out" or not caller.refresh_token:
+            # acting on an unsigned refusal here is harmless: a renewal changes nothing on
+            # the mini program, and whether Alipay signs 20001 answers is not documented
+            if not await self._recover(caller, token, exc.code):
                 raise
-        await self._renew(caller, token)
         return await attempt(caller.token)
 
-    async def _renew(self, caller: _Caller, expired: str | None) -> None:
-        """Trade app_refresh_token for a new app_auth_token (kept in memory)."""
+    async def _recover(self, caller: _Caller, used: str | None, code: str) -> bool:
+        """After Alipay refused the token ``used`` with ``code``: renew it when it expired,
+        or go back to the configured token when one kept in the vault is no longer valid
+        (the merchant authorised the app again). True when there is a token to try."""
+        if code == GRANT_EXPIRED:
+            return await self._renew(caller, used)
+        configured, configured_refresh = caller.configured
+        if code != GRANT_REFUSED or not configured or used == configured:
+            return False
         async with caller.lock:
-            if caller.token != expired or not caller.refresh_token:
-                return  # another call renewed it meanwhile
-            params = {"grant_type": "refresh_token", "refresh_token": caller.refresh_token}
-            answer = await self._send(caller, AUTH_GRANT, params)
+            if caller.token == used:
+                caller.token, caller.refresh_token = configured, configured_refresh
+                await self._keep_tokens(caller)
+        return True
+
+    async def _renew(self, caller: _Caller, expired: str | None) -> bool:
+        """Trade a refresh token (the one in use, else the configured one) for a new
+        app_auth_token; both new tokens go into the vault. False when there is none."""
+        async with caller.lock:
+            if caller.token != expired:
+                return True  # another call renewed it meanwhile
+            candidates = [
+                t for t in dict.fromkeys((caller.refresh_token, caller.configured[1])) if t
+            ]
+            answer: dict[str, Any] = {}
+            for refresh in candidates:
+                params = {"grant_type": "refresh_token", "refresh_token": refresh}
+                try:
+                    answer = await self._send(caller, AUTH_GRANT, params)
+                except AuthError as exc:
+                    if exc.code in REFRESH_REFUSED and refresh != candidates[-1]:
+                        continue
+                    raise
+                break
+            else:
+                return False
             tokens = answer.get("tokens")
             if not answer.get("app_auth_token") and isinstance(tokens, list) and tokens:
                 answer = tokens[0] if isinstance(tokens[0], dict) else answer
@@ -1336,34 +1610,43 @@ class AlipayPlatform(Platform):
                     "Alipay renewed the token but the answer has no app_auth_token.",
                 )
             caller.token = new_token
-            refresh = answer.get("app_refresh_token")
-            if isinstance(refresh, str) and refresh:
-                caller.refresh_token = refresh
+            new_refresh = answer.get("app_refresh_token")
+            caller.refresh_token = (
+                new_refresh if isinstance(new_refresh, str) and new_refresh else refresh
+            )
+            await self._keep_tokens(caller)
+            return True
 
-    async def _detail(
-        self, app: str, version: str, *, retries: int | None = None
-    ) -> dict[str, Any]:
-        cfg = self._config(app)
-        return await self._call(
-            app,
-            DETAIL_QUERY,
-            {"app_version": version, "bundle_id": cfg.bundle_id},
-            read=True,
-            retries=retries,
-        )
+    # -- reading and changing versions -------------------------------------------------
 
-    async def _listed(
-        self, app: str, statuses: str, *, retries: int | None = None
-    ) -> list[dict[str, Any]]:
-        """``list.query`` for ``statuses`` (comma-separated): version infos, newest first."""
+    def _version_params(self, app: str, version: str) -> dict[str, str]:
+        """What almost every version method takes: the version and the app's bundle."""
+        return {"app_version": version, "bundle_id": self._config(app).bundle_id}
+
+    async def _detail(self, app: str, version: str) -> dict[str, Any]:
+        return await self._call(app, DETAIL_QUERY, self._version_params(app, version), read=True)
+
+    async def _listed(self, app: str, statuses: str) -> list[dict[str, Any]]:
+        """``list.query`` for ``statuses`` (comma-separated): version infos, newest first.
+
+        PROMOTE_AUDIT_REJECT may not be a status Alipay knows (UNCERTAIN): when Alipay
+        refuses a list that names it, the list is asked again (and from then on) without.
+        """
         cfg = self._config(app)
-        answer = await self._call(
-            app,
-            LIST_QUERY,
-            {"bundle_id": cfg.bundle_id, "version_status": statuses},
-            read=True,
-            retries=retries,
-        )
+
+        async def ask(wanted: str) -> dict[str, Any]:
+            params = {"bundle_id": cfg.bundle_id, "version_status": wanted}
+            return await self._call(app, LIST_QUERY, params, read=True)
+
+        plain = ",".join(s for s in statuses.split(",") if s != PROMOTE_REJECT)
+        if not self._lists_promote_reject or plain == statuses:
+            answer = await ask(plain)
+        else:
+            try:
+                answer = await ask(statuses)
+            except InvalidInput:
+                self._lists_promote_reject = False
+                answer = await ask(plain)
         infos = [i for i in answer.get("app_version_infos") or [] if isinstance(i, dict)]
         infos.sort(key=lambda i: version_key(str(i.get("app_version", ""))), reverse=True)
         return infos
@@ -1372,10 +1655,55 @@ class AlipayPlatform(Platform):
         """A check for :meth:`confirm_change`: ``version`` now has one of ``statuses``."""
 
         async def check() -> bool:
-            detail = await self._detail(app, version, retries=0)
-            return str(detail.get("status", "")) in statuses
+            return str((await self._detail(app, version)).get("status", "")) in statuses
 
         return check
+
+    def _submitted(self, app: str, version: str, sent: float) -> Callable[[], Awaitable[bool]]:
+        """A check for :meth:`confirm_change` after a submission sent at ``sent``.
+
+        Any status but development counts, as the review may already be decided (Alipay's
+        machine checks reject fast). When Alipay says when the version was submitted
+        (``gmt_apply_audit``), an older submission of the same version does not count.
+        """
+
+        async def check() -> bool:
+            detail = await self._detail(app, version)
+            if str(detail.get("status", "")) in ("", "INIT"):
+                return False
+            applied = _decided_at(detail.get("gmt_apply_audit"))
+            return applied is None or applied.timestamp() >= sent - CLOCK_SKEW_SECONDS
+
+        return check
+
+    async def _exists(self, read: Callable[[], Awaitable[object]], wait: float) -> bool:
+        """Whether ``read`` finds what it asks for. A version Alipay does not know may still
+        be queued or building, so NotFound is asked again for up to ``wait`` seconds."""
+
+        async def found(_: float) -> bool | None:
+            try:
+                await read()
+            except NotFound:
+                return None
+            return True
+
+        seen, _ = await self._poll(found, wait)
+        return bool(seen)
+
+    async def _poll(
+        self, check: Callable[[float], Awaitable[_T | None]], limit: float
+    ) -> tuple[_T | None, float]:
+        """Run ``check(seconds waited)`` every ``poll_seconds`` until it returns something
+        other than ``None``, for at most ``limit`` seconds: ``(what it returned, or None
+        when the time ran out; seconds waited)``."""
+        waited = 0.0
+        while True:
+            result = await check(waited)
+            if result is not None or waited >= limit:
+                return result, waited
+            pause = min(self.settings.poll_seconds, limit - waited)
+            await self.sleep(pause)
+            waited += pause
 
     async def _change(
         self,
@@ -1398,6 +1726,22 @@ class AlipayPlatform(Platform):
             await self.confirm_change(unclear, what, done)
             return None
 
+    @staticmethod
+    def _said(text: str, answer: Mapping[str, Any] | None) -> str:
+        """``text`` for people, saying so when the change was confirmed after a lost answer."""
+        return f"{text} ({CONFIRMED})" if answer is None else text
+
+    async def _gated_change(self, app: str, version: str, method: str, text: str) -> str:
+        """Read ``version``'s status, refuse unless its :data:`GATES` entry allows
+        ``method``, send it and confirm it when the answer is lost; ``text`` for people."""
+        gate = GATES[method]
+        status, detail = await self._status(app, version)
+        if not gate.allowed(status, detail):
+            raise self._refuse(version, status, gate.why)
+        params = self._version_params(app, version)
+        shows = self._shows(app, version, *gate.shows)
+        return self._said(text, await self._change(app, method, params, gate.what, shows))
+
     async def _status(self, app: str, version: str) -> tuple[str, dict[str, Any]]:
         detail = await self._detail(app, version)
         return str(detail.get("status", "")), detail
@@ -1407,39 +1751,44 @@ class AlipayPlatform(Platform):
             self.name, status, "", f"version {version} is {_status_words(status)}; {why}"
         )
 
-    async def _back_to_development(self, app: str, version: str) -> bool:
+    async def _back_to_development(self, app: str, version: str) -> dict[str, Any] | None:
         """Send a rejected or approved ``version`` back to development (``audited.cancel``).
 
-        Returns True when that was confirmed after an unclear answer.
+        Returns Alipay's answer, ``None`` when that was confirmed after an unclear one.
         """
-        cfg = self._config(app)
-        params = {"app_version": version, "bundle_id": cfg.bundle_id}
         what = f"return of {version} to development"
-        answer = await self._change(
+        params = self._version_params(app, version)
+        return await self._change(
             app, AUDITED_CANCEL, params, what, self._shows(app, version, "INIT")
         )
-        return answer is None
 
     async def _clear_the_way(self, app: str, version: str, refused: PlatformError) -> list[str]:
         """Send back to development the decided versions that keep ``version`` from review.
 
         Alipay refuses every submission while a version is rejected or approved but not
         published (fact sheet §2.2), and submits only versions in development. A new
-        submission supersedes such a decision, as on WeChat: that version (this one or
-        another) goes back to development. Raises ``refused`` when a version in review or
-        gray release blocks, when ``version`` cannot be submitted anyway, or when nothing
-        can be cleared. Returns a line per version sent back.
+        submission supersedes such a decision of *another* version, as on WeChat: that
+        version goes back to development. ``version`` itself, when approved, is refused
+        (publish it, or withdraw it first); when rejected, it goes back too. Raises
+        ``refused`` when a version in review or gray release blocks, when ``version``
+        cannot be submitted anyway, or when nothing can be cleared. Returns a line per
+        version sent back.
         """
         infos = await self._listed(app, ",".join(REVIEW_STATUSES))
         statuses = {
             str(info.get("app_version", "")): str(info.get("version_status", "")) for info in infos
         }
+        own = statuses.get(version)
+        if own in APPROVED:
+            raise self._refuse(
+                version, own, "it is already approved; publish it, or withdraw it first."
+            )
         blocking = {v: s for v, s in statuses.items() if s in SUPERSEDED}
         if not blocking or any(s not in SUPERSEDED for s in statuses.values()):
             raise refused  # nothing to clear, or a review or gray release is running
-        if version not in statuses:  # then it must be in development to be submitted
-            own, _ = await self._status(app, version)
-            if own != "INIT":
+        if own is None:  # then it must be in development to be submitted
+            status, _ = await self._status(app, version)
+            if status != "INIT":
                 raise refused  # live, offline …: clearing the way would not help
         lines = []
         for other in sorted(blocking, key=version_key):
@@ -1491,20 +1840,62 @@ class AlipayPlatform(Platform):
         }
         if cfg.template_version and template == cfg.template_id:
             params["template_version"] = cfg.template_version
-        query = {"app_version": version, "bundle_id": cfg.bundle_id}
+        query = self._version_params(app, version)
         seen: list[dict[str, Any]] = []
 
+        async def build_state() -> None:
+            seen.append(await self._call(app, BUILD_QUERY, query, read=True))
+
         async def uploaded() -> bool:
-            try:
-                seen.append(await self._call(app, BUILD_QUERY, query, read=True, retries=0))
-            except NotFound:
-                return False
-            return True
+            return await self._exists(build_state, self.settings.build_wait_seconds)
 
         answer = await self._change(app, UPLOAD, params, "upload", uploaded)
         state = seen[-1] if answer is None else answer
         detail = await self._await_build(app, version, template, state, query)
-        return UploadResult(version, detail if answer else f"{detail} ({CONFIRMED})")
+        return UploadResult(version, self._said(detail, answer))
+
+    @staticmethod
+    def _build_failure(state: Mapping[str, Any]) -> str | None:
+        """``"failed"`` or ``"timed out"`` when Alipay says the build did, else ``None``."""
+        return BUILD_FAILED.get(str(state.get("build_status", ""))) or BUILD_FAILED.get(
+            str(state.get("create_status", ""))
+        )
+
+    @staticmethod
+    def _built(state: Mapping[str, Any]) -> bool:
+        """Whether the build is done, by the INFERRED rule (fact sheet §3.2) read strictly:
+        the version was created (``create_status`` 6, ``version_created``), or Alipay
+        stops asking to poll (``need_rotation`` false) after a good build (``build_status``
+        2). Anything else (a field missing, still queued or building) is asked again."""
+        return (
+            state.get("version_created") == "true"
+            or str(state.get("create_status", "")) == "6"
+            or (state.get("need_rotation") == "false" and str(state.get("build_status")) == "2")
+        )
+
+    def _build_error(
+        self, version: str, template: str, state: Mapping[str, Any], failed: str
+    ) -> PlatformError:
+        said = (
+            f"Alipay's build of version {version} from template {template} {failed} "
+            f"(build_status {state.get('build_status', '?')}, create_status "
+            f"{state.get('create_status', '?')}); "
+        )
+        if failed == "timed out":
+            return InvalidState(
+                self.name,
+                "BUILD_TIMEOUT",
+                "",
+                said + "Alipay does not build that version again: upload a higher version, "
+                "and if it times out again, try another template version.",
+            )
+        return InvalidInput(
+            self.name,
+            "BUILD_FAILED",
+            "",
+            said + "check the template version and the app's ext settings, then upload a "
+            "higher version.",
+        )
 
     async def _await_build(
         self,
@@ -1514,50 +1905,44 @@ class AlipayPlatform(Platform):
         state: Mapping[str, Any],
         query: Mapping[str, str],
     ) -> str:
-        """Poll ``build.query`` until the build is done; the line for people.
+        """Poll ``build.query`` every ``poll_seconds`` until the build is done; the line
+        for people. A failed build raises :meth:`_build_error`. The upload itself
+        happened, so when Alipay cannot say how the build is going (any error while
+        asking) the line says so instead of failing."""
+        given = iter([state])
+        last = [state]
+        later = "`status` will show when it is ready to submit"
 
-        INFERRED polling rule (fact sheet §3.2): done when the version was created
-        (``create_status`` 6, ``version_created``) or Alipay stops asking to poll
-        (``need_rotation`` false); failed on status 3 or 5. The upload itself happened, so
-        when Alipay cannot be asked about the build the line says so instead of failing.
-        """
-        limit, step = self.settings.build_wait_seconds, self.settings.poll_seconds
-        waited = 0.0
-        while True:
-            build, create = str(state.get("build_status", "")), str(state.get("create_status", ""))
-            failed = BUILD_FAILED.get(build) or BUILD_FAILED.get(create)
+        async def check(waited: float) -> str | None:
+            now = next(given, None)
+            if now is None:
+                try:
+                    now = await self._call(app, BUILD_QUERY, query, read=True)
+                except PlatformError as exc:
+                    why = exc.code or exc.kind
+                    return (
+                        f"uploaded; Alipay could not say how the build is going ({why}) — {later}"
+                    )
+            last.append(now)
+            failed = self._build_failure(now)
             if failed:
-                raise PlatformError(
-                    self.name,
-                    f"build_status {build}",
-                    "",
-                    f"Alipay's build of version {version} from template {template} {failed} "
-                    f"(build_status {build}, create_status {create}); check the template version "
-                    "and the app's ext settings, then upload a higher version.",
-                )
-            created = state.get("version_created") == "true" or create == "6"
-            if created or state.get("need_rotation") != "true":
-                return f"built in {waited:.0f} s"
-            if waited >= limit:
-                return (
-                    f"uploaded; Alipay is still building it after {waited:.0f} s (build_status "
-                    f"{build or '?'}) — `status` will show when it is ready to submit"
-                )
-            pause = min(step, limit - waited)
-            await self.sleep(pause)
-            waited += pause
-            try:
-                state = await self._call(app, BUILD_QUERY, query, read=True)
-            except (PlatformUnavailable, BadResponse) as exc:
-                return (
-                    f"uploaded; Alipay could not say how the build is going ({exc.explanation}) "
-                    "— `status` will show when it is ready to submit"
-                )
+                raise self._build_error(version, template, now, failed)
+            return f"built in {waited:.0f} s" if self._built(now) else None
+
+        line, waited = await self._poll(check, self.settings.build_wait_seconds)
+        if line is not None:
+            return line
+        build = str(last[-1].get("build_status") or "?")
+        return (
+            f"uploaded; Alipay is still building it after {waited:.0f} s (build_status "
+            f"{build}) — {later}"
+        )
 
     async def _minidev_upload(
         self, app: str, cfg: AlipayAppConfig, version: str, notes: str
     ) -> UploadResult:
-        """``minidev upload`` of the built code at ``project_path``; the key goes in a file."""
+        """``minidev upload`` of the built code at ``project_path``; the key goes in a file
+        and never into what is recorded or raised, even when minidev prints it."""
         where = f"[apps.{app}.alipay]"
         assert cfg.project_path is not None and cfg.tool_private_key is not None  # validated
         project = cfg.project_path.expanduser()
@@ -1572,15 +1957,9 @@ class AlipayPlatform(Platform):
             args += ["--version-description", description]
         if client != "alipay":
             args += ["--client-type", client]
+        key = cfg.tool_private_key.get_secret_value()
         identity = json.dumps(
-            {
-                "alipay": {
-                    "authentication": {
-                        "privateKey": cfg.tool_private_key.get_secret_value(),
-                        "toolId": cfg.tool_id,
-                    }
-                }
-            }
+            {"alipay": {"authentication": {"privateKey": key, "toolId": cfg.tool_id}}}
         )
         shown = {"app_id": cfg.app_id, "version": version, "project": str(project)}
 
@@ -1592,25 +1971,28 @@ class AlipayPlatform(Platform):
                         [*args, "--identity-key-path", str(path)],
                         limit=self.settings.minidev_timeout_seconds,
                     )
+                except cli.CliFailed as exc:
+                    failed = cli.CliFailed(
+                        exc.platform, _masked(exc.explanation, key), _masked(exc.output, key)
+                    )
+                    self.record_exchange("minidev upload", shown, error=failed.explanation)
+                    raise failed from None
                 except PlatformError as exc:
                     self.record_exchange("minidev upload", shown, error=exc.explanation)
                     raise
-            self.record_exchange("minidev upload", shown, {"output": scrub_message(out[-500:])})
-            return out
+            said = scrub_message(_masked(out, key))[-500:]
+            self.record_exchange("minidev upload", shown, {"output": said})
+            return said
 
         started = self.clock()
         try:
             await self.send_change(run)
         except OutcomeUnknown as unclear:
-
-            async def known() -> bool:
-                try:
-                    await self._detail(app, version, retries=0)
-                except NotFound:
-                    return False
-                return True
-
-            await self.confirm_change(unclear, "upload", known)
+            # minidev may have been stopped while Alipay was still building the version
+            wait = self.settings.build_wait_seconds
+            await self.confirm_change(
+                unclear, "upload", lambda: self._exists(lambda: self._detail(app, version), wait)
+            )
             return UploadResult(version, f"uploaded with minidev ({CONFIRMED})")
         took = max(0.0, self.clock() - started)
         return UploadResult(version, f"uploaded and built with minidev in {took:.0f} s")
@@ -1650,9 +2032,11 @@ class AlipayPlatform(Platform):
         Sends the app's review details from its config (region, memo, test account,
         screenshots) and ``speed_up`` from ``expedite``; Alipay's word on expediting
         (``speed_up_memo``) ends up in the detail. A rejected or approved-but-unpublished
-        version (this one or another) blocks every submission on Alipay; the new submission
-        supersedes it, so it is sent back to development first and the detail says so. A
-        version in review or gray release still blocks (AlreadyInReview).
+        version blocks every submission on Alipay. Another such version, and this one when
+        rejected, is superseded by the new submission: it is sent back to development first
+        and the detail says so. This version when already approved is refused (InvalidState:
+        publish it, or withdraw it first), and a version in review or gray release still
+        blocks (AlreadyInReview).
         """
         cfg = self._config(app)
         desc = "\n".join(part for part in (notes.strip(), cfg.review_notes.strip()) if part)
@@ -1692,12 +2076,13 @@ class AlipayPlatform(Platform):
         shown.update({part: name for part, (name, _, _) in files.items()})
 
         async def apply() -> str:
+            sent = self.clock()
             answer = await self._change(
                 app,
                 AUDIT_APPLY,
                 fields,
                 "submission",
-                self._shows(app, version, "AUDITING"),
+                self._submitted(app, version, sent),
                 multipart=True,
                 files=files,
                 shown=shown,
@@ -1715,10 +2100,18 @@ class AlipayPlatform(Platform):
         except (AlreadyInReview, InvalidState) as refused:
             if refused.code not in SUBMIT_BLOCKED:
                 raise
+            if isinstance(refused, _Unsigned):
+                raise type(refused)(
+                    refused.platform,
+                    refused.code,
+                    refused.platform_message,
+                    f"{refused.explanation} (Alipay's refusal carried no signature, so miniship "
+                    "sent no version back to development on its word.)",
+                ) from None
             cleared = await self._clear_the_way(app, version, refused)
         return SubmitResult(version, f"{await apply()}; {', '.join(cleared)} first")
 
-    def _review(self, version: str, ref: str, detail: Mapping[str, Any]) -> ReviewStatus:
+    def _review(self, app: str, version: str, ref: str, detail: Mapping[str, Any]) -> ReviewStatus:
         """Map ``detail.query``'s answer for ``version`` to a :class:`ReviewStatus`."""
         status = str(detail.get("status", ""))
         decided = _decided_at(detail.get("gmt_audit_end"))
@@ -1729,14 +2122,19 @@ class AlipayPlatform(Platform):
         if status == "AUDITING":
             return ReviewStatus(ReviewState.IN_REVIEW, version, ref, detail=words)
         if status == "AUDIT_REJECT":
-            reason = str(detail.get("reject_reason") or "")
+            reason = _rejection(detail)
             return ReviewStatus(ReviewState.REJECTED, version, ref, reason, decided, words)
         if status == "GRAY":
-            percent = _gray_percent(detail.get("gray_strategy"))
+            percent = self._gray_plan(app, version, detail).percent
             if percent is not None:
                 words = f"{words}, {percent}% of users"
             return ReviewStatus(ReviewState.GRAY, version, ref, decided_at=decided, detail=words)
-        if status in ("WAIT_RELEASE", "BASE_AUDIT_PASS"):
+        if status in APPROVED:
+            promotion = "; ".join(_memos(detail.get("promote_audit_record")))
+            if promotion:
+                words = f"{words}; the marketing review says: {promotion}"
+            if detail.get("can_release") == "false":
+                words = f"{words}; Alipay does not allow publishing it (can_release false)"
             return ReviewStatus(
                 ReviewState.APPROVED, version, ref, decided_at=decided, detail=words
             )
@@ -1753,21 +2151,21 @@ class AlipayPlatform(Platform):
             detail = await self._detail(app, version)
         except NotFound:
             return await self._unlisted(app, version, ref)
-        return self._review(version, ref, detail)
+        return self._review(app, version, ref, detail)
 
     async def _unlisted(self, app: str, version: str, ref: str) -> ReviewStatus:
         """The status of a version ``detail.query`` does not know: building, failed or unknown."""
-        cfg = self._config(app)
-        query = {"app_version": version, "bundle_id": cfg.bundle_id}
         unknown = ReviewStatus(
             ReviewState.UNKNOWN, version, ref, detail="Alipay does not know this version"
         )
         try:
-            build = await self._call(app, BUILD_QUERY, query, read=True, retries=0)
+            build = await self._call(
+                app, BUILD_QUERY, self._version_params(app, version), read=True
+            )
         except PlatformError:
             return unknown
         code = str(build.get("build_status", ""))
-        failed = BUILD_FAILED.get(code) or BUILD_FAILED.get(str(build.get("create_status", "")))
+        failed = self._build_failure(build)
         if failed:
             return ReviewStatus(
                 ReviewState.UNKNOWN,
@@ -1788,20 +2186,15 @@ class AlipayPlatform(Platform):
     async def withdraw(self, app: str, version: str, ref: str) -> str:
         """Pull ``version`` back: out of review (``audit.cancel``), or, when it was already
         approved or rejected, back to development (``audited.cancel``)."""
-        cfg = self._config(app)
         status, _ = await self._status(app, version)
         if status == "AUDITING":
-            params = {"app_version": version, "bundle_id": cfg.bundle_id}
-            answer = await self._change(
-                app, AUDIT_CANCEL, params, "withdrawal", self._shows(app, version, "INIT")
-            )
-            if answer is None:
-                return f"withdrew {version} from review ({CONFIRMED})"
-            return f"withdrew {version} from review; it is back in development"
+            params = self._version_params(app, version)
+            shows = self._shows(app, version, "INIT")
+            answer = await self._change(app, AUDIT_CANCEL, params, "withdrawal", shows)
+            return self._said(f"withdrew {version} from review; it is back in development", answer)
         if status in SUPERSEDED:
-            confirmed = await self._back_to_development(app, version)
-            text = f"sent {version} ({SUPERSEDED[status]}) back to development"
-            return f"{text} ({CONFIRMED})" if confirmed else text
+            answer = await self._back_to_development(app, version)
+            return self._said(f"sent {version} ({SUPERSEDED[status]}) back to development", answer)
         why = (
             "end the gray release first (`gray … stop`)"
             if status == "GRAY"
@@ -1811,33 +2204,34 @@ class AlipayPlatform(Platform):
 
     # -- releasing ---------------------------------------------------------------------
 
-    @staticmethod
-    def _approved(status: str, detail: Mapping[str, Any]) -> bool:
-        return status in ("WAIT_RELEASE", "GRAY") or (
-            status == "BASE_AUDIT_PASS" and detail.get("can_release") != "false"
+    def _gray_plan(self, app: str, version: str, detail: Mapping[str, Any]) -> GrayPlan:
+        """The gray release of ``version`` as ``detail.query`` shows it. When Alipay leaves
+        the share out, it is the one this adapter set (while it runs), else unknown."""
+        percent = _gray_percent(detail.get("gray_strategy"))
+        if percent is not None:
+            return GrayPlan(percent=percent, version=version)
+        remembered = self._gray_shares.get((app, version))
+        if remembered is None:
+            return GrayPlan(percent=None, version=version)
+        return GrayPlan(
+            percent=remembered,
+            version=version,
+            state="running; Alipay does not report the share, this is the one miniship set",
         )
 
     async def publish(self, app: str, version: str, ref: str) -> str:
         """Put the approved (or gray) ``version`` online for everyone; a lost answer is
         checked, never repeated."""
-        cfg = self._config(app)
-        status, detail = await self._status(app, version)
-        if not self._approved(status, detail):
-            raise self._refuse(version, status, "only an approved version can be published.")
-        params = {"app_version": version, "bundle_id": cfg.bundle_id}
-        answer = await self._change(
-            app, ONLINE, params, "release", self._shows(app, version, "RELEASE")
-        )
-        if answer is None:
-            return f"published {version} ({CONFIRMED})"
-        return f"published {version}; it is live"
+        said = await self._gated_change(app, version, ONLINE, f"published {version}; it is live")
+        self._gray_shares.pop((app, version), None)
+        return said
 
     async def gray(self, app: str, version: str, percent: int) -> str:
         """Release the approved ``version`` to 10, 30 or 50 % of users (``gray.online``).
 
-        The share can only grow; ``publish`` then releases it to everyone.
+        The share can only grow; ``publish`` then releases it to everyone. A smaller share
+        than the current one is refused, and the same share is not sent again.
         """
-        cfg = self._config(app)
         if percent not in (self.gray_steps or ()):
             raise InvalidInput(
                 self.name,
@@ -1846,14 +2240,26 @@ class AlipayPlatform(Platform):
                 f"Alipay releases to 10, 30 or 50 percent of users (p10, p30, p50), not {percent}.",
             )
         status, detail = await self._status(app, version)
-        if not self._approved(status, detail):
+        if not _publishable(status, detail):
             raise self._refuse(
                 version, status, "only an approved version can be released to a share of users."
             )
         strategy = f"p{percent}"
+        before = self._gray_plan(app, version, detail).percent if status == "GRAY" else None
+        if before is not None and percent < before:
+            raise InvalidState(
+                self.name,
+                "GRAY_STRATEGY_NOT_ALLOW_REDUCE",
+                "",
+                f"{version} is released to {before}% of users (p{before}), and a gray release "
+                "can only grow (p10 → p30 → p50): choose a larger share, or publish it to "
+                "release it to everyone.",
+            )
+        if before == percent:
+            return f"{version} is already released to {percent}% of users ({strategy})"
 
         async def staged() -> bool:
-            now = await self._detail(app, version, retries=0)
+            now = await self._detail(app, version)
             if now.get("status") != "GRAY":
                 return False
             shown = _gray_percent(now.get("gray_strategy"))
@@ -1861,82 +2267,79 @@ class AlipayPlatform(Platform):
                 raise BadResponse(self.name, "", "", "Alipay does not say the gray share.")
             return shown in (None, percent)
 
-        params = {"app_version": version, "gray_strategy": strategy, "bundle_id": cfg.bundle_id}
-        what = f"gray release at {strategy}"
-        answer = await self._change(app, GRAY_ONLINE, params, what, staged)
-        text = f"{version} is released to {percent}% of users ({strategy})"
-        return f"{text} ({CONFIRMED})" if answer is None else text
+        params = {**self._version_params(app, version), "gray_strategy": strategy}
+        answer = await self._change(app, GRAY_ONLINE, params, f"gray release at {strategy}", staged)
+        self._gray_shares[app, version] = percent
+        return self._said(f"{version} is released to {percent}% of users ({strategy})", answer)
 
     async def stop_gray(self, app: str, version: str) -> str:
         """End the gray release of ``version`` (``gray.cancel``): it is approved again."""
-        cfg = self._config(app)
-        status, _ = await self._status(app, version)
-        if status != "GRAY":
-            raise self._refuse(version, status, "there is no gray release to end.")
-        params = {"app_version": version, "bundle_id": cfg.bundle_id}
-        answer = await self._change(
-            app,
-            GRAY_CANCEL,
-            params,
-            "end of the gray release",
-            self._shows(app, version, "WAIT_RELEASE", "BASE_AUDIT_PASS"),
-        )
         text = (
             f"ended the gray release of {version}; everyone has the live version again and "
             f"{version} waits to be published"
         )
-        return f"{text} ({CONFIRMED})" if answer is None else text
+        said = await self._gated_change(app, version, GRAY_CANCEL, text)
+        self._gray_shares.pop((app, version), None)
+        return said
 
     async def _rollback_target(
         self, app: str, infos: list[dict[str, Any]], live: str | None
-    ) -> tuple[str | None, str]:
-        """The version a rollback of ``live`` would bring back, and why it cannot now ("").
+    ) -> _Rollback:
+        """The version a rollback of ``live`` would bring back, and whether it cannot now.
 
         Alipay goes back to the previous online version (fact sheet §3.8). INFERRED from
         §2.2: a release or rollback takes the version it replaces offline, so that is the
         OFFLINE version below ``live`` that went offline last (``gmt_offline``); an OFFLINE
         version above ``live`` means ``live`` came back by a rollback, and Alipay refuses
-        two rollbacks in a row.
+        two rollbacks in a row. Not ``certain`` when ``gmt_offline`` is missing or the list
+        may be cut short (list.query gives at most 20 versions).
         """
         if live is None:
-            return None, "nothing is live"
+            return _Rollback(None, ("CAN_NOT_ROLLBACK_WITHOUT_ONLINE", "nothing is live"), True)
         key = version_key(live)
         offline = [str(i.get("app_version")) for i in infos if i.get("version_status") == "OFFLINE"]
         below = [v for v in offline if version_key(v) < key]
-        blocked = ""
+        blocked: tuple[str, str] | None = None
         if any(i.get("version_status") == "GRAY" for i in infos):
-            blocked = "a version is in gray release"
+            blocked = (
+                "CAN_NOT_ROLLBACK_WITH_GRAY",
+                "a version is in gray release; end it (`gray … stop`) or publish it first",
+            )
         elif any(version_key(v) > key for v in offline):
             blocked = (
-                f"{live} came back by a rollback, and Alipay does not roll back twice in a row"
+                "CAN_NOT_CONTINUOUS_ROLLBACK",
+                f"{live} came back by a rollback, and Alipay does not roll back twice in a row; "
+                "publish a new version instead",
             )
+        whole = len(infos) < LIST_CAP
         if len(below) <= 1:
-            return (below[0] if below else None), blocked
+            return _Rollback(below[0] if below else None, blocked, whole)
         details = await asyncio.gather(*(self._detail(app, v) for v in below))
+        went = [_decided_at(detail.get("gmt_offline")) for detail in details]
         floor = datetime.min.replace(tzinfo=UTC)
-        latest = max(
-            zip(below, details, strict=True),
-            key=lambda pair: (
-                _decided_at(pair[1].get("gmt_offline")) or floor,
-                version_key(pair[0]),
-            ),
+        latest, _ = max(
+            zip(below, went, strict=True),
+            key=lambda pair: (pair[1] or floor, version_key(pair[0])),
         )
-        return latest[0], blocked
+        return _Rollback(latest, blocked, whole and None not in went)
 
     async def rollback(self, app: str, live: str, to: str | None) -> str:
         """Take the app from ``live`` back to the previous online version (``rollback``).
 
-        Alipay picks the version itself; a ``to`` that is not it is refused, naming it.
-        Never retried blindly: after an unclear answer Alipay is asked which version is live.
+        Alipay picks the version itself; a ``to`` that is surely not it is refused, naming
+        it (when miniship cannot be sure, the rollback is sent and Alipay decides). Never
+        retried blindly: after an unclear answer Alipay is asked which version is live.
         """
-        cfg = self._config(app)
         status, _ = await self._status(app, live)
         if status != "RELEASE":
             raise self._refuse(live, status, "only the live version can be rolled back.")
         infos = await self._listed(app, ALL_STATUSES)
-        target, _ = await self._rollback_target(app, infos, live)
-        if to is not None and to != target:
-            back = f"the previous release, {target}" if target else "no earlier release"
+        plan = await self._rollback_target(app, infos, live)
+        if plan.blocked is not None:
+            code, why = plan.blocked
+            raise InvalidState(self.name, code, "", f"{live} cannot be rolled back now: {why}.")
+        if to is not None and to != plan.target and plan.certain:
+            back = f"the previous release, {plan.target}" if plan.target else "no earlier release"
             raise InvalidInput(
                 self.name,
                 "",
@@ -1946,26 +2349,22 @@ class AlipayPlatform(Platform):
             )
 
         async def moved() -> bool:
-            online = await self._listed(app, "RELEASE", retries=0)
+            online = await self._listed(app, "RELEASE")
             return bool(online) and all(i.get("app_version") != live for i in online)
 
-        params = {"app_version": live, "bundle_id": cfg.bundle_id}
+        params = self._version_params(app, live)
         answer = await self._change(app, ROLLBACK, params, f"rollback of {live}", moved)
-        text = f"rolled back from {live} to {target or 'the previous release'}; {live} is offline"
-        return f"{text} ({CONFIRMED})" if answer is None else text
+        back = (
+            plan.target
+            if plan.certain and plan.target
+            else "the version live before it (Alipay picks it; `versions` shows which)"
+        )
+        return self._said(f"rolled back from {live} to {back}; {live} is offline", answer)
 
     async def offline(self, app: str, version: str) -> str:
         """Take the live ``version`` off the shelves (``version.offline``)."""
-        cfg = self._config(app)
-        status, _ = await self._status(app, version)
-        if status != "RELEASE":
-            raise self._refuse(version, status, "only the live version can be taken offline.")
-        params = {"app_version": version, "bundle_id": cfg.bundle_id}
-        answer = await self._change(
-            app, OFFLINE, params, "offline", self._shows(app, version, "OFFLINE")
-        )
         text = f"took {version} offline; users can no longer open the mini program"
-        return f"{text} ({CONFIRMED})" if answer is None else text
+        return await self._gated_change(app, version, OFFLINE, text)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -1987,18 +2386,11 @@ class AlipayPlatform(Platform):
             try:
                 detail = await self._detail(app, reviewed)
             except NotFound:
-                detail = None
-            if detail is None:
                 review = ReviewStatus(ReviewState.UNKNOWN, reviewed, reviewed)
             else:
-                review = self._review(reviewed, reviewed, detail)
+                review = self._review(app, reviewed, reviewed, detail)
                 if detail.get("status") == "GRAY":
-                    percent = _gray_percent(detail.get("gray_strategy"))
-                    gray = GrayPlan(
-                        percent=percent or 0,
-                        version=reviewed,
-                        state="running" if percent else "running; Alipay does not say the share",
-                    )
+                    gray = self._gray_plan(app, reviewed, detail)
         lines = tuple(
             f"{info.get('app_version')}: {_status_words(str(info.get('version_status')))}"
             for info in infos[:5]
@@ -2015,7 +2407,7 @@ class AlipayPlatform(Platform):
             (str(i.get("app_version")) for i in infos if i.get("version_status") == "RELEASE"),
             None,
         )
-        target, blocked = await self._rollback_target(app, infos, live)
+        plan = await self._rollback_target(app, infos, live)
         out = []
         for info in infos:
             name, status = str(info.get("app_version", "")), str(info.get("version_status", ""))
@@ -2028,7 +2420,7 @@ class AlipayPlatform(Platform):
                     state=state,
                     created_at=_decided_at(info.get("create_time")),
                     description=str(info.get("version_description") or ""),
-                    rollback=name == target and not blocked,
+                    rollback=name == plan.target and plan.blocked is None,
                 )
             )
         return out
@@ -2038,28 +2430,27 @@ class AlipayPlatform(Platform):
     async def trial_code(self, app: str, version: str | None) -> TrialCode:
         """Make ``version`` (default: the newest in development) the trial (experience)
         version, wait for Alipay to package it and fetch its QR code image."""
-        cfg = self._config(app)
         if version is None:
             dev = await self._listed(app, "INIT")
             if not dev:
                 raise NotFound(self.name, "", "", "no version is in development; upload one first.")
             version = str(dev[0].get("app_version"))
-        params = {"app_version": version, "bundle_id": cfg.bundle_id}
+        params = self._version_params(app, version)
 
         async def set_up() -> bool:
-            answer = await self._call(app, EXPERIENCE_QUERY, params, read=True, retries=0)
+            answer = await self._call(app, EXPERIENCE_QUERY, params, read=True)
             return str(answer.get("status", EXP_NONE)) != EXP_NONE
 
         detail = f"{version} is now the trial version"
         try:
-            if await self._change(app, EXPERIENCE_CREATE, params, "trial version", set_up) is None:
-                detail += f" ({CONFIRMED})"
+            answer = await self._change(app, EXPERIENCE_CREATE, params, "trial version", set_up)
+            detail = self._said(detail, answer)
         except PlatformError as exc:
             if exc.code != "CAN_NOT_SET_EXP_REPEAT":
                 raise
             detail = f"{version} already was the trial version"
-        answer = await self._await_packaging(app, version, params)
-        url = str(answer["exp_qr_code_url"])
+        packaged = await self._await_packaging(app, version, params)
+        url = str(packaged["exp_qr_code_url"])
         image, mime = await self._fetch_image(url)
         return TrialCode(image, mime, version=version, url=url, detail=detail)
 
@@ -2067,9 +2458,8 @@ class AlipayPlatform(Platform):
         self, app: str, version: str, params: Mapping[str, str]
     ) -> dict[str, Any]:
         """Poll ``experience.query`` until packaged; the answer (with ``exp_qr_code_url``)."""
-        limit, step = self.settings.trial_wait_seconds, self.settings.poll_seconds
-        waited = 0.0
-        while True:
+
+        async def check(_: float) -> dict[str, Any] | None:
             answer = await self._call(app, EXPERIENCE_QUERY, params, read=True)
             status = str(answer.get("status", ""))
             if status in EXP_PACKAGED:
@@ -2089,52 +2479,42 @@ class AlipayPlatform(Platform):
                     f"Alipay says {version} is not the trial version (another version may be); "
                     "cancel that one in the Alipay console and try again.",
                 )
-            if waited >= limit:
-                raise PlatformUnavailable(
-                    self.name,
-                    status,
-                    "",
-                    f"Alipay is still packaging trial version {version} after {waited:.0f} s; "
-                    "ask for the QR code again in a minute.",
-                )
-            pause = min(step, limit - waited)
-            await self.sleep(pause)
-            waited += pause
+            return None
+
+        packaged, waited = await self._poll(check, self.settings.trial_wait_seconds)
+        if packaged is None:
+            raise PlatformUnavailable(
+                self.name,
+                "expVersionPackaging",
+                "",
+                f"Alipay is still packaging trial version {version} after {waited:.0f} s; "
+                "ask for the QR code again in a minute.",
+            )
+        return packaged
 
     async def _fetch_image(self, url: str) -> tuple[bytes, str]:
         """GET the trial QR code Alipay serves at ``url``; ``(image, MIME type)``."""
-        api = "GET exp_qr_code_url"
+        api, request = "GET exp_qr_code_url", {"url": url}
 
         async def get() -> httpx.Response:
             try:
                 response = await self.client.get(url)
-            except httpx.InvalidURL:
-                self.record_exchange(api, {"url": url}, error="InvalidURL")
-                raise BadResponse(
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                bad_url = BadResponse(
                     self.name, "", "", f"Alipay's trial QR code URL {url!r} is not usable."
-                ) from None
-            except httpx.HTTPError as exc:
-                self.record_exchange(api, {"url": url}, error=type(exc).__name__)
-                raise PlatformUnavailable(
-                    self.name,
-                    "",
-                    "",
-                    f"could not fetch the trial QR code ({type(exc).__name__}); try again later.",
-                ) from None
-            if response.status_code != 200:
-                self.record_exchange(api, {"url": url}, error=f"HTTP {response.status_code}")
-                raise PlatformUnavailable(
-                    self.name,
-                    f"HTTP {response.status_code}",
-                    "",
-                    f"the trial QR code URL answered HTTP {response.status_code}; try again later.",
                 )
+                raise self._http_failure(
+                    exc, api, request, "the trial QR code URL", bad_url=bad_url
+                ) from None
+            refused = self._http_status(response, api, request, "the trial QR code URL")
+            if refused is not None:
+                raise refused
             return response
 
         response = await self.read_with_retries(get)
         mime = _image_type(response.content, response.headers.get("content-type", ""))
         self.record_exchange(
-            api, {"url": url}, {"content_type": mime or "", "bytes": len(response.content)}
+            api, request, {"content_type": mime or "", "bytes": len(response.content)}
         )
         if mime is None:
             raise BadResponse(
@@ -2153,23 +2533,12 @@ class AlipayPlatform(Platform):
         for caller in self._callers.values():
             if caller.token is None and caller.app_id == app_id:
                 return caller.alipay_public_key
-        for caller in self._callers.values():
-            if caller.token is not None:
-                return caller.alipay_public_key
-        text = _secret(
-            self.settings.alipay_public_key,
-            self.settings.alipay_public_key_file,
-            "ALIPAY_PUBLIC_KEY",
-        )
-        if not text:
+        if self._isv_public is None:
             raise ConfigError(
                 "reading Alipay pushes needs ALIPAY_PUBLIC_KEY (the Alipay public key of the "
                 "third-party app)"
             )
-        try:
-            return alipay_sign.load_public_key(text)
-        except ValueError as exc:
-            raise ConfigError(f"ALIPAY_PUBLIC_KEY is not a usable RSA public key: {exc}") from None
+        return self._isv_public
 
     @staticmethod
     def _push_params(request: PushRequest) -> dict[str, str]:

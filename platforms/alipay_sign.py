@@ -23,10 +23,10 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,6 +37,7 @@ from platforms.base import BEIJING
 __all__ = [
     "BEIJING",
     "TIMESTAMP_FORMAT",
+    "NotifyRule",
     "ResponseNode",
     "format_timestamp",
     "generate_key_pair",
@@ -63,6 +64,12 @@ TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 _WHITESPACE = " \t\n\r"
 
+NotifyRule = Literal["V1", "V2"]
+"""Which params a notification's signature leaves out: V1 ``sign`` and ``sign_type``,
+V2 only ``sign`` (fact sheet §1.9)."""
+
+_NOT_RSA = "it is not an RSA key (RSA2 needs an RSA key)"
+
 
 # --------------------------------------------------------------------------- keys
 
@@ -75,27 +82,41 @@ def _der(text: str) -> bytes:
         raise ValueError("it is neither PEM nor valid base64") from None
 
 
+def _load_key(
+    text: str,
+    pem: Callable[[bytes], object],
+    der: Callable[[bytes], object],
+    what: str,
+) -> object:
+    """A key from PEM or bare base64 text through the given loaders; ``what`` names the
+    formats it may be in, for the error."""
+    data = text.strip()
+    if not data:
+        raise ValueError("it is empty")
+    try:
+        key = pem(data.encode("ascii")) if "-----BEGIN" in data else der(_der(data))
+    except TypeError:  # only a private key can be encrypted
+        raise ValueError("it is encrypted; give the key without a passphrase") from None
+    except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError) as exc:
+        reason = str(exc) if isinstance(exc, ValueError) and "base64" in str(exc) else ""
+        raise ValueError(reason or f"it is not {what}") from None
+    return key
+
+
 def load_private_key(text: str) -> rsa.RSAPrivateKey:
     """An RSA private key from PEM or bare base64, PKCS#1 or PKCS#8.
 
     Raises:
         ValueError: with a short reason when the text is not such a key.
     """
-    data = text.strip()
-    if not data:
-        raise ValueError("it is empty")
-    try:
-        if "-----BEGIN" in data:
-            key = serialization.load_pem_private_key(data.encode("ascii"), password=None)
-        else:
-            key = serialization.load_der_private_key(_der(data), password=None)
-    except TypeError:
-        raise ValueError("it is encrypted; give the key without a passphrase") from None
-    except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError) as exc:
-        reason = str(exc) if isinstance(exc, ValueError) and "base64" in str(exc) else ""
-        raise ValueError(reason or "it is not a PKCS#1 or PKCS#8 private key") from None
+    key = _load_key(
+        text,
+        lambda data: serialization.load_pem_private_key(data, password=None),
+        lambda data: serialization.load_der_private_key(data, password=None),
+        "a PKCS#1 or PKCS#8 private key",
+    )
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("it is not an RSA key (RSA2 needs an RSA key)")
+        raise ValueError(_NOT_RSA)
     return key
 
 
@@ -105,21 +126,16 @@ def load_public_key(text: str) -> rsa.RSAPublicKey:
     Raises:
         ValueError: with a short reason when the text is not such a key.
     """
-    data = text.strip()
-    if not data:
-        raise ValueError("it is empty")
-    if "PRIVATE KEY" in data:
+    if "PRIVATE KEY" in text:
         raise ValueError("it is a private key; a public key is needed here")
-    try:
-        if "-----BEGIN" in data:
-            key = serialization.load_pem_public_key(data.encode("ascii"))
-        else:
-            key = serialization.load_der_public_key(_der(data))
-    except (ValueError, UnsupportedAlgorithm, UnicodeEncodeError) as exc:
-        reason = str(exc) if isinstance(exc, ValueError) and "base64" in str(exc) else ""
-        raise ValueError(reason or "it is not an X.509 (SubjectPublicKeyInfo) public key") from None
+    key = _load_key(
+        text,
+        serialization.load_pem_public_key,
+        serialization.load_der_public_key,
+        "an X.509 (SubjectPublicKeyInfo) public key",
+    )
     if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("it is not an RSA key (RSA2 needs an RSA key)")
+        raise ValueError(_NOT_RSA)
     return key
 
 
@@ -282,19 +298,23 @@ def parse_timestamp(text: str) -> datetime:
 # --------------------------------------------------------------------------- notifications
 
 
-def notify_content(params: Mapping[str, str]) -> str:
-    """The V1 string a notification is signed over (fact sheet §1.9).
+def notify_content(params: Mapping[str, str], *, rule: NotifyRule = "V1") -> str:
+    """The string a notification is signed over (fact sheet §1.9).
 
-    Every received param except ``sign`` and ``sign_type``, sorted by key, joined as raw
-    ``k=v`` with ``&``. Unlike :func:`sign_content`, empty values are **kept** (as the
-    Java/PHP ``rsaCheckV1`` do).
+    Every received param except ``sign`` and, under the V1 rule, ``sign_type``, sorted by
+    key, joined as raw ``k=v`` with ``&``. Unlike :func:`sign_content`, empty values are
+    **kept** (as the Java/PHP ``rsaCheckV1``/``rsaCheckV2`` do).
     """
-    return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("sign", "sign_type"))
+    left_out = ("sign", "sign_type") if rule == "V1" else ("sign",)
+    return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in left_out)
 
 
 def verify_notify(params: Mapping[str, str], key: rsa.RSAPublicKey) -> bool:
-    """True when a notification's ``sign`` is a valid RSA2 signature by ``key`` (V1 rule).
+    """True when a notification's ``sign`` is a valid RSA2 signature by ``key``.
 
+    The V1 rule (``sign_type`` left out of the content) is the documented one; which rule
+    the message service uses is UNCERTAIN (§4, §7.2), so the V2 content (only ``sign``
+    left out) is tried too. Both need Alipay's signature, so accepting either is no weaker.
     False when ``sign`` is missing or empty, or ``sign_type`` is present and not ``RSA2``.
     """
     signature = params.get("sign")
@@ -304,14 +324,21 @@ def verify_notify(params: Mapping[str, str], key: rsa.RSAPublicKey) -> bool:
         return False
     charset = params.get("charset") or "utf-8"
     try:
-        return verify(notify_content(params), signature, key, charset)
+        return any(
+            verify(notify_content(params, rule=rule), signature, key, charset)
+            for rule in ("V1", "V2")
+        )
     except LookupError:  # unknown charset
         return False
 
 
-def sign_notify(params: Mapping[str, str], key: rsa.RSAPrivateKey) -> dict[str, str]:
-    """A copy of ``params`` with ``sign_type=RSA2`` and its V1 ``sign`` (for the emulator)."""
+def sign_notify(
+    params: Mapping[str, str], key: rsa.RSAPrivateKey, *, rule: NotifyRule = "V1"
+) -> dict[str, str]:
+    """A copy of ``params`` with ``sign_type=RSA2`` and its ``sign`` by ``rule`` (for the
+    emulator)."""
     signed = {k: v for k, v in params.items() if k != "sign"}
     signed["sign_type"] = "RSA2"
-    signed["sign"] = sign(notify_content(signed), key, signed.get("charset") or "utf-8")
+    content = notify_content(signed, rule=rule)
+    signed["sign"] = sign(content, key, signed.get("charset") or "utf-8")
     return signed

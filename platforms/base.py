@@ -302,6 +302,8 @@ SECRET_KEYS = frozenset(
         "access_token",
         "app_auth_token",
         "app_refresh_token",
+        "auth_code",  # the one-time authorization codes: short-lived, still not for logs
+        "authorization_code",
         "authorizer_access_token",
         "authorizer_refresh_token",
         "component_access_token",
@@ -311,7 +313,9 @@ SECRET_KEYS = frozenset(
         "component_verify_ticket",
         "encoding_aes_key",
         "password",
+        "pre_auth_code",
         "private_key",
+        "privatekey",  # minidev's identity JSON writes "privateKey"
         "refresh_token",
         "secret",
         "sign",
@@ -657,6 +661,7 @@ class Platform(ABC):
 
     async def offline(self, app: str, version: str) -> str:
         """Take the live ``version`` off the shelves."""
+        self.app(app)
         raise self.unsupported("offline", "Pause it in the platform's console instead.")
 
     async def versions(self, app: str) -> list[VersionInfo]:

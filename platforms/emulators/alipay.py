@@ -43,29 +43,13 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, SecretStr
 
+from platforms import alipay_api as api
 from platforms import alipay_sign
-from platforms.alipay import AlipayPlatform, version_desc_length, version_key
-from platforms.emulators.base import Emulator, OutgoingPush, Provisioned
+from platforms.alipay import AlipayPlatform
+from platforms.emulators.base import Emulator, Fault, OutgoingPush, Provisioned
 
 __all__ = ["AlipayEmulator"]
 
-UPLOAD = "alipay.open.mini.version.upload"
-BUILD_QUERY = "alipay.open.mini.version.build.query"
-AUDIT_APPLY = "alipay.open.mini.version.audit.apply"
-AUDIT_CANCEL = "alipay.open.mini.version.audit.cancel"
-AUDITED_CANCEL = "alipay.open.mini.version.audited.cancel"
-ONLINE = "alipay.open.mini.version.online"
-OFFLINE = "alipay.open.mini.version.offline"
-ROLLBACK = "alipay.open.mini.version.rollback"
-GRAY_ONLINE = "alipay.open.mini.version.gray.online"
-GRAY_CANCEL = "alipay.open.mini.version.gray.cancel"
-EXPERIENCE_CREATE = "alipay.open.mini.experience.create"
-EXPERIENCE_QUERY = "alipay.open.mini.experience.query"
-DETAIL_QUERY = "alipay.open.mini.version.detail.query"
-LIST_QUERY = "alipay.open.mini.version.list.query"
-AUTH_GRANT = "alipay.open.auth.token.app"
-AUDIT_PASSED = "alipay.open.mini.version.audit.passed"
-AUDIT_REJECTED = "alipay.open.mini.version.audit.rejected"
 FORM_TYPE = "application/x-www-form-urlencoded; charset=utf-8"
 
 COMMON_PARAMS = frozenset(
@@ -115,16 +99,12 @@ BUNDLES = frozenset(
 )
 DEFAULT_BUNDLE = "com.alipay.alipaywallet"
 REGION_TYPES = frozenset({"GLOBAL", "CHINA", "LOCATION"})
-OPEN_REVIEW = frozenset({"AUDITING", "WAIT_RELEASE", "BASE_AUDIT_PASS", "AUDIT_REJECT", "GRAY"})
-DECIDED = frozenset({"WAIT_RELEASE", "BASE_AUDIT_PASS", "AUDIT_REJECT"})  # audited.cancel
+PASSED_FOR_RELEASE = frozenset({"BASE_AUDIT_PASS", "PROMOTE_AUDIT_REJECT"})  # BASE_PROMOTE
+PUBLISHABLE = frozenset({"WAIT_RELEASE", "GRAY", *PASSED_FOR_RELEASE})  # with can_release
+DECIDED = frozenset({"WAIT_RELEASE", "AUDIT_REJECT", *PASSED_FOR_RELEASE})  # audited.cancel
+OPEN_REVIEW = frozenset({"AUDITING", "GRAY", *DECIDED})
 GRAY_STRATEGIES = ("p10", "p30", "p50")  # in the order a gray release may grow
-SCREENSHOT_PARTS = (
-    "first_screen_shot",
-    "second_screen_shot",
-    "third_screen_shot",
-    "fourth_screen_shot",
-    "fifth_screen_shot",
-)
+VERSION_DESC_LENGTHS = (30, 500)  # counted as _desc_length does
 SCREENSHOT_EXTENSIONS = (".png", ".jpg", ".jpeg")
 SCREENSHOT_MAX_BYTES = 4 * 1024 * 1024
 REGION_FIELDS = frozenset(
@@ -132,6 +112,16 @@ REGION_FIELDS = frozenset(
 )
 VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 MAX_VERSION_PART = 2147483647
+BASE_MARK = "#base"  # in the notes: admission passed, marketing refused (BASE_AUDIT_PASS)
+PROMOTE_MARK = "#promote"  # the same, as the UNCERTAIN status PROMOTE_AUDIT_REJECT
+BUILD_FAILED_FAULT = "build_failed"  # the upload it is injected into builds, then fails
+WIDE = re.compile(
+    "[\u1100-\u115f\u2e80-\u303e\u3041-\u33ff\u3400-\u4dbf\u4e00-\u9fff\ua000-\ua4cf"
+    "\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6"
+    "\U00020000-\U0003fffd]"
+)
+"""Characters Alipay counts twice in ``version_desc`` (Chinese, Japanese, Korean and
+full-width forms): the emulator's own reading of "Chinese counts 2" (§3.3)."""
 ISV_APP_ID = "2021004199990001"
 GRANT_LIFETIME = "31536000"  # expires_in, seconds (one year)
 REFRESH_LIFETIME = "32140800"  # re_expires_in
@@ -162,6 +152,8 @@ SUB_MSG = {
     "AUDITING_VERSION_NOT_EXIST": "不存在审核中的版本",
     "CAN_NOT_BACK_DEV_WITHOUT_AUDIT": "只有审核通过或审核驳回的版本才能退回开发",
     "CAN_NOT_ONLINE_NOT_GRAY_OR_WAITRELEASE": "只有灰度中或待上架的版本才能上架",
+    # INFERRED wording; the sheet names the code only
+    "CAN_NOT_ONLINE_NO_PROMOTE": "营销审核未通过，不能上架",
     "INVALID_REGION": "服务区域不合法",
     "INVALID_MINI_APP_MEMO_LENGTH": "备注长度不能超过500个字符",
     "SCREEN_SHOT_NUM_IS_INVALID": "截图数量须为2-5张",
@@ -190,25 +182,73 @@ SUB_MSG = {
 class _Failure(Exception):
     """A gateway answer other than success; ``signed`` is False where the key is unknown."""
 
-    def __init__(
-        self,
-        code: str,
-        sub_code: str,
-        sub_msg: str,
-        *,
-        signed: bool = True,
-        node: str | None = None,
-    ) -> None:
+    def __init__(self, code: str, sub_code: str, sub_msg: str, *, signed: bool = True) -> None:
         super().__init__(sub_code)
         self.code = code
         self.sub_code = sub_code
         self.sub_msg = sub_msg
         self.signed = signed
-        self.node = node
+
+
+def _desc_length(text: str) -> int:
+    """``version_desc`` length as the emulator counts it: wide characters count 2."""
+    return len(text) + len(WIDE.findall(text))
+
+
+def _version_key(name: str) -> tuple[int, ...]:
+    """``"1.2.10"`` → ``(1, 2, 10)``, for ordering; anything else sorts first."""
+    match = VERSION_RE.match(name)
+    return tuple(int(part) for part in match.groups()) if match else ()
 
 
 def _business(sub_code: str) -> _Failure:
     return _Failure("40004", sub_code, SUB_MSG.get(sub_code, f"未知的错误码{sub_code}"))
+
+
+RECORD_FIELDS = (
+    ("base_audit_record", "base_audit_reason"),
+    ("promote_audit_record", "promote_audit_reason"),
+)  # detail.query field → audit push field (fact sheet §3.11, §4)
+VERDICT_FIELDS = (
+    "reject_reason",
+    "base_audit",
+    "promote_audit",
+    "can_release",
+    *(record for record, _ in RECORD_FIELDS),
+)
+MARKETING_REFUSAL = "推广素材与服务内容不符 (#base/#promote) — emulated marketing review."
+
+
+def _record(memo: str) -> dict[str, Any]:
+    """A ``MiniAppAuditReason`` (fact sheet §3.11) holding one memo."""
+    return {"audit_images": [], "memos": [{"memo": memo, "memo_image_list": []}]}
+
+
+def _verdict(notes: str, approved: bool, reason: str) -> dict[str, Any]:
+    """The fields a decided review sets. With ``#base``/``#promote`` in the notes it is
+    reviewed as under ``audit_rule=BASE_PROMOTE``: admission and marketing apart."""
+    if BASE_MARK not in notes and PROMOTE_MARK not in notes:
+        if approved:
+            return {"status": "WAIT_RELEASE"}
+        return {"status": "AUDIT_REJECT", "reject_reason": reason}
+    if not approved:  # refused at admission: the reason stands in its record only
+        return {
+            "status": "AUDIT_REJECT",
+            "base_audit": "REJECT",
+            "base_audit_record": _record(reason),
+        }
+    return {
+        "status": "PROMOTE_AUDIT_REJECT" if PROMOTE_MARK in notes else "BASE_AUDIT_PASS",
+        "base_audit": "PASS",
+        "promote_audit": "REJECT",
+        "promote_audit_record": _record(MARKETING_REFUSAL),
+        "can_release": "true",
+    }
+
+
+def _clear_verdict(version: dict[str, Any]) -> None:
+    """Forget a decided review (the version goes back to development, or is submitted)."""
+    version.update(dict.fromkeys(VERDICT_FIELDS, ""))
 
 
 def _empty_state() -> dict[str, Any]:
@@ -220,6 +260,7 @@ def _empty_state() -> dict[str, Any]:
         "tokens": {},  # app_auth_token → {"app_id", "expired"}
         "refresh_tokens": {},  # app_refresh_token → mini program APPID
         "grants": {},  # mini program APPID → {"app_auth_token", "app_refresh_token"}
+        "revoked": [],  # tokens of either kind replaced by a newer grant (revoke_old_grants)
         "pushed": [],  # keys of the audit-result pushes the receiver accepted
     }
 
@@ -230,34 +271,55 @@ class AlipayEmulator(Emulator):
     Args:
         build_seconds: how long a template build takes; meanwhile ``upload`` answers
             ``need_rotation="true"`` and ``build.query`` reports the build running.
+        queue_seconds: how long a template build waits in Alipay's queue before it starts
+            (``build_status`` 0); meanwhile ``build.query`` answers
+            ``BUILD_VERSION_NOT_EXISTED`` (INFERRED: the build record does not exist yet).
         trial_seconds: how long packaging a trial (experience) version takes.
         expedites: how many expedited reviews (``speed_up``) each mini program has.
         review_seconds, clock, timeout_seconds, state_path: see :class:`Emulator`.
 
+    Switches (attributes, also settable after construction):
+
+    - ``report_gray_strategy``: False leaves ``gray_strategy`` out of ``detail.query``, as
+      Alipay may (the field is documented, not promised);
+    - ``revoke_old_grants``: True makes every new token grant (a refresh) revoke the
+      app_auth_token and app_refresh_token it replaces, instead of keeping them usable;
+    - ``notify_rule``: ``"V1"`` (default) or ``"V2"``, which content the audit pushes are
+      signed over (UNCERTAIN, fact sheet §4).
+
+    Reviews: besides ``#reject`` and ``#delay``, notes with ``#base`` are reviewed as under
+    ``audit_rule=BASE_PROMOTE``: approved for release but refused for promotion
+    (``BASE_AUDIT_PASS``, ``can_release`` true, the refusal in ``promote_audit_record``), or
+    with ``#reject`` refused at admission (``AUDIT_REJECT`` with the reason only in
+    ``base_audit_record``). ``#promote`` does the same with the UNCERTAIN status
+    ``PROMOTE_AUDIT_REJECT``.
+
     Faults: ``rate_limit`` answers 40004 ``SYSTEM_LIMIT`` (the only limit code the fact sheet
     names); ``malformed`` carries the request out and cuts the answer in half; ``unsigned``
-    carries it out and leaves ``sign`` off the answer.
+    carries it out and leaves ``sign`` off the answer; ``build_failed`` (this emulator's
+    own, for ``upload``) makes the build it starts fail (``build_status`` 3).
     """
 
     platform = "alipay"
     OPERATIONS: ClassVar[Mapping[str, str]] = {
-        "upload": UPLOAD,
-        "submit": AUDIT_APPLY,
-        "status": DETAIL_QUERY,
-        "withdraw": AUDIT_CANCEL,
-        "publish": ONLINE,
-        "gray": GRAY_ONLINE,
-        "stop_gray": GRAY_CANCEL,
-        "rollback": ROLLBACK,
-        "offline": OFFLINE,
-        "trial_code": EXPERIENCE_QUERY,  # the call that hands out the QR code
-        "versions": LIST_QUERY,
+        "upload": api.UPLOAD,
+        "submit": api.AUDIT_APPLY,
+        "status": api.DETAIL_QUERY,
+        "withdraw": api.AUDIT_CANCEL,
+        "publish": api.ONLINE,
+        "gray": api.GRAY_ONLINE,
+        "stop_gray": api.GRAY_CANCEL,
+        "rollback": api.ROLLBACK,
+        "offline": api.OFFLINE,
+        "trial_code": api.EXPERIENCE_QUERY,  # the call that hands out the QR code
+        "versions": api.LIST_QUERY,
     }
 
     def __init__(
         self,
         *,
         build_seconds: float = 0.0,
+        queue_seconds: float = 0.0,
         trial_seconds: float = 3.0,
         expedites: int = 1,
         review_seconds: float = 30.0,
@@ -266,28 +328,33 @@ class AlipayEmulator(Emulator):
         state_path: Path | None = None,
     ) -> None:
         self.build_seconds = build_seconds
+        self.queue_seconds = queue_seconds
         self.trial_seconds = trial_seconds
+        self.report_gray_strategy = True
+        self.revoke_old_grants = False
+        self.notify_rule: alipay_sign.NotifyRule = "V1"
+        self._failing_build = False  # the build_failed fault, for the request at hand
         self.expedites = expedites
         self.base_url = ""  # where the emulator is mounted, as the last request reached it
         self._state: dict[str, Any] = _empty_state()
         self._private_keys: dict[str, rsa.RSAPrivateKey] = {}
         self._public_keys: dict[str, rsa.RSAPublicKey] = {}
-        self._handlers: dict[str, Callable[[str, dict[str, str], bool], dict[str, Any]]] = {
-            UPLOAD: self._upload,
-            BUILD_QUERY: self._build_query,
-            AUDIT_APPLY: self._audit_apply,
-            AUDIT_CANCEL: self._audit_cancel,
-            AUDITED_CANCEL: self._audited_cancel,
-            ONLINE: self._online,
-            OFFLINE: self._offline,
-            ROLLBACK: self._rollback,
-            GRAY_ONLINE: self._gray_online,
-            GRAY_CANCEL: self._gray_cancel,
-            EXPERIENCE_CREATE: self._experience_create,
-            EXPERIENCE_QUERY: self._experience_query,
-            DETAIL_QUERY: self._detail_query,
-            LIST_QUERY: self._list_query,
-            AUTH_GRANT: self._auth_grant,
+        # audit.apply is dispatched apart (multipart); every other method takes biz_content
+        self._handlers: dict[str, Callable[[str, dict[str, str]], dict[str, Any]]] = {
+            api.UPLOAD: self._upload,
+            api.BUILD_QUERY: self._build_query,
+            api.AUDIT_CANCEL: self._audit_cancel,
+            api.AUDITED_CANCEL: self._audited_cancel,
+            api.ONLINE: self._online,
+            api.OFFLINE: self._offline,
+            api.ROLLBACK: self._rollback,
+            api.GRAY_ONLINE: self._gray_online,
+            api.GRAY_CANCEL: self._gray_cancel,
+            api.EXPERIENCE_CREATE: self._experience_create,
+            api.EXPERIENCE_QUERY: self._experience_query,
+            api.DETAIL_QUERY: self._detail_query,
+            api.LIST_QUERY: self._list_query,
+            api.AUTH_GRANT: self._auth_grant,
         }
         super().__init__(
             review_seconds=review_seconds,
@@ -309,6 +376,15 @@ class AlipayEmulator(Emulator):
         self._state = fresh
         self.pushed = set(fresh.get("pushed", []))
 
+    def inject(self, api: str, fault: str, times: int = 1) -> None:
+        """As :meth:`Emulator.inject`, plus this emulator's ``build_failed`` fault."""
+        if fault != BUILD_FAILED_FAULT:
+            super().inject(api, fault, times)
+            return
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._faults.append(Fault(api, fault, times))
+
     # -- pushes ------------------------------------------------------------------------
 
     def _audit_push(self, app_id: str, bundle: str, version: dict[str, Any]) -> OutgoingPush | None:
@@ -319,23 +395,27 @@ class AlipayEmulator(Emulator):
         if key in self.pushed or self.push_url is None:
             return None
         rejected = version["status"] == "AUDIT_REJECT"
-        biz: dict[str, str] = {
+        biz: dict[str, Any] = {
             "mini_app_id": app_id,
             "mini_app_version": name,
             "bundle_id": bundle,
         }
         if rejected:
             biz["audit_reason"] = version["reject_reason"]
+            for record, field in RECORD_FIELDS:
+                if version.get(record):
+                    biz[field] = version[record]
         params = {
             "notify_id": secrets.token_hex(16),
             "utc_timestamp": str(int(version["audit_end_at"] * 1000)),
-            "msg_method": AUDIT_REJECTED if rejected else AUDIT_PASSED,
+            "msg_method": api.AUDIT_REJECTED if rejected else api.AUDIT_PASSED,
             "app_id": self._isv()["app_id"],
             "version": "1.1",
             "charset": "utf-8",
             "biz_content": json.dumps(biz, ensure_ascii=False, separators=(",", ":")),
         }
-        signed = alipay_sign.sign_notify(params, self._private(self._platform_key()["private_key"]))
+        platform_key = self._private(self._platform_key()["private_key"])
+        signed = alipay_sign.sign_notify(params, platform_key, rule=self.notify_rule)
         return OutgoingPush(key, self.push_url, {}, urlencode(signed).encode("ascii"), FORM_TYPE)
 
     def due_pushes(self) -> list[OutgoingPush]:
@@ -419,13 +499,17 @@ class AlipayEmulator(Emulator):
             "app_auth_token": f"{month}BB{secrets.token_hex(16)}",
             "app_refresh_token": f"{month}BB{secrets.token_hex(16)}",
         }
+        old = self._state["grants"].get(app_id)
+        if old is not None and self.revoke_old_grants:
+            self._state["revoked"] += [old["app_auth_token"], old["app_refresh_token"]]
         self._state["tokens"][grant["app_auth_token"]] = {"app_id": app_id, "expired": False}
         self._state["refresh_tokens"][grant["app_refresh_token"]] = app_id
         self._state["grants"][app_id] = grant
         return grant
 
     def expire_tokens(self) -> None:
-        """Every app_auth_token issued so far expires now (refresh tokens stay valid)."""
+        """Every app_auth_token issued so far expires now (refresh tokens stay valid unless
+        a newer grant revoked them, see ``revoke_old_grants``)."""
         for token in self._state["tokens"].values():
             token["expired"] = True
 
@@ -536,14 +620,11 @@ class AlipayEmulator(Emulator):
             return self.unavailable()
         if fault == "expired_token":
             self.expire_tokens()
-        response = self._answer(
-            method,
-            params,
-            files,
-            busy=fault == "busy",
-            limited=fault == "rate_limit",
-            signed=fault != "unsigned",
-        )
+        self._failing_build = fault == BUILD_FAILED_FAULT
+        try:
+            response = self._answer(method, params, files, fault)
+        finally:
+            self._failing_build = False
         if fault == "timeout":
             await self.hold()
         if fault == "malformed":  # carried out, but the answer is cut short
@@ -558,15 +639,14 @@ class AlipayEmulator(Emulator):
         method: str,
         params: dict[str, str],
         files: Mapping[str, tuple[str, int]],
-        *,
-        busy: bool,
-        limited: bool = False,
-        signed: bool = True,
+        fault: str | None = None,
     ) -> web.Response:
-        """The gateway's answer; ``signed=False`` leaves out ``sign`` (the unsigned fault)."""
-        node = alipay_sign.node_name(method) if method in self._handlers else "error_response"
+        """The gateway's answer, as the injected ``fault`` (if any) shapes it: ``busy`` and
+        ``rate_limit`` refuse the call, ``unsigned`` leaves out ``sign``."""
+        node = alipay_sign.node_name(method) if self._knows(method) else "error_response"
+        signed = fault != "unsigned"
         try:
-            fields = self._handle(method, params, files, busy=busy, limited=limited)
+            fields = self._handle(method, params, files, fault)
         except _Failure as failure:
             inner: dict[str, Any] = {
                 "code": failure.code,
@@ -574,7 +654,7 @@ class AlipayEmulator(Emulator):
                 "sub_code": failure.sub_code,
                 "sub_msg": failure.sub_msg,
             }
-            return self._respond(failure.node or node, inner, signed=failure.signed and signed)
+            return self._respond(node, inner, signed=failure.signed and signed)
         return self._respond(node, {"code": "10000", "msg": "Success", **fields}, signed=signed)
 
     def _respond(self, node: str, inner: dict[str, Any], *, signed: bool) -> web.Response:
@@ -633,9 +713,13 @@ class AlipayEmulator(Emulator):
             )
         except _Failure as failure:
             return web.json_response({"stat": "fail", "msg": failure.sub_msg})
-        version["built_at"] = version["created_at"]  # minidev waits for the build itself
+        # minidev waits for the build itself
+        version.update(queued_until=version["created_at"], built_at=version["created_at"])
         self.save()
         return web.json_response({"stat": "ok", "data": {"version": version["app_version"]}})
+
+    def _knows(self, method: str) -> bool:
+        return method == api.AUDIT_APPLY or method in self._handlers
 
     def _caller_key(self, app_id: str) -> rsa.RSAPublicKey:
         """The registered public key of the calling app (ISV app or mini program)."""
@@ -659,14 +743,12 @@ class AlipayEmulator(Emulator):
         method: str,
         params: dict[str, str],
         files: Mapping[str, tuple[str, int]],
-        *,
-        busy: bool,
-        limited: bool = False,
+        fault: str | None,
     ) -> dict[str, Any]:
         """Check the common params and the signature, resolve the target app, dispatch."""
         if not method:
             raise _Failure("40001", "isv.missing-method", "缺少方法名参数", signed=False)
-        if method not in self._handlers:
+        if not self._knows(method):
             raise _Failure("40002", "isv.invalid-method", "不存在的方法名", signed=False)
         app_id = params.get("app_id", "")
         if not app_id:
@@ -699,18 +781,18 @@ class AlipayEmulator(Emulator):
                 "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，"
                 f"网关生成的验签字符串为：{content}",
             )
-        if busy:
+        if fault == "busy":
             raise _Failure("20000", "isp.unknow-error", "业务系统不可用")
-        if limited:
+        if fault == "rate_limit":
             raise _business("SYSTEM_LIMIT")
 
         target, isv_call = self._target(method, app_id, params.get("app_auth_token", ""))
-        if method == AUDIT_APPLY:
+        if method == api.UPLOAD and not isv_call:  # template builds are made by the ISV only
+            raise _business("ISV_APP_ID_IS_BLANK")
+        if method == api.AUDIT_APPLY:  # multipart: top-level fields and file parts
             biz = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
-            return self._audit_apply(target, biz, isv_call, files)
-        biz = self._biz_content(params.get("biz_content", ""))
-        fields = self._handlers[method](target, biz, isv_call)
-        return fields
+            return self._audit_apply(target, biz, files)
+        return self._handlers[method](target, self._biz_content(params.get("biz_content", "")))
 
     def _target(self, method: str, app_id: str, token: str) -> tuple[str, bool]:
         """The mini program a call acts on, and whether the ISV calls on its behalf."""
@@ -718,18 +800,18 @@ class AlipayEmulator(Emulator):
         is_isv = isv is not None and app_id == isv["app_id"]
         if token:
             grant = self._state["tokens"].get(token)
-            if not is_isv or grant is None:
+            if not is_isv or grant is None or token in self._state["revoked"]:
                 raise _Failure("20001", "aop.invalid-app-auth-token", "无效的应用授权令牌")
             if grant["expired"]:
                 raise _Failure("20001", "aop.app-auth-token-time-out", "应用授权令牌已过期")
             return str(grant["app_id"]), True
         if is_isv:
-            if method == AUTH_GRANT:
+            if method == api.AUTH_GRANT:
                 return app_id, False
             # UNCERTAIN (fact sheet §1.4): only the text is documented; code and sub_code
             # follow a gateway answer quoted in a public test of an Alipay SDK client.
             raise _Failure("40006", "isv.self-invoke-forbidden", "此用户不允许自调用")
-        if method == AUTH_GRANT:
+        if method == api.AUTH_GRANT:
             raise _Failure(
                 "40006",
                 "isv.insufficient-isv-permissions",
@@ -772,18 +854,15 @@ class AlipayEmulator(Emulator):
             if v["status"] != "AUDITING":
                 continue
             outcome, reason = self.decide(v["version_desc"], v["applied_at"])
-            if outcome == "approved":
-                v["status"] = "WAIT_RELEASE"
-                v["audit_end_at"] = v["applied_at"] + self.review_seconds
-            elif outcome == "rejected":
-                v["status"] = "AUDIT_REJECT"
-                v["reject_reason"] = reason
-                v["audit_end_at"] = v["applied_at"] + self.review_seconds
             # "pending" and "delayed" stay AUDITING: Alipay has no separate delay state
+            if outcome in ("approved", "rejected"):
+                v.update(_verdict(v["version_desc"], outcome == "approved", reason))
+                v["audit_end_at"] = v["applied_at"] + self.review_seconds
         return versions
 
     def _built(self, version: dict[str, Any]) -> bool:
-        return bool(self.clock() >= version["built_at"])
+        """Built and created: listed, and usable by every method but ``build.query``."""
+        return self.clock() >= version["built_at"] and not version.get("build_failed")
 
     def _ready(
         self, app_id: str, biz: Mapping[str, str]
@@ -798,24 +877,28 @@ class AlipayEmulator(Emulator):
             raise _business("MINI_APP_PACKAGE_INFO_NOT_EXIST")
         return versions, version
 
+    def _queued(self, version: dict[str, Any]) -> bool:
+        return bool(self.clock() < version.get("queued_until", version["created_at"]))
+
     def _build_fields(self, version: dict[str, Any]) -> dict[str, str]:
-        if self._built(version):
-            return {
-                "build_status": "2",
-                "create_status": "6",
-                "need_rotation": "false",
-                "version_created": "true",
-            }
+        """upload's and build.query's answer: queued (0), building (1), failed (3) or
+        built and created (2, 6)."""
+        if self._queued(version):
+            build, create, rotate = "0", "0", "true"
+        elif self.clock() < version["built_at"]:
+            build, create, rotate = "1", "1", "true"
+        elif version.get("build_failed"):
+            build, create, rotate = "3", "3", "false"
+        else:
+            build, create, rotate = "2", "6", "false"
         return {
-            "build_status": "1",
-            "create_status": "1",
-            "need_rotation": "true",
-            "version_created": "false",
+            "build_status": build,
+            "create_status": create,
+            "need_rotation": rotate,
+            "version_created": "true" if create == "6" else "false",
         }
 
-    def _upload(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
-        if not isv_call:
-            raise _business("ISV_APP_ID_IS_BLANK")
+    def _upload(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         template_id = biz.get("template_id", "")
         if not template_id:
             raise _business("TEMPLATE_ID_IS_BLANK")
@@ -854,7 +937,7 @@ class AlipayEmulator(Emulator):
             raise _business("VERSION_EXCEEDED_LENGTH")
         if name in versions:
             raise _business("VERSION_HAS_EXISTED")
-        if any(version_key(v) > version_key(name) for v in versions):
+        if any(_version_key(v) > _version_key(name) for v in versions):
             raise _business("LARGER_VERSION_HAS_EXISTED")
 
     def _create_version(
@@ -873,7 +956,9 @@ class AlipayEmulator(Emulator):
             "ext": "",
             "version_desc": description,
             "created_at": now,
-            "built_at": now + self.build_seconds,
+            "queued_until": now + self.queue_seconds,
+            "built_at": now + self.queue_seconds + self.build_seconds,
+            "build_failed": self._failing_build,
             "applied_at": None,
             "audit_end_at": None,
             "online_at": None,
@@ -890,27 +975,24 @@ class AlipayEmulator(Emulator):
         self._versions(app_id, biz)[name] = version
         return version
 
-    def _build_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _build_query(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         name = biz.get("app_version", "")
         if not name:
             raise _business("APP_VERSION_IS_BLANK")
         version = self._versions(app_id, biz).get(name)
-        if version is None:
+        if version is None or self._queued(version):
             raise _business("BUILD_VERSION_NOT_EXISTED")
         return self._build_fields(version)
 
     def _audit_apply(
-        self,
-        app_id: str,
-        biz: dict[str, str],
-        isv_call: bool,
-        files: Mapping[str, tuple[str, int]] | None = None,
+        self, app_id: str, biz: dict[str, str], files: Mapping[str, tuple[str, int]]
     ) -> dict[str, Any]:
         versions, version = self._ready(app_id, biz)
         desc = biz.get("version_desc", "")
         if not desc:
             raise _business("VERSION_DESC_IS_BLANK")
-        if not 30 <= version_desc_length(desc) <= 500:
+        shortest, longest = VERSION_DESC_LENGTHS
+        if not shortest <= _desc_length(desc) <= longest:
             raise _business("INVALID_VERSION_DESC_LENGTH")
         region = biz.get("region_type", "")
         if not region:
@@ -921,9 +1003,8 @@ class AlipayEmulator(Emulator):
             self._check_regions(biz.get("service_region_info", ""))
         if len(biz.get("memo", "")) > 500:
             raise _business("INVALID_MINI_APP_MEMO_LENGTH")
-        given = files or {}
-        shots = [(part, *given[part]) for part in SCREENSHOT_PARTS if part in given]
-        if shots and not 2 <= len(shots) <= len(SCREENSHOT_PARTS):
+        shots = [(part, *files[part]) for part in api.SCREENSHOT_PARTS if part in files]
+        if shots and not 2 <= len(shots) <= len(api.SCREENSHOT_PARTS):
             raise _business("SCREEN_SHOT_NUM_IS_INVALID")
         for _, filename, size in shots:
             if not filename.lower().endswith(SCREENSHOT_EXTENSIONS):
@@ -934,16 +1015,16 @@ class AlipayEmulator(Emulator):
             raise _business("CAN_NOT_SUBMIT_WITH_AUDIT_GRAY")
         if version["status"] != "INIT":
             raise _business("CAN_NOT_SUBMIT_WITHOUT_INIT")
-        key = version_key(version["app_version"])
-        if any(v["status"] == "RELEASE" and version_key(n) > key for n, v in versions.items()):
+        key = _version_key(version["app_version"])
+        if any(v["status"] == "RELEASE" and _version_key(n) > key for n, v in versions.items()):
             raise _business("EXIST_LARGER_ONLINED_VERSION")
+        _clear_verdict(version)
         version.update(
             status="AUDITING",
             version_desc=desc,
             region_type=region,
             applied_at=self.clock(),
             audit_end_at=None,
-            reject_reason="",
             test_accout=biz.get("test_accout", ""),
             memo=biz.get("memo", ""),
             service_region_info=biz.get("service_region_info", ""),
@@ -980,7 +1061,7 @@ class AlipayEmulator(Emulator):
             if region.get("area_code") and not region.get("city_code"):
                 raise _business("INVALID_REGION")
 
-    def _audit_cancel(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _audit_cancel(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         versions = self._versions(app_id, biz)
         name = biz.get("app_version", "")
         if name:
@@ -992,17 +1073,25 @@ class AlipayEmulator(Emulator):
         version.update(status="INIT", audit_end_at=None)
         return {}
 
-    def _audited_cancel(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _audited_cancel(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         _, version = self._ready(app_id, biz)
         if version["status"] not in DECIDED:
             raise _business("CAN_NOT_BACK_DEV_WITHOUT_AUDIT")
-        version.update(status="INIT", audit_end_at=None, reject_reason="")
+        _clear_verdict(version)
+        version.update(status="INIT", audit_end_at=None)
         return {}
 
-    def _online(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    @staticmethod
+    def _check_publishable(version: dict[str, Any], refusal: str) -> None:
+        """Approved (or gray), and Alipay allows it online (``can_release``, BASE_PROMOTE)."""
+        if version["status"] not in PUBLISHABLE:
+            raise _business(refusal)
+        if version.get("can_release") == "false":
+            raise _business("CAN_NOT_ONLINE_NO_PROMOTE")
+
+    def _online(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         versions, version = self._ready(app_id, biz)
-        if version["status"] not in ("WAIT_RELEASE", "GRAY"):
-            raise _business("CAN_NOT_ONLINE_NOT_GRAY_OR_WAITRELEASE")
+        self._check_publishable(version, "CAN_NOT_ONLINE_NOT_GRAY_OR_WAITRELEASE")
         now = self.clock()
         for other in versions.values():
             if other["status"] == "RELEASE":  # INFERRED (§2.2): the previous one goes offline
@@ -1013,7 +1102,7 @@ class AlipayEmulator(Emulator):
         meta["rolled_back"] = False
         return {}
 
-    def _offline(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _offline(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         versions, version = self._ready(app_id, biz)
         if version["status"] != "RELEASE":
             raise _business("CAN_NOT_OFFLINE_WITHOUT_ONLINE")
@@ -1022,7 +1111,7 @@ class AlipayEmulator(Emulator):
         version.update(status="OFFLINE", offline_at=self.clock())
         return {}
 
-    def _rollback(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _rollback(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         """The named live version goes offline, the one online before it comes back
         (fact sheet §2.2); never twice in a row, never while a version is gray."""
         versions, version = self._ready(app_id, biz)
@@ -1051,31 +1140,32 @@ class AlipayEmulator(Emulator):
         meta["rolled_back"] = True
         return {}
 
-    def _gray_online(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _gray_online(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         _, version = self._ready(app_id, biz)
         strategy = biz.get("gray_strategy", "")
         if not strategy:
             raise _business("GRAY_STRATEGY_IS_BLANK")
         if strategy not in GRAY_STRATEGIES:
             raise _business("GRAY_STRATEGY_IS_INVALID")
-        if version["status"] not in ("WAIT_RELEASE", "GRAY"):
-            raise _business("CAN_NOT_GRAY_WITHOUT_AUDIT_PASS")
-        current = version.get("gray_strategy") if version["status"] == "GRAY" else None
-        if current in GRAY_STRATEGIES and strategy < current:  # "p10" < "p30" < "p50"
-            raise _business("GRAY_STRATEGY_NOT_ALLOW_REDUCE")
+        self._check_publishable(version, "CAN_NOT_GRAY_WITHOUT_AUDIT_PASS")
+        if version["status"] == "GRAY":
+            current = version.get("gray_strategy")
+            if current in GRAY_STRATEGIES and strategy < current:  # "p10" < "p30" < "p50"
+                raise _business("GRAY_STRATEGY_NOT_ALLOW_REDUCE")
+        else:  # where gray.cancel returns it to
+            version["approved_as"] = version["status"]
         version.update(status="GRAY", gray_strategy=strategy)
         return {}
 
-    def _gray_cancel(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _gray_cancel(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         _, version = self._ready(app_id, biz)
         if version["status"] != "GRAY":
             raise _business("CAN_NOT_END_GRAY_WITHOUT_GRAY")
-        version.update(status="WAIT_RELEASE", gray_strategy="")  # "回到审核通过状态"
+        # "回到审核通过状态": the approval it had before the gray release
+        version.update(status=version.get("approved_as") or "WAIT_RELEASE", gray_strategy="")
         return {}
 
-    def _experience_create(
-        self, app_id: str, biz: dict[str, str], isv_call: bool
-    ) -> dict[str, Any]:
+    def _experience_create(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         """Make the version the trial version; packaging takes ``trial_seconds``. INFERRED:
         one trial version per mini program and bundle, a new one replaces the old."""
         _, version = self._ready(app_id, biz)
@@ -1096,7 +1186,7 @@ class AlipayEmulator(Emulator):
             f"&nbsv={version}&nbsn=TRIAL"
         )
 
-    def _experience_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _experience_query(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         _, version = self._ready(app_id, biz)
         name = version["app_version"]
         experience = self._bundle(app_id, biz)["experience"]
@@ -1112,7 +1202,7 @@ class AlipayEmulator(Emulator):
             "exp_schema_url": self._experience_schema(app_id, name),
         }
 
-    def _detail_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _detail_query(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         _, version = self._ready(app_id, biz)
         fields = {
             "app_version": version["app_version"],
@@ -1131,13 +1221,13 @@ class AlipayEmulator(Emulator):
         ):
             if version[at] is not None:
                 fields[field] = alipay_sign.format_timestamp(version[at])
-        if version["reject_reason"]:
-            fields["reject_reason"] = version["reject_reason"]
-        if version["status"] == "GRAY":
+        for field in VERDICT_FIELDS:
+            fields[field] = version.get(field) or ""
+        if version["status"] == "GRAY" and self.report_gray_strategy:
             fields["gray_strategy"] = version.get("gray_strategy") or ""
         return {k: v for k, v in fields.items() if v}
 
-    def _list_query(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _list_query(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         versions = self._versions(app_id, biz)
         wanted = {s.strip() for s in biz.get("version_status", "").split(",") if s.strip()}
         if not wanted:  # "不填默认不返回"
@@ -1145,7 +1235,7 @@ class AlipayEmulator(Emulator):
         bundle = biz.get("bundle_id") or DEFAULT_BUNDLE
         listed = sorted(
             (v for v in versions.values() if v["status"] in wanted and self._built(v)),
-            key=lambda v: version_key(v["app_version"]),
+            key=lambda v: _version_key(v["app_version"]),
             reverse=True,
         )[:20]
         infos = [
@@ -1155,22 +1245,24 @@ class AlipayEmulator(Emulator):
                 "version_status": v["status"],
                 "version_description": v["version_desc"],
                 "create_time": alipay_sign.format_timestamp(v["created_at"]),
+                **{k: v[k] for k in ("base_audit", "promote_audit", "can_release") if v.get(k)},
             }
             for v in listed
         ]
         return {"app_version_infos": infos}
 
-    def _auth_grant(self, app_id: str, biz: dict[str, str], isv_call: bool) -> dict[str, Any]:
+    def _auth_grant(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         grant_type = biz.get("grant_type", "")
         if grant_type == "authorization_code":
             # the emulator issues no authorisation codes: every code is unknown
             raise _Failure("40002", "isv.code-invalid", "授权码code无效")
         if grant_type != "refresh_token":
             raise _Failure("40002", "isv.grant-type-invalid", "grant_type参数无效")
-        # INFERRED: earlier refresh tokens stay usable, so a restarted miniship whose
-        # configured refresh token predates a renewal can still renew.
-        mini = self._state["refresh_tokens"].get(biz.get("refresh_token", ""))
-        if mini is None:
+        # INFERRED: earlier refresh tokens stay usable unless revoke_old_grants is set (a
+        # restarted miniship must then use the newest one, which it kept)
+        refresh = biz.get("refresh_token", "")
+        mini = self._state["refresh_tokens"].get(refresh)
+        if mini is None or refresh in self._state["revoked"]:
             raise _Failure("40002", "isv.refresh-token-invalid", "刷新令牌refresh_token无效")
         grant = self._issue_grant(mini)
         return {

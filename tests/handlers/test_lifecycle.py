@@ -191,6 +191,8 @@ async def test_connect_stores_the_grant_and_apps_shows_it(session: Session) -> N
     assert "[connect] demo authorized" in session.out.getvalue()
     refused = [e for e in await rt.service.store.history("demo") if e.action == "authorized"]
     assert [e.outcome for e in refused] == ["ok"] and "link from" in refused[0].message
+    logged = repr([e.exchanges for e in await rt.service.store.history("demo")])
+    assert "api_query_auth" in logged and callback["auth_code"] not in logged
     out = await session.run("apps")
     assert "authorized:" in out and "not authorized" not in out
     stored = await rt.service.adapters["wechat"].vault.load(  # type: ignore[union-attr]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
@@ -20,13 +21,14 @@ from cryptography.hazmat.primitives import serialization
 from PIL import Image
 from pydantic import SecretStr
 
-from platforms import alipay_sign
+from platforms import alipay_sign, cli
 from platforms.alipay import (
     _GROUPS,
     AUDIT_APPLY,
     AUDIT_CANCEL,
     AUDITED_CANCEL,
     BUILD_QUERY,
+    CONFIRMED,
     DETAIL_QUERY,
     EXPERIENCE_QUERY,
     LIST_QUERY,
@@ -38,8 +40,10 @@ from platforms.alipay import (
     error_for,
     version_desc_length,
 )
-from platforms.base import Overview, ReviewState, recording
+from platforms.alipay_api import AUDIT_REJECTED, AUTH_GRANT, GRAY_ONLINE
+from platforms.base import GrayPlan, Overview, ReviewState, recording, scrub_message
 from platforms.cli import CliFailed
+from platforms.emulators import alipay as alipay_emulator
 from platforms.emulators.alipay import AlipayEmulator
 from platforms.emulators.base import EmulatorServer
 from platforms.errors import (
@@ -55,6 +59,7 @@ from platforms.errors import (
     PlatformUnavailable,
     QuotaExceeded,
 )
+from platforms.push import PushRejected, PushRequest
 from tests.helpers import FakeClock, FakeSleep, World, open_world
 from tests.platforms.transports import Tamper
 
@@ -379,8 +384,16 @@ async def test_non_json_and_http_errors_are_unavailable() -> None:
     assert err.value.code == "HTTP 502"
 
 
-@pytest.mark.parametrize(("code", "words"), [("3", "failed"), ("5", "timed out")])
-async def test_failed_build_is_reported(code: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("code", "words", "kind", "error_code"),
+    [
+        ("3", "failed", InvalidInput, "BUILD_FAILED"),
+        ("5", "timed out", InvalidState, "BUILD_TIMEOUT"),
+    ],
+)
+async def test_failed_build_is_reported(
+    code: str, words: str, kind: type[PlatformError], error_code: str
+) -> None:
     upload = {"code": "10000", "msg": "Success", "build_status": "1", "create_status": "1"}
     upload["need_rotation"] = "true"
     failed = {**upload, "build_status": code, "create_status": code, "need_rotation": "false"}
@@ -390,10 +403,11 @@ async def test_failed_build_is_reported(code: str, words: str) -> None:
 
     adapter = mocked(answer)
     adapter.sleep = FakeSleep()
-    with pytest.raises(PlatformError) as err:
+    with pytest.raises(kind) as err:
         await adapter.upload("a", "1.0.0", "notes")
-    assert err.value.code == f"build_status {code}"
+    assert err.value.code == error_code
     assert f"{words} (build_status {code}, create_status {code})" in err.value.explanation
+    assert "upload a higher version" in err.value.explanation
 
 
 # --------------------------------------------------------------------------- signatures (emulator)
@@ -923,11 +937,26 @@ async def test_a_new_submission_supersedes_an_unpublished_approval(world: World)
     assert "1.0.0 (approved but not published) went back to development" in sub.detail
     assert status_on_platform(world, "1.0.0") == "INIT"
     assert status_on_platform(world, "1.0.1") == "AUDITING"
-    # an approved version can be submitted again too
+
+
+@pytest.mark.parametrize(
+    ("notes", "status"), [("notes", "WAIT_RELEASE"), ("notes #base", "BASE_AUDIT_PASS")]
+)
+async def test_an_approved_version_is_not_submitted_again(
+    world: World, notes: str, status: str
+) -> None:
+    """M2: submitting it again would throw its approval away without asking."""
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", notes)
     world.decide_reviews()
-    again = await a.submit(app, "1.0.1", "notes, second look")
-    assert "1.0.1 (approved but not published) went back" in again.detail
-    assert status_on_platform(world, "1.0.1") == "AUDITING"
+    with recording() as log, pytest.raises(InvalidState) as err:
+        await a.submit(app, "1.0.0", "notes, second look")
+    assert "already approved; publish it, or withdraw it first" in err.value.explanation
+    assert err.value.code == status and AUDITED_CANCEL not in apis(log)
+    assert status_on_platform(world, "1.0.0") == status
+    await a.withdraw(app, "1.0.0", "1.0.0")  # what the message says to do
+    assert "submitted for review" in (await a.submit(app, "1.0.0", "notes")).detail
 
 
 async def test_a_review_or_gray_release_still_blocks(world: World) -> None:
@@ -1127,9 +1156,11 @@ async def release(world: World, version: str) -> None:
     await a.publish(app, version, version)
 
 
-async def approve(world: World, version: str = "1.0.0") -> None:
+async def approve(world: World, version: str = "1.0.0", notes: str = "notes") -> None:
+    """Upload and submit ``version``; the review is decided (approved, unless ``notes``
+    say otherwise)."""
     await world.adapter.upload(world.app, version, "notes")
-    await world.adapter.submit(world.app, version, "notes")
+    await world.adapter.submit(world.app, version, notes)
     world.decide_reviews()
 
 
@@ -1205,6 +1236,10 @@ if not os.path.isfile(os.path.join(opts["--project"], "app.json")):
     sys.exit("not a built mini program: " + opts["--project"])
 with open(opts["--identity-key-path"], encoding="utf-8") as f:
     auth = json.load(f)["alipay"]["authentication"]
+if os.environ.get("FAKE_MINIDEV_ECHO"):  # a tool that prints what it was given
+    print("identity:", json.dumps(auth), file=sys.stderr)
+    print("key:", auth["privateKey"], file=sys.stderr)
+    sys.exit("could not upload")
 key = serialization.load_pem_private_key(auth["privateKey"].encode(), None)
 fields = {{
     "appId": opts["--app-id"],
@@ -1545,8 +1580,8 @@ async def test_gray_share_may_be_missing() -> None:
         )
 
     overview = await mocked(answer).overview("a")
-    assert overview.gray is not None and overview.gray.percent == 0
-    assert overview.gray.state == "running; Alipay does not say the share"
+    assert overview.gray is not None and overview.gray.percent is None  # never 0
+    assert overview.gray.state == "running"
     assert overview.review is not None and overview.review.state is ReviewState.GRAY
 
 
@@ -1789,3 +1824,475 @@ async def test_malformed_and_unsigned_answers(world: World) -> None:
     world.emulator.inject(AUDIT_APPLY, "unsigned")
     with pytest.raises(AlreadyInReview):
         await a.submit(app, "1.0.1", "notes")
+
+
+# --------------------------------------------------------------------------- after a lost answer
+
+
+def cut_short(body: bytes) -> bytes:
+    """The answer's first half: not JSON, so whether the change happened is unknown."""
+    return body[: len(body) // 2]
+
+
+async def test_lost_submit_answer_after_a_quick_decision_is_confirmed(world: World) -> None:
+    """Alipay may decide a review before miniship asks: any status a submission leads to
+    counts, and the approval is kept (nothing is sent back to development)."""
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+
+    def decided_meanwhile(body: bytes) -> bytes:
+        world.decide_reviews()
+        return cut_short(body)
+
+    adapter = sibling(world, Tamper(response=decided_meanwhile, only=method_is(AUDIT_APPLY)))
+    with recording() as log:
+        sub = await adapter.submit(app, "1.0.0", "notes")
+    await adapter.client.aclose()
+    assert sub.detail == f"submitted for review ({CONFIRMED})"
+    assert apis(log).count(AUDIT_APPLY) == 1 and AUDITED_CANCEL not in apis(log)
+    assert status_on_platform(world, "1.0.0") == "WAIT_RELEASE"
+
+
+async def test_lost_submit_answer_is_not_taken_for_an_older_submission(world: World) -> None:
+    a, app = world.adapter, world.app
+    await approve(world, notes="first try #reject")
+    world.clock.advance(3600)
+    # Alipay refuses the resubmission (the rejection blocks it), and that answer is lost
+    adapter = sibling(world, Tamper(response=cut_short, only=method_is(AUDIT_APPLY)))
+    with pytest.raises(PlatformUnavailable, match="no sign of the submission") as err:
+        await adapter.submit(app, "1.0.0", "fixed what the reviewers found")
+    await adapter.client.aclose()
+    assert not isinstance(err.value, OutcomeUnknown) and "try again" in err.value.explanation
+    assert status_on_platform(world, "1.0.0") == "AUDIT_REJECT"
+    again = await a.submit(app, "1.0.0", "fixed what the reviewers found")
+    assert "1.0.0 (rejected) went back to development" in again.detail
+
+
+async def test_lost_submit_answer_without_gmt_apply_audit_is_confirmed() -> None:
+    """The submission time is not always given; then the status alone tells."""
+    rejected = {**DETAIL_OK, "status": "AUDIT_REJECT", "reject_reason": "名称与内容不符"}
+
+    def answer(method: str) -> httpx.Response:
+        if method == AUDIT_APPLY:
+            return httpx.Response(200, text="<html>504 gateway time-out</html>")
+        return httpx.Response(200, text=signed_body(method, rejected))
+
+    adapter = mocked(answer)
+    sub = await adapter.submit("a", "1.0.0", "notes")
+    assert sub.detail == f"submitted for review ({CONFIRMED})"
+    await adapter.aclose()
+
+
+async def test_confirmation_reads_are_retried_with_back_off(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    world.emulator.inject(AUDIT_APPLY, "malformed")
+    world.emulator.inject(DETAIL_QUERY, "busy")  # the outage that lost the answer goes on
+    sub = await a.submit(app, "1.0.0", "notes")
+    assert sub.detail == f"submitted for review ({CONFIRMED})"
+    assert sleeps(world) == [0.5]
+
+
+async def test_lost_upload_answer_while_the_build_is_queued(world: World) -> None:
+    emulator_of(world).queue_seconds = 5  # build.query does not know the build meanwhile
+    adapter = sibling(world, Tamper(response=garble, only=method_is(UPLOAD)))
+    adapter.sleep = FakeSleep(world.clock)
+    with recording() as log:
+        result = await adapter.upload(world.app, "1.0.0", "notes")
+    await adapter.client.aclose()
+    assert result.detail == f"built in 0 s ({CONFIRMED})"
+    assert apis(log) == [UPLOAD, BUILD_QUERY, BUILD_QUERY, BUILD_QUERY]
+    assert log[1].answer["sub_code"] == "BUILD_VERSION_NOT_EXISTED"
+
+
+async def test_minidev_stopped_while_alipay_builds_is_confirmed(
+    minidev: Minidev, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = cli.run
+    stopped = PlatformUnavailable(
+        "alipay", "", "", "minidev did not finish within 600 s and was stopped."
+    )
+
+    async def upload_then_stop(tool: cli.Tool, args: list[str], **options: Any) -> str:
+        await real(tool, args, **options)  # the upload reached Alipay …
+        platform_version(world, "1.0.0")["built_at"] = world.clock() + 5  # … still building
+        raise stopped
+
+    monkeypatch.setattr(cli, "run", upload_then_stop)
+    result = await minidev.adapter.upload("own", "1.0.0", "notes")
+    assert result.detail == f"uploaded with minidev ({CONFIRMED})"
+
+    async def stop(tool: cli.Tool, args: list[str], **options: Any) -> str:
+        raise stopped  # nothing reached Alipay
+
+    monkeypatch.setattr(cli, "run", stop)
+    a = minidev.adapter
+    a.settings = a.settings.model_copy(update={"build_wait_seconds": 6.0})
+    with pytest.raises(PlatformUnavailable, match="did not happen") as err:
+        await a.upload("own", "1.0.1", "notes")
+    assert not isinstance(err.value, OutcomeUnknown)
+
+
+# --------------------------------------------------------------------------- builds (more)
+
+
+async def test_a_build_alipay_cannot_report_keeps_the_upload(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    emulator = emulator_of(world)
+    emulator.queue_seconds = 5  # queued: build.query answers BUILD_VERSION_NOT_EXISTED
+    a.settings = a.settings.model_copy(update={"poll_seconds": 2.0})
+    with recording() as log:
+        result = await a.upload(app, "1.0.0", "notes")
+    assert result.detail == (
+        "uploaded; Alipay could not say how the build is going (BUILD_VERSION_NOT_EXISTED) — "
+        "`status` will show when it is ready to submit"
+    )
+    assert log[0].answer["build_status"] == "0" and log[0].answer["need_rotation"] == "true"
+    world.clock.advance(10)
+    assert (await a.review_status(app, "1.0.0", "")).state is ReviewState.NOT_SUBMITTED
+    # any refusal while asking: the upload still stands
+    emulator.queue_seconds, emulator.build_seconds = 0, 5
+    world.emulator.inject(BUILD_QUERY, "rate_limit")
+    result = await a.upload(app, "1.0.1", "notes")
+    assert "could not say how the build is going (SYSTEM_LIMIT)" in result.detail
+
+
+async def test_a_failed_build_is_a_typed_error(world: World) -> None:
+    a, app = world.adapter, world.app
+    emulator_of(world).build_seconds = 4
+    world.emulator.inject(UPLOAD, "build_failed")
+    with pytest.raises(InvalidInput) as err:
+        await a.upload(app, "1.0.0", "notes")
+    assert err.value.code == "BUILD_FAILED"
+    assert "failed (build_status 3, create_status 3)" in err.value.explanation
+    status = await a.review_status(app, "1.0.0", "")
+    assert status.state is ReviewState.UNKNOWN
+    assert status.detail == "Alipay's build of it failed (build_status 3); upload a higher version"
+    assert (await a.upload(app, "1.0.1", "notes")).detail.startswith("built in")
+
+
+async def test_a_build_is_done_only_when_alipay_says_so() -> None:
+    """``need_rotation`` left out while building is not "built" (the rule is INFERRED)."""
+    states = iter(
+        [{"build_status": "1"}, {"build_status": "2", "create_status": "6"}],
+    )
+    ok = {"code": "10000", "msg": "Success"}
+
+    def answer(method: str) -> httpx.Response:
+        inner = {**ok, "build_status": "0"} if method == UPLOAD else {**ok, **next(states)}
+        return httpx.Response(200, text=signed_body(method, inner))
+
+    adapter = mocked(answer)
+    adapter.sleep = FakeSleep()
+    assert (await adapter.upload("a", "1.0.0", "notes")).detail == "built in 6 s"
+    await adapter.aclose()
+
+
+# --------------------------------------------------------------------------- BASE_PROMOTE
+
+
+async def test_base_promote_reviews(world: World) -> None:
+    a, app = world.adapter, world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes #base")
+    world.decide_reviews()
+    status = await a.review_status(app, "1.0.0", "1.0.0")
+    assert status.state is ReviewState.APPROVED and "(BASE_AUDIT_PASS)" in status.detail
+    assert "the marketing review says: 推广素材与服务内容不符" in status.detail
+    assert [v.state for v in await a.versions(app)] == ["approved"]
+    assert "published 1.0.0" in await a.publish(app, "1.0.0", "1.0.0")
+
+    # PROMOTE_AUDIT_REJECT (UNCERTAIN) reads the same way
+    await a.upload(app, "1.0.1", "notes")
+    await a.submit(app, "1.0.1", "notes #promote")
+    world.decide_reviews()
+    status = await a.review_status(app, "1.0.1", "1.0.1")
+    assert status.state is ReviewState.APPROVED and "(PROMOTE_AUDIT_REJECT)" in status.detail
+    overview = await a.overview(app)
+    assert overview.review is not None and overview.review.version == "1.0.1"
+    platform_version(world, "1.0.1")["can_release"] = "false"
+    with recording() as log, pytest.raises(InvalidState, match="allows to go online"):
+        await a.publish(app, "1.0.1", "1.0.1")
+    assert ONLINE not in apis(log)
+    with pytest.raises(InvalidState) as err:
+        await adapter_of(world)._call(app, ONLINE, {"app_version": "1.0.1"})
+    assert err.value.code == "CAN_NOT_ONLINE_NO_PROMOTE"
+
+    # a new submission supersedes it, and a refusal at admission has its reason in a record
+    await a.upload(app, "1.0.2", "notes")
+    sub = await a.submit(app, "1.0.2", "notes #base #reject")
+    assert "1.0.1 (approved but not published) went back to development" in sub.detail
+    world.decide_reviews()
+    assert not platform_version(world, "1.0.2")["reject_reason"]
+    rejected = await a.review_status(app, "1.0.2", sub.ref)
+    assert rejected.state is ReviewState.REJECTED
+    assert rejected.reason.startswith("1: The version notes ask for a rejection")
+
+
+async def test_rejection_reason_falls_back_to_the_audit_verdicts() -> None:
+    detail = {**DETAIL_OK, "status": "AUDIT_REJECT", "promote_audit": "REJECT"}
+    adapter = mocked(lambda method: httpx.Response(200, text=signed_body(method, detail)))
+    status = await adapter.review_status("a", "1.0.0", "1.0.0")
+    assert status.reason == "Alipay's marketing review refused it"
+    await adapter.aclose()
+
+
+async def test_a_list_query_refusing_promote_audit_reject_is_asked_without_it() -> None:
+    """Whether Alipay knows PROMOTE_AUDIT_REJECT is UNCERTAIN: both readings work."""
+    asked: list[str] = []
+    ok = {"code": "10000", "msg": "Success"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        method = request.url.params["method"]
+        biz = json.loads(dict(httpx.QueryParams(request.read().decode()))["biz_content"])
+        inner: dict[str, Any] = {**DETAIL_OK, "status": "INIT"}
+        if method == LIST_QUERY:
+            asked.append(biz["version_status"])
+            inner = {
+                **ok,
+                "app_version_infos": [{"app_version": "1.0.0", "version_status": "INIT"}],
+            }
+            if "PROMOTE_AUDIT_REJECT" in biz["version_status"]:
+                inner = {
+                    "code": "40004",
+                    "msg": "Business Failed",
+                    "sub_code": "INVALID_PARAMS",
+                    "sub_msg": "参数有误",
+                }
+        return httpx.Response(200, text=signed_body(method, inner))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    adapter = AlipayPlatform(make_settings(), {"a": make_app()}, client=client)
+    assert (await adapter.overview("a")).trial_version == "1.0.0"
+    assert (await adapter.overview("a")).trial_version == "1.0.0"
+    assert ["PROMOTE_AUDIT_REJECT" in statuses for statuses in asked] == [True, False, False]
+    await client.aclose()
+
+
+# --------------------------------------------------------------------------- gray share
+
+
+async def test_gray_share_miniship_set_is_shown_when_alipay_omits_it(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    emulator_of(world).report_gray_strategy = False
+    await approve(world)
+    await a.gray(app, "1.0.0", 30)
+    assert (await a.overview(app)).gray == GrayPlan(
+        30, "1.0.0", "running; Alipay does not report the share, this is the one miniship set"
+    )
+    assert "30% of users" in (await a.review_status(app, "1.0.0", "1.0.0")).detail
+    restarted = AlipayPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    assert (await restarted.overview(app)).gray == GrayPlan(None, "1.0.0", "running")
+
+
+async def test_gray_share_is_checked_before_sending(world: World) -> None:
+    a, app = world.adapter, world.app
+    await approve(world)
+    await a.gray(app, "1.0.0", 30)
+    with recording() as log:
+        with pytest.raises(InvalidState) as err:
+            await a.gray(app, "1.0.0", 10)
+        assert await a.gray(app, "1.0.0", 30) == "1.0.0 is already released to 30% of users (p30)"
+    assert err.value.code == "GRAY_STRATEGY_NOT_ALLOW_REDUCE"
+    assert "can only grow" in err.value.explanation and GRAY_ONLINE not in apis(log)
+    emulator_of(world).report_gray_strategy = False  # then the share miniship set tells
+    with recording() as log, pytest.raises(InvalidState):
+        await a.gray(app, "1.0.0", 10)
+    assert GRAY_ONLINE not in apis(log)
+    assert await a.gray(app, "1.0.0", 50) == "1.0.0 is released to 50% of users (p50)"
+
+
+# --------------------------------------------------------------------------- tokens kept
+
+
+class TokenVault:
+    """A :class:`platforms.base.CredentialVault` for Alipay only, by name."""
+
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = dict(values or {})
+
+    async def load(self, platform: str, name: str) -> SecretStr | None:
+        assert platform == "alipay"
+        value = self.values.get(name)
+        return SecretStr(value) if value else None
+
+    async def save(self, platform: str, name: str, value: SecretStr) -> None:
+        assert platform == "alipay"
+        self.values[name] = value.get_secret_value()
+
+
+TOKEN_NAMES = (f"app_auth_token:{MINI_APP}", f"app_refresh_token:{MINI_APP}")
+
+
+async def test_renewed_tokens_are_kept_for_a_restart(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    emulator = emulator_of(world)
+    emulator.revoke_old_grants = True  # a renewal retires the tokens it replaces
+    a.vault = vault = TokenVault()
+    emulator.expire_tokens()
+    await a.upload(app, "1.0.0", "notes")
+    caller = a._callers[app]
+    assert [vault.values.get(name) for name in TOKEN_NAMES] == [
+        caller.token,
+        caller.refresh_token,
+    ]
+    # a restart: miniship.toml still holds the first tokens, which Alipay revoked
+    emulator.expire_tokens()
+    restarted = AlipayPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    restarted.vault = vault
+    with recording() as log:
+        assert (await restarted.review_status(app, "1.0.0", "")).state is ReviewState.NOT_SUBMITTED
+    assert apis(log) == [DETAIL_QUERY, AUTH_GRANT, DETAIL_QUERY]
+    forgetful = AlipayPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    with pytest.raises(AuthError) as err:
+        await forgetful.review_status(app, "1.0.0", "")
+    assert err.value.code == "aop.invalid-app-auth-token"
+
+
+async def test_a_kept_token_alipay_refuses_gives_way_to_the_configured_one(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    emulator = emulator_of(world)
+    emulator.revoke_old_grants = True
+    cfg = a.apps[app]
+    assert cfg.app_auth_token is not None and cfg.app_refresh_token is not None
+    old = [cfg.app_auth_token.get_secret_value(), cfg.app_refresh_token.get_secret_value()]
+    vault = TokenVault(dict(zip(TOKEN_NAMES, old, strict=True)))
+    grant = emulator._issue_grant(MINI_APP)  # the merchant authorised the app again
+    fresh = cfg.model_copy(
+        update={
+            "app_auth_token": SecretStr(grant["app_auth_token"]),
+            "app_refresh_token": SecretStr(grant["app_refresh_token"]),
+        }
+    )
+    adapter = AlipayPlatform(a.settings, {app: fresh}, client=a.client, clock=world.clock)
+    adapter.vault = vault
+    with recording() as log:
+        await adapter.upload(app, "1.0.0", "notes")
+    assert apis(log) == [UPLOAD, UPLOAD]
+    assert log[0].answer["sub_code"] == "aop.invalid-app-auth-token"
+    assert vault.values[TOKEN_NAMES[0]] == grant["app_auth_token"]
+
+
+# --------------------------------------------------------------------------- secrets (more)
+
+
+async def test_minidev_output_never_shows_the_tool_key(
+    minidev: Minidev, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_MINIDEV_ECHO", "1")
+    a = minidev.adapter
+    tool_key = a.apps["own"].tool_private_key
+    assert tool_key is not None
+    lines = [line for line in tool_key.get_secret_value().splitlines() if "-----" not in line]
+    with recording() as log, pytest.raises(CliFailed) as err:
+        await a.upload("own", "1.0.0", "notes")
+    assert "could not upload" in err.value.explanation and "***" in err.value.output
+    for text in (str(err.value), err.value.output, repr(log)):
+        for line in lines:
+            assert line not in text
+    assert scrub_message('{"privateKey":"MIIEv"}') == '{"privateKey":"***"}'
+
+
+def test_caller_repr_shows_no_secret() -> None:
+    adapter = AlipayPlatform(make_settings(), {"a": make_app()})
+    text = repr(adapter._callers["a"])
+    assert "202405BBtoken" not in text and "RSAPrivateKey" not in text
+    assert "2021000000000001" in text
+
+
+def test_an_invalid_section_is_reported_without_its_values() -> None:
+    section = {"app_id": "2021", "app_auth_token": "202405BBtyped-in", "memo": "m" * 501}
+    with pytest.raises(ConfigError) as err:
+        AlipayPlatform(make_settings(), {"a": section})
+    text = str(err.value)
+    assert "typed-in" not in text and "m" * 501 not in text
+    assert "app_auth_token:" in text and "env:VARIABLE" in text and "memo:" in text
+
+
+async def test_an_unsigned_refusal_is_not_acted_on(world: World) -> None:
+    a, app = world.adapter, world.app
+    await approve(world)
+    await a.upload(app, "1.0.1", "notes")
+    world.emulator.inject(AUDIT_APPLY, "unsigned")
+    with recording() as log, pytest.raises(AlreadyInReview) as err:
+        await a.submit(app, "1.0.1", "notes")
+    assert "carried no signature" in err.value.explanation
+    assert AUDITED_CANCEL not in apis(log) and LIST_QUERY not in apis(log)
+    assert status_on_platform(world, "1.0.0") == "WAIT_RELEASE"
+    sub = await a.submit(app, "1.0.1", "notes")  # a signed refusal does clear the way
+    assert "1.0.0 (approved but not published) went back to development" in sub.detail
+
+
+def test_self_invoke_is_recognised_by_its_words() -> None:
+    error = error_for("40006", "isv.some-other-code", "此用户不允许自调用")
+    assert isinstance(error, AuthError) and "set app_auth_token" in error.explanation
+
+
+# --------------------------------------------------------------------------- pushes (V2)
+
+
+async def test_a_push_signed_by_the_v2_rule_is_read(world: World) -> None:
+    emulator = emulator_of(world)
+    emulator.push_url = "http://127.0.0.1:9/push"  # due_pushes only builds them
+    emulator.notify_rule = "V2"
+    await approve(world)
+    (push,) = emulator.due_pushes()
+    params = dict(parse_qsl(push.body.decode("ascii")))
+    public = alipay_sign.load_public_key(emulator.snapshot()["platform_key"]["public_key"])
+    assert not alipay_sign.verify(alipay_sign.notify_content(params), params["sign"], public)
+    events = await world.adapter.read_push(PushRequest({}, {}, push.body, "form"))
+    assert [(e.kind, e.app) for e in events] == [("approved", world.app)]
+    forged = urlencode({**params, "msg_method": AUDIT_REJECTED}).encode("ascii")
+    with pytest.raises(PushRejected):
+        await world.adapter.read_push(PushRequest({}, {}, forged, "form"))
+
+
+# --------------------------------------------------------------------------- rollback (more)
+
+
+async def test_a_rollback_alipay_would_refuse_is_not_sent(world: World) -> None:
+    a, app = world.adapter, world.app
+    await release(world, "1.0.0")
+    await release(world, "1.0.1")
+    await approve(world, "1.0.2")
+    await a.gray(app, "1.0.2", 10)
+    with recording() as log, pytest.raises(InvalidState) as err:
+        await a.rollback(app, "1.0.1", None)
+    assert err.value.code == "CAN_NOT_ROLLBACK_WITH_GRAY" and ROLLBACK not in apis(log)
+    assert "end it (`gray … stop`)" in err.value.explanation
+
+
+@pytest.mark.parametrize("listed", [3, 20])
+async def test_a_rollback_to_a_version_miniship_cannot_be_sure_of_is_sent(listed: int) -> None:
+    """Without ``gmt_offline`` (3 versions), or with a list Alipay may have cut (20), the
+    previous release is a guess: an explicit ``to`` is sent, and Alipay decides."""
+    ok = {"code": "10000", "msg": "Success"}
+    infos = [{"app_version": "1.0.30", "version_status": "RELEASE"}]
+    infos += [{"app_version": f"1.0.{n}", "version_status": "OFFLINE"} for n in (29, 28)]
+    infos += [{"app_version": f"1.0.{n}", "version_status": "INIT"} for n in range(listed - 3)]
+    answers: dict[str, dict[str, Any]] = {
+        LIST_QUERY: {**ok, "app_version_infos": infos},
+        DETAIL_QUERY: {**DETAIL_OK, "status": "RELEASE"},  # no gmt_offline
+        ROLLBACK: ok,
+    }
+    if listed == 20:  # gmt_offline given, but the list may miss versions
+        answers[DETAIL_QUERY] = {**answers[DETAIL_QUERY], "gmt_offline": "2026-01-01 10:00:00"}
+    adapter = mocked(lambda method: httpx.Response(200, text=signed_body(method, answers[method])))
+    with recording() as log:
+        said = await adapter.rollback("a", "1.0.30", "1.0.28")
+    assert apis(log).count(ROLLBACK) == 1
+    assert said == (
+        "rolled back from 1.0.30 to the version live before it (Alipay picks it; `versions` "
+        "shows which); 1.0.30 is offline"
+    )
+    await adapter.aclose()
+
+
+# --------------------------------------------------------------------------- emulator rules
+
+
+def test_the_emulator_counts_version_desc_on_its_own() -> None:
+    """Its own code, not the adapter's: the two readings of "Chinese counts 2" agree."""
+    assert not hasattr(alipay_emulator, "version_desc_length")
+    for text in ("abc", "修复问题", "修复，ok", "한국어 テスト", "x" * 40, "Ｆｕｌｌ"):
+        assert alipay_emulator._desc_length(text) == version_desc_length(text), text
