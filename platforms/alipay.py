@@ -2363,7 +2363,7 @@ class AlipayPlatform(Platform):
 
     async def offline(self, app: str, version: str) -> str:
         """Take the live ``version`` off the shelves (``version.offline``)."""
-        text = f"took {version} offline; users can no longer open the mini program"
+        text = f"{version} taken offline: users can no longer open the mini program"
         return await self._gated_change(app, version, OFFLINE, text)
 
     # -- reading -----------------------------------------------------------------------

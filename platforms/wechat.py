@@ -2202,7 +2202,7 @@ class WeChatPlatform(Platform):
         self._platform_app(app)
         await self._approved(app, version, ref, "published")
         gray = await self._quietly(self._gray_plan(app, version), None)
-        done = f"gray release at {gray.percent}% completed: " if gray is not None else ""
+        done = f" (the gray release at {gray.percent}% is complete)" if gray is not None else ""
 
         async def live() -> bool:
             return await self._live(app) == version
@@ -2215,8 +2215,8 @@ class WeChatPlatform(Platform):
                 return f"{version} is already live"
             raise
         if answer is None:
-            return f"{done}published {version} ({CONFIRMED})"
-        return f"{done}published {version}: it is live now"
+            return f"published {version}{done} ({CONFIRMED})"
+        return f"published {version}: it is live now{done}"
 
     async def gray(self, app: str, version: str, percent: int) -> str:
         """Release the approved ``version`` to ``percent`` % of users (grayrelease); call again
@@ -2237,10 +2237,7 @@ class WeChatPlatform(Platform):
         widen = functools.partial(self._call, app, "POST", GRAY_RELEASE, body, read=False)
         if await self._change(widen, "gray release", reached) is None:
             return f"{version} is released to {percent}% of users (gray release; {CONFIRMED})"
-        return (
-            f"{version} is released to {percent}% of users (gray release); publish it to "
-            "release it to everyone, or stop the gray release to take it back"
-        )
+        return f"{version} is released to {percent}% of users (gray release)"
 
     async def stop_gray(self, app: str, version: str) -> str:
         """Cancel the staged release of ``version`` (revertgrayrelease): its users go back to

@@ -112,6 +112,7 @@ async def test_gray_grows_stops_and_publish_completes_it(session: Session) -> No
     await approved(session, "1.1.0", "wechat")
     out = await session.run("gray demo wechat 10")
     assert "released to 10% of users" in out, out
+    assert out.count("publish") == 1 and out.count("stop") == 1, out  # what next, said once
     assert await session.state("1.1.0", "wechat") is S.GRAY
     out = await session.run("status demo wechat")
     assert "gray" in out and "10%" in out
@@ -123,7 +124,7 @@ async def test_gray_grows_stops_and_publish_completes_it(session: Session) -> No
     await session.watch()  # the watcher sees the staged release and leaves it be
     assert await session.state("1.1.0", "wechat") is S.GRAY
     out = await session.run("publish demo wechat 1.1.0")
-    assert "✓ WeChat" in out, out
+    assert "✓ WeChat  published 1.1.0: it is live now (the gray release at 30% is complete)" in out
     assert await session.state("1.1.0", "wechat") is S.RELEASED
 
 
@@ -155,7 +156,8 @@ async def test_alipay_offline_and_version_list(session: Session) -> None:
     out = await session.run("status demo alipay")
     assert "versions Alipay keeps" in out and "1.0.0" in out
     out = await session.run("offline demo alipay")
-    assert "✓ Alipay" in out and "offline" in out, out
+    assert "✓ Alipay  1.0.0 taken offline: users can no longer open" in out, out
+    assert out.count("taken offline") == 1, out
     assert await session.state("1.0.0", "alipay") is S.OFFLINE
     out = await session.run("offline demo wechat")
     assert "WeChat has no offline" in out

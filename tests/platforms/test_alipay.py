@@ -1681,7 +1681,7 @@ async def test_offline(world: World) -> None:
     with pytest.raises(InvalidState, match="only the live version"):
         await a.offline(app, "1.0.1")
     said = await a.offline(app, "1.0.0")
-    assert said == "took 1.0.0 offline; users can no longer open the mini program"
+    assert said == "1.0.0 taken offline: users can no longer open the mini program"
     assert (await a.overview(app)).live_version is None
     status = await a.review_status(app, "1.0.0", "1.0.0")
     assert status.state is ReviewState.UNKNOWN and "taken offline" in status.detail

@@ -1683,7 +1683,7 @@ async def test_gray_release_then_publish(world: World) -> None:
     assert history_calls(world) == 0
 
     said = await a.publish(app, "1.1.0", ref)
-    assert "gray release at 30% completed" in said
+    assert "the gray release at 30% is complete" in said
     overview = await a.overview(app)
     assert overview.live_version == "1.1.0" and overview.gray is None
     assert program(world).gray.status == 3  # finished
