@@ -232,7 +232,9 @@ async def pushes(
 
 async def console(settings: Settings) -> int:
     async with open_runtime(settings) as rt:
-        term = Console(rt.commands(), Actor(f"console:{getpass.getuser()}"))
+        term = Console(
+            rt.commands(), Actor(f"console:{getpass.getuser()}"), pictures=settings.qr_dir
+        )
         term.say(rt.banner())
         async with scheduling(rt), pushes(rt):
             await term.run()

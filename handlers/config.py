@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     emulator_review_seconds: float = Field(30.0, gt=0)
     emulator_state: Path = Path("var/emulators")
     """Folder where in-process emulators keep their state between runs."""
+    qr_dir: Path = Path("var/qr")
+    """Folder where the console saves trial QR codes (it prints their paths)."""
     watch_seconds: float | None = Field(None, gt=0)
     """How often the review watcher asks the platforms (default 300 s; 3 s when emulated)."""
     push_port: int | None = Field(None, ge=1, le=65535)

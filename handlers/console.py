@@ -39,7 +39,7 @@ class Console:
         stdin: TextIO = sys.stdin,
         stdout: TextIO = sys.stdout,
         interactive: bool | None = None,
-        pictures: Path = Path("var/qr"),
+        pictures: Path,
     ) -> None:
         self.commands = commands
         self.actor = actor

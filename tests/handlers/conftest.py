@@ -27,5 +27,6 @@ async def session(tmp_path: Path, database_url: str) -> AsyncIterator[Session]:
             stdin=io.StringIO(),
             stdout=out,
             interactive=False,
+            pictures=tmp_path / "qr",
         )
         yield Session(rt, console, out, clock)

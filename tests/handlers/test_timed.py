@@ -93,6 +93,7 @@ async def bot(
             stdin=io.StringIO(),
             stdout=out,
             interactive=False,
+            pictures=tmp_path / "qr",
         )
         yield Bot(rt, console, out, clock, scheduler)
 
