@@ -1348,11 +1348,22 @@ class WeChatPlatform(Platform):
             raise error_for(errcode, _text(data.get("errmsg")) or "")
         return data
 
-    def _noter(self, api: str, shown: Mapping[str, Any]) -> Callable[..., None]:
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+    ) -> tuple[str, Callable[..., None], httpx.Response]:
+        """One request, and what reading its answer needs: the API's name and ``note``,
+        which records the exchange (secrets masked) with the answer or error given."""
+        api = f"{method} {path}"
+        shown = {**(query or {}), **(body or {})}
+
         def note(answer: Mapping[str, Any] | None = None, error: str = "") -> None:
             self.record_exchange(api, shown, answer, error)
 
-        return note
+        return api, note, await self._http(method, path, query, body, note)
 
     async def _send(
         self,
@@ -1367,9 +1378,7 @@ class WeChatPlatform(Platform):
 
         Every exchange is recorded with secrets masked; tokens only travel in the query.
         """
-        api = f"{method} {path}"
-        note = self._noter(api, {**(query or {}), **(body or {})})
-        response = await self._http(method, path, query, body, note)
+        api, note, response = await self._exchange(method, path, query, body)
         return self._answer(api, response, note, errcode_optional=path in NO_ERRCODE)
 
     async def _send_image(
@@ -1385,9 +1394,7 @@ class WeChatPlatform(Platform):
         An answer starting with ``{`` is WeChat's JSON error, whatever its Content-Type
         (image/jpeg is documented; text/plain and application/json are both seen).
         """
-        api = f"{method} {path}"
-        note = self._noter(api, {**(query or {}), **(body or {})})
-        response = await self._http(method, path, query, body, note)
+        api, note, response = await self._exchange(method, path, query, body)
         content = response.content
         if content.lstrip()[:1] == b"{":
             self._answer(api, response, note)  # raises the errcode's error

@@ -96,6 +96,18 @@ def adapter_of(world: World) -> AlipayPlatform:
     return world.adapter
 
 
+def requests_to(a: AlipayPlatform, method: str | None = None) -> list[httpx.Request]:
+    """The requests ``a`` sends from now on (those of gateway ``method`` only, if given)."""
+    sent: list[httpx.Request] = []
+
+    async def keep(request: httpx.Request) -> None:
+        if method is None or request.url.params.get("method") == method:
+            sent.append(request)
+
+    a.client.event_hooks["request"].append(keep)
+    return sent
+
+
 def emulator_of(world: World) -> AlipayEmulator:
     assert isinstance(world.emulator, AlipayEmulator)
     return world.emulator
@@ -525,12 +537,7 @@ async def test_versions_must_increase(world: World) -> None:
 
 async def test_upload_request_carries_compact_biz_content(world: World) -> None:
     a, app = adapter_of(world), world.app
-    sent: list[httpx.Request] = []
-
-    async def keep(request: httpx.Request) -> None:
-        sent.append(request)
-
-    a.client.event_hooks["request"].append(keep)
+    sent = requests_to(a)
     await a.upload(app, "1.0.0", "notes")
     request = sent[0]
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
@@ -607,13 +614,7 @@ async def test_multipart_submit_with_chinese_text(world: World) -> None:
     a.apps[app] = a.apps[app].model_copy(
         update={"test_account": "reviewer@example.com", "test_password": SecretStr("pa55-审核")}
     )
-    sent: list[httpx.Request] = []
-
-    async def keep(request: httpx.Request) -> None:
-        if request.url.params.get("method") == AUDIT_APPLY:
-            sent.append(request)
-
-    a.client.event_hooks["request"].append(keep)
+    sent = requests_to(a, AUDIT_APPLY)
     await a.upload(app, "1.0.0", "notes")
     notes = "本次更新：修复了购物车在弱网下提交失败的问题，并优化首页加载速度。"
     with recording() as log:
@@ -1397,13 +1398,7 @@ async def test_submit_sends_review_details(world: World, tmp_path: Path) -> None
             "screenshots": [str(p) for p in shots],
         }
     )
-    sent: list[httpx.Request] = []
-
-    async def keep(request: httpx.Request) -> None:
-        if request.url.params.get("method") == AUDIT_APPLY:
-            sent.append(request)
-
-    a.client.event_hooks["request"].append(keep)
+    sent = requests_to(a, AUDIT_APPLY)
     await a.upload(app, "1.0.0", "notes")
     with recording() as log:
         sub = await a.submit(app, "1.0.0", "notes", expedite=True)
