@@ -12,17 +12,17 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService, attempt, explain
-from platforms.base import Authorization, Platform, Quota, Template
+from handlers.views import AppAccess, PlatformQuotas, TemplateList
+from platforms.base import Authorization, Platform
 from platforms.errors import ConfigError, PlatformError, Unsupported
 from storage import LinkRefused
 
-__all__ = ["Admin", "AppAccess", "PlatformQuotas", "TemplateList"]
+__all__ = ["Admin"]
 
 log = logging.getLogger(__name__)
 
@@ -31,29 +31,6 @@ LINK_LIFETIME = timedelta(minutes=40)
 """How long an authorization link's callback is accepted: WeChat's pre-auth code lives up
 to 30 minutes (600 s in its examples; people are told 10) and the code it sends back 10
 more. The platform's own expiry decides first; this bounds what miniship keeps."""
-
-
-@dataclass(frozen=True)
-class TemplateList:
-    platform: str
-    templates: list[Template]
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class PlatformQuotas:
-    platform: str
-    quotas: list[Quota]
-    error: str = ""
-
-
-@dataclass(frozen=True)
-class AppAccess:
-    """What one app granted on each platform (``None``: the platform has no such notion)."""
-
-    app: AppEntry
-    grants: dict[str, Authorization | None]
-    errors: dict[str, str]
 
 
 Granted = Callable[[Authorization], Awaitable[None]]

@@ -23,20 +23,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import platforms
+from handlers import policy
+from handlers.commands import action_id, buttons, find
+from handlers.commands._kit import APP, MAX_VERSION, VERSION
 from handlers.config import AppEntry
-from handlers.grammar import APP, MAX_VERSION, VERSION
-from handlers.render import STATE_WORDS, local_time
-from storage.models import Release, ReleaseTarget
+from handlers.render import local_time
+from handlers.views import ReleaseCard, TargetLine
 from storage.states import ReleaseState
 
 __all__ = [
     "ACTION_IDS",
     "MAX_HOME_BLOCKS",
     "MAX_MESSAGE_BLOCKS",
-    "PUBLISH",
-    "SUBMIT",
     "VERBS",
-    "WITHDRAW",
     "Block",
     "HomeRow",
     "button_value",
@@ -50,12 +49,8 @@ __all__ = [
 
 Block = dict[str, Any]
 
-SUBMIT = "ship_submit"
-PUBLISH = "ship_publish"
-WITHDRAW = "ship_withdraw"
-
-ACTION_IDS = {"submit": SUBMIT, "publish": PUBLISH, "withdraw": WITHDRAW}
-"""The command verb a button runs → the button's action_id."""
+ACTION_IDS = {c.name: action_id(c.name) for c in buttons()}
+"""The command verb a button runs → the button's action_id (commands that declare one)."""
 VERBS = {action_id: verb for verb, action_id in ACTION_IDS.items()}
 """A button's action_id → the command verb it runs."""
 
@@ -68,25 +63,6 @@ MAX_CONFIRM_TEXT = 300
 MAX_NOTES = 2500  # of a section's 3000, escaped
 MAX_REASON = 300  # a review reason quoted under its platform
 MAX_NAME = 100  # an app's name inside longer texts
-
-S = ReleaseState
-
-_NEXT: dict[ReleaseState, tuple[str, ...]] = {
-    S.UPLOADED: ("submit",),
-    S.REJECTED: ("submit",),
-    S.WITHDRAWN: ("submit",),
-    S.IN_REVIEW: ("withdraw",),
-    S.DELAYED: ("withdraw",),
-    S.APPROVED: ("publish",),
-    S.GRAY: ("publish",),  # to everyone
-}
-
-_LABELS = {"submit": "Submit for review", "publish": "Publish", "withdraw": "Withdraw"}
-_STYLES = {"publish": "primary", "withdraw": "danger"}
-_CONFIRM_WORDS = {
-    "publish": ("Publish", "It goes live for everyone who opens the mini program."),
-    "withdraw": ("Withdraw", "It leaves review; it can be submitted again later."),
-}
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
@@ -126,13 +102,6 @@ def _display(platform: str) -> str:
         return platform
 
 
-def _words(state: ReleaseState | str) -> str:
-    try:
-        return STATE_WORDS[ReleaseState(state)]
-    except ValueError:
-        return str(state)
-
-
 def _person(actor: str) -> str:
     """A Slack user id as a mention; anything else (``console:root``…) as plain text."""
     return f"<@{actor}>" if _SLACK_USER.fullmatch(actor) else escape(actor)
@@ -141,9 +110,14 @@ def _person(actor: str) -> str:
 # -- buttons ----------------------------------------------------------------------------
 
 
-def next_steps(state: ReleaseState) -> list[str]:
-    """The command verbs ("submit", "publish", "withdraw") that make sense next."""
-    return list(_NEXT.get(ReleaseState(state), ()))
+def next_steps(state: ReleaseState | str, platform: str) -> list[str]:
+    """The command verbs ("submit", "publish", "withdraw") offered next on ``platform``:
+    exactly those the release policy lets start from ``state``."""
+    try:
+        withdraws_approved = platforms.platform_class(platform).withdraws_approved
+    except KeyError:  # a platform no longer in the registry: offer what all can do
+        withdraws_approved = False
+    return policy.offered(state, list(ACTION_IDS), withdraws_approved=withdraws_approved)
 
 
 def button_value(app: str, version: str, platform: str) -> str:
@@ -184,21 +158,26 @@ def parse_button_value(value: str) -> tuple[str, str, str]:
 
 
 def _button(verb: str, app: AppEntry, version: str, platform: str) -> Block:
+    command = find(verb)
+    assert command is not None and command.button is not None
+    look = command.button
     button: Block = {
         "type": "button",
         "action_id": ACTION_IDS[verb],
-        "text": {"type": "plain_text", "text": _LABELS[verb]},
+        "text": {"type": "plain_text", "text": look.label},
         "value": button_value(app.key, version, platform),
     }
-    if verb in _STYLES:
-        button["style"] = _STYLES[verb]
-    if verb in _CONFIRM_WORDS:
-        button["confirm"] = _confirm(verb, app, version, platform)
+    if look.style:
+        button["style"] = look.style
+    if look.confirm:
+        button["confirm"] = _confirm(look.confirm, look.style, app, version, platform)
     return button
 
 
-def _confirm(verb: str, app: AppEntry, version: str, platform: str) -> Block:
-    label, consequence = _CONFIRM_WORDS[verb]
+def _confirm(
+    words: tuple[str, str], style: str | None, app: AppEntry, version: str, platform: str
+) -> Block:
+    label, consequence = words
     where = _display(platform) if platform else "every platform"
     title = _clip(f"{label} {version} on {where}?", MAX_CONFIRM_TITLE)
     tail = f" {version} on {where}? {consequence}"
@@ -208,7 +187,7 @@ def _confirm(verb: str, app: AppEntry, version: str, platform: str) -> Block:
         "text": {"type": "plain_text", "text": _clip(f"{label} {name}{tail}", MAX_CONFIRM_TEXT)},
         "confirm": {"type": "plain_text", "text": label},
         "deny": {"type": "plain_text", "text": "Cancel"},
-        "style": _STYLES[verb],
+        "style": style or "primary",
     }
 
 
@@ -233,31 +212,16 @@ def publish_now(app: AppEntry, version: str, platforms_: Sequence[str], text: st
 # -- the release card -------------------------------------------------------------------
 
 
-def _when(target: ReleaseTarget) -> tuple[str, datetime | None]:
-    state = ReleaseState(target.state)
-    if state is S.UPLOADED:
-        return "uploaded", target.uploaded_at
-    if state in (S.IN_REVIEW, S.DELAYED):
-        return "submitted", target.submitted_at
-    if state in (S.APPROVED, S.REJECTED):
-        return "decided", target.decided_at
-    if state is S.RELEASED:
-        return "released", target.released_at
-    return "updated", target.updated_at
-
-
-def _platform_line(target: ReleaseTarget, zone: ZoneInfo) -> str:
-    word, when = _when(target)
-    text = f"*{escape(_display(target.platform))}* — {escape(_words(target.state))}"
-    if when is not None:
-        text += f" · {word} {local_time(when, zone)}"
-    reason = " ".join(target.review_reason.split())
-    if reason and ReleaseState(target.state) in (S.REJECTED, S.DELAYED):
-        text += "\n> " + _escape_clipped(reason, MAX_REASON)
+def _platform_line(target: TargetLine, zone: ZoneInfo) -> str:
+    text = f"*{escape(_display(target.platform))}* — {escape(policy.words(target.state))}"
+    if target.at is not None:
+        text += f" · {target.moment} {local_time(target.at, zone)}"
+    if target.reason:
+        text += "\n> " + _escape_clipped(target.reason, MAX_REASON)
     return text
 
 
-def _platform_blocks(app: AppEntry, release: Release, target: ReleaseTarget) -> list[Block]:
+def _platform_blocks(app: AppEntry, target: TargetLine) -> list[Block]:
     blocks: list[Block] = [
         {
             "type": "section",
@@ -269,24 +233,20 @@ def _platform_blocks(app: AppEntry, release: Release, target: ReleaseTarget) -> 
             },
         }
     ]
-    steps = next_steps(ReleaseState(target.state))
+    steps = next_steps(target.state, target.platform)
     if steps:
         blocks.append(
             {
                 "type": "actions",
                 "block_id": f"a:{target.platform}",
-                "elements": [
-                    _button(verb, app, release.version, target.platform) for verb in steps
-                ],
+                "elements": [_button(verb, app, target.version, target.platform) for verb in steps],
             }
         )
     return blocks
 
 
 def release_card(
-    app: AppEntry,
-    release: Release,
-    targets: Sequence[ReleaseTarget],
+    card: ReleaseCard,
     *,
     emulated: frozenset[str] = frozenset(),
     schedule_lines: Sequence[str] = (),
@@ -296,8 +256,9 @@ def release_card(
     ``emulated`` names the platforms served by in-process emulators; ``schedule_lines``
     (plain text, escaped here) are added at the bottom, e.g. a scheduled publish.
     """
-    ordered = sorted(targets, key=lambda t: t.platform)
-    title = f"{app.name} {release.version}"
+    app = card.app
+    ordered = sorted(card.targets, key=lambda t: t.platform)
+    title = f"{app.name} {card.version}"
     blocks: list[Block] = [
         {
             "type": "header",
@@ -309,18 +270,18 @@ def release_card(
             "block_id": "notes",
             "text": {
                 "type": "mrkdwn",
-                "text": _escape_clipped(release.notes.strip(), MAX_NOTES)
-                if release.notes.strip()
+                "text": _escape_clipped(card.notes.strip(), MAX_NOTES)
+                if card.notes.strip()
                 else "_no release notes_",
                 "verbatim": True,
             },
         },
     ]
-    footer = _card_footer(release, ordered, emulated, schedule_lines)
+    footer = _card_footer(card.created_by, ordered, emulated, schedule_lines)
     room = MAX_MESSAGE_BLOCKS - len(blocks) - 1  # the footer takes the last one
     shown = 0
     for target in ordered:
-        piece = _platform_blocks(app, release, target)
+        piece = _platform_blocks(app, target)
         if len(piece) > room:
             break
         blocks.extend(piece)
@@ -335,18 +296,18 @@ def release_card(
             "elements": [{"type": "mrkdwn", "text": line, "verbatim": True} for line in footer],
         }
     )
-    states = " · ".join(f"{_display(t.platform)}: {_words(t.state)}" for t in ordered)
+    states = " · ".join(f"{_display(t.platform)}: {policy.words(t.state)}" for t in ordered)
     text = escape(_clip(f"{title} — {states}" if states else title, 1000))
     return text, blocks
 
 
 def _card_footer(
-    release: Release,
-    targets: Sequence[ReleaseTarget],
+    created_by: str,
+    targets: Sequence[TargetLine],
     emulated: frozenset[str],
     schedule_lines: Sequence[str],
 ) -> list[str]:
-    first = f"Uploaded by {_person(release.created_by)}"
+    first = f"Uploaded by {_person(created_by)}"
     fake = [_display(t.platform) for t in targets if t.platform in emulated]
     if fake:
         first += " · emulated platforms: " + escape(", ".join(fake))
@@ -379,7 +340,7 @@ def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
     if row.state is None or row.version is None:
         newest = "no releases yet"
     else:
-        newest = f"{escape(row.version)} {escape(_words(row.state))}"
+        newest = f"{escape(row.version)} {escape(policy.words(row.state))}"
     facts = [
         f"newest: {newest}",
         f"in review: {escape(row.in_review) if row.in_review else '—'}",
@@ -399,7 +360,7 @@ def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
     if row.state is not None and row.version is not None:
         buttons = [
             _button(verb, row.app, row.version, row.platform)
-            for verb in next_steps(row.state)
+            for verb in next_steps(row.state, row.platform)
             if may(row.app.key, verb)
         ]
     if len(buttons) == 1:

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from handlers import policy
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
+from handlers.views import (
+    AppAccess,
+    EventView,
+    PlatformQuotas,
+    Scheduled,
+    TargetLine,
+    TemplateList,
+    TimedView,
+)
 from handlers.when import describe
 from platforms import platform_class
 from platforms.base import BEIJING, GrayPlan, Template
-from storage import ReleaseState, TargetView
-from storage.models import Event, TimedAction
-
-if TYPE_CHECKING:
-    from handlers.admin import AppAccess, PlatformQuotas, TemplateList
-    from handlers.timed import Scheduled
 
 __all__ = [
     "apps",
@@ -41,28 +44,10 @@ __all__ = [
 ]
 
 MARK = {Outcome.OK: "✓", Outcome.FAILED: "✗", Outcome.REFUSED: "–"}
-STATE_WORDS = {
-    ReleaseState.UPLOADED: "uploaded",
-    ReleaseState.IN_REVIEW: "in review",
-    ReleaseState.DELAYED: "review delayed",
-    ReleaseState.APPROVED: "approved",
-    ReleaseState.REJECTED: "rejected",
-    ReleaseState.WITHDRAWN: "withdrawn",
-    ReleaseState.PUBLISHING: "publishing",
-    ReleaseState.GRAY: "staged (gray)",
-    ReleaseState.RELEASED: "released",
-    ReleaseState.ROLLED_BACK: "rolled back",
-    ReleaseState.OFFLINE: "offline",
-    ReleaseState.SUPERSEDED: "superseded",
-}
 
 
 def display(platform: str) -> str:
     return platform_class(platform).display_name
-
-
-def state_words(state: str) -> str:
-    return STATE_WORDS.get(ReleaseState(state), state)
 
 
 def local_time(when: datetime | None, zone: ZoneInfo) -> str:
@@ -100,7 +85,7 @@ def result(res: ActionResult) -> str:
 
 
 def change(ch: Change) -> str:
-    words = f"{state_words(ch.old)} → {state_words(ch.new)}"
+    words = f"{policy.words(ch.old)} → {policy.words(ch.new)}"
     if ch.outside:
         words += " (changed outside miniship)"
     text = f"[review] {ch.app.key} {ch.version} on {display(ch.platform)}: {words}"
@@ -222,8 +207,8 @@ def _platform_status(ps: PlatformStatus, zone: ZoneInfo, emulated: bool) -> list
         lines.extend(f"    platform says: {extra}" for extra in ps.overview.lines)
     if not ps.releases:
         lines.append("    no releases in miniship yet")
-    for view in ps.releases[:5]:
-        lines.append("    " + _release_line(view, zone))
+    for t in ps.releases[:5]:
+        lines.append("    " + _release_line(t, zone))
     if ps.versions:
         lines.append(f"    versions {display(ps.platform)} keeps:")
         for v in ps.versions:
@@ -247,26 +232,14 @@ def _gray_words(plan: GrayPlan, zone: ZoneInfo) -> str:
     return words.replace("gray  at", "gray at") + ")"
 
 
-def _release_line(view: TargetView, zone: ZoneInfo) -> str:
-    t = view.target
-    state = ReleaseState(t.state)
-    when = {
-        ReleaseState.UPLOADED: ("uploaded", t.uploaded_at),
-        ReleaseState.IN_REVIEW: ("submitted", t.submitted_at),
-        ReleaseState.DELAYED: ("submitted", t.submitted_at),
-        ReleaseState.RELEASED: ("released", t.released_at),
-        ReleaseState.APPROVED: ("decided", t.decided_at),
-        ReleaseState.REJECTED: ("decided", t.decided_at),
-    }.get(state, ("updated", t.updated_at))
-    line = (
-        f"{view.release.version:<10} {state_words(state):<15} {when[0]} {local_time(when[1], zone)}"
-    )
-    if t.review_reason and state in (ReleaseState.REJECTED, ReleaseState.DELAYED):
-        line += f"\n      reason: {t.review_reason}"
+def _release_line(t: TargetLine, zone: ZoneInfo) -> str:
+    line = f"{t.version:<10} {policy.words(t.state):<15} {t.moment} {local_time(t.at, zone)}"
+    if t.reason:
+        line += f"\n      reason: {t.reason}"
     return line
 
 
-def event_line(event: Event, zone: ZoneInfo) -> str:
+def event_line(event: EventView, zone: ZoneInfo) -> str:
     where = f" {display(event.platform)}" if event.platform else ""
     version = f" {event.version}" if event.version else ""
     when = local_time(event.at, zone)
@@ -276,7 +249,7 @@ def event_line(event: Event, zone: ZoneInfo) -> str:
     return text
 
 
-def history(app_key: str, zone: ZoneInfo, events: Sequence[Event]) -> str:
+def history(app_key: str, zone: ZoneInfo, events: Sequence[EventView]) -> str:
     if not events:
         return f"{app_key}: nothing has happened yet"
     return f"{app_key} history (times in {zone.key}):\n" + "\n".join(
@@ -291,7 +264,7 @@ def _platform_list(names: Sequence[str]) -> str:
     return ", ".join(display(p) for p in names)
 
 
-def timed_line(action: TimedAction, zone: ZoneInfo) -> str:
+def timed_line(action: TimedView, zone: ZoneInfo) -> str:
     """``#7 demo 1.2.0 on WeChat at 2026-12-01 10:00 CST (+08:00) = 02:00 UTC, by …``."""
     return (
         f"#{action.id} {action.app_key} {action.version} on {_platform_list(action.platforms)} "
@@ -299,7 +272,7 @@ def timed_line(action: TimedAction, zone: ZoneInfo) -> str:
     )
 
 
-def schedule(actions: Sequence[TimedAction], zones: Mapping[str, ZoneInfo]) -> str:
+def schedule(actions: Sequence[TimedView], zones: Mapping[str, ZoneInfo]) -> str:
     if not actions:
         return "No timed releases pending. Plan one with `publish <app> <version> at <time>`."
     lines = ["Timed releases pending (`schedule cancel <id>` cancels one):"]
@@ -332,9 +305,9 @@ def digest(
     zone: ZoneInfo,
     now: datetime,
     *,
-    in_review: Sequence[TargetView],
-    released: Sequence[TargetView],
-    planned: Sequence[TimedAction],
+    in_review: Sequence[TargetLine],
+    released: Sequence[TargetLine],
+    planned: Sequence[TimedView],
 ) -> str:
     """The daily digest of some apps; "" when there is nothing to say."""
     if not (in_review or released or planned):
@@ -342,19 +315,19 @@ def digest(
     lines = [f"📋 Releases today, {now.astimezone(zone):%Y-%m-%d} (times in {zone.key})"]
     if in_review:
         lines.append("In review:")
-        for v in in_review:
-            since = v.target.submitted_at
+        for t in in_review:
+            since = t.submitted_at
             waited = f" for {duration(now - since)}" if since else ""
             lines.append(
-                f"  {v.release.app_key} {v.release.version} on {display(v.target.platform)}: "
-                f"{state_words(v.target.state)}{waited}"
+                f"  {t.app_key} {t.version} on {display(t.platform)}: "
+                f"{policy.words(t.state)}{waited}"
             )
     if released:
         lines.append("Released in the last 24 hours:")
-        for v in released:
+        for t in released:
             lines.append(
-                f"  {v.release.app_key} {v.release.version} on {display(v.target.platform)} "
-                f"at {local_time(v.target.released_at, zone)}"
+                f"  {t.app_key} {t.version} on {display(t.platform)} "
+                f"at {local_time(t.released_at, zone)}"
             )
     if planned:
         lines.append("Scheduled:")

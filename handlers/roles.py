@@ -1,5 +1,8 @@
 """Who may do what: the roles of each app in miniship.toml, checked for every command.
 
+Each command declares the role it needs (``role=`` in its module under
+``handlers/commands/``); ``help`` and refusals list them. Today:
+
     view     status, history, schedule (the list), qr, quota, templates, the App Home rows
     release  upload, submit, expedite; template add/delete (on every app)
     publish  publish (now or timed), withdraw, gray, rollback, offline, connect,
@@ -17,26 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from handlers.config import EVERYONE, AppEntry
-from handlers.releases import Actor
+from handlers.releases.results import Actor
 
-__all__ = ["COMMAND_ROLES", "Authorizer", "Everyone", "RoleCheck"]
-
-COMMAND_ROLES = {
-    "status": "view",
-    "history": "view",
-    "schedule": "view",
-    "qr": "view",
-    "quota": "view",
-    "upload": "release",
-    "submit": "release",
-    "expedite": "release",
-    "publish": "publish",
-    "withdraw": "publish",
-    "gray": "publish",
-    "rollback": "publish",
-    "offline": "publish",
-    "connect": "publish",
-}
+__all__ = ["Authorizer", "Everyone", "RoleCheck"]
 
 GROUP_CACHE_SECONDS = 60.0
 

@@ -40,15 +40,14 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import cards, render
+from handlers import cards, policy, render, views
 from handlers.admin import Admin
-from handlers.commands import Commands, Picture, Reply
+from handlers.commands import Commands, Picture, Reply, find
 from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change, ReleaseService
-from handlers.roles import COMMAND_ROLES, RoleCheck
+from handlers.roles import RoleCheck
 from handlers.timed import Notice, TimedReleases
 from platforms.base import Authorization
-from storage import ReleaseState
 from storage.models import Release
 
 __all__ = ["SlackBinding", "SlackSettings", "build_app", "make_binding", "unescape"]
@@ -198,11 +197,11 @@ class SlackBinding:
                 return release
             planned = await self.store.timed_actions(release_id=release.id)
             text, blocks = cards.release_card(
-                app,
-                release,
-                targets,
+                views.card(app, release, targets),
                 emulated=self.service.emulated,
-                schedule_lines=["⏰ " + render.timed_line(a, app.timezone) for a in planned],
+                schedule_lines=[
+                    "⏰ " + render.timed_line(views.timed(a), app.timezone) for a in planned
+                ],
             )
             if release.card_channel and release.card_ts:
                 try:
@@ -313,11 +312,11 @@ class SlackBinding:
             allowed[app.key] = {
                 verb
                 for verb in cards.ACTION_IDS
-                if await self.commands.may(actor, app, COMMAND_ROLES[verb])
+                if await self.commands.may(actor, app, _role(verb))
             }
-            views = await self.store.latest(app.key, releases=20)
+            latest = await self.store.latest(app.key, releases=20)
             for platform in app.platforms:
-                mine = [v for v in views if v.target.platform == platform]
+                mine = [v for v in latest if v.target.platform == platform]
                 newest = mine[0] if mine else None
                 rows.append(
                     cards.HomeRow(
@@ -326,15 +325,11 @@ class SlackBinding:
                         state=newest.state if newest else None,
                         version=newest.release.version if newest else None,
                         in_review=next(
-                            (
-                                v.release.version
-                                for v in mine
-                                if v.state in (ReleaseState.IN_REVIEW, ReleaseState.DELAYED)
-                            ),
+                            (v.release.version for v in mine if policy.pending_review(v.state)),
                             None,
                         ),
                         live=next(
-                            (v.release.version for v in mine if v.state is ReleaseState.RELEASED),
+                            (v.release.version for v in mine if policy.is_live(v.state)),
                             None,
                         ),
                         last_change=newest.target.updated_at if newest else None,
@@ -423,6 +418,11 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         await client.views_publish(user_id=event["user"], view=await binding.home(event["user"]))
 
     return app
+
+
+def _role(verb: str) -> str:
+    command = find(verb)
+    return command.role if command is not None and command.role else "view"
 
 
 def unescape(text: str) -> str:

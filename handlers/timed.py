@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from handlers import render
+from handlers import policy, render, views
 from handlers.config import AppEntry, ChannelEntry, Settings
 from handlers.releases import Actor, CommandRefused, ReleaseService
+from handlers.views import Scheduled
 from platforms.errors import ConfigError, PlatformError
-from storage import ActionTaken, ReleaseState, TargetView, TimedState
+from storage import ActionTaken, TargetView, TimedState
 from storage.models import TimedAction, utcnow
 
 __all__ = [
@@ -33,19 +34,13 @@ __all__ = [
     "Announcer",
     "Notice",
     "Planner",
-    "Scheduled",
     "TimedReleases",
     "TimedRules",
 ]
 
 log = logging.getLogger(__name__)
-S = ReleaseState
 T = TimedState
 
-# states a release may be in when its publish is planned: approved, or still in review
-# (it then goes out only if approved by the time)
-SCHEDULABLE = frozenset({S.APPROVED, S.IN_REVIEW, S.DELAYED})
-IN_REVIEW = (S.IN_REVIEW, S.DELAYED)
 # a timed action still running this long after the grace period was interrupted (its
 # process died mid-publish): it starts within the grace period and takes seconds
 RUNNING_TIMEOUT = timedelta(minutes=10)
@@ -78,14 +73,6 @@ class Notice:
     text: str
     publish_now: tuple[str, ...] | None = None  # offer "Publish now" for these platforms
     channel: str | None = None  # where the plan was made: the card goes there if none yet
-
-
-@dataclass(frozen=True)
-class Scheduled:
-    action: TimedAction
-    app: AppEntry
-    remind_at: datetime | None
-    waiting: list[str]  # platforms not approved yet, as "WeChat is in review"
 
 
 class Announcer(Protocol):
@@ -144,14 +131,11 @@ class TimedReleases:
             where = self.service.display(p)
             if target is None:
                 raise CommandRefused(f"{version} was never uploaded to {where}")
-            state = S(target.state)
-            if state not in SCHEDULABLE:
-                raise CommandRefused(
-                    f"{version} is {render.state_words(state)} on {where}; only an approved "
-                    "version (or one in review) can be published later"
-                )
-            if state is not S.APPROVED:
-                waiting.append(f"{where} is {render.state_words(state)}")
+            why = policy.refusal("schedule", version, target.state, where=where)
+            if why:
+                raise CommandRefused(why)
+            if not policy.allows("timed publish", target.state):
+                waiting.append(f"{where} is {policy.words(target.state)}")
             newer = await self.store.newer_released(release, p)
             if newer is not None:
                 raise CommandRefused(
@@ -174,7 +158,7 @@ class TimedReleases:
             await self.store.move_timed(action, T.CANCELLED, "could not be scheduled")
             raise
         await self._record(action, actor.id, "ok", f"publish planned: {self._what(action, app)}")
-        return Scheduled(action, app, remind_at, waiting)
+        return Scheduled(views.timed(action), app, remind_at, waiting)
 
     async def action(self, action_id: int) -> TimedAction:
         action = await self.store.timed(action_id)
@@ -182,8 +166,8 @@ class TimedReleases:
             raise CommandRefused(f"there is no timed release #{action_id}; `schedule` lists them")
         return action
 
-    async def pending(self, app_keys: Sequence[str]) -> list[TimedAction]:
-        return await self.store.timed_actions(apps=app_keys)
+    async def pending(self, app_keys: Sequence[str]) -> list[views.TimedView]:
+        return [views.timed(a) for a in await self.store.timed_actions(apps=app_keys)]
 
     async def cancel(self, actor: Actor, action_id: int) -> TimedAction:
         action = await self.action(action_id)
@@ -328,11 +312,10 @@ class TimedReleases:
             with contextlib.suppress(PlatformError, ConfigError):
                 await self.service.refresh(TargetView(target, release), Actor("timed check"))
             target = await self.store.target(release.id, p) or target
-            state = S(target.state)
-            if state is S.RELEASED:
+            if policy.is_live(target.state):
                 reasons.append(f"it is already released on {where}")
-            elif state is not S.APPROVED:
-                reasons.append(f"it is {render.state_words(state)} on {where}, not approved")
+            elif not policy.allows("timed publish", target.state):
+                reasons.append(f"it is {policy.words(target.state)} on {where}, not approved")
             newer = await self.store.newer_released(release, p)
             if newer is not None:
                 reasons.append(f"the newer {newer.release.version} is live on {where}")
@@ -355,11 +338,11 @@ class TimedReleases:
         if release is not None and release.id is not None:
             for p in action.platforms:
                 target = await self.store.target(release.id, p)
-                if target is None or target.state == S.APPROVED:
+                if target is None or policy.allows("timed publish", target.state):
                     continue
                 where = self.service.display(p)
-                words = render.state_words(target.state)
-                if target.state in IN_REVIEW:
+                words = policy.words(target.state)
+                if policy.pending_review(target.state):
                     text += f"\n{where} is {words}: unless approved by then, nothing is published."
                 else:
                     text += f"\n{where} is {words}: as things stand, nothing will be published."
@@ -375,7 +358,7 @@ class TimedReleases:
         """A note in the thread of each review pending past the threshold (once per
         threshold: at 48 h, again at 96 h…)."""
         now = self.clock()
-        for view in await self.store.in_states(IN_REVIEW):
+        for view in await self.store.in_states(policy.PENDING_REVIEW):
             submitted = view.target.submitted_at
             app = self.service.config.app(view.release.app_key)
             if submitted is None or app is None:
@@ -385,7 +368,7 @@ class TimedReleases:
             if periods < 1 or not await self.store.first_delivery(key):
                 continue
             text = (
-                f"⏳ {view.release.version} has been {render.state_words(view.state)} on "
+                f"⏳ {view.release.version} has been {policy.words(view.state)} on "
                 f"{self.service.display(view.target.platform)} for "
                 f"{render.duration(now - submitted)} (submitted "
                 f"{render.local_time(submitted, app.timezone)}). `status {app.key}` asks again."
@@ -406,9 +389,9 @@ class TimedReleases:
         text = render.digest(
             channel.timezone,
             now,
-            in_review=await self.store.in_states(IN_REVIEW, keys),
-            released=await self.store.released_since(now - timedelta(days=1), keys),
-            planned=await self.store.timed_actions(apps=keys),
+            in_review=views.lines(await self.store.in_states(policy.PENDING_REVIEW, keys)),
+            released=views.lines(await self.store.released_since(now - timedelta(days=1), keys)),
+            planned=await self.pending(keys),
         )
         if text:
             for announcer in list(self.announcers):

@@ -446,6 +446,9 @@ class Platform(ABC):
     """The gray percentages the platform allows, or ``None`` for any whole 1–100 (WeChat)."""
     rollback_to_any: ClassVar[bool] = False
     """True when ``rollback`` can go to a chosen earlier version, not only the previous one."""
+    withdraws_approved: ClassVar[bool] = False
+    """True when ``withdraw`` can also take an approved (not yet published) version back to
+    development (Alipay's audited.cancel); WeChat withdraws only a review in progress."""
     single_trial_version: ClassVar[bool]
     """True when uploading a version replaces the code uploaded before it (the trial or
     development version), so older uploads that were not submitted can no longer be

@@ -3,25 +3,26 @@
 ::
 
     uploaded ──submit──▶ in_review ──▶ approved ──publish──▶ publishing ──▶ released
-        ▲                 │  ▲  │          │  ▲                  │  │           │
-        │                 │  │  ▼          ▼  │ stop             │  │           ├─▶ rolled_back
+        │                 │     │          │  ▲                  │  │           │
+        │                 │     ▼          ▼  │ stop             │  │           ├─▶ rolled_back
         │                 │  delayed      gray ──publish─────────┘  │           └─▶ offline
         │                 ▼               (percent grows: gray → gray)
         │      rejected | withdrawn ──resubmit──▶ in_review          └─(failed)─▶ approved | gray
-        │
+        ▼
     superseded ◀── a newer version was uploaded (uploaded, rejected, withdrawn) or
                    submitted (approved) on the same platform: the platform no longer
                    holds this version's code for review or release.
 
-``gray`` is a staged release: the approved version is live for a share of users; publish
+``delayed`` is a review the platform postponed: it still ends approved, rejected or
+withdrawn, never back in review. ``gray`` is a staged release: the approved version is live for a share of users; publish
 completes it, stop takes it back to approved. ``rolled_back`` is a released version the
 platform took back (the one before it is live again); ``offline`` one taken off the shelves.
 
 ``publishing`` is the claim a publisher takes *before* calling the platform: the move
 ``approved → publishing`` is a compare-and-set in the database, so of two processes
 that try to publish the same release only one gets to call the platform.
-``approved → released`` and ``approved → withdrawn`` are for changes made outside
-miniship (in a platform's console), which the watcher records.
+``approved → released``, ``approved → withdrawn`` and ``gray → released`` are for changes
+made outside miniship (in a platform's console), which the watcher records.
 """
 
 from __future__ import annotations

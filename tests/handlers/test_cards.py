@@ -11,16 +11,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from handlers import cards
+from handlers import cards, views
 from handlers.cards import (
-    PUBLISH,
-    SUBMIT,
-    WITHDRAW,
+    Block,
     HomeRow,
     home_view,
     next_steps,
     parse_button_value,
-    release_card,
 )
 from handlers.config import AppEntry
 from storage.models import Release, ReleaseTarget
@@ -45,7 +42,16 @@ EXPECTED_STEPS: dict[ReleaseState, list[str]] = {
     S.OFFLINE: [],
     S.SUPERSEDED: [],
 }
+# Alipay can also take an approved version back to development
+EXPECTED_ALIPAY = {**EXPECTED_STEPS, S.APPROVED: ["publish", "withdraw"]}
+SUBMIT, PUBLISH, WITHDRAW = "ship_submit", "ship_publish", "ship_withdraw"
 ACTION_OF = {"submit": SUBMIT, "publish": PUBLISH, "withdraw": WITHDRAW}
+
+
+def release_card(
+    app: AppEntry, release: Release, targets: list[ReleaseTarget], **options: Any
+) -> tuple[str, list[Block]]:
+    return cards.release_card(views.card(app, release, targets), **options)
 
 
 def release(
@@ -112,24 +118,30 @@ def test_expected_steps_cover_every_state() -> None:
     assert set(EXPECTED_STEPS) == set(ReleaseState)
 
 
-@pytest.mark.parametrize("state", list(ReleaseState))
-def test_next_steps_per_state(state: ReleaseState) -> None:
-    assert next_steps(state) == EXPECTED_STEPS[state]
+EXPECTED = {"wechat": EXPECTED_STEPS, "alipay": EXPECTED_ALIPAY}
 
 
+@pytest.mark.parametrize("platform", list(EXPECTED))
 @pytest.mark.parametrize("state", list(ReleaseState))
-def test_card_buttons_per_state(state: ReleaseState) -> None:
-    _, blocks = release_card(APP, release(), [target(state)])
+def test_next_steps_per_state(state: ReleaseState, platform: str) -> None:
+    assert next_steps(state, platform) == EXPECTED[platform][state]
+
+
+@pytest.mark.parametrize("platform", list(EXPECTED))
+@pytest.mark.parametrize("state", list(ReleaseState))
+def test_card_buttons_per_state(state: ReleaseState, platform: str) -> None:
+    _, blocks = release_card(APP, release(), [target(state, platform)])
     found = buttons(blocks)
-    assert [b["action_id"] for b in found] == [ACTION_OF[v] for v in EXPECTED_STEPS[state]]
-    has_actions = any(b.get("block_id") == "a:wechat" for b in blocks)
-    assert has_actions == bool(EXPECTED_STEPS[state])
+    expected = EXPECTED[platform][state]
+    assert [b["action_id"] for b in found] == [ACTION_OF[v] for v in expected]
+    has_actions = any(b.get("block_id") == f"a:{platform}" for b in blocks)
+    assert has_actions == bool(expected)
     for b in found:
-        assert parse_button_value(b["value"]) == ("demo", "1.2.0", "wechat")
+        assert parse_button_value(b["value"]) == ("demo", "1.2.0", platform)
 
 
 def test_action_ids_and_verbs_agree() -> None:
-    assert (SUBMIT, PUBLISH, WITHDRAW) == ("ship_submit", "ship_publish", "ship_withdraw")
+    assert cards.ACTION_IDS == ACTION_OF
     assert cards.VERBS == {SUBMIT: "submit", PUBLISH: "publish", WITHDRAW: "withdraw"}
 
 

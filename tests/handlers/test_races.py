@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-import handlers.releases
+import handlers.policy
 from handlers.releases import Actor, Outcome, ReleaseService
 from platforms.errors import OutcomeUnknown
 from storage import ReleaseState, Store, make_engine
@@ -136,7 +136,7 @@ async def test_an_abandoned_publish_claim_is_settled_by_the_watcher(
     assert target is not None
     await both.first.store.transition(target, S.PUBLISHING)  # …and then the process died
     assert await both.first.refresh_watched() == []  # a fresh claim is left to its owner
-    monkeypatch.setattr(handlers.releases, "CLAIM_TIMEOUT", timedelta(0))
+    monkeypatch.setattr(handlers.policy, "CLAIM_TIMEOUT", timedelta(0))
     changes = await both.first.refresh_watched()
     assert [(c.old, c.new) for c in changes] == [(S.PUBLISHING, S.APPROVED)]
     result = await both.first.publish(ME, "demo", ["wechat"], "1.0.0")

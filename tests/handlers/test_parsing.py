@@ -1,14 +1,72 @@
-"""The command grammar: every command, and bad input of every kind."""
+"""The command language, as the registry parses it: every command, and bad input of every
+kind."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+from typing import Any
 
 import pytest
 
-from handlers.grammar import COMMANDS, MAX_INPUT, Command, UsageError, help_text, parse
+from handlers.commands import MAX_INPUT, UsageError, commands, help_text
+from handlers.commands import parse as parse_command
 
 P = ["wechat", "alipay"]
+COMMANDS = {c.name: c for c in commands()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Read:
+    """A parsed command as its name and argument values (each command's own ``Args``)."""
+
+    name: str
+    values: dict[str, Any]
+
+    def __getattr__(self, field: str) -> Any:
+        if field.startswith("__"):
+            raise AttributeError(field)
+        return self.values[field]
+
+
+def parse(text: str, platforms: list[str]) -> Read:
+    parsed = parse_command(text, platforms)
+    return Read(parsed.command.name, dataclasses.asdict(parsed.args))
+
+
+_DEFAULTS = {"app": None, "platforms": (), "version": None, "notes": "", "when": None}
+
+
+def Command(  # noqa: N802 - reads like the record the expectations describe
+    name: str,
+    app: str | None = None,
+    platforms: tuple[str, ...] = (),
+    version: str | None = None,
+    notes: str = "",
+    **values: Any,
+) -> Read:
+    """What a command line should read as: the named values, every other field of the
+    command's arguments at its default."""
+    given = {"app": app, "platforms": platforms, "version": version, "notes": notes, **values}
+    fields = {f.name: f for f in dataclasses.fields(_args_of(name))}
+    out = {}
+    for key, field in fields.items():
+        if key in given:
+            out[key] = given[key]
+        elif field.default is not dataclasses.MISSING:
+            out[key] = field.default
+        else:
+            raise AssertionError(f"{name} needs {key}")
+    extra = {k: v for k, v in given.items() if k not in fields and v != _DEFAULTS.get(k)}
+    assert not extra, f"{name} has no {extra}"
+    return Read(name, out)
+
+
+def _args_of(name: str) -> Any:
+    """The Args class a command reads into (from the annotations of its reader)."""
+    import typing
+
+    return typing.get_type_hints(COMMANDS[name].read)["return"]
 
 
 @pytest.mark.parametrize(
@@ -163,10 +221,10 @@ def test_versions_fit_the_platforms_and_the_database() -> None:
         ("schedule", Command("schedule")),
         ("SCHEDULE", Command("schedule")),
         ("/ship schedule demo", Command("schedule", app="demo")),
-        ("schedule cancel 7", Command("schedule", action_id=7)),
-        ("schedule cancel #7", Command("schedule", action_id=7)),
-        ("schedule Cancel #0042", Command("schedule", action_id=42)),
-        ("schedule cancel 123456789", Command("schedule", action_id=123456789)),
+        ("schedule cancel 7", Command("schedule", cancel=7)),
+        ("schedule cancel #7", Command("schedule", cancel=7)),
+        ("schedule Cancel #0042", Command("schedule", cancel=42)),
+        ("schedule cancel 123456789", Command("schedule", cancel=123456789)),
     ],
 )
 def test_timed_publish_and_schedule(text: str, expected: Command) -> None:
@@ -175,8 +233,8 @@ def test_timed_publish_and_schedule(text: str, expected: Command) -> None:
 
 def test_the_time_is_kept_as_typed_and_apart_from_the_version() -> None:
     command = parse("publish demo 1.2.0 at 2026-12-01 10:00:30", P)
-    assert command.version == "1.2.0" and command.notes == ""
-    assert command.when == "at 2026-12-01 10:00:30" and command.action_id is None
+    assert command.version == "1.2.0" and "notes" not in command.values
+    assert command.when == "at 2026-12-01 10:00:30"
     # a version that looks like the keyword is still the version
     assert parse("publish demo 1.0 in 5m", P).version == "1.0"
 

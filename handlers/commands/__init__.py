@@ -1,0 +1,56 @@
+"""The commands: one module each (or one per small family), found by the registry.
+
+A command module declares ``COMMAND = Command(...)``: its words (usage, summary, details,
+examples), the role it needs, how its arguments are read (a small ``Args`` dataclass and
+a reader over :class:`Words`), and what it runs. Adding a command is adding a module here;
+``help``, the role checks, the console and Slack find it through the registry. Modules
+whose names start with ``_`` are the machinery, not commands.
+"""
+
+from __future__ import annotations
+
+from handlers.commands._kit import (
+    Args,
+    Button,
+    Command,
+    Context,
+    Picture,
+    Reply,
+    UsageError,
+    Words,
+)
+from handlers.commands._registry import (
+    MAX_INPUT,
+    Parsed,
+    action_id,
+    buttons,
+    commands,
+    find,
+    help_text,
+    parse,
+    register,
+    unregister,
+)
+from handlers.commands._runner import Commands
+
+__all__ = [
+    "MAX_INPUT",
+    "Args",
+    "Button",
+    "Command",
+    "Commands",
+    "Context",
+    "Parsed",
+    "Picture",
+    "Reply",
+    "UsageError",
+    "Words",
+    "action_id",
+    "buttons",
+    "commands",
+    "find",
+    "help_text",
+    "parse",
+    "register",
+    "unregister",
+]

@@ -1,0 +1,50 @@
+"""``upload <app> [platform] <version> [template <id>] [notes…]``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers import render
+from handlers.commands._kit import Command, Context, ReleaseArgs, Reply, Words
+
+MAX_NOTES = 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadArgs(ReleaseArgs):
+    notes: str = ""
+    template: str | None = None
+
+
+def read(words: Words) -> UploadArgs:
+    app, chosen, version = words.release()
+    template = None
+    if words.left() >= 2 and words.peek() == "template":
+        words.take()
+        template = words.number("template id")
+    notes = words.rest_as_typed()  # everything after, as typed
+    if len(notes) > MAX_NOTES:
+        words.fail(f"notes are at most {MAX_NOTES} characters")
+    return UploadArgs(app=app, platforms=chosen, version=version, notes=notes, template=template)
+
+
+async def run(context: Context, args: UploadArgs) -> Reply:
+    res = await context.service.upload(
+        context.actor, args.app, args.platforms, args.version, args.notes, args.template
+    )
+    return Reply.of(res, render.result(res))
+
+
+COMMAND = Command(
+    name="upload",
+    usage="upload <app> [platform] <version> [template <id>] [notes…]",
+    summary="upload a version (from a template, or your code via the platform's CLI)",
+    details="The notes are kept with the release and go to the reviewers on submit. "
+    "`template <id>` commits that template instead of the app's configured one "
+    "(`templates` lists them). The trial version's QR code follows the reply.",
+    examples=("upload demo 1.2.0 fix the cart", "upload demo wechat 1.2.0 template 7"),
+    role="release",
+    rank=30,
+    read=read,
+    run=run,
+)

@@ -1,0 +1,300 @@
+"""The release policy: from a release's state on one platform, what may happen, what is
+offered, and what it is called.
+
+This is the one place that reads release states. Use cases ask it before they call a
+platform (``refusal``), cards and replies ask it what to offer (``offered``), the watcher
+asks it what a platform's review reading means (``reading``), and the timed-release checks
+ask it whether a plan may still go out. The state machine itself — which moves the
+database accepts — is :mod:`storage.states`; this module says which of them a *person's
+action* may take, and in what words.
+
+Actions are the command verbs that act on a release: ``submit``, ``expedite``,
+``withdraw``, ``publish``, ``gray``, ``gray stop``, ``rollback``, ``offline``, and
+``schedule`` (plan a timed publish) and ``timed publish`` (the plan at its minute).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from platforms.base import ReviewState
+from storage.states import ACTIVE, TRANSITIONS, ReleaseState
+
+__all__ = [
+    "AFTER",
+    "CLAIM",
+    "CLAIM_TIMEOUT",
+    "PENDING_REVIEW",
+    "SUPERSEDES",
+    "WATCHED",
+    "Reading",
+    "allows",
+    "candidates",
+    "decided",
+    "is_live",
+    "offered",
+    "path",
+    "pending_review",
+    "reading",
+    "refusal",
+    "shows_reason",
+    "stamp",
+    "watched",
+    "words",
+]
+
+S = ReleaseState
+
+PENDING_REVIEW = frozenset({S.IN_REVIEW, S.DELAYED})
+"""A review the platform has not decided yet."""
+WATCHED = ACTIVE
+"""States the watcher keeps asking the platform about (see storage.states.ACTIVE)."""
+CLAIM = S.PUBLISHING
+"""The claim a publisher takes before calling the platform (compare-and-set)."""
+CLAIM_TIMEOUT = timedelta(minutes=5)
+"""A publish claim older than this was abandoned (its process died or was stopped
+mid-call); the watcher then settles the release from what the platform says."""
+
+_SUBMITTABLE = frozenset(s for s in S if S.IN_REVIEW in TRANSITIONS[s])
+_PUBLISHABLE = frozenset({S.APPROVED, S.GRAY})
+
+_ALLOWED: dict[str, frozenset[ReleaseState]] = {
+    "submit": _SUBMITTABLE,
+    "expedite": PENDING_REVIEW,
+    # approved: back to development, only where the platform offers it (withdraws_approved)
+    "withdraw": PENDING_REVIEW | {S.APPROVED},
+    "publish": _PUBLISHABLE,
+    "gray": _PUBLISHABLE,
+    "gray stop": frozenset({S.GRAY}),
+    "rollback": frozenset({S.RELEASED}),
+    "offline": frozenset({S.RELEASED}),
+    # planned while approved, or still in review (it goes out only if approved by then)
+    "schedule": PENDING_REVIEW | {S.APPROVED},
+    "timed publish": frozenset({S.APPROVED}),
+}
+
+_OTHERWISE: dict[str, str] = {
+    "submit": "; only an uploaded, rejected or withdrawn version can be submitted",
+    "expedite": ", not in review; only a review can be expedited",
+    "withdraw": ", not in review; nothing to withdraw",
+    "publish": "; only an approved version can be published",
+    "gray": "; only an approved version can be released to a share of users",
+    "gray stop": ", not staged",
+    "rollback": ", not live",
+    "offline": ", not live",
+    "schedule": "; only an approved version (or one in review) can be published later",
+    "timed publish": ", not approved",
+}
+
+AFTER: dict[str, ReleaseState] = {
+    "submit": S.IN_REVIEW,
+    "withdraw": S.WITHDRAWN,
+    "publish": S.RELEASED,
+    "gray": S.GRAY,
+    "gray stop": S.APPROVED,
+    "rollback": S.ROLLED_BACK,
+    "offline": S.OFFLINE,
+}
+"""Where a successful action leaves the release."""
+
+SUPERSEDES: dict[str, tuple[ReleaseState, ...]] = {
+    # a platform that holds one trial version drops older uploads not yet decided on
+    "upload": (S.UPLOADED, S.REJECTED, S.WITHDRAWN),
+    # a new review replaces older unpublished decisions on the platform
+    "submit": (S.APPROVED, S.REJECTED),
+}
+"""Older versions (in these states, on the same platform) an action replaces."""
+
+_WORDS: dict[ReleaseState, str] = {
+    S.UPLOADED: "uploaded",
+    S.IN_REVIEW: "in review",
+    S.DELAYED: "review delayed",
+    S.APPROVED: "approved",
+    S.REJECTED: "rejected",
+    S.WITHDRAWN: "withdrawn",
+    S.PUBLISHING: "publishing",
+    S.GRAY: "staged (gray)",
+    S.RELEASED: "released",
+    S.ROLLED_BACK: "rolled back",
+    S.OFFLINE: "offline",
+    S.SUPERSEDED: "superseded",
+}
+
+_STAMPS: dict[ReleaseState, tuple[str, str]] = {
+    S.UPLOADED: ("uploaded", "uploaded_at"),
+    S.IN_REVIEW: ("submitted", "submitted_at"),
+    S.DELAYED: ("submitted", "submitted_at"),
+    S.APPROVED: ("decided", "decided_at"),
+    S.REJECTED: ("decided", "decided_at"),
+    S.RELEASED: ("released", "released_at"),
+}
+
+# what the platform's word means for the stored state
+_FROM_REVIEW: dict[ReviewState, ReleaseState] = {
+    ReviewState.IN_REVIEW: S.IN_REVIEW,
+    ReviewState.DELAYED: S.DELAYED,
+    ReviewState.APPROVED: S.APPROVED,
+    ReviewState.GRAY: S.GRAY,
+    ReviewState.REJECTED: S.REJECTED,
+    ReviewState.WITHDRAWN: S.WITHDRAWN,
+    ReviewState.RELEASED: S.RELEASED,
+}
+# changes only a person makes: if miniship did not make them, they were made elsewhere
+_BY_PEOPLE = frozenset({S.WITHDRAWN, S.RELEASED, S.GRAY})
+
+
+def _state(state: ReleaseState | str) -> ReleaseState:
+    return ReleaseState(state)
+
+
+def allows(action: str, state: ReleaseState | str, *, withdraws_approved: bool = True) -> bool:
+    """Whether ``action`` may start from ``state``.
+
+    ``withdraws_approved``: the platform can take an approved version back to development
+    (Alipay can; WeChat withdraws only a review in progress).
+    """
+    current = _state(state)
+    if action == "withdraw" and current is S.APPROVED and not withdraws_approved:
+        return False
+    return current in _ALLOWED[action]
+
+
+def refusal(
+    action: str,
+    version: str,
+    state: ReleaseState | str,
+    *,
+    where: str = "",
+    withdraws_approved: bool = True,
+) -> str:
+    """Why ``action`` may not start from ``state`` ("" when it may); ``where`` names the
+    platform in the sentence."""
+    if allows(action, state, withdraws_approved=withdraws_approved):
+        return ""
+    on = f" on {where}" if where else ""
+    return f"{version} is {words(state)}{on}{_OTHERWISE[action]}"
+
+
+def offered(
+    state: ReleaseState | str, actions: Sequence[str], *, withdraws_approved: bool = True
+) -> list[str]:
+    """Of ``actions`` (those a card has buttons for), the ones offered for a release in
+    ``state``: exactly those the use cases accept from it."""
+    return [a for a in actions if allows(a, state, withdraws_approved=withdraws_approved)]
+
+
+def candidates(action: str) -> frozenset[ReleaseState]:
+    """The states ``action`` may start from (to find the version it means when none is
+    named, e.g. ``gray demo wechat 10``)."""
+    return _ALLOWED[action]
+
+
+def pending_review(state: ReleaseState | str) -> bool:
+    return _state(state) in PENDING_REVIEW
+
+
+def is_live(state: ReleaseState | str) -> bool:
+    """Live for every user (a staged release is live for a share only)."""
+    return _state(state) is S.RELEASED
+
+
+def watched(state: ReleaseState | str) -> bool:
+    """Whether the platform may still change this release on its own."""
+    return _state(state) in WATCHED
+
+
+def shows_reason(state: ReleaseState | str) -> bool:
+    """Whether the platform's reason (rejection, delay) belongs next to the state."""
+    return _state(state) in (S.REJECTED, S.DELAYED)
+
+
+def words(state: ReleaseState | str) -> str:
+    """The state as people read it."""
+    try:
+        return _WORDS[ReleaseState(state)]
+    except ValueError:  # a value this version does not know: show it as stored
+        return str(state).replace("_", " ")
+
+
+def stamp(state: ReleaseState | str) -> tuple[str, str]:
+    """(word, the release target's timestamp field) for the moment that matters in
+    ``state``: ``("submitted", "submitted_at")`` while in review…"""
+    try:
+        return _STAMPS.get(ReleaseState(state), ("updated", "updated_at"))
+    except ValueError:
+        return "updated", "updated_at"
+
+
+class Reading:
+    """What a platform's review reading means for a stored release."""
+
+    def __init__(
+        self,
+        current: ReleaseState,
+        review: ReviewState,
+        claimed_at: datetime | None,
+        now: datetime,
+    ) -> None:
+        wanted = _FROM_REVIEW.get(review)
+        if review is ReviewState.NOT_SUBMITTED and current in PENDING_REVIEW:
+            wanted = S.WITHDRAWN  # the review is gone without a decision
+        self.current = current
+        self.wanted = wanted
+        self._claim_abandoned = claimed_at is not None and now - claimed_at >= CLAIM_TIMEOUT
+
+    @property
+    def moves(self) -> bool:
+        """Whether the stored state should move (a claim is settled only by its publisher,
+        unless the platform shows it live, or the claim was abandoned)."""
+        if self.wanted is None or self.wanted == self.current:
+            return False
+        if self.current is CLAIM:
+            return self.wanted is S.RELEASED or (
+                self.wanted in _PUBLISHABLE and self._claim_abandoned
+            )
+        return True
+
+    @property
+    def outside(self) -> bool:
+        """Done in the platform's own console, not through miniship."""
+        return self.wanted in _BY_PEOPLE and self.current is not CLAIM
+
+    @property
+    def interrupted_publish(self) -> bool:
+        return self.current is CLAIM and self.wanted is S.APPROVED
+
+
+def reading(
+    current: ReleaseState | str,
+    review: ReviewState,
+    *,
+    claimed_at: datetime | None = None,
+    now: datetime,
+) -> Reading:
+    """What ``review`` (the platform's word) means for a release stored as ``current``;
+    ``claimed_at`` is when a publish claim was taken (``updated_at`` of a claimed row)."""
+    return Reading(_state(current), review, claimed_at, now)
+
+
+def path(start: ReleaseState | str, goal: ReleaseState) -> list[ReleaseState] | None:
+    """The shortest way through the state machine, never passing through a claim."""
+    first = _state(start)
+    seen = {first}
+    queue: deque[tuple[ReleaseState, list[ReleaseState]]] = deque([(first, [])])
+    while queue:
+        state, steps = queue.popleft()
+        for nxt in TRANSITIONS[state]:
+            if nxt in seen or (nxt is CLAIM and nxt is not goal):
+                continue
+            if nxt is goal:
+                return [*steps, nxt]
+            seen.add(nxt)
+            queue.append((nxt, [*steps, nxt]))
+    return None
+
+
+def decided(state: ReleaseState | str) -> bool:
+    """A review decision: the platform's decision time belongs with it."""
+    return _state(state) in (S.APPROVED, S.REJECTED)

@@ -1,0 +1,178 @@
+"""Going live: publish (all platforms or none, through the publish claim) and the staged
+(gray) release."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+
+from handlers import policy
+from handlers.releases.core import Step, attempt, explain, join
+from handlers.releases.results import (
+    ActionResult,
+    Actor,
+    CommandRefused,
+    Outcome,
+    PlatformResult,
+)
+from handlers.releases.watcher import Watcher
+from platforms.errors import OutcomeUnknown
+from storage import ReleaseState, StaleState
+from storage.models import ReleaseTarget
+
+__all__ = ["PublishActions"]
+
+
+class PublishActions(Watcher):
+    async def publish(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
+    ) -> ActionResult:
+        """Publish on each chosen platform; with several, only if every one is approved.
+
+        Every platform is claimed (approved → publishing, compare-and-set) before any is
+        called, so a publish of several platforms is all or nothing up to the calls.
+        """
+        step, names = await self.step(actor, "publish", app_key, chosen, version)
+        async with self.hold(step.app.key, names):
+            targets = await self._publishable(step, names)
+            if isinstance(targets, ActionResult):
+                return targets
+            claims = await self._claim(targets)
+            if isinstance(claims, str):
+                return await step.refuse_all(claims)
+            return await self.fan_out(
+                step,
+                list(claims),
+                lambda one: self._publish_claimed(
+                    one, claims[one.platform], ReleaseState(targets[one.platform].state)
+                ),
+                locked=False,  # this method holds the locks already
+            )
+
+    async def _publishable(
+        self, step: Step, names: Sequence[str]
+    ) -> dict[str, ReleaseTarget] | ActionResult:
+        """Every platform's release, freshly asked, if each may be published; else the
+        refusal (of the whole command when it names several platforms)."""
+        version = step.release.version
+        targets: dict[str, ReleaseTarget] = {}
+        for p in names:
+            target = await step.on(p).uploaded()
+            if isinstance(target, PlatformResult):
+                if len(names) == 1:
+                    return ActionResult("publish", step.app, version, [target])
+                return await step.refuse_all(
+                    f"Nothing published: {version} was never uploaded to "
+                    f"{self.display(p)}. Name a platform to publish on one alone."
+                )
+            targets[p] = await self.fresh(step.release, target)  # decisions not yet seen
+        not_ready = {p: t for p, t in targets.items() if not policy.allows("publish", t.state)}
+        if not_ready and len(names) > 1:
+            ready = [self.display(p) for p in targets if p not in not_ready]
+            waiting = "; ".join(
+                f"{self.display(p)} is {policy.words(t.state)}" for p, t in not_ready.items()
+            )
+            text = f"Nothing published: {waiting}."
+            if ready:
+                text += f" {', '.join(ready)} is approved; name it to publish there alone."
+            return await step.refuse_all(text)
+        if not_ready:
+            ((p, t),) = not_ready.items()
+            refused = await step.on(p).refuse(policy.refusal("publish", version, t.state))
+            return ActionResult("publish", step.app, version, [refused])
+        return targets
+
+    async def _claim(self, targets: Mapping[str, ReleaseTarget]) -> dict[str, ReleaseTarget] | str:
+        """Claim every target for publishing, or none (returns why not)."""
+        claims: dict[str, ReleaseTarget] = {}
+        for p, target in targets.items():
+            try:
+                claims[p] = await self.store.transition(target, policy.CLAIM)
+            except StaleState as exc:
+                for taken, before in ((c, targets[q].state) for q, c in claims.items()):
+                    with contextlib.suppress(StaleState):
+                        await self.store.transition(taken, ReleaseState(before))
+                return (
+                    f"Nothing published: somebody else acted first on {self.display(p)} "
+                    f"(it is now {policy.words(exc.current.state)})."
+                )
+        return claims
+
+    async def _publish_claimed(
+        self, step: Step, claim: ReleaseTarget, before: ReleaseState
+    ) -> PlatformResult:
+        answer, exchanges = await attempt(
+            step.adapter.publish(step.app.key, step.release.version, claim.platform_ref)
+        )
+        if isinstance(answer, OutcomeUnknown):
+            # keep the claim: the watcher asks the platform and settles it
+            return await step.record(
+                Outcome.FAILED,
+                f"{explain(answer)} — miniship could not tell whether it was published; "
+                "it will ask the platform and report the outcome",
+                exchanges,
+            )
+        if isinstance(answer, Exception):
+            await self.settle(claim, before, detail=str(answer))
+            return await step.failed(answer, exchanges)
+        moved = await self.settle(claim, policy.AFTER["publish"], detail=answer)
+        if isinstance(moved, Exception):
+            return await step.failed(moved, exchanges)
+        return await step.ok(join("published", answer), exchanges)
+
+    # -- staged release -------------------------------------------------------------------
+
+    async def gray(
+        self,
+        actor: Actor,
+        app_key: str,
+        platform: str,
+        version: str | None,
+        share: int | None,
+    ) -> ActionResult:
+        """Release ``version`` (default: the approved or staged one) to ``share`` percent
+        of users, or stop its staged release when ``share`` is ``None``."""
+        action = "gray stop" if share is None else "gray"
+        app = self.app(app_key)
+        (p,) = self.platforms_for(app, [platform])
+        if version is None:
+            wanted = policy.candidates(action)
+            views = [
+                v
+                for v in await self.store.latest(app.key)
+                if v.target.platform == p and v.state in wanted
+            ]
+            if not views:
+                what = "in a staged release" if share is None else "approved"
+                raise CommandRefused(f"no version of {app.key} is {what} on {self.display(p)}")
+            version = views[0].release.version
+        step = Step(self, actor, "gray", app, await self.release_of(app, version))
+        return await self.fan_out(step, [p], lambda one: self._gray(one, action, share))
+
+    async def _gray(self, step: Step, action: str, share: int | None) -> PlatformResult:
+        target = await step.allowed(action)
+        if isinstance(target, PlatformResult):
+            return target
+        adapter = step.adapter
+        app, version = step.app.key, step.release.version
+        if share is None:
+            answer, exchanges = await attempt(adapter.stop_gray(app, version))
+            said, after = "staged release stopped", ""
+        else:
+            steps = adapter.gray_steps
+            if steps is not None and share not in steps:
+                allowed = ", ".join(f"p{n}" for n in steps)
+                return await step.refuse(f"{adapter.display_name} stages releases at {allowed}")
+            answer, exchanges = await attempt(adapter.gray(app, version, share))
+            said = f"released to {share}% of users"
+            after = (
+                f" — next: `publish {app} {step.platform} {version}` for everyone, or "
+                f"`gray {app} {step.platform} stop`"
+            )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        said = answer or said  # the platform's adapter says what happened in its terms
+        moved = await self.settle(target, policy.AFTER[action], detail=said)
+        if isinstance(moved, Exception):
+            return await step.failed(moved, exchanges)
+        return await step.ok(said + after, exchanges)

@@ -1,0 +1,245 @@
+"""Getting a version reviewed: upload, the trial QR code, submit, expedite, withdraw, and
+the platform quotas those spend."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from handlers import policy
+from handlers.config import AppEntry
+from handlers.releases.core import Step, attempt, explain, join
+from handlers.releases.results import ActionResult, Actor, CommandRefused, PlatformResult
+from handlers.releases.watcher import Watcher
+from platforms.base import BEIJING, Quota
+from platforms.errors import ConfigError, PlatformError, Unsupported
+from storage import TargetExists
+from storage.models import ReleaseTarget, utcnow
+
+__all__ = ["ReviewActions"]
+
+log = logging.getLogger(__name__)
+
+_QUOTA_NEXT = {
+    "submit": "the quota is the third-party platform's, shared by every mini program it "
+    "runs; it renews on the 1st (Beijing time) — ask WeChat for more in the "
+    "“小程序服务商助手” mini program.",
+    "expedite": "submit without expediting, or wait for next month's allocation.",
+    "withdraw": "the version stays in review; WeChat allows 5 withdrawals a day and 10 a "
+    "month per mini program.",
+}
+
+
+class ReviewActions(Watcher):
+    async def upload(
+        self,
+        actor: Actor,
+        app_key: str,
+        chosen: Sequence[str],
+        version: str,
+        notes: str,
+        template: str | None = None,
+    ) -> ActionResult:
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        release = await self.store.ensure_release(app.key, version, notes, actor.id)
+        step = Step(self, actor, "upload", app, release)
+        return await self.fan_out(step, names, lambda one: self._upload(one, template))
+
+    async def submit(
+        self,
+        actor: Actor,
+        app_key: str,
+        chosen: Sequence[str],
+        version: str,
+        expedite: bool = False,
+    ) -> ActionResult:
+        step, names = await self.step(actor, "submit", app_key, chosen, version)
+        return await self.fan_out(step, names, lambda one: self._submit(one, expedite))
+
+    async def expedite(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
+    ) -> ActionResult:
+        step, names = await self.step(actor, "expedite", app_key, chosen, version)
+        return await self.fan_out(step, names, self._expedite)
+
+    async def withdraw(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
+    ) -> ActionResult:
+        step, names = await self.step(actor, "withdraw", app_key, chosen, version)
+        return await self.fan_out(step, names, self._withdraw)
+
+    async def trial_code(
+        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str | None
+    ) -> ActionResult:
+        """The trial version's QR code on each platform (default: the newest upload)."""
+        app = self.app(app_key)
+        names = self.platforms_for(app, chosen)
+        if version is None:
+            views = [v for v in await self.store.latest(app.key, 1) if v.target.platform in names]
+            if not views:
+                raise CommandRefused(f"nothing of {app.key} was uploaded yet")
+            version = views[0].release.version
+        step = Step(self, actor, "qr", app, await self.release_of(app, version))
+        return await self.fan_out(step, names, self._qr)
+
+    async def _upload(self, step: Step, template: str | None) -> PlatformResult:
+        release = step.release
+        existing = await step.target()
+        if existing is not None:
+            return await step.refuse(
+                f"{release.version} is already uploaded ({policy.words(existing.state)}); "
+                "upload a new version instead"
+            )
+        adapter = step.adapter
+        answer, exchanges = await attempt(
+            adapter.upload(step.app.key, release.version, release.notes, template=template)
+        )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        try:
+            await self.store.add_target(release, step.platform, detail=answer.detail)
+        except TargetExists as exc:
+            return await step.refuse(
+                f"{release.version} was uploaded meanwhile ({policy.words(exc.current.state)})"
+            )
+        message = join("uploaded", answer.detail)
+        if adapter.single_trial_version:  # the platform no longer holds older uploads
+            message += await self.supersede(step)
+        code, more = await attempt(adapter.trial_code(step.app.key, release.version))
+        if isinstance(code, Unsupported):
+            return await step.ok(message, exchanges + more)
+        if isinstance(code, Exception):
+            message += f"; no trial QR code: {explain(code)} (try `qr {step.app.key}` later)"
+            return await step.ok(message, exchanges + more)
+        return dataclasses.replace(await step.ok(message, exchanges + more), image=code)
+
+    async def _qr(self, step: Step) -> PlatformResult:
+        target = await step.uploaded()
+        if isinstance(target, PlatformResult):
+            return target
+        code, exchanges = await attempt(step.adapter.trial_code(step.app.key, step.release.version))
+        if isinstance(code, Exception):
+            return await step.failed(code, exchanges)
+        result = await step.ok(join("trial version QR code", code.detail), exchanges)
+        return dataclasses.replace(result, image=code)
+
+    async def _submit(self, step: Step, expedite: bool) -> PlatformResult:
+        ready = await self._ready(step)
+        if isinstance(ready, PlatformResult):
+            return ready
+        target, left = ready
+        answer, exchanges = await attempt(
+            step.adapter.submit(
+                step.app.key, step.release.version, step.release.notes, expedite=expedite
+            )
+        )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        moved = await self.settle(
+            target, policy.AFTER["submit"], platform_ref=answer.ref, detail=answer.detail
+        )
+        if isinstance(moved, Exception):
+            return await step.failed(moved, exchanges)
+        message = join("submitted for review", answer.detail) + left
+        message += await self.supersede(step)
+        return await step.ok(message, exchanges)
+
+    async def _expedite(self, step: Step) -> PlatformResult:
+        ready = await self._ready(step)
+        if isinstance(ready, PlatformResult):
+            return ready
+        target, left = ready
+        answer, exchanges = await attempt(
+            step.adapter.expedite(step.app.key, step.release.version, target.platform_ref)
+        )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        return await step.ok(join("expedited review requested", answer) + left, exchanges)
+
+    async def _withdraw(self, step: Step) -> PlatformResult:
+        ready = await self._ready(step)
+        if isinstance(ready, PlatformResult):
+            return ready
+        target, left = ready
+        answer, exchanges = await attempt(
+            step.adapter.withdraw(step.app.key, step.release.version, target.platform_ref)
+        )
+        if isinstance(answer, Exception):
+            return await step.failed(answer, exchanges)
+        moved = await self.settle(target, policy.AFTER["withdraw"], detail=answer)
+        if isinstance(moved, Exception):
+            return await step.failed(moved, exchanges)
+        pending = policy.pending_review(target.state)
+        head = "withdrawn from review" if pending else "back to development"
+        return await step.ok(join(head, answer) + left, exchanges)
+
+    async def _ready(self, step: Step) -> tuple[ReleaseTarget, str] | PlatformResult:
+        """The release on this platform, if the policy lets ``step.action`` start from its
+        state, and the words on the quota it uses — or the refusal."""
+        target = await step.allowed()
+        if isinstance(target, PlatformResult):
+            return target
+        left = await self._within_quota(step)
+        if isinstance(left, PlatformResult):
+            return left
+        return target, left
+
+    # -- quotas ---------------------------------------------------------------------------
+
+    async def quotas(self, app: AppEntry, platform: str) -> list[Quota]:
+        """The platform's limits for ``app``, with the ones it cannot report counted here
+        (successful actions in miniship's event log since the period began, Beijing time)."""
+        found = await self.adapters[platform].quotas(app.key)
+        out: list[Quota] = []
+        for q in found:
+            if q.counted_here and q.limit is not None:
+                used = await self.store.count_events(
+                    app.key, platform, q.action, _period_start(q.period, utcnow())
+                )
+                q = dataclasses.replace(q, remaining=max(q.limit - used, 0))
+            out.append(q)
+        return out
+
+    async def _within_quota(self, step: Step) -> str | PlatformResult:
+        """Words on what is left of ``step.action``'s quotas, or the refusal when one is
+        spent.
+
+        A platform that cannot be asked does not stop the action: the platform itself
+        still refuses it when its quota is spent.
+        """
+        action = step.action
+        try:
+            quotas = [q for q in await self.quotas(step.app, step.platform) if q.action == action]
+        except (PlatformError, ConfigError) as exc:
+            log.warning("quotas of %s on %s unknown: %s", step.app.key, step.platform, exc)
+            return ""
+        spent = [q for q in quotas if q.spent]
+        if spent:
+            return await step.refuse(
+                f"no {spent[0].what} left ({_quota_words(spent[0])}); "
+                + _QUOTA_NEXT.get(action, "")
+            )
+        # said once the action succeeded, so what is left after it
+        after = [
+            dataclasses.replace(q, remaining=q.remaining - 1)
+            for q in quotas
+            if q.remaining is not None
+        ]
+        return f" ({'; '.join(map(_quota_words, after))})" if after else ""
+
+
+def _quota_words(q: Quota) -> str:
+    if q.limit is None:
+        return f"{q.remaining} {q.what} left"
+    return f"{q.remaining} of {q.limit} {q.what} left"
+
+
+def _period_start(period: str, now: datetime) -> datetime:
+    """The start (aware UTC) of the Beijing day or month ``now`` falls in."""
+    local = now.astimezone(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "month":
+        local = local.replace(day=1)
+    return local.astimezone(now.tzinfo)

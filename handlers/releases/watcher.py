@@ -1,0 +1,218 @@
+"""Keeping stored releases true to the platforms: ask, apply, announce.
+
+The watcher's rounds, a push, ``status``, a publish and the timed-release checks all ask
+through :meth:`Watcher.refresh`; what a platform's reading means is the policy's answer
+(:func:`handlers.policy.reading`), applied here with compare-and-set, recorded, and
+announced to the listeners (the console, Slack).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from handlers import policy, views
+from handlers.config import AppEntry
+from handlers.releases.core import ReleaseCore, explain
+from handlers.releases.results import Actor, AppStatus, Change, CommandRefused, PlatformStatus
+from platforms.base import Overview, ReviewStatus, VersionInfo, recording
+from platforms.errors import ConfigError, PlatformError
+from storage import StaleState, TargetView
+from storage.models import Release, ReleaseTarget, utcnow
+
+__all__ = ["WATCH_CONCURRENCY", "Watcher"]
+
+log = logging.getLogger(__name__)
+
+WATCH_CONCURRENCY = 8  # platform questions the watcher has in flight at once
+
+
+class Watcher(ReleaseCore):
+    async def refresh_watched(self) -> list[Change]:
+        """Ask the platforms about every watched release; apply and announce changes.
+
+        A few questions are in flight at once (``WATCH_CONCURRENCY``), so an agency with
+        hundreds of mini programs in review is not asked one by one.
+        """
+        gate = asyncio.Semaphore(WATCH_CONCURRENCY)
+
+        async def ask(view: TargetView) -> Change | None:
+            async with gate:
+                try:
+                    return await self.refresh(view, Actor("watcher"))
+                except (PlatformError, ConfigError) as exc:
+                    log.warning(
+                        "could not ask %s about %s %s: %s",
+                        view.target.platform,
+                        view.release.app_key,
+                        view.release.version,
+                        exc,
+                    )
+                    return None
+
+        found = await asyncio.gather(*(ask(v) for v in await self.store.watched()))
+        return [c for c in found if c is not None]
+
+    async def refresh(self, view: TargetView, actor: Actor) -> Change | None:
+        """Bring one stored release up to date with its platform.
+
+        Raises PlatformError when the platform cannot be asked.
+        """
+        async with self.hold(view.release.app_key, [view.target.platform]):
+            fresh = await self.store.target(view.target.release_id, view.target.platform)
+            if fresh is None:
+                return None
+            return await self._refresh(TargetView(fresh, view.release), actor)
+
+    async def fresh(self, release: Release, target: ReleaseTarget) -> ReleaseTarget:
+        """``target`` after asking its platform, when a review may have been decided (the
+        caller holds the lock)."""
+        if not policy.pending_review(target.state):
+            return target
+        try:
+            await self._refresh(TargetView(target, release), Actor("publish"))
+        except (PlatformError, ConfigError):
+            return target
+        return await self.store.target(target.release_id, target.platform) or target
+
+    async def _refresh(self, view: TargetView, actor: Actor) -> Change | None:
+        app = self.config.app(view.release.app_key)
+        adapter = self.adapters.get(view.target.platform)
+        if app is None or adapter is None:
+            return None
+        with recording() as exchanges:
+            status = await adapter.review_status(
+                app.key, view.release.version, view.target.platform_ref
+            )
+        return await self._apply(
+            app, view, status, actor, [dataclasses.asdict(x) for x in exchanges]
+        )
+
+    async def _apply(
+        self,
+        app: AppEntry,
+        view: TargetView,
+        status: ReviewStatus,
+        actor: Actor,
+        exchanges: list[dict[str, Any]],
+    ) -> Change | None:
+        current = view.state
+        said = policy.reading(
+            current, status.state, claimed_at=view.target.updated_at, now=utcnow()
+        )
+        if not said.moves or said.wanted is None:
+            return None
+        wanted = said.wanted
+        steps = policy.path(current, wanted)
+        if steps is None:
+            log.warning(
+                "%s %s on %s: platform says %s, stored %s; left as is",
+                app.key,
+                view.release.version,
+                view.target.platform,
+                wanted,
+                current,
+            )
+            return None
+        target = view.target
+        try:
+            for state in steps:
+                changes: dict[str, Any] = {"detail": status.detail}
+                if policy.shows_reason(state):
+                    changes["review_reason"] = status.reason
+                if policy.decided(state) and status.decided_at is not None:
+                    changes["decided_at"] = status.decided_at
+                target = await self.store.transition(target, state, **changes)
+        except StaleState:
+            return None  # another process recorded it first
+        change = Change(
+            app,
+            view.release.version,
+            view.target.platform,
+            current,
+            wanted,
+            status.reason,
+            said.outside,
+        )
+        message = f"{current} → {wanted}"
+        if said.interrupted_publish:
+            message += " (an interrupted publish did not happen; publish again when ready)"
+        elif said.outside:
+            message += " (changed outside miniship)"
+        if status.reason:
+            message += f": {status.reason}"
+        await self.store.record(
+            actor=f"{view.target.platform} (seen by {actor})",
+            action="review",
+            outcome="changed",
+            app=app.key,
+            release=view.release,
+            platform=view.target.platform,
+            message=message,
+            exchanges=exchanges,
+        )
+        await self._announce(change)
+        return change
+
+    async def _announce(self, change: Change) -> None:
+        for listener in list(self.listeners):
+            try:
+                await listener(change)
+            except Exception:  # a broken listener must not stop the others
+                log.exception("review-change listener failed")
+
+    # -- status, history ---------------------------------------------------------------
+
+    async def status(self, app_keys: Sequence[str], chosen: Sequence[str]) -> list[AppStatus]:
+        """Ask the platforms now, and return that with what is stored.
+
+        One app: its chosen platforms (an error if it is not on them). Several: each on
+        the chosen platforms it is on.
+        """
+        if len(app_keys) == 1:
+            app = self.app(app_keys[0])
+            wanted = [(app, self.platforms_for(app, chosen))]
+        else:
+            wanted = []
+            for app in (self.app(k) for k in app_keys):
+                names = [p for p in (chosen or self.adapters) if p in app.platforms]
+                if names:
+                    wanted.append((app, [p for p in names if p in self.adapters]))
+            if not wanted:
+                raise CommandRefused("no configured app is on that platform")
+        out: list[AppStatus] = []
+        for app, names in wanted:
+            one = len(wanted) == 1
+            found = await asyncio.gather(*(self._platform_status(app, p, one) for p in names))
+            out.append(AppStatus(app, list(found)))
+        return out
+
+    async def _platform_status(
+        self, app: AppEntry, platform: str, versions: bool = False
+    ) -> PlatformStatus:
+        for view in await self.store.latest(app.key):
+            if view.target.platform == platform and policy.watched(view.state):
+                # on failure, the overview below reports the platform's trouble
+                with contextlib.suppress(PlatformError, ConfigError):
+                    await self.refresh(view, Actor("status"))
+        overview: Overview | None = None
+        kept: list[VersionInfo] = []
+        error = ""
+        try:
+            overview = await self.adapters[platform].overview(app.key)
+            if versions:
+                kept = await self.adapters[platform].versions(app.key)
+        except (PlatformError, ConfigError) as exc:
+            error = explain(exc)
+        mine = [v for v in await self.store.latest(app.key) if v.target.platform == platform]
+        return PlatformStatus(platform, overview, error, views.lines(mine), kept)
+
+    async def history(
+        self, app_key: str, limit: int = 30
+    ) -> tuple[AppEntry, list[views.EventView]]:
+        app = self.app(app_key)
+        return app, [views.event(e) for e in await self.store.history(app.key, limit)]

@@ -1,0 +1,157 @@
+"""Plain view models: what the console text (``render``) and Slack's Block Kit (``cards``)
+show, built here from stored rows so that neither sees the database's types.
+
+Nothing here decides anything; the words for a state come from the release policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers import policy
+from handlers.config import AppEntry
+from platforms.base import Authorization, Quota, Template
+from storage import ReleaseState, TargetView
+from storage.models import Event, Release, ReleaseTarget, TimedAction
+
+__all__ = [
+    "AppAccess",
+    "EventView",
+    "PlatformQuotas",
+    "ReleaseCard",
+    "Scheduled",
+    "TargetLine",
+    "TemplateList",
+    "TimedView",
+    "card",
+    "event",
+    "line",
+    "lines",
+    "timed",
+]
+
+
+@dataclass(frozen=True)
+class TargetLine:
+    """One release on one platform."""
+
+    app_key: str
+    version: str
+    platform: str
+    state: ReleaseState
+    moment: str  # what happened last that matters: "submitted", "decided"…
+    at: datetime | None  # when (aware UTC)
+    reason: str  # the platform's reason, where the state has one to show
+    updated_at: datetime | None
+    released_at: datetime | None
+    submitted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReleaseCard:
+    """A release with its state on each platform."""
+
+    app: AppEntry
+    version: str
+    notes: str
+    created_by: str
+    targets: list[TargetLine]
+
+
+@dataclass(frozen=True)
+class EventView:
+    at: datetime
+    actor: str
+    action: str
+    version: str | None
+    platform: str | None
+    outcome: str
+    message: str
+
+
+@dataclass(frozen=True)
+class TimedView:
+    """A timed release (a publish planned for a given minute)."""
+
+    id: int
+    app_key: str
+    version: str
+    platforms: tuple[str, ...]
+    due_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """A timed release just planned."""
+
+    action: TimedView
+    app: AppEntry
+    remind_at: datetime | None
+    waiting: list[str]  # platforms not approved yet, as "WeChat is in review"
+
+
+@dataclass(frozen=True)
+class TemplateList:
+    platform: str
+    templates: list[Template]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class PlatformQuotas:
+    platform: str
+    quotas: list[Quota]
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class AppAccess:
+    """What one app granted on each platform (``None``: the platform has no such notion)."""
+
+    app: AppEntry
+    grants: dict[str, Authorization | None]
+    errors: dict[str, str]
+
+
+def line(release: Release, target: ReleaseTarget) -> TargetLine:
+    state = ReleaseState(target.state)
+    word, field = policy.stamp(state)
+    reason = " ".join(target.review_reason.split()) if policy.shows_reason(state) else ""
+    return TargetLine(
+        app_key=release.app_key,
+        version=release.version,
+        platform=target.platform,
+        state=state,
+        moment=word,
+        at=getattr(target, field),
+        reason=reason,
+        updated_at=target.updated_at,
+        released_at=target.released_at,
+        submitted_at=target.submitted_at,
+    )
+
+
+def lines(views: Sequence[TargetView]) -> list[TargetLine]:
+    return [line(v.release, v.target) for v in views]
+
+
+def card(app: AppEntry, release: Release, targets: Sequence[ReleaseTarget]) -> ReleaseCard:
+    return ReleaseCard(
+        app=app,
+        version=release.version,
+        notes=release.notes,
+        created_by=release.created_by,
+        targets=[line(release, t) for t in sorted(targets, key=lambda t: t.platform)],
+    )
+
+
+def event(e: Event) -> EventView:
+    return EventView(e.at, e.actor, e.action, e.version, e.platform, e.outcome, e.message)
+
+
+def timed(a: TimedAction) -> TimedView:
+    assert a.id is not None
+    return TimedView(a.id, a.app_key, a.version, tuple(a.platforms), a.due_at, a.created_by)
