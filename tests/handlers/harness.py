@@ -13,6 +13,7 @@ from storage import ReleaseState
 from tests.helpers import FakeClock, release_state
 
 REPO = Path(__file__).parents[2]
+DEMO = Path(__file__).with_name("demo.toml")  # the demo app on exactly two platforms
 REVIEW = 60.0
 
 
@@ -44,7 +45,7 @@ class Session:
 def settings_for(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
-        config=REPO / "miniship.toml",
+        config=DEMO,
         emulators="on",
         emulator_review_seconds=REVIEW,
         emulator_state=tmp_path / "emulators",

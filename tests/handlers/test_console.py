@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage import ReleaseState
-from tests.handlers.harness import Session
+from tests.handlers.harness import DEMO, Session
 
 REPO = Path(__file__).parents[2]
 
@@ -198,7 +198,7 @@ def test_a_script_runs_end_to_end(tmp_path: Path) -> None:
     }
     env.update(
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite'}",
-        MINISHIP_CONFIG=str(REPO / "miniship.toml"),
+        MINISHIP_CONFIG=str(DEMO),
         MINISHIP_EMULATOR_REVIEW_SECONDS="1",
         MINISHIP_WATCH_SECONDS="0.3",
         MINISHIP_EMULATOR_STATE=str(tmp_path / "emulators"),

@@ -37,7 +37,7 @@ def parse(text: str, platforms: list[str]) -> Read:
 _DEFAULTS = {"app": None, "platforms": (), "version": None, "notes": "", "when": None}
 
 
-def Command(  # noqa: N802 - reads like the record the expectations describe
+def Command(
     name: str,
     app: str | None = None,
     platforms: tuple[str, ...] = (),
@@ -103,7 +103,7 @@ def _args_of(name: str) -> Any:
         ("history demo", Command("history", "demo")),
     ],
 )
-def test_commands(text: str, expected: Command) -> None:
+def test_commands(text: str, expected: Read) -> None:
     assert parse(text, P) == expected
 
 
@@ -227,7 +227,7 @@ def test_versions_fit_the_platforms_and_the_database() -> None:
         ("schedule cancel 123456789", Command("schedule", cancel=123456789)),
     ],
 )
-def test_timed_publish_and_schedule(text: str, expected: Command) -> None:
+def test_timed_publish_and_schedule(text: str, expected: Read) -> None:
     assert parse(text, P) == expected
 
 

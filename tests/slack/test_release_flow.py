@@ -170,7 +170,9 @@ async def test_a_whole_release_from_slack_on_both_platforms(world: World) -> Non
 
     # Submit for review with the card's buttons: the same card is updated in place
     for platform in ("wechat", "alipay"):
-        assert (await world.click(cards.ACTION_IDS["submit"], "1.0.0", platform, "U0DEV")).status_code == 200
+        assert (
+            await world.click(cards.ACTION_IDS["submit"], "1.0.0", platform, "U0DEV")
+        ).status_code == 200
     await world.slack.wait_for("chat.update", count=2)
     await world.settled()
     assert await world.state("1.0.0", "wechat") is ReleaseState.IN_REVIEW

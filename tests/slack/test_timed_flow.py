@@ -105,7 +105,10 @@ async def test_a_missed_release_offers_publish_now(world: World) -> None:
     missed = world.slack.replies("C0RELEASE", ts)[-1]
     assert "Missed: timed release #1" in missed["text"]
     (button,) = [e for b in missed["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert button["action_id"] == cards.ACTION_IDS["publish"] and button["text"]["text"] == "Publish now"
+    assert (
+        button["action_id"] == cards.ACTION_IDS["publish"]
+        and button["text"]["text"] == "Publish now"
+    )
     assert cards.parse_button_value(button["value"]) == ("demo", "1.0.0", "")
     assert "⏰" not in footer(card_of(world))
 
