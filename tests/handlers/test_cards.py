@@ -488,7 +488,8 @@ def test_home_shows_only_buttons_the_viewer_may_use() -> None:
 
 def test_home_divides_apps() -> None:
     other = AppEntry("other", "Other", SHANGHAI)
-    rows = [row(APP, "alipay"), row(APP, "wechat"), row(other, "wechat")]
+    # one button each (an approved Alipay version also offers Withdraw: two, an actions block)
+    rows = [row(APP, "alipay", state=S.IN_REVIEW), row(APP, "wechat"), row(other, "wechat")]
     kinds = [b["type"] for b in home_view(rows, may=everyone)["blocks"]]
     assert kinds == ["header", "context", "divider", "section", "section", "divider", "section"]
 
