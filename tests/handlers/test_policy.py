@@ -13,8 +13,8 @@ from handlers import cards, policy
 from handlers.releases import Actor, Outcome
 from platforms.base import ReviewState
 from storage import ReleaseState
-from storage.states import TRANSITIONS
 from storage.models import ReleaseTarget
+from storage.states import TRANSITIONS
 from tests.handlers.harness import Session
 
 S = ReleaseState
