@@ -41,7 +41,16 @@ from handlers.timed import TimedReleases, TimedRules
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
 from platforms.errors import ConfigError
-from storage import Store, Vault, VaultError, describe_url, make_engine, migrate, vault_keys
+from storage import (
+    SecretKeyError,
+    Store,
+    Vault,
+    VaultError,
+    describe_url,
+    make_engine,
+    migrate,
+    vault_keys,
+)
 
 log = logging.getLogger("miniship")
 
@@ -391,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return asyncio.run(serve(settings))
         return asyncio.run(console(settings))
-    except ConfigError as exc:
+    except (ConfigError, SecretKeyError) as exc:  # storage's own error for its key setting
         print(f"miniship: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

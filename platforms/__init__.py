@@ -1,9 +1,18 @@
 """How miniship speaks to mini-program platforms.
 
 The registry below is the one list of platforms. Adding a platform means one adapter
-module (a :class:`platforms.base.Platform`), one emulator module (a
-:class:`platforms.emulators.base.Emulator`) and one line in each table; the shared adapter
-tests in ``tests/platforms/test_contract.py`` then run against it unchanged.
+package (``platforms/<name>/``, whose ``__init__`` exports a
+:class:`platforms.base.Platform`), one emulator package (``platforms/emulators/<name>/``,
+exporting a :class:`platforms.emulators.base.Emulator`) and one line in each table; the
+shared adapter tests in ``tests/platforms/test_contract.py`` then run against it unchanged.
+
+An adapter package keeps what the platform *is* (``errors``: its codes explained;
+``config``: its settings and per-app section) apart from how it is *spoken to* (``wire``:
+one request and its answer, with the tokens, keys and signing beside it), how its answers
+are *read* (``reading``: into the value objects of :mod:`platforms.base`) and what it
+*does* (the operations, one mixin per concern, put together in ``adapter``).
+``platforms/wechat/`` and ``platforms/alipay/`` are the two examples; each package's
+docstring lists its modules.
 """
 
 from __future__ import annotations

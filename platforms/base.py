@@ -234,7 +234,13 @@ class Authorization:
 
 class CredentialVault(Protocol):
     """Where an adapter keeps secrets it is given at run time (authorizer refresh tokens,
-    the component verify ticket), encrypted at rest by whoever implements it (storage)."""
+    the component verify ticket), encrypted at rest by whoever implements it (storage).
+
+    An implementation raises its own errors (storage's vault: ``storage.vault.CredentialError``
+    and below), whose text names no secret. The adapters turn them into a
+    :class:`~platforms.errors.ConfigError` where they call the vault
+    (:meth:`Platform.vault_failure`), so nothing above ``platforms/`` sees storage's types.
+    """
 
     async def load(self, platform: str, name: str) -> SecretStr | None: ...
 
@@ -491,6 +497,15 @@ class Platform(ABC):
             ) from None
 
     # -- shared by the adapters --------------------------------------------------------
+
+    def vault_failure(self, what: str, exc: Exception) -> ConfigError:
+        """The error for a :attr:`vault` that could not give ``what`` ("the WeChat
+        refresh_token"): where the platforms meet the vault, its own error (``exc``, whose
+        text names no secret) becomes a setting problem for people."""
+        return ConfigError(
+            f"miniship's credential vault could not give {what} "
+            f"({type(exc).__name__}: {exc}); check MINISHIP_SECRET_KEY"
+        )
 
     def record_exchange(
         self,

@@ -2,11 +2,11 @@
 
 Two vendors push to us:
 
-- WeChat posts encrypted XML (decrypted by :class:`platforms.wechat_crypto.WeChatCrypto`)
+- WeChat posts encrypted XML (decrypted by :class:`platforms.wechat.crypto.WeChatCrypto`)
   to the message URL for audit results (``weapp_audit_success`` / ``_fail`` / ``_delay``,
   fact sheet wechat-api.md §7) and to the authorization-event URL every 10 minutes for the
   ``component_verify_ticket`` (§3.1). :func:`wechat_events` reads the decrypted fields.
-- Alipay posts form fields (verified with :func:`platforms.alipay_sign.verify_notify`) for
+- Alipay posts form fields (verified with :func:`platforms.alipay.sign.verify_notify`) for
   ``alipay.open.mini.version.audit.passed`` / ``.rejected`` (alipay-api.md §4).
   :func:`alipay_events` reads them.
 

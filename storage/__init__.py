@@ -5,6 +5,7 @@ from storage.db import describe_url, make_engine, migrate
 from storage.states import InvalidTransition, ReleaseState, TimedState
 from storage.store import ActionTaken, LinkRefused, StaleState, Store, TargetExists, TargetView
 from storage.vault import (
+    CredentialError,
     MisplacedCredential,
     SecretKeyError,
     Vault,
@@ -15,6 +16,7 @@ from storage.vault import (
 
 __all__ = [
     "ActionTaken",
+    "CredentialError",
     "InvalidTransition",
     "LinkRefused",
     "MisplacedCredential",

@@ -14,9 +14,10 @@
                    holds this version's code for review or release.
 
 ``delayed`` is a review the platform postponed: it still ends approved, rejected or
-withdrawn, never back in review. ``gray`` is a staged release: the approved version is live for a share of users; publish
-completes it, stop takes it back to approved. ``rolled_back`` is a released version the
-platform took back (the one before it is live again); ``offline`` one taken off the shelves.
+withdrawn, never back in review. ``gray`` is a staged release: the approved version is live
+for a share of users; publish completes it, stop takes it back to approved.
+``rolled_back`` is a released version the platform took back (the one before it is live
+again); ``offline`` one taken off the shelves.
 
 ``publishing`` is the claim a publisher takes *before* calling the platform: the move
 ``approved → publishing`` is a compare-and-set in the database, so of two processes

@@ -22,6 +22,11 @@ How a value is kept
 
 Values are :class:`~pydantic.SecretStr` on the way in and out; they are never logged,
 never part of an error message, and no repr here shows them or a key.
+
+Errors are the vault's own (:class:`CredentialError` and below): storage imports nothing
+from the platforms. The adapters turn what their vault raises into the platforms'
+``ConfigError`` where they call it (:meth:`platforms.base.Platform.vault_failure`), and
+``bot.py`` reports a :class:`SecretKeyError` as it reports any wrong setting.
 """
 
 from __future__ import annotations
@@ -43,12 +48,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
-from platforms.errors import ConfigError
 from storage.models import Credential, utcnow
 from storage.store import Store
 
 __all__ = [
     "MAKE_A_KEY",
+    "CredentialError",
     "MisplacedCredential",
     "SecretKeyError",
     "Vault",
@@ -66,7 +71,11 @@ MAKE_A_KEY = (
 )
 
 
-class VaultError(Exception):
+class CredentialError(Exception):
+    """The vault cannot work (its key setting) or cannot hand out a stored credential."""
+
+
+class VaultError(CredentialError):
     """A stored credential cannot be handed out."""
 
     def __init__(self, platform: str, name: str, message: str) -> None:
@@ -101,8 +110,11 @@ class MisplacedCredential(VaultError):
         )
 
 
-class SecretKeyError(ConfigError):
-    """``MINISHIP_SECRET_KEY`` (or its file) is missing or does not hold Fernet keys."""
+class SecretKeyError(CredentialError):
+    """``MINISHIP_SECRET_KEY`` (or its file) is missing or does not hold Fernet keys.
+
+    A wrong setting: the message names the setting, never its value, and is meant for
+    people as it is (``bot.py`` prints it like a ``ConfigError``)."""
 
 
 # --------------------------------------------------------------------------- the vault

@@ -138,6 +138,24 @@ def test_a_bad_apps_file_is_explained(tmp_path: Path) -> None:
     assert "[apps.demo.wechat]" in done.stderr and "secret" in done.stderr
 
 
+def test_a_bad_secret_key_is_explained(tmp_path: Path) -> None:
+    """The vault's key setting is reported like any other setting, without its value."""
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "rotate-key"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        env=clean_env(
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'miniship.db'}",
+            MINISHIP_SECRET_KEY="not-a-key",
+        ),
+    )
+    assert done.returncode == 2
+    assert "miniship: MINISHIP_SECRET_KEY: the key is not a Fernet key" in done.stderr
+    assert "not-a-key" not in done.stderr and "Traceback" not in done.stderr
+
+
 def test_write_env_quotes_values(tmp_path: Path) -> None:
     path = tmp_path / "x.env"
     _write_env(path, {"A": 'say "hi"', "B": "back\\slash"})

@@ -21,14 +21,12 @@ from cryptography.hazmat.primitives import serialization
 from PIL import Image
 from pydantic import SecretStr
 
-from platforms import alipay_sign, cli
+from platforms import cli
 from platforms.alipay import (
-    _GROUPS,
     AUDIT_APPLY,
     AUDIT_CANCEL,
     AUDITED_CANCEL,
     BUILD_QUERY,
-    CONFIRMED,
     DETAIL_QUERY,
     EXPERIENCE_QUERY,
     LIST_QUERY,
@@ -40,11 +38,14 @@ from platforms.alipay import (
     error_for,
     version_desc_length,
 )
-from platforms.alipay_api import AUDIT_REJECTED, AUTH_GRANT, GRAY_ONLINE
+from platforms.alipay import sign as alipay_sign
+from platforms.alipay.api import AUDIT_REJECTED, AUTH_GRANT, GRAY_ONLINE
+from platforms.alipay.errors import _GROUPS
+from platforms.alipay.versions import CONFIRMED
 from platforms.base import GrayPlan, Overview, ReviewState, recording, scrub_message
 from platforms.cli import CliFailed
-from platforms.emulators import alipay as alipay_emulator
 from platforms.emulators.alipay import AlipayEmulator
+from platforms.emulators.alipay import rules as alipay_emulator
 from platforms.emulators.base import EmulatorServer
 from platforms.errors import (
     AlreadyInReview,

@@ -65,7 +65,6 @@ from wechatpy.crypto import WeChatCrypto as WechatpyCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.utils import check_signature
 
-from platforms import alipay_sign
 from platforms.alipay import (
     AUDIT_APPLY,
     DETAIL_QUERY,
@@ -74,10 +73,11 @@ from platforms.alipay import (
     UPLOAD,
     AlipayPlatform,
 )
+from platforms.alipay import sign as alipay_sign
 from platforms.base import ReviewState
 from platforms.push import PushRejected, PushRequest
 from platforms.wechat import WeChatPlatform
-from platforms.wechat_crypto import WeChatCrypto, parse_xml
+from platforms.wechat.crypto import WeChatCrypto, parse_xml
 from tests.helpers import World, open_world
 from tests.platforms.transports import Tamper
 

@@ -14,9 +14,9 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from platforms import alipay_sign
+from platforms.alipay import sign as alipay_sign
 from platforms.push import PushEvent, PushRejected, alipay_events, wechat_events
-from platforms.wechat_crypto import WeChatCrypto, parse_xml
+from platforms.wechat.crypto import WeChatCrypto, parse_xml
 
 TOKEN = "AAAAA"
 AES_KEY = "A" * 43

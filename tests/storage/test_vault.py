@@ -18,8 +18,8 @@ from sqlmodel import select as select_rows
 
 from handlers.config import Settings
 from platforms.base import CredentialVault
-from platforms.errors import ConfigError
 from storage import (
+    CredentialError,
     MisplacedCredential,
     SecretKeyError,
     Store,
@@ -247,7 +247,7 @@ def test_a_bad_key_setting_is_named_but_not_shown(
     message = str(err.value)
     assert expected in message and "not-a-key" not in message
     assert "Fernet.generate_key()" in message
-    assert isinstance(err.value, ConfigError)  # reported like any other setting
+    assert isinstance(err.value, CredentialError)  # storage's own; bot.py reports it as a setting
 
 
 def test_missing_keys_say_how_to_make_one(tmp_path: Path) -> None:

@@ -1,0 +1,102 @@
+"""Code: the commit of a template (the trial version), its pages and categories, and
+the trial version's QR code.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from urllib.parse import quote
+
+import qrcode
+from aiohttp import web
+
+from platforms.emulators.wechat.errors import _Fail, _ok
+from platforms.emulators.wechat.state import WeChatState, _Call, _Commit
+from platforms.wechat.reading import as_int
+
+__all__ = ["CommitApis"]
+
+
+MAX_USER_VERSION = 64
+
+
+def _qr_jpeg(text: str) -> bytes:
+    """A scannable QR code of ``text`` as JPEG bytes (``qrcode``, saved by Pillow)."""
+    out = io.BytesIO()
+    qrcode.make(text).get_image().convert("RGB").save(out, format="JPEG", quality=90)
+    return out.getvalue()
+
+
+class CommitApis(WeChatState):
+    """commit, get_page, get_category, get_qrcode."""
+
+    @staticmethod
+    def experience_url(appid: str, path: str = "") -> str:
+        """What the trial QR code of ``appid`` encodes (WeChat's experience link)."""
+        page = f"&path={quote(path, safe='')}" if path else ""
+        return f"https://open.weixin.qq.com/sns/getexpappinfo?appid={appid}{page}#wechat-redirect"
+
+    def _commit(self, call: _Call) -> dict[str, Any]:
+        program, body = self._program(call), call.body
+        template_id = as_int(body.get("template_id"))
+        ext_text = body.get("ext_json")
+        version, desc = body.get("user_version"), body.get("user_desc")
+        if template_id is None or ext_text is None or version is None or desc is None:
+            raise _Fail(47001)
+        template = self.templates.get(template_id)
+        if template is None:
+            raise _Fail(85014)
+        if not isinstance(ext_text, str):
+            raise _Fail(85048)
+        try:
+            ext = json.loads(ext_text)
+        except ValueError:
+            raise _Fail(85048) from None
+        if not isinstance(ext, dict):
+            raise _Fail(85048)
+        pages = ext.get("pages")
+        if ext.get("extAppid") not in (None, "", program.appid):
+            raise _Fail(85013)
+        if pages == []:
+            raise _Fail(85047)
+        if pages is not None and (
+            not isinstance(pages, list) or not set(map(str, pages)) <= set(template.pages)
+        ):
+            raise _Fail(85013)
+        tab_bar = ext.get("tabBar")
+        items = tab_bar.get("list") if isinstance(tab_bar, dict) else None
+        if isinstance(items, list) and any(
+            not isinstance(i, dict) or not i.get("pagePath") for i in items
+        ):
+            raise _Fail(85046)
+        if not isinstance(version, str) or not 0 < len(version) <= MAX_USER_VERSION:
+            raise _Fail(40097)
+        program.commit = _Commit(template_id, version, str(desc), ext, self.clock())
+        return _ok()
+
+    def _get_page(self, call: _Call) -> dict[str, Any]:
+        return _ok(page_list=self._pages(self._program(call)))
+
+    def _get_category(self, call: _Call) -> dict[str, Any]:
+        return _ok(category_list=[dict(c) for c in self._program(call).categories])
+
+    def _get_qrcode(self, call: _Call) -> web.Response:
+        program = self._program(call)
+        if program.commit is None:
+            raise _Fail(86001)
+        url = self.experience_url(program.appid, call.query.get("path", ""))
+        image = self._qr_cache.get(url)
+        if image is None:
+            image = self._qr_cache[url] = _qr_jpeg(url)
+        response = web.Response(
+            body=image,
+            headers={
+                "Content-Type": "image/jpeg",
+                "Content-disposition": 'attachment; filename="QRCode.jpg"',
+                "Cache-Control": "no-cache, must-revalidate",
+            },
+        )
+        response.force_close()  # the documented "Connection: close"
+        return response

@@ -1,0 +1,267 @@
+"""What the emulated platform holds: the third-party platform, its tokens, templates and
+drafts, and per mini program its commit, audits, releases and gray plan; and the reads of
+that state the API handlers share (:class:`WeChatState`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from platforms.base import BEIJING  # WeChat's daily and monthly limits reset here
+from platforms.emulators.base import Emulator
+from platforms.emulators.wechat.errors import _Fail
+
+__all__ = ["WeChatState"]
+
+
+TOKEN_SECONDS = 7200
+CODE_SECONDS = 600  # pre_auth_code and authorization code lifetime
+TICKET_PUSH_SECONDS = 600  # WeChat pushes a new component_verify_ticket every 10 minutes
+TICKET_SECONDS = 12 * 3600  # a component_verify_ticket is valid 12 h (sheet §3)
+TICKETS_KEPT_SECONDS = 2 * TICKET_SECONDS  # expired ones answer 61005 this long, then 61006
+
+QUOTA_LIMIT = 20
+SPEEDUP_LIMIT = 3
+TEMPLATE_LIMIT = 200
+
+CODE_MANAGEMENT = 18
+GRANTED = (17, 18, 30, 86)  # what an admin ticks on the emulated authorization page
+
+TEMPLATE_PAGES = ("pages/index/index", "pages/list/list", "pages/detail/detail")
+CATEGORIES: tuple[dict[str, Any], ...] = (
+    {"first_class": "工具", "second_class": "效率", "first_id": 287, "second_id": 616},
+    {"first_class": "商家自营", "second_class": "百货", "first_id": 304, "second_id": 321},
+)
+
+
+def _secret_text(length: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+@dataclass
+class _Component:
+    appid: str
+    secret: str
+    verify_ticket: str
+    token: str  # message verification token, for push events
+    encoding_aes_key: str
+
+    @classmethod
+    def create(cls) -> _Component:
+        return cls(
+            appid="wx" + secrets.token_hex(8),
+            secret=secrets.token_hex(16),
+            verify_ticket="ticket@@@" + secrets.token_urlsafe(48),
+            token=_secret_text(32),
+            encoding_aes_key=_secret_text(43),
+        )
+
+
+@dataclass
+class _Token:
+    kind: str  # "component" or "authorizer"
+    appid: str  # the component's or the mini program's appid
+    expires_at: float
+
+
+@dataclass
+class _Template:
+    template_id: int
+    user_version: str
+    user_desc: str
+    create_time: int
+    pages: list[str]
+    draft_id: int | None = None
+    template_type: int = 0
+    source_miniprogram_appid: str = ""
+    source_miniprogram: str = ""
+    developer: str = ""
+
+
+@dataclass
+class _Draft:
+    draft_id: int
+    user_version: str
+    user_desc: str
+    create_time: int
+    source_miniprogram_appid: str = ""
+    source_miniprogram: str = ""
+    developer: str = ""
+
+
+@dataclass
+class _Commit:
+    template_id: int
+    user_version: str
+    user_desc: str
+    ext_json: dict[str, Any]
+    committed_at: float
+
+
+@dataclass
+class _Audit:
+    auditid: int
+    user_version: str
+    user_desc: str  # of the commit: notes for the review decision
+    version_desc: str
+    submitted_at: float
+    item_list: list[dict[str, Any]] | None = None
+    withdrawn_at: float | None = None
+    released: bool = False
+    expedited: bool = False
+
+
+@dataclass
+class _Release:
+    version: str
+    desc: str
+    released_at: float
+    app_version: int = 0  # WeChat's number for the release, in the history
+    commit_time: float = 0.0
+
+
+@dataclass
+class _Gray:
+    """A staged release of an approved audit (getgrayreleaseplan's fields)."""
+
+    auditid: int
+    percentage: int
+    created_at: float
+    debuger_first: bool = False
+    experiencer_first: bool = False
+    status: int = 1  # 1 running, 3 finished (released to everyone), 4 deleted (reverted)
+
+
+@dataclass
+class _Program:
+    """A mini program the platform knows; authorized while it has a refresh token."""
+
+    appid: str
+    original_id: str
+    refresh_token: str | None
+    categories: list[dict[str, Any]]
+    commit: _Commit | None = None
+    audits: list[_Audit] = field(default_factory=list)
+    release: _Release | None = None
+    undos: list[float] = field(default_factory=list)  # when each withdrawal happened
+    history: list[_Release] = field(default_factory=list)  # kept releases, oldest first
+    rolled_back: bool = False  # the live release came from a rollback
+    gray: _Gray | None = None
+    func_info: list[int] = field(default_factory=lambda: list(GRANTED))
+    privacy_apis: list[str] = field(default_factory=list)
+    """Privacy APIs the committed code "uses" (tests set it): submit answers 61040 unless
+    ext_json.requiredPrivateInfos declares them or ``privacy_api_not_use`` is sent."""
+
+    @property
+    def authorized(self) -> bool:
+        return self.refresh_token is not None
+
+    @classmethod
+    def load(cls, data: Mapping[str, Any]) -> _Program:
+        commit, release, gray = data.get("commit"), data.get("release"), data.get("gray")
+        return cls(
+            appid=data["appid"],
+            original_id=data["original_id"],
+            refresh_token=data.get("refresh_token"),
+            categories=list(data["categories"]),
+            commit=_Commit(**commit) if commit else None,
+            audits=[_Audit(**a) for a in data.get("audits", [])],
+            release=_Release(**release) if release else None,
+            undos=list(data.get("undos", [])),
+            history=[_Release(**r) for r in data.get("history", [])],
+            rolled_back=bool(data.get("rolled_back", False)),
+            gray=_Gray(**gray) if gray else None,
+            func_info=list(data.get("func_info", GRANTED)),
+            privacy_apis=list(data.get("privacy_apis", [])),
+        )
+
+    def audit(self, auditid: int) -> _Audit | None:
+        return next((a for a in self.audits if a.auditid == auditid), None)
+
+    def gray_running(self) -> bool:
+        return self.gray is not None and self.gray.status == 1
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request after the common checks."""
+
+    body: dict[str, Any]
+    program: _Program | None  # the mini program whose authorizer token was used
+    query: Mapping[str, str] = field(default_factory=dict)
+
+
+class WeChatState(Emulator):
+    """The emulator's state, as :class:`WeChatEmulator`'s constructor sets it up, and what
+    the API handlers of the mixins beside it share."""
+
+    privacy_scan_seconds: float
+    calls: Counter[str]  # requests per API path, for tests
+    component: _Component
+    tokens: dict[str, _Token]
+    templates: dict[int, _Template]
+    next_template_id: int
+    drafts: dict[int, _Draft]
+    programs: dict[str, _Program]
+    next_auditid: int
+    next_app_version: int
+    quota_limit: int
+    quota_used: dict[str, int]  # "YYYY-MM" (Beijing) → submissions
+    speedup_limit: int
+    speedup_used: dict[str, int]  # "YYYY-MM" (Beijing) → expedites
+    template_limit: int
+    preauth_codes: dict[str, float]  # code → expires at
+    auth_codes: dict[str, tuple[str, float]]  # code → (appid, expires at)
+    ip_whitelist: set[str] | None  # None: any caller
+    rotate_refresh_tokens: bool
+    empty_lists_as_85064: bool
+    expired_component_errcode: int
+    ticket_issued_at: float  # when the current verify ticket was issued
+    previous_tickets: list[tuple[str, float]]  # (ticket, issued at), superseded
+    ticket_pushed_at: float | None
+    pending_ticket: str | None  # issued, its push not yet accepted
+    _qr_cache: dict[str, bytes]
+
+    @staticmethod
+    def _program(call: _Call) -> _Program:
+        assert call.program is not None  # authorizer APIs always carry one
+        return call.program
+
+    def _pages(self, program: _Program) -> list[str]:
+        commit = program.commit
+        if commit is None:
+            raise _Fail(86001)
+        pages = commit.ext_json.get("pages")
+        if isinstance(pages, list) and pages:
+            return [str(p) for p in pages]
+        template = self.templates.get(commit.template_id)
+        return list(template.pages) if template else list(TEMPLATE_PAGES)
+
+    def _status(self, audit: _Audit) -> tuple[int, str]:
+        """WeChat's status code and reason for an audit, decided now."""
+        if audit.withdrawn_at is not None:
+            return 3, ""
+        outcome, reason = self.decide(
+            f"{audit.user_desc}\n{audit.version_desc}", audit.submitted_at
+        )
+        return {
+            "pending": (2, ""),
+            "delayed": (4, reason),
+            "approved": (0, ""),
+            "rejected": (1, reason),
+        }[outcome]
+
+    @staticmethod
+    def _screenshots(audit: _Audit) -> str:
+        return f"emu_{audit.auditid}_1|emu_{audit.auditid}_2"
+
+    @staticmethod
+    def _month(at: float) -> str:
+        return datetime.fromtimestamp(at, BEIJING).strftime("%Y-%m")
