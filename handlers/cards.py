@@ -24,21 +24,19 @@ from zoneinfo import ZoneInfo
 
 import platforms
 from handlers import policy
-from handlers.commands import action_id, buttons, find
-from handlers.commands._kit import APP, MAX_VERSION, VERSION
+from handlers.commands import APP, MAX_VERSION, VERSION, action_id, buttons, find
 from handlers.config import AppEntry
 from handlers.render import local_time
 from handlers.views import ReleaseCard, TargetLine
 from storage.states import ReleaseState
 
 __all__ = [
-    "ACTION_IDS",
     "MAX_HOME_BLOCKS",
     "MAX_MESSAGE_BLOCKS",
-    "VERBS",
     "Block",
     "HomeRow",
     "button_value",
+    "button_verbs",
     "escape",
     "home_view",
     "next_steps",
@@ -49,10 +47,6 @@ __all__ = [
 
 Block = dict[str, Any]
 
-ACTION_IDS = {c.name: action_id(c.name) for c in buttons()}
-"""The command verb a button runs → the button's action_id (commands that declare one)."""
-VERBS = {action_id: verb for verb, action_id in ACTION_IDS.items()}
-"""A button's action_id → the command verb it runs."""
 
 MAX_MESSAGE_BLOCKS = 50
 MAX_HOME_BLOCKS = 100
@@ -117,7 +111,12 @@ def next_steps(state: ReleaseState | str, platform: str) -> list[str]:
         withdraws_approved = platforms.platform_class(platform).withdraws_approved
     except KeyError:  # a platform no longer in the registry: offer what all can do
         withdraws_approved = False
-    return policy.offered(state, list(ACTION_IDS), withdraws_approved=withdraws_approved)
+    return policy.offered(state, button_verbs(), withdraws_approved=withdraws_approved)
+
+
+def button_verbs() -> list[str]:
+    """The commands that declare a card button (``Command.button``), in help's order."""
+    return [c.name for c in buttons()]
 
 
 def button_value(app: str, version: str, platform: str) -> str:
@@ -163,7 +162,7 @@ def _button(verb: str, app: AppEntry, version: str, platform: str) -> Block:
     look = command.button
     button: Block = {
         "type": "button",
-        "action_id": ACTION_IDS[verb],
+        "action_id": action_id(verb),
         "text": {"type": "plain_text", "text": look.label},
         "value": button_value(app.key, version, platform),
     }

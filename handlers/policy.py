@@ -15,12 +15,11 @@ Actions are the command verbs that act on a release: ``submit``, ``expedite``,
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from platforms.base import ReviewState
-from storage.states import ACTIVE, TRANSITIONS, ReleaseState
+from storage.states import ACTIVE, TRANSITIONS, ReleaseState, route
 
 __all__ = [
     "AFTER",
@@ -28,17 +27,16 @@ __all__ = [
     "CLAIM_TIMEOUT",
     "PENDING_REVIEW",
     "SUPERSEDES",
-    "WATCHED",
     "Reading",
     "allows",
     "candidates",
     "decided",
     "is_live",
     "offered",
-    "path",
     "pending_review",
     "reading",
     "refusal",
+    "rules",
     "shows_reason",
     "stamp",
     "watched",
@@ -49,8 +47,6 @@ S = ReleaseState
 
 PENDING_REVIEW = frozenset({S.IN_REVIEW, S.DELAYED})
 """A review the platform has not decided yet."""
-WATCHED = ACTIVE
-"""States the watcher keeps asking the platform about (see storage.states.ACTIVE)."""
 CLAIM = S.PUBLISHING
 """The claim a publisher takes before calling the platform (compare-and-set)."""
 CLAIM_TIMEOUT = timedelta(minutes=5)
@@ -149,7 +145,12 @@ def _state(state: ReleaseState | str) -> ReleaseState:
     return ReleaseState(state)
 
 
-def allows(action: str, state: ReleaseState | str, *, withdraws_approved: bool = True) -> bool:
+def rules(action: str) -> bool:
+    """Whether the policy has a rule for ``action`` (every card button needs one)."""
+    return action in _ALLOWED
+
+
+def allows(action: str, state: ReleaseState | str, *, withdraws_approved: bool = False) -> bool:
     """Whether ``action`` may start from ``state``.
 
     ``withdraws_approved``: the platform can take an approved version back to development
@@ -167,7 +168,7 @@ def refusal(
     state: ReleaseState | str,
     *,
     where: str = "",
-    withdraws_approved: bool = True,
+    withdraws_approved: bool = False,
 ) -> str:
     """Why ``action`` may not start from ``state`` ("" when it may); ``where`` names the
     platform in the sentence."""
@@ -178,7 +179,7 @@ def refusal(
 
 
 def offered(
-    state: ReleaseState | str, actions: Sequence[str], *, withdraws_approved: bool = True
+    state: ReleaseState | str, actions: Sequence[str], *, withdraws_approved: bool = False
 ) -> list[str]:
     """Of ``actions`` (those a card has buttons for), the ones offered for a release in
     ``state``: exactly those the use cases accept from it."""
@@ -202,7 +203,7 @@ def is_live(state: ReleaseState | str) -> bool:
 
 def watched(state: ReleaseState | str) -> bool:
     """Whether the platform may still change this release on its own."""
-    return _state(state) in WATCHED
+    return _state(state) in ACTIVE
 
 
 def shows_reason(state: ReleaseState | str) -> bool:
@@ -262,6 +263,12 @@ class Reading:
         return self.wanted in _BY_PEOPLE and self.current is not CLAIM
 
     @property
+    def steps(self) -> list[ReleaseState] | None:
+        """The moves that bring the stored state where the platform says it is (None: the
+        state machine has no way there)."""
+        return None if self.wanted is None else route(self.current, self.wanted)
+
+    @property
     def interrupted_publish(self) -> bool:
         return self.current is CLAIM and self.wanted is S.APPROVED
 
@@ -276,23 +283,6 @@ def reading(
     """What ``review`` (the platform's word) means for a release stored as ``current``;
     ``claimed_at`` is when a publish claim was taken (``updated_at`` of a claimed row)."""
     return Reading(_state(current), review, claimed_at, now)
-
-
-def path(start: ReleaseState | str, goal: ReleaseState) -> list[ReleaseState] | None:
-    """The shortest way through the state machine, never passing through a claim."""
-    first = _state(start)
-    seen = {first}
-    queue: deque[tuple[ReleaseState, list[ReleaseState]]] = deque([(first, [])])
-    while queue:
-        state, steps = queue.popleft()
-        for nxt in TRANSITIONS[state]:
-            if nxt in seen or (nxt is CLAIM and nxt is not goal):
-                continue
-            if nxt is goal:
-                return [*steps, nxt]
-            seen.add(nxt)
-            queue.append((nxt, [*steps, nxt]))
-    return None
 
 
 def decided(state: ReleaseState | str) -> bool:

@@ -42,7 +42,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import cards, policy, render, views
 from handlers.admin import Admin
-from handlers.commands import Commands, Picture, Reply, find
+from handlers.commands import Commands, Picture, Reply, action_id, button_command, find
 from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change, ReleaseService
 from handlers.roles import RoleCheck
@@ -171,6 +171,20 @@ class SlackBinding:
             thread_ts=thread_ts,
             initial_comment=comment,
         )
+
+    async def click(
+        self, user: str, action: dict[str, Any], channel: str | None, answer: Answer
+    ) -> None:
+        """A card button: the command it names, on the release its value names."""
+        command = button_command(str(action.get("action_id", "")))
+        try:
+            app_key, version, platform = cards.parse_button_value(str(action.get("value", "")))
+        except ValueError:
+            command = None
+        if command is None:
+            await answer("That button is not one miniship made; nothing was done.", False)
+            return
+        await self.run(user, f"{command.name} {app_key} {platform} {version}", channel, answer)
 
     # -- the release card ---------------------------------------------------------------
 
@@ -311,7 +325,7 @@ class SlackBinding:
                 continue
             allowed[app.key] = {
                 verb
-                for verb in cards.ACTION_IDS
+                for verb in cards.button_verbs()
                 if await self.commands.may(actor, app, _role(verb))
             }
             latest = await self.store.latest(app.key, releases=20)
@@ -382,7 +396,7 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         text = MENTION.sub("", str(event.get("text", "")), count=1)
         await binding.run(user, text, channel, answer)
 
-    @app.action(re.compile("^(" + "|".join(map(re.escape, cards.VERBS)) + ")$"))
+    @app.action(re.compile(f"^{re.escape(action_id(''))}[a-z][a-z0-9-]*$"))
     async def button(
         ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any, client: Any
     ) -> None:
@@ -400,14 +414,8 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
                     replace_original=False,
                 )
 
-        try:
-            app_key, version, platform = cards.parse_button_value(str(action.get("value", "")))
-        except ValueError:
-            await answer("That button is not one miniship made; nothing was done.", False)
-            return
-        verb = cards.VERBS[str(action["action_id"])]
         channel = (body.get("channel") or {}).get("id")
-        await binding.run(user, f"{verb} {app_key} {platform} {version}", channel, answer)
+        await binding.click(user, action, channel, answer)
         if on_home:  # the Home tab shows the new state and the buttons that fit it
             await client.views_publish(user_id=user, view=await binding.home(user))
 

@@ -28,6 +28,7 @@ made outside miniship (in a platform's console), which the watcher records.
 
 from __future__ import annotations
 
+from collections import deque
 from enum import StrEnum
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "TimedState",
     "check_timed",
     "check_transition",
+    "route",
 ]
 
 
@@ -127,6 +129,23 @@ class InvalidTransition(Exception):
 def check_transition(current: ReleaseState, wanted: ReleaseState) -> None:
     if wanted not in TRANSITIONS[current]:
         raise InvalidTransition(current, wanted)
+
+
+def route(start: ReleaseState, goal: ReleaseState) -> list[ReleaseState] | None:
+    """The shortest way from ``start`` to ``goal`` (the states moved through, ``goal``
+    last), never through the publish claim unless it is the goal; None if there is none."""
+    seen = {start}
+    queue: deque[tuple[ReleaseState, list[ReleaseState]]] = deque([(start, [])])
+    while queue:
+        state, steps = queue.popleft()
+        for nxt in sorted(TRANSITIONS[state], key=_ORDER.index):
+            if nxt in seen or (nxt is ReleaseState.PUBLISHING and nxt is not goal):
+                continue
+            if nxt is goal:
+                return [*steps, nxt]
+            seen.add(nxt)
+            queue.append((nxt, [*steps, nxt]))
+    return None
 
 
 def check_timed(current: TimedState, wanted: TimedState) -> None:

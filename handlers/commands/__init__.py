@@ -9,20 +9,12 @@ whose names start with ``_`` are the machinery, not commands.
 
 from __future__ import annotations
 
-from handlers.commands._kit import (
-    Args,
-    Button,
-    Command,
-    Context,
-    Picture,
-    Reply,
-    UsageError,
-    Words,
-)
+from handlers.commands._kit import Button, Command, Context, Picture, Reply
 from handlers.commands._registry import (
     MAX_INPUT,
     Parsed,
     action_id,
+    button_command,
     buttons,
     commands,
     find,
@@ -32,9 +24,24 @@ from handlers.commands._registry import (
     unregister,
 )
 from handlers.commands._runner import Commands
+from handlers.commands._words import (
+    APP,
+    MAX_VERSION,
+    VERSION,
+    AppArgs,
+    Args,
+    ReleaseArgs,
+    UsageError,
+    VersionArgs,
+    Words,
+)
 
 __all__ = [
+    "APP",
     "MAX_INPUT",
+    "MAX_VERSION",
+    "VERSION",
+    "AppArgs",
     "Args",
     "Button",
     "Command",
@@ -42,10 +49,13 @@ __all__ = [
     "Context",
     "Parsed",
     "Picture",
+    "ReleaseArgs",
     "Reply",
     "UsageError",
+    "VersionArgs",
     "Words",
     "action_id",
+    "button_command",
     "buttons",
     "commands",
     "find",

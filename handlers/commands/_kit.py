@@ -1,19 +1,17 @@
-"""What a command module is made of: its declaration (:class:`Command`), the reader of its
-words (:class:`Words`), the context it runs in (:class:`Context`) and what it answers
-(:class:`Reply`). Parsing never fails with anything but :class:`UsageError`, whose message
-says what was wrong and carries the usage of the command.
+"""What a command module is made of: its declaration (:class:`Command`), the context it
+runs in (:class:`Context`) and what it answers (:class:`Reply`). How its words are read
+is :mod:`handlers.commands._words`.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, NoReturn, TypeVar
+from typing import Any, Generic, TypeVar
 
 from handlers.admin import Admin
+from handlers.commands._words import Args, Words
 from handlers.config import AppEntry
 from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
 from handlers.roles import Authorizer
@@ -21,214 +19,7 @@ from handlers.timed import NO_SCHEDULER, TimedReleases
 from platforms import platform_class
 from platforms.base import TrialCode
 
-__all__ = [
-    "APP",
-    "MAX_VERSION",
-    "VERSION",
-    "AppArgs",
-    "Args",
-    "Button",
-    "Command",
-    "Context",
-    "NoArgs",
-    "Picture",
-    "ReleaseArgs",
-    "Reply",
-    "Scope",
-    "UsageError",
-    "Words",
-    "clip",
-]
-
-MAX_VERSION = 64  # WeChat's user_version limit, and the column's width
-VERSION = re.compile(r"^[vV]?\d[0-9A-Za-z._+-]*$")
-APP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-
-
-class UsageError(Exception):
-    """The command could not be understood; ``usage`` shows how to write it."""
-
-    def __init__(self, message: str, command: str | None = None, usage: str = "") -> None:
-        self.message = message
-        self.command = command
-        self.usage = usage
-        super().__init__(message)
-
-
-def clip(word: str, limit: int = 40) -> str:
-    """A word as typed, safe to quote in a reply (no backticks, not too long)."""
-    word = word.replace("`", "'")
-    return word if len(word) <= limit else word[:limit] + "…"
-
-
-# -- arguments ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a command acts on, for its role check and the record of a refusal. ``app``
-    None: the command checks roles itself (or needs none)."""
-
-    app: str | None = None
-    version: str | None = None
-    platform: str | None = None
-
-
-@dataclass(frozen=True)
-class Args:
-    """A command's arguments; each command declares its own subclass."""
-
-    def scope(self) -> Scope:
-        return Scope()
-
-
-@dataclass(frozen=True)
-class NoArgs(Args):
-    pass
-
-
-@dataclass(frozen=True, kw_only=True)
-class AppArgs(Args):
-    """``<app> [platform]``: an app, and the platforms named (none: every one it is on)."""
-
-    app: str
-    platforms: tuple[str, ...] = ()
-
-    @property
-    def platform(self) -> str | None:
-        return self.platforms[0] if len(self.platforms) == 1 else None
-
-    def scope(self) -> Scope:
-        return Scope(self.app, None, self.platform)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReleaseArgs(AppArgs):
-    """``<app> [platform] <version>``."""
-
-    version: str
-
-    def scope(self) -> Scope:
-        return Scope(self.app, self.version, self.platform)
-
-
-class Words:
-    """The words typed after a command's name, read left to right.
-
-    Every ``UsageError`` it raises names the command, so the reply shows its usage.
-    """
-
-    def __init__(
-        self, text: str, words: Sequence[tuple[str, int]], command: str, platforms: Sequence[str]
-    ) -> None:
-        self.text = text
-        self._words = list(words)  # (word, where it ends in text)
-        self._at = 0
-        self.command = command
-        self.platforms = list(platforms)
-
-    # -- generic ---------------------------------------------------------------------------
-
-    def fail(self, message: str) -> NoReturn:
-        raise UsageError(message, self.command)
-
-    def more(self) -> bool:
-        return self._at < len(self._words)
-
-    def left(self) -> int:
-        return len(self._words) - self._at
-
-    def peek(self) -> str | None:
-        """The next word, lower-cased (None at the end)."""
-        return self._words[self._at][0].lower() if self.more() else None
-
-    def take(self) -> str:
-        word = self._words[self._at][0]
-        self._at += 1
-        return word
-
-    def take_if(self, *choices: str) -> str | None:
-        """The next word (lower-cased) if it is one of ``choices``."""
-        word = self.peek()
-        if word is not None and word in choices:
-            self._at += 1
-            return word
-        return None
-
-    def rest_as_typed(self) -> str:
-        """Everything after the words read so far, spacing kept; reads it all."""
-        start = self._words[self._at - 1][1] if self._at else 0
-        self._at = len(self._words)
-        return self.text[start:].strip()
-
-    def at_most(self, count: int) -> None:
-        """At most ``count`` more words may follow."""
-        if self.left() > count:
-            self.fail(f"unexpected `{clip(self._words[self._at + count][0])}`")
-
-    def end(self) -> None:
-        """Nothing more may follow."""
-        if self.more():
-            self.fail(f"unexpected `{clip(self._words[self._at][0])}`")
-
-    # -- typed words -------------------------------------------------------------------------
-
-    def app(self, missing: str = "which app?") -> str:
-        if not self.more():
-            self.fail(missing)
-        word = self.take()
-        if not APP.match(word):
-            self.fail(f"`{clip(word)}` is not an app name")
-        return word
-
-    def platform(self) -> tuple[str, ...]:
-        """A platform, if the next word names one."""
-        word = self.take_if(*self.platforms)
-        return (word,) if word else ()
-
-    def named_platform(self) -> str:
-        """A platform that must follow: the next word, checked."""
-        word = self.take()
-        if word.lower() not in self.platforms:
-            self.fail(f"`{clip(word)}` is not a platform ({', '.join(self.platforms)})")
-        return word.lower()
-
-    def required_platform(self, app: str) -> tuple[str]:
-        word = self.take_if(*self.platforms)
-        if word is None:
-            example = f"e.g. `{self.command} {app} {self.platforms[0]} …`"
-            self.fail(f"which platform? {example}" if self.platforms else "which platform?")
-        return (word,)
-
-    def version(self, missing: str = "which version?") -> str:
-        if not self.more():
-            self.fail(missing)
-        word = self.take()
-        if VERSION.match(word):
-            if len(word) > MAX_VERSION:
-                self.fail(f"a version is at most {MAX_VERSION} characters")
-            return word
-        close = difflib.get_close_matches(word.lower(), self.platforms, n=1)
-        if close:
-            self.fail(f"`{clip(word)}` is not a platform; did you mean `{close[0]}`?")
-        self.fail(
-            f"`{clip(word)}` is neither a platform ({', '.join(self.platforms)}) nor a version "
-            "(versions start with a digit, like 1.2.0)"
-        )
-
-    def number(self, what: str) -> str:
-        word = self.take()
-        number = word.removeprefix("#")
-        if not re.fullmatch(r"[0-9]{1,18}", number):
-            self.fail(f"`{clip(word)}` is not a {what} (a number)")
-        return number
-
-    def release(self) -> tuple[str, tuple[str, ...], str]:
-        """``<app> [platform] <version>``: (app, platforms, version)."""
-        app = self.app("which app and version?")
-        chosen = self.platform()
-        return app, chosen, self.version()
-
+__all__ = ["Button", "Command", "Context", "Picture", "Reply"]
 
 # -- replies ------------------------------------------------------------------------------
 

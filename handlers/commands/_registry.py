@@ -10,17 +10,20 @@ import difflib
 import importlib
 import pkgutil
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from handlers.commands._kit import Args, Command, UsageError, Words, clip
+from handlers import policy
+from handlers.commands._kit import Command
+from handlers.commands._words import Args, UsageError, Words, clip
 
 __all__ = [
     "MAX_INPUT",
     "Parsed",
     "action_id",
+    "button_command",
     "buttons",
     "commands",
     "doing",
@@ -36,6 +39,7 @@ MAX_INPUT = 4000  # Slack's slash-command text is shorter than this
 ACTION_PREFIX = "ship_"
 
 _commands: dict[str, Command[Any]] = {}
+_discovered = False
 
 
 def register(command: Command[Any]) -> None:
@@ -43,6 +47,11 @@ def register(command: Command[Any]) -> None:
         raise ValueError(f"two commands are called {command.name!r}")
     if not re.fullmatch(r"[a-z][a-z0-9-]*", command.name):
         raise ValueError(f"{command.name!r} is not a command word")
+    if command.button is not None and not policy.rules(command.name):
+        raise ValueError(
+            f"{command.name!r} has a card button but no rule in handlers/policy.py says "
+            "from which states it may run"
+        )
     _commands[command.name] = command
 
 
@@ -64,6 +73,10 @@ def load(module: ModuleType) -> list[Command[Any]]:
 
 
 def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
     package = importlib.import_module("handlers.commands")
     for info in pkgutil.iter_modules(package.__path__):
         if not info.name.startswith("_"):
@@ -72,8 +85,7 @@ def _discover() -> None:
 
 def commands() -> list[Command[Any]]:
     """Every command, in the order ``help`` lists them."""
-    if not _commands:
-        _discover()
+    _discover()
     return sorted(_commands.values(), key=lambda c: (c.rank, c.name))
 
 
@@ -87,13 +99,20 @@ def doing(role: str) -> str:
     return ", ".join(c.name for c in commands() if c.role == role)
 
 
-def buttons() -> Iterator[Command[Any]]:
-    return (c for c in commands() if c.button is not None)
+def buttons() -> list[Command[Any]]:
+    """The commands a release card may offer as buttons, in help's order."""
+    return [c for c in commands() if c.button is not None]
 
 
 def action_id(name: str) -> str:
     """The Slack action_id of a command's card button."""
     return ACTION_PREFIX + name
+
+
+def button_command(action: str) -> Command[Any] | None:
+    """The command a card button's action_id runs (None: not a miniship button)."""
+    command = find(action.removeprefix(ACTION_PREFIX)) if action.startswith(ACTION_PREFIX) else None
+    return command if command is not None and command.button is not None else None
 
 
 @dataclass(frozen=True)

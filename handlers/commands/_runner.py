@@ -14,7 +14,8 @@ from datetime import datetime
 import platforms
 from handlers.admin import Admin
 from handlers.commands import _registry
-from handlers.commands._kit import Context, Reply, UsageError
+from handlers.commands._kit import Context, Reply
+from handlers.commands._words import UsageError
 from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService
 from handlers.roles import Authorizer, Everyone

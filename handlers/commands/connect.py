@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from handlers import render
-from handlers.commands._kit import AppArgs, Command, Context, Reply, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import AppArgs, Words
 
 
 def read(words: Words) -> AppArgs:

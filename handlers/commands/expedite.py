@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from handlers import render
-from handlers.commands._kit import Command, Context, ReleaseArgs, Reply, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import ReleaseArgs, Words
 
 
 def read(words: Words) -> ReleaseArgs:

@@ -6,16 +6,15 @@ import re
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import AppArgs, Command, Context, Reply, Scope, Words, clip
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import VersionArgs, Words, clip
 
 
 @dataclass(frozen=True, kw_only=True)
-class GrayArgs(AppArgs):
-    version: str | None = None  # None: the approved (or staged) one
-    share: int | None = None  # None: stop
+class GrayArgs(VersionArgs):
+    """No version: the approved (or staged) one."""
 
-    def scope(self) -> Scope:
-        return Scope(self.app, self.version, self.platform)
+    share: int | None = None  # None: stop
 
 
 def read(words: Words) -> GrayArgs:

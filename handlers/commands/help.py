@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.commands import _registry
-from handlers.commands._kit import Args, Command, Context, Reply, Words, clip
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import Args, Words, clip
 
 
 @dataclass(frozen=True)

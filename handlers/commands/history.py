@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from handlers import render
-from handlers.commands._kit import AppArgs, Command, Context, Reply, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import AppArgs, Words
 
 
 def read(words: Words) -> AppArgs:
+    words.at_most(1)
     return AppArgs(app=words.app("which app? e.g. `history demo`"))
 
 

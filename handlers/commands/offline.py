@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from handlers import render
-from handlers.commands._kit import AppArgs, Command, Context, Reply, Scope, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import VersionArgs, Words
 
 
-@dataclass(frozen=True, kw_only=True)
-class OfflineArgs(AppArgs):
-    version: str | None = None  # None: whatever is live
-
-    def scope(self) -> Scope:
-        return Scope(self.app, self.version, self.platform)
-
-
-def read(words: Words) -> OfflineArgs:
+def read(words: Words) -> VersionArgs:
+    """``<app> <platform> [version]`` (no version: whatever is live)."""
     app = words.app()
     chosen = words.required_platform(app)
     words.at_most(1)
     version = words.version() if words.more() else None
-    return OfflineArgs(app=app, platforms=chosen, version=version)
+    return VersionArgs(app=app, platforms=chosen, version=version)
 
 
-async def run(context: Context, args: OfflineArgs) -> Reply:
+async def run(context: Context, args: VersionArgs) -> Reply:
     (platform,) = args.platforms
     res = await context.service.offline(context.actor, args.app, platform, args.version)
     return Reply.of(res, render.result(res))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Button, Command, Context, ReleaseArgs, Reply, Words, clip
+from handlers.commands._kit import Button, Command, Context, Reply
+from handlers.commands._words import ReleaseArgs, Words, clip
 from handlers.when import WhenError, parse_when
 
 

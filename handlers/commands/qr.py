@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from handlers import render
-from handlers.commands._kit import AppArgs, Command, Context, Reply, Scope, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import VersionArgs, Words
 
 
-@dataclass(frozen=True, kw_only=True)
-class QrArgs(AppArgs):
-    version: str | None = None
-
-    def scope(self) -> Scope:
-        return Scope(self.app, self.version, self.platform)
-
-
-def read(words: Words) -> QrArgs:
+def read(words: Words) -> VersionArgs:
     app = words.app()
     chosen = words.platform()
     words.at_most(1)
     version = words.version() if words.more() else None
-    return QrArgs(app=app, platforms=chosen, version=version)
+    return VersionArgs(app=app, platforms=chosen, version=version)
 
 
-async def run(context: Context, args: QrArgs) -> Reply:
+async def run(context: Context, args: VersionArgs) -> Reply:
     res = await context.service.trial_code(context.actor, args.app, args.platforms, args.version)
     return Reply.of(res, render.result(res))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import AppArgs, Command, Context, Reply, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import AppArgs, Words
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,6 +19,7 @@ def read(words: Words) -> RollbackArgs:
     chosen = words.required_platform(app)
     if not words.more():
         return RollbackArgs(app=app, platforms=chosen)
+    words.at_most(2)
     if words.peek() != "to" or words.left() < 2:
         words.fail("write `to <version>`, or nothing for the previous version")
     words.take()

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Args, Command, Context, Reply, Scope, Words, clip
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import Args, Scope, Words, clip
 from handlers.releases import CommandRefused
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Args, Command, Context, Reply, Scope, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import Args, Scope, Words
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Args, Command, Context, Reply, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import Args, Words
 from handlers.releases import CommandRefused
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Command, Context, ReleaseArgs, Reply, Words
+from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._words import ReleaseArgs, Words
 
 MAX_NOTES = 1000
 

@@ -29,6 +29,7 @@ from handlers.releases.results import (
     PlatformStatus,
 )
 from handlers.releases.review import ReviewActions
+from handlers.releases.watcher import Watcher
 
 __all__ = [
     "ActionResult",
@@ -47,5 +48,5 @@ __all__ = [
 ]
 
 
-class ReleaseService(ReviewActions, PublishActions, LiveActions):
+class ReleaseService(ReviewActions, PublishActions, LiveActions, Watcher):
     """Every release use case, over one store and one adapter per platform."""

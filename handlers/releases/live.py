@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from handlers import policy
 from handlers.config import AppEntry
-from handlers.releases.core import explain, join
+from handlers.releases.core import ReleaseCore, explain, join
 from handlers.releases.results import (
     ActionResult,
     Actor,
@@ -16,7 +16,6 @@ from handlers.releases.results import (
     Outcome,
     PlatformResult,
 )
-from handlers.releases.watcher import Watcher
 from platforms.base import Platform, recording
 from platforms.errors import ConfigError, PlatformError
 
@@ -25,7 +24,7 @@ __all__ = ["LiveActions"]
 _DONE = {"rollback": "rolled back from {live}", "offline": "{live} taken offline"}
 
 
-class LiveActions(Watcher):
+class LiveActions(ReleaseCore):
     async def rollback(
         self, actor: Actor, app_key: str, platform: str, to: str | None
     ) -> ActionResult:

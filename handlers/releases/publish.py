@@ -93,8 +93,8 @@ class PublishActions(Watcher):
                     with contextlib.suppress(StaleState):
                         await self.store.transition(taken, ReleaseState(before))
                 return (
-                    f"Nothing published: somebody else acted first on {self.display(p)} "
-                    f"(it is now {policy.words(exc.current.state)})."
+                    f"Nothing published: somebody else acted first on {self.display(p)}, "
+                    f"where it is now {policy.words(exc.current.state)}."
                 )
         return claims
 

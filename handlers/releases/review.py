@@ -10,9 +10,8 @@ from datetime import datetime
 
 from handlers import policy
 from handlers.config import AppEntry
-from handlers.releases.core import Step, attempt, explain, join
+from handlers.releases.core import ReleaseCore, Step, attempt, explain, join
 from handlers.releases.results import ActionResult, Actor, CommandRefused, PlatformResult
-from handlers.releases.watcher import Watcher
 from platforms.base import BEIJING, Quota
 from platforms.errors import ConfigError, PlatformError, Unsupported
 from storage import TargetExists
@@ -32,7 +31,7 @@ _QUOTA_NEXT = {
 }
 
 
-class ReviewActions(Watcher):
+class ReviewActions(ReleaseCore):
     async def upload(
         self,
         actor: Actor,
@@ -90,7 +89,7 @@ class ReviewActions(Watcher):
         existing = await step.target()
         if existing is not None:
             return await step.refuse(
-                f"{release.version} is already uploaded ({policy.words(existing.state)}); "
+                f"{release.version} is already uploaded and {policy.words(existing.state)}; "
                 "upload a new version instead"
             )
         adapter = step.adapter
@@ -103,7 +102,7 @@ class ReviewActions(Watcher):
             await self.store.add_target(release, step.platform, detail=answer.detail)
         except TargetExists as exc:
             return await step.refuse(
-                f"{release.version} was uploaded meanwhile ({policy.words(exc.current.state)})"
+                f"{release.version} was uploaded meanwhile and is {policy.words(exc.current.state)}"
             )
         message = join("uploaded", answer.detail)
         if adapter.single_trial_version:  # the platform no longer holds older uploads

@@ -107,7 +107,7 @@ class Watcher(ReleaseCore):
         if not said.moves or said.wanted is None:
             return None
         wanted = said.wanted
-        steps = policy.path(current, wanted)
+        steps = said.steps
         if steps is None:
             log.warning(
                 "%s %s on %s: platform says %s, stored %s; left as is",

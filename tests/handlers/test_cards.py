@@ -19,6 +19,7 @@ from handlers.cards import (
     next_steps,
     parse_button_value,
 )
+from handlers.commands import action_id, button_command
 from handlers.config import AppEntry
 from storage.models import Release, ReleaseTarget
 from storage.states import ReleaseState
@@ -141,8 +142,12 @@ def test_card_buttons_per_state(state: ReleaseState, platform: str) -> None:
 
 
 def test_action_ids_and_verbs_agree() -> None:
-    assert cards.ACTION_IDS == ACTION_OF
-    assert cards.VERBS == {SUBMIT: "submit", PUBLISH: "publish", WITHDRAW: "withdraw"}
+    assert {v: action_id(v) for v in cards.button_verbs()} == ACTION_OF
+    for verb, action in ACTION_OF.items():
+        command = button_command(action)
+        assert command is not None and command.name == verb
+    assert button_command("ship_help") is None  # a command without a button
+    assert button_command("other_publish") is None
 
 
 def test_confirmation_on_publish_and_withdraw_only() -> None:

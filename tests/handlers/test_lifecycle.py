@@ -220,3 +220,18 @@ async def test_connect_without_a_public_address_says_what_to_set(session: Sessio
     session.runtime.admin.public_url = None
     out = await session.run("connect demo wechat")
     assert "MINISHIP_PUBLIC_URL" in out
+
+
+async def test_an_approved_version_goes_back_to_development_on_alipay_only(
+    session: Session,
+) -> None:
+    await session.run("upload demo 1.0.0 first")
+    await session.run("submit demo 1.0.0")
+    session.decide_reviews()
+    await session.watch()
+    out = await session.run("withdraw demo wechat 1.0.0")
+    assert "– WeChat  1.0.0 is approved, not in review; nothing to withdraw" in out, out
+    assert await session.state("1.0.0", "wechat") is S.APPROVED
+    out = await session.run("withdraw demo alipay 1.0.0")
+    assert "✓ Alipay  back to development" in out, out
+    assert await session.state("1.0.0", "alipay") is S.WITHDRAWN

@@ -46,7 +46,7 @@ async def test_the_card_offers_exactly_what_the_use_case_accepts(session: Sessio
     for platform in service.adapters:
         for state in ReleaseState:
             offered = set(cards.next_steps(state, platform))
-            for verb in cards.ACTION_IDS:
+            for verb in cards.button_verbs():
                 await _force(session, "1.0.0", platform, state)
                 run = getattr(service, verb)
                 result = await run(actor, "demo", [platform], "1.0.0")

@@ -18,7 +18,7 @@ import handlers.commands
 from handlers.commands import commands, find, help_text, register, unregister
 from handlers.commands._registry import load
 from tests.handlers import toy_command
-from tests.handlers.harness import Session
+from tests.handlers.harness import REPO, Session
 from tests.slack.test_release_flow import open_world
 
 
@@ -75,3 +75,38 @@ async def test_the_toy_command_runs_from_slack_with_its_role(
         assert any(t.startswith("pong from Demo Shop on alipay, for U0LEAD") for t in texts)
         events = await world.runtime.store.history("demo", 5)
         assert any(e.action == "ping" and e.outcome == "refused" for e in events)
+
+
+def test_a_command_loaded_first_does_not_hide_the_others() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from handlers.commands._registry import load, parse\n"
+        "from tests.handlers import toy_command\n"
+        "load(toy_command)\n"
+        "print(parse('help', ['wechat']).command.name, parse('ping demo', []).command.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert done.stdout.split() == ["help", "ping"]
+
+
+def test_a_card_button_needs_a_policy_rule() -> None:
+    import dataclasses
+
+    from handlers.commands import Button
+
+    buttoned = dataclasses.replace(toy_command.COMMAND, button=Button("Ping"))
+    with pytest.raises(ValueError, match=r"no rule in handlers/policy\.py"):
+        register(buttoned)
+    assert find("ping") is None
+
+
+def test_commands_without_platforms_still_answer_with_usage() -> None:
+    from handlers.commands import UsageError, parse
+
+    for text in ("gray demo 10", "rollback demo", "offline demo", "connect demo"):
+        with pytest.raises(UsageError, match="which platform"):
+            parse(text, [])

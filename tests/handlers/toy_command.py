@@ -6,8 +6,7 @@ else in miniship knows of it.
 
 from __future__ import annotations
 
-from handlers.commands import Command, Context, Reply, Words
-from handlers.commands._kit import AppArgs
+from handlers.commands import AppArgs, Command, Context, Reply, Words
 
 
 def read(words: Words) -> AppArgs:

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from bot import Runtime, scheduling
 from handlers import cards
+from handlers.commands import action_id
 from handlers.config import Settings
 from handlers.slack import build_app, make_binding
 from storage import ReleaseState
@@ -171,7 +172,7 @@ async def test_a_whole_release_from_slack_on_both_platforms(world: World) -> Non
     # Submit for review with the card's buttons: the same card is updated in place
     for platform in ("wechat", "alipay"):
         assert (
-            await world.click(cards.ACTION_IDS["submit"], "1.0.0", platform, "U0DEV")
+            await world.click(action_id("submit"), "1.0.0", platform, "U0DEV")
         ).status_code == 200
     await world.slack.wait_for("chat.update", count=2)
     await world.settled()
@@ -192,7 +193,7 @@ async def test_a_whole_release_from_slack_on_both_platforms(world: World) -> Non
     assert any("approved" in r["text"] for r in world.slack.replies("C0RELEASE", release.card_ts))
 
     # a developer may not publish; a lead (through the S0LEADS group) may
-    await world.click(cards.ACTION_IDS["publish"], "1.0.0", "wechat", "U0DEV")
+    await world.click(action_id("publish"), "1.0.0", "wechat", "U0DEV")
     refused = await world.slack.wait_for("response_url")
     assert "*publish* role" in refused[-1].params["text"]
     assert refused[-1].params["response_type"] == "ephemeral"
@@ -252,7 +253,7 @@ async def test_a_double_click_publishes_once(world: World) -> None:
     emulator = world.runtime.emulators["wechat"]
     before = emulator.calls.get("/wxa/release", 0)  # type: ignore[attr-defined]
     await asyncio.gather(
-        *(world.click(cards.ACTION_IDS["publish"], "1.0.0", "wechat", "U0LEAD") for _ in range(2))
+        *(world.click(action_id("publish"), "1.0.0", "wechat", "U0LEAD") for _ in range(2))
     )
     await world.slack.wait_for("response_url")
     await world.settled()
@@ -368,7 +369,7 @@ async def test_a_click_on_the_app_home_answers_in_the_dm_and_redraws_home(world:
         "actions": [
             {
                 "type": "button",
-                "action_id": cards.ACTION_IDS["publish"],
+                "action_id": action_id("publish"),
                 "block_id": "b",
                 "value": cards.button_value("demo", "1.0.0", "wechat"),
                 "action_ts": "1732430000.1",

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from handlers import cards
+from handlers.commands import action_id
 from storage import ReleaseState, TimedState
 from storage.models import TimedAction, utcnow
 from tests.slack.test_release_flow import REVIEW, World, card_of, open_world
@@ -105,14 +106,11 @@ async def test_a_missed_release_offers_publish_now(world: World) -> None:
     missed = world.slack.replies("C0RELEASE", ts)[-1]
     assert "Missed: timed release #1" in missed["text"]
     (button,) = [e for b in missed["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    assert (
-        button["action_id"] == cards.ACTION_IDS["publish"]
-        and button["text"]["text"] == "Publish now"
-    )
+    assert button["action_id"] == action_id("publish") and button["text"]["text"] == "Publish now"
     assert cards.parse_button_value(button["value"]) == ("demo", "1.0.0", "")
     assert "⏰" not in footer(card_of(world))
 
-    await world.click(cards.ACTION_IDS["publish"], "1.0.0", "", "U0LEAD")  # every platform
+    await world.click(action_id("publish"), "1.0.0", "", "U0LEAD")  # every platform
     for _ in range(100):
         if await world.state("1.0.0", "alipay") is ReleaseState.RELEASED:
             break
