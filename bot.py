@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,9 @@ class Runtime:
     emulators: dict[str, Emulator] = field(default_factory=dict)
 
     def commands(self, **kwargs: Any) -> Commands:
+        """The commands as this process's settings configure them (what asks first)."""
+        kwargs.setdefault("confirm", self.settings.confirming)
+        kwargs.setdefault("confirm_lifetime", timedelta(minutes=self.settings.confirm_minutes))
         return Commands(self.service, timed=self.timed, admin=self.admin, **kwargs)
 
     @property
@@ -263,7 +267,7 @@ async def serve(settings: Settings) -> int:
             token=slack.slack_bot_token.get_secret_value(), base_url=slack.slack_api_url
         )
 
-        binding = make_binding(rt.service, client, rt.timed, rt.admin)
+        binding = make_binding(rt.service, client, rt.timed, rt.admin, commands=rt.commands)
         for app_entry in rt.config.apps.values():
             if app_entry.roles.open:
                 log.warning(

@@ -31,12 +31,15 @@ from handlers.views import ReleaseCard, TargetLine
 from storage.states import ReleaseState
 
 __all__ = [
+    "CANCEL",
+    "CONFIRM",
     "MAX_HOME_BLOCKS",
     "MAX_MESSAGE_BLOCKS",
     "Block",
     "HomeRow",
     "button_value",
     "button_verbs",
+    "confirmation",
     "escape",
     "home_view",
     "next_steps",
@@ -188,6 +191,54 @@ def _confirm(
         "deny": {"type": "plain_text", "text": "Cancel"},
         "style": style or "primary",
     }
+
+
+CONFIRM = "miniship_confirm"
+CANCEL = "miniship_cancel"
+
+
+def confirmation(question: str, token: str, expires_at: datetime) -> list[Block]:
+    """A question only its requester sees, with Confirm and Cancel (the buttons carry the
+    confirmation's token; miniship checks who clicks and that it has not expired)."""
+    if len(token) > MAX_VALUE:
+        raise ValueError("confirmation token too long")
+    deadline = int(expires_at.timestamp())
+
+    def button(label: str, action: str, style: str | None) -> Block:
+        element: Block = {
+            "type": "button",
+            "action_id": action,
+            "text": {"type": "plain_text", "text": label},
+            "value": token,
+        }
+        if style:
+            element["style"] = style
+        return element
+
+    return [
+        {
+            "type": "section",
+            "block_id": "question",
+            "text": {"type": "mrkdwn", "text": _escape_clipped(question, 2900), "verbatim": True},
+        },
+        {
+            "type": "actions",
+            "block_id": "answer",
+            "elements": [button("Confirm", CONFIRM, "danger"), button("Cancel", CANCEL, None)],
+        },
+        {
+            "type": "context",
+            "block_id": "expiry",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    # Slack shows the time in each reader's own zone
+                    "text": f"Only you can confirm this, before <!date^{deadline}^{{time}}"
+                    f"|{expires_at:%H:%M} UTC>; nothing runs until then.",
+                }
+            ],
+        },
+    ]
 
 
 def publish_now(app: AppEntry, version: str, platforms_: Sequence[str], text: str) -> list[Block]:

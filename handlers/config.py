@@ -110,10 +110,23 @@ class Settings(BaseSettings):
     print(Fernet.generate_key().decode())"``."""
     secret_key_file: Path | None = None
     """A file holding those keys instead (MINISHIP_SECRET_KEY_FILE), e.g. a mounted secret."""
+    confirm: str = "publish,withdraw,rollback,offline,gray,template"
+    """Commands that ask "Really …?" before they run (MINISHIP_CONFIRM, comma-separated;
+    "none" for none): gray asks only to stop, template only to delete. Slack asks with
+    Confirm/Cancel buttons only the requester can use; the console asks [y/N]; a line
+    ending in --yes answers yes."""
+    confirm_minutes: float = Field(10.0, gt=0)
+    """How long a Slack Confirm button works."""
     public_url: str | None = None
     """Where browsers reach miniship's push port (MINISHIP_PUBLIC_URL), e.g.
     https://miniship.example.com: a platform's authorization page sends the admin back to
     <public_url>/connect/<platform>."""
+
+    @property
+    def confirming(self) -> frozenset[str]:
+        """The command names in ``confirm``."""
+        words = {w.strip().lower() for w in self.confirm.split(",") if w.strip()}
+        return frozenset() if words <= {"none", "off"} else frozenset(words)
 
     @field_validator("public_url")
     @classmethod
@@ -164,6 +177,7 @@ class AppEntry:
     platforms: Mapping[str, BaseModel] = field(default_factory=dict)  # name → AppConfig
     channel: str | None = None  # Slack channel id for the app's release cards
     roles: Roles = field(default_factory=Roles)
+    version_prefix: str = ""  # a prefix new versions carry, e.g. "v" (WeChat-only apps)
 
 
 @dataclass(frozen=True)
@@ -201,6 +215,7 @@ class _AppSection(BaseModel):
     timezone: str | None = None
     channel: str | None = Field(None, pattern=CHANNEL)
     roles: Roles = Field(default_factory=Roles)
+    version_prefix: str = Field("", pattern=r"^[A-Za-z]{0,8}$")
 
 
 class _ChannelSection(BaseModel):
@@ -263,7 +278,13 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
             )
         zone = _zone(section.timezone, where) if section.timezone else default_zone
         apps[key] = AppEntry(
-            key, section.name or key, zone, sections, section.channel, section.roles
+            key,
+            section.name or key,
+            zone,
+            sections,
+            section.channel,
+            section.roles,
+            section.version_prefix,
         )
     default_digest = _digest_time(str(data.get("digest", DEFAULT_DIGEST)), source)
     return MinishipConfig(

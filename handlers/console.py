@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from handlers import render
-from handlers.commands import Commands
+from handlers.commands import Asked, Commands, Reply
 from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change
 from handlers.timed import Notice
@@ -48,6 +48,7 @@ class Console:
         self.interactive = stdin.isatty() if interactive is None else interactive
         self.pictures = pictures
         """Where QR codes are saved (their paths are printed: a terminal shows no image)."""
+        self._lines: asyncio.Queue[str] | None = None  # what is typed, once run() reads it
         commands.service.listeners.append(self.on_change)
         commands.admin.listeners.append(self.on_grant)
         if commands.timed is not None:
@@ -94,7 +95,7 @@ class Console:
         return lines
 
     async def run(self) -> None:
-        lines = self._start_reader()
+        lines = self._lines = self._start_reader()
         while True:
             if self.interactive:
                 self.stdout.write("ship> ")
@@ -131,6 +132,8 @@ class Console:
     async def run_line(self, text: str) -> None:
         try:
             reply = await self.commands.handle(self.actor, text)
+            if reply.asked is not None:
+                reply = await self._confirm(reply, reply.asked)
         except Exception as exc:
             log.exception("command failed: %s", text)
             self.say(
@@ -149,6 +152,20 @@ class Console:
                 continue
             link = f" (also at {picture.code.url})" if picture.code.url else ""
             self.say(f"  {picture.title}: QR code saved to {path.resolve()}{link}")
+
+    async def _confirm(self, question: Reply, asked: Asked) -> Reply:
+        """Ask ``[y/N]`` at the prompt; a script (no prompt) confirms with ``--yes``."""
+        if not self.interactive or self._lines is None:
+            await self.commands.answer(self.actor, asked.token, False)  # recorded: cancelled
+            return Reply(
+                f"{question.text}\n  Not run: a script confirms with --yes at the end of "
+                "the line.",
+                error=True,
+            )
+        self.stdout.write(f"{question.text} [y/N] ")
+        self.stdout.flush()
+        said = (await self._lines.get()).strip().lower()
+        return await self.commands.answer(self.actor, asked.token, said in ("y", "yes"))
 
     async def on_grant(self, grant: Authorization) -> None:
         granted = ", ".join(grant.permission_names) or "no permission sets"

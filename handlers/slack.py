@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import aiohttp
 from pydantic import Field, SecretStr
@@ -57,8 +58,15 @@ log = logging.getLogger(__name__)
 MENTION = re.compile(r"^\s*<@[A-Z0-9]+>[:,]?\s*")
 CARD_GONE = frozenset({"message_not_found", "channel_not_found", "is_archived"})
 
-# how a reply reaches people: (text, public) → posted
-Answer = Callable[[str, bool], Awaitable[None]]
+
+class Answer(Protocol):
+    """How a reply reaches people: ``public`` in the channel, else only to who asked."""
+
+    async def __call__(
+        self, text: str, public: bool, blocks: list[cards.Block] | None = None
+    ) -> None: ...
+
+
 # where a reply's pictures go: (channel, thread ts or None)
 Place = tuple[str, str | None]
 
@@ -91,10 +99,7 @@ class SlackBinding:
         """Run one command typed (or clicked) by ``user`` in ``channel``."""
         try:
             reply = await self.commands.handle(Actor(user), unescape(text), channel)
-            if reply.error or reply.private or reply.about is None:
-                await answer(reply.text, False)
-            else:
-                await self._after_action(reply, channel, answer)
+            await self._deliver(reply, channel, answer)
         except Exception:
             log.exception("command failed: %s", text)
             with contextlib.suppress(Exception):  # Slack itself may be what failed
@@ -103,6 +108,34 @@ class SlackBinding:
                     "`/ship status`. Details are in miniship's log.",
                     False,
                 )
+
+    async def confirmed(
+        self, user: str, token: str, yes: bool, channel: str | None, answer: Answer
+    ) -> None:
+        """The requester clicked Confirm (``yes``) or Cancel under a question."""
+        try:
+            reply = await self.commands.answer(Actor(user), token, yes)
+            await self._deliver(reply, channel, answer)
+        except Exception:
+            log.exception("confirmed command failed")
+            with contextlib.suppress(Exception):
+                await answer(
+                    "Something went wrong running that; its outcome is unknown, so check "
+                    "`/ship status`. Details are in miniship's log.",
+                    False,
+                )
+
+    async def _deliver(self, reply: Reply, channel: str | None, answer: Answer) -> None:
+        if reply.asked is not None:
+            await answer(
+                reply.text,
+                False,
+                cards.confirmation(reply.text, reply.asked.token, reply.asked.expires_at),
+            )
+        elif reply.error or reply.private or reply.about is None:
+            await answer(reply.text, False)
+        else:
+            await self._after_action(reply, channel, answer)
 
     async def _after_action(self, reply: Reply, channel: str | None, answer: Answer) -> None:
         assert reply.about is not None
@@ -184,7 +217,10 @@ class SlackBinding:
         if command is None:
             await answer("That button is not one miniship made; nothing was done.", False)
             return
-        await self.run(user, f"{command.name} {app_key} {platform} {version}", channel, answer)
+        # a button that confirms in Slack's own dialog was confirmed by the click
+        yes = " --yes" if command.button is not None and command.button.confirm else ""
+        line = f"{command.name} {app_key} {platform} {version}{yes}"
+        await self.run(user, line, channel, answer)
 
     # -- the release card ---------------------------------------------------------------
 
@@ -369,11 +405,7 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
     async def ship(ack: Any, body: dict[str, Any], respond: Any) -> None:
         text = str(body.get("text", ""))
         await ack(text=f"`/ship {text}` …" if text.strip() else None)
-
-        async def answer(message: str, public: bool) -> None:
-            await respond(text=message, response_type="in_channel" if public else "ephemeral")
-
-        await binding.run(str(body["user_id"]), text, body.get("channel_id"), answer)
+        await binding.run(str(body["user_id"]), text, body.get("channel_id"), _responder(respond))
 
     @app.event("app_mention")
     async def mention(body: dict[str, Any], event: dict[str, Any], client: Any) -> None:
@@ -383,18 +415,8 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         if event.get("bot_id") or "user" not in event:
             return  # another bot mentioning us: not a person's command
         channel, user = str(event["channel"]), str(event["user"])
-        thread = event.get("thread_ts") or event.get("ts")
-
-        async def answer(message: str, public: bool) -> None:
-            if public:
-                await client.chat_postMessage(channel=channel, thread_ts=thread, text=message)
-            else:
-                await client.chat_postEphemeral(
-                    channel=channel, user=user, text=message, thread_ts=event.get("thread_ts")
-                )
-
         text = MENTION.sub("", str(event.get("text", "")), count=1)
-        await binding.run(user, text, channel, answer)
+        await binding.run(user, text, channel, _in_thread(client, channel, user, event))
 
     @app.action(re.compile(f"^{re.escape(action_id(''))}[a-z][a-z0-9-]*$"))
     async def button(
@@ -403,21 +425,27 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         await ack()
         user = str(body["user"]["id"])
         on_home = (body.get("container") or {}).get("type") == "view"
-
-        async def answer(message: str, public: bool) -> None:
-            if on_home:  # a Home tab click has no response_url: answer in the app's DM
-                await client.chat_postMessage(channel=user, text=message)
-            else:
-                await respond(
-                    text=message,
-                    response_type="in_channel" if public else "ephemeral",
-                    replace_original=False,
-                )
-
+        # a Home tab click has no response_url: answer in the app's DM
+        answer = _in_dm(client, user) if on_home else _responder(respond, replace=False)
         channel = (body.get("channel") or {}).get("id")
         await binding.click(user, action, channel, answer)
         if on_home:  # the Home tab shows the new state and the buttons that fit it
             await client.views_publish(user_id=user, view=await binding.home(user))
+
+    @app.action(re.compile(f"^({cards.CONFIRM}|{cards.CANCEL})$"))
+    async def confirmation(
+        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        await ack()
+        yes = action.get("action_id") == cards.CONFIRM
+        await respond(
+            delete_original=True
+        )  # the question is answered: its buttons must not be clicked again
+        channel = (body.get("channel") or {}).get("id")
+        token = str(action.get("value", ""))
+        await binding.confirmed(
+            str(body["user"]["id"]), token, yes, channel, _responder(respond, replace=False)
+        )
 
     @app.event("app_home_opened")
     async def home(event: dict[str, Any], client: Any) -> None:
@@ -426,6 +454,47 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         await client.views_publish(user_id=event["user"], view=await binding.home(event["user"]))
 
     return app
+
+
+def _responder(respond: Any, *, replace: bool | None = None) -> Answer:
+    """Answers through a command's or a click's ``response_url``."""
+
+    async def answer(text: str, public: bool, blocks: list[cards.Block] | None = None) -> None:
+        extra = {} if replace is None else {"replace_original": replace}
+        await respond(
+            text=text,
+            blocks=blocks,
+            response_type="in_channel" if public else "ephemeral",
+            **extra,
+        )
+
+    return answer
+
+
+def _in_thread(client: Any, channel: str, user: str, event: dict[str, Any]) -> Answer:
+    """Answers to a mention: in its thread, or only to the person who mentioned us."""
+    thread = event.get("thread_ts") or event.get("ts")
+
+    async def answer(text: str, public: bool, blocks: list[cards.Block] | None = None) -> None:
+        if public:
+            await client.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+        else:
+            await client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                text=text,
+                blocks=blocks,
+                thread_ts=event.get("thread_ts"),
+            )
+
+    return answer
+
+
+def _in_dm(client: Any, user: str) -> Answer:
+    async def answer(text: str, public: bool, blocks: list[cards.Block] | None = None) -> None:
+        await client.chat_postMessage(channel=user, text=text, blocks=blocks)
+
+    return answer
 
 
 def _role(verb: str) -> str:
@@ -484,6 +553,8 @@ def make_binding(
     client: AsyncWebClient,
     timed: TimedReleases | None = None,
     admin: Admin | None = None,
+    *,
+    commands: Callable[..., Commands] | None = None,
 ) -> SlackBinding:
     """Commands with Slack roles (user groups asked through ``client``), cards kept up to
     date with every review change and timed release, completed authorizations said in
@@ -495,10 +566,11 @@ def make_binding(
         answer = await client.usergroups_users_list(usergroup=group)
         return frozenset(answer.get("users") or ())
 
-    commands = Commands(service, RoleCheck(members_of), timed=timed, admin=admin)
-    binding = SlackBinding(commands, client)
+    build = commands or functools.partial(Commands, service, timed=timed, admin=admin)
+    made = build(authorizer=RoleCheck(members_of))
+    binding = SlackBinding(made, client)
     service.listeners.append(binding.on_change)
-    commands.admin.listeners.append(binding.on_grant)
+    made.admin.listeners.append(binding.on_grant)
     if timed is not None:
         timed.announcers.append(binding)
     return binding

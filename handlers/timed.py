@@ -136,11 +136,12 @@ class TimedReleases:
                 raise CommandRefused(why)
             if not policy.allows("timed publish", target.state):
                 waiting.append(f"{where} is {policy.words(target.state)}")
-            newer = await self.store.newer_released(release, p)
-            if newer is not None:
+            live = await self.service.live_above(app, release, p)
+            if live is not None:
                 raise CommandRefused(
-                    f"{newer.release.version} is already live on {where}; "
-                    f"publishing {version} would go back to an older version"
+                    f"{live} is already live on {where}; publishing {version} would go back "
+                    f"to an older version (`rollback {app.key} {p} to {version}` does that "
+                    "on purpose)"
                 )
         for other in await self.store.timed_actions(release_id=release.id):
             if set(other.platforms) & set(names):
@@ -316,9 +317,9 @@ class TimedReleases:
                 reasons.append(f"it is already released on {where}")
             elif not policy.allows("timed publish", target.state):
                 reasons.append(f"it is {policy.words(target.state)} on {where}, not approved")
-            newer = await self.store.newer_released(release, p)
-            if newer is not None:
-                reasons.append(f"the newer {newer.release.version} is live on {where}")
+            live = await self.service.live_above(app, release, p)
+            if live is not None:
+                reasons.append(f"the newer {live} is live on {where}")
         return "; ".join(reasons)
 
     async def remind(self, action_id: int) -> None:

@@ -3,7 +3,15 @@ vault of run-time platform credentials (vault.py)."""
 
 from storage.db import describe_url, make_engine, migrate
 from storage.states import InvalidTransition, ReleaseState, TimedState
-from storage.store import ActionTaken, LinkRefused, StaleState, Store, TargetExists, TargetView
+from storage.store import (
+    ActionTaken,
+    ConfirmationRefused,
+    LinkRefused,
+    StaleState,
+    Store,
+    TargetExists,
+    TargetView,
+)
 from storage.vault import (
     CredentialError,
     MisplacedCredential,
@@ -16,6 +24,7 @@ from storage.vault import (
 
 __all__ = [
     "ActionTaken",
+    "ConfirmationRefused",
     "CredentialError",
     "InvalidTransition",
     "LinkRefused",

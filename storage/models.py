@@ -162,3 +162,25 @@ class ConnectRequest(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     expires_at: datetime = Field(index=True)
     used_at: datetime | None = None
+
+
+class Confirmation(SQLModel, table=True):
+    """A destructive command waiting for its requester to confirm it (Slack's Confirm
+    button; the console asks at once).
+
+    The button carries a random token; only its SHA-256 is kept. It is taken once, by the
+    person who typed the command, before ``expires_at``; ``command`` is the line run then.
+    """
+
+    __tablename__ = "confirmation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    actor: str = Field(max_length=200)
+    command: str = Field(sa_type=Text)
+    channel: str | None = Field(default=None, max_length=64)
+    question: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime = Field(index=True)
+    answered_at: datetime | None = None
+    answer: str | None = Field(default=None, max_length=16)  # confirmed | cancelled

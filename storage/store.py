@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     App,
+    Confirmation,
     ConnectRequest,
     Delivery,
     Event,
@@ -34,7 +35,15 @@ from storage.models import (
 )
 from storage.states import ACTIVE, ReleaseState, TimedState, check_timed, check_transition
 
-__all__ = ["ActionTaken", "LinkRefused", "StaleState", "Store", "TargetExists", "TargetView"]
+__all__ = [
+    "ActionTaken",
+    "ConfirmationRefused",
+    "LinkRefused",
+    "StaleState",
+    "Store",
+    "TargetExists",
+    "TargetView",
+]
 
 S = ReleaseState
 
@@ -80,6 +89,12 @@ class TargetExists(Exception):
 class LinkRefused(Exception):
     """An authorization callback whose ``state`` is not a link miniship made for that
     platform, or one already used or expired. The message says which, for people."""
+
+
+class ConfirmationRefused(Exception):
+    """A Confirm (or Cancel) that does not count: not a confirmation miniship asked for,
+    already answered, expired, or clicked by someone other than who asked. The message
+    says which, for people."""
 
 
 @dataclass(frozen=True)
@@ -437,6 +452,65 @@ class Store:
         if row.used_at is not None:
             raise LinkRefused("this authorization link was used already")
         raise LinkRefused("this authorization link has expired")
+
+    # -- confirmations ------------------------------------------------------------------
+
+    async def ask_confirmation(
+        self, actor: str, command: str, channel: str | None, question: str, lifetime: timedelta
+    ) -> tuple[Confirmation, str]:
+        """A new confirmation of ``command`` for ``actor`` and its token (for the button),
+        valid for ``lifetime``. Confirmations that expired long ago are dropped."""
+        token = secrets.token_urlsafe(24)
+        now = utcnow()
+        row = Confirmation(
+            token_hash=_digest(token),
+            actor=actor,
+            command=command,
+            channel=channel,
+            question=question,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+        async with self.session() as s:
+            await s.exec(
+                delete(Confirmation).where(col(Confirmation.expires_at) < now - timedelta(days=1))
+            )
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+        return row, token
+
+    async def answer_confirmation(self, token: str, actor: str, answer: str) -> Confirmation:
+        """Mark the confirmation ``token`` stands for ``answer``ed ("confirmed" or
+        "cancelled") by ``actor``: once, by the person who asked, before it expires.
+
+        Raises:
+            ConfirmationRefused: unknown, answered already, expired, or another person's.
+        """
+        now = utcnow()
+        where = col(Confirmation.token_hash) == _digest(token)
+        async with self.session() as s:
+            result = await s.exec(
+                update(Confirmation)
+                .where(
+                    where,
+                    col(Confirmation.actor) == actor,
+                    col(Confirmation.answered_at).is_(None),
+                    col(Confirmation.expires_at) > now,
+                )
+                .values(answered_at=now, answer=answer)
+            )
+            await s.commit()
+            row = (await s.exec(select(Confirmation).where(where))).first()
+        if getattr(result, "rowcount", 0) == 1 and row is not None:
+            return row
+        if row is None:
+            raise ConfirmationRefused("that is not a confirmation miniship asked for")
+        if row.actor != actor:
+            raise ConfirmationRefused("only the person who typed the command can confirm it")
+        if row.answered_at is not None:
+            raise ConfirmationRefused(f"that was {row.answer} already")
+        raise ConfirmationRefused("that confirmation has expired; type the command again")
 
     # -- the event log ------------------------------------------------------------------
 

@@ -81,7 +81,7 @@ def test_a_separate_miniship_releases_through_the_standalone_emulators(tmp_path:
         toml = toml.replace("# app_refresh_token", "app_refresh_token")
         (tmp_path / "mine.toml").write_text(toml)
         script = "upload demo 1.0.0 through the standalone emulators\nsubmit demo 1.0.0\n"
-        script += "wait 1.5\nstatus demo\npublish demo 1.0.0\n"
+        script += "wait 1.5\nstatus demo\npublish demo 1.0.0 --yes\n"
         done = subprocess.run(
             [sys.executable, str(REPO / "bot.py"), "console"],
             input=script,

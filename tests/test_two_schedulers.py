@@ -100,7 +100,7 @@ async def test_two_schedulers_publish_a_timed_release_once(
         # (its reminder, due at once, may be running: stopping waits for it)
         script = (
             "upload demo 1.0.0 notes\nsubmit demo 1.0.0\nwait 3\nstatus demo\n"
-            f"publish demo 1.0.0 in {DUE_IN}s\n"
+            f"publish demo 1.0.0 in {DUE_IN}s --yes\n"
         )
         setup = subprocess.run(
             console, input=script, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60

@@ -9,7 +9,7 @@ whose names start with ``_`` are the machinery, not commands.
 
 from __future__ import annotations
 
-from handlers.commands._kit import Button, Command, Context, Picture, Reply
+from handlers.commands._kit import Asked, Button, Command, Context, Picture, Question, Reply
 from handlers.commands._registry import (
     MAX_INPUT,
     Parsed,
@@ -43,12 +43,14 @@ __all__ = [
     "VERSION",
     "AppArgs",
     "Args",
+    "Asked",
     "Button",
     "Command",
     "Commands",
     "Context",
     "Parsed",
     "Picture",
+    "Question",
     "ReleaseArgs",
     "Reply",
     "UsageError",

@@ -19,7 +19,7 @@ from handlers.timed import NO_SCHEDULER, TimedReleases
 from platforms import platform_class
 from platforms.base import TrialCode
 
-__all__ = ["Button", "Command", "Context", "Picture", "Reply"]
+__all__ = ["Asked", "Button", "Command", "Context", "Picture", "Question", "Reply"]
 
 # -- replies ------------------------------------------------------------------------------
 
@@ -34,12 +34,21 @@ class Picture:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """A confirmation waiting for the person who typed the command."""
+
+    token: str  # what the Confirm/Cancel buttons carry
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class Reply:
     text: str
     error: bool = False  # usage help or a refusal: only for the person who typed
     about: tuple[str, str] | None = None  # (app, version) whose release card shows it
     pictures: tuple[Picture, ...] = ()
     private: bool = False  # for the person who typed only (an authorization link)
+    asked: Asked | None = None  # nothing ran yet: ``text`` asks to confirm (privately)
 
     @classmethod
     def of(cls, res: ActionResult, text: str) -> Reply:
@@ -75,6 +84,14 @@ class Context:
     scheduler: TimedReleases | None = None
     doing: Mapping[str, str] = field(default_factory=dict)
     """role → the commands it allows, as words ("upload, submit, expedite")."""
+
+    def where(self, app: str, chosen: tuple[str, ...]) -> str:
+        """The platforms a command on ``app`` acts on, by name: "WeChat and Alipay"."""
+        names = [
+            self.service.display(p)
+            for p in self.service.platforms_for(self.service.app(app), chosen)
+        ]
+        return " and ".join(names) if len(names) < 3 else ", ".join(names)
 
     @property
     def timed(self) -> TimedReleases:
@@ -132,6 +149,14 @@ A = TypeVar("A", bound=Args)
 
 
 @dataclass(frozen=True)
+class Question:
+    """What a command asks before it runs ("Really take demo offline on Alipay?")."""
+
+    text: str
+    always: bool = False  # asked whatever MINISHIP_CONFIRM says (e.g. an unusual version)
+
+
+@dataclass(frozen=True)
 class Button:
     """How a release card offers the command (it runs ``<name> <app> <platform> <version>``)."""
 
@@ -159,6 +184,10 @@ class Command(Generic[A]):
     examples: tuple[str, ...] = ()
     rank: int = 100
     button: Button | None = None
+    confirm: Callable[[Context, A], Awaitable[Question | None]] | None = None
+    """What to ask before running (None: nothing to ask for these arguments). Asked when
+    the command is in MINISHIP_CONFIRM or the question says ``always``; a line with
+    ``--yes`` has answered already."""
 
     def parse(self, words: Words) -> Args:
         args = self.read(words)
@@ -167,3 +196,6 @@ class Command(Generic[A]):
 
     async def execute(self, context: Context, args: Any) -> Reply:
         return await self.run(context, args)
+
+    async def question(self, context: Context, args: Any) -> Question | None:
+        return None if self.confirm is None else await self.confirm(context, args)

@@ -8,21 +8,28 @@ The console prints ``Reply.text``; Slack shows errors only to the person who typ
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+import re
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
 
 import platforms
 from handlers.admin import Admin
 from handlers.commands import _registry
-from handlers.commands._kit import Context, Reply
-from handlers.commands._words import UsageError
+from handlers.commands._kit import Asked, Context, Question, Reply
+from handlers.commands._words import Scope, UsageError
 from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService
 from handlers.roles import Authorizer, Everyone
 from handlers.timed import TimedReleases
+from platforms.errors import ConfigError
+from storage import ConfirmationRefused
 from storage.models import utcnow
 
 __all__ = ["Commands"]
+
+
+YES = re.compile(r"(?<!\S)--yes(?!\S)", re.IGNORECASE)
+CONFIRM_LIFETIME = timedelta(minutes=10)
 
 
 class Commands:
@@ -34,12 +41,24 @@ class Commands:
         timed: TimedReleases | None = None,
         admin: Admin | None = None,
         clock: Callable[[], datetime] = utcnow,
+        confirm: Collection[str] = (),
+        confirm_lifetime: timedelta = CONFIRM_LIFETIME,
     ) -> None:
+        """``confirm`` names the commands that ask before they run (MINISHIP_CONFIRM)."""
         self.service = service
         self.authorizer = authorizer or Everyone()
         self.timed = timed
         self.admin = admin or Admin(service, None)
         self.clock = clock
+        self.confirming = frozenset(confirm)
+        self.confirm_lifetime = confirm_lifetime
+        asking = {c.name for c in _registry.commands() if c.confirm is not None}
+        unknown = self.confirming - asking
+        if unknown:
+            raise ConfigError(
+                f"MINISHIP_CONFIRM names {', '.join(sorted(unknown))}; the commands that can "
+                f"ask first are {', '.join(sorted(asking))} (or none)"
+            )
 
     def context(self, actor: Actor, channel: str | None = None) -> Context:
         roles = {c.role for c in _registry.commands() if c.role}
@@ -55,9 +74,15 @@ class Commands:
         )
 
     async def handle(self, actor: Actor, text: str, channel: str | None = None) -> Reply:
-        """Run ``text`` for ``actor``; ``channel`` is where it was typed (Slack), if anywhere."""
+        """Run ``text`` for ``actor``; ``channel`` is where it was typed (Slack), if anywhere.
+
+        A command that asks first answers with the question (``Reply.asked``) and runs
+        when :meth:`answer` hears yes, or at once when the line says ``--yes``.
+        """
+        yes = bool(YES.search(text))
+        line = YES.sub(" ", text).strip() if yes else text
         try:
-            parsed = _registry.parse(text, platforms.names())
+            parsed = _registry.parse(line, platforms.names())
         except UsageError as exc:
             usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
             return Reply(f"{exc.message}{usage}", error=True)
@@ -72,9 +97,57 @@ class Commands:
                 )
                 if refusal is not None:
                     return refusal
+            if not yes:
+                question = await command.question(context, args)
+                if question is not None and (question.always or command.name in self.confirming):
+                    return await self._ask(context, command.name, scope, line, question)
             return await command.execute(context, args)
         except CommandRefused as exc:
             return Reply(str(exc), error=True)
+
+    async def _ask(
+        self, context: Context, name: str, scope: Scope, line: str, question: Question
+    ) -> Reply:
+        row, token = await self.service.store.ask_confirmation(
+            context.actor.id, line, context.channel, question.text, self.confirm_lifetime
+        )
+        await self._record(context.actor, name, scope, "asked", question.text)
+        return Reply(question.text, private=True, asked=Asked(token, row.expires_at))
+
+    async def answer(self, actor: Actor, token: str, yes: bool) -> Reply:
+        """The requester's Confirm (``yes``) or Cancel: run the command, or say nothing ran."""
+        try:
+            row = await self.service.store.answer_confirmation(
+                token, actor.id, "confirmed" if yes else "cancelled"
+            )
+        except ConfirmationRefused as exc:
+            return Reply(f"{exc}; nothing was done.", error=True)
+        return await self.answered(actor, row.command, row.channel, yes)
+
+    async def answered(self, actor: Actor, line: str, channel: str | None, yes: bool) -> Reply:
+        """Record the answer to ``line``'s question; run it on yes."""
+        try:
+            parsed = _registry.parse(line, platforms.names())
+            name, scope = parsed.command.name, parsed.args.scope()
+        except UsageError:  # the line was parsed when asked; a later miniship may differ
+            name, scope = line.split()[0], Scope()
+        await self._record(actor, name, scope, "confirmed" if yes else "cancelled", line)
+        if not yes:
+            return Reply(f"Cancelled: `{line}` was not run; nothing was done.", private=True)
+        return await self.handle(actor, f"{line} --yes", channel)
+
+    async def _record(
+        self, actor: Actor, action: str, scope: Scope, outcome: str, message: str
+    ) -> None:
+        await self.service.store.record(
+            actor=actor.id,
+            action=action,
+            outcome=outcome,
+            app=scope.app,
+            version=scope.version,
+            platform=scope.platform,
+            message=message,
+        )
 
     async def may(self, actor: Actor, app: AppEntry, role: str) -> bool:
         return await self.authorizer.allows(actor, app, role)

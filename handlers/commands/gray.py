@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import VersionArgs, Words, clip
 
 
@@ -38,6 +38,15 @@ async def run(context: Context, args: GrayArgs) -> Reply:
     return Reply.of(res, render.result(res))
 
 
+async def confirm(context: Context, args: GrayArgs) -> Question | None:
+    if args.share is not None:
+        return None  # growing a share is undone by stop; stopping is what asks
+    return Question(
+        f"Stop the staged release of {args.app} on {context.where(args.app, args.platforms)}? "
+        "Users who have the new version go back to the live one."
+    )
+
+
 COMMAND = Command(
     name="gray",
     usage="gray <app> <platform> [version] <percent> | gray <app> <platform> stop",
@@ -49,4 +58,5 @@ COMMAND = Command(
     rank=110,
     read=read,
     run=run,
+    confirm=confirm,
 )

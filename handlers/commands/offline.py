@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers import render
-from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import VersionArgs, Words
 
 
@@ -22,6 +22,13 @@ async def run(context: Context, args: VersionArgs) -> Reply:
     return Reply.of(res, render.result(res))
 
 
+async def confirm(context: Context, args: VersionArgs) -> Question:
+    return Question(
+        f"Really take {args.app} offline on {context.where(args.app, args.platforms)}? "
+        "Nobody can open it there until a version is published again."
+    )
+
+
 COMMAND = Command(
     name="offline",
     usage="offline <app> <platform> [version]",
@@ -31,4 +38,5 @@ COMMAND = Command(
     rank=130,
     read=read,
     run=run,
+    confirm=confirm,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Button, Command, Context, Reply
+from handlers.commands._kit import Button, Command, Context, Question, Reply
 from handlers.commands._words import ReleaseArgs, Words, clip
 from handlers.when import WhenError, parse_when
 
@@ -33,6 +33,14 @@ async def run(context: Context, args: PublishArgs) -> Reply:
         return await _later(context, args, args.when)
     res = await context.service.publish(context.actor, args.app, args.platforms, args.version)
     return Reply.of(res, render.result(res))
+
+
+async def confirm(context: Context, args: PublishArgs) -> Question:
+    when = f" {args.when}" if args.when else ""
+    return Question(
+        f"Publish {args.app} {args.version} on {context.where(args.app, args.platforms)}"
+        f"{when}? It goes live for everyone who opens the mini program."
+    )
 
 
 async def _later(context: Context, args: PublishArgs, when: str) -> Reply:
@@ -68,4 +76,5 @@ COMMAND = Command(
     ),
     read=read,
     run=run,
+    confirm=confirm,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import AppArgs, Words
 
 
@@ -32,6 +32,14 @@ async def run(context: Context, args: RollbackArgs) -> Reply:
     return Reply.of(res, render.result(res))
 
 
+async def confirm(context: Context, args: RollbackArgs) -> Question:
+    to = args.to or "the version before the live one"
+    return Question(
+        f"Roll {args.app} back to {to} on {context.where(args.app, args.platforms)}? "
+        "Everyone gets that version at once."
+    )
+
+
 COMMAND = Command(
     name="rollback",
     usage="rollback <app> <platform> [to <version>]",
@@ -43,4 +51,5 @@ COMMAND = Command(
     rank=120,
     read=read,
     run=run,
+    confirm=confirm,
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import Args, Words
 from handlers.releases import CommandRefused
 
@@ -53,6 +53,15 @@ async def run_change(context: Context, args: TemplateArgs) -> Reply:
     return Reply(await context.admin.change_template(context.actor, args.verb, args.item))
 
 
+async def confirm_change(context: Context, args: TemplateArgs) -> Question | None:
+    if args.verb != "delete":
+        return None
+    return Question(
+        f"Delete template {args.item} from the template library? No mini program can be "
+        "uploaded from it afterwards."
+    )
+
+
 COMMANDS = (
     Command(
         name="templates",
@@ -72,5 +81,6 @@ COMMANDS = (
         rank=150,
         read=read_change,
         run=run_change,
+        confirm=confirm_change,
     ),
 )

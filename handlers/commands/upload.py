@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers import render
-from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import ReleaseArgs, Words
 
 MAX_NOTES = 1000
@@ -36,6 +36,15 @@ async def run(context: Context, args: UploadArgs) -> Reply:
     return Reply.of(res, render.result(res))
 
 
+async def confirm(context: Context, args: UploadArgs) -> Question | None:
+    """An unusual jump (1.2.0 → 3.0.0, a part ≥ 100) is asked about, whatever the settings:
+    Alipay versions can never go down again."""
+    app = context.service.app(args.app)
+    names = context.service.platforms_for(app, args.platforms)
+    check = await context.service.check_upload(app, names, args.version)
+    return Question(check.jump, always=True) if check.jump and not check.refusal else None
+
+
 COMMAND = Command(
     name="upload",
     usage="upload <app> [platform] <version> [template <id>] [notes…]",
@@ -48,4 +57,5 @@ COMMAND = Command(
     rank=30,
     read=read,
     run=run,
+    confirm=confirm,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers import render
-from handlers.commands._kit import Button, Command, Context, Reply
+from handlers.commands._kit import Button, Command, Context, Question, Reply
 from handlers.commands._words import ReleaseArgs, Words
 
 
@@ -15,6 +15,13 @@ def read(words: Words) -> ReleaseArgs:
 async def run(context: Context, args: ReleaseArgs) -> Reply:
     res = await context.service.withdraw(context.actor, args.app, args.platforms, args.version)
     return Reply.of(res, render.result(res))
+
+
+async def confirm(context: Context, args: ReleaseArgs) -> Question:
+    return Question(
+        f"Withdraw {args.app} {args.version} on {context.where(args.app, args.platforms)}? "
+        "It leaves review (WeChat allows 5 withdrawals a day); it can be submitted again."
+    )
 
 
 COMMAND = Command(
@@ -33,4 +40,5 @@ COMMAND = Command(
     ),
     read=read,
     run=run,
+    confirm=confirm,
 )

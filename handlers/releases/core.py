@@ -93,6 +93,22 @@ class ReleaseCore:
         names = self.platforms_for(app, chosen)
         return Step(self, actor, action, app, await self.release_of(app, version)), names
 
+    async def refuse(
+        self, actor: Actor, action: str, app: AppEntry, version: str, message: str
+    ) -> ActionResult:
+        """The whole command is refused before anything was tried (recorded)."""
+        release = await self.store.release(app.key, version)
+        await self.store.record(
+            actor=actor.id,
+            action=action,
+            outcome=str(Outcome.REFUSED),
+            app=app.key,
+            release=release,
+            version=version,
+            message=message,
+        )
+        return ActionResult(action, app, version, refusal=message)
+
     async def release_of(self, app: AppEntry, version: str) -> Release:
         release = await self.store.release(app.key, version)
         if release is None:
@@ -247,15 +263,9 @@ class Step:
 
     async def refuse_all(self, message: str) -> ActionResult:
         """The whole command is refused; nothing was tried on any platform."""
-        await self.service.store.record(
-            actor=self.actor.id,
-            action=self.action,
-            outcome=str(Outcome.REFUSED),
-            app=self.app.key,
-            release=self.release,
-            message=message,
+        return await self.service.refuse(
+            self.actor, self.action, self.app, self.release.version, message
         )
-        return ActionResult(self.action, self.app, self.release.version, refusal=message)
 
 
 async def attempt(call: Awaitable[T]) -> tuple[T | Exception, list[dict[str, Any]]]:

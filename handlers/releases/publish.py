@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from handlers import policy
 from handlers.releases.core import Step, attempt, explain, join
+from handlers.releases.known import VersionGuard
 from handlers.releases.results import (
     ActionResult,
     Actor,
@@ -23,7 +24,7 @@ from storage.models import ReleaseTarget
 __all__ = ["PublishActions"]
 
 
-class PublishActions(Watcher):
+class PublishActions(Watcher, VersionGuard):
     async def publish(
         self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
     ) -> ActionResult:
@@ -40,6 +41,10 @@ class PublishActions(Watcher):
             claims = await self._claim(targets)
             if isinstance(claims, str):
                 return await step.refuse_all(claims)
+            downgrade = await self._downgrade(step, claims)
+            if downgrade:
+                await self._unclaim(claims, targets)
+                return await step.refuse_all(downgrade)
             return await self.fan_out(
                 step,
                 list(claims),
@@ -82,6 +87,28 @@ class PublishActions(Watcher):
             return ActionResult("publish", step.app, version, [refused])
         return targets
 
+    async def _downgrade(self, step: Step, claims: Mapping[str, ReleaseTarget]) -> str:
+        """Why publishing would go back to an older version ("" when it would not). Asked
+        while holding the claims, so what is live cannot change through miniship meanwhile."""
+        version = step.release.version
+        for p in claims:
+            live = await self.live_above(step.app, step.release, p)
+            if live is not None:
+                return (
+                    f"Nothing published: {version} is older than {live}, which is live on "
+                    f"{self.display(p)}; publishing it would go back to an older version. "
+                    f"To go back on purpose: `rollback {step.app.key} {p} to {version}`."
+                )
+        return ""
+
+    async def _unclaim(
+        self, claims: Mapping[str, ReleaseTarget], targets: Mapping[str, ReleaseTarget]
+    ) -> None:
+        """Give the claims back: each release returns to the state it was in."""
+        for p, taken in claims.items():
+            with contextlib.suppress(StaleState):
+                await self.store.transition(taken, ReleaseState(targets[p].state))
+
     async def _claim(self, targets: Mapping[str, ReleaseTarget]) -> dict[str, ReleaseTarget] | str:
         """Claim every target for publishing, or none (returns why not)."""
         claims: dict[str, ReleaseTarget] = {}
@@ -89,9 +116,7 @@ class PublishActions(Watcher):
             try:
                 claims[p] = await self.store.transition(target, policy.CLAIM)
             except StaleState as exc:
-                for taken, before in ((c, targets[q].state) for q, c in claims.items()):
-                    with contextlib.suppress(StaleState):
-                        await self.store.transition(taken, ReleaseState(before))
+                await self._unclaim(claims, targets)
                 return (
                     f"Nothing published: somebody else acted first on {self.display(p)}, "
                     f"where it is now {policy.words(exc.current.state)}."

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from handlers import policy
 from handlers.config import AppEntry
-from handlers.releases.core import ReleaseCore, Step, attempt, explain, join
+from handlers.releases.core import Step, attempt, explain, join
+from handlers.releases.known import VersionGuard
 from handlers.releases.results import ActionResult, Actor, CommandRefused, PlatformResult
 from platforms.base import BEIJING, Quota
 from platforms.errors import ConfigError, PlatformError, Unsupported
@@ -31,7 +32,7 @@ _QUOTA_NEXT = {
 }
 
 
-class ReviewActions(ReleaseCore):
+class ReviewActions(VersionGuard):
     async def upload(
         self,
         actor: Actor,
@@ -43,6 +44,9 @@ class ReviewActions(ReleaseCore):
     ) -> ActionResult:
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
+        refusal = (await self.check_upload(app, names, version)).refusal
+        if refusal:
+            return await self.refuse(actor, "upload", app, version, refusal)
         release = await self.store.ensure_release(app.key, version, notes, actor.id)
         step = Step(self, actor, "upload", app, release)
         return await self.fan_out(step, names, lambda one: self._upload(one, template))
@@ -88,9 +92,10 @@ class ReviewActions(ReleaseCore):
         release = step.release
         existing = await step.target()
         if existing is not None:
+            now = policy.words(existing.state)
+            state = "" if now == "uploaded" else f" (now {now})"
             return await step.refuse(
-                f"{release.version} is already uploaded and {policy.words(existing.state)}; "
-                "upload a new version instead"
+                f"{release.version} is already uploaded{state}; upload a new version instead"
             )
         adapter = step.adapter
         answer, exchanges = await attempt(

@@ -186,7 +186,8 @@ def test_a_script_runs_end_to_end(tmp_path: Path) -> None:
             "submit demo 1.0.0",
             "wait 3",
             "status demo",
-            "publish demo 1.0.0",
+            "publish demo 1.0.0",  # a script does not answer a question: nothing runs
+            "publish demo 1.0.0 --yes",
             "history demo",
             "",
         ]
@@ -219,6 +220,9 @@ def test_a_script_runs_end_to_end(tmp_path: Path) -> None:
     assert "> upload demo 1.0.0 first release" in out
     assert "[review] demo 1.0.0 on WeChat: in review → approved" in out
     assert "[review] demo 1.0.0 on Alipay: in review → approved" in out
+    assert "Publish demo 1.0.0 on WeChat and Alipay? It goes live" in out
+    assert "Not run: a script confirms with --yes at the end of the line." in out
+    assert "publish 1.0.0: cancelled" in out  # the unanswered question is in the history
     assert out.count("published") >= 2
     assert "Traceback" not in out + done.stderr
 

@@ -129,7 +129,9 @@ class Answers:
     def __init__(self) -> None:
         self.said: list[tuple[str, bool]] = []
 
-    async def __call__(self, text: str, public: bool) -> None:
+    async def __call__(
+        self, text: str, public: bool, blocks: list[dict[str, Any]] | None = None
+    ) -> None:
         self.said.append((text, public))
 
     def private(self) -> list[str]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,7 @@ class World:
 
 @asynccontextmanager
 async def open_world(
-    tmp_path: Path, database_url: str, *, scheduler: bool = False
+    tmp_path: Path, database_url: str, *, scheduler: bool = False, confirm: Collection[str] = ()
 ) -> AsyncIterator[World]:
     """Bolt over HTTP on loopback, wired as `serve` wires it, to a fake Slack; with the
     scheduler running too when asked (its watch interval an hour: tests move reviews)."""
@@ -114,7 +115,9 @@ async def open_world(
     clock = FakeClock()
     async with FakeSlack() as slack, clocked_runtime(settings, clock) as rt:
         slack.groups = {"S0LEADS": ["U0LEAD"]}
-        binding = make_binding(rt.service, slack.client(), rt.timed, rt.admin)  # as `serve` does
+        # as `serve` does, asking first before the commands in ``confirm``
+        commands = functools.partial(rt.commands, confirm=confirm)
+        binding = make_binding(rt.service, slack.client(), rt.timed, rt.admin, commands=commands)
         app = build_app(binding, signing_secret=SECRET, socket_mode=False)
         runner = web.AppRunner(app.web_app(path="/slack/events"))
         await runner.setup()

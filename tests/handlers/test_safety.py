@@ -1,0 +1,208 @@
+"""Safe releases through the console, against both emulators: the version rule, no
+downgrade by publish (now or timed), and confirmations for destructive commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import col, update
+
+from handlers.commands import Commands
+from handlers.releases import Actor
+from platforms.errors import ConfigError
+from storage import ReleaseState
+from storage.models import ReleaseTarget, TimedAction
+from tests.handlers.harness import Session
+from tests.handlers.test_lifecycle import approved, released
+
+S = ReleaseState
+ME, OTHER = Actor("console:me"), Actor("console:other")
+
+
+async def uploads(session: Session) -> list[str]:
+    """Versions the platforms were asked to take (the emulators' upload counters)."""
+    events = await session.runtime.store.history("demo", 100)
+    return [f"{e.version}:{e.platform}" for e in events if e.action == "upload" and e.platform]
+
+
+class NoPlanner:
+    """Timed releases are planned, never woken (the fire-time checks are tested apart)."""
+
+    def plan(self, action: TimedAction, remind_at: datetime | None) -> None:
+        pass
+
+    def unplan(self, action_id: int) -> None:
+        pass
+
+
+# -- the version rule ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("1.2", "is not MAJOR.MINOR.PATCH (three numbers, as Alipay demands); write 1.2.0"),
+        ("v1.2.0", "versions have no prefix (Alipay takes digits only); write 1.2.0"),
+        ("1.2.0.0", "has 4 parts"),
+        ("01.02.03", "has leading zeros; write 1.2.3"),
+        ("1.2.0-beta", "is not a version"),
+    ],
+)
+async def test_a_version_off_the_rule_is_refused_before_any_platform(
+    session: Session, typed: str, said: str
+) -> None:
+    out = await session.run(f"upload demo {typed} notes")
+    assert "Not uploaded:" in out and said in out, out
+    assert await uploads(session) == []  # neither platform was asked
+    assert await session.runtime.store.release("demo", typed) is None
+    events = await session.runtime.store.history("demo", 5)
+    assert events[0].action == "upload" and events[0].outcome == "refused"
+
+
+async def test_a_version_not_above_what_is_known_is_refused_with_the_picture(
+    session: Session,
+) -> None:
+    await session.run("upload demo 1.2.0 first")
+    for line in ("upload demo 1.1.0 older", "upload demo wechat 1.1.9 older"):
+        out = await session.run(line)
+        assert "is not higher than 1.2.0" in out and "upload 1.2.1 or higher" in out, out
+        assert "WeChat: live none; also known: 1.2.0" in out, out
+        assert "Alipay: live none; also known: 1.2.0" in out, out
+    assert await uploads(session) == ["1.2.0:wechat", "1.2.0:alipay"] or sorted(
+        await uploads(session)
+    ) == ["1.2.0:alipay", "1.2.0:wechat"]
+
+
+async def test_the_same_version_may_follow_on_the_other_platform(session: Session) -> None:
+    out = await session.run("upload demo wechat 1.3.0 first on WeChat")
+    assert "✓ WeChat" in out, out
+    out = await session.run("upload demo alipay 1.3.0 then on Alipay")
+    assert "✓ Alipay" in out, out
+    out = await session.run("upload demo wechat 1.3.0 again")
+    assert "– WeChat  1.3.0 is already uploaded; upload a new version instead" in out, out
+
+
+async def test_an_unusual_jump_asks_first_whatever_the_settings(session: Session) -> None:
+    await session.run("upload demo 1.2.0 first")
+    out = await session.run("upload demo 3.0.0 big")  # a script: the question is not answered
+    assert "3.0.0 skips from major version 1 to 3" in out, out
+    assert "Alipay versions can never go down" in out and "Not run" in out, out
+    assert await session.runtime.store.release("demo", "3.0.0") is None
+    out = await session.run("upload demo 1.2.100 typo?")
+    assert "has a part of 100" in out and "Not run" in out, out
+    out = await session.run("upload demo 3.0.0 big --yes")
+    assert out.count("✓") == 2, out
+
+
+# -- no downgrade by publish ----------------------------------------------------------------
+
+
+async def _back_to_approved(session: Session, version: str, platform: str) -> None:
+    """As if ``version`` had been approved again (a state a lower version can be in while
+    a higher one is live, e.g. released elsewhere)."""
+    store = session.runtime.store
+    release = await store.release("demo", version)
+    assert release is not None
+    async with store.session() as s:
+        await s.exec(
+            update(ReleaseTarget)
+            .where(col(ReleaseTarget.release_id) == release.id)
+            .where(col(ReleaseTarget.platform) == platform)
+            .values(state=str(S.APPROVED), updated_at=datetime.now(UTC))
+        )
+        await s.commit()
+
+
+async def test_publishing_an_older_version_is_refused_now_and_later(session: Session) -> None:
+    await released(session, "1.0.0", "wechat")
+    await released(session, "2.0.0", "wechat")
+    await _back_to_approved(session, "1.0.0", "wechat")
+    out = await session.run("publish demo wechat 1.0.0")
+    assert "1.0.0 is older than 2.0.0, which is live on WeChat" in out, out
+    assert "`rollback demo wechat to 1.0.0`" in out, out
+    assert await session.state("1.0.0", "wechat") is S.APPROVED  # the claim was given back
+    assert await session.state("2.0.0", "wechat") is S.RELEASED
+    session.runtime.timed.planner = NoPlanner()
+    out = (await _commands(session).handle(ME, "publish demo wechat 1.0.0 in 1h")).text
+    assert "2.0.0 is already live on WeChat" in out and "older version" in out, out
+
+
+# -- confirmations ------------------------------------------------------------------------
+
+
+def _commands(session: Session, lifetime: timedelta = timedelta(minutes=10)) -> Commands:
+    rt = session.runtime
+    return Commands(
+        rt.service,
+        timed=rt.timed,
+        admin=rt.admin,
+        confirm={"offline", "gray"},
+        confirm_lifetime=lifetime,
+    )
+
+
+async def test_a_destructive_command_asks_and_only_its_requester_answers(
+    session: Session,
+) -> None:
+    await released(session, "1.0.0", "alipay")
+    commands = _commands(session)
+    asked = await commands.handle(ME, "offline demo alipay")
+    assert asked.asked is not None and asked.private and not asked.error
+    assert asked.text.startswith("Really take demo offline on Alipay?")
+    assert await session.state("1.0.0", "alipay") is S.RELEASED  # nothing ran
+
+    other = await commands.answer(OTHER, asked.asked.token, True)
+    assert other.error and "only the person who typed the command" in other.text
+    assert await session.state("1.0.0", "alipay") is S.RELEASED
+
+    done = await commands.answer(ME, asked.asked.token, True)
+    assert "✓ Alipay" in done.text and "taken offline" in done.text, done.text
+    assert await session.state("1.0.0", "alipay") is S.OFFLINE
+    again = await commands.answer(ME, asked.asked.token, True)
+    assert again.error and "confirmed already" in again.text
+
+    events = [
+        (e.actor, e.action, e.outcome)
+        for e in await session.runtime.store.history("demo", 10)
+        if e.action == "offline"
+    ]
+    assert ("console:me", "offline", "asked") in events
+    assert ("console:me", "offline", "confirmed") in events
+    assert ("console:me", "offline", "ok") in events
+
+
+async def test_cancel_runs_nothing_and_an_expired_question_is_refused(session: Session) -> None:
+    await released(session, "1.0.0", "alipay")
+    commands = _commands(session)
+    asked = await commands.handle(ME, "offline demo alipay")
+    assert asked.asked is not None
+    cancelled = await commands.answer(ME, asked.asked.token, False)
+    assert "Cancelled" in cancelled.text and "nothing was done" in cancelled.text
+    assert await session.state("1.0.0", "alipay") is S.RELEASED
+
+    stale = _commands(session, timedelta(seconds=-1))
+    asked = await stale.handle(ME, "offline demo alipay")
+    assert asked.asked is not None
+    late = await stale.answer(ME, asked.asked.token, True)
+    assert late.error and "expired" in late.text
+    assert await session.state("1.0.0", "alipay") is S.RELEASED
+
+
+async def test_yes_answers_ahead_and_only_listed_commands_ask(session: Session) -> None:
+    await released(session, "1.0.0", "wechat")
+    await approved(session, "1.1.0", "wechat")
+    commands = _commands(session)
+    out = await commands.handle(ME, "gray demo wechat 10")  # growing a share does not ask
+    assert out.asked is None and "✓ WeChat" in out.text, out.text
+    asked = await commands.handle(ME, "gray demo wechat stop")
+    assert asked.asked is not None and "Stop the staged release" in asked.text
+    out = await commands.handle(ME, "gray demo wechat stop --yes")
+    assert out.asked is None and "gray release of 1.1.0 stopped" in out.text, out.text
+    out = await commands.handle(ME, "publish demo wechat 1.1.0")  # publish is not listed here
+    assert out.asked is None and "✓ WeChat" in out.text, out.text
+
+
+async def test_an_unknown_command_in_the_setting_is_a_config_error(session: Session) -> None:
+    with pytest.raises(ConfigError, match="MINISHIP_CONFIRM names frobnicate"):
+        Commands(session.runtime.service, confirm={"frobnicate"})

@@ -1,0 +1,111 @@
+"""Confirmations in Slack: a typed destructive command asks its requester privately with
+Confirm/Cancel; only the requester's click counts; a card button confirmed in Slack's own
+dialog runs at once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from handlers import cards
+from handlers.commands import action_id
+from storage import ReleaseState
+from tests.slack import requests as slack_requests
+from tests.slack.test_release_flow import REVIEW, SECRET, World, open_world
+
+
+async def approved_on_wechat(world: World) -> None:
+    await world.command("upload demo wechat 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    await world.command("submit demo wechat 1.0.0")
+    await world.slack.wait_for("chat.update")
+    await world.settled()
+    world.clock.advance(REVIEW + 1)
+    await world.runtime.service.refresh_watched()
+    await world.settled()
+
+
+async def answer(world: World, action: str, token: str, user: str) -> None:
+    body, headers = slack_requests.block_action(
+        SECRET,
+        action,
+        token,
+        user=user,
+        channel="C0TYPED",
+        response_url=world.slack.response_url(f"answer-{user}"),
+    )
+    response = await world.post(body, headers)
+    assert response.status_code == 200
+
+
+async def question_asked(world: World) -> Any:
+    """The one ephemeral answer with buttons (the question), once it has been sent."""
+    await world.settled()
+    (asked,) = [c for c in world.slack.calls("response_url") if c.params.get("blocks")]
+    return asked
+
+
+def question_of(call: Any) -> tuple[str, str]:
+    """(question text, token) of the ephemeral question a command was answered with."""
+    blocks = call.params["blocks"]
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    (actions,) = [b for b in blocks if b["type"] == "actions"]
+    confirm, cancel = actions["elements"]
+    assert (confirm["action_id"], cancel["action_id"]) == (cards.CONFIRM, cards.CANCEL)
+    assert confirm["value"] == cancel["value"]
+    return str(call.params["text"]), str(confirm["value"])
+
+
+async def test_a_typed_publish_asks_and_only_the_requester_confirms(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with open_world(tmp_path, database_url, confirm={"publish"}) as world:
+        await approved_on_wechat(world)
+        await world.command("publish demo wechat 1.0.0", user="U0LEAD")
+        asked = await question_asked(world)
+        assert asked.params["response_type"] == "ephemeral"
+        text, token = question_of(asked)
+        assert text.startswith("Publish demo 1.0.0 on WeChat?")
+        assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+
+        await answer(world, cards.CONFIRM, token, "U0DEV")  # not the one who asked
+        await world.settled()
+        said = [c.params.get("text", "") for c in world.slack.calls("response_url")]
+        assert any("only the person who typed the command can confirm it" in t for t in said)
+        assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+
+        await answer(world, cards.CONFIRM, token, "U0LEAD")
+        await world.settled()
+        assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED
+        deleted = [c for c in world.slack.calls("response_url") if c.params.get("delete_original")]
+        assert deleted  # the question's buttons are gone once answered
+
+        _, events = await world.runtime.service.history("demo")
+        outcomes = [(e.actor, e.outcome) for e in events if e.action == "publish"]
+        assert ("U0LEAD", "asked") in outcomes and ("U0LEAD", "confirmed") in outcomes
+        assert ("U0LEAD", "ok") in outcomes
+
+
+async def test_cancel_and_card_buttons(tmp_path: Path, database_url: str) -> None:
+    async with open_world(tmp_path, database_url, confirm={"publish"}) as world:
+        await approved_on_wechat(world)
+        await world.command("publish demo wechat 1.0.0", user="U0LEAD")
+        asked = await question_asked(world)
+        _, token = question_of(asked)
+        await answer(world, cards.CANCEL, token, "U0LEAD")
+        await world.settled()
+        said = [c.params.get("text", "") for c in world.slack.calls("response_url")]
+        assert any(t.startswith("Cancelled: `publish demo wechat 1.0.0` was not run") for t in said)
+        assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+
+        # the card's Publish button asked in Slack's own dialog: the click runs it
+        await world.click(action_id("publish"), "1.0.0", "wechat", "U0LEAD")
+        await world.settled()
+        for _ in range(100):
+            if await world.state("1.0.0", "wechat") is ReleaseState.RELEASED:
+                break
+            await world.settled()
+        assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED
