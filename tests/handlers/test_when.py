@@ -155,3 +155,66 @@ def test_in_45s_echoes_its_seconds() -> None:
     assert describe(parse_when("in 1m30s", NOW, BERLIN), BERLIN) == (
         "2026-11-24 02:01:30 CET (+01:00) = 01:01:30 UTC"
     )
+
+
+# -- the calendar's ends --------------------------------------------------------------------
+
+FIRST = datetime.min.replace(tzinfo=UTC)
+LAST = datetime.max.replace(tzinfo=UTC)
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("text", "now", "zone", "message"),
+    [
+        # these raised OverflowError (the person was told "its outcome is unknown")
+        ("at 0001-01-01 00:00", NOW, SHANGHAI, "0001-01-01 00:00 in Asia/Shanghai is in the past"),
+        ("at 9999-12-31 23:59", NOW, NEW_YORK, "more than a year away"),
+        ("in 999999999d", NOW, SHANGHAI, "more than a year away"),
+        ("in 2921940d", NOW, SHANGHAI, "more than a year away"),
+        ("in 70000000h", NOW, SHANGHAI, "more than a year away"),
+        ("in 999999999d 999999999h", NOW, SHANGHAI, "more than a year away"),
+        ("in 1d", LAST - timedelta(hours=1), SHANGHAI, "past 9999-12-31"),
+        ("at 10:00", LAST - timedelta(hours=1), ZoneInfo("UTC"), "past 9999-12-31"),
+        ("at tomorrow 10:00", LAST - timedelta(hours=12), ZoneInfo("UTC"), "past 9999-12-31"),
+        ("in 2h", LAST - timedelta(hours=3), ZoneInfo("Pacific/Kiritimati"), "past 9999-12-31"),
+        ("at 10:00", FIRST, NEW_YORK, "before 0001-01-01"),
+        ("in 1h", FIRST, NEW_YORK, "before 0001-01-01"),
+        ("in 5d", LAST - timedelta(days=2), SHANGHAI, "past 9999-12-31"),
+        ("in 367d", LAST - timedelta(days=2), SHANGHAI, "more than a year away"),
+        # these were read wrongly: leading zeros counted as digits
+        ("in 00000000000000m", NOW, SHANGHAI, "more than zero"),
+        ("in 99999999999999s", NOW, SHANGHAI, "more than a year away"),
+        ("in ²h", NOW, SHANGHAI, "not a duration"),  # a superscript is not a digit
+    ],
+)
+def test_the_ends_of_the_calendar_are_explained(
+    text: str, now: datetime, zone: ZoneInfo, message: str
+) -> None:
+    with pytest.raises(WhenError, match=message):
+        parse_when(text, now, zone)
+
+
+def test_leading_zeros_and_other_digits_are_read_as_numbers() -> None:
+    assert parse_when("in 0000000000001h", NOW, SHANGHAI) == NOW + timedelta(hours=1)
+    assert parse_when("in ２h", NOW, SHANGHAI) == NOW + timedelta(hours=2)  # full-width
+    assert parse_when("in ٣h", NOW, SHANGHAI) == NOW + timedelta(hours=3)  # Arabic-Indic
+    # the last hour of the calendar in UTC is still there
+    assert parse_when("in 30m", LAST - timedelta(hours=1), ZoneInfo("UTC")) == LAST - timedelta(
+        minutes=30
+    )
+    assert parse_when("at 0001-01-01 10:00", FIRST, NEW_YORK) == datetime(
+        1, 1, 1, 14, 56, 2, tzinfo=UTC
+    )
+
+
+def test_describe_at_the_ends_of_the_calendar() -> None:
+    # four-digit years, and an old local mean time's offset to the second
+    assert describe(FIRST, SHANGHAI) == "0001-01-01 08:05:43 LMT (+08:05:43) = 00:00 UTC"
+    # a time the zone's calendar cannot show is given in UTC
+    assert (
+        describe(FIRST, NEW_YORK) == "0001-01-01 00:00 UTC (off the calendar in America/New_York)"
+    )
+    assert describe(LAST.replace(second=0, microsecond=0), SHANGHAI) == (
+        "9999-12-31 23:59 UTC (off the calendar in Asia/Shanghai)"
+    )
