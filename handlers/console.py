@@ -158,8 +158,7 @@ class Console:
         if not self.interactive or self._lines is None:
             await self.commands.answer(self.actor, asked.token, False)  # recorded: cancelled
             return Reply(
-                f"{question.text}\n  Not run: a script confirms with --yes at the end of "
-                "the line.",
+                f"{question.text}\n  Not run: a script confirms with --yes at the end of the line.",
                 error=True,
             )
         self.stdout.write(f"{question.text} [y/N] ")

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 MAX_VERSION = 64  # WeChat's user_version limit, and the column's width
-VERSION = re.compile(r"^[vV]?\d[0-9A-Za-z._+-]*$")
+VERSION = re.compile(r"^[vV]?[0-9][0-9A-Za-z._+-]*$")
 APP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -179,9 +179,12 @@ class Words:
         return word
 
     def platform(self) -> tuple[str, ...]:
-        """A platform, if the next word names one."""
-        word = self.take_if(*self.platforms)
-        return (word,) if word else ()
+        """The platforms the next words name (none, one or several: `wechat alipay`)."""
+        chosen: list[str] = []
+        while (word := self.take_if(*self.platforms)) is not None:
+            if word not in chosen:
+                chosen.append(word)
+        return tuple(chosen)
 
     def named_platform(self) -> str:
         """A platform that must follow: the next word, checked."""
@@ -207,6 +210,8 @@ class Words:
                 self.fail(f"a version is at most {MAX_VERSION} characters")
             return word
         close = difflib.get_close_matches(word.lower(), self.platforms, n=1)
+        if not self.platforms:
+            self.fail(f"`{clip(word)}` is not a version (versions start with a digit, like 1.2.0)")
         if close:
             self.fail(f"`{clip(word)}` is not a platform; did you mean `{close[0]}`?")
         self.fail(
@@ -221,8 +226,11 @@ class Words:
             self.fail(f"`{clip(word)}` is not a {what} (a number)")
         return number
 
-    def release(self) -> tuple[str, tuple[str, ...], str]:
-        """``<app> [platform] <version>``: (app, platforms, version)."""
+    def release(self, *, after: bool = True) -> tuple[str, tuple[str, ...], str]:
+        """``<app> [platform…] <version> [platform…]``: (app, platforms, version). Platform
+        words may also follow the version (``after``), unless free text follows it."""
         app = self.app("which app and version?")
         chosen = self.platform()
-        return app, chosen, self.version()
+        version = self.version()
+        later = self.platform() if after else ()
+        return app, tuple(dict.fromkeys(chosen + later)), version

@@ -21,6 +21,9 @@ COMMAND = Command(
     name="expedite",
     usage="expedite <app> [platform] <version>",
     summary="ask for a faster review of a version in review (uses the platform's quota)",
+    details="WeChat takes it any time during the review. Alipay takes it only with the "
+    "submission: `submit <app> alipay <version> --expedite`. `submit --expedite` does the "
+    "same on both.",
     examples=("expedite demo wechat 1.2.0",),
     role="release",
     rank=60,

@@ -32,9 +32,9 @@ COMMAND = Command(
     usage="submit <app> [platform] <version> [--expedite]",
     summary="submit an uploaded version for review",
     details="A rejected or withdrawn version can be submitted again. `--expedite` asks for "
-    "a faster review where the platform takes that at submission (Alipay); on "
-    "WeChat use `expedite` after submitting. WeChat counts submissions against "
-    "a monthly quota (`quota`).",
+    "a faster review on every platform: WeChat right after the submission (its "
+    "speedupaudit, from a monthly quota), Alipay with the submission (speed_up). "
+    "WeChat counts submissions against a monthly quota (`quota`).",
     examples=("submit demo 1.2.0", "submit demo alipay 1.2.0 --expedite"),
     role="release",
     rank=50,

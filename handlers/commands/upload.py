@@ -18,7 +18,7 @@ class UploadArgs(ReleaseArgs):
 
 
 def read(words: Words) -> UploadArgs:
-    app, chosen, version = words.release()
+    app, chosen, version = words.release(after=False)  # notes may start with any word
     template = None
     if words.left() >= 2 and words.peek() == "template":
         words.take()

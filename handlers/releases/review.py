@@ -3,6 +3,7 @@ the platform quotas those spend."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Sequence
@@ -13,9 +14,9 @@ from handlers.config import AppEntry
 from handlers.releases.core import Step, attempt, explain, join
 from handlers.releases.known import VersionGuard
 from handlers.releases.results import ActionResult, Actor, CommandRefused, PlatformResult
-from platforms.base import BEIJING, Quota
+from platforms.base import BEIJING, Platform, Quota
 from platforms.errors import ConfigError, PlatformError, Unsupported
-from storage import TargetExists
+from storage import ActionTaken, TargetExists, TimedState
 from storage.models import ReleaseTarget, utcnow
 
 __all__ = ["ReviewActions"]
@@ -152,6 +153,13 @@ class ReviewActions(VersionGuard):
         return await step.ok(message, exchanges)
 
     async def _expedite(self, step: Step) -> PlatformResult:
+        if type(step.adapter).expedite is Platform.expedite:  # only with the submission
+            app, version = step.app.key, step.release.version
+            return await step.refuse(
+                f"{step.adapter.display_name} speeds a review up only when it is submitted: "
+                f"`submit {app} {step.platform} {version} --expedite` (withdraw it first if "
+                "it is in review)"
+            )
         ready = await self._ready(step)
         if isinstance(ready, PlatformResult):
             return ready
@@ -178,7 +186,32 @@ class ReviewActions(VersionGuard):
             return await step.failed(moved, exchanges)
         pending = policy.pending_review(target.state)
         head = "withdrawn from review" if pending else "back to development"
-        return await step.ok(join(head, answer) + left, exchanges)
+        cancelled = await self._cancel_timed(step, f"{step.release.version} was withdrawn")
+        return await step.ok(join(head, answer) + left + cancelled, exchanges)
+
+    async def _cancel_timed(self, step: Step, why: str) -> str:
+        """Cancel the pending timed releases of ``step``'s release on its platform; the
+        words for the reply."""
+        assert step.release.id is not None
+        done: list[str] = []
+        for action in await self.store.timed_actions(release_id=step.release.id):
+            if step.platform not in action.platforms:
+                continue
+            with contextlib.suppress(ActionTaken):  # it fired or was cancelled meanwhile
+                await self.store.move_timed(action, TimedState.CANCELLED, f"cancelled: {why}")
+                done.append(f"#{action.id}")
+                await self.store.record(
+                    actor=step.actor.id,
+                    action="schedule",
+                    outcome="ok",
+                    app=step.app.key,
+                    release=step.release,
+                    platform=step.platform,
+                    message=f"timed release #{action.id} cancelled: {why}",
+                )
+        if not done:
+            return ""
+        return f"; timed release {', '.join(done)} cancelled (nothing will be published then)"
 
     async def _ready(self, step: Step) -> tuple[ReleaseTarget, str] | PlatformResult:
         """The release on this platform, if the policy lets ``step.action`` start from its

@@ -306,3 +306,20 @@ def test_help_explains_timed_publish_and_schedule() -> None:
     assert "schedule cancel <id>" in COMMANDS["schedule"].usage
     assert "`in 2h`" in help_text("publish")
     assert COMMANDS["schedule"].usage in help_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "platforms"),
+    [
+        ("publish demo wechat alipay 1.0.0", ("wechat", "alipay")),
+        ("publish demo alipay WECHAT 1.0.0", ("alipay", "wechat")),
+        ("publish demo 1.0.0 alipay", ("alipay",)),
+        ("submit demo wechat 1.0.0 alipay", ("wechat", "alipay")),
+        ("withdraw demo wechat wechat 1.0.0", ("wechat",)),
+        ("upload demo 1.0.0 alipay is better", ()),  # after the version: the notes
+    ],
+)
+def test_platform_words_stand_before_or_after_the_version(
+    text: str, platforms: tuple[str, ...]
+) -> None:
+    assert parse(text, P).platforms == platforms

@@ -206,3 +206,44 @@ async def test_yes_answers_ahead_and_only_listed_commands_ask(session: Session) 
 async def test_an_unknown_command_in_the_setting_is_a_config_error(session: Session) -> None:
     with pytest.raises(ConfigError, match="MINISHIP_CONFIRM names frobnicate"):
         Commands(session.runtime.service, confirm={"frobnicate"})
+
+
+# -- state kept true ----------------------------------------------------------------------
+
+
+async def test_withdrawing_cancels_the_versions_timed_releases(session: Session) -> None:
+    session.runtime.timed.planner = NoPlanner()
+    commands = _commands(session)
+    await session.run("upload demo wechat 1.0.0 first")
+    await session.run("submit demo wechat 1.0.0")
+    planned = await commands.handle(ME, "publish demo wechat 1.0.0 in 1h")
+    assert "Timed release #1" in planned.text, planned.text
+    out = await session.run("withdraw demo wechat 1.0.0")
+    assert "✓ WeChat  withdrawn from review" in out, out
+    assert "timed release #1 cancelled (nothing will be published then)" in out, out
+    action = await session.runtime.store.timed(1)
+    assert action is not None and action.state == "cancelled"
+    events = await session.runtime.store.history("demo", 10)
+    assert any(e.action == "schedule" and "#1 cancelled" in e.message for e in events)
+
+
+async def test_expedite_means_the_same_on_every_platform(session: Session) -> None:
+    await session.run("upload demo 1.0.0 first")
+    await session.run("submit demo 1.0.0")
+    out = await session.run("expedite demo 1.0.0")
+    assert "✓ WeChat  expedited review requested" in out, out
+    assert "– Alipay  Alipay speeds a review up only when it is submitted" in out, out
+    assert "`submit demo alipay 1.0.0 --expedite`" in out, out
+    assert "has no expedited review" not in out
+
+
+async def test_platform_words_are_read_wherever_they_stand(session: Session) -> None:
+    await session.run("upload demo 1.0.0 first")
+    out = await session.run("submit demo wechat alipay 1.0.0")
+    assert out.count("✓") == 2, out
+    out = await session.run("status demo")
+    assert "not a platform" not in out
+    session.decide_reviews()
+    await session.watch()
+    out = await session.run("publish demo 1.0.0 alipay")
+    assert "✓ Alipay" in out and "WeChat" not in out, out
