@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from handlers import versions
 from platforms.base import ReviewState
 from storage.states import ACTIVE, TRANSITIONS, ReleaseState, route
 
@@ -25,6 +26,7 @@ __all__ = [
     "AFTER",
     "CLAIM",
     "CLAIM_TIMEOUT",
+    "LIVE",
     "PENDING_REVIEW",
     "SUPERSEDES",
     "Reading",
@@ -32,6 +34,7 @@ __all__ = [
     "candidates",
     "decided",
     "is_live",
+    "live_moved",
     "offered",
     "pending_review",
     "reading",
@@ -283,6 +286,24 @@ def reading(
     """What ``review`` (the platform's word) means for a release stored as ``current``;
     ``claimed_at`` is when a publish claim was taken (``updated_at`` of a claimed row)."""
     return Reading(_state(current), review, claimed_at, now)
+
+
+LIVE = frozenset({S.RELEASED})
+"""Released to everyone: what the platform's live version is checked against."""
+
+
+def live_moved(stored: str, live: str | None, prefix: str = "") -> ReleaseState | None:
+    """Where a release recorded as live (``stored``) went, when the platform now has
+    ``live`` live instead (changed in the platform's own console): offline when nothing is
+    live, rolled back when an older version is; None when there is nothing to record."""
+    if live == stored:
+        return None
+    if live is None:
+        return AFTER["offline"]
+    mine, now = versions.readable(stored, prefix), versions.readable(live, prefix)
+    if mine is not None and now is not None and now < mine:
+        return AFTER["rollback"]
+    return None  # a newer version went live elsewhere: the older one stays as it was
 
 
 def decided(state: ReleaseState | str) -> bool:

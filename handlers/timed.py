@@ -350,8 +350,10 @@ class TimedReleases:
         await self._announce(Notice(app, action.version, text, channel=action.channel))
 
     async def watch(self) -> None:
-        """One round of the review watcher, then the nudges for long reviews."""
+        """One round of the review watcher (reviews, then what is live), then the nudges for
+        long reviews."""
         await self.service.refresh_watched()
+        await self.service.reconcile_live()
         await self.nudge()
         await self.store.forget_deliveries(self.clock() - SLACK_RETRY_MEMORY, "slack:")
 

@@ -247,3 +247,28 @@ async def test_platform_words_are_read_wherever_they_stand(session: Session) -> 
     await session.watch()
     out = await session.run("publish demo 1.0.0 alipay")
     assert "✓ Alipay" in out and "WeChat" not in out, out
+
+
+async def test_a_rollback_or_offline_in_the_platforms_console_is_recorded(
+    session: Session,
+) -> None:
+    await released(session, "1.0.0", "wechat")
+    await released(session, "2.0.0", "wechat")
+    await released(session, "2.0.0", "alipay")
+    service = session.runtime.service
+    assert await service.reconcile_live() == []  # nothing changed outside
+    # people act in the platforms' own consoles, not through miniship
+    await service.adapters["wechat"].rollback("demo", "2.0.0", None)
+    await service.adapters["alipay"].offline("demo", "2.0.0")
+    changes = await service.reconcile_live()
+    moved = {(c.platform, c.version, c.new, c.outside) for c in changes}
+    assert moved == {
+        ("wechat", "2.0.0", S.ROLLED_BACK, True),
+        ("alipay", "2.0.0", S.OFFLINE, True),
+    }
+    assert await session.state("2.0.0", "wechat") is S.ROLLED_BACK
+    assert await session.state("2.0.0", "alipay") is S.OFFLINE
+    out = await session.run("history demo")
+    assert "released → rolled_back (changed outside miniship): WeChat has 1.0.0 live" in out
+    assert "released → offline (changed outside miniship): nothing is live on Alipay" in out
+    assert await service.reconcile_live() == []  # said once
