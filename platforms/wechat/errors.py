@@ -303,7 +303,9 @@ _RULES: dict[int, _ErrorRule] = {
     85011: (InvalidInput, "a page title in item_list is invalid (at most 32 characters)."),
     85013: (
         InvalidInput,
-        "ext_json is invalid (or names a page the template does not have); fix the app's ext_json.",
+        "WeChat refused ext_json as invalid (a value it cannot use, a malformed path, or an "
+        "extAppid other than the app's appid); fix ext_json in [apps.<app>.wechat] and upload "
+        "again.",
     ),
     85022: (InvalidInput, "the visit status action is invalid (a miniship bug)."),
     85023: (InvalidInput, "item_list must have 1 to 5 entries."),
@@ -313,7 +315,13 @@ _RULES: dict[int, _ErrorRule] = {
         "the code package is too large; make the template smaller (subpackages) and add it "
         "to the library again.",
     ),
-    85045: (InvalidInput, "a path in ext_json does not exist in the template."),
+    85045: (
+        InvalidInput,
+        "ext_json names a page the template does not have (in pages, extPages, tabBar or "
+        "subPackages; WeChat only takes pages of the template). Remove that page from ext_json "
+        "in [apps.<app>.wechat], or upload from a template that has it (`templates` lists the "
+        "library; a new page needs a new template from the draft box).",
+    ),
     85046: (InvalidInput, "a tabBar item in ext_json has no page path."),
     85047: (InvalidInput, "ext_json gives an empty page list."),
     85048: (InvalidInput, "WeChat could not parse ext_json."),

@@ -228,15 +228,30 @@ def _new_review(before: _Audit | None, latest: _Audit | None, version: str) -> b
     )
 
 
+NOTHING_LISTED = (
+    "WeChat lists no versions to roll back to: its version history comes back empty, as it "
+    "does after a rollback (no second rollback until a new version is published) or when no "
+    "earlier version was released through this platform. If mp.weixin.qq.com → 管理 → "
+    "版本管理 offers an earlier version, roll back there"
+)
+"""Why nothing can be rolled back to when get_history_version lists no versions at all."""
+
+
 def _rollback_targets(kept: Sequence[_Kept], live: str | None) -> tuple[list[_Kept], str]:
     """The kept versions a rollback can go to (newest first), and why there is none.
 
     The sheet does not say whether version_list holds the live version too: when it does,
     only versions older than the live one count, and none when the live one is not the
     newest (it is itself a rollback: WeChat allows no second one, 87012).
+
+    Nor does it say what the list holds after a rollback. WeChat's page calls it the
+    versions one can roll back to, and it is seen empty after one (:data:`NOTHING_LISTED`);
+    when it still lists them, the live version's place in it tells (above).
     """
     if live is None:
         return [], "nothing is live on WeChat"
+    if not kept:
+        return [], NOTHING_LISTED
     position = next((n for n, k in enumerate(kept) if k.version == live), None)
     if position is not None and position > 0:
         return [], (

@@ -39,8 +39,10 @@ log = logging.getLogger(__name__)
 TOKEN_CODES = frozenset({"40001", "40014", "42001", "42006"})
 """errcodes that mean "this access token is refused": renew it and try once more.
 
-42006 (component_access_token expired) comes from the calls that carry the component
-token, such as api_authorizer_token."""
+The SDKs' set is {40001, 40014, 42001} (fact sheet §1.1); 42001 is what an expired token
+of either kind answers, the component token on api_authorizer_token too (§3.6). 42006
+(component_access_token expired) is only in WxJava's error enum; it is renewed as well,
+in case WeChat answers it."""
 
 TICKET_REFUSED = frozenset({"61005", "61006"})
 

@@ -47,6 +47,9 @@ T = TypeVar("T")
 
 CONFIRMED = "confirmed with WeChat after an unclear answer"
 
+LISTS_NONE = "WeChat lists no versions to roll back to"
+"""Said of the live version when get_history_version lists none (as after a rollback)."""
+
 
 class WeChatVersions(WeChatTokens):
     """Reads of the versions, shared by the operations. ``_decided`` is set by
@@ -233,7 +236,10 @@ class WeChatVersions(WeChatTokens):
             )
             shown.add(info.trial)
         if info.live:
-            out.append(VersionInfo(info.live, "live", _when(info.live_at), info.live_desc))
+            desc = info.live_desc
+            if not kept:  # say so, rather than let the list read as "there are none"
+                desc = " · ".join(filter(None, (LISTS_NONE, desc)))
+            out.append(VersionInfo(info.live, "live", _when(info.live_at), desc))
             shown.add(info.live)
         targets, _ = _rollback_targets(kept, info.live)
         allowed = {t.version for t in targets} if gray is None else set()

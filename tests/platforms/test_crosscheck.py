@@ -7,7 +7,9 @@
 - ``wechatpy`` decrypts the pushes our WeChat emulator encrypts, and our ``WeChatCrypto``
   (and the adapter's ``read_push``) decrypts what wechatpy encrypts;
 - the test vectors of WeChat's official encryption example (fact sheet wechat-api.md §8.5)
-  decrypt and re-encrypt with our code, with wechatpy as a control.
+  decrypt and re-encrypt with our code, with wechatpy as a control;
+- wechatpy's component and authorizer clients renew their tokens against our WeChat
+  emulator once it says they expired (the errcode its retry knows, 42001).
 
 The SDKs are test-only dependencies; nothing here is copied into the project.
 """
@@ -60,6 +62,7 @@ from alipay.aop.api.response.AlipayOpenMiniVersionUploadResponse import (
 )
 from alipay.aop.api.util import SignatureUtils, WebUtils
 from cryptography.hazmat.primitives import serialization
+from wechatpy import WeChatComponent
 from wechatpy.crypto import PrpCrypto
 from wechatpy.crypto import WeChatCrypto as WechatpyCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -75,6 +78,7 @@ from platforms.alipay import (
 )
 from platforms.alipay import sign as alipay_sign
 from platforms.base import ReviewState
+from platforms.emulators.wechat import WeChatEmulator
 from platforms.push import PushRejected, PushRequest
 from platforms.wechat import WeChatPlatform
 from platforms.wechat.crypto import WeChatCrypto, parse_xml
@@ -601,6 +605,58 @@ async def test_we_decrypt_what_wechatpy_encrypts(wechat_world: World) -> None:
                 "text/xml",
             )
         )
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def wechatpy_component(world: World) -> Any:
+    """wechatpy's third-party-platform client, as provisioned, pointed at the emulator, with
+    the verify ticket and the mini program's refresh token in its session."""
+    a = wechat_adapter(world)
+    s, cfg = a.settings, a.apps[world.app]
+    token, key, component_appid = credentials(world)
+    assert s.component_secret is not None and s.component_verify_ticket is not None
+    assert cfg.refresh_token is not None
+    component = WeChatComponent(component_appid, s.component_secret.get_secret_value(), token, key)
+    component.API_BASE_URL = world.server.base_url("wechat") + "/cgi-bin"
+    component.session.set("component_verify_ticket", s.component_verify_ticket.get_secret_value())
+    component.session.set(f"{cfg.appid}_refresh_token", cfg.refresh_token.get_secret_value())
+    return component
+
+
+async def test_wechatpy_renews_expired_tokens_against_the_emulator(wechat_world: World) -> None:
+    """Once the emulator's clock passes the tokens' 7200 s, wechatpy (whose own clock still
+    calls them fresh) sends them, is told 42001 and renews: the component client its
+    component_access_token, the authorizer client both tokens, one inside the other. With
+    42006 for the component token wechatpy would give up (it only renews on 40001, 40014
+    and 42001)."""
+    world = wechat_world
+    emulator = world.emulator
+    assert isinstance(emulator, WeChatEmulator)
+    component = wechatpy_component(world)
+    appid = wechat_adapter(world).apps[world.app].appid
+    refresh = component.session.get(f"{appid}_refresh_token")
+
+    first = await asyncio.to_thread(component.refresh_authorizer_token, appid, refresh)
+    assert first["authorizer_access_token"]
+    component_token = component.session.get("component_access_token")
+    world.clock.advance(7200)  # expired on the emulator only
+    again = await asyncio.to_thread(component.refresh_authorizer_token, appid, refresh)
+    assert again["authorizer_access_token"] != first["authorizer_access_token"]
+    assert component.session.get("component_access_token") != component_token
+    assert emulator.calls["/cgi-bin/component/api_component_token"] == 2
+    assert emulator.calls["/cgi-bin/component/api_authorizer_token"] == 3  # one refused
+
+    client = await asyncio.to_thread(component.get_client_by_appid, appid)
+    client.wxa.API_BASE_URL = world.server.base_url("wechat") + "/"
+    categories = await asyncio.to_thread(client.wxa.get_category)
+    assert categories and {"first_id", "second_id"} <= set(categories[0])
+    world.clock.advance(7200)  # both tokens expired on the emulator
+    assert await asyncio.to_thread(client.wxa.get_category) == categories
+    assert emulator.calls["/wxa/get_category"] == 3  # one refused (42001), then retried
+    assert emulator.calls["/cgi-bin/component/api_component_token"] == 3
+    assert emulator.calls["/cgi-bin/component/api_authorizer_token"] == 6
 
 
 # --------------------------------------------------------------------------- §8.5 test vectors

@@ -406,12 +406,12 @@ async def test_refused_token_is_renewed_once(world: World) -> None:
         assert (await a.overview(app)).trial_version == "1.0.0"
     assert [x.api for x in log][:5] == [
         "POST /wxa/getversioninfo",  # 42001: authorizer token expired
-        f"POST {AUTHORIZER}",  # 42006: component token expired too
+        f"POST {AUTHORIZER}",  # 42001: component token expired too
         f"POST {COMPONENT}",
         f"POST {AUTHORIZER}",
         "POST /wxa/getversioninfo",
     ]
-    assert [x.answer.get("errcode") for x in log[:2]] == [42001, 42006]
+    assert [x.answer.get("errcode") for x in log[:2]] == [42001, 42001]
 
 
 async def test_a_token_refused_after_renewal_is_an_auth_error(world: World) -> None:
@@ -595,9 +595,13 @@ async def test_emulator_token_checks(raw: Raw) -> None:
         assert await code("POST", AUTHORIZER, query=q, body=body) == expected
     raw.world.clock.advance(7200)
     assert await code("POST", "/wxa/getversioninfo", query={"access_token": atok}, body={}) == 42001
-    assert await code("POST", AUTHORIZER, query=q, body=auth) == 42006  # component_access_token
-    emu(raw.world).expired_component_errcode = 42001  # the sheet's other reading (§3.6)
+    # an expired component_access_token answers 42001 too (fact sheet §1.1, §3.6, §11)
     assert await code("POST", AUTHORIZER, query=q, body=auth) == 42001
+    via_access_token = {"access_token": ctok}
+    assert await code("POST", AUTHORIZER, query=via_access_token, body=auth) == 42001
+    assert await code("GET", "/wxa/gettemplatelist", query=via_access_token) == 42001
+    emu(raw.world).expired_component_errcode = 42006  # WxJava's enum only: a knob for tests
+    assert await code("POST", AUTHORIZER, query=q, body=auth) == 42006
 
 
 async def test_emulator_commit_rules(raw: Raw) -> None:
@@ -611,8 +615,31 @@ async def test_emulator_commit_rules(raw: Raw) -> None:
         (commit(template_id=99), 85014),
         (commit(ext_json="{not json"), 85048),
         (commit(ext_json=json.dumps([1, 2])), 85048),
-        (commit(ext_json=json.dumps({"pages": ["pages/nope/nope"]})), 85013),
+        # a page the template lacks: 85045 "some path in ext_json not exist" (§4.1)
+        (commit(ext_json=json.dumps({"pages": ["pages/nope/nope"]})), 85045),
+        (commit(ext_json=json.dumps({"extPages": {"pages/nope/nope": {}}})), 85045),
+        (
+            commit(ext_json=json.dumps({"tabBar": {"list": [{"pagePath": "pages/nope/nope"}]}})),
+            85045,
+        ),
+        (commit(ext_json=json.dumps({"tabBar": {"list": [{"text": "Home"}]}})), 85046),
+        (commit(ext_json=json.dumps({"pages": []})), 85047),
+        # invalid ext_json: 85013 "invalid ext_json, parse fail or containing invalid path"
         (commit(ext_json=json.dumps({"extAppid": "wx9999999999999999"})), 85013),
+        (commit(ext_json=json.dumps({"pages": "pages/index/index"})), 85013),
+        (commit(ext_json=json.dumps({"pages": [1]})), 85013),
+        (
+            commit(
+                ext_json=json.dumps(
+                    {
+                        "pages": ["pages/index/index", "pages/list/list"],
+                        "extPages": {"pages/list/list": {"navigationBarTitleText": "List"}},
+                        "tabBar": {"list": [{"pagePath": "pages/index/index", "text": "Home"}]},
+                    }
+                )
+            ),
+            0,
+        ),
         (commit(user_version="9" * 65), 40097),
         ({"template_id": 1}, 47001),
         (commit(template_id="1"), 0),  # ids as strings are accepted too
@@ -997,7 +1024,16 @@ async def test_transport_errors_do_not_leak() -> None:
     assert "ticket" not in str(err.value) and err.value.__cause__ is None
 
 
-async def test_expired_component_token_42006_is_renewed() -> None:
+@pytest.mark.parametrize(
+    ("errcode", "errmsg"),
+    [
+        (42001, "access_token expired rid: 6613f2a1-1c2b3d4e-5f6a7b8c"),  # the sheet's
+        (42006, "component_access_token expired"),  # WxJava's enum
+        (40001, "invalid credential, access_token is invalid or not latest"),
+        (40014, "invalid access_token"),
+    ],
+)
+async def test_expired_component_token_is_renewed(errcode: int, errmsg: str) -> None:
     seen: list[httpx.Request] = []
     issued = iter(["C1", "C2"])
 
@@ -1008,9 +1044,7 @@ async def test_expired_component_token_42006_is_renewed() -> None:
             return httpx.Response(200, json={"component_access_token": next(issued)})
         if path == AUTHORIZER:
             if request.url.params["component_access_token"] == "C1":
-                return httpx.Response(
-                    200, json={"errcode": 42006, "errmsg": "component_access_token expired"}
-                )
+                return httpx.Response(200, json={"errcode": errcode, "errmsg": errmsg})
             return httpx.Response(200, json={"authorizer_access_token": "A", "expires_in": 7200})
         return httpx.Response(200, json={"errcode": 0, "exp_info": {"exp_version": "1.0.0"}})
 
@@ -1247,6 +1281,26 @@ async def test_a_full_ext_json_is_sent_as_a_string(world: World) -> None:
     assert isinstance(sent, str) and "演示" in sent  # UTF-8, not \\u escapes
     assert json.loads(sent) == {**ext, "extAppid": cfg.appid}
     assert program(world).commit.ext_json == {**ext, "extAppid": cfg.appid}
+
+
+async def test_a_page_the_template_lacks_is_explained(world: World) -> None:
+    """WeChat answers 85045 ("some path in ext_json not exist") for an ext_json that names a
+    page the template does not have; the explanation says what to do."""
+    a, app = wx(world), world.app
+    ext = {"pages": ["pages/index/index", "pages/promo/promo"]}  # passes the local checks
+    cfg = a.apps[app].model_copy(update={"ext_json": ext})
+    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    with pytest.raises(InvalidInput) as err:
+        await other.upload(app, "1.0.0", "n")
+    assert err.value.code == "85045"
+    assert err.value.platform_message.startswith("some path in ext_json not exist rid: ")
+    text = err.value.explanation
+    assert "names a page the template does not have" in text
+    assert "Remove that page from ext_json" in text and "`templates`" in text
+    assert program(world).commit is None
+    # 85013 keeps its own meaning: ext_json WeChat cannot use
+    assert "invalid" in error_for(85013, "x").explanation
+    assert "template does not have" not in error_for(85013, "x").explanation
 
 
 # --------------------------------------------------------------------------- apps owned directly
@@ -1779,9 +1833,72 @@ async def test_versions_and_rollback_to_a_chosen_version(world: World) -> None:
     assert (await a.overview(app)).live_version == "1.0.0"
     # no second rollback in a row: nothing is offered, and WeChat is not asked
     assert not [v for v in await a.versions(app) if v.rollback]
-    with pytest.raises(InvalidState, match="itself a rollback"):
+    with pytest.raises(InvalidState, match="lists no versions to roll back to"):
         await a.rollback(app, "1.0.0", None)
     assert history_calls(world) == 1
+
+
+async def test_emulator_lists_no_history_after_a_rollback(raw: Raw) -> None:
+    """get_history_version after a rollback: ``version_list: []`` (the reading of WeChat's
+    page, "versions one can roll back to"), or still the kept releases (the switch)."""
+    e = emu(raw.world)
+
+    async def listed() -> list[str]:
+        query = {"access_token": await raw.atok(), "action": "get_history_version"}
+        kept = await raw.json("GET", "/wxa/revertcoderelease", query=query)
+        assert kept["errcode"] == 0
+        return [v["user_version"] for v in kept["version_list"]]
+
+    for version in ("1.0.0", "1.1.0"):
+        await released(raw.world, version)
+    assert await listed() == ["1.0.0", "1.1.0"]
+    assert (await raw.wxa("GET", "/wxa/revertcoderelease"))["errcode"] == 0  # to 1.0.0
+    assert await listed() == []
+    e.rollback_keeps_history = True  # the other reading
+    assert await listed() == ["1.0.0", "1.1.0"]
+    e.rollback_keeps_history = False
+    assert (await raw.wxa("GET", "/wxa/revertcoderelease"))["errcode"] == 87012  # still
+    await released(raw.world, "1.2.0")  # a new release: listed again
+    assert await listed() == ["1.0.0", "1.1.0", "1.2.0"]
+
+
+@pytest.mark.parametrize("keeps_history", [False, True], ids=["empty-after", "still-listed"])
+async def test_versions_and_rollback_after_a_rollback(world: World, keeps_history: bool) -> None:
+    """Both readings of get_history_version after a rollback: ``versions`` and ``rollback``
+    say why nothing can be rolled back to, and WeChat is not asked to."""
+    a, app = wx(world), world.app
+    emu(world).rollback_keeps_history = keeps_history
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        await released(world, version)
+    await a.rollback(app, "1.2.0", None)
+    assert (await a.overview(app)).live_version == "1.1.0"
+
+    versions = await a.versions(app)
+    assert not [v for v in versions if v.rollback]
+    live = next(v for v in versions if v.state == "live")
+    assert live.version == "1.1.0"
+    # 1.2.0 shows as the latest (approved) review either way
+    if keeps_history:
+        assert [v.version for v in versions] == ["1.2.0", "1.1.0", "1.0.0"]
+        assert "roll back to" not in live.description
+        words = "itself a rollback"
+    else:
+        assert [v.version for v in versions] == ["1.2.0", "1.1.0"]
+        assert live.description.startswith("WeChat lists no versions to roll back to")
+        words = "WeChat lists no versions to roll back to"
+    with pytest.raises(InvalidState, match=words) as err:
+        await a.rollback(app, "1.1.0", None)
+    if not keeps_history:
+        assert "as it does after a rollback" in err.value.explanation
+        assert "mp.weixin.qq.com" in err.value.explanation
+    with pytest.raises(InvalidInput, match=f"cannot roll back 1.1.0 to 1.0.0: .*{words}"):
+        await a.rollback(app, "1.1.0", "1.0.0")
+    assert history_calls(world) == 1  # only the first rollback was sent
+    assert (await a.overview(app)).live_version == "1.1.0"
+
+    await released(world, "1.3.0")  # a new release allows a rollback again
+    assert [v.version for v in await a.versions(app) if v.rollback] == ["1.2.0", "1.1.0", "1.0.0"]
+    assert "rolled back from 1.3.0 to 1.0.0" in await a.rollback(app, "1.3.0", "1.0.0")
 
 
 async def test_rollback_to_the_previous_version(world: World) -> None:
@@ -2269,6 +2386,38 @@ async def test_rollback_without_app_version_only_to_the_previous_version() -> No
         r for r in seen if r.url.path == "/wxa/revertcoderelease" and "action" not in r.url.params
     ]
     assert len(sent) == 1 and "app_version" not in sent[0].url.params
+
+
+async def test_an_empty_history_is_said_plainly() -> None:
+    """The community-reported answer after a rollback, ``version_list: []``, read from
+    WeChat's own shapes: nothing offered or sent, and the reason given."""
+    seen: list[httpx.Request] = []
+    answers = {
+        "/wxa/getversioninfo": {
+            "errcode": 0,
+            "errmsg": "ok",
+            "release_info": {"release_version": "1.1.0", "release_desc": "shop"},
+        },
+        "/wxa/get_latest_auditstatus": {
+            "errcode": 0,
+            "auditid": 7,
+            "status": 0,
+            "user_version": "1.2.0",
+        },
+        "/wxa/getgrayreleaseplan": {"errcode": 0, "gray_release_plan": {"status": 0}},
+        "/wxa/revertcoderelease": {"errcode": 0, "errmsg": "ok", "version_list": []},
+    }
+    async with mocked(tokens_then(answers, seen)) as a:
+        versions = await a.versions("shop")
+        live = next(v for v in versions if v.state == "live")
+        assert live.description == "WeChat lists no versions to roll back to · shop"
+        assert not [v for v in versions if v.rollback]
+        with pytest.raises(InvalidState, match="lists no versions to roll back to"):
+            await a.rollback("shop", "1.1.0", None)
+        with pytest.raises(InvalidInput, match="lists no versions to roll back to"):
+            await a.rollback("shop", "1.1.0", "1.0.0")
+    rollbacks = [r for r in seen if r.url.path == "/wxa/revertcoderelease"]
+    assert rollbacks and all("action" in r.url.params for r in rollbacks)
 
 
 # --------------------------------------------------------------------------- authorization

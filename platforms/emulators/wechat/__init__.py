@@ -16,8 +16,9 @@ Rules enforced:
 - a body where one is required (44002), parseable JSON object (47001);
 - component token: appid (41018/40013), secret (41004/40125), verify ticket (61006;
   61005 once it is older than 12 h — the current ticket stays fresh, as WeChat pushes a new
-  one every 10 minutes); an expired component token answers 42006
-  (:attr:`WeChatEmulator.expired_component_errcode`, 42001 for the sheet's other reading);
+  one every 10 minutes); an expired component token answers 42001 like any expired token
+  (:attr:`WeChatEmulator.expired_component_errcode` gives 42006, a code only WxJava's enum
+  names, for clients to be tried against);
   authorizer token: platform appid (61011), authorized mini program (61003), refresh
   token (61023); code-management calls need permission set 18 (61007);
 - authorization: api_create_preauthcode, the authorization page ``componentloginpage``
@@ -28,9 +29,10 @@ Rules enforced:
   :attr:`WeChatEmulator.empty_lists_as_85064` an empty list answers 85064), addtotemplate
   (85064 unknown draft, 85065 library full at 200; template ids only grow, never reused),
   deletetemplate (85064); a fresh library also holds a template no app uses;
-- commit: known template (85014), ``ext_json`` a JSON object string (85048) whose
-  ``extAppid`` and ``pages`` fit (85013), pages not empty (85047), tabBar items with a path
-  (85046), ``user_version`` 1–64 chars (40097);
+- commit: known template (85014), ``ext_json`` a JSON object string (85048) with the mini
+  program's ``extAppid`` and ``pages`` a list of strings (85013), pages not empty (85047),
+  tabBar items with a path (85046), every page it names (``pages``, ``extPages`` keys,
+  tabBar paths) one of the template's (85045), ``user_version`` 1–64 chars (40097);
 - get_qrcode: a real, scannable JPEG of the trial version's experience URL (86001 before a
   commit; errors as JSON in a ``text/plain`` body);
 - submit_audit: a commit (85086), privacy scan finished (61039, for
@@ -53,7 +55,10 @@ Rules enforced:
   whole percentage 0–100 (0 only with a "first" flag) (85081), rising (85082);
   revertgrayrelease ends it;
 - revertcoderelease: not during a gray release (87011), an earlier kept version (the last 5
-  releases are kept), never twice in a row (87012), ``app_version`` a number (40097).
+  releases are kept), never twice in a row (87012), ``app_version`` a number (40097);
+  get_history_version lists the kept releases, but none while the live version is a
+  rollback (``version_list: []`` until the next release; UNCERTAIN, the sheet is silent —
+  :attr:`WeChatEmulator.rollback_keeps_history` keeps listing them).
 
 Reviews are decided lazily by :meth:`Emulator.decide` on the commit's ``user_desc`` plus
 the submit's ``version_desc``; a new submission supersedes an unreleased approval.

@@ -29,6 +29,39 @@ def _qr_jpeg(text: str) -> bytes:
     return out.getvalue()
 
 
+def _ext_problem(ext: dict[str, Any], appid: str, template_pages: list[str]) -> int | None:
+    """The errcode for an ext_json that does not fit the mini program and the template.
+
+    85013 (``invalid ext_json``): a foreign ``extAppid``, or ``pages`` that is not a list of
+    strings; 85047: ``pages`` empty; 85046: a tabBar item without ``pagePath``; 85045
+    (``some path in ext_json not exist``): a page path the template lacks, named in
+    ``pages``, as an ``extPages`` key or as a tabBar ``pagePath`` (fact sheet §4.1).
+    ``subPackages`` are not checked: the emulated templates have none.
+    """
+    if ext.get("extAppid") not in (None, "", appid):
+        return 85013
+    pages = ext.get("pages")
+    if pages == []:
+        return 85047
+    named: list[Any] = []
+    if pages is not None:
+        if not isinstance(pages, list) or not all(isinstance(p, str) for p in pages):
+            return 85013
+        named += pages
+    ext_pages = ext.get("extPages")
+    if isinstance(ext_pages, dict):
+        named += list(ext_pages)
+    tab_bar = ext.get("tabBar")
+    items = tab_bar.get("list") if isinstance(tab_bar, dict) else None
+    if isinstance(items, list):
+        if any(not isinstance(i, dict) or not i.get("pagePath") for i in items):
+            return 85046
+        named += [i["pagePath"] for i in items]
+    if not {str(p) for p in named} <= set(template_pages):
+        return 85045
+    return None
+
+
 class CommitApis(WeChatState):
     """commit, get_page, get_category, get_qrcode."""
 
@@ -56,21 +89,9 @@ class CommitApis(WeChatState):
             raise _Fail(85048) from None
         if not isinstance(ext, dict):
             raise _Fail(85048)
-        pages = ext.get("pages")
-        if ext.get("extAppid") not in (None, "", program.appid):
-            raise _Fail(85013)
-        if pages == []:
-            raise _Fail(85047)
-        if pages is not None and (
-            not isinstance(pages, list) or not set(map(str, pages)) <= set(template.pages)
-        ):
-            raise _Fail(85013)
-        tab_bar = ext.get("tabBar")
-        items = tab_bar.get("list") if isinstance(tab_bar, dict) else None
-        if isinstance(items, list) and any(
-            not isinstance(i, dict) or not i.get("pagePath") for i in items
-        ):
-            raise _Fail(85046)
+        problem = _ext_problem(ext, program.appid, template.pages)
+        if problem is not None:
+            raise _Fail(problem)
         if not isinstance(version, str) or not 0 < len(version) <= MAX_USER_VERSION:
             raise _Fail(40097)
         program.commit = _Commit(template_id, version, str(desc), ext, self.clock())

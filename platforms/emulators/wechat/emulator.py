@@ -65,7 +65,8 @@ class WeChatEmulator(
 
     Knobs for tests: :attr:`quota_limit`, :attr:`speedup_limit`, :attr:`template_limit`,
     :attr:`ip_whitelist` (61004 for other callers), :attr:`rotate_refresh_tokens`,
-    :attr:`empty_lists_as_85064`, :attr:`expired_component_errcode`, and per mini program
+    :attr:`empty_lists_as_85064`, :attr:`expired_component_errcode`,
+    :attr:`rollback_keeps_history`, and per mini program
     ``programs[appid].privacy_apis`` / ``.func_info``; :meth:`revoke` withdraws an
     authorization.
     """
@@ -122,10 +123,19 @@ class WeChatEmulator(
         self.rotate_refresh_tokens = False
         """Every api_authorizer_token answer carries a new refresh token; the old one is then
         refused (61023)."""
+        self.rollback_keeps_history = False
+        """get_history_version keeps listing the kept releases after a rollback. By default
+        it lists none while the live version is a rollback (until the next release): the
+        official page calls it the list of versions one *can* roll back to
+        (获取可回退的小程序版本), WeChat allows no second rollback, and a community report
+        shows ``version_list: []`` after one. The fact sheet (§4.14) is silent: UNCERTAIN."""
         self.empty_lists_as_85064 = False
         """gettemplatelist / gettemplatedraftlist answer 85064 instead of an empty list."""
-        self.expired_component_errcode = 42006
-        """What an expired component token gets (42006; the sheet's §3.6 also says 42001)."""
+        self.expired_component_errcode = 42001
+        """What an expired component token gets: 42001 ``access_token expired``, as for any
+        expired token (fact sheet §1.1, §3.6 "40001/42001 on the CTOK", §11). 42006
+        ``component_access_token expired`` is only in WxJava's error enum, with no documented
+        trigger; set it here to see how a client copes with that reading."""
         self.ticket_issued_at = clock()  # when the current verify ticket was issued
         self.previous_tickets: list[tuple[str, float]] = []  # (ticket, issued at), superseded
         self.ticket_pushed_at: float | None = None

@@ -51,6 +51,7 @@ ERRMSG: dict[int, str] = {
     85019: "no version is under auditing",
     85020: "status not allowed",
     85023: "item size is not in valid range",
+    85045: "some path in ext_json not exist",
     85046: "pagepath missing in tabbar list",
     85047: "pages are empty",
     85048: "parse ext_json fail",

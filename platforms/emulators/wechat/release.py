@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from platforms.emulators.wechat.errors import _Fail, _ok
-from platforms.emulators.wechat.state import WeChatState, _Call, _Gray, _Release
+from platforms.emulators.wechat.state import WeChatState, _Call, _Gray, _Program, _Release
 from platforms.wechat.reading import as_int
 
 __all__ = ["ReleaseApis"]
@@ -101,17 +101,7 @@ class ReleaseApis(WeChatState):
     def _revertcoderelease(self, call: _Call) -> dict[str, Any]:
         program = self._program(call)
         if call.query.get("action") == "get_history_version":
-            return _ok(
-                version_list=[
-                    {
-                        "commit_time": int(r.commit_time),
-                        "user_version": r.version,
-                        "user_desc": r.desc,
-                        "app_version": r.app_version,
-                    }
-                    for r in program.history
-                ]
-            )
+            return self._history_version(program)
         if "action" in call.query:
             raise _Fail(40097)
         if program.gray_running():
@@ -133,6 +123,23 @@ class ReleaseApis(WeChatState):
         program.release = replace(target, released_at=self.clock())
         program.rolled_back = True
         return _ok()
+
+    def _history_version(self, program: _Program) -> dict[str, Any]:
+        """get_history_version: the kept releases, oldest first; none while the live version
+        is a rollback, unless :attr:`rollback_keeps_history` (the two readings, see there)."""
+        if program.rolled_back and not self.rollback_keeps_history:
+            return _ok(version_list=[])
+        return _ok(
+            version_list=[
+                {
+                    "commit_time": int(r.commit_time),
+                    "user_version": r.version,
+                    "user_desc": r.desc,
+                    "app_version": r.app_version,
+                }
+                for r in program.history
+            ]
+        )
 
     def _getversioninfo(self, call: _Call) -> dict[str, Any]:
         program = self._program(call)

@@ -221,6 +221,7 @@ class WeChatState(Emulator):
     auth_codes: dict[str, tuple[str, float]]  # code → (appid, expires at)
     ip_whitelist: set[str] | None  # None: any caller
     rotate_refresh_tokens: bool
+    rollback_keeps_history: bool
     empty_lists_as_85064: bool
     expired_component_errcode: int
     ticket_issued_at: float  # when the current verify ticket was issued
