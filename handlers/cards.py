@@ -46,6 +46,7 @@ __all__ = [
     "parse_button_value",
     "publish_now",
     "release_card",
+    "retry",
 ]
 
 Block = dict[str, Any]
@@ -193,6 +194,30 @@ def _confirm(
     }
 
 
+def retry(
+    text: str, app: AppEntry, version: str, verb: str, platforms_: Sequence[str]
+) -> list[Block]:
+    """A thread reply saying ``text``, with buttons that run ``verb`` again on each
+    platform a split outcome left unfinished — [] when ``verb`` has no card button (the
+    text says the command to type)."""
+    if verb not in button_verbs() or not platforms_:
+        return []
+    elements = []
+    for platform in platforms_:
+        button = _button(verb, app, version, platform)
+        button["text"] = {"type": "plain_text", "text": f"Retry on {_display(platform)}"}
+        elements.append(button)
+    return [_said(text), {"type": "actions", "block_id": "retry", "elements": elements[:5]}]
+
+
+def _said(text: str) -> Block:
+    return {
+        "type": "section",
+        "block_id": "said",
+        "text": {"type": "mrkdwn", "text": _escape_clipped(text, 2900), "verbatim": True},
+    }
+
+
 CONFIRM = "miniship_confirm"
 CANCEL = "miniship_cancel"
 
@@ -249,14 +274,7 @@ def publish_now(app: AppEntry, version: str, platforms_: Sequence[str], text: st
     platform = platforms_[0] if len(platforms_) == 1 else ""
     button = _button("publish", app, version, platform)
     button["text"] = {"type": "plain_text", "text": "Publish now"}
-    return [
-        {
-            "type": "section",
-            "block_id": "said",
-            "text": {"type": "mrkdwn", "text": _escape_clipped(text, 2900), "verbatim": True},
-        },
-        {"type": "actions", "block_id": "now", "elements": [button]},
-    ]
+    return [_said(text), {"type": "actions", "block_id": "now", "elements": [button]}]
 
 
 # -- the release card -------------------------------------------------------------------

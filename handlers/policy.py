@@ -32,6 +32,7 @@ __all__ = [
     "Reading",
     "allows",
     "candidates",
+    "claimed",
     "decided",
     "is_live",
     "live_moved",
@@ -304,6 +305,11 @@ def live_moved(stored: str, live: str | None, prefix: str = "") -> ReleaseState 
     if mine is not None and now is not None and now < mine:
         return AFTER["rollback"]
     return None  # a newer version went live elsewhere: the older one stays as it was
+
+
+def claimed(state: ReleaseState | str) -> bool:
+    """A publisher holds the release (its outcome may still be unknown)."""
+    return _state(state) is CLAIM
 
 
 def decided(state: ReleaseState | str) -> bool:

@@ -81,6 +81,9 @@ def result(res: ActionResult) -> str:
     lines = [head]
     for r in res.results:
         lines.append(f"  {MARK[r.outcome]} {display(r.platform).ljust(width)}  {r.message}")
+    finish = res.finish()
+    if finish:
+        lines.append("  To finish: " + ", then ".join(f"`{c}`" for c in finish))
     return "\n".join(lines)
 
 

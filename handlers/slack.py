@@ -144,8 +144,12 @@ class SlackBinding:
             await answer(_qr_hint(reply, _place(None, channel)), True)
             await self._post_pictures(reply, _place(None, channel), answer)
             return
+        app = self.service.app(reply.about[0])
+        retry = cards.retry(reply.text, app, reply.about[1], reply.action, reply.unfinished)
         try:
-            release = await self.show(release, channel, thread=reply.text)
+            release = await self.show(
+                release, channel, thread=reply.text, thread_blocks=retry or None
+            )
         except SlackApiError as exc:
             await answer(_qr_hint(reply, _place(release, channel)), True)
             await answer(f"I could not post the release card: {_slack_problem(exc)}", False)

@@ -14,16 +14,24 @@ was not running), it is not published but reported missed, with a "Publish now" 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from handlers import policy, render, views
 from handlers.config import AppEntry, ChannelEntry, Settings
-from handlers.releases import Actor, CommandRefused, ReleaseService
+from handlers.releases import (
+    ActionResult,
+    Actor,
+    CommandRefused,
+    Outcome,
+    PlatformResult,
+    ReleaseService,
+)
 from handlers.views import Scheduled
 from platforms.errors import ConfigError, PlatformError
 from storage import ActionTaken, TargetView, TimedState
@@ -45,6 +53,8 @@ T = TimedState
 # process died mid-publish): it starts within the grace period and takes seconds
 RUNNING_TIMEOUT = timedelta(minutes=10)
 SLACK_RETRY_MEMORY = timedelta(days=1)
+RETRY_FIRST = timedelta(seconds=5)  # a timed publish met a passing fault: first wait
+RETRY_LONGEST = timedelta(seconds=60)
 LATE_ENOUGH_TO_SAY = timedelta(seconds=60)
 NO_SCHEDULER = "timed releases need miniship's scheduler, which is not running here"
 
@@ -95,11 +105,13 @@ class TimedReleases:
         service: ReleaseService,
         rules: TimedRules,
         clock: Callable[[], datetime] = utcnow,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.service = service
         self.store = service.store
         self.rules = rules
         self.clock = clock
+        self.sleep = sleep  # how a retry waits (tests pass one that moves their clock)
         self.planner: Planner | None = None
         self.announcers: list[Announcer] = []
 
@@ -283,10 +295,12 @@ class TimedReleases:
             return text, False
         actor = Actor(f"timed #{action.id} (planned by {action.created_by})")
         try:
-            result = await self.service.publish(actor, app.key, action.platforms, action.version)
+            result, attempts = await self._publish_retrying(actor, action, app)
         except CommandRefused as exc:
             return f"✋ {head} did not go ahead: {exc}. Nothing was published.", False
         lines = render.result(result)
+        if attempts > 1:
+            lines += f"\n  ({attempts} attempts: the platform was busy or rate-limited at first)"
         if result.ok:
             when = "as planned"
             if late > LATE_ENOUGH_TO_SAY:
@@ -296,6 +310,56 @@ class TimedReleases:
                 )
             return f"🚀 {head} published {when}.\n{lines}", True
         return f"✋ {head} did not publish.\n{lines}", False
+
+    async def _publish_retrying(
+        self, actor: Actor, action: TimedAction, app: AppEntry
+    ) -> tuple[ActionResult, int]:
+        """Publish; a platform that fails for a passing reason (busy, timeout, 5xx, rate
+        limit) is tried again with back-off until the grace period ends, asking it for the
+        state before each try. (The result, how many attempts it took.)"""
+        deadline = action.due_at + self.rules.grace
+        result = await self.service.publish(actor, app.key, action.platforms, action.version)
+        outcome = {r.platform: r for r in result.results}
+        attempts, wait = 1, RETRY_FIRST
+        while not result.refusal and self.clock() + wait <= deadline:
+            waiting = [p for p, r in outcome.items() if r.transient]
+            if not waiting:
+                break
+            await self.sleep(wait.total_seconds())
+            attempts, wait = attempts + 1, min(wait * 2, RETRY_LONGEST)
+            again, settled = await self._still_to_publish(action, app, waiting)
+            outcome.update(settled)
+            if again:
+                retried = await self.service.publish(actor, app.key, again, action.version)
+                outcome.update({r.platform: r for r in retried.results})
+        merged = ActionResult(result.action, app, action.version, list(outcome.values()))
+        return (result if result.refusal else merged), attempts
+
+    async def _still_to_publish(
+        self, action: TimedAction, app: AppEntry, platforms: Sequence[str]
+    ) -> tuple[list[str], dict[str, PlatformResult]]:
+        """Of ``platforms``, after asking each: those to publish again, and the results of
+        those now settled (live after all); a platform whose outcome is still unknown (a
+        publish claim held) is left to wait."""
+        release = await self.store.release(app.key, action.version)
+        again: list[str] = []
+        settled: dict[str, PlatformResult] = {}
+        for p in platforms:
+            target = await self.store.target(release.id, p) if release and release.id else None
+            if release is None or target is None:
+                continue
+            with contextlib.suppress(PlatformError, ConfigError):
+                await self.service.refresh(TargetView(target, release), Actor("timed retry"))
+            target = await self.store.target(target.release_id, p) or target
+            if policy.is_live(target.state):
+                said = "published (the platform has it live)"
+                settled[p] = PlatformResult(p, Outcome.OK, said, policy.AFTER["publish"])
+            elif policy.allows("publish", target.state):
+                again.append(p)
+            elif not policy.claimed(target.state):  # nothing left to try
+                said = f"not published: it is {policy.words(target.state)} now"
+                settled[p] = PlatformResult(p, Outcome.FAILED, said)
+        return again, settled
 
     async def _check(self, action: TimedAction, app: AppEntry) -> str:
         """Why ``action`` must not go ahead now ("" when it may)."""

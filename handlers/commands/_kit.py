@@ -49,6 +49,8 @@ class Reply:
     pictures: tuple[Picture, ...] = ()
     private: bool = False  # for the person who typed only (an authorization link)
     asked: Asked | None = None  # nothing ran yet: ``text`` asks to confirm (privately)
+    unfinished: tuple[str, ...] = ()  # platforms a split outcome left to retry (``about``)
+    action: str = ""  # the command that gave the result (what a retry runs again)
 
     @classmethod
     def of(cls, res: ActionResult, text: str) -> Reply:
@@ -64,7 +66,12 @@ class Reply:
             if r.image is not None
         )
         return cls(
-            text, error=bool(res.refusal), about=(res.app.key, res.version), pictures=pictures
+            text,
+            error=bool(res.refusal),
+            about=(res.app.key, res.version),
+            pictures=pictures,
+            unfinished=tuple(res.unfinished),
+            action=res.action,
         )
 
 

@@ -24,7 +24,7 @@ from handlers.releases.results import (
 )
 from platforms import platform_class
 from platforms.base import Platform, recording
-from platforms.errors import ConfigError, PlatformError
+from platforms.errors import ConfigError, PlatformError, PlatformUnavailable, QuotaExceeded
 from storage import InvalidTransition, ReleaseState, StaleState, Store
 from storage.models import Release, ReleaseTarget
 
@@ -256,7 +256,9 @@ class Step:
     async def failed(
         self, error: Exception, exchanges: Sequence[Mapping[str, Any]]
     ) -> PlatformResult:
-        return await self.record(Outcome.FAILED, explain(error), exchanges)
+        result = await self.record(Outcome.FAILED, explain(error), exchanges)
+        transient = isinstance(error, (PlatformUnavailable, QuotaExceeded))
+        return dataclasses.replace(result, transient=transient)
 
     async def refuse(self, message: str) -> PlatformResult:
         return await self.record(Outcome.REFUSED, message)

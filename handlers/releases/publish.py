@@ -79,7 +79,11 @@ class PublishActions(Watcher, VersionGuard):
             )
             text = f"Nothing published: {waiting}."
             if ready:
-                text += f" {', '.join(ready)} is approved; name it to publish there alone."
+                alone = " ".join(p for p in targets if p not in not_ready)
+                text += (
+                    f" {', '.join(ready)} is approved: `publish {step.app.key} {alone} "
+                    f"{version}` publishes there alone."
+                )
             return await step.refuse_all(text)
         if not_ready:
             ((p, t),) = not_ready.items()

@@ -51,6 +51,7 @@ class PlatformResult:
     message: str
     state: ReleaseState | None = None
     image: TrialCode | None = None  # the trial version's QR code (upload, qr)
+    transient: bool = False  # failed on busy, timeout, 5xx or a rate limit: try again later
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,16 @@ class ActionResult:
     @property
     def ok(self) -> bool:
         return not self.refusal and all(r.outcome is Outcome.OK for r in self.results)
+
+    @property
+    def unfinished(self) -> list[str]:
+        """The platforms that failed while others succeeded: a split outcome to finish."""
+        done = any(r.outcome is Outcome.OK for r in self.results)
+        return [r.platform for r in self.results if done and r.outcome is Outcome.FAILED]
+
+    def finish(self) -> list[str]:
+        """The exact commands that finish a split outcome, one per platform left."""
+        return [f"{self.action} {self.app.key} {p} {self.version}" for p in self.unfinished]
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,10 @@ class Emulator(ABC):
             raise ValueError("times must be at least 1")
         self._faults.append(Fault(api, fault, times))
 
+    def clear_faults(self) -> None:
+        """Forget the faults still pending."""
+        self._faults.clear()
+
     def take_fault(self, api: str) -> str | None:
         """The fault to apply to this call of ``api``, if one is pending (used once)."""
         for f in self._faults:

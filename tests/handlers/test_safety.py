@@ -9,7 +9,9 @@ import pytest
 from sqlmodel import col, update
 
 from handlers.commands import Commands
+from handlers.config import ChannelEntry
 from handlers.releases import Actor
+from handlers.timed import Notice
 from platforms.errors import ConfigError
 from storage import ReleaseState
 from storage.models import ReleaseTarget, TimedAction
@@ -272,3 +274,72 @@ async def test_a_rollback_or_offline_in_the_platforms_console_is_recorded(
     assert "released → rolled_back (changed outside miniship): WeChat has 1.0.0 live" in out
     assert "released → offline (changed outside miniship): nothing is live on Alipay" in out
     assert await service.reconcile_live() == []  # said once
+
+
+# -- split outcomes and passing faults ------------------------------------------------------
+
+
+async def test_a_split_outcome_says_the_exact_command_to_finish(session: Session) -> None:
+    await session.run("upload demo 1.0.0 notes")
+    session.runtime.emulators["alipay"].inject("*", "unavailable", times=20)
+    out = await session.run("submit demo 1.0.0")
+    assert "✓ WeChat" in out and "✗ Alipay" in out, out
+    assert "To finish: `submit demo alipay 1.0.0`" in out, out
+    session.runtime.emulators["alipay"].clear_faults()
+    out = await session.run("submit demo alipay 1.0.0")
+    assert "✓ Alipay" in out, out
+
+
+async def test_publish_names_the_command_for_the_ready_platform(session: Session) -> None:
+    await session.run("upload demo 1.0.0 notes")
+    await session.run("submit demo wechat 1.0.0")
+    session.decide_reviews()
+    await session.watch()
+    await session.run("submit demo alipay 1.0.0")
+    out = await session.run("publish demo 1.0.0")
+    assert "Nothing published: Alipay is in review." in out, out
+    assert "WeChat is approved: `publish demo wechat 1.0.0` publishes there alone." in out
+
+
+async def test_a_timed_publish_retries_a_passing_fault_and_publishes_once(
+    session: Session,
+) -> None:
+    rt = session.runtime
+    rt.timed.planner = NoPlanner()
+    await approved(session, "1.0.0", "wechat")
+    planned = await _commands(session).handle(ME, "publish demo wechat 1.0.0 in 1h --yes")
+    assert "Timed release #1" in planned.text, planned.text
+    now = {"at": datetime.now(UTC) + timedelta(hours=1)}  # the minute has come
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        now["at"] += timedelta(seconds=seconds)
+
+    rt.timed.clock, rt.timed.sleep = (lambda: now["at"]), sleep
+    emulator = rt.emulators["wechat"]
+    emulator.inject("/wxa/release", "rate_limit", times=2)
+    before = emulator.calls.get("/wxa/release", 0)  # type: ignore[attr-defined]
+    heard = Heard()
+    rt.timed.announcers.append(heard)
+    await rt.timed.fire(1)
+    assert await session.state("1.0.0", "wechat") is S.RELEASED
+    assert waited == [5.0, 10.0]
+    assert emulator.calls.get("/wxa/release", 0) - before == 3  # type: ignore[attr-defined]
+    (text,) = heard.said
+    assert "published as planned" in text and "3 attempts" in text, text
+    events = await rt.store.history("demo", 20)
+    assert [e.outcome for e in events if e.action == "publish"].count("ok") == 1
+
+
+class Heard:
+    """An announcer that keeps what timed releases say."""
+
+    def __init__(self) -> None:
+        self.said: list[str] = []
+
+    async def notice(self, notice: Notice) -> None:
+        self.said.append(notice.text)
+
+    async def digest(self, channel: ChannelEntry, text: str) -> None:
+        self.said.append(text)

@@ -385,3 +385,41 @@ async def test_a_click_on_the_app_home_answers_in_the_dm_and_redraws_home(world:
     await world.slack.wait_for("views.publish")
     dm = [c for c in world.slack.calls("chat.postMessage") if c.params["channel"] == "U0DEV"]
     assert dm and "*publish* role" in dm[0].params["text"]
+
+
+# -- a split outcome: the command to finish, and a Retry button ----------------------
+
+
+def thread_buttons(world: World) -> list[dict[str, Any]]:
+    found = []
+    for (channel, _), message in world.slack.messages.items():
+        blocks = message.get("blocks") or []
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        if channel == "C0RELEASE" and message.get("thread_ts"):
+            for block in blocks:
+                if block.get("block_id") == "retry":
+                    found.extend(block["elements"])
+    return found
+
+
+async def test_a_split_submit_offers_a_retry_on_the_failed_platform(world: World) -> None:
+    await world.command("upload demo 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    alipay = world.runtime.emulators["alipay"]
+    alipay.inject("*", "unavailable", times=20)
+    await world.command("submit demo 1.0.0")
+    await world.settled()
+    (retry,) = thread_buttons(world)
+    assert retry["text"]["text"] == "Retry on Alipay"
+    assert retry["action_id"] == action_id("submit")
+    assert cards.parse_button_value(retry["value"]) == ("demo", "1.0.0", "alipay")
+    texts = [m.get("text", "") for m in world.slack.messages.values()]
+    assert any("To finish: `submit demo alipay 1.0.0`" in t for t in texts)
+
+    alipay.clear_faults()
+    await world.click(action_id("submit"), "1.0.0", "alipay", "U0DEV")
+    await world.settled()
+    assert await world.state("1.0.0", "alipay") is ReleaseState.IN_REVIEW
+    assert await world.state("1.0.0", "wechat") is ReleaseState.IN_REVIEW
