@@ -43,6 +43,7 @@ __all__ = [
     "escape",
     "home_view",
     "next_steps",
+    "overrides",
     "parse_button_value",
     "publish_now",
     "release_card",
@@ -123,14 +124,14 @@ def button_verbs() -> list[str]:
     return [c.name for c in buttons()]
 
 
-def button_value(app: str, version: str, platform: str) -> str:
+def button_value(app: str, version: str, platform: str, override: bool = False) -> str:
     """What a button carries: compact JSON naming the release and the platform ("" for
-    every platform the app is on)."""
-    value = json.dumps(
-        {"app": app, "version": version, "platform": platform},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    every platform the app is on); ``override``: it acts through a freeze (the override
+    role is checked when it is clicked)."""
+    fields: dict[str, Any] = {"app": app, "version": version, "platform": platform}
+    if override:
+        fields["override"] = True
+    value = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
     if len(value) > MAX_VALUE:  # app keys and versions are short; this cannot happen
         raise ValueError("button value too long")
     return value
@@ -148,8 +149,10 @@ def parse_button_value(value: str) -> tuple[str, str, str]:
         data = json.loads(value)
     except (ValueError, RecursionError):
         raise ValueError("not a miniship button value") from None
-    if not isinstance(data, dict) or set(data) != {"app", "version", "platform"}:
+    if not isinstance(data, dict) or set(data) - {"override"} != {"app", "version", "platform"}:
         raise ValueError("not a miniship button value")
+    if data.get("override", True) is not True:
+        raise ValueError("bad override in button value")
     app, version, platform = data["app"], data["version"], data["platform"]
     if not isinstance(app, str) or not APP.fullmatch(app):
         raise ValueError("bad app in button value")
@@ -160,7 +163,15 @@ def parse_button_value(value: str) -> tuple[str, str, str]:
     return app, version, platform
 
 
-def _button(verb: str, app: AppEntry, version: str, platform: str) -> Block:
+def overrides(value: str) -> bool:
+    """Whether a (well-formed) button value acts through a freeze."""
+    try:
+        return bool(json.loads(value).get("override"))
+    except (ValueError, AttributeError, RecursionError):
+        return False
+
+
+def _button(verb: str, app: AppEntry, version: str, platform: str, override: bool = False) -> Block:
     command = find(verb)
     assert command is not None and command.button is not None
     look = command.button
@@ -168,7 +179,7 @@ def _button(verb: str, app: AppEntry, version: str, platform: str) -> Block:
         "type": "button",
         "action_id": action_id(verb),
         "text": {"type": "plain_text", "text": look.label},
-        "value": button_value(app.key, version, platform),
+        "value": button_value(app.key, version, platform, override),
     }
     if look.style:
         button["style"] = look.style
@@ -266,13 +277,16 @@ def confirmation(question: str, token: str, expires_at: datetime) -> list[Block]
     ]
 
 
-def publish_now(app: AppEntry, version: str, platforms_: Sequence[str], text: str) -> list[Block]:
-    """A message saying ``text`` with a "Publish now" button (after a missed timed release).
+def publish_now(
+    app: AppEntry, version: str, platforms_: Sequence[str], text: str, override: bool = False
+) -> list[Block]:
+    """A message saying ``text`` with a "Publish now" button (after a missed timed release,
+    or one a freeze held: ``override``).
 
     The button publishes on ``platforms_`` — one platform, or every one the app is on.
     """
     platform = platforms_[0] if len(platforms_) == 1 else ""
-    button = _button("publish", app, version, platform)
+    button = _button("publish", app, version, platform, override)
     button["text"] = {"type": "plain_text", "text": "Publish now"}
     return [_said(text), {"type": "actions", "block_id": "now", "elements": [button]}]
 

@@ -55,6 +55,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import platforms
+from handlers.freezes import FreezeWindow, read_weekly
 from platforms.errors import ConfigError
 
 __all__ = [
@@ -138,8 +139,9 @@ class Settings(BaseSettings):
         return value
 
 
-ROLE_NAMES = ("view", "release", "publish")
-"""view: status, history, App Home · release: upload, submit · publish: publish, withdraw."""
+ROLE_NAMES = ("view", "release", "publish", "override")
+"""view: status, history, App Home · release: upload, submit · publish: publish, withdraw ·
+override: act during a freeze or lock (with a reason)."""
 
 EVERYONE = "*"
 
@@ -152,8 +154,9 @@ class Roles(BaseModel):
     view: tuple[str, ...] = (EVERYONE,)
     release: tuple[str, ...] = (EVERYONE,)
     publish: tuple[str, ...] = (EVERYONE,)
+    override: tuple[str, ...] = ()  # nobody, unless named: a freeze means something
 
-    @field_validator("view", "release", "publish")
+    @field_validator("view", "release", "publish", "override")
     @classmethod
     def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for item in value:
@@ -199,6 +202,7 @@ class MinishipConfig:
     apps: Mapping[str, AppEntry]
     path: Path | None = None
     channels: Mapping[str, ChannelEntry] = field(default_factory=dict)
+    freezes: tuple[FreezeWindow, ...] = ()  # [[freeze]] windows
 
     def app(self, key: str) -> AppEntry | None:
         return self.apps.get(key)
@@ -244,7 +248,7 @@ def _zone(name: str, where: str) -> ZoneInfo:
 
 def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> MinishipConfig:
     """Validate a parsed apps file; every problem is a ConfigError naming where it is."""
-    unknown = set(data) - {"timezone", "digest", "apps", "channels"}
+    unknown = set(data) - {"timezone", "digest", "apps", "channels", "freeze"}
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
     default_zone = _zone(str(data.get("timezone", DEFAULT_TIMEZONE)), source)
@@ -290,7 +294,52 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
     return MinishipConfig(
         apps,
         channels=_channels(data.get("channels", {}), apps, default_zone, default_digest, source),
+        freezes=_freezes(data.get("freeze", []), apps, source),
     )
+
+
+class _FreezeSection(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    apps: tuple[str, ...] = ()  # none: every app
+    reason: str = ""
+    weekly: str | None = None  # "fri 18:00 - mon 09:00", in each app's zone
+    start: dt.datetime | None = Field(None, alias="from")  # a dated range, app's zone
+    end: dt.datetime | None = Field(None, alias="to")
+
+
+def _freezes(raw: Any, apps: Mapping[str, AppEntry], source: str) -> tuple[FreezeWindow, ...]:
+    """``[[freeze]]`` tables: weekly windows or dated ranges when nothing goes live."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: freeze must be a list of [[freeze]] tables")
+    out: list[FreezeWindow] = []
+    for n, item in enumerate(raw, 1):
+        where = f"{source} [[freeze]] #{n}"
+        try:
+            section = _FreezeSection.model_validate(item)
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {_first_error(exc)}") from None
+        unknown = [a for a in section.apps if a not in apps]
+        if unknown:
+            raise ConfigError(f"{where}: unknown app(s) {', '.join(unknown)}")
+        dated = section.start is not None and section.end is not None
+        if (section.weekly is None) == (not dated):
+            raise ConfigError(
+                f'{where}: give either weekly = "fri 18:00 - mon 09:00" or from and to'
+            )
+        if section.weekly is not None:
+            try:
+                weekly = read_weekly(section.weekly)
+            except ValueError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+            out.append(FreezeWindow(section.apps, section.reason, weekly=weekly))
+            continue
+        assert section.start is not None and section.end is not None
+        start, end = section.start.replace(tzinfo=None), section.end.replace(tzinfo=None)
+        if end <= start:
+            raise ConfigError(f"{where}: to must come after from")
+        out.append(FreezeWindow(section.apps, section.reason, start=start, end=end))
+    return tuple(out)
 
 
 def _channels(

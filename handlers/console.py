@@ -73,7 +73,8 @@ class Console:
         text = f"[{notice.app.key} {notice.version}] {notice.text}"
         if notice.publish_now is not None:
             where = notice.publish_now[0] + " " if len(notice.publish_now) == 1 else ""
-            text += f"\n  To publish now: publish {notice.app.key} {where}{notice.version}"
+            anyway = f" --override {notice.override}" if notice.override else ""
+            text += f"\n  To publish now: publish {notice.app.key} {where}{notice.version}{anyway}"
         self._interject(text)
 
     async def digest(self, channel: ChannelEntry, text: str) -> None:
@@ -142,6 +143,15 @@ class Console:
             )
             return
         self.say(reply.text)
+        for attachment in reply.files:  # a history export: next to the QR codes' folder
+            path = self.pictures.parent / "exports" / attachment.filename
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(attachment.content)
+            except OSError as exc:
+                self.say(f"  could not save {attachment.title} to {path}: {exc.strerror}")
+                continue
+            self.say(f"  {attachment.title}: saved to {path.resolve()}")
         for picture in reply.pictures:
             path = self.pictures / picture.filename
             try:

@@ -5,11 +5,15 @@ Times are shown in the app's time zone, with the zone's abbreviation.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from handlers import policy
+from handlers.freezes import FreezeView
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
 from handlers.views import (
     AppAccess,
@@ -32,6 +36,12 @@ __all__ = [
     "duration",
     "event_line",
     "history",
+    "history_csv",
+    "history_export",
+    "history_filters",
+    "history_page",
+    "hold",
+    "holds",
     "local_time",
     "moment",
     "quotas",
@@ -71,6 +81,22 @@ def duration(span: timedelta) -> str:
     first = next(i for i, (n, _) in enumerate(parts) if n)
     shown = [f"{n} {unit}" for n, unit in parts[first : first + 2] if n]
     return " ".join(shown)
+
+
+def hold(h: FreezeView, zone: ZoneInfo) -> str:
+    """``🧊 demo is frozen by console:root until 2026-12-05 18:00 CST … (code freeze)``."""
+    what = "frozen" if h.kind == "freeze" else "locked"
+    scope = "every app is" if h.scope == "all apps" else f"{h.scope} is"
+    until = f"until {moment(h.until, zone)}" if h.until else "until unlocked"
+    if h.kind == "freeze" and h.until is None:
+        until = "until unfrozen"
+    why = f" ({h.reason})" if h.reason else ""
+    mark = "🧊" if h.kind == "freeze" else "🔒"
+    return f"{mark} {scope} {what} by {h.by} {until}{why}"
+
+
+def holds(found: Sequence[FreezeView], zone: ZoneInfo) -> str:
+    return "\n".join(hold(h, zone) for h in found)
 
 
 def result(res: ActionResult) -> str:
@@ -183,6 +209,7 @@ def status(found: Sequence[AppStatus], emulated: frozenset[str]) -> str:
     for app_status in found:
         app = app_status.app
         lines = [f"{app.key} — {app.name} (times in {app.timezone.key})"]
+        lines += [f"  {hold(h, app.timezone)}" for h in app_status.holds]
         for ps in app_status.platforms:
             lines.extend(_platform_status(ps, app.timezone, ps.platform in emulated))
         blocks.append("\n".join(lines))
@@ -260,6 +287,154 @@ def history(app_key: str, zone: ZoneInfo, events: Sequence[EventView]) -> str:
     )
 
 
+MESSAGE_SHOWN = 300  # characters of an event's message in a listing (the CSV has it all)
+
+
+def history_filters(
+    platforms: Sequence[str],
+    actions: Sequence[str],
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    zone: ZoneInfo,
+) -> list[str]:
+    """What a history query keeps, in words: ``["on WeChat", "publish, gray", …]``."""
+    out: list[str] = []
+    if platforms:
+        out.append("on " + " and ".join(display(p) for p in platforms))
+    if actions:
+        out.append(", ".join(actions))
+    if actor is not None:
+        out.append(f"by {actor}")
+    if since is not None:
+        out.append(f"since {local_time(since, zone)}")
+    if until is not None:
+        out.append(f"before {local_time(until, zone)}")
+    return out
+
+
+def history_page(
+    scope: str,
+    zone: ZoneInfo,
+    events: Sequence[EventView],
+    *,
+    filters: Sequence[str] = (),
+    older: str | None = None,
+    apps: bool = False,
+    paged: bool = False,
+) -> str:
+    """One page of history, newest last.
+
+    Args:
+        scope: the app (``demo``) or the apps (``every app you may view (demo, shop)``).
+        events: newest first, as queried.
+        filters: what the query keeps, in words (:func:`history_filters`).
+        older: the command that shows the page before this one (None: there is none).
+        apps: name each event's app (several apps).
+        paged: the page is an older one (``--before``).
+    """
+    what = " · ".join([scope, *filters])
+    if not events:
+        if paged:
+            return f"{what}: no older events"
+        return f"{what}: no events match" if filters else f"{what}: nothing has happened yet"
+    lines = [f"History of {what} (times in {zone.key}):"]
+    for e in reversed(events):
+        shown = replace(e, message=_clipped(e.message))
+        where = f"{e.app_key or '—'}  " if apps else ""
+        lines.append(f"  {where}{event_line(shown, zone)}")
+    if older is not None:
+        lines.append(f"{len(events)} shown; older events: `{older}`")
+    return "\n".join(lines)
+
+
+def _clipped(message: str) -> str:
+    """On one line, and not too long for a listing."""
+    text = " ".join(message.split())
+    return text if len(text) <= MESSAGE_SHOWN else text[: MESSAGE_SHOWN - 1] + "…"
+
+
+def history_export(
+    scope: str,
+    rows: int,
+    filename: str,
+    *,
+    filters: Sequence[str] = (),
+    rest: str | None = None,
+    limit: int,
+) -> str:
+    """What goes with an export: how many events, and how to get those left out."""
+    what = " · ".join([scope, *filters])
+    if not rows:
+        return f"{what}: no events match, so there is nothing to export"
+    noun = "event" if rows == 1 else "events"
+    text = f"{what}: {rows:,} {noun} exported to {filename}"
+    if rest is not None:
+        text += (
+            f"\nThat is the newest {limit:,}; there are more. Narrow it with --since/--until, "
+            f"or export the next ones with `{rest}`"
+        )
+    return text
+
+
+CSV_HEADER = (
+    "id",
+    "at (UTC)",
+    "at (local)",
+    "actor",
+    "action",
+    "outcome",
+    "app",
+    "version",
+    "platform",
+    "message",
+)
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet would run these as formulas
+
+
+def history_csv(events: Sequence[EventView], zone: ZoneInfo) -> bytes:
+    """The events as CSV (RFC 4180, UTF-8 with a byte-order mark so that a spreadsheet
+    reads Chinese text right), in the order given; times in ISO 8601, in UTC and in
+    ``zone``. A text cell that a spreadsheet would take for a formula gets a leading
+    apostrophe."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    header = list(CSV_HEADER)
+    header[2] = f"at ({zone.key})"
+    writer.writerow(header)
+    for e in events:
+        writer.writerow(
+            [
+                "" if e.id is None else e.id,
+                _iso(e.at.astimezone(UTC)).replace("+00:00", "Z"),
+                _iso_in(e.at, zone),
+                *(
+                    _cell(v)
+                    for v in (e.actor, e.action, e.outcome, e.app_key, e.version, e.platform)
+                ),
+                _cell(e.message),
+            ]
+        )
+    return out.getvalue().encode("utf-8-sig")
+
+
+def _cell(value: str | None) -> str:
+    if not value:
+        return ""
+    return "'" + value if value.startswith(_FORMULA) else value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def _iso_in(moment: datetime, zone: ZoneInfo) -> str:
+    try:
+        return _iso(moment.astimezone(zone))
+    except OverflowError:  # off the calendar there: UTC alone says it
+        return ""
+
+
 # -- timed releases -----------------------------------------------------------------------
 
 
@@ -311,11 +486,14 @@ def digest(
     in_review: Sequence[TargetLine],
     released: Sequence[TargetLine],
     planned: Sequence[TimedView],
+    holds: Sequence[FreezeView] = (),
 ) -> str:
     """The daily digest of some apps; "" when there is nothing to say."""
-    if not (in_review or released or planned):
+    if not (in_review or released or planned or holds):
         return ""
     lines = [f"📋 Releases today, {now.astimezone(zone):%Y-%m-%d} (times in {zone.key})"]
+    shown = list(dict.fromkeys(hold(h, zone) for h in holds))  # "all apps" once
+    lines += shown
     if in_review:
         lines.append("In review:")
         for t in in_review:

@@ -49,7 +49,7 @@ from handlers.releases import Actor, Change, ReleaseService
 from handlers.roles import RoleCheck
 from handlers.timed import Notice, TimedReleases
 from platforms.base import Authorization
-from storage.models import Release
+from storage.models import Release, utcnow
 
 __all__ = ["SlackBinding", "SlackSettings", "build_app", "make_binding", "unescape"]
 
@@ -100,6 +100,7 @@ class SlackBinding:
         try:
             reply = await self.commands.handle(Actor(user), unescape(text), channel)
             await self._deliver(reply, channel, answer)
+            await self._hand_over(user, reply, answer)
         except Exception:
             log.exception("command failed: %s", text)
             with contextlib.suppress(Exception):  # Slack itself may be what failed
@@ -122,6 +123,27 @@ class SlackBinding:
                 await answer(
                     "Something went wrong running that; its outcome is unknown, so check "
                     "`/ship status`. Details are in miniship's log.",
+                    False,
+                )
+
+    async def _hand_over(self, user: str, reply: Reply, answer: Answer) -> None:
+        """The reply's files (a history export) to the person who asked, in their DM with
+        the bot: Slack has no private files in a channel (needs ``im:write``)."""
+        for attachment in reply.files:
+            try:
+                opened = await self.client.conversations_open(users=user)
+                await self.client.files_upload_v2(
+                    channel=str(opened["channel"]["id"]),
+                    content=attachment.content,
+                    filename=attachment.filename,
+                    title=attachment.title,
+                    initial_comment=f"{attachment.title}, as you asked",
+                )
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("could not hand %s to %s: %s", attachment.filename, user, exc)
+                await answer(
+                    f"I could not send you {attachment.filename}: {_upload_problem(exc)}. "
+                    "The `im:write` and `files:write` scopes are needed.",
                     False,
                 )
 
@@ -214,8 +236,9 @@ class SlackBinding:
     ) -> None:
         """A card button: the command it names, on the release its value names."""
         command = button_command(str(action.get("action_id", "")))
+        value = str(action.get("value", ""))
         try:
-            app_key, version, platform = cards.parse_button_value(str(action.get("value", "")))
+            app_key, version, platform = cards.parse_button_value(value)
         except ValueError:
             command = None
         if command is None:
@@ -224,6 +247,8 @@ class SlackBinding:
         # a button that confirms in Slack's own dialog was confirmed by the click
         yes = " --yes" if command.button is not None and command.button.confirm else ""
         line = f"{command.name} {app_key} {platform} {version}{yes}"
+        if cards.overrides(value):  # "Publish now" on a release a freeze held
+            line += " --override clicked Publish now on a release held by a freeze"
         await self.run(user, line, channel, answer)
 
     # -- the release card ---------------------------------------------------------------
@@ -250,11 +275,13 @@ class SlackBinding:
             if not targets:
                 return release
             planned = await self.store.timed_actions(release_id=release.id)
+            holds = await self.service.freezes.active(app.key, app.timezone, utcnow())
             text, blocks = cards.release_card(
                 views.card(app, release, targets),
                 emulated=self.service.emulated,
                 schedule_lines=[
-                    "⏰ " + render.timed_line(views.timed(a), app.timezone) for a in planned
+                    *(render.hold(h, app.timezone) for h in holds),
+                    *("⏰ " + render.timed_line(views.timed(a), app.timezone) for a in planned),
                 ],
             )
             if release.card_channel and release.card_ts:
@@ -312,7 +339,9 @@ class SlackBinding:
             return
         blocks = None
         if notice.publish_now is not None:
-            blocks = cards.publish_now(notice.app, notice.version, notice.publish_now, notice.text)
+            blocks = cards.publish_now(
+                notice.app, notice.version, notice.publish_now, notice.text, bool(notice.override)
+            )
         try:
             await self.show(release, notice.channel, thread=notice.text, thread_blocks=blocks)
         except SlackApiError as exc:

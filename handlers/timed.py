@@ -24,6 +24,7 @@ from typing import Protocol
 
 from handlers import policy, render, views
 from handlers.config import AppEntry, ChannelEntry, Settings
+from handlers.freezes import FreezeView
 from handlers.releases import (
     ActionResult,
     Actor,
@@ -83,6 +84,7 @@ class Notice:
     text: str
     publish_now: tuple[str, ...] | None = None  # offer "Publish now" for these platforms
     channel: str | None = None  # where the plan was made: the card goes there if none yet
+    override: str = ""  # "Publish now" overrides a freeze, saying this (override role only)
 
 
 class Announcer(Protocol):
@@ -247,6 +249,8 @@ class TimedReleases:
             action = await self.store.move_timed(action, T.RUNNING)
         except ActionTaken:
             return  # another scheduler process is on it
+        if await self._held(action, app):
+            return
         try:
             text, ok = await self._publish(action, app, late)
         except Exception:
@@ -259,6 +263,31 @@ class TimedReleases:
         with contextlib.suppress(ActionTaken):
             await self.store.move_timed(action, T.DONE if ok else T.FAILED, text)
         await self._announce(Notice(app, action.version, text, channel=action.channel))
+
+    async def _held(self, action: TimedAction, app: AppEntry) -> bool:
+        """Hold ``action`` (and say so) when its app is frozen or locked now."""
+        holds = await self.service.freezes.active(app.key, app.timezone, self.clock())
+        if not holds:
+            return False
+        text = (
+            f"✋ Held: timed release #{action.id} of {action.version} on {self._where(action)} "
+            f"fell due while {render.holds(holds, app.timezone)}. Nothing was published; "
+            "someone with the override role can publish it now."
+        )
+        with contextlib.suppress(ActionTaken):
+            await self.store.move_timed(action, T.HELD, text)
+        await self._record(action, "scheduler", "refused", text)
+        await self._announce(
+            Notice(
+                app,
+                action.version,
+                text,
+                publish_now=tuple(action.platforms),
+                channel=action.channel,
+                override=f"timed release #{action.id}, held by a freeze",
+            )
+        )
+        return True
 
     async def _missed(self, action: TimedAction, app: AppEntry, late: timedelta) -> None:
         due = render.moment(action.due_at, app.timezone)
@@ -459,6 +488,7 @@ class TimedReleases:
             in_review=views.lines(await self.store.in_states(policy.PENDING_REVIEW, keys)),
             released=views.lines(await self.store.released_since(now - timedelta(days=1), keys)),
             planned=await self.pending(keys),
+            holds=[h for a in apps for h in await self._holds(a, now)],
         )
         if text:
             for announcer in list(self.announcers):
@@ -468,6 +498,9 @@ class TimedReleases:
                     log.exception("posting the digest failed")
 
     # -- shared ---------------------------------------------------------------------------
+
+    async def _holds(self, app: AppEntry, now: datetime) -> list[FreezeView]:
+        return await self.service.freezes.active(app.key, app.timezone, now)
 
     def _where(self, action: TimedAction) -> str:
         return ", ".join(self.service.display(p) for p in action.platforms)

@@ -69,6 +69,8 @@ class EventView:
     platform: str | None
     outcome: str
     message: str
+    id: int | None = None  # the event's id: where an older page starts (``--before``)
+    app_key: str | None = None  # None: the event names no app (the template library, …)
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,9 @@ def card(app: AppEntry, release: Release, targets: Sequence[ReleaseTarget]) -> R
 
 
 def event(e: Event) -> EventView:
-    return EventView(e.at, e.actor, e.action, e.version, e.platform, e.outcome, e.message)
+    return EventView(
+        e.at, e.actor, e.action, e.version, e.platform, e.outcome, e.message, e.id, e.app_key
+    )
 
 
 def timed(a: TimedAction) -> TimedView:

@@ -184,3 +184,22 @@ class Confirmation(SQLModel, table=True):
     expires_at: datetime = Field(index=True)
     answered_at: datetime | None = None
     answer: str | None = Field(default=None, max_length=16)  # confirmed | cancelled
+
+
+class Freeze(SQLModel, table=True):
+    """A freeze (a window in which nothing goes live) or a lock (until unlocked) on one app,
+    or on every app (``app_key`` "*"), set from chat. Windows from miniship.toml are
+    configuration, not rows."""
+
+    __tablename__ = "freeze"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_key: str = Field(max_length=64, index=True)  # "*": every app
+    kind: str = Field(max_length=16)  # freeze | lock
+    starts_at: datetime
+    ends_at: datetime | None = None  # None: until lifted
+    reason: str = Field(default="", sa_type=Text)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    lifted_at: datetime | None = None
+    lifted_by: str | None = Field(default=None, max_length=200)

@@ -86,7 +86,8 @@ class TimedState(StrEnum):
 
     ``pending`` → ``running`` is the claim a scheduler takes at fire time (compare-and-set,
     so of two scheduler processes only one goes on); ``missed`` is a fire time found too
-    late (past the grace period) to act on.
+    late (past the grace period) to act on; ``held`` one that fell due while its app was
+    frozen or locked (announced; nothing published).
     """
 
     PENDING = "pending"
@@ -95,15 +96,17 @@ class TimedState(StrEnum):
     FAILED = "failed"
     MISSED = "missed"
     CANCELLED = "cancelled"
+    HELD = "held"
 
 
 TIMED_TRANSITIONS: dict[TimedState, frozenset[TimedState]] = {
     TimedState.PENDING: frozenset({TimedState.RUNNING, TimedState.MISSED, TimedState.CANCELLED}),
-    TimedState.RUNNING: frozenset({TimedState.DONE, TimedState.FAILED}),
+    TimedState.RUNNING: frozenset({TimedState.DONE, TimedState.FAILED, TimedState.HELD}),
     TimedState.DONE: frozenset(),
     TimedState.FAILED: frozenset(),
     TimedState.MISSED: frozenset(),
     TimedState.CANCELLED: frozenset(),
+    TimedState.HELD: frozenset(),
 }
 
 # the order used when naming what may come next

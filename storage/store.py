@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -28,6 +28,7 @@ from storage.models import (
     ConnectRequest,
     Delivery,
     Event,
+    Freeze,
     Release,
     ReleaseTarget,
     TimedAction,
@@ -453,6 +454,62 @@ class Store:
             raise LinkRefused("this authorization link was used already")
         raise LinkRefused("this authorization link has expired")
 
+    # -- freezes and locks ---------------------------------------------------------------
+
+    async def add_freeze(
+        self,
+        app: str,
+        kind: str,
+        starts_at: datetime,
+        ends_at: datetime | None,
+        reason: str,
+        by: str,
+    ) -> Freeze:
+        """A freeze (``ends_at`` set) or lock (None) of ``app`` ("*": every app)."""
+        row = Freeze(
+            app_key=app,
+            kind=kind,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+            created_by=by,
+        )
+        async with self.session() as s:
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+        return row
+
+    async def freezes(self, apps: Sequence[str], now: datetime) -> list[Freeze]:
+        """Freezes and locks of ``apps`` (and of every app) not lifted and not over at
+        ``now`` — those in force and those still to come — soonest first."""
+        async with self.session() as s:
+            q = (
+                select(Freeze)
+                .where(
+                    col(Freeze.app_key).in_([*apps, "*"]),
+                    col(Freeze.lifted_at).is_(None),
+                    or_(col(Freeze.ends_at).is_(None), col(Freeze.ends_at) > now),
+                )
+                .order_by(col(Freeze.starts_at), col(Freeze.id))
+            )
+            return list((await s.exec(q)).all())
+
+    async def lift_freezes(self, app: str, kind: str, by: str, now: datetime) -> list[Freeze]:
+        """Lift ``app``'s (exactly: "*" lifts only the every-app ones) freezes or locks that
+        are in force or to come; returns those lifted."""
+        found = [f for f in await self.freezes([app], now) if f.app_key == app and f.kind == kind]
+        if not found:
+            return []
+        async with self.session() as s:
+            await s.exec(
+                update(Freeze)
+                .where(col(Freeze.id).in_([f.id for f in found]), col(Freeze.lifted_at).is_(None))
+                .values(lifted_at=now, lifted_by=by)
+            )
+            await s.commit()
+        return found
+
     # -- confirmations ------------------------------------------------------------------
 
     async def ask_confirmation(
@@ -572,6 +629,56 @@ class Store:
                 )
             )
             return int((await s.exec(q)).one())
+
+    async def events(
+        self,
+        apps: Sequence[str],
+        *,
+        unscoped: bool = False,
+        platforms: Sequence[str] = (),
+        actions: Sequence[str] = (),
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        before: int | None = None,
+        limit: int | None = 30,
+    ) -> list[Event]:
+        """The events of ``apps`` that match, newest first (by id, which grows with time).
+
+        Args:
+            apps: the app keys (none: no app's events).
+            unscoped: also the events that name no app (the template library, …).
+            platforms: only events on these platforms, or naming none (a command refused
+                for every platform); empty: any.
+            actions: only these actions (``publish``, ``template add`` …); empty: any.
+            actor: only what this actor did (an exact actor id).
+            since: at or after this aware datetime; ``until``: strictly before it.
+            before: only events older than this event id (keyset paging: a page stays put
+                as new events arrive).
+            limit: at most this many (None: all).
+        """
+        scope: Any = col(Event.app_key).in_(list(apps))
+        if unscoped:
+            scope = scope | col(Event.app_key).is_(None)
+        where: list[Any] = [scope]
+        if platforms:
+            on = col(Event.platform)
+            where.append(on.in_(list(platforms)) | on.is_(None))
+        if actions:
+            where.append(col(Event.action).in_(list(actions)))
+        if actor is not None:
+            where.append(col(Event.actor) == actor)
+        if since is not None:
+            where.append(col(Event.at) >= since)
+        if until is not None:
+            where.append(col(Event.at) < until)
+        if before is not None:
+            where.append(col(Event.id) < before)
+        q = select(Event).where(*where).order_by(col(Event.id).desc())
+        if limit is not None:
+            q = q.limit(limit)
+        async with self.session() as s:
+            return list((await s.exec(q)).all())
 
 
 def _digest(token: str) -> str:

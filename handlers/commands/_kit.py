@@ -19,7 +19,7 @@ from handlers.timed import NO_SCHEDULER, TimedReleases
 from platforms import platform_class
 from platforms.base import TrialCode
 
-__all__ = ["Asked", "Button", "Command", "Context", "Picture", "Question", "Reply"]
+__all__ = ["Asked", "Attachment", "Button", "Command", "Context", "Picture", "Question", "Reply"]
 
 # -- replies ------------------------------------------------------------------------------
 
@@ -31,6 +31,16 @@ class Picture:
     title: str  # "shop 1.2.0 on WeChat — trial version"
     filename: str  # "shop-1.2.0-wechat-trial.jpg"
     code: TrialCode
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file that goes with a reply, for the person who asked only (a history export)."""
+
+    title: str
+    filename: str
+    content: bytes
+    mime: str = "text/csv"
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,7 @@ class Reply:
     asked: Asked | None = None  # nothing ran yet: ``text`` asks to confirm (privately)
     unfinished: tuple[str, ...] = ()  # platforms a split outcome left to retry (``about``)
     action: str = ""  # the command that gave the result (what a retry runs again)
+    files: tuple[Attachment, ...] = ()  # for the asker only: the console saves them
 
     @classmethod
     def of(cls, res: ActionResult, text: str) -> Reply:
@@ -191,6 +202,8 @@ class Command(Generic[A]):
     examples: tuple[str, ...] = ()
     rank: int = 100
     button: Button | None = None
+    guarded: bool = False
+    """Stopped by a freeze or lock of its app (unless overridden with a reason)."""
     confirm: Callable[[Context, A], Awaitable[Question | None]] | None = None
     """What to ask before running (None: nothing to ask for these arguments). Asked when
     the command is in MINISHIP_CONFIRM or the question says ``always``; a line with

@@ -13,9 +13,11 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 import platforms
+from handlers import render
 from handlers.admin import Admin
 from handlers.commands import _registry
 from handlers.commands._kit import Asked, Context, Question, Reply
+from handlers.commands._registry import Parsed
 from handlers.commands._words import Scope, UsageError
 from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService
@@ -29,6 +31,7 @@ __all__ = ["Commands"]
 
 
 YES = re.compile(r"(?<!\S)--yes(?!\S)", re.IGNORECASE)
+OVERRIDE = re.compile(r"(?<!\S)--override(?:\s+(?P<why>.*))?$", re.IGNORECASE | re.DOTALL)
 CONFIRM_LIFETIME = timedelta(minutes=10)
 
 
@@ -82,28 +85,64 @@ class Commands:
         yes = bool(YES.search(text))
         line = YES.sub(" ", text).strip() if yes else text
         try:
-            parsed = _registry.parse(line, platforms.names())
+            words, why = _override(line)
+            parsed = _registry.parse(words, platforms.names())
         except UsageError as exc:
             usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
             return Reply(f"{exc.message}{usage}", error=True)
-        context = self.context(actor, channel)
-        command, args = parsed.command, parsed.args
         try:
-            scope = args.scope()
-            if command.role is not None and scope.app is not None:
-                app = self.service.app(scope.app)
-                refusal = await context.require(
-                    app, command.role, command.name, scope.version, scope.platform
-                )
-                if refusal is not None:
-                    return refusal
-            if not yes:
-                question = await command.question(context, args)
-                if question is not None and (question.always or command.name in self.confirming):
-                    return await self._ask(context, command.name, scope, line, question)
-            return await command.execute(context, args)
+            return await self._run(self.context(actor, channel), parsed, line, yes, why)
         except CommandRefused as exc:
             return Reply(str(exc), error=True)
+
+    async def _run(
+        self, context: Context, parsed: Parsed, line: str, yes: bool, why: str | None
+    ) -> Reply:
+        command, args = parsed.command, parsed.args
+        scope = args.scope()
+        stop = await self._stopped(context, parsed, scope, why)
+        if stop is not None:
+            return stop
+        if not yes:
+            question = await command.question(context, args)
+            if question is not None and (question.always or command.name in self.confirming):
+                return await self._ask(context, command.name, scope, line, question)
+        return await command.execute(context, args)
+
+    async def _stopped(
+        self, context: Context, parsed: Parsed, scope: Scope, why: str | None
+    ) -> Reply | None:
+        """The refusal when the actor lacks the command's role on the app it names, or the
+        app is frozen or locked and the command would change what is live (``why`` given:
+        overridden by someone with the override role, recorded)."""
+        command = parsed.command
+        if scope.app is None:
+            return None
+        app = self.service.app(scope.app)
+        if command.role is not None:
+            refusal = await context.require(
+                app, command.role, command.name, scope.version, scope.platform
+            )
+            if refusal is not None:
+                return refusal
+        if not (command.guarded and parsed.args.acts_now()):
+            return None
+        holds = await self.service.freezes.active(app.key, app.timezone, self.clock())
+        if not holds:
+            return None
+        said = render.holds(holds, app.timezone)
+        if why is None:
+            await self._record(context.actor, command.name, scope, "refused", said)
+            return Reply(
+                f"Not done: {said}\nSomeone with the override role can act anyway: add "
+                "`--override <why>` at the end.",
+                error=True,
+            )
+        refusal = await context.require(app, "override", command.name, scope.version)
+        if refusal is not None:
+            return refusal
+        await self._record(context.actor, command.name, scope, "override", f"{why} — {said}")
+        return None
 
     async def _ask(
         self, context: Context, name: str, scope: Scope, line: str, question: Question
@@ -151,3 +190,14 @@ class Commands:
 
     async def may(self, actor: Actor, app: AppEntry, role: str) -> bool:
         return await self.authorizer.allows(actor, app, role)
+
+
+def _override(line: str) -> tuple[str, str | None]:
+    """The line without ``--override <why>`` (the last thing on it), and the why."""
+    found = OVERRIDE.search(line)
+    if found is None:
+        return line, None
+    why = " ".join((found.group("why") or "").split())
+    if not why:
+        raise UsageError("say why after --override, e.g. `--override fix for the checkout crash`")
+    return line[: found.start()].rstrip(), why

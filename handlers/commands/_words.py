@@ -68,6 +68,11 @@ class Args:
     def scope(self) -> Scope:
         return Scope()
 
+    def acts_now(self) -> bool:
+        """Whether running it changes what is live now (a freeze stops it), as opposed to
+        planning it for later."""
+        return True
+
 
 @dataclass(frozen=True)
 class NoArgs(Args):

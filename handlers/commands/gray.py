@@ -56,6 +56,7 @@ COMMAND = Command(
     examples=("gray demo wechat 10", "gray demo alipay p30", "gray demo wechat stop"),
     role="publish",
     rank=110,
+    guarded=True,
     read=read,
     run=run,
     confirm=confirm,

@@ -36,6 +36,7 @@ COMMAND = Command(
     examples=("offline demo alipay",),
     role="publish",
     rank=130,
+    guarded=True,
     read=read,
     run=run,
     confirm=confirm,

@@ -14,6 +14,9 @@ from handlers.when import WhenError, parse_when
 class PublishArgs(ReleaseArgs):
     when: str | None = None  # "at …" / "in …", as typed: read in the app's time zone
 
+    def acts_now(self) -> bool:
+        return self.when is None  # a timed publish is held at its minute if still frozen
+
 
 def read(words: Words) -> PublishArgs:
     app, chosen, version = words.release()
@@ -74,6 +77,7 @@ COMMAND = Command(
         style="primary",
         confirm=("Publish", "It goes live for everyone who opens the mini program."),
     ),
+    guarded=True,
     read=read,
     run=run,
     confirm=confirm,

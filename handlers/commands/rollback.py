@@ -49,6 +49,7 @@ COMMAND = Command(
     examples=("rollback demo wechat", "rollback demo wechat to 1.1.0"),
     role="publish",
     rank=120,
+    guarded=True,
     read=read,
     run=run,
     confirm=confirm,

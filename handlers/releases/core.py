@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from handlers import policy
 from handlers.config import AppEntry, MinishipConfig
+from handlers.freezes import Freezes
 from handlers.releases.results import (
     ActionResult,
     Actor,
@@ -58,6 +59,7 @@ class ReleaseCore:
         self.adapters = dict(adapters)
         self.emulated = frozenset(emulated)
         self.listeners: list[Listener] = []  # hear of every change the platforms report
+        self.freezes = Freezes(store, config.freezes)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     # -- lookups ------------------------------------------------------------------------

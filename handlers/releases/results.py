@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from handlers.config import AppEntry
+from handlers.freezes import FreezeView
 from handlers.views import TargetLine
 from platforms.base import Overview, TrialCode, VersionInfo
 from storage import ReleaseState
@@ -103,3 +104,4 @@ class PlatformStatus:
 class AppStatus:
     app: AppEntry
     platforms: list[PlatformStatus]
+    holds: list[FreezeView] = field(default_factory=list)  # freezes and locks in force

@@ -242,7 +242,8 @@ class Watcher(ReleaseCore):
         for app, names in wanted:
             one = len(wanted) == 1
             found = await asyncio.gather(*(self._platform_status(app, p, one) for p in names))
-            out.append(AppStatus(app, list(found)))
+            holds = await self.freezes.active(app.key, app.timezone, utcnow())
+            out.append(AppStatus(app, list(found), holds))
         return out
 
     async def _platform_status(

@@ -3,13 +3,18 @@ downgrade by publish (now or timed), and confirmations for destructive commands.
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import col, update
 
 from handlers.commands import Commands
-from handlers.config import ChannelEntry
+from handlers.config import AppEntry, ChannelEntry, parse_config
 from handlers.releases import Actor
 from handlers.timed import Notice
 from platforms.errors import ConfigError
@@ -343,3 +348,156 @@ class Heard:
 
     async def digest(self, channel: ChannelEntry, text: str) -> None:
         self.said.append(text)
+
+
+# -- freezes and locks -----------------------------------------------------------------------
+
+
+class NoOverride:
+    """Everyone may do everything, except override, which only console:me may."""
+
+    async def allows(self, actor: Actor, app: AppEntry, role: str) -> bool:
+        return role != "override" or actor == ME
+
+
+async def test_a_freeze_refuses_going_live_until_lifted(session: Session) -> None:
+    await approved(session, "1.0.0", "wechat")
+    out = await session.run("freeze demo until 23:59 release train closed")
+    assert "🧊 demo frozen until" in out and "release train closed" in out, out
+    out = await session.run("publish demo wechat 1.0.0")
+    assert "Not done: 🧊 demo is frozen by console:tester until" in out, out
+    assert "(release train closed)" in out and "--override <why>" in out, out
+    assert await session.state("1.0.0", "wechat") is S.APPROVED
+    status = await session.run("status demo")
+    assert "🧊 demo is frozen by console:tester" in status, status
+    out = await session.run("unfreeze demo")
+    assert "Lifted freeze #1 of demo" in out, out
+    out = await session.run("publish demo wechat 1.0.0")
+    assert "✓ WeChat" in out, out
+    events = [(e.action, e.outcome) for e in await session.runtime.store.history("demo", 20)]
+    assert ("freeze", "ok") in events and ("publish", "refused") in events
+    assert ("unfreeze", "ok") in events
+
+
+async def test_override_needs_its_role_and_a_reason_and_is_recorded(session: Session) -> None:
+    await approved(session, "1.0.0", "wechat")
+    await session.run("lock all investigating payments")
+    rt = session.runtime
+    commands = Commands(rt.service, NoOverride(), timed=rt.timed, admin=rt.admin)
+    out = await commands.handle(OTHER, "publish demo wechat 1.0.0 --override hotfix")
+    assert out.error and "You need the *override* role for demo" in out.text, out.text
+    out = await commands.handle(ME, "publish demo wechat 1.0.0 --override")
+    assert out.error and "say why after --override" in out.text, out.text
+    out = await commands.handle(ME, "publish demo wechat 1.0.0 --override hotfix for checkout")
+    assert "✓ WeChat" in out.text, out.text
+    events = await rt.store.history("demo", 20)
+    (override,) = [e for e in events if e.outcome == "override"]
+    assert override.actor == "console:me" and override.action == "publish"
+    assert override.message.startswith("hotfix for checkout — 🔒 every app is locked by")
+
+
+async def test_gray_rollback_and_offline_are_held_too(session: Session) -> None:
+    await released(session, "1.0.0", "alipay")
+    await session.run("lock demo")
+    for line in ("offline demo alipay", "rollback demo alipay", "gray demo alipay stop"):
+        out = await session.run(line)
+        assert "Not done: 🔒 demo is locked by console:tester until unlocked" in out, (line, out)
+    assert await session.state("1.0.0", "alipay") is S.RELEASED
+    assert "Lifted lock" in await session.run("unlock demo")
+    assert "No lock of demo set from chat" in await session.run("unlock demo")
+
+
+async def test_a_timed_release_due_in_a_freeze_is_held_and_said(session: Session) -> None:
+    rt = session.runtime
+    rt.timed.planner = NoPlanner()
+    await approved(session, "1.0.0", "wechat")
+    await _commands(session).handle(ME, "publish demo wechat 1.0.0 in 1h --yes")
+    await session.run("freeze demo for 2h maintenance")
+    heard = Heard()
+    rt.timed.announcers.append(heard)
+    rt.timed.clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # its minute
+    await rt.timed.fire(1)
+    assert await session.state("1.0.0", "wechat") is S.APPROVED
+    action = await rt.store.timed(1)
+    assert action is not None and action.state == "held"
+    (text,) = heard.said
+    assert "✋ Held: timed release #1 of 1.0.0 on WeChat fell due while 🧊 demo is frozen" in text
+    assert "(maintenance)" in text and "override role can publish it now" in text
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("freeze demo", "until when?"),
+        ("freeze demo until", "until when?"),
+        ("freeze demo 18:00 monday", "write `<from> to <to>`"),
+        ("freeze demo for", "for how long?"),
+        ("unfreeze", "which app, or `all`?"),
+        ("lock", "which app, or `all`?"),
+        ("freeze demo until tomorrow", "what time tomorrow?"),
+    ],
+)
+async def test_bad_freezes_explain_themselves(session: Session, line: str, said: str) -> None:
+    out = await session.run(line)
+    assert said in out and "Usage:" in out, out
+
+
+def test_weekly_and_dated_windows_from_the_config() -> None:
+    config = parse_config(
+        {
+            "apps": {"demo": {"wechat": {"appid": "wx3a5f9c2e1b7d4f60", "template_id": 1}}},
+            "freeze": [
+                {"weekly": "fri 18:00 - mon 09:00", "reason": "weekend"},
+                {"apps": ["demo"], "from": "2026-12-24 00:00", "to": "2026-12-27 00:00"},
+            ],
+        }
+    )
+    weekend, christmas = config.freezes
+    zone = ZoneInfo("Asia/Shanghai")
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=zone)
+
+    assert weekend.covering(at("2026-12-04 19:00"), zone) is not None  # a Friday evening
+    assert weekend.covering(at("2026-12-07 08:59"), zone) is not None  # Monday morning
+    assert weekend.covering(at("2026-12-07 09:00"), zone) is None
+    assert weekend.covering(at("2026-12-04 17:59"), zone) is None
+    start, end = weekend.covering(at("2026-12-05 12:00"), zone) or (None, None)
+    assert start == at("2026-12-04 18:00") and end == at("2026-12-07 09:00")
+    assert christmas.covering(at("2026-12-25 12:00"), zone) is not None
+    assert christmas.covering(at("2026-12-27 00:00"), zone) is None
+
+
+@pytest.mark.parametrize(
+    ("freeze", "said"),
+    [
+        ({"weekly": "fri 18:00"}, "fri 18:00 - mon 09:00"),
+        ({"weekly": "fri 25:00 - mon 09:00"}, "does not exist"),
+        ({"from": "2026-12-24 00:00"}, "either weekly"),
+        ({"from": "2026-12-24 00:00", "to": "2026-12-23 00:00"}, "to must come after from"),
+        ({"apps": ["nosuch"], "weekly": "fri 18:00 - mon 09:00"}, "unknown app(s) nosuch"),
+        ({"weekly": "fri 18:00 - mon 09:00", "colour": "blue"}, "colour"),
+    ],
+)
+def test_bad_freeze_windows_are_config_errors(freeze: dict[str, object], said: str) -> None:
+    data = {
+        "apps": {"demo": {"wechat": {"appid": "wx3a5f9c2e1b7d4f60", "template_id": 1}}},
+        "freeze": [freeze],
+    }
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        parse_config(data)
+
+
+# -- audit export ----------------------------------------------------------------------------
+
+
+async def test_a_history_export_is_saved_as_a_csv_file(session: Session, tmp_path: Path) -> None:
+    session.console.pictures = tmp_path / "qr"
+    await session.run("upload demo 1.0.0 first, with a comma")
+    out = await session.run("history demo --action upload export")
+    saved = tmp_path / "exports"
+    (path,) = saved.iterdir()
+    assert f"saved to {path.resolve()}" in out, out
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert rows[0][:4] == ["id", "at (UTC)", "at (Asia/Shanghai)", "actor"]
+    assert {r[4] for r in rows[1:]} == {"upload"} and len(rows) == 3  # one per platform

@@ -132,6 +132,7 @@ class FakeSlack:
             "views.open": self._views_open,
             "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
+            "conversations.open": self._conversations_open,
             "apps.connections.open": self._apps_connections_open,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
@@ -507,6 +508,12 @@ class FakeSlack:
                 "is_im": channel[0] == "D",
             }
         }
+
+    def _conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        users = str(params.get("users") or "")
+        if not users or "," in users or users[0] not in "UW":
+            raise _SlackError("user_not_found")  # the bot opens one person's DM only
+        return {"channel": {"id": dm_channel(users)}}
 
     def _files_get_upload_url_external(self, params: dict[str, Any]) -> dict[str, Any]:
         filename = _required(params, "filename", "invalid_arguments")

@@ -264,7 +264,7 @@ def test_a_staged_release_grows_completes_or_stops() -> None:
 
 # -- the timed action's life cycle, as documented -----------------------------------------
 
-TIMED_STATES = ["pending", "running", "done", "failed", "missed", "cancelled"]
+TIMED_STATES = ["pending", "running", "done", "failed", "missed", "cancelled", "held"]
 
 TIMED_DOCUMENTED: list[tuple[str, str]] = [
     ("pending", "running"),  # the scheduler's claim at fire time
@@ -272,9 +272,10 @@ TIMED_DOCUMENTED: list[tuple[str, str]] = [
     ("pending", "cancelled"),  # schedule cancel
     ("running", "done"),
     ("running", "failed"),
+    ("running", "held"),  # its app was frozen or locked at its minute
 ]
 
-TIMED_FINAL = ["done", "failed", "missed", "cancelled"]
+TIMED_FINAL = ["done", "failed", "missed", "cancelled", "held"]
 
 
 def _timed_refusal(current: str, wanted: str) -> InvalidTransition:

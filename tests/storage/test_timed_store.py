@@ -36,6 +36,7 @@ PATH: dict[TimedState, list[TimedState]] = {
     T.FAILED: [T.RUNNING, T.FAILED],
     T.MISSED: [T.MISSED],
     T.CANCELLED: [T.CANCELLED],
+    T.HELD: [T.RUNNING, T.HELD],
 }
 
 

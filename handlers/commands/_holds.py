@@ -1,0 +1,101 @@
+"""What ``freeze``/``unfreeze`` and ``lock``/``unlock`` share: the app or ``all`` they
+name, the reason, the role check on every app for ``all``, lifting."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from handlers.commands._kit import Context, Reply
+from handlers.commands._words import Args, Scope, Words
+from handlers.config import DEFAULT_TIMEZONE, AppEntry
+
+DAY = re.compile(r"(\d{4}-\d{1,2}-\d{1,2}|today|tomorrow)", re.IGNORECASE)
+MAX_REASON = 500
+
+
+@dataclass(frozen=True)
+class Held(Args):
+    """An app key, or "all" (the runner checks roles on a named app; ``all`` checks
+    every app in :func:`require_all`)."""
+
+    target: str
+
+    def scope(self) -> Scope:
+        return Scope(None if self.target == "all" else self.target)
+
+
+def target(words: Words) -> str:
+    word = words.app("which app, or `all`?")
+    return "all" if word.lower() == "all" else word
+
+
+def reason(words: Words) -> str:
+    said = words.rest_as_typed() if words.more() else ""
+    if len(said) > MAX_REASON:
+        words.fail(f"a reason is at most {MAX_REASON} characters")
+    return said
+
+
+def moment(words: Words, what: str) -> str:
+    """One time as typed: ``18:00``, ``tomorrow 9:30`` or ``2026-12-24 18:00``."""
+    if not words.more():
+        words.fail(f"{what}? e.g. `2026-12-24 18:00`, `tomorrow 9:30` or `18:00`")
+    first = words.take()
+    if DAY.fullmatch(first):
+        if not words.more():
+            words.fail(f"what time {first}? e.g. `{first} 18:00`")
+        return f"{first} {words.take()}"
+    return first
+
+
+def apps_of(context: Context, target: str) -> list[AppEntry]:
+    if target == "all":
+        return list(context.service.config.apps.values())
+    return [context.service.app(target)]
+
+
+def zone_of(context: Context, target: str) -> ZoneInfo:
+    apps = apps_of(context, target)
+    return apps[0].timezone if len(apps) == 1 else ZoneInfo(DEFAULT_TIMEZONE)
+
+
+async def require_all(context: Context, target: str, verb: str) -> Reply | None:
+    """For ``all``: the refusal unless the actor may publish on every app."""
+    if target != "all":
+        return None
+    for app in apps_of(context, target):
+        refusal = await context.require(app, "publish", verb)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+async def record(context: Context, action: str, target: str, message: str) -> None:
+    await context.service.store.record(
+        actor=context.actor.id,
+        action=action,
+        outcome="ok",
+        app=None if target == "all" else target,
+        message=message,
+    )
+
+
+def read_lift(words: Words) -> Held:
+    words.at_most(1)
+    return Held(target(words))
+
+
+async def lift(context: Context, args: Held, kind: str, verb: str) -> Reply:
+    refusal = await require_all(context, args.target, verb)
+    if refusal is not None:
+        return refusal
+    key = "*" if args.target == "all" else args.target
+    lifted = await context.service.store.lift_freezes(key, kind, context.actor.id, context.clock())
+    if not lifted:
+        kept = " (windows in miniship.toml stay: change them there)" if kind == "freeze" else ""
+        return Reply(f"No {kind} of {args.target} set from chat is in force or to come{kept}.")
+    ids = ", ".join(f"#{f.id}" for f in lifted)
+    await record(context, verb, args.target, f"lifted {kind} {ids}")
+    return Reply(f"Lifted {kind} {ids} of {args.target}; releases may go live again.")
