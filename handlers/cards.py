@@ -414,6 +414,7 @@ class HomeRow:
     live: str | None
     last_change: datetime | None
     emulated: bool
+    holds: tuple[str, ...] = ()  # freezes and locks in force, as sentences
 
 
 def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
@@ -434,7 +435,9 @@ def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
         "block_id": f"h:{row.app.key}:{row.platform}",
         "text": {
             "type": "mrkdwn",
-            "text": f"*{name}* · {where}\n" + " · ".join(facts),
+            "text": f"*{name}* · {where}\n"
+            + " · ".join(facts)
+            + "".join(f"\n{escape(h)}" for h in row.holds),
             "verbatim": True,
         },
     }

@@ -398,6 +398,8 @@ class SlackBinding:
                 if await self.commands.may(actor, app, _role(verb))
             }
             latest = await self.store.latest(app.key, releases=20)
+            holds = await self.service.freezes.active(app.key, app.timezone, utcnow())
+            held = tuple(render.hold(h, app.timezone) for h in holds)
             for platform in app.platforms:
                 mine = [v for v in latest if v.target.platform == platform]
                 newest = mine[0] if mine else None
@@ -417,6 +419,7 @@ class SlackBinding:
                         ),
                         last_change=newest.target.updated_at if newest else None,
                         emulated=platform in self.service.emulated,
+                        holds=held,
                     )
                 )
         return cards.home_view(rows, may=lambda app_key, verb: verb in allowed.get(app_key, ()))

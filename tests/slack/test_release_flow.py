@@ -423,3 +423,19 @@ async def test_a_split_submit_offers_a_retry_on_the_failed_platform(world: World
     await world.settled()
     assert await world.state("1.0.0", "alipay") is ReleaseState.IN_REVIEW
     assert await world.state("1.0.0", "wechat") is ReleaseState.IN_REVIEW
+
+
+async def test_a_lock_shows_on_the_app_home_and_the_card(world: World) -> None:
+    await world.command("upload demo 1.0.0 notes")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    await world.command("lock demo investigating payments", user="U0LEAD")
+    await world.settled()
+    await world.post(*slack_requests.app_home_opened(SECRET, user="U0DEV"))
+    await world.slack.wait_for("views.publish")
+    home = json.dumps(world.slack.home_views["U0DEV"], ensure_ascii=False)
+    assert "🔒 demo is locked by U0LEAD until unlocked (investigating payments)" in home
+    await world.command("submit demo wechat 1.0.0")  # the card is redrawn: the lock is on it
+    await world.settled()
+    card = json.dumps(card_of(world), ensure_ascii=False)
+    assert "🔒 demo is locked by U0LEAD" in card
