@@ -50,6 +50,7 @@ from platforms.push import PushEvent, PushRequest
 __all__ = [
     "BEIJING",
     "MESSAGE_KEYS",
+    "REVIEW_IMAGES_MAX",
     "SECRET_KEYS",
     "Authorization",
     "CredentialVault",
@@ -58,6 +59,7 @@ __all__ = [
     "Overview",
     "Platform",
     "Quota",
+    "ReviewImage",
     "ReviewState",
     "ReviewStatus",
     "SecretRef",
@@ -126,6 +128,45 @@ class ReviewStatus:
     reason: str = ""  # rejection or delay reason, as the platform wrote it
     decided_at: datetime | None = None  # aware UTC, when the platform says it decided
     detail: str = ""
+    screenshots: tuple[str, ...] = ()
+    """What the platform gave to show the decision (a rejection's screenshots), not fetched:
+    WeChat media ids, Alipay image URLs. :meth:`Platform.review_images` gets the images."""
+
+
+REVIEW_IMAGES_MAX = 5
+"""At most this many images come back from :meth:`Platform.review_images`."""
+
+
+@dataclass(frozen=True)
+class ReviewImage:
+    """One image the platform gives with a review decision: a screenshot of what a
+    rejection is about (WeChat's audit screenshots, Alipay's audit images).
+
+    ``image`` holds the bytes when the adapter fetched them (WeChat's media). It is empty
+    when the platform gives a link only (Alipay): adapters do not fetch links to anywhere
+    on the internet, so whoever shows the image posts ``url`` instead. The names follow
+    :class:`TrialCode` (``image``, ``mime``, ``url``, ``extension``).
+    """
+
+    image: bytes = b""
+    mime: str = ""  # "image/png", "image/jpeg"; "" when not fetched
+    url: str = ""  # where the platform serves it (http or https), when it gave a link
+    title: str = ""  # for people: "screenshot 1 of 2", or the reviewer's note it goes with
+    source: str = ""  # the platform's handle for it: a WeChat media id, or the URL
+
+    @property
+    def extension(self) -> str:
+        """The file extension for the image: from ``mime``, else from the URL's path."""
+        if self.mime:
+            return _EXTENSIONS.get(self.mime, "img")
+        path = self.url.split("#", 1)[0].split("?", 1)[0]
+        name = path.rsplit("/", 1)[-1].lower()
+        suffix = name.rsplit(".", 1)[-1] if "." in name else ""
+        return _SUFFIXES.get(suffix, "img")
+
+
+_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif"}
+_SUFFIXES = {"jpg": "jpg", "jpeg": "jpg", "png": "png", "gif": "gif"}
 
 
 @dataclass(frozen=True)
@@ -651,6 +692,13 @@ class Platform(ABC):
     async def trial_code(self, app: str, version: str | None) -> TrialCode:
         """The QR code of the trial version (``version``: the one just uploaded, if known)."""
         raise self.unsupported("trial QR code")
+
+    async def review_images(self, app: str, version: str, ref: str) -> list[ReviewImage]:
+        """The images the platform gives with the review ``ref`` of ``version`` (what a
+        rejection points at), at most :data:`REVIEW_IMAGES_MAX`, in the platform's order;
+        empty when it gives none. One image that cannot be had is left out (and logged),
+        never failing the others; the review itself that cannot be read raises."""
+        raise self.unsupported("review screenshots")
 
     async def expedite(self, app: str, version: str, ref: str) -> str:
         """Ask for the review ``ref`` of ``version`` to be sped up. Returns a line for people."""

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from platforms.alipay import sign as alipay_sign
+from platforms.base import url_problem
 
 __all__ = [
     "ALL_STATUSES",
@@ -113,6 +114,55 @@ def _memos(record: object) -> list[str]:
         if isinstance(text, str) and text.strip():
             texts.append(text.strip())
     return texts
+
+
+AUDIT_RECORDS = (("base_audit_record", "admission"), ("promote_audit_record", "marketing"))
+"""detail.query's ``MiniAppAuditReason`` records, and the review each is of."""
+
+_UNSAFE_IN_LINK = re.compile(r"[\s<>|\"\x00-\x1f\x7f]")
+"""Characters no image link is taken with: whitespace and controls, and what would break
+the link where it is shown (``<url|text>`` in Slack)."""
+
+
+def _record_of(record: object) -> Mapping[str, Any]:
+    """A ``MiniAppAuditReason`` given as an object or as JSON text; ``{}`` for anything else."""
+    if isinstance(record, str):
+        try:
+            record = json.loads(record)
+        except ValueError:
+            return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _links(images: object) -> list[str]:
+    """The usable http(s) URLs of an image list (``audit_images``, ``memo_image_list``):
+    anything else (another scheme, no host, a space or ``|`` in it) is left out."""
+    urls: list[str] = []
+    for image in images if isinstance(images, list) else ():
+        url = image.strip() if isinstance(image, str) else ""
+        if url and not _UNSAFE_IN_LINK.search(url) and url_problem(url) is None:
+            urls.append(url)
+    return urls
+
+
+def _audit_images(detail: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(URL, review, memo)`` for each image in the admission and marketing review records
+    (``audit_images``, then each memo's ``memo_image_list`` with its memo), in that order,
+    each URL once; ``review`` is "admission" or "marketing", ``memo`` may be empty."""
+    found: dict[str, tuple[str, str]] = {}
+    for field_name, review in AUDIT_RECORDS:
+        record = _record_of(detail.get(field_name))
+        for url in _links(record.get("audit_images")):
+            found.setdefault(url, (review, ""))
+        memos = record.get("memos")
+        for memo in memos if isinstance(memos, list) else ():
+            if not isinstance(memo, dict):
+                continue
+            text = memo.get("memo")
+            said = text.strip() if isinstance(text, str) else ""
+            for url in _links(memo.get("memo_image_list")):
+                found.setdefault(url, (review, said))
+    return [(url, review, memo) for url, (review, memo) in found.items()]
 
 
 def _rejection(detail: Mapping[str, Any]) -> str:

@@ -5,6 +5,7 @@ withdraw, with Alipay's rules for what a submission carries.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import unicodedata
 from collections.abc import Mapping
@@ -13,9 +14,22 @@ from typing import Any
 from platforms.alipay.api import AUDIT_APPLY, AUDIT_CANCEL, BUILD_QUERY, SCREENSHOT_PARTS
 from platforms.alipay.config import AlipayAppConfig
 from platforms.alipay.errors import _Unsigned
-from platforms.alipay.reading import APPROVED, _decided_at, _memos, _rejection, _status_words
+from platforms.alipay.reading import (
+    APPROVED,
+    _audit_images,
+    _decided_at,
+    _memos,
+    _rejection,
+    _status_words,
+)
 from platforms.alipay.versions import CONFIRMED, SUPERSEDED, AlipayVersions
-from platforms.base import ReviewState, ReviewStatus, SubmitResult
+from platforms.base import (
+    REVIEW_IMAGES_MAX,
+    ReviewImage,
+    ReviewState,
+    ReviewStatus,
+    SubmitResult,
+)
 from platforms.errors import (
     AlreadyInReview,
     ConfigError,
@@ -31,6 +45,8 @@ __all__ = ["AlipayReview", "version_desc_length"]
 VERSION_DESC_MIN, VERSION_DESC_MAX = 30, 500
 SCREENSHOT_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 SCREENSHOT_MAX_BYTES = 4 * 1024 * 1024  # the adapter's own check; the emulator has its own
+
+MEMO_IN_TITLE = 150  # characters of a reviewer's memo shown in an image's title
 
 SUBMIT_BLOCKED = frozenset(
     {"CAN_NOT_SUBMIT_WITH_AUDIT_GRAY", "CAN_NOT_SUBMIT_WITH_AUDIT", "CAN_NOT_SUBMIT_WITHOUT_INIT"}
@@ -159,7 +175,14 @@ class AlipayReview(AlipayVersions):
         return SubmitResult(version, f"{await apply()}; {', '.join(cleared)} first")
 
     def _review(self, app: str, version: str, ref: str, detail: Mapping[str, Any]) -> ReviewStatus:
-        """Map ``detail.query``'s answer for ``version`` to a :class:`ReviewStatus`."""
+        """Map ``detail.query``'s answer for ``version`` to a :class:`ReviewStatus`, with the
+        image URLs of its review records as ``screenshots``."""
+        status = self._reading(app, version, ref, detail)
+        shots = tuple(url for url, _, _ in _audit_images(detail))
+        return dataclasses.replace(status, screenshots=shots) if shots else status
+
+    def _reading(self, app: str, version: str, ref: str, detail: Mapping[str, Any]) -> ReviewStatus:
+        """The state, reason and words of ``detail.query``'s answer for ``version``."""
         status = str(detail.get("status", ""))
         decided = _decided_at(detail.get("gmt_audit_end"))
         words = _status_words(status)
@@ -199,6 +222,26 @@ class AlipayReview(AlipayVersions):
         except NotFound:
             return await self._unlisted(app, version, ref)
         return self._review(app, version, ref, detail)
+
+    async def review_images(self, app: str, version: str, ref: str) -> list[ReviewImage]:
+        """The images of ``version``'s review records (``detail.query``:
+        ``base_audit_record`` / ``promote_audit_record``, their ``audit_images`` and each
+        memo's ``memo_image_list``), at most :data:`REVIEW_IMAGES_MAX`, as links only: Alipay
+        serves them from its own hosts and the adapter fetches nothing from a URL an answer
+        names, so ``image`` stays empty and whoever shows them posts the link. URLs that are
+        not http(s) are left out. Empty when Alipay does not know the version."""
+        try:
+            detail = await self._detail(app, version)
+        except NotFound:
+            return []
+        chosen = _audit_images(detail)[:REVIEW_IMAGES_MAX]
+        images: list[ReviewImage] = []
+        for n, (url, review, memo) in enumerate(chosen, 1):
+            title = f"Alipay {review} review image {n} of {len(chosen)}"
+            if memo:
+                title += f": {memo if len(memo) <= MEMO_IN_TITLE else memo[:MEMO_IN_TITLE] + '…'}"
+            images.append(ReviewImage(url=url, title=title, source=url))
+        return images
 
     async def _unlisted(self, app: str, version: str, ref: str) -> ReviewStatus:
         """The status of a version ``detail.query`` does not know: building, failed or unknown."""

@@ -25,7 +25,8 @@ Calls: ``api_component_token`` → ``component_access_token``; ``api_authorizer_
 the mini program's ``authorizer_access_token``; then the ``/wxa`` code-management APIs
 (commit, get_page, get_category, get_qrcode, submit_audit, get_auditstatus,
 get_latest_auditstatus, undocodeaudit, speedupaudit, queryquota, release, grayrelease,
-getgrayreleaseplan, revertgrayrelease, revertcoderelease, getversioninfo), the template
+getgrayreleaseplan, revertgrayrelease, revertcoderelease, getversioninfo), permanent
+material (get_material: a rejected audit's screenshots, by media id), the template
 library (gettemplatelist, gettemplatedraftlist, addtotemplate, deletetemplate) and the
 authorization APIs (api_create_preauthcode, api_query_auth, api_get_authorizer_info).
 API docs:
@@ -43,8 +44,8 @@ The package, read from what WeChat is to what the adapter does:
 - ``tokens``: the component and authorizer tokens the requests carry, and the vault;
 - ``versions``: the reads the operations start from, and ``overview`` / ``versions`` /
   ``trial_code``;
-- ``upload``, ``review``, ``release``, ``templates``, ``authorization``, ``pushes``: the
-  operations, one mixin each;
+- ``upload``, ``review``, ``screenshots``, ``release``, ``templates``, ``authorization``,
+  ``pushes``: the operations, one mixin each;
 - ``adapter``: :class:`WeChatPlatform`, the mixins put together.
 """
 

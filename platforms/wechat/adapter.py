@@ -19,6 +19,7 @@ from platforms.wechat.config import _AppConfig, _Settings
 from platforms.wechat.pushes import WeChatPushes
 from platforms.wechat.release import WeChatRelease
 from platforms.wechat.review import WeChatReview
+from platforms.wechat.screenshots import WeChatScreenshots
 from platforms.wechat.templates import WeChatTemplates
 from platforms.wechat.tokens import _Token
 from platforms.wechat.upload import WeChatUpload
@@ -29,6 +30,7 @@ __all__ = ["WeChatPlatform"]
 class WeChatPlatform(
     WeChatUpload,
     WeChatReview,
+    WeChatScreenshots,
     WeChatRelease,
     WeChatTemplates,
     WeChatAuthorization,

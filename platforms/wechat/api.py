@@ -21,6 +21,7 @@ __all__ = [
     "GET_CATEGORY",
     "GET_COMPONENT_ACCESS",
     "GET_LATEST_AUDITSTATUS",
+    "GET_MATERIAL",
     "GET_PAGE",
     "GET_QRCODE",
     "GRAY_PLAN",
@@ -61,6 +62,11 @@ GRAY_PLAN = "/wxa/getgrayreleaseplan"
 REVERT_GRAY = "/wxa/revertgrayrelease"
 REVERT_RELEASE = "/wxa/revertcoderelease"
 VERSION_INFO = "/wxa/getversioninfo"
+GET_MATERIAL = "/cgi-bin/material/get_material"
+"""Get permanent material (POST ``{"media_id"}``, the authorizer token; permission sets 3,
+11, 18, 30, 31 or 100): how an audit's rejection screenshots are fetched (fact sheet §4.8,
+"get-permanent-material with ATOK"). An image comes back as the file itself, an error as
+JSON with errcode (official page api_getmaterial)."""
 QUERY_QUOTA = "/wxa/queryquota"
 TEMPLATE_LIST = "/wxa/gettemplatelist"
 DRAFT_LIST = "/wxa/gettemplatedraftlist"

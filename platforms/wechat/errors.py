@@ -249,6 +249,11 @@ _RULES: dict[int, _ErrorRule] = {
     ),
     # unknown things
     85012: (NotFound, "WeChat does not know this audit id."),
+    40007: (  # get_material's (official page api_getmaterial; not in the fact sheet)
+        NotFound,
+        "WeChat does not know this media id (invalid media_id): the material is gone or "
+        "belongs to another account.",
+    ),
     85014: (
         NotFound,
         "WeChat does not know the template; check template_id against the platform's template "

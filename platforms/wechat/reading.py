@@ -15,7 +15,7 @@ from typing import Any
 from platforms.base import GrayPlan, ReviewState, Template
 from platforms.errors import BadResponse, PlatformError
 
-__all__ = ["APPROVED", "DELAYED", "IN_REVIEW", "REJECTED", "WITHDRAWN", "as_int"]
+__all__ = ["APPROVED", "DELAYED", "IN_REVIEW", "REJECTED", "WITHDRAWN", "as_int", "media_ids"]
 
 
 APPROVED, REJECTED, IN_REVIEW, WITHDRAWN, DELAYED = 0, 1, 2, 3, 4
@@ -61,7 +61,7 @@ class _Audit:
     auditid: int
     status: int
     reason: str = ""
-    screenshot: str = ""
+    screenshots: tuple[str, ...] = ()  # media ids of the rejection's screenshots
     user_version: str | None = None
 
 
@@ -111,6 +111,25 @@ def as_int(value: object) -> int | None:
     return None
 
 
+def media_ids(value: object) -> tuple[str, ...]:
+    """The media ids in a ``screenshot`` / ``ScreenShot`` value: pipe-separated text (ids
+    may also come as a number, or a list), blanks and repeats left out; ``()`` for none.
+
+    Shared with whoever reads the audit push's ``ScreenShot``.
+
+        >>> media_ids("xx| yy||xx")
+        ('xx', 'yy')
+    """
+    parts = value if isinstance(value, list | tuple) else [value]
+    found: list[str] = []
+    for part in parts:
+        for media_id in (_text(part) or "").split("|"):
+            media_id = media_id.strip()
+            if media_id and media_id not in found:
+                found.append(media_id)
+    return tuple(found)
+
+
 def _int_field(data: Mapping[str, Any], key: str, api: str) -> int:
     value = as_int(data.get(key))
     if value is None:
@@ -155,7 +174,7 @@ def _audit_from(data: Mapping[str, Any], api: str, auditid: int | None = None) -
         auditid=found,
         status=_int_field(data, "status", api),
         reason=_text(_field(data, "reason")) or "",
-        screenshot=_text(_field(data, "screenshot")) or "",
+        screenshots=media_ids(_field(data, "screenshot")),
         user_version=_text(data.get("user_version")),
     )
 

@@ -125,8 +125,8 @@ class WeChatVersions(WeChatTokens):
             detail += f", live for {gray.percent}% of users (gray release)"
         if audit.user_version and version and audit.user_version != version:
             detail += f"; WeChat says this audit is of version {audit.user_version}"
-        if audit.screenshot:
-            detail += f"; screenshots (media ids): {audit.screenshot}"
+        if audit.screenshots:
+            detail += f"; screenshots (media ids): {'|'.join(audit.screenshots)}"
         return ReviewStatus(
             state=state,
             version=version or audit.user_version,
@@ -134,6 +134,7 @@ class WeChatVersions(WeChatTokens):
             reason=audit.reason if audit.status in (REJECTED, DELAYED) else "",
             decided_at=self._decided_at(audit.auditid) if decided else None,
             detail=detail,
+            screenshots=audit.screenshots,
         )
 
     def _decided_at(self, auditid: int) -> datetime:

@@ -42,7 +42,15 @@ from platforms.alipay import sign as alipay_sign
 from platforms.alipay.api import AUDIT_REJECTED, AUTH_GRANT, GRAY_ONLINE
 from platforms.alipay.errors import _GROUPS
 from platforms.alipay.versions import CONFIRMED
-from platforms.base import GrayPlan, Overview, ReviewState, recording, scrub_message
+from platforms.base import (
+    REVIEW_IMAGES_MAX,
+    GrayPlan,
+    Overview,
+    ReviewImage,
+    ReviewState,
+    recording,
+    scrub_message,
+)
 from platforms.cli import CliFailed
 from platforms.emulators.alipay import AlipayEmulator
 from platforms.emulators.alipay import rules as alipay_emulator
@@ -2292,3 +2300,145 @@ def test_the_emulator_counts_version_desc_on_its_own() -> None:
     assert not hasattr(alipay_emulator, "version_desc_length")
     for text in ("abc", "修复问题", "修复，ok", "한국어 テスト", "x" * 40, "Ｆｕｌｌ"):
         assert alipay_emulator._desc_length(text) == version_desc_length(text), text
+
+
+# --------------------------------------------------------------------------- rejection images
+
+SHOT = "https://mdn.alipayobjects.com/audit/{}.png"
+
+
+async def test_review_records_images_are_links_only() -> None:
+    """audit_images and memo_image_list of both records (an object, or the same as JSON
+    text) become URL-only images; what is not an http(s) link is dropped; nothing is fetched."""
+    base = {
+        "audit_images": [
+            SHOT.format(1),
+            " " + SHOT.format(2) + " ",
+            "ftp://mdn.alipayobjects.com/3.png",
+            "javascript:alert(1)",
+            "https://",
+            "https://mdn.alipayobjects.com/a b.png",
+            "https://mdn.alipayobjects.com/x.png|evil",
+            "//mdn.alipayobjects.com/4.png",
+            42,
+            None,
+        ],
+        "memos": [
+            {"memo": " 首页与类目不符 ", "memo_image_list": [SHOT.format(5), SHOT.format(1)]},
+            {"memo": "", "memo_image_list": ["http://img.example.com/6.jpeg?x=1"]},
+            "not a memo",
+        ],
+    }
+    promote = json.dumps({"audit_images": [SHOT.format(7)], "memos": []})
+    detail = {
+        **DETAIL_OK,
+        "status": "AUDIT_REJECT",
+        "reject_reason": "小程序名称与内容不符",
+        "base_audit_record": base,
+        "promote_audit_record": promote,
+        "screen_shot_list": [SHOT.format(99)],  # the app's own screenshots: not evidence
+    }
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        method = request.url.params["method"]
+        return httpx.Response(200, text=signed_body(method, detail))
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    adapter = AlipayPlatform(make_settings(), {"a": make_app()}, client=client)
+    status = await adapter.review_status("a", "1.0.0", "1.0.0")
+    expected = [SHOT.format(1), SHOT.format(2), SHOT.format(5), "http://img.example.com/6.jpeg?x=1"]
+    assert status.state is ReviewState.REJECTED and status.reason == "小程序名称与内容不符"
+    assert status.screenshots == (*expected, SHOT.format(7))
+    images = await adapter.review_images("a", "1.0.0", "1.0.0")
+    assert len(images) == REVIEW_IMAGES_MAX
+    assert [i.url for i in images] == [*expected, SHOT.format(7)]
+    assert all(isinstance(i, ReviewImage) and i.image == b"" and i.mime == "" for i in images)
+    assert [i.source for i in images] == [i.url for i in images]
+    assert [i.extension for i in images] == ["png", "png", "png", "jpg", "png"]
+    assert images[0].title == "Alipay admission review image 1 of 5"
+    assert images[2].title == "Alipay admission review image 3 of 5: 首页与类目不符"
+    assert images[4].title == "Alipay marketing review image 5 of 5"
+    assert {r.url.path for r in seen} == {"/gateway.do"}  # no image was fetched
+    await adapter.aclose()
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        {},
+        {"base_audit_record": "not json"},
+        {"base_audit_record": {"audit_images": "https://x.example.com/1.png", "memos": {}}},
+        {"base_audit_record": [], "promote_audit_record": None},
+    ],
+)
+async def test_no_usable_records_mean_no_images(records: dict[str, Any]) -> None:
+    detail = {**DETAIL_OK, "status": "AUDIT_REJECT", "reject_reason": "r", **records}
+    adapter = mocked(lambda method: httpx.Response(200, text=signed_body(method, detail)))
+    status = await adapter.review_status("a", "1.0.0", "1.0.0")
+    assert status.state is ReviewState.REJECTED and status.screenshots == ()
+    assert await adapter.review_images("a", "1.0.0", "1.0.0") == []
+    await adapter.aclose()
+
+
+async def test_a_rejection_in_the_emulator_shows_images_the_adapter_does_not_fetch(
+    world: World,
+) -> None:
+    a, app = adapter_of(world), world.app
+    sent = requests_to(a)
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes #reject")
+    assert await a.review_images(app, "1.0.0", "1.0.0") == []  # still in review
+    world.decide_reviews()
+    status = await a.review_status(app, "1.0.0", "1.0.0")
+    images = await a.review_images(app, "1.0.0", "1.0.0")
+    assert status.state is ReviewState.REJECTED and len(status.screenshots) == 2
+    assert [i.url for i in images] == list(status.screenshots)
+    assert all(i.image == b"" and i.url.startswith(world.server.base_url("alipay")) for i in images)
+    assert images[1].title.startswith("Alipay admission review image 2 of 2: 1: The version")
+    assert {r.url.path.rsplit("/", 1)[-1] for r in sent} == {"gateway.do"}
+    # the emulator serves them: real PNGs, and nothing for what is not a rejection's image
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        for image in images:
+            answer = await client.get(image.url)
+            assert answer.status_code == 200 and answer.headers["content-type"] == "image/png"
+            assert Image.open(io.BytesIO(answer.content)).format == "PNG"
+        third = await client.get(images[0].url.replace("n=1", "n=3"))
+        assert third.status_code == 404
+        other = await client.get(images[0].url.replace("app_id=", "app_id=9"))
+        assert other.status_code == 404
+        await a.submit(app, "1.0.0", "fixed what the reviewers found")  # back in review
+        assert (await client.get(images[0].url)).status_code == 404
+    assert await a.review_images(app, "1.0.0", "1.0.0") == []
+    assert (await a.review_status(app, "1.0.0", "1.0.0")).screenshots == ()
+
+
+async def test_review_images_under_base_promote(world: World) -> None:
+    a, app = adapter_of(world), world.app
+    await a.upload(app, "1.0.0", "notes")
+    await a.submit(app, "1.0.0", "notes #base")  # approved, marketing refused: no images
+    world.decide_reviews()
+    assert (await a.review_status(app, "1.0.0", "1.0.0")).state is ReviewState.APPROVED
+    assert await a.review_images(app, "1.0.0", "1.0.0") == []
+    await a.upload(app, "1.0.1", "notes")
+    await a.submit(app, "1.0.1", "notes #base #reject")  # refused at admission
+    world.decide_reviews()
+    record = platform_version(world, "1.0.1")["base_audit_record"]
+    assert len(record["audit_images"]) == 1 and len(record["memos"][0]["memo_image_list"]) == 1
+    images = await a.review_images(app, "1.0.1", "1.0.1")
+    assert len(images) == 2 and all(i.url and not i.image for i in images)
+
+
+async def test_review_images_of_an_unknown_version_or_app(world: World) -> None:
+    a = adapter_of(world)
+    assert await a.review_images(world.app, "9.9.9", "9.9.9") == []
+    with pytest.raises(ConfigError, match=r"\[apps\.nope\.alipay\]"):
+        await a.review_images("nope", "1.0.0", "1.0.0")
+
+
+def test_review_image_extension() -> None:
+    assert ReviewImage(url="https://a.example.com/p/x.JPEG?sig=1#f").extension == "jpg"
+    assert ReviewImage(url="https://a.example.com/p/x").extension == "img"
+    assert ReviewImage(url="").extension == "img"
+    assert ReviewImage(b"x", "image/gif", url="https://a.example.com/x.png").extension == "gif"

@@ -36,10 +36,12 @@ from pydantic.fields import FieldInfo
 
 import platforms
 from platforms.base import (
+    REVIEW_IMAGES_MAX,
     Authorization,
     Exchange,
     Platform,
     Quota,
+    ReviewImage,
     ReviewState,
     Template,
     TrialCode,
@@ -391,6 +393,36 @@ async def _check_trial_code(s: Stage, ctx: Ctx, result: Any) -> None:
     assert not result.url or result.url.startswith(("http://", "https://"))
 
 
+# -- review_images: what a rejection points at (the emulators reject on "#reject")
+
+
+async def _rejected(s: Stage) -> Ctx:
+    notes = f"{NOTES} #reject"
+    await s.adapter.upload(s.app, "1.0.0", notes)
+    ref = (await s.adapter.submit(s.app, "1.0.0", notes)).ref
+    s.world.decide_reviews()
+    return {"ref": ref}
+
+
+async def _run_review_images(s: Stage, ctx: Ctx) -> Any:
+    return await s.adapter.review_images(s.app, "1.0.0", ctx["ref"])
+
+
+async def _check_review_images(s: Stage, ctx: Ctx, result: Any) -> None:
+    status = await s.adapter.review_status(s.app, "1.0.0", ctx["ref"])
+    assert status.state is ReviewState.REJECTED and status.screenshots, status
+    assert isinstance(result, list) and 1 <= len(result) <= REVIEW_IMAGES_MAX, result
+    for image in result:
+        assert isinstance(image, ReviewImage) and image.title and image.source, image
+        if image.image:  # fetched: a whole image of the type it says
+            assert image.mime in IMAGE_MAGIC, image.mime
+            assert image.image.startswith(IMAGE_MAGIC[image.mime])
+            assert image.extension in ("png", "jpg", "gif")
+        else:  # a link only, for whoever shows it to post
+            assert image.url.startswith(("http://", "https://")), image
+    assert len({image.source for image in result}) == len(result), "an image came twice"
+
+
 # -- expedite
 
 
@@ -651,6 +683,8 @@ CORE = (
 _OPTIONAL = (
     Op("trial_code", _run_trial_code, _check_trial_code, _uploaded, api="trial_code",
        retried=False),  # Alipay first makes the version the trial version
+    Op("review_images", _run_review_images, _check_review_images, _rejected,
+       api="review_images"),
     Op("expedite", _run_expedite, _check_expedite, _submitted, change=True, api="expedite"),
     Op("quotas", _run_quotas, _check_quotas, _warm, api="quotas"),
     Op("gray", _run_gray, _check_gray, _update_approved, change=True, api="gray",

@@ -25,7 +25,15 @@ from PIL import Image
 from pydantic import SecretStr, ValidationError
 
 from platforms import cli
-from platforms.base import Authorization, GrayPlan, Quota, ReviewState, recording
+from platforms.base import (
+    REVIEW_IMAGES_MAX,
+    Authorization,
+    GrayPlan,
+    Quota,
+    ReviewImage,
+    ReviewState,
+    recording,
+)
 from platforms.emulators.wechat import WeChatEmulator
 from platforms.errors import (
     AlreadyInReview,
@@ -43,6 +51,7 @@ from platforms.errors import (
 )
 from platforms.push import PushRequest
 from platforms.wechat import WeChatPlatform, error_for
+from platforms.wechat.reading import media_ids
 from tests.helpers import FakeClock, FakeSleep, World, open_world
 from tests.platforms.transports import Tamper
 
@@ -2641,3 +2650,209 @@ async def test_emulator_minute_limit_and_invalid_token_faults(
         e.inject("*", "melt")
     with pytest.raises(ValueError, match="at least 1"):
         e.inject("*", "invalid_token", times=0)
+
+
+# --------------------------------------------------------------------------- rejection screenshots
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32 + b"IEND\xaeB`\x82"
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32 + b"\xff\xd9"
+
+
+async def rejected(world: World, version: str = "1.0.0") -> str:
+    return await approved(world, version, "please #reject")
+
+
+def test_media_ids_are_read_from_every_shape() -> None:
+    assert media_ids("xxx|yyy|zzz") == ("xxx", "yyy", "zzz")
+    assert media_ids(" a | b ||a|") == ("a", "b")  # blanks and repeats left out
+    assert media_ids("") == () and media_ids(None) == () and media_ids("|") == ()
+    assert media_ids(123456) == ("123456",)  # "treat ids as numbers but accept strings"
+    assert media_ids(["m1", 2, "", None, "m1|m3"]) == ("m1", "2", "m3")
+    assert media_ids(True) == () and media_ids({"id": "x"}) == ()
+
+
+@pytest.mark.parametrize("key", ["screenshot", "ScreenShot", "SCREENSHOT"])
+async def test_screenshots_are_read_in_either_spelling(key: str) -> None:
+    answers = {
+        "/wxa/get_auditstatus": {"errcode": 0, "status": 1, "reason": "r", key: "m1|m2"},
+        "/wxa/get_latest_auditstatus": {
+            "errcode": 0,
+            "auditid": 7,
+            "status": 1,
+            "reason": "r",
+            key: "m3",
+        },
+        "/wxa/getversioninfo": {"errcode": 0, "release_info": {}, "exp_info": {}},
+        "/wxa/queryquota": {"errcode": 0},
+        "/wxa/getgrayreleaseplan": {"errcode": 0},
+    }
+    async with mocked(tokens_then(answers)) as a:
+        status = await a.review_status("shop", "1.0.0", "7")
+        assert status.state is ReviewState.REJECTED and status.screenshots == ("m1", "m2")
+        assert "m1|m2" in status.detail
+        overview = await a.overview("shop")
+        assert overview.review is not None and overview.review.screenshots == ("m3",)
+
+
+@pytest.mark.parametrize("given", [{"screenshot": ""}, {"ScreenShot": " | "}, {}])
+async def test_no_screenshots_means_none(given: dict[str, str]) -> None:
+    seen: list[httpx.Request] = []
+    answers = {"/wxa/get_auditstatus": {"errcode": 0, "status": 1, "reason": "r", **given}}
+    async with mocked(tokens_then(answers, seen)) as a:
+        status = await a.review_status("shop", "1.0.0", "7")
+        assert status.state is ReviewState.REJECTED and status.screenshots == ()
+        assert "screenshots" not in status.detail
+        assert await a.review_images("shop", "1.0.0", "7") == []
+    assert not [r for r in seen if r.url.path == "/cgi-bin/material/get_material"]
+
+
+async def test_review_images_fetch_the_screenshots(world: World) -> None:
+    a, app = wx(world), world.app
+    ref = await rejected(world)
+    status = await a.review_status(app, "1.0.0", ref)
+    assert status.state is ReviewState.REJECTED and len(status.screenshots) == 2
+    with recording() as log:
+        images = await a.review_images(app, "1.0.0", ref)
+    assert [i.source for i in images] == list(status.screenshots)
+    for n, image in enumerate(images, 1):
+        assert isinstance(image, ReviewImage) and image.url == ""
+        assert image.mime == "image/png" and image.extension == "png"
+        assert image.image.startswith(b"\x89PNG") and image.title.startswith(
+            f"WeChat review screenshot {n} of 2"
+        )
+        picture = Image.open(io.BytesIO(image.image))
+        assert picture.format == "PNG" and picture.width > 100
+    fetched = [x for x in log if x.api == "POST /cgi-bin/material/get_material"]
+    assert [x.request["media_id"] for x in fetched] == list(status.screenshots)
+    assert all(x.request["access_token"] == "***" for x in fetched)
+    assert fetched[0].answer == {"content_type": "image/png", "bytes": len(images[0].image)}
+
+
+async def test_review_images_of_an_undecided_or_unknown_audit(world: World) -> None:
+    a, app = wx(world), world.app
+    await a.upload(app, "1.0.0", "please #reject")
+    ref = (await a.submit(app, "1.0.0", "please #reject")).ref
+    assert await a.review_images(app, "1.0.0", ref) == []  # still in review
+    assert await a.review_images(app, "1.0.0", "12345") == []  # 85012
+    with pytest.raises(InvalidInput):
+        await a.review_images(app, "1.0.0", "not-a-number")
+    with pytest.raises(ConfigError, match=r"\[apps\.nope\.wechat\]"):
+        await a.review_images("nope", "1.0.0", ref)
+
+
+async def test_a_screenshot_that_cannot_be_fetched_is_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    fetched: list[str] = []
+
+    def material(request: httpx.Request) -> httpx.Response:
+        media_id = json.loads(request.content)["media_id"]
+        fetched.append(media_id)
+        if media_id == "gone":
+            return httpx.Response(200, json={"errcode": 40007, "errmsg": "invalid media_id"})
+        if media_id == "news":  # another kind of material: JSON without errcode
+            return httpx.Response(200, json={"news_item": [{"title": "t"}]})
+        if media_id == "cut":  # cut short, whatever is tried
+            return httpx.Response(200, content=PNG[:20], headers={"content-type": "image/png"})
+        return httpx.Response(200, content=JPEG, headers={"content-type": "image/jpeg"})
+
+    answers = {
+        "/wxa/get_auditstatus": {
+            "errcode": 0,
+            "status": 1,
+            "reason": "r",
+            "screenshot": "ok1|gone|news|cut|ok2",
+        },
+        "/cgi-bin/material/get_material": material,
+    }
+    async with mocked(tokens_then(answers)) as a:
+        with caplog.at_level("WARNING", logger="platforms.wechat.screenshots"):
+            images = await a.review_images("shop", "1.0.0", "7")
+    assert [i.source for i in images] == ["ok1", "ok2"]
+    assert [i.mime for i in images] == ["image/jpeg", "image/jpeg"]
+    assert images[1].title == "WeChat review screenshot 5 of 5 (audit 7)"
+    assert fetched == ["ok1", "gone", "news", "cut", "ok2"]  # max_retries 0: cut asked once
+    warned = "\n".join(r.getMessage() for r in caplog.records)
+    assert "gone" in warned and "40007" in warned and "news" in warned and "cut" in warned
+
+
+async def test_at_most_five_screenshots_are_fetched() -> None:
+    fetched: list[str] = []
+
+    def material(request: httpx.Request) -> httpx.Response:
+        fetched.append(json.loads(request.content)["media_id"])
+        return httpx.Response(200, content=PNG)  # no Content-Type: the magic bytes tell
+
+    ids = "|".join(f"m{n}" for n in range(1, 8))
+    answers = {
+        "/wxa/get_auditstatus": {"errcode": 0, "status": "1", "ScreenShot": ids},
+        "/cgi-bin/material/get_material": material,
+    }
+    async with mocked(tokens_then(answers)) as a:
+        status = await a.review_status("shop", "1.0.0", "7")
+        images = await a.review_images("shop", "1.0.0", "7")
+    assert len(status.screenshots) == 7  # what WeChat said, all of it
+    assert len(images) == REVIEW_IMAGES_MAX == 5 and fetched == ["m1", "m2", "m3", "m4", "m5"]
+    assert all(i.mime == "image/png" for i in images)
+
+
+async def test_a_failing_audit_status_fails_review_images() -> None:
+    answers = {"/wxa/get_auditstatus": {"errcode": 61007, "errmsg": "api unauthorized"}}
+    async with mocked(tokens_then(answers)) as a:
+        with pytest.raises(AuthError):
+            await a.review_images("shop", "1.0.0", "7")
+
+
+async def test_review_images_of_a_direct_app_are_unsupported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with direct(tmp_path, monkeypatch) as a:
+        with pytest.raises(Unsupported, match=r"mp\.weixin\.qq\.com"):
+            await a.review_images("shop", "1.0.0", "1")
+
+
+async def test_the_audit_push_names_the_same_screenshots(world: World) -> None:
+    a, e = wx(world), emu(world)
+    ref = await rejected(world)
+    e.push_url = "http://127.0.0.1:9/push/wechat"
+    push = next(p for p in e.due_pushes() if p.key.startswith("audit:"))
+    q = push.params
+    fields = a._crypto().decrypt_push(
+        push.body, msg_signature=q["msg_signature"], timestamp=q["timestamp"], nonce=q["nonce"]
+    )
+    assert fields["Event"] == "weapp_audit_fail"
+    status = await a.review_status(world.app, "1.0.0", ref)
+    assert media_ids(fields["ScreenShot"]) == status.screenshots and status.screenshots
+
+
+async def test_emulator_material_answers(world: World, raw: Raw) -> None:
+    path = "/cgi-bin/material/get_material"
+    ref = await rejected(world)
+    media = (await raw.wxa("POST", "/wxa/get_auditstatus", {"auditid": int(ref)}))["screenshot"]
+    first, second = media.split("|")
+    atok = await raw.atok()
+    shot = await raw.call("POST", path, query={"access_token": atok}, body={"media_id": first})
+    assert shot.status_code == 200 and shot.headers["content-type"] == "image/png"
+    assert shot.headers["content-disposition"] == f'attachment; filename="{first}.png"'
+    assert shot.content.startswith(b"\x89PNG") and b"IEND" in shot.content[-16:]
+    again = await raw.call("POST", path, query={"access_token": atok}, body={"media_id": first})
+    assert again.content == shot.content
+    other = await raw.call("POST", path, query={"access_token": atok}, body={"media_id": second})
+    assert other.content != shot.content
+    for body, errcode in [
+        ({"media_id": "emu_1_1"}, 40007),
+        ({"media_id": f"emu_{ref}_3"}, 40007),
+        ({"media_id": "nope"}, 40007),
+        ({}, 47001),
+    ]:
+        assert (await raw.wxa("POST", path, body))["errcode"] == errcode
+    assert (await raw.wxa("GET", path))["errcode"] == 43002
+    # an audit still in review has no screenshots to give
+    await wx(world).upload(world.app, "1.1.0", "please #reject")
+    pending = (await wx(world).submit(world.app, "1.1.0", "please #reject")).ref
+    assert (await raw.wxa("POST", path, {"media_id": f"emu_{pending}_1"}))["errcode"] == 40007
+
+
+def test_invalid_media_id_is_not_found() -> None:
+    error = error_for(40007, "invalid media_id rid: 6613f2a1-1c2b3d4e-5f6a7b8c")
+    assert isinstance(error, NotFound) and "media id" in error.explanation

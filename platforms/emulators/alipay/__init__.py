@@ -22,6 +22,9 @@ Test endpoints beside the gateway (not Alipay's):
 
 - ``GET /_emulator/experience-qr.png?app_id=…&bundle_id=…&version=…``: the trial version's
   QR code, a real PNG (``exp_qr_code_url`` points here);
+- ``GET /_emulator/audit-image.png?app_id=…&bundle_id=…&version=…&n=1|2``: an image of a
+  rejected version's review, a real PNG saying the reason (``base_audit_record``'s
+  ``audit_images`` and ``memo_image_list`` point here; 404 unless the version is rejected);
 - ``POST /_emulator/minidev/upload``: what a minidev stand-in calls to upload a version of a
   mini program owned directly, signed with a tool key from :meth:`AlipayEmulator.register_tool`.
 

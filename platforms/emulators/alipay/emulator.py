@@ -53,7 +53,9 @@ class AlipayEmulator(Gateway, Pushes):
     (``BASE_AUDIT_PASS``, ``can_release`` true, the refusal in ``promote_audit_record``), or
     with ``#reject`` refused at admission (``AUDIT_REJECT`` with the reason only in
     ``base_audit_record``). ``#promote`` does the same with the UNCERTAIN status
-    ``PROMOTE_AUDIT_REJECT``.
+    ``PROMOTE_AUDIT_REJECT``. A rejection shows two images in ``base_audit_record`` (one in
+    ``audit_images``, one in the memo's ``memo_image_list``), links to
+    ``/_emulator/audit-image.png`` beside the gateway.
 
     Faults: ``rate_limit`` answers 40004 ``SYSTEM_LIMIT`` (the only limit code the fact sheet
     names); ``malformed`` carries the request out and cuts the answer in half; ``unsigned``
@@ -73,6 +75,7 @@ class AlipayEmulator(Gateway, Pushes):
         "rollback": api.ROLLBACK,
         "offline": api.OFFLINE,
         "trial_code": api.EXPERIENCE_QUERY,  # the call that hands out the QR code
+        "review_images": api.DETAIL_QUERY,  # the images are links in its review records
         "versions": api.LIST_QUERY,
     }
 
@@ -239,6 +242,7 @@ class AlipayEmulator(Gateway, Pushes):
             web.post("/gateway.do", self._gateway),
             web.get("/gateway.do", self._gateway),
             web.get("/_emulator/experience-qr.png", self._experience_qr),
+            web.get("/_emulator/audit-image.png", self._audit_image),
             web.post("/_emulator/minidev/upload", self._minidev_upload),
         ]
 

@@ -8,6 +8,7 @@ mistake in one reading of a rule does not pass on both sides at once.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = []
@@ -63,23 +64,37 @@ VERDICT_FIELDS = (
 MARKETING_REFUSAL = "推广素材与服务内容不符 (#base/#promote) — emulated marketing review."
 
 
-def _record(memo: str) -> dict[str, Any]:
-    """A ``MiniAppAuditReason`` (fact sheet §3.11) holding one memo."""
-    return {"audit_images": [], "memos": [{"memo": memo, "memo_image_list": []}]}
+def _record(memo: str, evidence: Sequence[str] = ()) -> dict[str, Any]:
+    """A ``MiniAppAuditReason`` (fact sheet §3.11) holding one memo; of the ``evidence``
+    image URLs the first goes in ``audit_images``, the rest with the memo
+    (``memo_image_list``)."""
+    return {
+        "audit_images": list(evidence[:1]),
+        "memos": [{"memo": memo, "memo_image_list": list(evidence[1:])}],
+    }
 
 
-def _verdict(notes: str, approved: bool, reason: str) -> dict[str, Any]:
+def _verdict(
+    notes: str, approved: bool, reason: str, evidence: Sequence[str] = ()
+) -> dict[str, Any]:
     """The fields a decided review sets. With ``#base``/``#promote`` in the notes it is
-    reviewed as under ``audit_rule=BASE_PROMOTE``: admission and marketing apart."""
+    reviewed as under ``audit_rule=BASE_PROMOTE``: admission and marketing apart.
+
+    A rejection shows its ``evidence`` (image URLs) in ``base_audit_record``, with the
+    reason as its memo: INFERRED, the sheet gives the records' shape, not when a rejection
+    outside BASE_PROMOTE fills them."""
     if BASE_MARK not in notes and PROMOTE_MARK not in notes:
         if approved:
             return {"status": "WAIT_RELEASE"}
-        return {"status": "AUDIT_REJECT", "reject_reason": reason}
+        verdict: dict[str, Any] = {"status": "AUDIT_REJECT", "reject_reason": reason}
+        if evidence:
+            verdict["base_audit_record"] = _record(reason, evidence)
+        return verdict
     if not approved:  # refused at admission: the reason stands in its record only
         return {
             "status": "AUDIT_REJECT",
             "base_audit": "REJECT",
-            "base_audit_record": _record(reason),
+            "base_audit_record": _record(reason, evidence),
         }
     return {
         "status": "PROMOTE_AUDIT_REJECT" if PROMOTE_MARK in notes else "BASE_AUDIT_PASS",

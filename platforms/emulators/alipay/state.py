@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -132,9 +133,19 @@ class AlipayState(Emulator):
             outcome, reason = self.decide(v["version_desc"], v["applied_at"])
             # "pending" and "delayed" stay AUDITING: Alipay has no separate delay state
             if outcome in ("approved", "rejected"):
-                v.update(_verdict(v["version_desc"], outcome == "approved", reason))
+                evidence = self._audit_image_urls(app_id, bundle, v["app_version"])
+                v.update(_verdict(v["version_desc"], outcome == "approved", reason, evidence))
                 v["audit_end_at"] = v["applied_at"] + self.review_seconds
         return versions
+
+    def _audit_image_urls(self, app_id: str, bundle: str, version: str) -> list[str]:
+        """Where the emulator serves a rejection's two images (``/_emulator/audit-image.png``),
+        under the URL the emulator was last reached at."""
+        return [
+            f"{self.base_url}/_emulator/audit-image.png?"
+            + urlencode({"app_id": app_id, "bundle_id": bundle, "version": version, "n": n})
+            for n in (1, 2)
+        ]
 
     def _built(self, version: dict[str, Any]) -> bool:
         """Built and created: listed, and usable by every method but ``build.query``."""

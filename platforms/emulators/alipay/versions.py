@@ -29,6 +29,7 @@ from platforms.emulators.alipay.rules import (
     _version_key,
 )
 from platforms.emulators.alipay.state import DEFAULT_BUNDLE, AlipayState
+from platforms.emulators.images import evidence_png
 
 __all__ = ["VersionMethods"]
 
@@ -303,6 +304,31 @@ class VersionMethods(AlipayState):
         if version["status"] == "GRAY" and self.report_gray_strategy:
             fields["gray_strategy"] = version.get("gray_strategy") or ""
         return {k: v for k, v in fields.items() if v}
+
+    async def _audit_image(self, request: web.Request) -> web.Response:
+        """A rejected version's review image (``audit_images`` / ``memo_image_list`` point
+        here): a PNG saying the rejection reason; 404 for anything else."""
+        query = request.query
+        app_id, version_name = query.get("app_id", ""), query.get("version", "")
+        bundle = query.get("bundle_id") or DEFAULT_BUNDLE
+        if app_id not in self._state["apps"]:
+            return web.Response(status=404, text="not found")
+        try:
+            version = self._versions(app_id, {"bundle_id": bundle}).get(version_name)
+        except _Failure:
+            version = None
+        record = version.get("base_audit_record") if version is not None else None
+        n = query.get("n", "")
+        if version is None or version["status"] != "AUDIT_REJECT" or n not in ("1", "2"):
+            return web.Response(status=404, text="not found")
+        if not isinstance(record, dict):
+            return web.Response(status=404, text="not found")  # rejected before it had images
+        reason = version.get("reject_reason") or "; ".join(
+            m.get("memo", "") for m in record.get("memos", []) if isinstance(m, dict)
+        )
+        heading = f"Alipay review image {n} of 2 (emulated)"
+        text = f"Version {version_name} of {app_id} was rejected.\n{reason}"
+        return web.Response(body=evidence_png(heading, text), content_type="image/png")
 
     def _list_query(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         versions = self._versions(app_id, biz)

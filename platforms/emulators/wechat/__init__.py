@@ -45,7 +45,11 @@ Rules enforced:
 - speedupaudit: an audit waiting in the queue (89402), once per audit (89404), the
   provider's monthly expedite quota (89405);
 - get_auditstatus: the audit belongs to the mini program (85012); get_latest_auditstatus:
-  something was submitted (85058);
+  something was submitted (85058); a rejected audit names two screenshot media ids
+  (``screenshot`` in get_auditstatus, ``ScreenShot`` in get_latest_auditstatus and the push);
+- get_material (``/cgi-bin/material/get_material``, one of permission sets 3, 11, 18, 30,
+  31, 100): a rejected audit's screenshot media id gives a PNG saying the rejection reason;
+  any other media id, or one of another mini program, answers 40007 ``invalid media_id``;
 - undocodeaudit: only while in review (85019, 87012 once decided), 5 a day and 10 a month
   per mini program in Beijing time (87013);
 - release: the latest audit exists (85019), is approved (85020), not yet released (85052);

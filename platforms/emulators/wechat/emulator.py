@@ -42,6 +42,10 @@ from platforms.wechat import WeChatPlatform
 __all__ = ["WeChatEmulator"]
 
 
+MATERIAL_PERMISSIONS = (3, 11, CODE_MANAGEMENT, 30, 31, 100)
+"""get_material's permission sets (official page api_getmaterial): any one will do."""
+
+
 def _env_key(app: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in app.upper())
 
@@ -79,6 +83,7 @@ class WeChatEmulator(
         "withdraw": "/wxa/undocodeaudit",
         "publish": "/wxa/release",
         "trial_code": "/wxa/get_qrcode",
+        "review_images": "/cgi-bin/material/get_material",
         "expedite": "/wxa/speedupaudit",
         "quotas": "/wxa/queryquota",
         "gray": "/wxa/grayrelease",
@@ -141,6 +146,7 @@ class WeChatEmulator(
         self.ticket_pushed_at: float | None = None
         self.pending_ticket: str | None = None  # issued, its push not yet accepted
         self._qr_cache: dict[str, bytes] = {}
+        self._media_cache: dict[str, bytes] = {}
         super().__init__(
             review_seconds=review_seconds,
             clock=clock,
@@ -364,4 +370,7 @@ class WeChatEmulator(
             "/wxa/revertcoderelease": wxa("GET", False, self._revertcoderelease),
             "/wxa/getversioninfo": wxa("POST", True, self._getversioninfo),
             "/wxa/queryquota": wxa("GET", False, self._queryquota),
+            "/cgi-bin/material/get_material": wxa(
+                "POST", True, self._get_material, MATERIAL_PERMISSIONS
+            ),
         }

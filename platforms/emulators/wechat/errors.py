@@ -13,6 +13,7 @@ __all__ = []
 ERRMSG: dict[int, str] = {
     -1: "system error",
     40001: "invalid credential, access_token is invalid or not latest",
+    40007: "invalid media_id",
     40013: "invalid appid",
     40014: "invalid access_token",
     40097: "invalid args",

@@ -4,10 +4,14 @@ status, withdrawals, expedites and the provider's quotas.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
+from aiohttp import web
+
 from platforms.base import BEIJING  # WeChat's daily and monthly limits reset here
+from platforms.emulators.images import evidence_png
 from platforms.emulators.wechat.errors import _Fail, _ok
 from platforms.emulators.wechat.state import WeChatState, _Audit, _Call, _Program
 from platforms.wechat.reading import as_int
@@ -18,12 +22,14 @@ __all__ = ["ReviewApis"]
 UNDO_PER_DAY, UNDO_PER_MONTH = 5, 10
 
 MAX_ITEMS = 5
+SCREENSHOT_ID = re.compile(r"emu_(\d+)_(\d+)")  # the media ids State._screenshots hands out
 REQUIRED_ITEM_FIELDS = ("first_class", "second_class", "first_id", "second_id")
 
 
 class ReviewApis(WeChatState):
     """get_code_privacy_info, submit_audit, get_auditstatus, get_latest_auditstatus,
-    undocodeaudit, speedupaudit, queryquota."""
+    undocodeaudit, speedupaudit, queryquota, and get_material for the screenshots of a
+    rejected audit."""
 
     def _scanning(self, program: _Program) -> bool:
         commit = program.commit
@@ -133,6 +139,34 @@ class ReviewApis(WeChatState):
             submit_audit_time=int(audit.submitted_at),
         )
         return answer
+
+    def _get_material(self, call: _Call) -> web.Response:
+        """A rejected audit's screenshot by its media id (permanent material): a PNG that
+        says the rejection reason; 40007 for a media id the mini program does not have."""
+        program = self._program(call)
+        if "media_id" not in call.body:
+            raise _Fail(47001)
+        media_id = str(call.body["media_id"]).strip()
+        match = SCREENSHOT_ID.fullmatch(media_id)
+        audit = program.audit(int(match.group(1))) if match else None
+        if match is None or audit is None or media_id not in self._screenshots(audit).split("|"):
+            raise _Fail(40007)
+        status, reason = self._status(audit)
+        if status != 1:
+            raise _Fail(40007)  # handed out with a rejection only
+        image = self._media_cache.get(media_id)
+        if image is None:
+            heading = f"WeChat review screenshot {match.group(2)} of 2 (emulated)"
+            text = f"Audit {audit.auditid} of version {audit.user_version} was rejected.\n{reason}"
+            image = self._media_cache[media_id] = evidence_png(heading, text)
+        return web.Response(
+            body=image,
+            headers={
+                "Content-Type": "image/png",
+                "Content-disposition": f'attachment; filename="{media_id}.png"',
+                "Cache-Control": "no-cache, must-revalidate",
+            },
+        )
 
     def _undocodeaudit(self, call: _Call) -> dict[str, Any]:
         program = self._program(call)

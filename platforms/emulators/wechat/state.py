@@ -229,6 +229,7 @@ class WeChatState(Emulator):
     ticket_pushed_at: float | None
     pending_ticket: str | None  # issued, its push not yet accepted
     _qr_cache: dict[str, bytes]
+    _media_cache: dict[str, bytes]  # media id → a rejection screenshot's PNG
 
     @staticmethod
     def _program(call: _Call) -> _Program:
@@ -261,6 +262,8 @@ class WeChatState(Emulator):
 
     @staticmethod
     def _screenshots(audit: _Audit) -> str:
+        """The media ids of a rejected audit's two screenshots, joined by ``|`` (get_material
+        serves them)."""
         return f"emu_{audit.auditid}_1|emu_{audit.auditid}_2"
 
     @staticmethod
