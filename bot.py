@@ -74,6 +74,7 @@ class Runtime:
         """The commands as this process's settings configure them (what asks first)."""
         kwargs.setdefault("confirm", self.settings.confirming)
         kwargs.setdefault("confirm_lifetime", timedelta(minutes=self.settings.confirm_minutes))
+        kwargs.setdefault("approval_lifetime", timedelta(hours=self.settings.approval_hours))
         return Commands(self.service, timed=self.timed, admin=self.admin, **kwargs)
 
     @property

@@ -31,12 +31,15 @@ from handlers.views import ReleaseCard, TargetLine
 from storage.states import ReleaseState
 
 __all__ = [
+    "APPROVE",
     "CANCEL",
     "CONFIRM",
+    "DENY",
     "MAX_HOME_BLOCKS",
     "MAX_MESSAGE_BLOCKS",
     "Block",
     "HomeRow",
+    "approval",
     "button_value",
     "button_verbs",
     "confirmation",
@@ -227,6 +230,38 @@ def _said(text: str) -> Block:
         "block_id": "said",
         "text": {"type": "mrkdwn", "text": _escape_clipped(text, 2900), "verbatim": True},
     }
+
+
+APPROVE = "miniship_approve"
+DENY = "miniship_deny"
+
+
+def approval(text: str, request: int) -> list[Block]:
+    """A request for a second person, with Approve and Deny (miniship checks who clicks:
+    the publish role, and not the requester)."""
+    value = str(request)
+    return [
+        _said(text),
+        {
+            "type": "actions",
+            "block_id": "approval",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": APPROVE,
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "style": "primary",
+                    "value": value,
+                },
+                {
+                    "type": "button",
+                    "action_id": DENY,
+                    "text": {"type": "plain_text", "text": "Deny"},
+                    "value": value,
+                },
+            ],
+        },
+    ]
 
 
 CONFIRM = "miniship_confirm"

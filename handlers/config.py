@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     ending in --yes answers yes."""
     confirm_minutes: float = Field(10.0, gt=0)
     """How long a Slack Confirm button works."""
+    approval_hours: float = Field(24.0, gt=0)
+    """How long a request for a second person's approval stays open."""
     public_url: str | None = None
     """Where browsers reach miniship's push port (MINISHIP_PUBLIC_URL), e.g.
     https://miniship.example.com: a platform's authorization page sends the admin back to
@@ -181,6 +183,7 @@ class AppEntry:
     channel: str | None = None  # Slack channel id for the app's release cards
     roles: Roles = field(default_factory=Roles)
     version_prefix: str = ""  # a prefix new versions carry, e.g. "v" (WeChat-only apps)
+    approvals: int = 0  # 1: publish, rollback and offline need a second person
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ class _AppSection(BaseModel):
     channel: str | None = Field(None, pattern=CHANNEL)
     roles: Roles = Field(default_factory=Roles)
     version_prefix: str = Field("", pattern=r"^[A-Za-z]{0,8}$")
+    approvals: int = Field(0, ge=0, le=1)
 
 
 class _ChannelSection(BaseModel):
@@ -289,6 +293,7 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
             section.channel,
             section.roles,
             section.version_prefix,
+            section.approvals,
         )
     default_digest = _digest_time(str(data.get("digest", DEFAULT_DIGEST)), source)
     return MinishipConfig(

@@ -154,6 +154,8 @@ class SlackBinding:
                 False,
                 cards.confirmation(reply.text, reply.asked.token, reply.asked.expires_at),
             )
+        elif reply.request is not None and reply.about is None:  # no card: in the channel
+            await answer(reply.text, True, cards.approval(reply.text, reply.request))
         elif reply.error or reply.private or reply.about is None:
             await answer(reply.text, False)
         else:
@@ -168,6 +170,8 @@ class SlackBinding:
             return
         app = self.service.app(reply.about[0])
         retry = cards.retry(reply.text, app, reply.about[1], reply.action, reply.unfinished)
+        if reply.request is not None:  # a second person approves it in the thread
+            retry = cards.approval(reply.text, reply.request)
         try:
             release = await self.show(
                 release, channel, thread=reply.text, thread_blocks=retry or None
@@ -467,6 +471,18 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         await binding.click(user, action, channel, answer)
         if on_home:  # the Home tab shows the new state and the buttons that fit it
             await client.views_publish(user_id=user, view=await binding.home(user))
+
+    @app.action(re.compile(f"^({cards.APPROVE}|{cards.DENY})$"))
+    async def decide(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+        value = str(action.get("value", ""))
+        if not value.isdigit() or len(value) > 9:
+            return  # not a request miniship made
+        verb = "approve" if action.get("action_id") == cards.APPROVE else "deny"
+        channel = (body.get("channel") or {}).get("id")
+        await binding.run(
+            str(body["user"]["id"]), f"{verb} {value}", channel, _responder(respond, replace=False)
+        )
 
     @app.action(re.compile(f"^({cards.CONFIRM}|{cards.CANCEL})$"))
     async def confirmation(

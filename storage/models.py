@@ -203,3 +203,27 @@ class Freeze(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     lifted_at: datetime | None = None
     lifted_by: str | None = Field(default=None, max_length=200)
+
+
+class ApprovalRequest(SQLModel, table=True):
+    """A publish, rollback or offline waiting for a second person (``approvals = 1``).
+
+    ``command`` is the line run on approval, as the requester. ``state`` moves once, by
+    compare-and-set: pending → approved | denied | expired.
+    """
+
+    __tablename__ = "approval_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_key: str = Field(max_length=64, index=True)
+    version: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=32)
+    command: str = Field(sa_type=Text)
+    channel: str | None = Field(default=None, max_length=64)
+    requested_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    state: str = Field(default="pending", max_length=16)
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = None
+    note: str = Field(default="", sa_type=Text)

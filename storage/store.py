@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
     App,
+    ApprovalRequest,
     Confirmation,
     ConnectRequest,
     Delivery,
@@ -509,6 +510,82 @@ class Store:
             )
             await s.commit()
         return found
+
+    # -- two-person approvals -------------------------------------------------------------
+
+    async def add_request(
+        self,
+        app: str,
+        version: str | None,
+        action: str,
+        command: str,
+        channel: str | None,
+        by: str,
+        lifetime: timedelta,
+    ) -> ApprovalRequest:
+        now = utcnow()
+        row = ApprovalRequest(
+            app_key=app,
+            version=version,
+            action=action,
+            command=command,
+            channel=channel,
+            requested_by=by,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+        async with self.session() as s:
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+        return row
+
+    async def request(self, request_id: int) -> ApprovalRequest | None:
+        async with self.session() as s:
+            return await s.get(ApprovalRequest, request_id)
+
+    async def requests(self, apps: Sequence[str], now: datetime) -> list[ApprovalRequest]:
+        """Pending, unexpired requests of ``apps``, oldest first."""
+        async with self.session() as s:
+            q = (
+                select(ApprovalRequest)
+                .where(
+                    col(ApprovalRequest.app_key).in_(list(apps)),
+                    col(ApprovalRequest.state) == "pending",
+                    col(ApprovalRequest.expires_at) > now,
+                )
+                .order_by(col(ApprovalRequest.id))
+            )
+            return list((await s.exec(q)).all())
+
+    async def decide_request(
+        self, request_id: int, state: str, by: str, note: str = ""
+    ) -> ApprovalRequest | None:
+        """Move a pending, unexpired request to ``state`` (compare-and-set); None when it
+        was not pending any more (or has expired: then it is marked so)."""
+        now = utcnow()
+        async with self.session() as s:
+            result = await s.exec(
+                update(ApprovalRequest)
+                .where(
+                    col(ApprovalRequest.id) == request_id,
+                    col(ApprovalRequest.state) == "pending",
+                    col(ApprovalRequest.expires_at) > now,
+                )
+                .values(state=state, decided_by=by, decided_at=now, note=note)
+            )
+            await s.exec(
+                update(ApprovalRequest)
+                .where(
+                    col(ApprovalRequest.id) == request_id,
+                    col(ApprovalRequest.state) == "pending",
+                    col(ApprovalRequest.expires_at) <= now,
+                )
+                .values(state="expired")
+            )
+            await s.commit()
+            row = await s.get(ApprovalRequest, request_id, populate_existing=True)
+        return row if getattr(result, "rowcount", 0) == 1 else None
 
     # -- confirmations ------------------------------------------------------------------
 

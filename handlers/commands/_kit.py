@@ -62,6 +62,7 @@ class Reply:
     unfinished: tuple[str, ...] = ()  # platforms a split outcome left to retry (``about``)
     action: str = ""  # the command that gave the result (what a retry runs again)
     files: tuple[Attachment, ...] = ()  # for the asker only: the console saves them
+    request: int | None = None  # nothing ran yet: waiting for another person (this request)
 
     @classmethod
     def of(cls, res: ActionResult, text: str) -> Reply:
@@ -102,6 +103,8 @@ class Context:
     scheduler: TimedReleases | None = None
     doing: Mapping[str, str] = field(default_factory=dict)
     """role → the commands it allows, as words ("upload, submit, expedite")."""
+    rerun: Callable[[Actor, str, str | None, str], Awaitable[Reply]] | None = None
+    """Run a requested command line as its requester (who, line, channel, approver)."""
 
     def where(self, app: str, chosen: tuple[str, ...]) -> str:
         """The platforms a command on ``app`` acts on, by name: "WeChat and Alipay"."""
@@ -204,6 +207,8 @@ class Command(Generic[A]):
     button: Button | None = None
     guarded: bool = False
     """Stopped by a freeze or lock of its app (unless overridden with a reason)."""
+    two_person: bool = False
+    """On an app with ``approvals = 1``, it becomes a request another person approves."""
     confirm: Callable[[Context, A], Awaitable[Question | None]] | None = None
     """What to ask before running (None: nothing to ask for these arguments). Asked when
     the command is in MINISHIP_CONFIRM or the question says ``always``; a line with

@@ -33,6 +33,7 @@ __all__ = ["Commands"]
 YES = re.compile(r"(?<!\S)--yes(?!\S)", re.IGNORECASE)
 OVERRIDE = re.compile(r"(?<!\S)--override(?:\s+(?P<why>.*))?$", re.IGNORECASE | re.DOTALL)
 CONFIRM_LIFETIME = timedelta(minutes=10)
+APPROVAL_LIFETIME = timedelta(hours=24)
 
 
 class Commands:
@@ -46,6 +47,7 @@ class Commands:
         clock: Callable[[], datetime] = utcnow,
         confirm: Collection[str] = (),
         confirm_lifetime: timedelta = CONFIRM_LIFETIME,
+        approval_lifetime: timedelta = APPROVAL_LIFETIME,
     ) -> None:
         """``confirm`` names the commands that ask before they run (MINISHIP_CONFIRM)."""
         self.service = service
@@ -55,6 +57,7 @@ class Commands:
         self.clock = clock
         self.confirming = frozenset(confirm)
         self.confirm_lifetime = confirm_lifetime
+        self.approval_lifetime = approval_lifetime
         asking = {c.name for c in _registry.commands() if c.confirm is not None}
         unknown = self.confirming - asking
         if unknown:
@@ -74,9 +77,16 @@ class Commands:
             self.clock,
             self.timed,
             {role: _registry.doing(role) for role in roles},
+            self._approved,
         )
 
-    async def handle(self, actor: Actor, text: str, channel: str | None = None) -> Reply:
+    async def _approved(self, requester: Actor, line: str, channel: str | None, by: str) -> Reply:
+        """Run a request's line as its requester, once another person approved it."""
+        return await self.handle(requester, line, channel, approved_by=by)
+
+    async def handle(
+        self, actor: Actor, text: str, channel: str | None = None, *, approved_by: str = ""
+    ) -> Reply:
         """Run ``text`` for ``actor``; ``channel`` is where it was typed (Slack), if anywhere.
 
         A command that asks first answers with the question (``Reply.asked``) and runs
@@ -91,18 +101,30 @@ class Commands:
             usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
             return Reply(f"{exc.message}{usage}", error=True)
         try:
-            return await self._run(self.context(actor, channel), parsed, line, yes, why)
+            context = self.context(actor, channel)
+            return await self._run(
+                context, parsed, line, yes or bool(approved_by), why, approved_by
+            )
         except CommandRefused as exc:
             return Reply(str(exc), error=True)
 
     async def _run(
-        self, context: Context, parsed: Parsed, line: str, yes: bool, why: str | None
+        self,
+        context: Context,
+        parsed: Parsed,
+        line: str,
+        yes: bool,
+        why: str | None,
+        approved_by: str,
     ) -> Reply:
         command, args = parsed.command, parsed.args
         scope = args.scope()
         stop = await self._stopped(context, parsed, scope, why)
         if stop is not None:
             return stop
+        app = self.service.app(scope.app) if scope.app is not None else None
+        if command.two_person and app is not None and app.approvals and not approved_by:
+            return await self._request(context, command.name, scope, line)
         if not yes:
             question = await command.question(context, args)
             if question is not None and (question.always or command.name in self.confirming):
@@ -143,6 +165,28 @@ class Commands:
             return refusal
         await self._record(context.actor, command.name, scope, "override", f"{why} — {said}")
         return None
+
+    async def _request(self, context: Context, name: str, scope: Scope, line: str) -> Reply:
+        """The command becomes a request another person with the publish role approves."""
+        assert scope.app is not None
+        row = await self.service.store.add_request(
+            scope.app,
+            scope.version,
+            name,
+            line,
+            context.channel,
+            context.actor.id,
+            self.approval_lifetime,
+        )
+        hours = round(self.approval_lifetime.total_seconds() / 3600)
+        text = (
+            f"✋ Request #{row.id}: `{line}` needs a second person ({scope.app} has "
+            f"approvals = 1). Another person with the publish role approves it with "
+            f"`approve {row.id}` (or `deny {row.id}`) within {hours} h; nothing runs until then."
+        )
+        await self._record(context.actor, name, scope, "requested", f"#{row.id}: {line}")
+        about = (scope.app, scope.version) if scope.version else None
+        return Reply(text, about=about, request=row.id)
 
     async def _ask(
         self, context: Context, name: str, scope: Scope, line: str, question: Question

@@ -37,6 +37,7 @@ COMMAND = Command(
     role="publish",
     rank=130,
     guarded=True,
+    two_person=True,
     read=read,
     run=run,
     confirm=confirm,

@@ -78,6 +78,7 @@ COMMAND = Command(
         confirm=("Publish", "It goes live for everyone who opens the mini program."),
     ),
     guarded=True,
+    two_person=True,
     read=read,
     run=run,
     confirm=confirm,

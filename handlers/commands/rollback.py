@@ -50,6 +50,7 @@ COMMAND = Command(
     role="publish",
     rank=120,
     guarded=True,
+    two_person=True,
     read=read,
     run=run,
     confirm=confirm,

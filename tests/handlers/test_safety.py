@@ -4,6 +4,7 @@ downgrade by publish (now or timed), and confirmations for destructive commands.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import re
 from datetime import UTC, datetime, timedelta
@@ -501,3 +502,58 @@ async def test_a_history_export_is_saved_as_a_csv_file(session: Session, tmp_pat
     rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     assert rows[0][:4] == ["id", "at (UTC)", "at (Asia/Shanghai)", "actor"]
     assert {r[4] for r in rows[1:]} == {"upload"} and len(rows) == 3  # one per platform
+
+
+# -- two-person approval ----------------------------------------------------------------------
+
+
+def _with_approvals(session: Session) -> Commands:
+    """The commands on a demo app with ``approvals = 1``."""
+    rt = session.runtime
+    demo = rt.config.apps["demo"]
+    rt.config.apps["demo"] = dataclasses.replace(demo, approvals=1)  # type: ignore[index]
+    return Commands(rt.service, timed=rt.timed, admin=rt.admin)
+
+
+async def test_a_publish_waits_for_a_second_person(session: Session) -> None:
+    await approved(session, "1.0.0", "wechat")
+    commands = _with_approvals(session)
+    asked = await commands.handle(ME, "publish demo wechat 1.0.0")
+    assert asked.request == 1 and "✋ Request #1" in asked.text and "approve 1" in asked.text
+    assert await session.state("1.0.0", "wechat") is S.APPROVED
+
+    mine = await commands.handle(ME, "approve 1")
+    assert mine.error and "you asked for request #1" in mine.text
+    listed = await commands.handle(OTHER, "requests demo")
+    assert "#1 `publish demo wechat 1.0.0` asked by console:me" in listed.text
+
+    done = await commands.handle(OTHER, "approve 1")
+    assert "✅ Request #1 approved" in done.text and "approved by console:other" in done.text
+    assert "✓ WeChat" in done.text, done.text
+    assert await session.state("1.0.0", "wechat") is S.RELEASED
+    again = await commands.handle(OTHER, "approve 1")
+    assert again.error and "request #1 is approved" in again.text
+    events = [(e.actor, e.action, e.outcome) for e in await session.runtime.store.history("demo")]
+    assert ("console:me", "publish", "requested") in events
+    assert ("console:other", "approve", "ok") in events
+    assert ("console:me", "publish", "ok") in events  # it ran as its requester
+
+
+async def test_a_denied_or_expired_request_runs_nothing(session: Session) -> None:
+    await released(session, "1.0.0", "alipay")
+    commands = _with_approvals(session)
+    await commands.handle(ME, "offline demo alipay")
+    denied = await commands.handle(OTHER, "deny 1 not during the sale")
+    assert "🚫 Request #1 denied by console:other: not during the sale" in denied.text
+    assert await session.state("1.0.0", "alipay") is S.RELEASED
+
+    short = Commands(
+        session.runtime.service,
+        approval_lifetime=timedelta(seconds=-1),
+        admin=session.runtime.admin,
+    )
+    await short.handle(ME, "offline demo alipay")
+    late = await short.handle(OTHER, "approve 2")
+    assert late.error and "request #2 is expired" in late.text
+    assert await session.state("1.0.0", "alipay") is S.RELEASED
+    assert "No requests are waiting" in (await commands.handle(OTHER, "requests")).text

@@ -4,6 +4,7 @@ dialog runs at once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,36 @@ async def test_cancel_and_card_buttons(tmp_path: Path, database_url: str) -> Non
                 break
             await world.settled()
         assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED
+
+
+async def test_a_second_person_approves_in_the_thread(tmp_path: Path, database_url: str) -> None:
+    async with open_world(tmp_path, database_url) as world:
+        world.slack.groups = {"S0LEADS": ["U0LEAD", "U0LEAD2"]}
+        config = world.runtime.config
+        config.apps["demo"] = dataclasses.replace(config.apps["demo"], approvals=1)  # type: ignore[index]
+        await approved_on_wechat(world)
+        await world.command("publish demo wechat 1.0.0", user="U0LEAD")
+        await world.settled()
+        (approve,) = [
+            e
+            for m in world.slack.messages.values()
+            if m.get("thread_ts")
+            for b in _blocks(m)
+            if b.get("block_id") == "approval"
+            for e in b["elements"]
+            if e["action_id"] == cards.APPROVE
+        ]
+        assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+        await answer(world, cards.APPROVE, approve["value"], "U0LEAD")  # the requester
+        await world.settled()
+        assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+        await answer(world, cards.APPROVE, approve["value"], "U0LEAD2")
+        await world.settled()
+        assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED
+        texts = [m.get("text", "") for m in world.slack.messages.values()]
+        assert any("requested by U0LEAD, approved by U0LEAD2" in t for t in texts), texts
+
+
+def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = message.get("blocks") or []
+    return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
