@@ -18,7 +18,7 @@ from typing import Any
 from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService, attempt, explain
 from handlers.views import AppAccess, PlatformQuotas, TemplateList
-from platforms.base import Authorization, Platform
+from platforms.base import Authorization
 from platforms.errors import ConfigError, PlatformError, Unsupported
 from storage import LinkRefused
 
@@ -75,11 +75,7 @@ class Admin:
     async def change_template(self, actor: Actor, verb: str, item: str) -> str:
         """``template add <draft>`` / ``template delete <template>`` on the platform that
         keeps templates. Returns the reply."""
-        holders = [
-            p
-            for p, a in self.service.adapters.items()
-            if type(a).templates is not Platform.templates
-        ]
+        holders = [p for p, a in self.service.adapters.items() if a.offers("templates")]
         if not holders:
             raise CommandRefused("no connected platform has a template library")
         p = holders[0]

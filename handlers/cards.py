@@ -116,10 +116,15 @@ def next_steps(state: ReleaseState | str, platform: str) -> list[str]:
     """The command verbs ("submit", "publish", "withdraw") offered next on ``platform``:
     exactly those the release policy lets start from ``state``."""
     try:
-        withdraws_approved = platforms.platform_class(platform).withdraws_approved
+        cls = platforms.platform_class(platform)
     except KeyError:  # a platform no longer in the registry: offer what all can do
-        withdraws_approved = False
-    return policy.offered(state, button_verbs(), withdraws_approved=withdraws_approved)
+        return policy.offered(state, button_verbs())
+    return policy.offered(
+        state,
+        button_verbs(),
+        withdraws_approved=cls.withdraws_approved,
+        expedites=cls.offers("expedite"),
+    )
 
 
 def button_verbs() -> list[str]:
@@ -338,6 +343,13 @@ def _platform_line(target: TargetLine, zone: ZoneInfo) -> str:
     return text
 
 
+def _step_button(verb: str, app: AppEntry, target: TargetLine) -> Block:
+    button = _button(verb, app, target.version, target.platform)
+    if verb == "submit" and policy.resubmits(target.state):
+        button["text"] = {"type": "plain_text", "text": "Resubmit"}
+    return button
+
+
 def _platform_blocks(app: AppEntry, target: TargetLine) -> list[Block]:
     blocks: list[Block] = [
         {
@@ -356,7 +368,7 @@ def _platform_blocks(app: AppEntry, target: TargetLine) -> list[Block]:
             {
                 "type": "actions",
                 "block_id": f"a:{target.platform}",
-                "elements": [_button(verb, app, target.version, target.platform) for verb in steps],
+                "elements": [_step_button(verb, app, target) for verb in steps],
             }
         )
     return blocks

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TextIO
 
 from handlers import render
-from handlers.commands import Asked, Commands, Reply
+from handlers.commands import Asked, Commands, Picture, Reply
 from handlers.config import ChannelEntry
 from handlers.releases import Actor, Change
 from handlers.timed import Notice
-from platforms.base import Authorization
+from platforms.base import Authorization, TrialCode
 
 __all__ = ["Console"]
 
@@ -66,7 +66,10 @@ class Console:
             self.stdout.flush()
 
     async def on_change(self, change: Change) -> None:
-        self._interject(render.change(change))
+        text = render.change(change)
+        images = await self.commands.service.evidence(change)
+        lines = [self._save(p) for p in Picture.evidence(change, images)]
+        self._interject("\n".join([text, *lines]))
 
     # handlers.timed.Announcer
     async def notice(self, notice: Notice) -> None:
@@ -153,15 +156,22 @@ class Console:
                 continue
             self.say(f"  {attachment.title}: saved to {path.resolve()}")
         for picture in reply.pictures:
-            path = self.pictures / picture.filename
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(picture.code.image)
-            except OSError as exc:
-                self.say(f"  could not save the QR code to {path}: {exc.strerror}")
-                continue
-            link = f" (also at {picture.code.url})" if picture.code.url else ""
-            self.say(f"  {picture.title}: QR code saved to {path.resolve()}{link}")
+            self.say(self._save(picture))
+
+    def _save(self, picture: Picture) -> str:
+        """Save a picture next to the others (a terminal shows no image); what to say."""
+        code = picture.code
+        what = "QR code" if isinstance(code, TrialCode) else "screenshot"
+        if not code.image:  # the platform gave a link only
+            return f"  {picture.title}: {what} at {code.url}"
+        path = self.pictures / picture.filename
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(code.image)
+        except OSError as exc:
+            return f"  could not save the {what} to {path}: {exc.strerror}"
+        link = f" (also at {code.url})" if code.url else ""
+        return f"  {picture.title}: {what} saved to {path.resolve()}{link}"
 
     async def _confirm(self, question: Reply, asked: Asked) -> Reply:
         """Ask ``[y/N]`` at the prompt; a script (no prompt) confirms with ``--yes``."""

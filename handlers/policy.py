@@ -34,12 +34,14 @@ __all__ = [
     "candidates",
     "claimed",
     "decided",
+    "has_evidence",
     "is_live",
     "live_moved",
     "offered",
     "pending_review",
     "reading",
     "refusal",
+    "resubmits",
     "rules",
     "shows_reason",
     "stamp",
@@ -183,11 +185,21 @@ def refusal(
 
 
 def offered(
-    state: ReleaseState | str, actions: Sequence[str], *, withdraws_approved: bool = False
+    state: ReleaseState | str,
+    actions: Sequence[str],
+    *,
+    withdraws_approved: bool = False,
+    expedites: bool = False,
 ) -> list[str]:
     """Of ``actions`` (those a card has buttons for), the ones offered for a release in
-    ``state``: exactly those the use cases accept from it."""
-    return [a for a in actions if allows(a, state, withdraws_approved=withdraws_approved)]
+    ``state``: exactly those the use cases accept from it (``expedites``: the platform
+    takes an expedite after submission)."""
+    return [
+        a
+        for a in actions
+        if allows(a, state, withdraws_approved=withdraws_approved)
+        and (a != "expedite" or expedites)
+    ]
 
 
 def candidates(action: str) -> frozenset[ReleaseState]:
@@ -305,6 +317,16 @@ def live_moved(stored: str, live: str | None, prefix: str = "") -> ReleaseState 
     if mine is not None and now is not None and now < mine:
         return AFTER["rollback"]
     return None  # a newer version went live elsewhere: the older one stays as it was
+
+
+def has_evidence(state: ReleaseState | str) -> bool:
+    """A rejection: the platform may have screenshots of what it is about."""
+    return _state(state) is S.REJECTED
+
+
+def resubmits(state: ReleaseState | str) -> bool:
+    """Submitting from here is submitting again (after a rejection or a withdrawal)."""
+    return _state(state) in (S.REJECTED, S.WITHDRAWN)
 
 
 def claimed(state: ReleaseState | str) -> bool:

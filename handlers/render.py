@@ -120,7 +120,24 @@ def change(ch: Change) -> str:
     text = f"[review] {ch.app.key} {ch.version} on {display(ch.platform)}: {words}"
     if ch.reason:
         text += f"\n  reason: {ch.reason}"
+    step = _next_after(ch)
+    if step:
+        text += f"\n  next: {step}"
     return text
+
+
+def _next_after(ch: Change) -> str:
+    """What a rejection or a delay leaves to do, as the policy allows it."""
+    app, p, version = ch.app.key, ch.platform, ch.version
+    if policy.has_evidence(ch.new):
+        return (
+            f"fix what the reviewers found, then `submit {app} {p} {version}` again — or "
+            f"upload a fix as a new version: `upload {app} {p} <version> <notes>`"
+        )
+    delayed = policy.shows_reason(ch.new) and policy.allows("expedite", ch.new)
+    if delayed and platform_class(p).offers("expedite"):
+        return f"`expedite {app} {p} {version}` asks {display(p)} for a faster review"
+    return ""
 
 
 def apps(entries: Sequence[AppAccess], emulated: frozenset[str]) -> str:

@@ -216,7 +216,7 @@ class SlackBinding:
 
     async def _post_picture(self, picture: Picture, channel: str, thread_ts: str | None) -> None:
         code = picture.code
-        comment = f"Scan to open {picture.title}"
+        comment = picture.caption or f"Scan to open {picture.title}"
         if code.url:
             comment += f" (or open <{code.url}|the image>)"
         if not code.image:  # the platform gave only an address for it
@@ -324,8 +324,13 @@ class SlackBinding:
         release = await self.store.release(change.app.key, change.version)
         if release is None or not release.card_ts:
             return
+        text = render.change(change)
+        pictures = Picture.evidence(change, await self.service.evidence(change))
         try:
-            await self.show(release, None, thread=render.change(change))
+            release = await self.show(release, None, thread=text)
+            if pictures:
+                shown = Reply(text, about=(change.app.key, change.version), pictures=pictures)
+                await self._post_pictures(shown, _place(release, None), _logged)
         except SlackApiError as exc:
             log.warning(
                 "could not show %s %s's review change on its card: %s",
@@ -506,6 +511,11 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         await client.views_publish(user_id=event["user"], view=await binding.home(event["user"]))
 
     return app
+
+
+async def _logged(text: str, public: bool, blocks: list[cards.Block] | None = None) -> None:
+    """An answer for no one (a review decision has nobody who typed): the log."""
+    log.warning("%s", text)
 
 
 def _responder(respond: Any, *, replace: bool | None = None) -> Answer:

@@ -641,6 +641,11 @@ class Platform(ABC):
 
     # -- the operations ----------------------------------------------------------------
 
+    @classmethod
+    def offers(cls, operation: str) -> bool:
+        """Whether this platform implements an optional operation (``"expedite"``…)."""
+        return getattr(cls, operation) is not getattr(Platform, operation)
+
     def unsupported(self, what: str, instead: str = "") -> Unsupported:
         """The error for an operation this platform does not offer."""
         text = f"{self.display_name} has no {what}."

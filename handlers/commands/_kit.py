@@ -5,7 +5,7 @@ is :mod:`handlers.commands._words`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -13,11 +13,11 @@ from typing import Any, Generic, TypeVar
 from handlers.admin import Admin
 from handlers.commands._words import Args, Words
 from handlers.config import AppEntry
-from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
+from handlers.releases import ActionResult, Actor, Change, CommandRefused, ReleaseService
 from handlers.roles import Authorizer
 from handlers.timed import NO_SCHEDULER, TimedReleases
 from platforms import platform_class
-from platforms.base import TrialCode
+from platforms.base import ReviewImage, TrialCode
 
 __all__ = ["Asked", "Attachment", "Button", "Command", "Context", "Picture", "Question", "Reply"]
 
@@ -26,11 +26,28 @@ __all__ = ["Asked", "Attachment", "Button", "Command", "Context", "Picture", "Qu
 
 @dataclass(frozen=True)
 class Picture:
-    """An image that goes with a reply: a trial version's QR code."""
+    """An image that goes with a reply or a review decision: a trial version's QR code, or
+    a screenshot a rejection came with."""
 
     title: str  # "shop 1.2.0 on WeChat — trial version"
     filename: str  # "shop-1.2.0-wechat-trial.jpg"
-    code: TrialCode
+    code: TrialCode | ReviewImage
+    caption: str = ""  # what goes with it ("" for a QR code: "Scan to open …")
+
+    @classmethod
+    def evidence(cls, change: Change, images: Sequence[ReviewImage]) -> tuple[Picture, ...]:
+        """A rejection's screenshots as pictures for its thread."""
+        where = platform_class(change.platform).display_name
+        name = f"{change.app.key}-{change.version}-{change.platform}-review"
+        return tuple(
+            cls(
+                image.title or f"{change.app.key} {change.version} on {where} — screenshot {n}",
+                f"{name}-{n}.{image.extension}",
+                image,
+                f"What {where}'s reviewers pointed at ({n} of {len(images)})",
+            )
+            for n, image in enumerate(images, 1)
+        )
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers import render
-from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._kit import Button, Command, Context, Reply
 from handlers.commands._words import ReleaseArgs, Words
 
 
@@ -27,6 +27,7 @@ COMMAND = Command(
     examples=("expedite demo wechat 1.2.0",),
     role="release",
     rank=60,
+    button=Button("Expedite"),
     read=read,
     run=run,
 )

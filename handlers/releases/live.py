@@ -16,7 +16,7 @@ from handlers.releases.results import (
     Outcome,
     PlatformResult,
 )
-from platforms.base import Platform, recording
+from platforms.base import recording
 from platforms.errors import ConfigError, PlatformError
 
 __all__ = ["LiveActions"]
@@ -51,7 +51,7 @@ class LiveActions(ReleaseCore):
         app = self.app(app_key)
         (p,) = self.platforms_for(app, [platform])
         adapter = self.adapters[p]
-        if type(adapter).offline is Platform.offline:
+        if not adapter.offers("offline"):
             raise CommandRefused(adapter.unsupported("offline").explanation)
 
         async def take(live: str) -> str:

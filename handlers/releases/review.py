@@ -14,7 +14,7 @@ from handlers.config import AppEntry
 from handlers.releases.core import Step, attempt, explain, join
 from handlers.releases.known import VersionGuard
 from handlers.releases.results import ActionResult, Actor, CommandRefused, PlatformResult
-from platforms.base import BEIJING, Platform, Quota
+from platforms.base import BEIJING, Quota
 from platforms.errors import ConfigError, PlatformError, Unsupported
 from storage import ActionTaken, TargetExists, TimedState
 from storage.models import ReleaseTarget, utcnow
@@ -153,7 +153,7 @@ class ReviewActions(VersionGuard):
         return await step.ok(message, exchanges)
 
     async def _expedite(self, step: Step) -> PlatformResult:
-        if type(step.adapter).expedite is Platform.expedite:  # only with the submission
+        if not step.adapter.offers("expedite"):  # only with the submission
             app, version = step.app.key, step.release.version
             return await step.refuse(
                 f"{step.adapter.display_name} speeds a review up only when it is submitted: "

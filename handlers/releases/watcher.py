@@ -19,7 +19,7 @@ from handlers import policy, views
 from handlers.config import AppEntry
 from handlers.releases.core import ReleaseCore, explain
 from handlers.releases.results import Actor, AppStatus, Change, CommandRefused, PlatformStatus
-from platforms.base import Overview, ReviewStatus, VersionInfo, recording
+from platforms.base import Overview, ReviewImage, ReviewStatus, VersionInfo, recording
 from platforms.errors import ConfigError, PlatformError
 from storage import StaleState, TargetView
 from storage.models import Release, ReleaseTarget, utcnow
@@ -211,6 +211,25 @@ class Watcher(ReleaseCore):
         )
         await self._announce(change)
         return change
+
+    async def evidence(self, change: Change) -> list[ReviewImage]:
+        """The screenshots a rejection came with, as the platform gives them ([] when it
+        gives none, or cannot be asked: the reason is said either way)."""
+        if not policy.has_evidence(change.new):
+            return []
+        app, version = change.app.key, change.version
+        release = await self.store.release(app, version)
+        target = None
+        if release is not None and release.id is not None:
+            target = await self.store.target(release.id, change.platform)
+        adapter = self.adapters.get(change.platform)
+        if target is None or adapter is None or not adapter.offers("review_images"):
+            return []
+        try:
+            return await adapter.review_images(app, version, target.platform_ref)
+        except (PlatformError, ConfigError) as exc:
+            log.warning("no screenshots of %s %s's rejection: %s", app, version, exc)
+            return []
 
     async def _announce(self, change: Change) -> None:
         for listener in list(self.listeners):

@@ -31,8 +31,8 @@ DECIDED = datetime(2026, 11, 24, 4, 22, tzinfo=UTC)  # 12:22 in Shanghai
 
 EXPECTED_STEPS: dict[ReleaseState, list[str]] = {
     S.UPLOADED: ["submit"],
-    S.IN_REVIEW: ["withdraw"],
-    S.DELAYED: ["withdraw"],
+    S.IN_REVIEW: ["expedite", "withdraw"],
+    S.DELAYED: ["expedite", "withdraw"],
     S.APPROVED: ["publish"],
     S.REJECTED: ["submit"],
     S.WITHDRAWN: ["submit"],
@@ -43,10 +43,21 @@ EXPECTED_STEPS: dict[ReleaseState, list[str]] = {
     S.OFFLINE: [],
     S.SUPERSEDED: [],
 }
-# Alipay can also take an approved version back to development
-EXPECTED_ALIPAY = {**EXPECTED_STEPS, S.APPROVED: ["publish", "withdraw"]}
+# Alipay can also take an approved version back to development, and expedites a review
+# only when it is submitted (no Expedite button afterwards)
+EXPECTED_ALIPAY = {
+    **EXPECTED_STEPS,
+    S.APPROVED: ["publish", "withdraw"],
+    S.IN_REVIEW: ["withdraw"],
+    S.DELAYED: ["withdraw"],
+}
 SUBMIT, PUBLISH, WITHDRAW = "ship_submit", "ship_publish", "ship_withdraw"
-ACTION_OF = {"submit": SUBMIT, "publish": PUBLISH, "withdraw": WITHDRAW}
+ACTION_OF = {
+    "submit": SUBMIT,
+    "publish": PUBLISH,
+    "withdraw": WITHDRAW,
+    "expedite": "ship_expedite",
+}
 
 
 def release_card(
@@ -453,9 +464,16 @@ def test_home_row_shows_state_versions_and_time() -> None:
         "newest: 1.3.0 in review · in review: 1.3.0 · live: 1.1.0 · "
         "last change: 2026-11-24 12:22 CST"
     )
+    # two buttons (Expedite, Withdraw): an actions block under the section
+    (actions,) = [b for b in view["blocks"] if b.get("block_id") == "ha:demo:wechat"]
+    expedite, withdraw = actions["elements"]
+    assert (expedite["action_id"], withdraw["action_id"]) == ("ship_expedite", WITHDRAW)
+    assert parse_button_value(withdraw["value"]) == ("demo", "1.3.0", "wechat")
+    assert "confirm" in withdraw and "confirm" not in expedite
+    # one button (Alipay in review: Withdraw only) sits beside the text
+    view = home_view([row(platform="alipay", state=S.IN_REVIEW, version="1.3.0")], may=everyone)
+    (section,) = home_sections(view)
     assert section["accessory"]["action_id"] == WITHDRAW
-    assert parse_button_value(section["accessory"]["value"]) == ("demo", "1.3.0", "wechat")
-    assert "confirm" in section["accessory"]
 
 
 def test_home_row_without_releases() -> None:

@@ -21,7 +21,7 @@ from handlers.timed import Notice
 from platforms.errors import ConfigError
 from storage import ReleaseState
 from storage.models import ReleaseTarget, TimedAction
-from tests.handlers.harness import Session
+from tests.handlers.harness import REVIEW, Session
 from tests.handlers.test_lifecycle import approved, released
 
 S = ReleaseState
@@ -557,3 +557,34 @@ async def test_a_denied_or_expired_request_runs_nothing(session: Session) -> Non
     assert late.error and "request #2 is expired" in late.text
     assert await session.state("1.0.0", "alipay") is S.RELEASED
     assert "No requests are waiting" in (await commands.handle(OTHER, "requests")).text
+
+
+# -- rejection triage --------------------------------------------------------------------------
+
+
+async def test_a_rejection_shows_its_reason_screenshots_and_next_steps(
+    session: Session, tmp_path: Path
+) -> None:
+    session.console.pictures = tmp_path / "qr"
+    await session.run("upload demo 1.0.0 checkout #reject")
+    await session.run("submit demo 1.0.0")
+    session.decide_reviews()
+    out = await session.watch()
+    assert "[review] demo 1.0.0 on WeChat: in review → rejected" in out, out
+    assert "reason:" in out
+    assert "next: fix what the reviewers found, then `submit demo wechat 1.0.0` again" in out
+    assert "`upload demo wechat <version> <notes>`" in out
+    saved = sorted((tmp_path / "qr").glob("demo-1.0.0-wechat-review-*.png"))
+    assert len(saved) == 2 and all(p.read_bytes().startswith(b"\x89PNG") for p in saved)
+    assert "screenshot at http" in out  # Alipay gives links: shown, never fetched
+
+
+async def test_a_delayed_review_offers_expedite_where_the_platform_takes_it(
+    session: Session,
+) -> None:
+    await session.run("upload demo 1.0.0 checkout #delay")
+    await session.run("submit demo 1.0.0")
+    session.clock.advance(REVIEW / 2 + 1)  # delayed first, decided later
+    out = await session.watch()
+    assert "next: `expedite demo wechat 1.0.0` asks WeChat for a faster review" in out, out
+    assert "expedite demo alipay" not in out

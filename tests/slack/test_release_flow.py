@@ -182,7 +182,12 @@ async def test_a_whole_release_from_slack_on_both_platforms(world: World) -> Non
     assert await world.state("1.0.0", "wechat") is ReleaseState.IN_REVIEW
     assert await world.state("1.0.0", "alipay") is ReleaseState.IN_REVIEW
     card = card_of(world)
-    assert set(buttons(card)) == {"ship_withdraw:wechat", "ship_withdraw:alipay"}
+    # WeChat also takes an expedite now; Alipay only took one with the submission
+    assert set(buttons(card)) == {
+        "ship_expedite:wechat",
+        "ship_withdraw:wechat",
+        "ship_withdraw:alipay",
+    }
     assert "confirm" in buttons(card)["ship_withdraw:wechat"]
 
     # the reviews are decided; the watcher updates the card and says so in the thread
@@ -439,3 +444,27 @@ async def test_a_lock_shows_on_the_app_home_and_the_card(world: World) -> None:
     await world.settled()
     card = json.dumps(card_of(world), ensure_ascii=False)
     assert "🔒 demo is locked by U0LEAD" in card
+
+
+async def test_a_rejection_posts_its_screenshots_and_offers_resubmit(world: World) -> None:
+    await world.command("upload demo wechat 1.0.0 checkout #reject")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    await world.command("submit demo wechat 1.0.0")
+    await world.settled()
+    world.clock.advance(REVIEW + 1)
+    await world.runtime.service.refresh_watched()
+    await world.settled()
+    release = await world.runtime.store.release("demo", "1.0.0")
+    assert release is not None and release.card_ts
+    shots = [
+        c
+        for c in world.slack.calls("files.completeUploadExternal")
+        if "reviewers pointed at" in str(c.params.get("initial_comment"))
+    ]
+    assert len(shots) == 2 and all(c.params["thread_ts"] == release.card_ts for c in shots)
+    card = card_of(world)
+    (resubmit,) = [b for b in buttons(card).values() if b["action_id"] == action_id("submit")]
+    assert resubmit["text"]["text"] == "Resubmit"
+    replies = [r["text"] for r in world.slack.replies("C0RELEASE", release.card_ts)]
+    assert any("next: fix what the reviewers found" in t for t in replies), replies
