@@ -201,8 +201,9 @@ async def test_a_whole_release_from_slack_on_both_platforms(world: World) -> Non
     assert any("approved" in r["text"] for r in world.slack.replies("C0RELEASE", release.card_ts))
 
     # a developer may not publish; a lead (through the S0LEADS group) may
+    before = len(world.slack.calls("response_url"))
     await world.click(action_id("publish"), "1.0.0", "wechat", "U0DEV")
-    refused = await world.slack.wait_for("response_url")
+    refused = await world.slack.wait_for("response_url", count=before + 1)
     assert "*publish* role" in refused[-1].params["text"]
     assert refused[-1].params["response_type"] == "ephemeral"
     assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
