@@ -37,6 +37,7 @@ __all__ = [
     "DENY",
     "MAX_HOME_BLOCKS",
     "MAX_MESSAGE_BLOCKS",
+    "SCHEDULE",
     "Block",
     "HomeRow",
     "approval",
@@ -51,6 +52,7 @@ __all__ = [
     "publish_now",
     "release_card",
     "retry",
+    "schedulable",
 ]
 
 Block = dict[str, Any]
@@ -407,7 +409,9 @@ def release_card(
         },
     ]
     footer = _card_footer(card.created_by, ordered, emulated, schedule_lines)
+    schedule = _schedule_block(app, card.version, ordered)
     room = MAX_MESSAGE_BLOCKS - len(blocks) - 1  # the footer takes the last one
+    room -= len(schedule)  # and the Schedule… button the one before it
     shown = 0
     for target in ordered:
         piece = _platform_blocks(app, target)
@@ -418,6 +422,7 @@ def release_card(
         shown += 1
     if shown < len(ordered):
         footer.append(f"…and {len(ordered) - shown} more platforms: `/ship status {app.key}`")
+    blocks.extend(schedule)
     blocks.append(
         {
             "type": "context",
@@ -428,6 +433,31 @@ def release_card(
     states = " · ".join(f"{_display(t.platform)}: {policy.words(t.state)}" for t in ordered)
     text = escape(_clip(f"{title} — {states}" if states else title, 1000))
     return text, blocks
+
+
+SCHEDULE = "miniship_schedule"  # not a command button (those start with ship_): opens a modal
+
+
+def schedulable(state: ReleaseState | str) -> bool:
+    """Whether a publish of a release in ``state`` may be planned (the release policy)."""
+    try:
+        return policy.allows("schedule", state)
+    except ValueError:  # a state this version does not know
+        return False
+
+
+def _schedule_block(app: AppEntry, version: str, targets: Sequence[TargetLine]) -> list[Block]:
+    """The card's "Schedule…" button (a modal with date, time and platforms), when the
+    release may be planned on at least one platform; else nothing."""
+    if not any(schedulable(t.state) for t in targets):
+        return []
+    button: Block = {
+        "type": "button",
+        "action_id": SCHEDULE,
+        "text": {"type": "plain_text", "text": "Schedule…"},
+        "value": button_value(app.key, version, ""),
+    }
+    return [{"type": "actions", "block_id": "schedule", "elements": [button]}]
 
 
 def _card_footer(

@@ -41,7 +41,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import cards, policy, render, views
+from handlers import cards, policy, render, schedule_modal, views
 from handlers.admin import Admin
 from handlers.commands import Commands, Picture, Reply, action_id, button_command, find
 from handlers.config import ChannelEntry
@@ -510,6 +510,8 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
             return
         await client.views_publish(user_id=event["user"], view=await binding.home(event["user"]))
 
+    # the card's Schedule… button and its modal (a timed publish without typing a time)
+    schedule_modal.register(app, binding)
     return app
 
 

@@ -91,9 +91,10 @@ def block(blocks: list[dict[str, Any]], block_id: str) -> dict[str, Any]:
 
 
 def buttons(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The step buttons (not the card's Schedule… button, which opens a modal)."""
     out: list[dict[str, Any]] = []
     for b in blocks:
-        if b["type"] == "actions":
+        if b["type"] == "actions" and b.get("block_id") != "schedule":
             out.extend(b["elements"])
         if "accessory" in b:
             out.append(b["accessory"])
@@ -267,7 +268,8 @@ def test_card_layout_and_fallback_text() -> None:
     }
     assert block(blocks, "notes")["text"]["text"] == "Faster checkout."
     ids = [b.get("block_id") for b in blocks]
-    assert ids == ["head", "notes", "p:alipay", "a:alipay", "p:wechat", "a:wechat", "foot"]
+    steps = ["p:alipay", "a:alipay", "p:wechat", "a:wechat"]
+    assert ids == ["head", "notes", *steps, "schedule", "foot"]
     assert blocks[-1]["type"] == "context"
     assert text == "Demo Shop 1.2.0 — Alipay: in review · WeChat: approved"
 

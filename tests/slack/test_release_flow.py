@@ -151,10 +151,12 @@ def card_of(world: World) -> dict[str, Any]:
 
 
 def buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """action_id:platform → the button element, from a card's blocks."""
+    """action_id:platform → the step button element, from a card's blocks (not the
+    Schedule… button: it opens a modal)."""
     found: dict[str, dict[str, Any]] = {}
     for block in card["blocks"]:
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+        steps = block.get("type") == "actions" and block.get("block_id") != "schedule"
+        for element in block.get("elements", []) if steps else []:
             _, _, platform = cards.parse_button_value(element["value"])
             found[f"{element['action_id']}:{platform}"] = element
     return found
