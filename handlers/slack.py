@@ -280,11 +280,18 @@ class SlackBinding:
                 return release
             planned = await self.store.timed_actions(release_id=release.id)
             holds = await self.service.freezes.active(app.key, app.timezone, utcnow())
+            waiting = [
+                f"✋ request #{r.id}: {r.action} asked by {r.requested_by}, waiting for a "
+                f"second person (`approve {r.id}`)"
+                for r in await self.store.requests([app.key], utcnow())
+                if r.version == release.version
+            ]
             text, blocks = cards.release_card(
                 views.card(app, release, targets),
                 emulated=self.service.emulated,
                 schedule_lines=[
                     *(render.hold(h, app.timezone) for h in holds),
+                    *waiting,
                     *("⏰ " + render.timed_line(views.timed(a), app.timezone) for a in planned),
                 ],
             )

@@ -13,7 +13,7 @@ from handlers import cards
 from handlers.commands import action_id
 from storage import ReleaseState
 from tests.slack import requests as slack_requests
-from tests.slack.test_release_flow import REVIEW, SECRET, World, open_world
+from tests.slack.test_release_flow import REVIEW, SECRET, World, card_of, open_world
 
 
 async def approved_on_wechat(world: World) -> None:
@@ -130,6 +130,8 @@ async def test_a_second_person_approves_in_the_thread(tmp_path: Path, database_u
             if e["action_id"] == cards.APPROVE
         ]
         assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+        card = json.dumps(card_of(world), ensure_ascii=False)
+        assert "✋ request #1: publish asked by U0LEAD, waiting for a second person" in card
         await answer(world, cards.APPROVE, approve["value"], "U0LEAD")  # the requester
         await world.settled()
         assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
