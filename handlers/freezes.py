@@ -58,30 +58,23 @@ class FreezeWindow:
         local = now.astimezone(zone)
         if self.weekly is not None:
             start_day, start_time, end_day, end_time = self.weekly
-            back = (local.weekday() - start_day) % 7
-            start = dt.datetime.combine(local.date() - dt.timedelta(days=back), start_time, zone)
-            if start > local:
-                start -= dt.timedelta(days=7)
-            length = dt.timedelta(days=(end_day - start_day) % 7) + (
-                dt.datetime.combine(dt.date.min, end_time)
-                - dt.datetime.combine(dt.date.min, start_time)
-            )
-            if length <= dt.timedelta(0):
-                length += dt.timedelta(days=7)
-            end = start + length
+            first = local.date() - dt.timedelta(days=(local.weekday() - start_day) % 7)
+            if dt.datetime.combine(first, start_time) > local.replace(tzinfo=None):
+                first -= dt.timedelta(days=7)
+            days = (end_day - start_day) % 7
+            if days == 0 and end_time <= start_time:
+                days = 7
+            start = dt.datetime.combine(first, start_time, zone)
+            end = dt.datetime.combine(first + dt.timedelta(days=days), end_time, zone)
         elif self.start is not None and self.end is not None:
             start, end = self.start.replace(tzinfo=zone), self.end.replace(tzinfo=zone)
         else:
             return None
-        if start <= local < end:
-            return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        # as instants: wall clocks compare wrongly across a daylight-saving change
+        start_utc, end_utc = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+        if start_utc <= now.astimezone(dt.UTC) < end_utc:
+            return start_utc, end_utc
         return None
-
-
-def _between(first: dt.time, last: dt.time) -> dt.timedelta:
-    """``last`` - ``first`` on one day (negative when ``last`` is earlier)."""
-    day = dt.date(2000, 1, 3)
-    return dt.datetime.combine(day, last) - dt.datetime.combine(day, first)
 
 
 def read_weekly(text: str) -> tuple[int, dt.time, int, dt.time]:
@@ -113,10 +106,6 @@ class Freezes:
                 scope = app if window.apps else "all apps"
                 found.append(FreezeView("freeze", scope, "miniship.toml", window.reason, *span))
         return found
-
-    async def upcoming(self, apps: Sequence[str], now: dt.datetime) -> list[FreezeView]:
-        """Freezes and locks set from chat that are in force or still to come."""
-        return [_view(f) for f in await self.store.freezes(apps, now)]
 
 
 def _view(row: Freeze) -> FreezeView:

@@ -355,6 +355,8 @@ class TimedReleases:
             if not waiting:
                 break
             await self.sleep(wait.total_seconds())
+            if await self._holds(app, self.clock()):
+                break  # frozen or locked meanwhile: no further attempt goes live
             attempts, wait = attempts + 1, min(wait * 2, RETRY_LONGEST)
             again, settled = await self._still_to_publish(action, app, waiting)
             outcome.update(settled)

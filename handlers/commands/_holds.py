@@ -88,10 +88,21 @@ def read_lift(words: Words) -> Held:
 
 
 async def lift(context: Context, args: Held, kind: str, verb: str) -> Reply:
+    """Lift the freezes (or locks) set from chat; someone else's need the override role
+    (else a publisher could unlock and publish, skipping the override rule)."""
     refusal = await require_all(context, args.target, verb)
     if refusal is not None:
         return refusal
     key = "*" if args.target == "all" else args.target
+    theirs = [
+        f
+        for f in await context.service.store.freezes([key], context.clock())
+        if f.app_key == key and f.kind == kind and f.created_by != context.actor.id
+    ]
+    for app in apps_of(context, args.target) if theirs else []:
+        refusal = await context.require(app, "override", verb)
+        if refusal is not None:
+            return refusal
     lifted = await context.service.store.lift_freezes(key, kind, context.actor.id, context.clock())
     if not lifted:
         kept = " (windows in miniship.toml stay: change them there)" if kind == "freeze" else ""

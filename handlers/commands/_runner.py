@@ -30,7 +30,7 @@ from storage.models import utcnow
 __all__ = ["Commands"]
 
 
-YES = re.compile(r"(?<!\S)--yes(?!\S)", re.IGNORECASE)
+YES = re.compile(r"(?<!\S)--yes\s*$", re.IGNORECASE)  # the last word only
 OVERRIDE = re.compile(r"(?<!\S)--override(?:\s+(?P<why>.*))?$", re.IGNORECASE | re.DOTALL)
 CONFIRM_LIFETIME = timedelta(minutes=10)
 APPROVAL_LIFETIME = timedelta(hours=24)
@@ -95,7 +95,7 @@ class Commands:
         yes = bool(YES.search(text))
         line = YES.sub(" ", text).strip() if yes else text
         try:
-            words, why = _override(line)
+            words, why = _override(line) if _guarded(line) else (line, None)
             parsed = _registry.parse(words, platforms.names())
         except UsageError as exc:
             usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
@@ -120,7 +120,7 @@ class Commands:
         command, args = parsed.command, parsed.args
         scope = args.scope()
         stop = await self._stopped(context, parsed, scope, why)
-        if stop is not None:
+        if isinstance(stop, Reply):
             return stop
         app = self.service.app(scope.app) if scope.app is not None else None
         if command.two_person and app is not None and app.approvals and not approved_by:
@@ -129,17 +129,19 @@ class Commands:
             question = await command.question(context, args)
             if question is not None and (question.always or command.name in self.confirming):
                 return await self._ask(context, command.name, scope, line, question)
+        if stop:  # an override: recorded when the command runs, not when it is asked
+            await self._record(context.actor, command.name, scope, "override", stop)
         return await command.execute(context, args)
 
     async def _stopped(
         self, context: Context, parsed: Parsed, scope: Scope, why: str | None
-    ) -> Reply | None:
+    ) -> Reply | str:
         """The refusal when the actor lacks the command's role on the app it names, or the
-        app is frozen or locked and the command would change what is live (``why`` given:
-        overridden by someone with the override role, recorded)."""
+        app is frozen or locked and the command would change what is live; else "" — or,
+        ``why`` given by someone with the override role, the override to record."""
         command = parsed.command
         if scope.app is None:
-            return None
+            return ""
         app = self.service.app(scope.app)
         if command.role is not None:
             refusal = await context.require(
@@ -148,10 +150,10 @@ class Commands:
             if refusal is not None:
                 return refusal
         if not (command.guarded and parsed.args.acts_now()):
-            return None
+            return ""
         holds = await self.service.freezes.active(app.key, app.timezone, self.clock())
         if not holds:
-            return None
+            return ""
         said = render.holds(holds, app.timezone)
         if why is None:
             await self._record(context.actor, command.name, scope, "refused", said)
@@ -161,10 +163,7 @@ class Commands:
                 error=True,
             )
         refusal = await context.require(app, "override", command.name, scope.version)
-        if refusal is not None:
-            return refusal
-        await self._record(context.actor, command.name, scope, "override", f"{why} — {said}")
-        return None
+        return refusal if refusal is not None else f"{why} — {said}"
 
     async def _request(self, context: Context, name: str, scope: Scope, line: str) -> Reply:
         """The command becomes a request another person with the publish role approves."""
@@ -210,7 +209,8 @@ class Commands:
     async def answered(self, actor: Actor, line: str, channel: str | None, yes: bool) -> Reply:
         """Record the answer to ``line``'s question; run it on yes."""
         try:
-            parsed = _registry.parse(line, platforms.names())
+            words = _override(line)[0] if _guarded(line) else line
+            parsed = _registry.parse(words, platforms.names())
             name, scope = parsed.command.name, parsed.args.scope()
         except UsageError:  # the line was parsed when asked; a later miniship may differ
             name, scope = line.split()[0], Scope()
@@ -234,6 +234,16 @@ class Commands:
 
     async def may(self, actor: Actor, app: AppEntry, role: str) -> bool:
         return await self.authorizer.allows(actor, app, role)
+
+
+def _guarded(line: str) -> bool:
+    """Whether the line's command is one a freeze stops (only those read ``--override``;
+    elsewhere it may be part of notes or a reason)."""
+    words = line.split()
+    if words and words[0].lower() == "/ship":
+        words = words[1:]
+    command = _registry.find(words[0].lower()) if words else None
+    return command is not None and command.guarded
 
 
 def _override(line: str) -> tuple[str, str | None]:

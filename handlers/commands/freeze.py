@@ -58,9 +58,13 @@ async def run(context: Context, args: FreezeArgs) -> Reply:
     now = context.clock()
     try:
         start = parse_when(args.start, now, zone) if args.start else now
-        end = parse_when(args.end, start, zone)
+        end = parse_when(args.end, now, zone)
     except WhenError as exc:
         return Reply(f"{exc} (times are in {zone.key})", error=True)
+    if end <= start:
+        return Reply(
+            f"{render.moment(end, zone)} is not after {render.moment(start, zone)}", error=True
+        )
     key = "*" if args.target == "all" else args.target
     row = await context.service.store.add_freeze(
         key, "freeze", start, end, args.reason, context.actor.id

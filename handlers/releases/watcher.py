@@ -60,56 +60,61 @@ class Watcher(ReleaseCore):
     async def reconcile_live(self) -> list[Change]:
         """Check what each platform has live against the newest release miniship recorded
         as live there: a rollback or an offline done in a platform's own console moves the
-        stored release too, and is announced as a change made outside miniship."""
-        newest: dict[tuple[str, str], TargetView] = {}
+        stored release too (an offline: every release recorded as live there), announced
+        as a change made outside miniship."""
+        recorded: dict[tuple[str, str], list[TargetView]] = {}
         for view in await self.store.in_states(policy.LIVE):
-            key = (view.release.app_key, view.target.platform)
-            if key not in newest or (view.release.id or 0) > (newest[key].release.id or 0):
-                newest[key] = view
+            recorded.setdefault((view.release.app_key, view.target.platform), []).append(view)
         gate = asyncio.Semaphore(WATCH_CONCURRENCY)
 
-        async def check(view: TargetView) -> Change | None:
+        async def check(views: list[TargetView]) -> list[Change]:
+            views.sort(key=lambda v: v.release.id or 0, reverse=True)  # newest first
             async with gate:
                 try:
-                    return await self._reconcile(view)
+                    return await self._reconcile(views)
                 except (PlatformError, ConfigError) as exc:
-                    log.warning("could not ask %s what is live: %s", view.target.platform, exc)
-                    return None
+                    where = views[0].target.platform
+                    log.warning("could not ask %s what is live: %s", where, exc)
+                    return []
 
-        found = await asyncio.gather(*(check(v) for v in newest.values()))
-        return [c for c in found if c is not None]
+        found = await asyncio.gather(*(check(v) for v in recorded.values()))
+        return [c for changes in found for c in changes]
 
-    async def _reconcile(self, view: TargetView) -> Change | None:
-        app = self.config.app(view.release.app_key)
-        adapter = self.adapters.get(view.target.platform)
+    async def _reconcile(self, views: list[TargetView]) -> list[Change]:
+        newest = views[0]
+        app = self.config.app(newest.release.app_key)
+        adapter = self.adapters.get(newest.target.platform)
         if app is None or adapter is None:
-            return None
+            return []
         with recording() as exchanges:
             live = (await adapter.overview(app.key)).live_version
-        moved = policy.live_moved(view.release.version, live, app.version_prefix)
+        moved = policy.live_moved(newest.release.version, live, app.version_prefix)
         if moved is None:
-            return None
+            return []
         where = adapter.display_name
         said = f"{where} has {live} live" if live else f"nothing is live on {where}"
-        try:
-            await self.store.transition(view.target, moved, detail=said)
-        except StaleState:
-            return None  # miniship itself moved it meanwhile
-        change = Change(
-            app, view.release.version, view.target.platform, view.state, moved, said, True
-        )
-        await self.store.record(
-            actor=f"{view.target.platform} (seen by watcher)",
-            action="review",
-            outcome="changed",
-            app=app.key,
-            release=view.release,
-            platform=view.target.platform,
-            message=f"{view.state} → {moved} (changed outside miniship): {said}",
-            exchanges=[dataclasses.asdict(x) for x in exchanges],
-        )
-        await self._announce(change)
-        return change
+        changes = []
+        for view in views if live is None else views[:1]:
+            try:
+                await self.store.transition(view.target, moved, detail=said)
+            except StaleState:
+                continue  # miniship itself moved it meanwhile
+            change = Change(
+                app, view.release.version, view.target.platform, view.state, moved, said, True
+            )
+            await self.store.record(
+                actor=f"{view.target.platform} (seen by watcher)",
+                action="review",
+                outcome="changed",
+                app=app.key,
+                release=view.release,
+                platform=view.target.platform,
+                message=f"{view.state} → {moved} (changed outside miniship): {said}",
+                exchanges=[dataclasses.asdict(x) for x in exchanges],
+            )
+            await self._announce(change)
+            changes.append(change)
+        return changes
 
     async def refresh(self, view: TargetView, actor: Actor) -> Change | None:
         """Bring one stored release up to date with its platform.

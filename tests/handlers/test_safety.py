@@ -7,7 +7,7 @@ import csv
 import dataclasses
 import io
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ from sqlmodel import col, update
 
 from handlers.commands import Commands
 from handlers.config import AppEntry, ChannelEntry, parse_config
+from handlers.freezes import FreezeWindow
 from handlers.releases import Actor
 from handlers.timed import Notice
 from platforms.errors import ConfigError
@@ -588,3 +589,54 @@ async def test_a_delayed_review_offers_expedite_where_the_platform_takes_it(
     out = await session.watch()
     assert "next: `expedite demo wechat 1.0.0` asks WeChat for a faster review" in out, out
     assert "expedite demo alipay" not in out
+
+
+# -- found by review ---------------------------------------------------------------------------
+
+
+async def test_yes_counts_only_as_the_last_word_and_override_only_where_it_means(
+    session: Session,
+) -> None:
+    await session.run("upload demo 1.2.0 first")
+    out = await session.run("upload demo 3.0.0 please answer --yes when asked")
+    assert "skips from major version 1 to 3" in out and "Not run" in out, out
+    out = await session.run("upload demo wechat 1.2.1 fixes --override flag parsing")
+    assert "✓ WeChat" in out, out
+    release = await session.runtime.store.release("demo", "1.2.1")
+    assert release is not None and release.notes == "fixes --override flag parsing"
+
+
+async def test_someone_elses_lock_is_lifted_only_with_the_override_role(
+    session: Session,
+) -> None:
+    rt = session.runtime
+    commands = Commands(rt.service, NoOverride(), timed=rt.timed, admin=rt.admin)
+    await commands.handle(ME, "lock demo mine")
+    out = await commands.handle(OTHER, "unlock demo")
+    assert out.error and "You need the *override* role for demo" in out.text, out.text
+    out = await commands.handle(ME, "unlock demo")
+    assert "Lifted lock #1 of demo" in out.text, out.text
+
+
+async def test_an_offline_in_the_console_moves_every_release_recorded_live(
+    session: Session,
+) -> None:
+    await released(session, "1.0.0", "alipay")
+    await released(session, "2.0.0", "alipay")
+    service = session.runtime.service
+    await service.adapters["alipay"].offline("demo", "2.0.0")
+    changes = await service.reconcile_live()
+    assert {(c.version, c.new) for c in changes} == {("1.0.0", S.OFFLINE), ("2.0.0", S.OFFLINE)}
+    assert await service.reconcile_live() == []  # once, not one release a round
+
+
+def test_a_weekly_window_across_a_daylight_saving_change() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    window = FreezeWindow((), "night", weekly=(6, time(1, 0), 6, time(2, 30)))
+    # 2026-10-25: clocks go back at 03:00 CEST to 02:00 CET
+    inside = datetime(2026, 10, 25, 0, 10, tzinfo=UTC)  # 02:10 CEST, inside 01:00–02:30
+    start, end = window.covering(inside, berlin) or (None, None)
+    assert start is not None and end is not None and start <= inside < end
+    after = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 CET: past 02:30 CEST's instant?
+    found = window.covering(after, berlin)
+    assert found is None or found[0] <= after < found[1]  # never an end already past
