@@ -66,11 +66,18 @@ def _problem(text: str, bare: str, prefix: str) -> str:
 
 
 def readable(text: str, prefix: str = "") -> Version | None:
-    """``text`` as a version, or None (versions made before the rule, or elsewhere)."""
-    try:
-        return read(text, prefix)
-    except VersionError:
+    """``text`` as a version to compare with, read leniently: versions made before the rule
+    or elsewhere count too (``V1.5`` as 1.5.0, ``2.3`` as 2.3.0, leading zeros dropped);
+    None for what has no such reading — a lone number (``153``) is a build counter more
+    often than a version, so it is not compared."""
+    bare = text.removeprefix(prefix) if prefix else text
+    bare = bare[1:] if bare[:1] in ("v", "V") else bare
+    if not _LOOSE.fullmatch(bare):
         return None
+    parts = bare.split(".")
+    if not 2 <= len(parts) <= 3 or any(len(p.lstrip("0")) > 9 for p in parts):
+        return None
+    return Version(*(int(p) for p in [*parts, "0", "0"][:3]))
 
 
 def jump(new: Version, highest: Version | None) -> str:

@@ -640,3 +640,13 @@ def test_a_weekly_window_across_a_daylight_saving_change() -> None:
     after = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)  # 02:10 CET: past 02:30 CEST's instant?
     found = window.covering(after, berlin)
     assert found is None or found[0] <= after < found[1]  # never an end already past
+
+
+def test_versions_made_before_the_rule_still_compare() -> None:
+    from handlers.versions import Version, readable
+
+    assert readable("2.3") == Version(2, 3, 0)
+    assert readable("V1.5") == Version(1, 5, 0)
+    assert readable("01.02.03") == Version(1, 2, 3)
+    assert readable("153") is None  # a build counter, not compared
+    assert readable("1.2.3.4") is None and readable("beta") is None
