@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,8 +26,10 @@ import platforms
 from handlers import policy
 from handlers.commands import APP, MAX_VERSION, VERSION, action_id, buttons, find
 from handlers.config import AppEntry
+from handlers.releases import spent_words
 from handlers.render import local_time
 from handlers.views import ReleaseCard, TargetLine
+from platforms.base import Quota
 from storage.states import ReleaseState
 
 __all__ = [
@@ -124,7 +126,7 @@ def next_steps(state: ReleaseState | str, platform: str) -> list[str]:
     return policy.offered(
         state,
         button_verbs(),
-        withdraws_approved=cls.withdraws_approved,
+        withdraws_decided=cls.withdraws_decided,
         expedites=cls.offers("expedite"),
     )
 
@@ -194,14 +196,24 @@ def _button(verb: str, app: AppEntry, version: str, platform: str, override: boo
     if look.style:
         button["style"] = look.style
     if look.confirm:
-        button["confirm"] = _confirm(look.confirm, look.style, app, version, platform)
+        button["confirm"] = _confirm(look.confirm, look.style, app, version, platform, override)
     return button
 
 
 def _confirm(
-    words: tuple[str, str], style: str | None, app: AppEntry, version: str, platform: str
+    words: tuple[str, str],
+    style: str | None,
+    app: AppEntry,
+    version: str,
+    platform: str,
+    override: bool = False,
 ) -> Block:
     label, consequence = words
+    if override:
+        consequence = (
+            "It goes live through whatever freeze or lock holds the app when you click "
+            "(you need the override role); the override is recorded in your name."
+        )
     where = _display(platform) if platform else "every platform"
     title = _clip(f"{label} {version} on {where}?", MAX_CONFIRM_TITLE)
     tail = f" {version} on {where}? {consequence}"
@@ -352,7 +364,9 @@ def _step_button(verb: str, app: AppEntry, target: TargetLine) -> Block:
     return button
 
 
-def _platform_blocks(app: AppEntry, target: TargetLine) -> list[Block]:
+def _platform_blocks(
+    app: AppEntry, target: TargetLine, spent: frozenset[str] = frozenset()
+) -> list[Block]:
     blocks: list[Block] = [
         {
             "type": "section",
@@ -364,7 +378,7 @@ def _platform_blocks(app: AppEntry, target: TargetLine) -> list[Block]:
             },
         }
     ]
-    steps = next_steps(target.state, target.platform)
+    steps = [verb for verb in next_steps(target.state, target.platform) if verb not in spent]
     if steps:
         blocks.append(
             {
@@ -381,12 +395,16 @@ def release_card(
     *,
     emulated: frozenset[str] = frozenset(),
     schedule_lines: Sequence[str] = (),
+    spent: Mapping[str, Sequence[Quota]] | None = None,
 ) -> tuple[str, list[Block]]:
     """(fallback text for notifications, blocks) of a release's card.
 
     ``emulated`` names the platforms served by in-process emulators; ``schedule_lines``
-    (plain text, escaped here) are added at the bottom, e.g. a scheduled publish.
+    (plain text, escaped here) are added at the bottom, e.g. a scheduled publish;
+    ``spent``: per platform, the quotas used up — their actions are not offered, and the
+    footer says why.
     """
+    spent = spent or {}
     app = card.app
     ordered = sorted(card.targets, key=lambda t: t.platform)
     title = f"{app.name} {card.version}"
@@ -408,13 +426,23 @@ def release_card(
             },
         },
     ]
+    used_up = {p: frozenset(q.action for q in quotas) for p, quotas in spent.items()}
+    schedule_lines = [
+        *(
+            f"{_display(p)}: {spent_words(q)}"
+            for p, quotas in sorted(spent.items())
+            for q in quotas
+            if any(q.action in next_steps(t.state, p) for t in ordered if t.platform == p)
+        ),
+        *schedule_lines,
+    ]
     footer = _card_footer(card.created_by, ordered, emulated, schedule_lines)
     schedule = _schedule_block(app, card.version, ordered)
     room = MAX_MESSAGE_BLOCKS - len(blocks) - 1  # the footer takes the last one
     room -= len(schedule)  # and the Schedule… button the one before it
     shown = 0
     for target in ordered:
-        piece = _platform_blocks(app, target)
+        piece = _platform_blocks(app, target, used_up.get(target.platform, frozenset()))
         if len(piece) > room:
             break
         blocks.extend(piece)

@@ -206,6 +206,8 @@ class MinishipConfig:
     path: Path | None = None
     channels: Mapping[str, ChannelEntry] = field(default_factory=dict)
     freezes: tuple[FreezeWindow, ...] = ()  # [[freeze]] windows
+    # the file's own zone: for what spans apps (freeze all)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
 
     def app(self, key: str) -> AppEntry | None:
         return self.apps.get(key)
@@ -284,6 +286,16 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
             raise ConfigError(
                 f"{where}: add at least one platform section, e.g. [apps.{key}.wechat]"
             )
+        digits_only = [
+            platforms.platform_class(n).display_name
+            for n in sections
+            if not platforms.platform_class(n).takes_version_prefix
+        ]
+        if section.version_prefix and digits_only:
+            raise ConfigError(
+                f"{where}: version_prefix {section.version_prefix!r} cannot be used: "
+                f"{', '.join(digits_only)} takes digits-only versions (MAJOR.MINOR.PATCH)"
+            )
         zone = _zone(section.timezone, where) if section.timezone else default_zone
         apps[key] = AppEntry(
             key,
@@ -300,6 +312,7 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
         apps,
         channels=_channels(data.get("channels", {}), apps, default_zone, default_digest, source),
         freezes=_freezes(data.get("freeze", []), apps, source),
+        timezone=default_zone,
     )
 
 

@@ -61,12 +61,14 @@ mid-call); the watcher then settles the release from what the platform says."""
 
 _SUBMITTABLE = frozenset(s for s in S if S.IN_REVIEW in TRANSITIONS[s])
 _PUBLISHABLE = frozenset({S.APPROVED, S.GRAY})
+_DECIDED = frozenset({S.APPROVED, S.REJECTED})
 
 _ALLOWED: dict[str, frozenset[ReleaseState]] = {
     "submit": _SUBMITTABLE,
     "expedite": PENDING_REVIEW,
-    # approved: back to development, only where the platform offers it (withdraws_approved)
-    "withdraw": PENDING_REVIEW | {S.APPROVED},
+    # decided (approved or rejected): back to development, only where the platform offers
+    # it (withdraws_decided); elsewhere a rejected version is resubmitted or replaced
+    "withdraw": PENDING_REVIEW | _DECIDED,
     "publish": _PUBLISHABLE,
     "gray": _PUBLISHABLE,
     "gray stop": frozenset({S.GRAY}),
@@ -156,14 +158,14 @@ def rules(action: str) -> bool:
     return action in _ALLOWED
 
 
-def allows(action: str, state: ReleaseState | str, *, withdraws_approved: bool = False) -> bool:
+def allows(action: str, state: ReleaseState | str, *, withdraws_decided: bool = False) -> bool:
     """Whether ``action`` may start from ``state``.
 
-    ``withdraws_approved``: the platform can take an approved version back to development
-    (Alipay can; WeChat withdraws only a review in progress).
+    ``withdraws_decided``: the platform can take an approved or rejected version back to
+    development (Alipay can; WeChat withdraws only a review in progress).
     """
     current = _state(state)
-    if action == "withdraw" and current is S.APPROVED and not withdraws_approved:
+    if action == "withdraw" and current in _DECIDED and not withdraws_decided:
         return False
     return current in _ALLOWED[action]
 
@@ -174,11 +176,11 @@ def refusal(
     state: ReleaseState | str,
     *,
     where: str = "",
-    withdraws_approved: bool = False,
+    withdraws_decided: bool = False,
 ) -> str:
     """Why ``action`` may not start from ``state`` ("" when it may); ``where`` names the
     platform in the sentence."""
-    if allows(action, state, withdraws_approved=withdraws_approved):
+    if allows(action, state, withdraws_decided=withdraws_decided):
         return ""
     on = f" on {where}" if where else ""
     return f"{version} is {words(state)}{on}{_OTHERWISE[action]}"
@@ -188,7 +190,7 @@ def offered(
     state: ReleaseState | str,
     actions: Sequence[str],
     *,
-    withdraws_approved: bool = False,
+    withdraws_decided: bool = False,
     expedites: bool = False,
 ) -> list[str]:
     """Of ``actions`` (those a card has buttons for), the ones offered for a release in
@@ -197,8 +199,7 @@ def offered(
     return [
         a
         for a in actions
-        if allows(a, state, withdraws_approved=withdraws_approved)
-        and (a != "expedite" or expedites)
+        if allows(a, state, withdraws_decided=withdraws_decided) and (a != "expedite" or expedites)
     ]
 
 

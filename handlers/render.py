@@ -107,6 +107,7 @@ def result(res: ActionResult) -> str:
     lines = [head]
     for r in res.results:
         lines.append(f"  {MARK[r.outcome]} {display(r.platform).ljust(width)}  {r.message}")
+    lines.extend(f"  ⚠ {note}" for note in res.notes)
     finish = res.finish()
     if finish:
         lines.append("  To finish: " + ", then ".join(f"`{c}`" for c in finish))
@@ -130,9 +131,15 @@ def _next_after(ch: Change) -> str:
     """What a rejection or a delay leaves to do, as the policy allows it."""
     app, p, version = ch.app.key, ch.platform, ch.version
     if policy.has_evidence(ch.new):
+        cls = platform_class(p)
+        back = (
+            f" — or send it back to development: `withdraw {app} {p} {version}`"
+            if policy.allows("withdraw", ch.new, withdraws_decided=cls.withdraws_decided)
+            else ""
+        )
         return (
             f"fix what the reviewers found, then `submit {app} {p} {version}` again — or "
-            f"upload a fix as a new version: `upload {app} {p} <version> <notes>`"
+            f"upload a fix as a new version: `upload {app} {p} <version> <notes>`{back}"
         )
     delayed = policy.shows_reason(ch.new) and policy.allows("expedite", ch.new)
     if delayed and platform_class(p).offers("expedite"):

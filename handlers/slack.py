@@ -95,10 +95,16 @@ class SlackBinding:
 
     # -- commands -----------------------------------------------------------------------
 
-    async def run(self, user: str, text: str, channel: str | None, answer: Answer) -> None:
-        """Run one command typed (or clicked) by ``user`` in ``channel``."""
+    async def run(
+        self, user: str, text: str, channel: str | None, answer: Answer, *, typed: bool = False
+    ) -> None:
+        """Run one command typed (``typed``: ``--yes`` does not skip a question — a person
+        in Slack confirms with the question's buttons) or clicked by ``user`` in
+        ``channel`` (a click confirmed in Slack's own dialog says ``--yes``)."""
         try:
-            reply = await self.commands.handle(Actor(user), unescape(text), channel)
+            reply = await self.commands.handle(
+                Actor(user), unescape(text), channel, takes_yes=not typed
+            )
             await self._deliver(reply, channel, answer)
             await self._hand_over(user, reply, answer)
         except Exception:
@@ -286,9 +292,15 @@ class SlackBinding:
                 for r in await self.store.requests([app.key], utcnow())
                 if r.version == release.version
             ]
+            spent = {
+                t.platform: await self.service.spent_quotas(app, t.platform)
+                for t in targets
+                if cards.next_steps(t.state, t.platform)
+            }
             text, blocks = cards.release_card(
                 views.card(app, release, targets),
                 emulated=self.service.emulated,
+                spent=spent,
                 schedule_lines=[
                     *(render.hold(h, app.timezone) for h in holds),
                     *waiting,
@@ -457,7 +469,9 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
     async def ship(ack: Any, body: dict[str, Any], respond: Any) -> None:
         text = str(body.get("text", ""))
         await ack(text=f"`/ship {text}` …" if text.strip() else None)
-        await binding.run(str(body["user_id"]), text, body.get("channel_id"), _responder(respond))
+        await binding.run(
+            str(body["user_id"]), text, body.get("channel_id"), _responder(respond), typed=True
+        )
 
     @app.event("app_mention")
     async def mention(body: dict[str, Any], event: dict[str, Any], client: Any) -> None:
@@ -468,7 +482,7 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
             return  # another bot mentioning us: not a person's command
         channel, user = str(event["channel"]), str(event["user"])
         text = MENTION.sub("", str(event.get("text", "")), count=1)
-        await binding.run(user, text, channel, _in_thread(client, channel, user, event))
+        await binding.run(user, text, channel, _in_thread(client, channel, user, event), typed=True)
 
     @app.action(re.compile(f"^{re.escape(action_id(''))}[a-z][a-z0-9-]*$"))
     async def button(

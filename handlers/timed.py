@@ -116,6 +116,11 @@ class TimedReleases:
         self.sleep = sleep  # how a retry waits (tests pass one that moves their clock)
         self.planner: Planner | None = None
         self.announcers: list[Announcer] = []
+        service.timed_cancelled.append(self._unplan)
+
+    def _unplan(self, action_id: int) -> None:
+        if self.planner is not None:
+            self.planner.unplan(action_id)
 
     # -- planning ---------------------------------------------------------------------------
 
@@ -194,8 +199,7 @@ class TimedReleases:
             raise CommandRefused(
                 f"timed release #{action_id} is already {exc.current.state}"
             ) from None
-        if self.planner is not None:
-            self.planner.unplan(action_id)
+        self._unplan(action_id)
         app = self.service.app(action.app_key)
         await self._record(action, actor.id, "ok", f"cancelled: {self._what(action, app)}")
         return action

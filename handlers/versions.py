@@ -2,8 +2,9 @@
 
 A version is numeric ``MAJOR.MINOR.PATCH`` without leading zeros — what Alipay demands,
 and what WeChat's free-text ``user_version`` gets too, so both platforms carry the same
-string. An app may allow one fixed prefix (``version_prefix = "v"`` in miniship.toml) on
-platforms that take it; it is ignored when versions are compared.
+string. An app may carry one fixed prefix (``version_prefix = "v"`` in miniship.toml) when
+all its platforms take it (WeChat does, Alipay does not); its new versions must then carry
+it, and it is ignored when versions are compared.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def read(text: str, prefix: str = "") -> Version:
     match = _STRICT.fullmatch(bare)
     if match is None:
         raise VersionError(_problem(text, bare, prefix))
+    if prefix and bare == text:  # one spelling per version: v1.2.0 and 1.2.0 would be two
+        raise VersionError(
+            f"`{text}`: this app's versions start with `{prefix}`; write {prefix}{text}"
+        )
     return Version(*(int(g) for g in match.groups()))
 
 

@@ -493,9 +493,15 @@ class Platform(ABC):
     """The gray percentages the platform allows, or ``None`` for any whole 1–100 (WeChat)."""
     rollback_to_any: ClassVar[bool] = False
     """True when ``rollback`` can go to a chosen earlier version, not only the previous one."""
-    withdraws_approved: ClassVar[bool] = False
-    """True when ``withdraw`` can also take an approved (not yet published) version back to
-    development (Alipay's audited.cancel); WeChat withdraws only a review in progress."""
+    withdraws_decided: ClassVar[bool] = False
+    """True when ``withdraw`` can also take a decided (approved or rejected, not published)
+    version back to development (Alipay's audited.cancel); WeChat withdraws only a review
+    in progress."""
+    takes_version_prefix: ClassVar[bool] = False
+    """True when a version may carry a letter prefix (``v1.2.0``): WeChat's free-text
+    ``user_version``; Alipay demands digits only."""
+    quota_actions: ClassVar[frozenset[str]] = frozenset()
+    """The actions :meth:`quotas` may report a limit for (a card asks before offering them)."""
     single_trial_version: ClassVar[bool]
     """True when uploading a version replaces the code uploaded before it (the trial or
     development version), so older uploads that were not submitted can no longer be

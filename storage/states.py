@@ -23,7 +23,9 @@ again); ``offline`` one taken off the shelves.
 ``approved → publishing`` is a compare-and-set in the database, so of two processes
 that try to publish the same release only one gets to call the platform.
 ``approved → released``, ``approved → withdrawn`` and ``gray → released`` are for changes
-made outside miniship (in a platform's console), which the watcher records.
+made outside miniship (in a platform's console), which the watcher records;
+``approved → withdrawn`` and ``rejected → withdrawn`` are also a person sending a decided
+version back to development where the platform allows it (Alipay's ``audited.cancel``).
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ TRANSITIONS: dict[ReleaseState, frozenset[ReleaseState]] = {
     S.APPROVED: frozenset({S.PUBLISHING, S.GRAY, S.RELEASED, S.WITHDRAWN, S.SUPERSEDED}),
     S.GRAY: frozenset({S.GRAY, S.PUBLISHING, S.APPROVED, S.RELEASED}),
     S.PUBLISHING: frozenset({S.RELEASED, S.APPROVED, S.GRAY}),
-    S.REJECTED: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
+    S.REJECTED: frozenset({S.IN_REVIEW, S.WITHDRAWN, S.SUPERSEDED}),
     S.WITHDRAWN: frozenset({S.IN_REVIEW, S.SUPERSEDED}),
     S.RELEASED: frozenset({S.ROLLED_BACK, S.OFFLINE}),
     S.ROLLED_BACK: frozenset(),

@@ -712,6 +712,7 @@ class Store:
         apps: Sequence[str],
         *,
         unscoped: bool = False,
+        spanning: Sequence[str] = (),
         platforms: Sequence[str] = (),
         actions: Sequence[str] = (),
         actor: str | None = None,
@@ -725,6 +726,8 @@ class Store:
         Args:
             apps: the app keys (none: no app's events).
             unscoped: also the events that name no app (the template library, …).
+            spanning: also the events that name no app with these actions (a freeze of
+                every app holds each one: ``history demo`` shows it).
             platforms: only events on these platforms, or naming none (a command refused
                 for every platform); empty: any.
             actions: only these actions (``publish``, ``template add`` …); empty: any.
@@ -737,6 +740,8 @@ class Store:
         scope: Any = col(Event.app_key).in_(list(apps))
         if unscoped:
             scope = scope | col(Event.app_key).is_(None)
+        elif spanning:
+            scope = scope | (col(Event.app_key).is_(None) & col(Event.action).in_(list(spanning)))
         where: list[Any] = [scope]
         if platforms:
             on = col(Event.platform)

@@ -7,12 +7,16 @@ import re
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from handlers import render
 from handlers.commands._kit import Context, Reply
 from handlers.commands._words import Args, Scope, Words
-from handlers.config import DEFAULT_TIMEZONE, AppEntry
+from handlers.config import AppEntry
+from handlers.freezes import FreezeView
 
 DAY = re.compile(r"(\d{4}-\d{1,2}-\d{1,2}|today|tomorrow)", re.IGNORECASE)
 MAX_REASON = 500
+SPANNING = ("freeze", "unfreeze", "lock", "unlock")
+"""The actions that may name ``all`` (recorded with no app): every app's history shows them."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ def apps_of(context: Context, target: str) -> list[AppEntry]:
 
 
 def zone_of(context: Context, target: str) -> ZoneInfo:
-    apps = apps_of(context, target)
-    return apps[0].timezone if len(apps) == 1 else ZoneInfo(DEFAULT_TIMEZONE)
+    """The zone times for ``target`` are read and shown in: the app's, or for ``all`` the
+    one zone every app shares, else the file's top-level ``timezone``."""
+    zones = {app.timezone for app in apps_of(context, target)}
+    return zones.pop() if len(zones) == 1 else context.service.config.timezone
 
 
 async def require_all(context: Context, target: str, verb: str) -> Reply | None:
@@ -104,9 +110,31 @@ async def lift(context: Context, args: Held, kind: str, verb: str) -> Reply:
         if refusal is not None:
             return refusal
     lifted = await context.service.store.lift_freezes(key, kind, context.actor.id, context.clock())
-    if not lifted:
-        kept = " (windows in miniship.toml stay: change them there)" if kind == "freeze" else ""
-        return Reply(f"No {kind} of {args.target} set from chat is in force or to come{kept}.")
-    ids = ", ".join(f"#{f.id}" for f in lifted)
-    await record(context, verb, args.target, f"lifted {kind} {ids}")
-    return Reply(f"Lifted {kind} {ids} of {args.target}; releases may go live again.")
+    if lifted:
+        ids = ", ".join(f"#{f.id}" for f in lifted)
+        await record(context, verb, args.target, f"lifted {kind} {ids}")
+        said = f"Lifted {kind} {ids} of {args.target}"
+    else:
+        said = f"No {kind} of {args.target} set from chat is in force or to come"
+    remaining = await still_held(context, args.target)
+    if remaining:
+        return Reply(f"{said}; still in force:\n" + "\n".join(remaining))
+    return Reply(f"{said}; releases may go live again." if lifted else f"{said}.")
+
+
+async def still_held(context: Context, target: str) -> list[str]:
+    """What still holds ``target`` now (another kind, an ``all`` hold, a window in
+    miniship.toml), each with how it is lifted."""
+    zone = zone_of(context, target)
+    lines: dict[str, None] = {}  # in order, once: an ``all`` hold holds every app
+    for app in apps_of(context, target):
+        for h in await context.service.freezes.active(app.key, app.timezone, context.clock()):
+            lines[render.hold(h, zone) + _lifted_by(h)] = None
+    return list(lines)
+
+
+def _lifted_by(h: FreezeView) -> str:
+    if h.by == "miniship.toml":
+        return " — a window in miniship.toml: change it there"
+    verb = "unfreeze" if h.kind == "freeze" else "unlock"
+    return f" — `{verb} {'all' if h.scope == 'all apps' else h.scope}`"

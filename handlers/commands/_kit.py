@@ -122,6 +122,9 @@ class Context:
     """role → the commands it allows, as words ("upload, submit, expedite")."""
     rerun: Callable[[Actor, str, str | None, str], Awaitable[Reply]] | None = None
     """Run a requested command line as its requester (who, line, channel, approver)."""
+    found: dict[str, object] = field(default_factory=dict)
+    """What a command's question found, for its run in the same call (a context lives for
+    one command line; a question answered later runs in a new one, which looks again)."""
 
     def where(self, app: str, chosen: tuple[str, ...]) -> str:
         """The platforms a command on ``app`` acts on, by name: "WeChat and Alipay"."""

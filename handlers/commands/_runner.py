@@ -8,6 +8,7 @@ The console prints ``Reply.text``; Slack shows errors only to the person who typ
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -85,15 +86,24 @@ class Commands:
         return await self.handle(requester, line, channel, approved_by=by)
 
     async def handle(
-        self, actor: Actor, text: str, channel: str | None = None, *, approved_by: str = ""
+        self,
+        actor: Actor,
+        text: str,
+        channel: str | None = None,
+        *,
+        approved_by: str = "",
+        takes_yes: bool = True,
     ) -> Reply:
         """Run ``text`` for ``actor``; ``channel`` is where it was typed (Slack), if anywhere.
 
         A command that asks first answers with the question (``Reply.asked``) and runs
-        when :meth:`answer` hears yes, or at once when the line says ``--yes``.
+        when :meth:`answer` hears yes, or at once when the line says ``--yes`` — unless
+        ``takes_yes`` is False (typed by a person in chat, where the question's buttons are
+        the way to say yes: ``--yes`` is for scripts).
         """
-        yes = bool(YES.search(text))
-        line = YES.sub(" ", text).strip() if yes else text
+        said_yes = bool(YES.search(text))
+        line = YES.sub(" ", text).strip() if said_yes else text
+        yes = said_yes and takes_yes
         try:
             words, why = _override(line) if _guarded(line) else (line, None)
             parsed = _registry.parse(words, platforms.names())
@@ -102,11 +112,15 @@ class Commands:
             return Reply(f"{exc.message}{usage}", error=True)
         try:
             context = self.context(actor, channel)
-            return await self._run(
+            reply = await self._run(
                 context, parsed, line, yes or bool(approved_by), why, approved_by
             )
         except CommandRefused as exc:
             return Reply(str(exc), error=True)
+        if reply.asked is not None and said_yes and not yes:
+            said = f"{reply.text}\n(`--yes` is for scripts; here, answer with the buttons.)"
+            reply = dataclasses.replace(reply, text=said)
+        return reply
 
     async def _run(
         self,
@@ -129,9 +143,12 @@ class Commands:
             question = await command.question(context, args)
             if question is not None and (question.always or command.name in self.confirming):
                 return await self._ask(context, command.name, scope, line, question)
-        if stop:  # an override: recorded when the command runs, not when it is asked
-            await self._record(context.actor, command.name, scope, "override", stop)
-        return await command.execute(context, args)
+        if not stop:
+            return await command.execute(context, args)
+        # an override: recorded when the command runs (not when it is asked), and said
+        await self._record(context.actor, command.name, scope, "override", stop)
+        reply = await command.execute(context, args)
+        return dataclasses.replace(reply, text=f"{reply.text}\n⚠ Override recorded: {stop}")
 
     async def _stopped(
         self, context: Context, parsed: Parsed, scope: Scope, why: str | None

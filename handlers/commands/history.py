@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers import render, views
+from handlers.commands._holds import SPANNING
 from handlers.commands._kit import Attachment, Command, Context, Reply
 from handlers.commands._words import Args, Scope, UsageError, Words, clip
 from handlers.config import AppEntry
@@ -43,7 +44,6 @@ PAGE = 30  # events shown at a time
 EXPORT_LIMIT = 10_000  # rows in one CSV file
 MAX_AGO = timedelta(days=36_525)  # a hundred years back is further than any history
 MAX_ACTIONS = 20
-SHANGHAI = ZoneInfo("Asia/Shanghai")  # `all` with no app to take the time zone from
 
 _AGO = re.compile(r"([0-9]{1,7})([wdhm])", re.ASCII)
 _UNIT = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1)}
@@ -299,7 +299,8 @@ async def _query(context: Context, args: HistoryArgs) -> _Query:
         if not apps:
             raise CommandRefused("you may not view any app's history")
         unscoped = len(apps) == len(config.apps)  # the shared things: for who sees all
-    zone = apps[0].timezone if apps else SHANGHAI
+    zones = {a.timezone for a in apps}
+    zone = zones.pop() if len(zones) == 1 else config.timezone
     now = context.clock().astimezone(UTC)
     since = _bound(args.since, now, zone, end=False)
     until = _bound(args.until, now, zone, end=True)
@@ -317,6 +318,7 @@ async def _events(
     rows = await context.service.store.events(
         [a.key for a in query.apps],
         unscoped=query.unscoped,
+        spanning=SPANNING,
         platforms=args.platforms,
         actions=args.actions,
         actor=args.actor,

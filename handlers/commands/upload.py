@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from handlers import render
 from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import ReleaseArgs, Words
+from handlers.releases.known import VersionCheck
 
 MAX_NOTES = 1000
 
@@ -30,8 +31,15 @@ def read(words: Words) -> UploadArgs:
 
 
 async def run(context: Context, args: UploadArgs) -> Reply:
+    checked = context.found.get("version check")  # made by the question just before
     res = await context.service.upload(
-        context.actor, args.app, args.platforms, args.version, args.notes, args.template
+        context.actor,
+        args.app,
+        args.platforms,
+        args.version,
+        args.notes,
+        args.template,
+        checked if isinstance(checked, VersionCheck) else None,
     )
     return Reply.of(res, render.result(res))
 
@@ -42,6 +50,7 @@ async def confirm(context: Context, args: UploadArgs) -> Question | None:
     app = context.service.app(args.app)
     names = context.service.platforms_for(app, args.platforms)
     check = await context.service.check_upload(app, names, args.version)
+    context.found["version check"] = check  # the run that follows at once uses it
     return Question(check.jump, always=True) if check.jump and not check.refusal else None
 
 

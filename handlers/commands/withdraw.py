@@ -17,7 +17,9 @@ async def run(context: Context, args: ReleaseArgs) -> Reply:
     return Reply.of(res, render.result(res))
 
 
-async def confirm(context: Context, args: ReleaseArgs) -> Question:
+async def confirm(context: Context, args: ReleaseArgs) -> Question | None:
+    if not await context.service.would_start("withdraw", args.app, args.platforms, args.version):
+        return None  # it would only be refused: run it, it says why
     return Question(
         f"Withdraw {args.app} {args.version} on {context.where(args.app, args.platforms)}? "
         "It leaves review (WeChat allows 5 withdrawals a day); it can be submitted again."

@@ -28,7 +28,7 @@ from handlers.releases.results import (
     PlatformResult,
     PlatformStatus,
 )
-from handlers.releases.review import ReviewActions
+from handlers.releases.review import ReviewActions, spent_words
 from handlers.releases.watcher import Watcher
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Step",
     "attempt",
     "explain",
+    "spent_words",
 ]
 
 

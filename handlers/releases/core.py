@@ -10,6 +10,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from handlers import policy
@@ -24,7 +25,7 @@ from handlers.releases.results import (
     PlatformResult,
 )
 from platforms import platform_class
-from platforms.base import Platform, recording
+from platforms.base import Platform, Quota, recording
 from platforms.errors import ConfigError, PlatformError, PlatformUnavailable, QuotaExceeded
 from storage import InvalidTransition, ReleaseState, StaleState, Store
 from storage.models import Release, ReleaseTarget
@@ -59,8 +60,12 @@ class ReleaseCore:
         self.adapters = dict(adapters)
         self.emulated = frozenset(emulated)
         self.listeners: list[Listener] = []  # hear of every change the platforms report
+        # hear of every timed release a use case cancelled (its job is taken off the clock)
+        self.timed_cancelled: list[Callable[[int], None]] = []
         self.freezes = Freezes(store, config.freezes)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # (app, platform) → (when read, its quotas): what cards ask before offering buttons
+        self._quotas_seen: dict[tuple[str, str], tuple[datetime, list[Quota]]] = {}
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -230,7 +235,7 @@ class Step:
             action or self.action,
             self.release.version,
             target.state,
-            withdraws_approved=self.adapter.withdraws_approved,
+            withdraws_decided=self.adapter.withdraws_decided,
         )
         return await self.refuse(why) if why else target
 

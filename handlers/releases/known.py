@@ -37,10 +37,17 @@ class Known:
 class VersionCheck:
     refusal: str = ""  # the version may not be uploaded (nothing is tried)
     jump: str = ""  # allowed, but unusual: ask the person first
+    unasked: tuple[str, ...] = ()  # platforms that could not say which versions they hold
+
+    def notes(self) -> tuple[str, ...]:
+        """What an upload that went ahead should still say about the check."""
+        return self.unasked
 
 
 class VersionGuard(ReleaseCore):
-    async def known(self, app: AppEntry, platform: str) -> Known:
+    async def known(self, app: AppEntry, platform: str, *, kept: bool = True) -> Known:
+        """What miniship and the platform know of ``app``'s versions there; ``kept``: also
+        the platform's list of versions it keeps (one more call; what is live needs none)."""
         views = [
             v
             for v in await self.store.latest(app.key, KNOWN_RELEASES)
@@ -51,14 +58,14 @@ class VersionGuard(ReleaseCore):
         adapter = self.adapters[platform]
         try:
             overview = await adapter.overview(app.key)
-            kept = [v.version for v in await adapter.versions(app.key)]
+            listed = [v.version for v in await adapter.versions(app.key)] if kept else []
         except (PlatformError, ConfigError) as exc:
             log.warning("versions of %s on %s unknown: %s", app.key, platform, exc)
             return Known(platform, live, tuple(dict.fromkeys(mine)), explain(exc))
         said = [overview.live_version, overview.trial_version]
         if overview.review is not None:
             said.append(overview.review.version)
-        found = [v for v in [*mine, *said, *kept] if v]
+        found = [v for v in [*mine, *said, *listed] if v]
         return Known(platform, overview.live_version or live, tuple(dict.fromkeys(found)))
 
     async def check_upload(self, app: AppEntry, names: Sequence[str], version: str) -> VersionCheck:
@@ -89,12 +96,19 @@ class VersionGuard(ReleaseCore):
         ]
         if top is not None and (top > new or outside):
             return VersionCheck(refusal=self._not_higher(version, top, known, app))
+        unasked = tuple(
+            f"could not ask {self.display(k.platform)} which versions it holds ({k.error}); "
+            "the version was checked against what miniship knows"
+            for k in known
+            if k.error
+        )
         why = versions.jump(new, top)
         if not why:
-            return VersionCheck()
+            return VersionCheck(unasked=unasked)
         return VersionCheck(
             jump=f"{why}. Alipay versions can never go down, so a mistyped high version "
-            f"cannot be undone. Upload {app.key} {version} anyway?"
+            f"cannot be undone. Upload {app.key} {version} anyway?",
+            unasked=unasked,
         )
 
     async def _mine(self, app: AppEntry, known: Known) -> set[str]:
@@ -122,7 +136,7 @@ class VersionGuard(ReleaseCore):
         """The version live on ``platform`` if it is higher than ``release`` (publishing
         would go back to an older version), else None. Versions made before the version
         rule are compared by upload order."""
-        known = await self.known(app, platform)
+        known = await self.known(app, platform, kept=False)  # under the claim: one call
         mine = versions.readable(release.version, app.version_prefix)
         live = versions.readable(known.live, app.version_prefix) if known.live else None
         if mine is not None and live is not None:

@@ -62,6 +62,7 @@ class ActionResult:
     version: str
     results: list[PlatformResult] = field(default_factory=list)
     refusal: str = ""  # the whole command was refused, nothing was tried
+    notes: tuple[str, ...] = ()  # said of the whole command ("could not ask WeChat …")
 
     @property
     def ok(self) -> bool:

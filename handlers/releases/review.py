@@ -7,12 +7,12 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handlers import policy
 from handlers.config import AppEntry
 from handlers.releases.core import Step, attempt, explain, join
-from handlers.releases.known import VersionGuard
+from handlers.releases.known import VersionCheck, VersionGuard
 from handlers.releases.results import ActionResult, Actor, CommandRefused, PlatformResult
 from platforms.base import BEIJING, Quota
 from platforms.errors import ConfigError, PlatformError, Unsupported
@@ -22,6 +22,9 @@ from storage.models import ReleaseTarget, utcnow
 __all__ = ["ReviewActions"]
 
 log = logging.getLogger(__name__)
+
+QUOTA_FRESH = timedelta(minutes=1)
+"""How long a card trusts a quota it read (a spent quota is refused at use anyway)."""
 
 _QUOTA_NEXT = {
     "submit": "the quota is the third-party platform's, shared by every mini program it "
@@ -42,15 +45,19 @@ class ReviewActions(VersionGuard):
         version: str,
         notes: str,
         template: str | None = None,
+        checked: VersionCheck | None = None,
     ) -> ActionResult:
+        """Upload ``version``; ``checked``: the version check made for this very command a
+        moment ago (its question), so the platforms are not asked twice."""
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
-        refusal = (await self.check_upload(app, names, version)).refusal
-        if refusal:
-            return await self.refuse(actor, "upload", app, version, refusal)
+        check = checked or await self.check_upload(app, names, version)
+        if check.refusal:
+            return await self.refuse(actor, "upload", app, version, check.refusal)
         release = await self.store.ensure_release(app.key, version, notes, actor.id)
         step = Step(self, actor, "upload", app, release)
-        return await self.fan_out(step, names, lambda one: self._upload(one, template))
+        result = await self.fan_out(step, names, lambda one: self._upload(one, template))
+        return dataclasses.replace(result, notes=(*result.notes, *check.notes()))
 
     async def submit(
         self,
@@ -200,6 +207,8 @@ class ReviewActions(VersionGuard):
             with contextlib.suppress(ActionTaken):  # it fired or was cancelled meanwhile
                 await self.store.move_timed(action, TimedState.CANCELLED, f"cancelled: {why}")
                 done.append(f"#{action.id}")
+                for hear in self.timed_cancelled:
+                    hear(action.id or 0)
                 await self.store.record(
                     actor=step.actor.id,
                     action="schedule",
@@ -240,6 +249,25 @@ class ReviewActions(VersionGuard):
             out.append(q)
         return out
 
+    async def spent_quotas(self, app: AppEntry, platform: str) -> list[Quota]:
+        """The quotas of ``app`` on ``platform`` that are spent, for a card deciding what to
+        offer: read at most once per :data:`QUOTA_FRESH`; a platform that cannot be asked
+        spends nothing (the action itself still checks before it calls)."""
+        adapter = self.adapters.get(platform)
+        if adapter is None or not adapter.quota_actions:
+            return []
+        now = utcnow()
+        seen = self._quotas_seen.get((app.key, platform))
+        if seen is None or now - seen[0] >= QUOTA_FRESH:
+            try:
+                found = await self.quotas(app, platform)
+            except (PlatformError, ConfigError) as exc:
+                log.warning("quotas of %s on %s unknown: %s", app.key, platform, exc)
+                found = []
+            seen = (now, found)
+            self._quotas_seen[(app.key, platform)] = seen
+        return [q for q in seen[1] if q.spent]
+
     async def _within_quota(self, step: Step) -> str | PlatformResult:
         """Words on what is left of ``step.action``'s quotas, or the refusal when one is
         spent.
@@ -255,10 +283,7 @@ class ReviewActions(VersionGuard):
             return ""
         spent = [q for q in quotas if q.spent]
         if spent:
-            return await step.refuse(
-                f"no {spent[0].what} left ({_quota_words(spent[0])}); "
-                + _QUOTA_NEXT.get(action, "")
-            )
+            return await step.refuse(f"{spent_words(spent[0])}; " + _QUOTA_NEXT.get(action, ""))
         # said once the action succeeded, so what is left after it
         after = [
             dataclasses.replace(q, remaining=q.remaining - 1)
@@ -266,6 +291,11 @@ class ReviewActions(VersionGuard):
             if q.remaining is not None
         ]
         return f" ({'; '.join(map(_quota_words, after))})" if after else ""
+
+
+def spent_words(q: Quota) -> str:
+    """ "no expedited reviews this month left (0 of 10 …)": a spent quota, for people."""
+    return f"no {q.what} left ({_quota_words(q)})"
 
 
 def _quota_words(q: Quota) -> str:

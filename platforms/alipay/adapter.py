@@ -46,7 +46,7 @@ class AlipayPlatform(AlipayUpload, AlipayReview, AlipayRelease, AlipayTrial, Ali
     single_trial_version = False  # development versions coexist; each can be submitted
     gray_steps: ClassVar[tuple[int, ...] | None] = (10, 30, 50)  # gray_strategy p10/p30/p50
     rollback_to_any = False  # rollback returns to the previous online version only
-    withdraws_approved = True  # audited.cancel: an approved version back to development
+    withdraws_decided = True  # audited.cancel: an approved or rejected version back to development
     # quotas: the base's none: the fact sheet documents no submit, expedite or withdraw
     # limit an API reports (only 5 template-built mini programs per template per day)
 

@@ -49,6 +49,8 @@ class WeChatPlatform(
     single_trial_version = True  # /wxa/commit overwrites the one trial version
     gray_steps = None  # any whole percentage 1–100, rising
     rollback_to_any = True  # revertcoderelease takes an app_version from the history
+    takes_version_prefix = True  # user_version is free text
+    quota_actions = frozenset({"submit", "expedite", "withdraw"})  # queryquota + counted here
 
     def __init__(
         self,

@@ -339,6 +339,8 @@ async def test_every_refusal_and_confirmation_is_in_the_history(session: Session
     )
     commands = Commands(service, RoleCheck(no_groups), confirm=("publish",))
     assert not (await commands.handle(Actor("U0DEV"), "upload demo wechat 1.0.0 notes")).error
+    assert not (await commands.handle(Actor("U0DEV"), "submit demo wechat 1.0.0")).error
+    session.decide_reviews()  # approved: the publish is worth asking about
     assert (await commands.handle(Actor("U0DEV"), "publish demo wechat 1.0.0")).error
     asked = await commands.handle(Actor("U0LEAD"), "publish demo wechat 1.0.0")
     assert asked.asked is not None

@@ -50,6 +50,7 @@ EXPECTED_ALIPAY = {
     S.APPROVED: ["publish", "withdraw"],
     S.IN_REVIEW: ["withdraw"],
     S.DELAYED: ["withdraw"],
+    S.REJECTED: ["submit", "withdraw"],  # back to development: audited.cancel
 }
 SUBMIT, PUBLISH, WITHDRAW = "ship_submit", "ship_publish", "ship_withdraw"
 ACTION_OF = {
@@ -639,3 +640,11 @@ def test_other_platforms_are_still_refused(platform: object) -> None:
     value = json.dumps({"app": "demo", "version": "1.2.0", "platform": platform})
     with pytest.raises(ValueError, match="bad platform"):
         parse_button_value(value)
+
+
+def test_publish_now_through_a_freeze_says_so_in_its_dialog() -> None:
+    (button,) = buttons(cards.publish_now(APP, "1.2.0", ["wechat"], "Held.", override=True))
+    assert cards.overrides(button["value"])
+    text = button["confirm"]["text"]["text"]
+    assert "whatever freeze or lock holds the app when you click" in text
+    assert "override is recorded in your name" in text and len(text) <= 300

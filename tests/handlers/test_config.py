@@ -14,6 +14,7 @@ from platforms.errors import ConfigError
 
 REPO = Path(__file__).parents[2]
 WECHAT = {"appid": "wx3a5f9c2e1b7d4f60", "template_id": 1}
+ALIPAY = {"app_id": "2021004100000001"}
 
 
 def test_the_repository_file_loads() -> None:
@@ -34,6 +35,7 @@ def test_timezones_default_and_per_app() -> None:
     )
     assert config.apps["a"].timezone.key == "Europe/Berlin"
     assert config.apps["b"].timezone.key == "UTC"
+    assert config.timezone.key == "Europe/Berlin"  # what spans apps (freeze all) uses it
     assert parse_config({"apps": {"a": {"wechat": WECHAT}}}).apps["a"].timezone.key == (
         "Asia/Shanghai"
     )
@@ -66,6 +68,10 @@ def test_secrets_come_from_env_or_files(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ({"app": {}}, "unknown top-level key(s) app"),
         ({"apps": []}, "[apps] must be a table"),
         ({"apps": {"a": 3}}, "[apps.a] must be a table"),
+        (
+            {"apps": {"a": {"version_prefix": "v", "wechat": WECHAT, "alipay": ALIPAY}}},
+            "version_prefix 'v' cannot be used: Alipay takes digits-only versions",
+        ),
     ],
 )
 def test_bad_config_is_explained(data: dict[str, object], message: str) -> None:
@@ -244,3 +250,8 @@ def test_bad_channels_and_digests_are_explained(data: dict[str, object], message
 def test_mistakes_in_an_unused_channel_table_are_explained(section: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         parse_config({"apps": channel_apps(a="C0AAA"), "channels": {"C0BBB": section}})
+
+
+def test_a_version_prefix_is_for_apps_whose_platforms_all_take_it() -> None:
+    config = parse_config({"apps": {"a": {"version_prefix": "v", "wechat": WECHAT}}})
+    assert config.apps["a"].version_prefix == "v"

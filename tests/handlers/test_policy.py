@@ -65,12 +65,12 @@ def test_every_state_has_words_and_a_moment(state: ReleaseState) -> None:
 
 
 def test_withdraw_of_an_approved_version_depends_on_the_platform() -> None:
-    assert policy.allows("withdraw", S.APPROVED, withdraws_approved=True)
-    assert not policy.allows("withdraw", S.APPROVED, withdraws_approved=False)
-    assert policy.refusal("withdraw", "1.0", S.APPROVED, withdraws_approved=False) == (
+    assert policy.allows("withdraw", S.APPROVED, withdraws_decided=True)
+    assert not policy.allows("withdraw", S.APPROVED, withdraws_decided=False)
+    assert policy.refusal("withdraw", "1.0", S.APPROVED, withdraws_decided=False) == (
         "1.0 is approved, not in review; nothing to withdraw"
     )
-    assert policy.refusal("withdraw", "1.0", S.IN_REVIEW, withdraws_approved=False) == ""
+    assert policy.refusal("withdraw", "1.0", S.IN_REVIEW, withdraws_decided=False) == ""
 
 
 def test_every_action_leads_where_the_state_machine_allows() -> None:

@@ -69,6 +69,41 @@ async def test_a_version_off_the_rule_is_refused_before_any_platform(
     assert events[0].action == "upload" and events[0].outcome == "refused"
 
 
+async def test_an_upload_says_when_a_platform_could_not_say_its_versions(
+    session: Session,
+) -> None:
+    wechat = session.runtime.emulators["wechat"]
+    wechat.inject("*", "unavailable", times=3)  # the version reads before the upload
+    out = await session.run("upload demo 1.2.0 first")
+    assert "✓ Alipay" in out, out
+    assert "⚠ could not ask WeChat which versions it holds" in out, out
+    assert "checked against what miniship knows" in out
+
+
+async def test_an_upload_asks_each_platform_for_its_versions_once(session: Session) -> None:
+    wechat = session.runtime.emulators["wechat"]
+    history = "/wxa/revertcoderelease?action=get_history_version"
+    await session.run("upload demo 1.2.0 first")
+    assert wechat.calls.get(history, 0) == 1  # type: ignore[attr-defined]
+    await session.run("upload demo 3.0.0 big")  # asked about, not answered (a script)
+    await session.run("upload demo 3.0.0 big --yes")
+    assert wechat.calls.get(history, 0) == 3  # type: ignore[attr-defined]
+
+
+def test_an_apps_prefix_is_the_one_spelling_of_its_versions() -> None:
+    from handlers import versions
+
+    assert versions.read("v1.2.0", "v") == versions.Version(1, 2, 0)
+    for typed, said in (
+        ("1.2.0", "this app's versions start with `v`; write v1.2.0"),
+        ("V1.2.0", "`v` is this app's prefix (Alipay takes digits only); write v1.2.0"),
+        ("v1.2", "write v1.2.0"),
+    ):
+        with pytest.raises(versions.VersionError, match=re.escape(said)):
+            versions.read(typed, "v")
+    assert versions.readable("1.2.0", "v") == versions.Version(1, 2, 0)  # still compared
+
+
 async def test_a_version_not_above_what_is_known_is_refused_with_the_picture(
     session: Session,
 ) -> None:
@@ -151,6 +186,23 @@ def _commands(session: Session, lifetime: timedelta = timedelta(minutes=10)) -> 
     )
 
 
+async def test_a_command_that_would_only_be_refused_is_not_asked_about(
+    session: Session,
+) -> None:
+    rt = session.runtime
+    commands = Commands(rt.service, timed=rt.timed, admin=rt.admin, confirm={"publish"})
+    await session.run("upload demo wechat 1.0.0 first")
+    await session.run("submit demo wechat 1.0.0")
+    out = await commands.handle(ME, "publish demo wechat 1.0.0")  # still in review
+    assert out.asked is None and "only an approved version can be published" in out.text
+    out = await commands.handle(ME, "publish demo wechat 9.9.9")
+    assert out.asked is None and "was never uploaded" in out.text, out.text
+    session.decide_reviews()  # approved on the platform; miniship has not heard yet
+    asked = await commands.handle(ME, "publish demo wechat 1.0.0")
+    assert asked.asked is not None and asked.text.startswith("Publish demo 1.0.0 on WeChat?")
+    assert await session.state("1.0.0", "wechat") is S.APPROVED  # asked, not published
+
+
 async def test_a_destructive_command_asks_and_only_its_requester_answers(
     session: Session,
 ) -> None:
@@ -220,18 +272,33 @@ async def test_an_unknown_command_in_the_setting_is_a_config_error(session: Sess
 # -- state kept true ----------------------------------------------------------------------
 
 
+class Planned(NoPlanner):
+    """Remembers what is on the clock."""
+
+    def __init__(self) -> None:
+        self.jobs: set[int] = set()
+
+    def plan(self, action: TimedAction, remind_at: datetime | None) -> None:
+        self.jobs.add(action.id or 0)
+
+    def unplan(self, action_id: int) -> None:
+        self.jobs.discard(action_id)
+
+
 async def test_withdrawing_cancels_the_versions_timed_releases(session: Session) -> None:
-    session.runtime.timed.planner = NoPlanner()
+    session.runtime.timed.planner = planner = Planned()
     commands = _commands(session)
     await session.run("upload demo wechat 1.0.0 first")
     await session.run("submit demo wechat 1.0.0")
     planned = await commands.handle(ME, "publish demo wechat 1.0.0 in 1h")
     assert "Timed release #1" in planned.text, planned.text
+    assert planner.jobs == {1}
     out = await session.run("withdraw demo wechat 1.0.0")
     assert "✓ WeChat  withdrawn from review" in out, out
     assert "timed release #1 cancelled (nothing will be published then)" in out, out
     action = await session.runtime.store.timed(1)
     assert action is not None and action.state == "cancelled"
+    assert planner.jobs == set()  # off the clock too
     events = await session.runtime.store.history("demo", 10)
     assert any(e.action == "schedule" and "#1 cancelled" in e.message for e in events)
 
@@ -381,6 +448,37 @@ async def test_a_freeze_refuses_going_live_until_lifted(session: Session) -> Non
     assert ("unfreeze", "ok") in events
 
 
+async def test_unfreeze_says_what_still_holds_and_all_holds_show_in_app_history(
+    session: Session,
+) -> None:
+    await session.run("freeze all until 23:59 code freeze")
+    await session.run("lock demo payments")
+    out = await session.run("unfreeze demo")
+    assert "No freeze of demo set from chat is in force or to come; still in force:" in out
+    assert "every app is frozen by console:tester" in out and "`unfreeze all`" in out, out
+    assert "demo is locked by console:tester until unlocked (payments) — `unlock demo`" in out
+    assert "may go live again" not in out
+    out = await session.run("unfreeze all")
+    assert "Lifted freeze #1 of all; still in force:" in out and "`unlock demo`" in out, out
+    out = await session.run("unlock demo")
+    assert "Lifted lock #2 of demo; releases may go live again." in out, out
+    history = await session.run("history demo")
+    assert "freeze" in history and "code freeze" in history, history
+    assert "lifted freeze #1" in history, history
+
+
+async def test_times_for_all_apps_are_in_the_files_zone(session: Session) -> None:
+    service = session.runtime.service
+    demo = service.app("demo")
+    tokyo = dataclasses.replace(demo, key="tokyo", timezone=ZoneInfo("Asia/Tokyo"))
+    service.config = dataclasses.replace(
+        service.config, apps={"demo": demo, "tokyo": tokyo}, timezone=ZoneInfo("Europe/Berlin")
+    )
+    out = await session.run("freeze all for 2h incident")
+    assert "CET" in out and "CST" not in out, out
+    assert "CET" in await session.run("history all")
+
+
 async def test_override_needs_its_role_and_a_reason_and_is_recorded(session: Session) -> None:
     await approved(session, "1.0.0", "wechat")
     await session.run("lock all investigating payments")
@@ -392,6 +490,7 @@ async def test_override_needs_its_role_and_a_reason_and_is_recorded(session: Ses
     assert out.error and "say why after --override" in out.text, out.text
     out = await commands.handle(ME, "publish demo wechat 1.0.0 --override hotfix for checkout")
     assert "✓ WeChat" in out.text, out.text
+    assert "⚠ Override recorded: hotfix for checkout — 🔒 every app is locked by" in out.text
     events = await rt.store.history("demo", 20)
     (override,) = [e for e in events if e.outcome == "override"]
     assert override.actor == "console:me" and override.action == "publish"
@@ -575,9 +674,17 @@ async def test_a_rejection_shows_its_reason_screenshots_and_next_steps(
     assert "reason:" in out
     assert "next: fix what the reviewers found, then `submit demo wechat 1.0.0` again" in out
     assert "`upload demo wechat <version> <notes>`" in out
+    # Alipay can send a rejected version back to development; WeChat has nothing to undo
+    assert "`withdraw demo alipay 1.0.0`" in out and "withdraw demo wechat" not in out
     saved = sorted((tmp_path / "qr").glob("demo-1.0.0-wechat-review-*.png"))
     assert len(saved) == 2 and all(p.read_bytes().startswith(b"\x89PNG") for p in saved)
     assert "screenshot at http" in out  # Alipay gives links: shown, never fetched
+    out = await session.run("withdraw demo 1.0.0")
+    assert "✓ Alipay" in out and "back to development" in out, out
+    assert "WeChat" in out and "nothing to withdraw" in out, out
+    assert await session.state("1.0.0", "alipay") is ReleaseState.WITHDRAWN
+    out = await session.run("submit demo alipay 1.0.0")
+    assert "✓ Alipay" in out, out
 
 
 async def test_a_delayed_review_offers_expedite_where_the_platform_takes_it(

@@ -99,6 +99,16 @@ async def test_a_typed_publish_asks_and_only_the_requester_confirms(
         assert ("U0LEAD", "ok") in outcomes
 
 
+async def test_yes_typed_in_slack_still_asks(tmp_path: Path, database_url: str) -> None:
+    async with open_world(tmp_path, database_url, confirm={"publish"}) as world:
+        await approved_on_wechat(world)
+        await world.command("publish demo wechat 1.0.0 --yes", user="U0LEAD")
+        text, _ = question_of(await question_asked(world))
+        assert text.startswith("Publish demo 1.0.0 on WeChat?")
+        assert "`--yes` is for scripts; here, answer with the buttons." in text
+        assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+
+
 async def test_cancel_and_card_buttons(tmp_path: Path, database_url: str) -> None:
     async with open_world(tmp_path, database_url, confirm={"publish"}) as world:
         await approved_on_wechat(world)

@@ -471,3 +471,17 @@ async def test_a_rejection_posts_its_screenshots_and_offers_resubmit(world: Worl
     assert resubmit["text"]["text"] == "Resubmit"
     replies = [r["text"] for r in world.slack.replies("C0RELEASE", release.card_ts)]
     assert any("next: fix what the reviewers found" in t for t in replies), replies
+
+
+async def test_the_card_offers_no_expedite_once_the_quota_is_spent(world: World) -> None:
+    world.runtime.emulators["wechat"].speedup_limit = 0  # type: ignore[attr-defined]
+    await world.command("upload demo wechat 1.0.0 checkout")
+    await world.slack.wait_for("chat.postMessage", count=2)
+    await world.settled()
+    await world.command("submit demo wechat 1.0.0")
+    await world.settled()
+    assert await world.state("1.0.0", "wechat") is ReleaseState.IN_REVIEW
+    card = card_of(world)
+    assert set(buttons(card)) == {"ship_withdraw:wechat"}
+    footer = json.dumps(card["blocks"][-1], ensure_ascii=False)
+    assert "WeChat: no expedited reviews this month left (0 of 0" in footer, footer

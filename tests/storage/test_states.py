@@ -53,7 +53,7 @@ DOCUMENTED: list[tuple[str, str]] = [
     ("approved", "publishing"),  # publish: the claim, a compare-and-set
     ("approved", "gray"),  # a staged release
     ("approved", "released"),  # published in the platform's console
-    ("approved", "withdrawn"),  # withdrawn in the platform's console
+    ("approved", "withdrawn"),  # withdrawn here (Alipay) or in the platform's console
     ("approved", "superseded"),  # a newer version was submitted
     ("gray", "gray"),  # the percentage grows
     ("gray", "publishing"),  # publish completes it
@@ -63,6 +63,7 @@ DOCUMENTED: list[tuple[str, str]] = [
     ("publishing", "approved"),  # the publish failed
     ("publishing", "gray"),  # the publish failed
     ("rejected", "in_review"),  # resubmit
+    ("rejected", "withdrawn"),  # back to development (Alipay audited.cancel)
     ("rejected", "superseded"),
     ("withdrawn", "in_review"),  # resubmit
     ("withdrawn", "superseded"),
@@ -191,7 +192,8 @@ def test_refusal_names_what_may_come_next(state: str) -> None:
         pytest.param(
             "rejected",
             "publishing",
-            "cannot go from rejected to publishing; from rejected comes in_review, superseded",
+            "cannot go from rejected to publishing; "
+            "from rejected comes in_review, withdrawn, superseded",
             id="rejected->publishing",
         ),
     ],
