@@ -254,11 +254,11 @@ class SlackBinding:
         if command is None:
             await answer("That button is not one miniship made; nothing was done.", False)
             return
-        # a button that confirms in Slack's own dialog was confirmed by the click
-        yes = " --yes" if command.button is not None and command.button.confirm else ""
-        line = f"{command.name} {app_key} {platform} {version}{yes}"
+        line = f"{command.name} {app_key} {platform} {version}"
         if cards.overrides(value):  # "Publish now" on a release a freeze held
             line += " --override clicked Publish now on a release held by a freeze"
+        if command.button is not None and command.button.confirm:
+            line += " --yes"  # confirmed in Slack's own dialog; the last word, as always
         await self.run(user, line, channel, answer)
 
     # -- the release card ---------------------------------------------------------------

@@ -4,6 +4,7 @@ missed release offers a "Publish now" button that works."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +18,8 @@ from handlers import cards
 from handlers.commands import action_id
 from storage import ReleaseState, TimedState
 from storage.models import TimedAction, utcnow
-from tests.slack.test_release_flow import REVIEW, World, card_of, open_world
+from tests.slack import requests as slack_requests
+from tests.slack.test_release_flow import REVIEW, SECRET, World, card_of, open_world
 
 
 @pytest.fixture
@@ -118,3 +120,53 @@ async def test_a_missed_release_offers_publish_now(world: World) -> None:
     await world.settled()
     assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED
     assert await world.state("1.0.0", "alipay") is ReleaseState.RELEASED
+
+
+async def test_a_held_release_goes_out_through_publish_now_only_with_the_override_role(
+    world: World,
+) -> None:
+    config = world.runtime.config
+    demo = config.apps["demo"]
+    roles = demo.roles.model_copy(update={"override": ("U0LEAD",)})
+    config.apps["demo"] = dataclasses.replace(demo, roles=roles)  # type: ignore[index]
+    ts = await approved(world)
+    await said_to(world, "freeze demo for 3h payments migration", "U0LEAD")
+    await said_to(world, "publish demo wechat 1.0.0 in 1h", "U0LEAD")
+    async with world.runtime.store.session() as s:
+        await s.exec(update(TimedAction).where(col(TimedAction.id) == 1).values(due_at=utcnow()))
+        await s.commit()
+    await world.runtime.timed.fire(1)
+    await world.settled()
+    assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+    held = world.slack.replies("C0RELEASE", ts)[-1]
+    assert "✋ Held: timed release #1" in held["text"], held["text"]
+    (button,) = [e for b in held["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert cards.overrides(button["value"])
+    assert "whatever freeze or lock holds the app" in button["confirm"]["text"]["text"]
+
+    async def click(user: str) -> list[str]:
+        before = len(world.slack.calls("response_url"))
+        body, headers = slack_requests.block_action(
+            SECRET,
+            button["action_id"],
+            button["value"],
+            user=user,
+            channel="C0RELEASE",
+            response_url=world.slack.response_url(f"now-{user}"),
+        )
+        assert (await world.post(body, headers)).status_code == 200
+        await world.settled()
+        return [c.params["text"] for c in world.slack.calls("response_url")[before:]]
+
+    (refused,) = await click("U0DEV")
+    assert "*publish* role" in refused, refused
+    assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
+    said = await click("U0LEAD")
+    for _ in range(100):
+        if await world.state("1.0.0", "wechat") is ReleaseState.RELEASED:
+            break
+        await asyncio.sleep(0.05)
+    assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED, said
+    _, events = await world.runtime.service.history("demo")
+    (override,) = [e for e in events if e.outcome == "override"]
+    assert override.actor == "U0LEAD" and "payments migration" in override.message
