@@ -1,7 +1,8 @@
 """Fixtures for the whole suite.
 
 - The network is closed: any connection to a non-loopback address fails the test.
-- ``database_url`` runs a test on SQLite and on PostgreSQL. PostgreSQL is a throwaway
+- ``database_url`` runs a test on SQLite and on PostgreSQL (end-to-end tests of commands
+  and Slack on SQLite only, unless marked ``both_databases``). PostgreSQL is a throwaway
   server started with initdb/pg_ctl for the session; without them the PostgreSQL half
   is skipped, except under CI=true where it must run.
 """
@@ -109,9 +110,27 @@ async def fresh_postgres_database(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# The end-to-end tests of commands, cards and Slack run on SQLite: the SQL they reach is run
+# on both databases by tests/storage and by the tests marked ``both_databases`` (races,
+# the audit queries, the scheduler's job table, one whole release each way in).
+_SQLITE_ONLY = ("handlers", "slack")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database_url" not in metafunc.fixturenames:
+        return
+    folder = metafunc.definition.path.parent.name
+    marked = metafunc.definition.get_closest_marker
+    params: list[Any] = [] if marked("postgresql_only") else ["sqlite"]
+    if marked("both_databases") or marked("postgresql_only") or folder not in _SQLITE_ONLY:
+        params.append(pytest.param("postgresql", marks=pytest.mark.postgres))
+    metafunc.parametrize("database_url", params, indirect=True)
+
+
+@pytest.fixture
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new, empty database: an SQLite file, or a PostgreSQL database."""
+    """A new, empty database: an SQLite file, or a PostgreSQL database (see
+    :func:`pytest_generate_tests` for which tests get which)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'miniship.db'}"
     admin: str = request.getfixturevalue("postgres_server")

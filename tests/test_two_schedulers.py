@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import pytest
 from sqlmodel import select
 
 from storage import ReleaseState, Store, TimedState, make_engine
@@ -51,6 +52,7 @@ def _stop(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=10)
 
 
+@pytest.mark.postgresql_only  # replicas share PostgreSQL; SQLite's CAS: tests/storage
 async def test_two_schedulers_publish_a_timed_release_once(
     tmp_path: Path, database_url: str
 ) -> None:

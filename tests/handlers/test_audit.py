@@ -26,6 +26,8 @@ from storage import Store
 from storage.models import Event
 from tests.handlers.harness import Session
 
+pytestmark = pytest.mark.both_databases  # its SQL matters: both databases
+
 P = ["wechat", "alipay"]
 NOW = datetime(2026, 12, 10, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -81,6 +81,7 @@ async def test_spent_audit_quota_refuses_submit_before_asking(session: Session) 
     assert "spent" in out
 
 
+@pytest.mark.both_databases
 async def test_withdrawals_are_counted_and_the_sixth_of_a_day_refused(session: Session) -> None:
     await session.run("upload demo wechat 1.0.0 first")
     for n in range(5):
@@ -163,6 +164,7 @@ async def test_alipay_offline_and_version_list(session: Session) -> None:
     assert "WeChat has no offline" in out
 
 
+@pytest.mark.both_databases
 async def test_connect_stores_the_grant_and_apps_shows_it(session: Session) -> None:
     rt = session.runtime
     rt.emulators["wechat"].revoke(WECHAT_APPID)  # type: ignore[attr-defined]

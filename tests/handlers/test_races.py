@@ -20,6 +20,8 @@ from storage import ReleaseState, Store, make_engine
 from tests.handlers.harness import REVIEW, settings_for
 from tests.helpers import FakeClock, clocked_runtime, release_state
 
+pytestmark = pytest.mark.both_databases  # its SQL matters: both databases
+
 S = ReleaseState
 ME = Actor("console:me")
 

@@ -124,6 +124,7 @@ async def move_due(b: Bot, action_id: int, due: datetime) -> None:
 # -- planning -------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 async def test_a_timed_publish_fires_once_at_its_time(tmp_path: Path, database_url: str) -> None:
     async with bot(tmp_path, database_url, reminder_minutes=0.02) as b:  # 1.2 s before
         await b.approved()
@@ -249,6 +250,7 @@ async def test_a_newer_live_version_stops_an_older_timed_publish(
 # -- restarts ---------------------------------------------------------------------------------
 
 
+@pytest.mark.both_databases
 async def test_a_restart_before_the_fire_time_still_fires_once(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -264,6 +266,7 @@ async def test_a_restart_before_the_fire_time_still_fires_once(
         assert b.said().count("published as planned") == 1
 
 
+@pytest.mark.both_databases
 async def test_a_plan_lost_from_the_job_table_is_planned_again(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -321,6 +324,7 @@ async def test_back_after_the_grace_period_it_reports_a_miss_and_publishes_nothi
         assert "✓ WeChat" in await b.run("publish demo wechat 1.0.0")
 
 
+@pytest.mark.both_databases
 async def test_a_plan_left_running_by_a_dead_process_is_settled(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -373,6 +377,7 @@ async def test_no_reminder_when_planned_inside_the_reminder_window_or_turned_off
         assert "remind:1" not in {j.id for j in b.scheduler.aps.get_jobs()}
 
 
+@pytest.mark.both_databases
 async def test_a_plan_the_scheduler_could_not_take_is_not_left_behind(
     tmp_path: Path, database_url: str
 ) -> None:
@@ -410,6 +415,7 @@ async def test_a_long_review_is_nudged_once_per_threshold(
         assert b.said().count("⏳") == 2
 
 
+@pytest.mark.both_databases
 async def test_the_digest_tells_what_is_in_review_released_and_planned(
     tmp_path: Path, database_url: str
 ) -> None:

@@ -9,20 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from handlers import cards
 from handlers.commands import action_id
 from storage import ReleaseState
 from tests.slack import requests as slack_requests
 from tests.slack.test_release_flow import REVIEW, SECRET, World, card_of, open_world
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: these tests are about Slack's side (buttons, modals, DMs); the SQL they
-    reach runs on both databases in tests/storage and tests/handlers."""
-    return f"sqlite:///{tmp_path / 'miniship.db'}"
 
 
 async def approved_on_wechat(world: World) -> None:

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.slack.fake_slack import dm_channel
 from tests.slack.test_release_flow import open_world
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: these tests are about Slack's side (buttons, modals, DMs); the SQL they
-    reach runs on both databases in tests/storage and tests/handlers."""
-    return f"sqlite:///{tmp_path / 'miniship.db'}"
 
 
 async def test_the_export_goes_to_the_askers_dm(tmp_path: Path, database_url: str) -> None:

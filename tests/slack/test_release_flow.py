@@ -162,6 +162,7 @@ def buttons(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
+@pytest.mark.both_databases
 async def test_a_whole_release_from_slack_on_both_platforms(world: World) -> None:
     response = await world.command("upload demo 1.0.0 First public version: cart and checkout.")
     assert response.status_code == 200  # acknowledged; the work continues after the ack
@@ -252,6 +253,7 @@ async def test_errors_and_help_are_ephemeral(world: World) -> None:
     assert world.slack.calls("chat.postMessage") == []
 
 
+@pytest.mark.both_databases
 async def test_a_double_click_publishes_once(world: World) -> None:
     await world.command("upload demo wechat 1.0.0 notes")
     await world.slack.wait_for("chat.postMessage", count=2)

@@ -31,13 +31,6 @@ S = ReleaseState
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """SQLite only: these tests are about Slack's side (buttons, modals, DMs); the SQL they
-    reach runs on both databases in tests/storage and tests/handlers."""
-    return f"sqlite:///{tmp_path / 'miniship.db'}"
-
-
-@pytest.fixture
 async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
     """The Slack world of test_release_flow, with the scheduler running as in `serve`."""
     async with open_world(tmp_path, database_url, scheduler=True) as opened:
