@@ -19,18 +19,20 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import platforms
 from handlers.admin import Admin
+from handlers.apps import AppBook
 from handlers.commands import Commands
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
@@ -62,13 +64,17 @@ WATCH_SECONDS = 300.0
 @dataclass
 class Runtime:
     settings: Settings
-    config: MinishipConfig
     store: Store
     service: ReleaseService
     timed: TimedReleases
     admin: Admin
     server: EmulatorServer | None = None
     emulators: dict[str, Emulator] = field(default_factory=dict)
+
+    @property
+    def config(self) -> MinishipConfig:
+        """The apps and channels in force: miniship.toml's and those kept in the database."""
+        return self.service.config
 
     def commands(self, **kwargs: Any) -> Commands:
         """The commands as this process's settings configure them (what asks first)."""
@@ -122,21 +128,32 @@ async def open_runtime(
         await migrate(engine)
         store = Store(engine)
         await store.sync_apps({k: a.name for k, a in config.apps.items()})
-        emulators = _emulators_needed(settings, config, clock)
+        stored = {
+            name
+            for row in await store.apps()
+            if row.retired_at is None and row.definition
+            for name in row.definition
+            if name in platforms.names()
+        }
+        emulators = _emulators_needed(settings, config, stored, clock)
         if emulators:
             server = EmulatorServer(list(emulators.values()))
             await server.start()
         for name in platforms.names():
-            apps = config.platform_apps(name)
-            if not apps:
-                continue
             cls = platforms.platform_class(name)
             if name in emulators:
                 assert server is not None
-                given = emulators[name].provision(server.base_url(name), apps)
-                adapters[name] = cls(given.settings, given.apps, clock=clock)
-            else:
-                adapters[name] = cls(cls.Settings(), apps, clock=clock)
+                given = emulators[name].provision(server.base_url(name), {})
+                adapters[name] = cls(given.settings, {}, clock=clock)
+            elif config.platform_apps(name) or cls.is_configured(cls.Settings()):
+                adapters[name] = cls(cls.Settings(), {}, clock=clock)
+
+        def provision(name: str, apps: Mapping[str, BaseModel]) -> Mapping[str, BaseModel]:
+            """An emulated platform registers the apps and gives credentials it accepts."""
+            if name not in emulators or server is None:
+                return apps
+            return emulators[name].provision(server.base_url(name), apps).apps
+
         # with every platform emulated a key of our own will do; real credentials need one
         # the operator keeps (a key file next to the database would protect little)
         generated = settings.emulator_state.parent / "secret.key"
@@ -148,9 +165,11 @@ async def open_runtime(
         for adapter in adapters.values():
             adapter.vault = vault
         service = ReleaseService(store, config, adapters, emulated=list(emulators))
+        book = AppBook(service, provision)
+        await book.load()  # the apps added from chat or by a platform join the file's
         timed = TimedReleases(service, TimedRules.from_settings(settings))
-        admin = Admin(service, settings.public_url)
-        yield Runtime(settings, config, store, service, timed, admin, server, emulators)
+        admin = Admin(service, settings.public_url, book)
+        yield Runtime(settings, store, service, timed, admin, server, emulators)
     finally:
         for adapter in adapters.values():
             await adapter.aclose()
@@ -160,16 +179,24 @@ async def open_runtime(
 
 
 def _emulators_needed(
-    settings: Settings, config: MinishipConfig, clock: Callable[[], float]
+    settings: Settings, config: MinishipConfig, stored: set[str], clock: Callable[[], float]
 ) -> dict[str, Emulator]:
-    """An emulator for each configured platform that runs without real credentials."""
+    """An emulator for each platform in use that runs without real credentials: one with
+    apps in miniship.toml or in the database (``stored``), or any, when no platform has
+    credentials at all (trying miniship out: apps may be added for either)."""
     out: dict[str, Emulator] = {}
-    for name in platforms.names():
-        if not config.platform_apps(name):
+    names = platforms.names()
+    classes = [platforms.platform_class(n) for n in names]
+    trying = not any(cls.is_configured(cls.Settings()) for cls in classes)
+    for name in names:
+        if not (config.platform_apps(name) or name in stored or trying):
             continue
         cls = platforms.platform_class(name)
         configured = cls.is_configured(cls.Settings())
         if settings.emulators == "off" and not configured:
+            if not config.platform_apps(name):
+                continue  # apps added later for it are refused: nothing to call
+
             raise ConfigError(
                 f"{cls.display_name} has no credentials and MINISHIP_EMULATORS=off; "
                 f"set them (see README) or remove the [apps.*.{name}] sections"
@@ -180,6 +207,7 @@ def _emulators_needed(
                 state_path=settings.emulator_state / f"{name}.json",
                 clock=clock,
             )
+            out[name].add_merchants(settings.emulator_merchants)
     return out
 
 

@@ -1,4 +1,5 @@
-"""The platform account's own business: templates, authorizations, quotas.
+"""The platform account's own business: templates, authorizations, quotas, and which apps
+miniship releases (:mod:`handlers.apps`).
 
 These act on a third-party platform as a whole (its template library) or on the link
 between it and a mini program (``connect``), not on one release; the release use cases
@@ -15,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from handlers.apps import AppBook
 from handlers.config import AppEntry
 from handlers.releases import Actor, CommandRefused, ReleaseService, attempt, explain
 from handlers.views import AppAccess, PlatformQuotas, TemplateList
@@ -44,10 +46,14 @@ class Admin:
     ``listeners`` hear of every completed authorization.
     """
 
-    def __init__(self, service: ReleaseService, public_url: str | None) -> None:
+    def __init__(
+        self, service: ReleaseService, public_url: str | None, apps: AppBook | None = None
+    ) -> None:
         self.service = service
         self.public_url = public_url.rstrip("/") if public_url else None
         self.listeners: list[Granted] = []
+        self.apps = apps or AppBook.of(service)
+        """Which apps miniship releases: added, changed, tagged, removed."""
 
     def _with_templates(self, chosen: Sequence[str]) -> list[str]:
         names = list(chosen) or list(self.service.adapters)

@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -62,15 +63,23 @@ __all__ = [
     "ROLE_NAMES",
     "AppEntry",
     "ChannelEntry",
+    "DefinedApp",
     "MinishipConfig",
     "Roles",
     "Settings",
+    "check_tags",
     "load_config",
+    "parse_app",
+    "with_apps",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_DIGEST = "09:30"
 CHANNEL = r"^[CGD][A-Z0-9]{2,}$"
+APP_KEY = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+TAG = r"[a-z0-9][a-z0-9_-]{0,31}"
 
 
 class Settings(BaseSettings):
@@ -88,6 +97,9 @@ class Settings(BaseSettings):
     emulators: Literal["auto", "on", "off"] = "auto"
     """auto: emulate each platform that has no credentials; on: emulate all; off: none."""
     emulator_review_seconds: float = Field(30.0, gt=0)
+    emulator_merchants: int = Field(3, ge=0, le=5000)
+    """Mini programs that authorized the emulated platform outside miniship: what
+    ``apps sync wechat`` finds when trying miniship out."""
     emulator_state: Path = Path("var/emulators")
     """Folder where in-process emulators keep their state between runs."""
     qr_dir: Path = Path("var/qr")
@@ -148,6 +160,21 @@ override: act during a freeze or lock (with a reason)."""
 EVERYONE = "*"
 
 
+def check_tags(tags: Sequence[str]) -> list[str]:
+    """``tags`` once each, in order; ValueError naming the first that is not a tag."""
+    for tag in tags:
+        if not re.fullmatch(TAG, tag):
+            raise ValueError(f"{tag!r} is not a tag: lower-case letters, digits, - and _ (≤ 32)")
+    return list(dict.fromkeys(tags))
+
+
+def _slack_ids(value: tuple[str, ...]) -> tuple[str, ...]:
+    for item in value:
+        if item != EVERYONE and not re.fullmatch(r"[UWS][A-Z0-9]{2,}", item):
+            raise ValueError(f'{item!r} is not a Slack user id (U…/W…), user-group id (S…) or "*"')
+    return value
+
+
 class Roles(BaseModel):
     """Who may do what with one app: Slack user ids (U…, W…), user-group ids (S…) or "*"."""
 
@@ -161,12 +188,7 @@ class Roles(BaseModel):
     @field_validator("view", "release", "publish", "override")
     @classmethod
     def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            if item != EVERYONE and not re.fullmatch(r"[UWS][A-Z0-9]{2,}", item):
-                raise ValueError(
-                    f'{item!r} is not a Slack user id (U…/W…), user-group id (S…) or "*"'
-                )
-        return value
+        return _slack_ids(value)
 
     @property
     def open(self) -> bool:
@@ -184,6 +206,8 @@ class AppEntry:
     roles: Roles = field(default_factory=Roles)
     version_prefix: str = ""  # a prefix new versions carry, e.g. "v" (WeChat-only apps)
     approvals: int = 0  # 1: publish, rollback and offline need a second person
+    tags: tuple[str, ...] = ()  # groups it belongs to: `status @shops`
+    source: str = "file"  # miniship.toml; "chat" (app add); a platform ("wechat": sync)
 
 
 @dataclass(frozen=True)
@@ -208,9 +232,19 @@ class MinishipConfig:
     freezes: tuple[FreezeWindow, ...] = ()  # [[freeze]] windows
     # the file's own zone: for what spans apps (freeze all)
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
+    admins: tuple[str, ...] = ()  # who may add, change and remove apps (Slack ids)
+    admin_channel: str | None = None  # where apps a platform added or retired are said
+    data: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the file as read
+    file_apps: Mapping[str, AppEntry] | None = None  # the file's apps (None: ``apps``)
+    source: str = "miniship.toml"
 
     def app(self, key: str) -> AppEntry | None:
         return self.apps.get(key)
+
+    @property
+    def in_file(self) -> Mapping[str, AppEntry]:
+        """The apps miniship.toml defines, as it defines them (no chat-set tags)."""
+        return self.apps if self.file_apps is None else self.file_apps
 
     def platform_apps(self, platform: str) -> dict[str, BaseModel]:
         """Every app's config section for ``platform``."""
@@ -226,6 +260,12 @@ class _AppSection(BaseModel):
     roles: Roles = Field(default_factory=Roles)
     version_prefix: str = Field("", pattern=r"^[A-Za-z]{0,8}$")
     approvals: int = Field(0, ge=0, le=1)
+    tags: tuple[str, ...] = ()
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_tags(value))
 
 
 class _ChannelSection(BaseModel):
@@ -254,66 +294,134 @@ def _zone(name: str, where: str) -> ZoneInfo:
 
 def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> MinishipConfig:
     """Validate a parsed apps file; every problem is a ConfigError naming where it is."""
-    unknown = set(data) - {"timezone", "digest", "apps", "channels", "freeze"}
+    unknown = set(data) - {
+        "timezone",
+        "digest",
+        "apps",
+        "channels",
+        "freeze",
+        "admins",
+        "admin_channel",
+    }
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
     default_zone = _zone(str(data.get("timezone", DEFAULT_TIMEZONE)), source)
     apps_data = data.get("apps", {})
     if not isinstance(apps_data, Mapping):
         raise ConfigError(f"{source}: [apps] must be a table of apps")
-    known = platforms.names()
     apps: dict[str, AppEntry] = {}
     for key, raw in apps_data.items():
-        where = f"{source} [apps.{key}]"
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{where} must be a table")
-        try:
-            section = _AppSection.model_validate(raw)
-        except ValidationError as exc:
-            raise ConfigError(f"{where}: {_first_error(exc)}") from None
-        sections: dict[str, BaseModel] = {}
-        for name, value in (section.model_extra or {}).items():
-            if name not in known:
-                raise ConfigError(
-                    f"{where}: unknown key or platform {name!r} (platforms: {', '.join(known)})"
-                )
-            model = platforms.platform_class(name).AppConfig
-            try:
-                sections[name] = model.model_validate(value)
-            except ValidationError as exc:
-                raise ConfigError(f"{source} [apps.{key}.{name}]: {_first_error(exc)}") from None
-        if not sections:
-            raise ConfigError(
-                f"{where}: add at least one platform section, e.g. [apps.{key}.wechat]"
-            )
-        digits_only = [
-            platforms.platform_class(n).display_name
-            for n in sections
-            if not platforms.platform_class(n).takes_version_prefix
-        ]
-        if section.version_prefix and digits_only:
-            raise ConfigError(
-                f"{where}: version_prefix {section.version_prefix!r} cannot be used: "
-                f"{', '.join(digits_only)} takes digits-only versions (MAJOR.MINOR.PATCH)"
-            )
-        zone = _zone(section.timezone, where) if section.timezone else default_zone
-        apps[key] = AppEntry(
-            key,
-            section.name or key,
-            zone,
-            sections,
-            section.channel,
-            section.roles,
-            section.version_prefix,
-            section.approvals,
+        apps[key] = parse_app(key, raw, default_zone, f"{source} [apps.{key}]")
+    try:
+        top = _Admins.model_validate(
+            {"admins": data.get("admins", []), "admin_channel": data.get("admin_channel")}
         )
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_first_error(exc)}") from None
     default_digest = _digest_time(str(data.get("digest", DEFAULT_DIGEST)), source)
     return MinishipConfig(
         apps,
         channels=_channels(data.get("channels", {}), apps, default_zone, default_digest, source),
         freezes=_freezes(data.get("freeze", []), apps, source),
         timezone=default_zone,
+        admins=top.admins,
+        admin_channel=top.admin_channel,
+        data=data,
+        source=source,
     )
+
+
+def parse_app(key: str, raw: Any, zone: ZoneInfo, where: str, source: str = "file") -> AppEntry:
+    """One ``[apps.<key>]`` table — from miniship.toml, or an app's definition kept in the
+    database (``source``: who defined it) — as an app; ``zone`` when it names none."""
+    if not re.fullmatch(APP_KEY, key):
+        raise ConfigError(f"{where}: {key!r} is not an app key (letters, digits, - and _)")
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    try:
+        section = _AppSection.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_first_error(exc)}") from None
+    known = platforms.names()
+    sections: dict[str, BaseModel] = {}
+    for name, value in (section.model_extra or {}).items():
+        if name not in known:
+            raise ConfigError(
+                f"{where}: unknown key or platform {name!r} (platforms: {', '.join(known)})"
+            )
+        model = platforms.platform_class(name).AppConfig
+        try:
+            sections[name] = model.model_validate(value)
+        except ValidationError as exc:
+            raise ConfigError(f"{where.removesuffix(']')}.{name}]: {_first_error(exc)}") from None
+    if not sections:
+        raise ConfigError(f"{where}: add at least one platform section, e.g. [apps.{key}.wechat]")
+    digits_only = [
+        platforms.platform_class(n).display_name
+        for n in sections
+        if not platforms.platform_class(n).takes_version_prefix
+    ]
+    if section.version_prefix and digits_only:
+        raise ConfigError(
+            f"{where}: version_prefix {section.version_prefix!r} cannot be used: "
+            f"{', '.join(digits_only)} takes digits-only versions (MAJOR.MINOR.PATCH)"
+        )
+    return AppEntry(
+        key,
+        section.name or key,
+        _zone(section.timezone, where) if section.timezone else zone,
+        sections,
+        section.channel,
+        section.roles,
+        section.version_prefix,
+        section.approvals,
+        section.tags,
+        source,
+    )
+
+
+def with_apps(config: MinishipConfig, defined: Sequence[DefinedApp]) -> MinishipConfig:
+    """``config`` (miniship.toml) with the apps kept in the database added: the file wins
+    for the apps it names (their chat-set tags count when the file gives none). A stored
+    definition that no longer validates (a platform removed…) is left out and logged."""
+    file = config.in_file
+    apps = dict(file)
+    for d in defined:
+        if d.key in file:
+            if d.tags and not file[d.key].tags:
+                apps[d.key] = dataclasses.replace(file[d.key], tags=d.tags)
+            continue
+        if d.definition is None:
+            continue  # a file app no longer in the file: history only
+        raw = {**d.definition, "tags": list(d.tags)}
+        try:
+            apps[d.key] = parse_app(d.key, raw, config.timezone, f"[apps.{d.key}]", d.source)
+        except ConfigError as exc:
+            log.error("app %s as stored cannot be used: %s", d.key, exc)
+    data = config.data
+    zone, digest = config.timezone, _digest_time(str(data.get("digest", DEFAULT_DIGEST)), "")
+    channels = _channels(data.get("channels", {}), apps, zone, digest, config.source)
+    return dataclasses.replace(config, apps=apps, channels=channels, file_apps=file)
+
+
+@dataclass(frozen=True)
+class DefinedApp:
+    """An app as the database keeps it (see :class:`storage.models.App`)."""
+
+    key: str
+    source: str
+    definition: Mapping[str, Any] | None
+    tags: tuple[str, ...] = ()
+
+
+class _Admins(BaseModel):
+    admins: tuple[str, ...] = ()
+    admin_channel: str | None = Field(None, pattern=CHANNEL)
+
+    @field_validator("admins")
+    @classmethod
+    def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _slack_ids(value)
 
 
 class _FreezeSection(BaseModel):

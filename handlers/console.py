@@ -51,6 +51,7 @@ class Console:
         self._lines: asyncio.Queue[str] | None = None  # what is typed, once run() reads it
         commands.service.listeners.append(self.on_change)
         commands.admin.listeners.append(self.on_grant)
+        commands.admin.apps.listeners.append(self.on_app_news)
         if commands.timed is not None:
             commands.timed.announcers.append(self)
 
@@ -64,6 +65,9 @@ class Console:
         if self.interactive:
             self.stdout.write("ship> ")
             self.stdout.flush()
+
+    async def on_app_news(self, text: str) -> None:
+        self._interject(text)
 
     async def on_change(self, change: Change) -> None:
         text = render.change(change)

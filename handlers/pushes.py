@@ -21,7 +21,7 @@ import logging
 from aiohttp import web
 
 from handlers.admin import Admin
-from handlers.releases import Actor, ReleaseService, explain
+from handlers.releases import Actor, CommandRefused, ReleaseService, explain
 from platforms.errors import ConfigError, PlatformError
 from platforms.push import PushEvent, PushRejected, PushRequest
 from storage import LinkRefused
@@ -112,7 +112,16 @@ class PushReceiver:
         return web.Response(text="success")
 
     async def apply(self, platform: str, event: PushEvent) -> None:
-        """Ask the platform about the releases the push is about (as the watcher would)."""
+        """Ask the platform about the releases the push is about (as the watcher would);
+        an authorization added or withdrawn adds or retires the app."""
+        if event.kind in ("authorized", "unauthorized"):
+            book = self.admin.apps
+            change = book.authorized if event.kind == "authorized" else book.unauthorized
+            try:
+                await change(platform, event.mini_program)
+            except (PlatformError, ConfigError, CommandRefused) as exc:
+                log.warning("could not take %s's %s: %s", event.mini_program, event.kind, exc)
+            return
         if event.kind == "verify_ticket" or event.app is None:
             return  # the adapter keeps the ticket; an app we do not release is not ours
         for view in await self.service.store.watched():

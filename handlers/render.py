@@ -12,7 +12,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel
+
 from handlers import policy
+from handlers.apps import Synced
+from handlers.config import AppEntry
 from handlers.freezes import FreezeView
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
 from handlers.views import (
@@ -147,19 +151,75 @@ def _next_after(ch: Change) -> str:
     return ""
 
 
+SOURCES = {"file": "miniship.toml", "chat": "added from chat"}
+
+
+def app_head(app: AppEntry) -> list[str]:
+    """``shop — Shop (times in Asia/Shanghai)`` and what describes it: tags, where it is
+    defined, its channel, who may publish it."""
+    lines = [f"{app.key} — {app.name} (times in {app.timezone.key})"]
+    source = SOURCES.get(app.source)
+    about = [source if source is not None else f"reported by {display(app.source)}"]
+    if app.tags:
+        about.append("tags " + " ".join(f"@{t}" for t in app.tags))
+    if app.channel:
+        about.append(f"cards in <#{app.channel}>")
+    lines.append("  " + " · ".join(about))
+    if app.roles.open:
+        where = "in miniship.toml" if app.source == "file" else f"with `app set {app.key} owners`"
+        lines.append(f"  roles: anyone may publish (set roles.publish {where})")
+    return lines
+
+
+def app_added(app: AppEntry, emulated: frozenset[str]) -> str:
+    lines = [f"Added {app.key}: miniship releases it from now on.", *app_head(app)]
+    lines += [_platform_line(name, section, emulated) for name, section in app.platforms.items()]
+    return "\n".join(lines)
+
+
+def app_changed(app: AppEntry, fields: Sequence[str]) -> str:
+    return "\n".join([f"Changed {', '.join(fields)} of {app.key}.", *app_head(app)])
+
+
+def _platform_line(name: str, section: BaseModel, emulated: frozenset[str]) -> str:
+    cls = platform_class(name)
+    note = " (emulated)" if name in emulated else ""
+    return f"  {cls.display_name}: {cls.describe_app(section)}{note}"
+
+
+def synced(s: Synced) -> str:
+    name = display(s.platform)
+    lines = [f"{name}: {s.authorized} mini programs authorize the platform."]
+    if s.added:
+        lines.append(f"  added {len(s.added)}: {_some(s.added)}")
+    if s.retired:
+        lines.append(f"  removed {len(s.retired)} no longer authorized: {_some(s.retired)}")
+    if s.kept:
+        lines.append(f"  no longer authorized, kept while work is under way: {_some(s.kept)}")
+    if s.unlisted:
+        lines.append(f"  not authorized on {name} (from the file or chat): {_some(s.unlisted)}")
+    if len(lines) == 1:
+        lines.append("  nothing to add: every one is an app already.")
+    return "\n".join(lines)
+
+
+def _some(keys: Sequence[str], shown: int = 20) -> str:
+    more = f" … and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
+
+
 def apps(entries: Sequence[AppAccess], emulated: frozenset[str]) -> str:
     if not entries:
-        return "No apps to show. Apps are [apps.<name>] sections in miniship.toml."
+        return (
+            "No apps to show. Apps are [apps.<name>] sections in miniship.toml, or added "
+            "with `app add`."
+        )
     lines = []
     for entry in entries:
         app = entry.app
-        lines.append(f"{app.key} — {app.name} (times in {app.timezone.key})")
-        if app.roles.open:
-            lines.append("  roles: anyone may publish (set roles.publish in miniship.toml)")
+        lines += app_head(app)
         for name, section in app.platforms.items():
-            cls = platform_class(name)
-            note = " (emulated)" if name in emulated else ""
-            lines.append(f"  {cls.display_name}: {cls.describe_app(section)}{note}")
+            lines.append(_platform_line(name, section, emulated))
             grant = entry.grants.get(name)
             if name in entry.errors:
                 lines.append(f"    authorization unknown: {entry.errors[name]}")

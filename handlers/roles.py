@@ -8,6 +8,9 @@ Each command declares the role it needs (``role=`` in its module under
     publish  publish (now or timed), withdraw, gray, rollback, offline, connect,
              schedule cancel
 
+and one role over every app, ``admins`` at the top of miniship.toml: adding, changing,
+tagging and removing apps (``app …``) and ``apps sync``.
+
 A role lists Slack user ids, user-group ids (S…, resolved through Slack) or "*". The
 console's operator already holds the database and the credentials, so the console
 checks nothing.
@@ -32,11 +35,18 @@ MembersOf = Callable[[str], Awaitable[frozenset[str]]]
 class Authorizer(Protocol):
     async def allows(self, actor: Actor, app: AppEntry, role: str) -> bool: ...
 
+    async def among(self, actor: Actor, allowed: tuple[str, ...]) -> bool:
+        """Whether ``actor`` is one of ``allowed`` (ids, groups, "*"): the admins."""
+        ...
+
 
 class Everyone:
     """Allows everything (the console)."""
 
     async def allows(self, actor: Actor, app: AppEntry, role: str) -> bool:
+        return True
+
+    async def among(self, actor: Actor, allowed: tuple[str, ...]) -> bool:
         return True
 
 
@@ -50,7 +60,9 @@ class RoleCheck:
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
 
     async def allows(self, actor: Actor, app: AppEntry, role: str) -> bool:
-        allowed: tuple[str, ...] = getattr(app.roles, role)
+        return await self.among(actor, getattr(app.roles, role))
+
+    async def among(self, actor: Actor, allowed: tuple[str, ...]) -> bool:
         if EVERYONE in allowed or actor.id in allowed:
             return True
         for group in (g for g in allowed if g.startswith("S")):

@@ -390,6 +390,17 @@ class SlackBinding:
 
     # -- authorizations (handlers.admin.Admin.listeners) ----------------------------------
 
+    async def on_app_news(self, text: str) -> None:
+        """An app a platform added or retired on its own: said in the admin channel."""
+        channel = self.service.config.admin_channel
+        if channel is None:
+            log.warning("%s (set admin_channel in miniship.toml to hear it in Slack)", text)
+            return
+        try:
+            await self.client.chat_postMessage(channel=channel, text=text)
+        except SlackApiError as exc:
+            log.warning("could not post in the admin channel: %s", _slack_problem(exc))
+
     async def on_grant(self, grant: Authorization) -> None:
         """A mini program completed its authorization: say so in the app's channel."""
         app = self.service.config.apps.get(grant.app or "")
@@ -656,6 +667,7 @@ def make_binding(
     binding = SlackBinding(made, client)
     service.listeners.append(binding.on_change)
     made.admin.listeners.append(binding.on_grant)
+    made.admin.apps.listeners.append(binding.on_app_news)
     if timed is not None:
         timed.announcers.append(binding)
     return binding

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 import httpx
-from pydantic import BaseModel, BeforeValidator, SecretStr
+from pydantic import BaseModel, BeforeValidator, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
 from platforms.errors import (
@@ -273,6 +273,15 @@ class Authorization:
     platform: str = ""  # registry name; filled in by whoever asked the adapter
 
 
+@dataclass(frozen=True)
+class Authorized:
+    """A mini program that authorized the platform account (``authorized_apps``)."""
+
+    platform_app_id: str  # its id on the platform (wx…)
+    name: str  # its name there
+    since: datetime | None = None  # when it authorized
+
+
 class CredentialVault(Protocol):
     """Where an adapter keeps secrets it is given at run time (authorizer refresh tokens,
     the component verify ticket), encrypted at rest by whoever implements it (storage).
@@ -497,6 +506,9 @@ class Platform(ABC):
     """True when ``withdraw`` can also take a decided (approved or rejected, not published)
     version back to development (Alipay's audited.cancel); WeChat withdraws only a review
     in progress."""
+    id_field: ClassVar[str]
+    """The field of :attr:`AppConfig` holding the mini program's id on the platform
+    (``appid``, ``app_id``): what ``app add <key> <platform> <id>`` fills in."""
     takes_version_prefix: ClassVar[bool] = False
     """True when a version may carry a letter prefix (``v1.2.0``): WeChat's free-text
     ``user_version``; Alipay demands digits only."""
@@ -534,6 +546,34 @@ class Platform(ABC):
     def describe_app(cls, config: Any) -> str:
         """One line naming the app on this platform (its id there), for ``apps``."""
         raise NotImplementedError(f"{cls.__name__} must describe its apps")
+
+    def set_apps(self, apps: Mapping[str, Any]) -> None:
+        """Release ``apps`` from now on (apps added, changed or retired while running);
+        what the adapter keeps per app (tokens, signers) is dropped for each app whose
+        section changed.
+
+        Raises:
+            ConfigError: a section is not valid for this platform.
+        """
+        try:
+            configs = {
+                key: cfg if isinstance(cfg, self.AppConfig) else self.AppConfig.model_validate(cfg)
+                for key, cfg in apps.items()
+            }
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(
+                f"an [apps.*.{self.name}] section is invalid: {where}: {first['msg']}"
+            ) from None
+        changed = {k for k in {*self.apps, *configs} if self.apps.get(k) != configs.get(k)}
+        self.apps = configs
+        self._forget(changed)
+
+    def _forget(self, keys: set[str]) -> None:
+        """Drop what is kept for the apps ``keys`` (their sections changed or are gone);
+        adapters that keep state per app extend it."""
+        return None  # the base keeps nothing per app
 
     def app(self, key: str) -> Any:
         try:
@@ -775,6 +815,21 @@ class Platform(ABC):
         (``None`` when the platform has no such notion, e.g. an app owned directly)."""
         self.app(app)
         return None
+
+    def new_app(self, authorized: Authorized) -> dict[str, Any]:
+        """The ``[apps.<key>.<platform>]`` table of an app found by :meth:`authorized_apps`
+        (its id; the adapter's defaults do the rest)."""
+        return {self.id_field: authorized.platform_app_id}
+
+    async def authorized_app(self, platform_app_id: str) -> Authorized | None:
+        """The mini program ``platform_app_id`` if it authorized the platform account (its
+        name; what is needed to act for it kept in :attr:`vault`), else None."""
+        raise self.unsupported("authorization notices")
+
+    async def authorized_apps(self) -> list[Authorized]:
+        """Every mini program that authorized the platform account, with its name; what is
+        needed to act for each (a refresh token) is kept in :attr:`vault`."""
+        raise self.unsupported("list of authorized mini programs")
 
     # -- pushes ------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ __all__ = [
     "wechat_events",
 ]
 
-PushKind = Literal["approved", "rejected", "delayed", "verify_ticket"]
+PushKind = Literal["approved", "rejected", "delayed", "verify_ticket", "authorized", "unauthorized"]
 
 ALIPAY_PASSED = "alipay.open.mini.version.audit.passed"
 ALIPAY_REJECTED = "alipay.open.mini.version.audit.rejected"
@@ -118,6 +118,15 @@ def _reason(text: str | None) -> str:
 # --------------------------------------------------------------------------- WeChat
 
 
+_WECHAT_GRANTS: dict[str, PushKind] = {
+    "authorized": "authorized",
+    "updateauthorized": "authorized",  # what it granted changed: still authorized
+    "unauthorized": "unauthorized",
+}
+"""Authorization events on the authorization-event URL (fact sheet §3.1): fields
+``AuthorizerAppid``, ``AuthorizationCode`` …"""
+
+
 def wechat_events(fields: Mapping[str, str], *, appid: str | None = None) -> list[PushEvent]:
     """Events in a decrypted WeChat push (the flat dict from ``WeChatCrypto.decrypt_push``).
 
@@ -141,6 +150,20 @@ def wechat_events(fields: Mapping[str, str], *, appid: str | None = None) -> lis
                 version=None,
                 at=_unix(fields.get("CreateTime"), "CreateTime"),
                 ticket=ticket,
+            )
+        ]
+    info = fields.get("InfoType")
+    if info in _WECHAT_GRANTS:
+        authorizer = (fields.get("AuthorizerAppid") or "").strip()
+        if not authorizer:
+            raise PushRejected(f"{info} push without AuthorizerAppid")
+        return [
+            PushEvent(
+                platform="wechat",
+                kind=_WECHAT_GRANTS[info],
+                mini_program=authorizer,
+                version=None,
+                at=_unix(fields.get("CreateTime"), "CreateTime"),
             )
         ]
     if fields.get("MsgType", "event") != "event":

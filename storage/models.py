@@ -26,11 +26,23 @@ def utcnow() -> datetime:
 
 
 class App(SQLModel, table=True):
-    """A mini program as configured in miniship.toml (kept so history can refer to it)."""
+    """A mini program miniship releases (kept so history can refer to it even once retired).
+
+    ``source`` says where it comes from: ``file`` (miniship.toml, which defines it), ``chat``
+    (added with ``app add``) or a platform that reported its authorization (``wechat``,
+    ``alipay``). Apps not from the file carry their ``definition``: the same table an
+    ``[apps.<key>]`` section of miniship.toml would be. ``tags`` are those set from chat.
+    """
 
     key: str = Field(primary_key=True, max_length=64)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
+    source: str = Field(default="file", max_length=16)
+    definition: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    tags: list[str] = Field(default_factory=list, sa_type=JSON)
+    updated_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_by: str = Field(default="", max_length=200)
+    retired_at: datetime | None = None  # removed, or its authorization withdrawn
 
 
 class Release(SQLModel, table=True):

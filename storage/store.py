@@ -111,6 +111,10 @@ class TargetView:
         return ReleaseState(self.target.state)
 
 
+TIMED_OPEN = (TimedState.PENDING, TimedState.RUNNING)
+"""Timed releases that may still publish."""
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -131,6 +135,73 @@ class Store:
                     known[key].name = name
                     s.add(known[key])
             await s.commit()
+
+    async def apps(self) -> list[App]:
+        """Every app row, retired ones too, by key."""
+        async with self.session() as s:
+            return list((await s.exec(select(App).order_by(col(App.key)))).all())
+
+    async def define_app(
+        self, key: str, name: str, definition: Mapping[str, Any], source: str, by: str
+    ) -> App:
+        """Add an app that miniship.toml does not define, or replace its definition (a
+        retired app comes back); its tags are kept."""
+        now = utcnow()
+        async with self.session() as s:
+            row = await s.get(App, key) or App(key=key, name=name, created_at=now)
+            row.name, row.definition, row.source = name, dict(definition), source
+            row.updated_at, row.updated_by, row.retired_at = now, by, None
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+            return row
+
+    async def tag_app(self, key: str, tags: Sequence[str], by: str) -> App | None:
+        """Set the tags of app ``key`` (None: no such app)."""
+        async with self.session() as s:
+            row = await s.get(App, key)
+            if row is None:
+                return None
+            row.tags, row.updated_at, row.updated_by = list(tags), utcnow(), by
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+            return row
+
+    async def retire_app(self, key: str, by: str) -> App | None:
+        """Retire app ``key``: it is no longer released (its history stays)."""
+        async with self.session() as s:
+            row = await s.get(App, key)
+            if row is None:
+                return None
+            now = utcnow()
+            row.retired_at, row.updated_at, row.updated_by = now, now, by
+            s.add(row)
+            await s.commit()
+            await s.refresh(row)
+            return row
+
+    async def apps_changed_at(self) -> datetime | None:
+        """When an app was last added, changed or retired (how replicas notice)."""
+        async with self.session() as s:
+            return (await s.exec(select(func.max(App.updated_at)))).one()
+
+    async def in_flight(self, app: str) -> list[str]:
+        """What ``app`` has going on that removing it would strand: releases the watcher
+        follows (in review, approved, staged, publishing) and timed releases to come."""
+        async with self.session() as s:
+            q = (
+                select(Release.version, ReleaseTarget.platform, ReleaseTarget.state)
+                .join(ReleaseTarget, col(ReleaseTarget.release_id) == col(Release.id))
+                .where(Release.app_key == app, col(ReleaseTarget.state).in_(list(ACTIVE)))
+            )
+            found = [f"{v} on {p} ({st})" for v, p, st in (await s.exec(q)).all()]
+            timed = select(TimedAction.id).where(
+                TimedAction.app_key == app,
+                col(TimedAction.state).in_(list(TIMED_OPEN)),
+            )
+            found += [f"timed release #{n}" for n in (await s.exec(timed)).all()]
+            return found
 
     # -- releases -----------------------------------------------------------------------
 

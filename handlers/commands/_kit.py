@@ -156,6 +156,23 @@ class Context:
             raise CommandRefused(refusal)
         return keys
 
+    async def require_admin(self, action: str, app: str | None = None) -> Reply | None:
+        """The refusal when the actor is not one of miniship.toml's ``admins`` (recorded)."""
+        if await self.authorizer.among(self.actor, self.service.config.admins):
+            return None
+        await self.service.store.record(
+            actor=self.actor.id,
+            action=action,
+            outcome="refused",
+            app=app,
+            message="needs the admin role (admins in miniship.toml)",
+        )
+        return Reply(
+            "You need the *admin* role to change which apps miniship releases. Admins are "
+            "listed as `admins = [...]` at the top of miniship.toml.",
+            error=True,
+        )
+
     async def require(
         self,
         app: AppEntry,

@@ -101,6 +101,7 @@ class Commands:
         ``takes_yes`` is False (typed by a person in chat, where the question's buttons are
         the way to say yes: ``--yes`` is for scripts).
         """
+        await self.admin.apps.refresh()  # apps another process added, changed or removed
         said_yes = bool(YES.search(text))
         line = YES.sub(" ", text).strip() if said_yes else text
         yes = said_yes and takes_yes
@@ -157,6 +158,8 @@ class Commands:
         app is frozen or locked and the command would change what is live; else "" — or,
         ``why`` given by someone with the override role, the override to record."""
         command = parsed.command
+        if command.role == "admin":
+            return await context.require_admin(command.name, scope.app) or ""
         if scope.app is None:
             return ""
         app = self.service.app(scope.app)

@@ -79,8 +79,7 @@ class HistoryArgs(Args):
     export: bool = False
 
     def scope(self) -> Scope:
-        platform = self.platforms[0] if len(self.platforms) == 1 else None
-        return Scope(self.app, None, platform)
+        return Scope()  # the view role is checked by the query: a removed app has history
 
     def line(self, *, before: int | None = None, export: bool = False) -> str:
         """The command that shows these events again, from before event ``before``."""
@@ -289,10 +288,25 @@ def _bound(value: Moment | None, now: datetime, zone: ZoneInfo, *, end: bool) ->
         raise CommandRefused(f"nothing has happened since {value}") from None
 
 
+async def _viewable(context: Context, key: str) -> AppEntry:
+    """App ``key`` if the actor may view its history: its view role, or for an app that
+    was removed (its history stays) the admin role."""
+    app = context.service.config.app(key)
+    if app is None and key in {r.key for r in await context.service.store.apps()}:
+        app = AppEntry(key, key, context.service.config.timezone)
+        refusal = await context.require_admin("history", key)
+    else:
+        app = app or context.service.app(key)  # refused with the known apps
+        refusal = await context.require(app, "view", "history")
+    if refusal is not None:
+        raise CommandRefused(refusal.text)
+    return app
+
+
 async def _query(context: Context, args: HistoryArgs) -> _Query:
     config = context.service.config
     if args.app is not None:
-        apps = [context.service.app(args.app)]  # its view role was checked by the runner
+        apps = [await _viewable(context, args.app)]
         unscoped = False
     else:
         apps = await context.visible()

@@ -60,6 +60,8 @@ class ReleaseCore:
         self.adapters = dict(adapters)
         self.emulated = frozenset(emulated)
         self.listeners: list[Listener] = []  # hear of every change the platforms report
+        # run before each watch round: learn what other processes changed (apps added…)
+        self.catch_up: list[Callable[[], Awaitable[None]]] = []
         # hear of every timed release a use case cancelled (its job is taken off the clock)
         self.timed_cancelled: list[Callable[[int], None]] = []
         self.freezes = Freezes(store, config.freezes)

@@ -38,6 +38,8 @@ class Watcher(ReleaseCore):
         A few questions are in flight at once (``WATCH_CONCURRENCY``), so an agency with
         hundreds of mini programs in review is not asked one by one.
         """
+        for catch_up in self.catch_up:
+            await catch_up()
         gate = asyncio.Semaphore(WATCH_CONCURRENCY)
 
         async def ask(view: TargetView) -> Change | None:

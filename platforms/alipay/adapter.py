@@ -46,6 +46,7 @@ class AlipayPlatform(AlipayUpload, AlipayReview, AlipayRelease, AlipayTrial, Ali
     single_trial_version = False  # development versions coexist; each can be submitted
     gray_steps: ClassVar[tuple[int, ...] | None] = (10, 30, 50)  # gray_strategy p10/p30/p50
     rollback_to_any = False  # rollback returns to the previous online version only
+    id_field = "app_id"
     withdraws_decided = True  # audited.cancel: an approved or rejected version back to development
     # quotas: the base's none: the fact sheet documents no submit, expedite or withdraw
     # limit an API reports (only 5 template-built mini programs per template per day)
@@ -82,9 +83,18 @@ class AlipayPlatform(AlipayUpload, AlipayReview, AlipayRelease, AlipayTrial, Ali
         super().__init__(settings, configs, client=client, clock=clock)
         self.settings: AlipaySettings = settings
         self._callers = callers
+        self._isv = isv
         self._isv_public = isv[1]
         self._gray_shares: dict[tuple[str, str], int] = {}  # the share gray() last set
         self._lists_promote_reject = True  # list.query takes PROMOTE_AUDIT_REJECT (UNCERTAIN)
+
+    def _forget(self, keys: set[str]) -> None:
+        for key in keys:
+            cfg = self.apps.get(key)
+            if cfg is None:
+                self._callers.pop(key, None)
+            else:
+                self._callers[key] = caller_for(key, cfg, self.settings, self._isv)
 
     @classmethod
     def is_configured(cls, settings: Any) -> bool:

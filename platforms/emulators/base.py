@@ -66,6 +66,8 @@ FAULTS = (
     "unsigned",
 )
 
+SAVE_DELAY = 0.25
+"""Seconds between a request that changed the state and its write to disk."""
 REJECT_MARK = "#reject"
 DELAY_MARK = "#delay"
 
@@ -141,6 +143,7 @@ class Emulator(ABC):
         self._faults: list[Fault] = []
         self.push_url: str | None = None
         self.pushed: set[str] = set()
+        self._save_timer: asyncio.TimerHandle | None = None
         self._pusher: asyncio.Task[None] | None = None
         self._push_lock: asyncio.Lock | None = None
         if state_path is not None and state_path.exists():
@@ -162,6 +165,10 @@ class Emulator(ABC):
         keys, access and refresh tokens — what must never show in a recorded exchange."""
 
     def save(self) -> None:
+        """Write all state to :attr:`state_path` now (atomically)."""
+        if self._save_timer is not None:
+            self._save_timer.cancel()
+            self._save_timer = None
         if self.state_path is None:
             return
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
@@ -171,14 +178,24 @@ class Emulator(ABC):
             json.dump(self.snapshot(), fh, ensure_ascii=False, indent=1)
         tmp.replace(self.state_path)
 
+    def flush(self) -> None:
+        """Write what requests changed and is not written yet (when the server stops)."""
+        if self._save_timer is not None:
+            self.save()
+
     @web.middleware
     async def _persist(
         self, request: web.Request, handler: Callable[[web.Request], Any]
     ) -> web.StreamResponse:
+        """State a request changed is written within :data:`SAVE_DELAY`: one write for a
+        burst of requests (a watch round over 1,000 apps), not one whole-state write per
+        request, which made a round grow with the square of the apps."""
         try:
             response: web.StreamResponse = await handler(request)
         finally:
-            self.save()
+            if self.state_path is not None and self._save_timer is None:
+                loop = asyncio.get_running_loop()
+                self._save_timer = loop.call_later(SAVE_DELAY, self.save)
         return response
 
     # -- the HTTP surface --------------------------------------------------------------
@@ -212,6 +229,11 @@ class Emulator(ABC):
         the emulator accepts. Calling it again for the same app keeps its state and
         returns the same credentials.
         """
+
+    def add_merchants(self, count: int, *, start: int = 1) -> list[str]:
+        """``count`` mini programs that authorized the platform outside miniship (what a
+        sync finds); their ids. A platform that cannot list them has none."""
+        return []
 
     @abstractmethod
     def example_app(self) -> BaseModel:
@@ -384,6 +406,7 @@ class EmulatorServer:
     async def stop(self) -> None:
         for emulator in self.emulators.values():
             await emulator.stop_pushing()
+            emulator.flush()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -49,6 +49,7 @@ class WeChatPlatform(
     single_trial_version = True  # /wxa/commit overwrites the one trial version
     gray_steps = None  # any whole percentage 1–100, rising
     rollback_to_any = True  # revertcoderelease takes an app_version from the history
+    id_field = "appid"
     takes_version_prefix = True  # user_version is free text
     quota_actions = frozenset({"submit", "expedite", "withdraw"})  # queryquota + counted here
 
@@ -78,6 +79,10 @@ class WeChatPlatform(
         self._pushed_ticket: SecretStr | None = None
         self._pushed_ticket_at: datetime | None = None  # its CreateTime
         self._decided: dict[int, datetime] = {}  # auditid → when first seen decided
+
+    def _forget(self, keys: set[str]) -> None:
+        for key in keys:
+            self._authorizers.pop(key, None)
 
     @classmethod
     def is_configured(cls, settings: Any) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "ADD_TO_TEMPLATE",
     "AUTHORIZER_INFO",
+    "AUTHORIZER_LIST",
     "COMMIT",
     "CREATE_PREAUTHCODE",
     "DELETE_TEMPLATE",
@@ -46,6 +47,10 @@ GET_AUTHORIZER_ACCESS = "/cgi-bin/component/api_authorizer_token"
 CREATE_PREAUTHCODE = "/cgi-bin/component/api_create_preauthcode"
 QUERY_AUTH = "/cgi-bin/component/api_query_auth"
 AUTHORIZER_INFO = "/cgi-bin/component/api_get_authorizer_info"
+AUTHORIZER_LIST = "/cgi-bin/component/api_get_authorizer_list"
+"""Every account that authorized the platform (POST ``{component_appid, offset, count}``,
+count at most 500) → ``{total_count, list: [{authorizer_appid, refresh_token,
+auth_time}]}`` (open docs getAuthorizerList; WxJava's WxOpenAuthorizerListResult)."""
 LOGIN_PAGE = "/cgi-bin/componentloginpage"
 COMMIT = "/wxa/commit"
 GET_PAGE = "/wxa/get_page"
@@ -74,7 +79,14 @@ ADD_TO_TEMPLATE = "/wxa/addtotemplate"
 DELETE_TEMPLATE = "/wxa/deletetemplate"
 
 NO_ERRCODE = frozenset(
-    {GET_COMPONENT_ACCESS, GET_AUTHORIZER_ACCESS, CREATE_PREAUTHCODE, QUERY_AUTH, AUTHORIZER_INFO}
+    {
+        GET_COMPONENT_ACCESS,
+        GET_AUTHORIZER_ACCESS,
+        CREATE_PREAUTHCODE,
+        QUERY_AUTH,
+        AUTHORIZER_INFO,
+        AUTHORIZER_LIST,
+    }
 )
 """The token and authorization APIs, which answer without errcode on success (fact sheet §1).
 Every other API's answer without one is malformed: a change it answered is then unclear."""

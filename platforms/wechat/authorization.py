@@ -4,14 +4,16 @@ opens, the code WeChat sends back, and which permission sets were granted.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from platforms.base import Authorization
+from platforms.base import Authorization, Authorized
 from platforms.errors import AuthError, InvalidInput
-from platforms.wechat.api import CREATE_PREAUTHCODE, LOGIN_PAGE, QUERY_AUTH
+from platforms.wechat.api import AUTHORIZER_LIST, CREATE_PREAUTHCODE, LOGIN_PAGE, QUERY_AUTH
 from platforms.wechat.reading import _bad, _granted, _section, _text, as_int
 from platforms.wechat.tokens import DEFAULT_EXPIRES_IN, WeChatTokens, _Token
 
@@ -31,6 +33,17 @@ PERMISSION_NAMES: dict[int, str] = {
 
 def permission_name(permission: int) -> str:
     return PERMISSION_NAMES.get(permission, f"permission set {permission}")
+
+
+PAGE = 500  # api_get_authorizer_list's largest page
+INFO_CONCURRENCY = 8  # api_get_authorizer_info calls in flight while naming them
+
+
+def _when(seconds: int | None) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(seconds, UTC) if seconds else None
+    except (OverflowError, OSError, ValueError):  # not a moment: said as unknown
+        return None
 
 
 class WeChatAuthorization(WeChatTokens):
@@ -137,6 +150,63 @@ class WeChatAuthorization(WeChatTokens):
                 self._authorizers[key] = _Token(access, self._renew_at(expires_in))
         await self._keep_refresh(authorizer, refresh, required=True)
         return self._grant(authorizer, _granted(info), app)
+
+    async def authorized_apps(self) -> list[Authorized]:
+        """Every mini program that authorized the platform: api_get_authorizer_list (paged,
+        500 at a time), each named by api_get_authorizer_info (a few at once). Official
+        accounts (no ``MiniProgramInfo``) are left out. The refresh token the list gives
+        for each is kept, so miniship can act for it at once."""
+        component, _ = self._component_credentials()
+        listed: dict[str, tuple[str, datetime | None]] = {}
+        while True:
+            body = {"component_appid": component, "offset": len(listed), "count": PAGE}
+            data = await self._component_call("POST", AUTHORIZER_LIST, body, read=True)
+            page, total = data.get("list"), as_int(data.get("total_count"))
+            if not isinstance(page, list):
+                raise _bad(f"POST {AUTHORIZER_LIST}", "no list")
+            before = len(listed)
+            for item in page:
+                appid = _text(item.get("authorizer_appid")) if isinstance(item, Mapping) else None
+                if appid is None:
+                    raise _bad(f"POST {AUTHORIZER_LIST}", "an entry without authorizer_appid")
+                when = as_int(item.get("auth_time"))
+                listed[appid] = (_text(item.get("refresh_token")) or "", _when(when))
+            if len(listed) == before or total is None or len(listed) >= total:
+                break
+        for appid, (token, _) in listed.items():
+            if token:
+                await self._keep_refresh(appid, token)
+        gate = asyncio.Semaphore(INFO_CONCURRENCY)
+
+        async def named(appid: str) -> Authorized | None:
+            async with gate:
+                return await self._named(appid, listed[appid][1])
+
+        found = await asyncio.gather(*(named(a) for a in listed))
+        return [a for a in found if a is not None]
+
+    async def authorized_app(self, platform_app_id: str) -> Authorized | None:
+        """api_get_authorizer_info: its name, and its refresh token kept; None when it does
+        not authorize the platform (61003) or is not a mini program."""
+        try:
+            found = await self._named(platform_app_id, None, keep=True)
+        except AuthError as exc:
+            if exc.code == "61003":
+                return None
+            raise
+        return found
+
+    async def _named(
+        self, appid: str, since: datetime | None, *, keep: bool = False
+    ) -> Authorized | None:
+        data = await self._authorizer_info(appid)
+        info = _section(data, "authorizer_info")
+        if "MiniProgramInfo" not in info:
+            return None  # an official account that authorized the same platform
+        token = _text(_section(data, "authorization_info").get("authorizer_refresh_token"))
+        if keep and token:
+            await self._keep_refresh(appid, token)
+        return Authorized(appid, _text(info.get("nick_name")) or appid, since)
 
     async def authorization(self, app: str) -> Authorization | None:
         """Whether the mini program authorized the platform, and which permission sets

@@ -41,6 +41,9 @@ class Session:
     async def state(self, version: str, platform: str) -> ReleaseState:
         return await release_state(self.runtime.store, version, platform)
 
+    async def state_of(self, app: str, version: str, platform: str) -> ReleaseState:
+        return await release_state(self.runtime.store, version, platform, app)
+
 
 def settings_for(tmp_path: Path, database_url: str) -> Settings:
     return Settings(

@@ -231,10 +231,16 @@ def test_bad_history_explains_itself(line: str, message: str) -> None:
     assert err.value.usage.startswith("history <app|all>")
 
 
-def test_the_role_check_names_the_app_only_when_one_is_named() -> None:
-    assert args_of("history demo wechat").scope().app == "demo"
-    assert args_of("history demo wechat").scope().platform == "wechat"
-    assert args_of("history all").scope().app is None  # run() keeps the apps one may view
+async def test_the_view_role_of_the_app_named_is_checked(session: Session) -> None:
+    commands = two_apps(session, demo_view=("U0LEAD",))
+    reply = await commands.handle(Actor("U0DEV"), "history demo wechat")
+    assert reply.error and "You need the *view* role for demo" in reply.text, reply.text
+    refused = await session.runtime.store.history("demo", 5)
+    assert (refused[-1].actor, refused[-1].action, refused[-1].outcome) == (
+        "U0DEV",
+        "history",
+        "refused",
+    )
 
 
 # -- the command --------------------------------------------------------------------------

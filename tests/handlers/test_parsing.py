@@ -117,7 +117,7 @@ def test_commands(text: str, expected: Read) -> None:
         ("frobnicate", "unknown command", None),
         ("help me please", "at most one", "help"),
         ("help nonsense", "no command `nonsense`", "help"),
-        ("apps extra", "unexpected `extra`", "apps"),
+        ("apps extra", "`apps @tag` those tagged; not `extra`", "apps"),
         ("upload", "which app and version", "upload"),
         ("upload demo", "which version", "upload"),
         ("upload demo wechat", "which version", "upload"),

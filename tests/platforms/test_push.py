@@ -331,12 +331,29 @@ def test_wechat_time_falls_back_to_create_time() -> None:
     [
         {"MsgType": "event", "Event": "weapp_audit_something_new"},
         {"MsgType": "text", "Event": "weapp_audit_success", "ToUserName": "gh_x"},
-        {"InfoType": "authorized", "AppId": "some_appid"},
+        {"InfoType": "notify_third_fasteregister", "AppId": "some_appid"},
         {},
     ],
 )
 def test_wechat_unknown_events_ignored(fields: dict[str, str]) -> None:
     assert wechat_events(fields) == []
+
+
+@pytest.mark.parametrize(
+    ("info", "kind"),
+    [
+        ("authorized", "authorized"),
+        ("updateauthorized", "authorized"),
+        ("unauthorized", "unauthorized"),
+    ],
+)
+def test_wechat_authorization_events(info: str, kind: str) -> None:
+    fields = {"AppId": "wxcomponent", "CreateTime": "1488856000", "InfoType": info}
+    with pytest.raises(PushRejected, match="without AuthorizerAppid"):
+        wechat_events(fields)
+    (event,) = wechat_events({**fields, "AuthorizerAppid": "wx1234567890abcdef"})
+    assert (event.kind, event.mini_program) == (kind, "wx1234567890abcdef")
+    assert event.at == datetime.fromtimestamp(1488856000, UTC)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from platforms.emulators.wechat.state import (
     _Program,
     _Token,
 )
+from platforms.wechat.reading import as_int
 
 __all__ = ["AuthorizationApis"]
 
@@ -125,18 +126,7 @@ class AuthorizationApis(WeChatState):
             return self._page(400, "redirect_uri is missing")
         if not appid:
             return self._page(400, "the emulator authorizes the mini program named by biz_appid")
-        program = self.programs.get(appid)
-        if program is None:
-            program = _Program(
-                appid=appid,
-                original_id="gh_" + secrets.token_hex(6),
-                refresh_token=None,
-                categories=[dict(c) for c in CATEGORIES],
-            )
-            self.programs[appid] = program
-        # re-authorization changes the refresh token (fact sheet §3)
-        program.refresh_token = "refreshtoken@@@" + secrets.token_urlsafe(32)
-        program.func_info = list(GRANTED)
+        self._grant(appid)
         code = "queryauthcode@@@" + secrets.token_urlsafe(32)
         self.auth_codes[code] = (appid, now + CODE_SECONDS)
         query = urlencode({"auth_code": code, "expires_in": CODE_SECONDS})
@@ -165,6 +155,50 @@ class AuthorizationApis(WeChatState):
             }
         }
 
+    def _grant(self, appid: str, name: str = "") -> _Program:
+        """Mini program ``appid`` authorizes the platform (again): a new refresh token (a
+        re-authorization changes it, fact sheet §3) and an ``authorized`` (or
+        ``updateauthorized``) push to come."""
+        program = self.programs.get(appid)
+        if program is None:
+            program = _Program(
+                appid=appid,
+                original_id="gh_" + secrets.token_hex(6),
+                refresh_token=None,
+                categories=[dict(c) for c in CATEGORIES],
+            )
+            self.programs[appid] = program
+        info = "updateauthorized" if program.authorized else "authorized"
+        program.refresh_token = "refreshtoken@@@" + secrets.token_urlsafe(32)
+        program.func_info = list(GRANTED)
+        program.nick_name = name or program.nick_name
+        program.authorized_at = self.clock()
+        self.grant_events.append((info, appid, self.clock()))
+        return program
+
+    def _get_authorizer_list(self, call: _Call) -> dict[str, Any]:
+        """Every authorized mini program, oldest authorization first, ``count`` (≤ 500)
+        from ``offset``."""
+        self._component_appid(call.body)
+        offset, count = as_int(call.body.get("offset")), as_int(call.body.get("count"))
+        if offset is None or count is None or offset < 0 or not 0 < count <= 500:
+            raise _Fail(40097)  # invalid args
+        authorized = sorted(
+            (p for p in self.programs.values() if p.authorized),
+            key=lambda p: (p.authorized_at, p.appid),
+        )
+        return {
+            "total_count": len(authorized),
+            "list": [
+                {
+                    "authorizer_appid": p.appid,
+                    "refresh_token": p.refresh_token,
+                    "auth_time": int(p.authorized_at),
+                }
+                for p in authorized[offset : offset + count]
+            ],
+        }
+
     def _get_authorizer_info(self, call: _Call) -> dict[str, Any]:
         self._component_appid(call.body)
         program = self.programs.get(str(call.body.get("authorizer_appid", "")))
@@ -172,7 +206,7 @@ class AuthorizationApis(WeChatState):
             raise _Fail(61003)
         return {
             "authorizer_info": {
-                "nick_name": f"Emulated {program.appid[-4:]}",
+                "nick_name": program.nick_name or f"Emulated {program.appid[-4:]}",
                 "user_name": program.original_id,
                 "principal_name": "Emulated Co., Ltd.",
                 "MiniProgramInfo": {

@@ -145,6 +145,7 @@ class WeChatEmulator(
         self.previous_tickets: list[tuple[str, float]] = []  # (ticket, issued at), superseded
         self.ticket_pushed_at: float | None = None
         self.pending_ticket: str | None = None  # issued, its push not yet accepted
+        self.grant_events: list[tuple[str, str, float]] = []  # (InfoType, appid, when)
         self._qr_cache: dict[str, bytes] = {}
         self._media_cache: dict[str, bytes] = {}
         super().__init__(
@@ -179,6 +180,7 @@ class WeChatEmulator(
                 "previous_tickets": [list(t) for t in self.previous_tickets],
                 "ticket_pushed_at": self.ticket_pushed_at,
                 "pending_ticket": self.pending_ticket,
+                "grant_events": [list(g) for g in self.grant_events],
             },
         }
 
@@ -213,6 +215,9 @@ class WeChatEmulator(
         ]
         self.ticket_pushed_at = pushes.get("ticket_pushed_at")
         self.pending_ticket = pushes.get("pending_ticket")
+        self.grant_events = [
+            (str(g[0]), str(g[1]), float(g[2])) for g in pushes.get("grant_events", [])
+        ]
 
     def issued_secrets(self) -> set[str]:
         comp = self.component
@@ -271,6 +276,7 @@ class WeChatEmulator(
                     ),
                     categories=[dict(c) for c in CATEGORIES],
                     func_info=list(GRANTED) if authorize else [],
+                    authorized_at=self.clock() if authorize else 0.0,
                 )
                 self.programs[cfg.appid] = program
             if cfg.template_id is not None and cfg.template_id not in self.templates:
@@ -303,11 +309,39 @@ class WeChatEmulator(
             template_id=1,
         )
 
+    def add_merchants(self, count: int, *, start: int = 1) -> list[str]:
+        """``count`` merchant mini programs that authorized the platform outside miniship
+        (what ``apps sync wechat`` finds): appids wx00000000000000a1…, names 商户 1…"""
+        made = []
+        for n in range(start, start + count):
+            appid = f"wx{n:016x}"
+            if appid not in self.programs:
+                self.programs[appid] = _Program(
+                    appid=appid,
+                    original_id=f"gh_{n:012x}",
+                    refresh_token="refreshtoken@@@" + secrets.token_urlsafe(32),
+                    categories=[dict(c) for c in CATEGORIES],
+                    nick_name=f"商户 {n}",
+                    authorized_at=self.clock(),
+                )
+            made.append(appid)
+        self.save()
+        return made
+
+    def authorize(self, appid: str, name: str) -> None:
+        """A merchant authorizes the platform in WeChat (outside miniship): an
+        ``authorized`` push follows."""
+        self._grant(appid, name)
+        self.save()
+
     def revoke(self, appid: str) -> None:
-        """The mini program's admin withdraws the authorization (in their console)."""
+        """The mini program's admin withdraws the authorization (in their console): an
+        ``unauthorized`` push follows."""
         program = self.programs[appid]
         program.refresh_token = None
         program.func_info = []
+        self.grant_events.append(("unauthorized", appid, self.clock()))
+        self.save()
 
     # -- the HTTP surface --------------------------------------------------------------
 
@@ -346,6 +380,9 @@ class WeChatEmulator(
             "/cgi-bin/component/api_query_auth": component("POST", True, self._query_auth),
             "/cgi-bin/component/api_get_authorizer_info": component(
                 "POST", True, self._get_authorizer_info
+            ),
+            "/cgi-bin/component/api_get_authorizer_list": component(
+                "POST", True, self._get_authorizer_list
             ),
             "/wxa/gettemplatedraftlist": component("GET", False, self._draft_list),
             "/wxa/gettemplatelist": component("GET", False, self._template_list),

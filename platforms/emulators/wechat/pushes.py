@@ -1,5 +1,5 @@
-"""What the emulated platform pushes: a component_verify_ticket every 10 minutes and
-the audit results, encrypted as WeChat does.
+"""What the emulated platform pushes: a component_verify_ticket every 10 minutes, the
+audit results, and authorizations given or withdrawn, encrypted as WeChat does.
 """
 
 from __future__ import annotations
@@ -98,6 +98,22 @@ class Pushes(WeChatState):
         inner = "<xml>" + "".join(parts) + "</xml>"
         return self._push(key, f"{base}/{program.appid}", inner, program.original_id, "ToUserName")
 
+    def _grant_push(self, base: str, n: int, info: str, appid: str, at: float) -> OutgoingPush:
+        comp = self.component
+        code = ""
+        if info != "unauthorized":
+            code = (
+                f"<AuthorizationCode><![CDATA[queryauthcode@@@{secrets.token_urlsafe(24)}]]>"
+                f"</AuthorizationCode><AuthorizationCodeExpiredTime>{int(at) + 3600}"
+                "</AuthorizationCodeExpiredTime>"
+            )
+        inner = (
+            f"<xml><AppId><![CDATA[{comp.appid}]]></AppId><CreateTime>{int(at)}</CreateTime>"
+            f"<InfoType><![CDATA[{info}]]></InfoType>"
+            f"<AuthorizerAppid><![CDATA[{appid}]]></AuthorizerAppid>{code}</xml>"
+        )
+        return self._push(f"grant:{n}", base + "/auth", inner, comp.appid, "AppId")
+
     def due_pushes(self) -> list[OutgoingPush]:
         """The ticket push (first time, then every 600 s) and undelivered audit results.
 
@@ -111,6 +127,9 @@ class Pushes(WeChatState):
         ticket = self._ticket_push(base)
         if ticket is not None:
             pushes.append(ticket)
+        for n, (info, appid, at) in enumerate(self.grant_events):
+            if f"grant:{n}" not in self.pushed:
+                pushes.append(self._grant_push(base, n, info, appid, at))
         for program in self.programs.values():
             for audit in program.audits:
                 push = self._audit_push(base, program, audit)

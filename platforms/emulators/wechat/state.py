@@ -155,6 +155,8 @@ class _Program:
     rolled_back: bool = False  # the live release came from a rollback
     gray: _Gray | None = None
     func_info: list[int] = field(default_factory=lambda: list(GRANTED))
+    nick_name: str = ""  # its name (api_get_authorizer_info); "" → "Emulated …"
+    authorized_at: float = 0.0  # when it last authorized the platform (auth_time)
     privacy_apis: list[str] = field(default_factory=list)
     """Privacy APIs the committed code "uses" (tests set it): submit answers 61040 unless
     ext_json.requiredPrivateInfos declares them or ``privacy_api_not_use`` is sent."""
@@ -180,6 +182,8 @@ class _Program:
             gray=_Gray(**gray) if gray else None,
             func_info=list(data.get("func_info", GRANTED)),
             privacy_apis=list(data.get("privacy_apis", [])),
+            nick_name=str(data.get("nick_name", "")),
+            authorized_at=float(data.get("authorized_at", 0.0)),
         )
 
     def audit(self, auditid: int) -> _Audit | None:
@@ -228,6 +232,7 @@ class WeChatState(Emulator):
     previous_tickets: list[tuple[str, float]]  # (ticket, issued at), superseded
     ticket_pushed_at: float | None
     pending_ticket: str | None  # issued, its push not yet accepted
+    grant_events: list[tuple[str, str, float]]  # (InfoType, appid, when), pushed in order
     _qr_cache: dict[str, bytes]
     _media_cache: dict[str, bytes]  # media id → a rejection screenshot's PNG
 
