@@ -36,6 +36,7 @@ from handlers.apps import AppBook
 from handlers.commands import Commands
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
+from handlers.fleet import Fleets
 from handlers.pushes import PushReceiver
 from handlers.releases import Actor, ReleaseService
 from handlers.scheduler import Scheduler
@@ -167,9 +168,13 @@ async def open_runtime(
         service = ReleaseService(store, config, adapters, emulated=list(emulators))
         book = AppBook(service, provision)
         await book.load()  # the apps added from chat or by a platform join the file's
+        fleets = Fleets(service, concurrency=settings.fleet_concurrency, rate=settings.fleet_rate)
         timed = TimedReleases(service, TimedRules.from_settings(settings))
         admin = Admin(service, settings.public_url, book)
-        yield Runtime(settings, store, service, timed, admin, server, emulators)
+        try:
+            yield Runtime(settings, store, service, timed, admin, server, emulators)
+        finally:
+            await fleets.stop()  # what was in flight is run again at the next start
     finally:
         for adapter in adapters.values():
             await adapter.aclose()
@@ -279,6 +284,8 @@ async def console(settings: Settings) -> int:
         )
         term.say(rt.banner())
         async with scheduling(rt), pushes(rt):
+            for run in await term.commands.resume_fleets():
+                term.say(f"carrying on with fleet run #{run} (`fleet {run}`)")
             await term.run()
     return 0
 
@@ -297,6 +304,7 @@ async def serve(settings: Settings) -> int:
         )
 
         binding = make_binding(rt.service, client, rt.timed, rt.admin, commands=rt.commands)
+        await binding.commands.resume_fleets()
         for app_entry in rt.config.apps.values():
             if app_entry.roles.open:
                 log.warning(

@@ -212,17 +212,16 @@ class AppBook:
             raise CommandRefused(str(exc)) from None
         found = await adapter.authorized_apps()
         known = self._ids(platform)
-        added = []
+        new = []
         for a in found:
             if a.platform_app_id in known:
                 continue
             definition = {"name": a.name, platform: adapter.new_app(a)}
-            key = a.platform_app_id
-            entry = self._valid(key, definition, platform)
-            await self.store.define_app(key, entry.name, definition, platform, actor.id)
-            await self.store.tag_app(key, tags, actor.id)
-            await self._record(actor, "app add", key, f"authorized {platform}: {a.name}")
-            added.append(key)
+            entry = self._valid(a.platform_app_id, definition, platform)
+            said = f"authorized {platform}: {a.name}"
+            new.append((entry.key, entry.name, definition, tags, said))
+        await self.store.define_apps(new, platform, actor.id)
+        added = [key for key, *_ in new]
         listed = {a.platform_app_id for a in found}
         gone, kept = [], []
         for app_id, key in known.items():

@@ -598,10 +598,10 @@ def home_view(rows: Sequence[HomeRow], *, may: Callable[[str, str], bool]) -> Bl
                 "block_id": "empty",
                 "text": {
                     "type": "mrkdwn",
-                    "text": "No apps to show. Apps are added to *miniship.toml*: an "
-                    "`[apps.<name>]` section with at least one platform section such as "
-                    "`[apps.<name>.wechat]`, then restart miniship. If apps are configured, "
-                    "ask for the *view* role in their `roles`.",
+                    "text": "No apps to show. An admin adds them with `/ship app add …` "
+                    "or `/ship apps sync wechat`, or as `[apps.<name>]` sections in "
+                    "*miniship.toml*. If apps are configured, ask for the *view* role in "
+                    "their `roles`.",
                 },
             }
         )

@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     emulators: Literal["auto", "on", "off"] = "auto"
     """auto: emulate each platform that has no credentials; on: emulate all; off: none."""
     emulator_review_seconds: float = Field(30.0, gt=0)
+    fleet_concurrency: int = Field(8, ge=1, le=256)
+    """Apps a fleet run (`submit @shops …`) works on at once."""
+    fleet_rate: float = Field(10.0, gt=0, le=1000)
+    """Apps a fleet run starts per second on each platform (slowed down when the platform
+    answers with a rate limit)."""
     emulator_merchants: int = Field(3, ge=0, le=5000)
     """Mini programs that authorized the emulated platform outside miniship: what
     ``apps sync wechat`` finds when trying miniship out."""

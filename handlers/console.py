@@ -19,6 +19,7 @@ from typing import TextIO
 from handlers import render
 from handlers.commands import Asked, Commands, Picture, Reply
 from handlers.config import ChannelEntry
+from handlers.fleet import Progress
 from handlers.releases import Actor, Change
 from handlers.timed import Notice
 from platforms.base import Authorization, TrialCode
@@ -52,6 +53,7 @@ class Console:
         commands.service.listeners.append(self.on_change)
         commands.admin.listeners.append(self.on_grant)
         commands.admin.apps.listeners.append(self.on_app_news)
+        commands.fleets.listeners.append(self.on_fleet)
         if commands.timed is not None:
             commands.timed.announcers.append(self)
 
@@ -65,6 +67,10 @@ class Console:
         if self.interactive:
             self.stdout.write("ship> ")
             self.stdout.flush()
+
+    async def on_fleet(self, progress: Progress) -> None:
+        if progress.run.state == "running":
+            self._interject(render.fleet_bar(progress))
 
     async def on_app_news(self, text: str) -> None:
         self._interject(text)
@@ -150,6 +156,9 @@ class Console:
             )
             return
         self.say(reply.text)
+        if reply.fleet is not None:  # a script's next line may need it done: wait for it
+            await self.commands.fleets.wait(reply.fleet)
+            self.say(render.fleet(await self.commands.fleets.progress(reply.fleet)))
         for attachment in reply.files:  # a history export: next to the QR codes' folder
             path = self.pictures.parent / "exports" / attachment.filename
             try:

@@ -31,6 +31,7 @@ __all__ = [
     "SUPERSEDES",
     "Reading",
     "allows",
+    "attention",
     "candidates",
     "claimed",
     "decided",
@@ -151,6 +152,29 @@ _BY_PEOPLE = frozenset({S.WITHDRAWN, S.RELEASED, S.GRAY})
 
 def _state(state: ReleaseState | str) -> ReleaseState:
     return ReleaseState(state)
+
+
+def attention(
+    state: ReleaseState | str, since: datetime | None, now: datetime, waited: timedelta
+) -> str:
+    """Why a release in ``state`` (since ``since``) needs a person now, or "": a
+    rejection, a delayed review, a review waiting longer than ``waited``, a publish claim
+    left behind."""
+    current = _state(state)
+    if current in (S.REJECTED, S.DELAYED):
+        return words(current)
+    if since is None:
+        return ""
+    if current is S.IN_REVIEW and now - since > waited:
+        return f"in review for {_span(now - since)}"
+    if current is CLAIM and now - since > CLAIM_TIMEOUT:
+        return f"publishing for {_span(now - since)} (the watcher settles it)"
+    return ""
+
+
+def _span(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h"
 
 
 def rules(action: str) -> bool:

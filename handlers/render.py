@@ -17,11 +17,13 @@ from pydantic import BaseModel
 from handlers import policy
 from handlers.apps import Synced
 from handlers.config import AppEntry
+from handlers.fleet import Progress
 from handlers.freezes import FreezeView
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
 from handlers.views import (
     AppAccess,
     EventView,
+    GroupStatus,
     PlatformQuotas,
     Scheduled,
     TargetLine,
@@ -203,6 +205,49 @@ def synced(s: Synced) -> str:
     return "\n".join(lines)
 
 
+BAR = 20  # characters of a progress bar
+
+
+def fleet_bar(p: Progress) -> str:
+    """``#7 submit @shops 1.3.0 [████████░░░░] 132 / 500 done · 3 failed · 12 in flight``."""
+    total, c = p.total, p.counts
+    filled = round(BAR * p.finished / total) if total else BAR
+    parts = [f"{p.finished} / {total} done"]
+    for state, words in (
+        ("failed", "failed"),
+        ("skipped", "nothing to do"),
+        ("waiting", "waiting for approval"),
+        ("cancelled", "cancelled"),
+        ("running", "in flight"),
+    ):
+        if c.get(state):
+            parts.append(f"{c[state]} {words}")
+    state = "" if p.run.state == "running" else f" — {p.run.state}"
+    bar = "█" * filled + "░" * (BAR - filled)
+    return f"#{p.run.id} {p.run.command} [{bar}] {' · '.join(parts)}{state}"
+
+
+def fleet(p: Progress, *, detail: bool = False, shown: int = 20) -> str:
+    lines = [fleet_bar(p)]
+    if detail:
+        lines.append(f"  started by {p.run.created_by} at {p.run.created_at:%Y-%m-%d %H:%M} UTC")
+    for app, why in p.failures[:shown]:
+        lines.append(f"  ✗ {app}: {why}")
+    if len(p.failures) > shown:
+        lines.append(f"  … and {len(p.failures) - shown} more failed (`fleet {p.run.id}`)")
+    if detail and p.run.state == "running":
+        lines.append(f"  `fleet {p.run.id} cancel` stops it (what ran stays done)")
+    elif detail and p.failures:
+        lines.append(f"  `fleet {p.run.id} retry` runs the failed apps again")
+    return "\n".join(lines)
+
+
+def fleet_list(runs: Sequence[Progress]) -> str:
+    if not runs:
+        return "No fleet runs yet. A command naming `@tag` or `all` instead of an app starts one."
+    return "\n".join(fleet_bar(p) for p in runs)
+
+
 def _some(keys: Sequence[str], shown: int = 20) -> str:
     more = f" … and {len(keys) - shown} more" if len(keys) > shown else ""
     return ", ".join(keys[:shown]) + more
@@ -286,6 +331,38 @@ def connect_link(app: str, platform: str, link: str) -> str:
         "minutes):\n"
         f"{link}\nWhen they are done, `apps` shows {app} as authorized."
     )
+
+
+ATTENTION_SHOWN = 25
+
+
+def group_status(g: GroupStatus, zone: ZoneInfo) -> str:
+    """A group's releases counted per platform and state, and what needs a person."""
+    lines = [f"{g.label} — {g.apps} apps (their newest releases; times in {zone.key})"]
+    for platform in sorted({*g.counts, *g.unreleased}):
+        per = sorted(g.counts.get(platform, {}).items(), key=lambda kv: -kv[1])
+        parts = [f"{n} {words}" for words, n in per]
+        if g.unreleased.get(platform):
+            parts.append(f"{g.unreleased[platform]} no release yet")
+        lines.append(f"  {display(platform)}: {' · '.join(parts)}")
+    if not g.attention:
+        lines.append("  nothing needs attention")
+        return "\n".join(lines)
+    lines.append(f"  needs attention ({len(g.attention)}):")
+    for a in g.attention[:ATTENTION_SHOWN]:
+        t = a.line
+        when = f" since {local_time(t.updated_at, zone)}" if t.updated_at else ""
+        reason = f" — {_clip_line(t.reason, 120)}" if t.reason else ""
+        lines.append(f"    {t.app_key} {t.version} on {display(t.platform)}: {a.why}{when}{reason}")
+    if len(g.attention) > ATTENTION_SHOWN:
+        more = len(g.attention) - ATTENTION_SHOWN
+        lines.append(f"    … and {more} more: `status <app>` shows one app, tags narrow a group")
+    return "\n".join(lines)
+
+
+def _clip_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def status(found: Sequence[AppStatus], emulated: frozenset[str]) -> str:

@@ -45,6 +45,7 @@ from handlers import cards, policy, render, schedule_modal, views
 from handlers.admin import Admin
 from handlers.commands import Commands, Picture, Reply, action_id, button_command, find
 from handlers.config import ChannelEntry
+from handlers.fleet import Progress
 from handlers.releases import Actor, Change, ReleaseService
 from handlers.roles import RoleCheck
 from handlers.timed import Notice, TimedReleases
@@ -390,6 +391,30 @@ class SlackBinding:
 
     # -- authorizations (handlers.admin.Admin.listeners) ----------------------------------
 
+    async def on_fleet(self, progress: Progress) -> None:
+        """A fleet run's card, in the channel it was started from, updated in place (the
+        runner says at most every few seconds); its failures go to the card's thread at
+        the end."""
+        run = progress.run
+        if run.id is None:
+            return
+        text = render.fleet_bar(progress)
+        try:
+            if run.card_channel and run.card_ts:
+                await self.client.chat_update(channel=run.card_channel, ts=run.card_ts, text=text)
+            elif run.channel:
+                posted = await self.client.chat_postMessage(channel=run.channel, text=text)
+                await self.store.set_fleet_card(run.id, str(posted["channel"]), str(posted["ts"]))
+                run.card_channel, run.card_ts = str(posted["channel"]), str(posted["ts"])
+            if run.state != "running" and progress.failures and run.card_ts:
+                await self.client.chat_postMessage(
+                    channel=run.card_channel or run.channel or "",
+                    thread_ts=run.card_ts,
+                    text=render.fleet(progress, shown=50),
+                )
+        except SlackApiError as exc:
+            log.warning("could not show fleet run #%s: %s", run.id, _slack_problem(exc))
+
     async def on_app_news(self, text: str) -> None:
         """An app a platform added or retired on its own: said in the admin channel."""
         channel = self.service.config.admin_channel
@@ -668,6 +693,7 @@ def make_binding(
     service.listeners.append(binding.on_change)
     made.admin.listeners.append(binding.on_grant)
     made.admin.apps.listeners.append(binding.on_app_news)
+    made.fleets.listeners.append(binding.on_fleet)
     if timed is not None:
         timed.announcers.append(binding)
     return binding

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from handlers import policy
 from handlers.config import AppEntry
@@ -18,7 +18,9 @@ from storage.models import Event, Release, ReleaseTarget, TimedAction
 
 __all__ = [
     "AppAccess",
+    "Attention",
     "EventView",
+    "GroupStatus",
     "PlatformQuotas",
     "ReleaseCard",
     "Scheduled",
@@ -27,6 +29,7 @@ __all__ = [
     "TimedView",
     "card",
     "event",
+    "group_status",
     "line",
     "lines",
     "timed",
@@ -116,6 +119,55 @@ class AppAccess:
     app: AppEntry
     grants: dict[str, Authorization | None]
     errors: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Attention:
+    """A release a person should look at, and why."""
+
+    line: TargetLine
+    why: str
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """Where the newest release of each app of a group stands, counted per platform and
+    state, with what needs a person (rejected, delayed, a review waiting too long…)."""
+
+    label: str  # "@shops", "all"
+    apps: int
+    counts: dict[str, dict[str, int]]  # platform → state words → apps
+    unreleased: dict[str, int]  # platform → apps with no release there yet
+    attention: list[Attention]
+
+
+def group_status(
+    label: str,
+    apps: Sequence[AppEntry],
+    newest: Sequence[TargetView],
+    now: datetime,
+    waited: timedelta,
+) -> GroupStatus:
+    """:class:`GroupStatus` of ``apps`` from their newest releases (``Store.newest``)."""
+    counts: dict[str, dict[str, int]] = {}
+    seen: set[tuple[str, str]] = set()
+    attention = []
+    for view in newest:
+        target = line(view.release, view.target)
+        words = policy.words(target.state)
+        per = counts.setdefault(target.platform, {})
+        per[words] = per.get(words, 0) + 1
+        seen.add((target.app_key, target.platform))
+        why = policy.attention(target.state, target.updated_at, now, waited)
+        if why:
+            attention.append(Attention(target, why))
+    unreleased: dict[str, int] = {}
+    for app in apps:
+        for platform in app.platforms:
+            if (app.key, platform) not in seen:
+                unreleased[platform] = unreleased.get(platform, 0) + 1
+    attention.sort(key=lambda a: (a.line.app_key, a.line.platform))
+    return GroupStatus(label, len(apps), counts, unreleased, attention)
 
 
 def line(release: Release, target: ReleaseTarget) -> TargetLine:

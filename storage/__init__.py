@@ -2,7 +2,7 @@
 vault of run-time platform credentials (vault.py)."""
 
 from storage.db import describe_url, make_engine, migrate
-from storage.states import InvalidTransition, ReleaseState, TimedState
+from storage.states import FleetState, InvalidTransition, ItemState, ReleaseState, TimedState
 from storage.store import (
     ActionTaken,
     ConfirmationRefused,
@@ -26,7 +26,9 @@ __all__ = [
     "ActionTaken",
     "ConfirmationRefused",
     "CredentialError",
+    "FleetState",
     "InvalidTransition",
+    "ItemState",
     "LinkRefused",
     "MisplacedCredential",
     "ReleaseState",

@@ -239,3 +239,36 @@ class ApprovalRequest(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=200)
     decided_at: datetime | None = None
     note: str = Field(default="", sa_type=Text)
+
+
+class FleetRun(SQLModel, table=True):
+    """One command over many apps (``submit @shops 1.3.0``): see :mod:`handlers.fleet`."""
+
+    __tablename__ = "fleet_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    command: str = Field(sa_type=Text)  # as typed
+    created_by: str = Field(max_length=200)
+    channel: str | None = Field(default=None, max_length=64)  # where it was typed
+    state: str = Field(default="running", max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    card_channel: str | None = Field(default=None, max_length=32)  # its Slack card
+    card_ts: str | None = Field(default=None, max_length=32)
+
+
+class FleetItem(SQLModel, table=True):
+    """One app of a fleet run: the single-app command line it stands for, and how it went."""
+
+    __tablename__ = "fleet_item"
+    __table_args__ = (UniqueConstraint("run_id", "app_key", name="uq_fleet_item_app"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="fleet_run.id", index=True)
+    app_key: str = Field(max_length=64)
+    line: str = Field(sa_type=Text)
+    state: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    message: str = Field(default="", sa_type=Text)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None

@@ -37,7 +37,9 @@ __all__ = [
     "ACTIVE",
     "TIMED_TRANSITIONS",
     "TRANSITIONS",
+    "FleetState",
     "InvalidTransition",
+    "ItemState",
     "ReleaseState",
     "TimedState",
     "check_timed",
@@ -99,6 +101,30 @@ class TimedState(StrEnum):
     MISSED = "missed"
     CANCELLED = "cancelled"
     HELD = "held"
+
+
+class FleetState(StrEnum):
+    """A fleet run (one command over many apps): running until every app is done, or
+    cancelled (what ran stays done; ``retry`` runs it again)."""
+
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class ItemState(StrEnum):
+    """One app of a fleet run. ``pending`` → ``running`` is the claim a worker takes
+    (compare-and-set: of two processes driving one run, one runs the app); ``waiting``:
+    it became a request for a second person's approval; ``skipped``: there was nothing to
+    do (already uploaded, already live…)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WAITING = "waiting"
+    CANCELLED = "cancelled"
 
 
 TIMED_TRANSITIONS: dict[TimedState, frozenset[TimedState]] = {

@@ -29,13 +29,23 @@ from storage.models import (
     ConnectRequest,
     Delivery,
     Event,
+    FleetItem,
+    FleetRun,
     Freeze,
     Release,
     ReleaseTarget,
     TimedAction,
     utcnow,
 )
-from storage.states import ACTIVE, ReleaseState, TimedState, check_timed, check_transition
+from storage.states import (
+    ACTIVE,
+    FleetState,
+    ItemState,
+    ReleaseState,
+    TimedState,
+    check_timed,
+    check_transition,
+)
 
 __all__ = [
     "ActionTaken",
@@ -156,6 +166,26 @@ class Store:
             await s.refresh(row)
             return row
 
+    async def define_apps(
+        self,
+        found: Sequence[tuple[str, str, Mapping[str, Any], Sequence[str], str]],
+        source: str,
+        by: str,
+    ) -> None:
+        """Add many apps in one transaction (a sync): each (key, name, definition, tags,
+        what to record) with an ``app add`` event."""
+        now = utcnow()
+        async with self.session() as s:
+            known = {a.key: a for a in (await s.exec(select(App))).all()}
+            for key, name, definition, tags, message in found:
+                row = known.get(key) or App(key=key, name=name, created_at=now)
+                row.name, row.definition, row.source = name, dict(definition), source
+                row.tags = list(tags)
+                row.updated_at, row.updated_by, row.retired_at = now, by, None
+                s.add(row)
+                s.add(Event(actor=by, action="app add", outcome="ok", app_key=key, message=message))
+            await s.commit()
+
     async def tag_app(self, key: str, tags: Sequence[str], by: str) -> App | None:
         """Set the tags of app ``key`` (None: no such app)."""
         async with self.session() as s:
@@ -202,6 +232,185 @@ class Store:
             )
             found += [f"timed release #{n}" for n in (await s.exec(timed)).all()]
             return found
+
+    # -- fleet runs ---------------------------------------------------------------------
+
+    async def add_fleet(
+        self, command: str, by: str, channel: str | None, items: Sequence[tuple[str, str]]
+    ) -> FleetRun:
+        """A new run of ``command``, one pending item per (app, its command line)."""
+        async with self.session() as s:
+            run = FleetRun(command=command, created_by=by, channel=channel)
+            s.add(run)
+            await s.flush()
+            assert run.id is not None
+            s.add_all(FleetItem(run_id=run.id, app_key=a, line=line) for a, line in items)
+            await s.commit()
+            await s.refresh(run)
+            return run
+
+    async def fleet(self, run_id: int) -> FleetRun | None:
+        async with self.session() as s:
+            return await s.get(FleetRun, run_id, populate_existing=True)
+
+    async def fleets(
+        self, *, states: Sequence[str] = (), limit: int | None = None
+    ) -> list[FleetRun]:
+        """Runs, newest first (only in ``states`` when given)."""
+        q = select(FleetRun).order_by(col(FleetRun.id).desc())
+        if states:
+            q = q.where(col(FleetRun.state).in_(list(states)))
+        if limit is not None:
+            q = q.limit(limit)
+        async with self.session() as s:
+            return list((await s.exec(q)).all())
+
+    async def fleet_items(self, run_id: int) -> list[FleetItem]:
+        async with self.session() as s:
+            q = select(FleetItem).where(FleetItem.run_id == run_id).order_by(col(FleetItem.id))
+            return list((await s.exec(q)).all())
+
+    async def claim_item(self, run_id: int) -> FleetItem | None:
+        """The next pending item of run ``run_id``, claimed (pending → running) in one
+        statement: on PostgreSQL the row is picked ``FOR UPDATE SKIP LOCKED``, so workers
+        in several processes each take a different item without waiting on each other;
+        SQLite runs one writer at a time. None when no item is pending."""
+        pending = (
+            select(FleetItem.id)
+            .where(col(FleetItem.run_id) == run_id, col(FleetItem.state) == ItemState.PENDING)
+            .order_by(col(FleetItem.id))
+            .limit(1)
+        )
+        if self.engine.dialect.name == "postgresql":
+            pending = pending.with_for_update(skip_locked=True)
+        claim = (
+            update(FleetItem)
+            .where(
+                col(FleetItem.id) == pending.scalar_subquery(),
+                col(FleetItem.state) == ItemState.PENDING,
+            )
+            .values(state=ItemState.RUNNING, started_at=utcnow())
+            .returning(FleetItem)
+        )
+        async with self.session() as s:
+            row = (await s.exec(claim)).first()
+            await s.commit()
+            return row[0] if row is not None else None
+
+    async def finish_item(self, item: FleetItem, state: str, message: str) -> None:
+        async with self.session() as s:
+            await s.exec(
+                update(FleetItem)
+                .where(col(FleetItem.id) == item.id, col(FleetItem.state) == ItemState.RUNNING)
+                .values(state=state, message=message, finished_at=utcnow())
+            )
+            await s.commit()
+
+    async def requeue_item(self, item: FleetItem, message: str) -> None:
+        """Back in the queue after a passing fault (one attempt more)."""
+        async with self.session() as s:
+            await s.exec(
+                update(FleetItem)
+                .where(col(FleetItem.id) == item.id, col(FleetItem.state) == ItemState.RUNNING)
+                .values(state=ItemState.PENDING, message=message, attempts=item.attempts + 1)
+            )
+            await s.commit()
+
+    async def release_items(self, ids: Sequence[int]) -> None:
+        """Items this process was running when it stopped: back in the queue."""
+        async with self.session() as s:
+            await s.exec(
+                update(FleetItem)
+                .where(col(FleetItem.id).in_(list(ids)), col(FleetItem.state) == ItemState.RUNNING)
+                .values(state=ItemState.PENDING)
+            )
+            await s.commit()
+
+    async def requeue_stale_items(self, before: datetime) -> int:
+        """Items of running fleets left running since before ``before`` (their process
+        died) go back in the queue; how many."""
+        async with self.session() as s:
+            running = select(FleetRun.id).where(FleetRun.state == FleetState.RUNNING)
+            result = await s.exec(
+                update(FleetItem)
+                .where(
+                    col(FleetItem.state) == ItemState.RUNNING,
+                    col(FleetItem.started_at) < before,
+                    col(FleetItem.run_id).in_(running.scalar_subquery()),
+                )
+                .values(state=ItemState.PENDING)
+            )
+            await s.commit()
+            return int(getattr(result, "rowcount", 0) or 0)
+
+    async def finish_fleet(self, run_id: int) -> None:
+        """A running run whose items are all done is done."""
+        async with self.session() as s:
+            open_items = select(FleetItem.id).where(
+                FleetItem.run_id == run_id,
+                col(FleetItem.state).in_([ItemState.PENDING, ItemState.RUNNING]),
+            )
+            await s.exec(
+                update(FleetRun)
+                .where(
+                    col(FleetRun.id) == run_id,
+                    col(FleetRun.state) == FleetState.RUNNING,
+                    ~open_items.exists(),
+                )
+                .values(state=FleetState.DONE, finished_at=utcnow())
+            )
+            await s.commit()
+
+    async def cancel_fleet(self, run_id: int) -> FleetRun | None:
+        """Cancel a running run: its pending items are cancelled (running ones finish);
+        None when it was not running."""
+        async with self.session() as s:
+            moved = await s.exec(
+                update(FleetRun)
+                .where(col(FleetRun.id) == run_id, col(FleetRun.state) == FleetState.RUNNING)
+                .values(state=FleetState.CANCELLED, finished_at=utcnow())
+            )
+            if getattr(moved, "rowcount", 0) != 1:
+                return None
+            await s.exec(
+                update(FleetItem)
+                .where(col(FleetItem.run_id) == run_id, col(FleetItem.state) == ItemState.PENDING)
+                .values(state=ItemState.CANCELLED, finished_at=utcnow())
+            )
+            await s.commit()
+            return await s.get(FleetRun, run_id, populate_existing=True)
+
+    async def retry_fleet(self, run_id: int) -> FleetRun | None:
+        """Queue the failed (and cancelled) items of a run that is not running again; None
+        when it is running or has nothing to retry."""
+        again = [ItemState.FAILED, ItemState.CANCELLED]
+        async with self.session() as s:
+            moved = await s.exec(
+                update(FleetItem)
+                .where(col(FleetItem.run_id) == run_id, col(FleetItem.state).in_(again))
+                .values(state=ItemState.PENDING, attempts=0, message="")
+            )
+            if getattr(moved, "rowcount", 0) == 0:
+                return None
+            reopened = await s.exec(
+                update(FleetRun)
+                .where(col(FleetRun.id) == run_id, col(FleetRun.state) != FleetState.RUNNING)
+                .values(state=FleetState.RUNNING, finished_at=None)
+            )
+            if getattr(reopened, "rowcount", 0) != 1:
+                await s.rollback()
+                return None
+            await s.commit()
+            return await s.get(FleetRun, run_id, populate_existing=True)
+
+    async def set_fleet_card(self, run_id: int, channel: str, ts: str) -> None:
+        async with self.session() as s:
+            await s.exec(
+                update(FleetRun)
+                .where(col(FleetRun.id) == run_id)
+                .values(card_channel=channel, card_ts=ts)
+            )
+            await s.commit()
 
     # -- releases -----------------------------------------------------------------------
 
@@ -338,6 +547,15 @@ class Store:
             .where(Release.app_key == app)
             .order_by(col(Release.id).desc())
             .limit(releases)
+        )
+        return await self._views(col(Release.id).in_(newest.scalar_subquery()))
+
+    async def newest(self, apps: Sequence[str]) -> list[TargetView]:
+        """The newest release of each of ``apps``, on every platform (one query)."""
+        newest = (
+            select(func.max(Release.id))
+            .where(col(Release.app_key).in_(list(apps)))
+            .group_by(col(Release.app_key))
         )
         return await self._views(col(Release.id).in_(newest.scalar_subquery()))
 

@@ -13,7 +13,15 @@ from typing import Any, Generic, TypeVar
 from handlers.admin import Admin
 from handlers.commands._words import Args, Words
 from handlers.config import AppEntry
-from handlers.releases import ActionResult, Actor, Change, CommandRefused, ReleaseService
+from handlers.fleet import Execute, Fleets
+from handlers.releases import (
+    ActionResult,
+    Actor,
+    Change,
+    CommandRefused,
+    Outcome,
+    ReleaseService,
+)
 from handlers.roles import Authorizer
 from handlers.timed import NO_SCHEDULER, TimedReleases
 from platforms import platform_class
@@ -80,6 +88,9 @@ class Reply:
     action: str = ""  # the command that gave the result (what a retry runs again)
     files: tuple[Attachment, ...] = ()  # for the asker only: the console saves them
     request: int | None = None  # nothing ran yet: waiting for another person (this request)
+    outcome: str = ""  # a use case's: ok, failed, refused (nothing tried), skipped (nothing to do)
+    transient: bool = False  # failed on a passing fault (busy, timeout, 5xx, rate limit)
+    fleet: int | None = None  # a fleet run started (or shown): its id
 
     @classmethod
     def of(cls, res: ActionResult, text: str) -> Reply:
@@ -94,6 +105,15 @@ class Reply:
             for r in res.results
             if r.image is not None
         )
+        outcomes = {r.outcome for r in res.results}
+        if res.refusal:
+            outcome = "refused"
+        elif Outcome.FAILED in outcomes:
+            outcome = "failed"
+        elif outcomes == {Outcome.REFUSED}:
+            outcome = "skipped"
+        else:
+            outcome = "ok"
         return cls(
             text,
             error=bool(res.refusal),
@@ -101,6 +121,8 @@ class Reply:
             pictures=pictures,
             unfinished=tuple(res.unfinished),
             action=res.action,
+            outcome=outcome,
+            transient=any(r.transient for r in res.results if r.outcome is Outcome.FAILED),
         )
 
 
@@ -122,6 +144,17 @@ class Context:
     """role → the commands it allows, as words ("upload, submit, expedite")."""
     rerun: Callable[[Actor, str, str | None, str], Awaitable[Reply]] | None = None
     """Run a requested command line as its requester (who, line, channel, approver)."""
+    in_fleet: bool = False  # one app of a fleet run (no QR codes, no questions)
+    fleet_runs: Fleets | None = None
+    fleet_item: Execute | None = None
+    """How a fleet run runs one app's line (through these commands)."""
+
+    @property
+    def fleets(self) -> Fleets:
+        if self.fleet_runs is None or self.fleet_item is None:
+            raise CommandRefused("fleet runs are not available here")
+        return self.fleet_runs
+
     found: dict[str, object] = field(default_factory=dict)
     """What a command's question found, for its run in the same call (a context lives for
     one command line; a question answered later runs in a new one, which looks again)."""
@@ -246,6 +279,8 @@ class Command(Generic[A]):
     """Stopped by a freeze or lock of its app (unless overridden with a reason)."""
     two_person: bool = False
     """On an app with ``approvals = 1``, it becomes a request another person approves."""
+    fleet: bool = False
+    """May name ``@tag`` or ``all`` instead of an app: one fleet run over the group."""
     confirm: Callable[[Context, A], Awaitable[Question | None]] | None = None
     """What to ask before running (None: nothing to ask for these arguments). Asked when
     the command is in MINISHIP_CONFIRM or the question says ``always``; a line with

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 import platforms
 from handlers import render
 from handlers.admin import Admin
-from handlers.commands import _registry
+from handlers.commands import _fleet, _registry
 from handlers.commands._kit import Asked, Context, Question, Reply
 from handlers.commands._registry import Parsed
 from handlers.commands._words import Scope, UsageError
 from handlers.config import AppEntry
+from handlers.fleet import Fleets, ItemResult
 from handlers.releases import Actor, CommandRefused, ReleaseService
 from handlers.roles import Authorizer, Everyone
 from handlers.timed import TimedReleases
@@ -49,6 +50,7 @@ class Commands:
         confirm: Collection[str] = (),
         confirm_lifetime: timedelta = CONFIRM_LIFETIME,
         approval_lifetime: timedelta = APPROVAL_LIFETIME,
+        fleets: Fleets | None = None,
     ) -> None:
         """``confirm`` names the commands that ask before they run (MINISHIP_CONFIRM)."""
         self.service = service
@@ -59,6 +61,7 @@ class Commands:
         self.confirming = frozenset(confirm)
         self.confirm_lifetime = confirm_lifetime
         self.approval_lifetime = approval_lifetime
+        self.fleets = fleets or Fleets.of(service)
         asking = {c.name for c in _registry.commands() if c.confirm is not None}
         unknown = self.confirming - asking
         if unknown:
@@ -67,7 +70,7 @@ class Commands:
                 f"ask first are {', '.join(sorted(asking))} (or none)"
             )
 
-    def context(self, actor: Actor, channel: str | None = None) -> Context:
+    def context(self, actor: Actor, channel: str | None = None, in_fleet: bool = False) -> Context:
         roles = {c.role for c in _registry.commands() if c.role}
         return Context(
             actor,
@@ -79,6 +82,9 @@ class Commands:
             self.timed,
             {role: _registry.doing(role) for role in roles},
             self._approved,
+            in_fleet=in_fleet,
+            fleet_runs=self.fleets,
+            fleet_item=self.fleet_item,
         )
 
     async def _approved(self, requester: Actor, line: str, channel: str | None, by: str) -> Reply:
@@ -93,6 +99,7 @@ class Commands:
         *,
         approved_by: str = "",
         takes_yes: bool = True,
+        in_fleet: bool = False,
     ) -> Reply:
         """Run ``text`` for ``actor``; ``channel`` is where it was typed (Slack), if anywhere.
 
@@ -105,6 +112,11 @@ class Commands:
         said_yes = bool(YES.search(text))
         line = YES.sub(" ", text).strip() if said_yes else text
         yes = said_yes and takes_yes
+        group = await _fleet.group_of(self.context(actor, channel), line)
+        if isinstance(group, Reply):
+            return group
+        if group is not None:
+            return await self._fleet(self.context(actor, channel), group, line, yes)
         try:
             words, why = _override(line) if _guarded(line) else (line, None)
             parsed = _registry.parse(words, platforms.names())
@@ -112,7 +124,7 @@ class Commands:
             usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
             return Reply(f"{exc.message}{usage}", error=True)
         try:
-            context = self.context(actor, channel)
+            context = self.context(actor, channel, in_fleet)
             reply = await self._run(
                 context, parsed, line, yes or bool(approved_by), why, approved_by
             )
@@ -206,6 +218,38 @@ class Commands:
         await self._record(context.actor, name, scope, "requested", f"#{row.id}: {line}")
         about = (scope.app, scope.version) if scope.version else None
         return Reply(text, about=about, request=row.id)
+
+    async def _fleet(self, context: Context, group: _fleet.Group, line: str, yes: bool) -> Reply:
+        """A command over a group: checked, asked about, then one fleet run."""
+        try:  # the words are the same for every app: checked once
+            _registry.parse(group.line(group.apps[0].key), platforms.names())
+        except UsageError as exc:
+            usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
+            return Reply(f"{exc.message}{usage}", error=True)
+        name = group.command.name
+        refusal, quota = await _fleet.quota_refusal(context, group)
+        if refusal:
+            await self._record(context.actor, name, Scope(), "refused", refusal)
+            return Reply(refusal, error=True)
+        if not yes:
+            return await self._ask(context, name, Scope(), line, _fleet.question(group, quota))
+        run = await self.fleets.start(
+            context.actor, line, group.items(), context.channel, self.fleet_item
+        )
+        return Reply(
+            f"Fleet run #{run.id}: `{line}` on {len(group.apps)} apps. `fleet {run.id}` shows "
+            f"how far it got; `fleet {run.id} cancel` stops it.",
+            fleet=run.id,
+        )
+
+    async def fleet_item(self, actor: Actor, line: str, channel: str | None) -> ItemResult:
+        """One app of a fleet run: its line, as its starter (the run was confirmed)."""
+        reply = await self.handle(actor, f"{line} --yes", channel, in_fleet=True)
+        return _fleet.item_result(reply)
+
+    async def resume_fleets(self) -> list[int]:
+        """Carry on with the fleet runs a stop left unfinished (at start)."""
+        return await self.fleets.resume(self.fleet_item)
 
     async def _ask(
         self, context: Context, name: str, scope: Scope, line: str, question: Question

@@ -82,6 +82,7 @@ COMMAND = Command(
     ),
     guarded=True,
     two_person=True,
+    fleet=True,
     read=read,
     run=run,
     confirm=confirm,

@@ -2,41 +2,80 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import timedelta
 
-from handlers import render
+from handlers import render, views
 from handlers.commands._kit import Command, Context, Reply
 from handlers.commands._words import Args, Scope, Words
+
+DETAILED = 5  # up to this many apps each gets its detail (the platforms asked); more: counts
+NUDGE = timedelta(hours=48)  # a review waiting longer needs attention (MINISHIP_NUDGE_HOURS)
 
 
 @dataclass(frozen=True)
 class StatusArgs(Args):
     app: str | None = None  # None: every app the person may view
     platforms: tuple[str, ...] = ()
+    tag: str | None = None  # `status @shops`: the apps tagged so
 
     def scope(self) -> Scope:
         return Scope(self.app, None, self.platforms[0] if self.platforms else None)
 
 
 def read(words: Words) -> StatusArgs:
-    app = None
-    if words.more() and words.peek() not in words.platforms:
+    app, tag = None, None
+    word = words.peek()
+    if word is not None and (word.startswith("@") or word == "all"):
+        words.take()
+        if word != "all":
+            tag = word[1:] or words.fail("which tag? e.g. `status @shops`")
+    elif words.more() and word not in words.platforms:
         app = words.app()
     chosen = (words.named_platform(),) if words.more() else ()
-    return StatusArgs(app, chosen)
+    words.end()
+    return StatusArgs(app, chosen, tag)
 
 
 async def run(context: Context, args: StatusArgs) -> Reply:
     keys = await context.visible_keys(args.app, "you may not view any app's releases")
+    if args.tag is not None:
+        keys = [k for k in keys if args.tag in context.service.app(k).tags]
+        if not keys:
+            return Reply(f"No app you may view is tagged @{args.tag}; `apps` lists the tags.")
+    if args.app is None and len(keys) > DETAILED:
+        return Reply(await _summary(context, args, keys))
     found = await context.service.status(keys, args.platforms)
     return Reply(render.status(found, context.service.emulated))
 
 
+async def _summary(context: Context, args: StatusArgs, keys: list[str]) -> str:
+    """Many apps: counted from what miniship stores (no platform is asked), so it answers
+    at once for a thousand apps and stays within a chat message."""
+    service = context.service
+    apps = [service.app(k) for k in keys]
+    newest = await service.store.newest(keys)
+    if args.platforms:
+        newest = [v for v in newest if v.target.platform in args.platforms]
+        apps = [
+            dataclasses.replace(
+                a, platforms={p: s for p, s in a.platforms.items() if p in args.platforms}
+            )
+            for a in apps
+        ]
+    label = f"@{args.tag}" if args.tag is not None else "all"
+    waited = context.timed.rules.nudge_after if context.scheduler else NUDGE
+    view = views.group_status(label, apps, newest, context.clock(), waited)
+    zones = {a.timezone for a in apps}
+    return render.group_status(view, zones.pop() if len(zones) == 1 else service.config.timezone)
+
+
 COMMAND = Command(
     name="status",
-    usage="status [app] [platform]",
+    usage="status [app | @tag | all] [platform]",
     summary="ask the platforms now and show where each release stands",
-    examples=("status", "status demo wechat"),
+    examples=("status", "status demo wechat", "status @shops"),
     role="view",
     rank=80,
     read=read,

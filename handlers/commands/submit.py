@@ -39,6 +39,7 @@ COMMAND = Command(
     role="release",
     rank=50,
     button=Button("Submit for review"),
+    fleet=True,
     read=read,
     run=run,
 )

@@ -40,6 +40,7 @@ async def run(context: Context, args: UploadArgs) -> Reply:
         args.notes,
         args.template,
         checked if isinstance(checked, VersionCheck) else None,
+        trial_code=not context.in_fleet,  # `qr <app>` shows one when wanted
     )
     return Reply.of(res, render.result(res))
 
@@ -64,6 +65,7 @@ COMMAND = Command(
     examples=("upload demo 1.2.0 fix the cart", "upload demo wechat 1.2.0 template 7"),
     role="release",
     rank=30,
+    fleet=True,
     read=read,
     run=run,
     confirm=confirm,

@@ -40,6 +40,7 @@ COMMAND = Command(
         style="danger",
         confirm=("Withdraw", "It leaves review; it can be submitted again later."),
     ),
+    fleet=True,
     read=read,
     run=run,
     confirm=confirm,

@@ -46,9 +46,11 @@ class ReviewActions(VersionGuard):
         notes: str,
         template: str | None = None,
         checked: VersionCheck | None = None,
+        trial_code: bool = True,
     ) -> ActionResult:
         """Upload ``version``; ``checked``: the version check made for this very command a
-        moment ago (its question), so the platforms are not asked twice."""
+        moment ago (its question), so the platforms are not asked twice; ``trial_code``:
+        fetch the trial version's QR code (a fleet run over hundreds of apps does not)."""
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         check = checked or await self.check_upload(app, names, version)
@@ -56,7 +58,9 @@ class ReviewActions(VersionGuard):
             return await self.refuse(actor, "upload", app, version, check.refusal)
         release = await self.store.ensure_release(app.key, version, notes, actor.id)
         step = Step(self, actor, "upload", app, release)
-        result = await self.fan_out(step, names, lambda one: self._upload(one, template))
+        result = await self.fan_out(
+            step, names, lambda one: self._upload(one, template, trial_code)
+        )
         return dataclasses.replace(result, notes=(*result.notes, *check.notes()))
 
     async def submit(
@@ -96,7 +100,7 @@ class ReviewActions(VersionGuard):
         step = Step(self, actor, "qr", app, await self.release_of(app, version))
         return await self.fan_out(step, names, self._qr)
 
-    async def _upload(self, step: Step, template: str | None) -> PlatformResult:
+    async def _upload(self, step: Step, template: str | None, trial_code: bool) -> PlatformResult:
         release = step.release
         existing = await step.target()
         if existing is not None:
@@ -120,6 +124,8 @@ class ReviewActions(VersionGuard):
         message = join("uploaded", answer.detail)
         if adapter.single_trial_version:  # the platform no longer holds older uploads
             message += await self.supersede(step)
+        if not trial_code:
+            return await step.ok(message, exchanges)
         code, more = await attempt(adapter.trial_code(step.app.key, release.version))
         if isinstance(code, Unsupported):
             return await step.ok(message, exchanges + more)

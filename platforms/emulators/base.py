@@ -66,7 +66,7 @@ FAULTS = (
     "unsigned",
 )
 
-SAVE_DELAY = 0.25
+SAVE_DELAY = 1.0
 """Seconds between a request that changed the state and its write to disk."""
 REJECT_MARK = "#reject"
 DELAY_MARK = "#delay"

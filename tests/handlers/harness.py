@@ -52,4 +52,5 @@ def settings_for(tmp_path: Path, database_url: str) -> Settings:
         emulators="on",
         emulator_review_seconds=REVIEW,
         emulator_state=tmp_path / "emulators",
+        fleet_rate=1000.0,  # a fleet run paced by the platforms, not by a real-time limit
     )

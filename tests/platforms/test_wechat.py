@@ -20,7 +20,6 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 import pytest
-import qrcode
 from PIL import Image
 from pydantic import SecretStr, ValidationError
 
@@ -35,6 +34,7 @@ from platforms.base import (
     recording,
 )
 from platforms.emulators.wechat import WeChatEmulator
+from platforms.emulators.wechat.commit import trial_qr
 from platforms.errors import (
     AlreadyInReview,
     AuthError,
@@ -1513,10 +1513,7 @@ async def test_trial_code_is_a_scannable_jpeg(world: World) -> None:
     shot = next(x for x in log if x.api == "GET /wxa/get_qrcode")
     assert shot.answer == {"content_type": "image/jpeg", "bytes": len(code.image)}
     # the picture holds the experience link: decode its modules and compare
-    qr = qrcode.QRCode()
-    qr.add_data(WeChatEmulator.experience_url(a.apps[app].appid))
-    qr.make(fit=True)
-    expected = qr.get_matrix()
+    expected = trial_qr(WeChatEmulator.experience_url(a.apps[app].appid)).get_matrix()
     assert qr_modules(code.image, len(expected)) == expected
     with pytest.raises(InvalidState, match=r"trial version is 1\.0\.0, not 2\.0\.0"):
         await a.trial_code(app, "2.0.0")

@@ -11,6 +11,8 @@ from typing import Any
 
 from handlers import cards
 from handlers.commands import action_id
+from handlers.fleet import Fleets
+from handlers.releases import Actor
 from storage import ReleaseState
 from tests.slack import requests as slack_requests
 from tests.slack.test_release_flow import REVIEW, SECRET, World, card_of, open_world
@@ -155,3 +157,30 @@ async def test_a_second_person_approves_in_the_thread(tmp_path: Path, database_u
 def _blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = message.get("blocks") or []
     return json.loads(blocks) if isinstance(blocks, str) else list(blocks)
+
+
+async def test_a_fleet_run_from_slack_asks_then_keeps_one_card(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with open_world(tmp_path, database_url) as world:
+        book = world.runtime.admin.apps
+        admin = Actor("console:setup")
+        for n in range(1, 4):
+            section = {"wechat": {"appid": f"wx{n:016x}", "template_id": 1}}
+            await book.add(admin, f"shop{n}", {"name": f"Shop {n}", **section}, tags=["shops"])
+        await world.command("upload shop1 9.0.0 ahead")  # shop1 will refuse 1.3.0
+        await world.settled()
+        await world.command("upload @shops 1.3.0 autumn menu --yes")  # Slack asks anyway
+        text, token = question_of(await question_asked(world))
+        assert text.startswith("Run `upload @shops 1.3.0 autumn menu` on 3 apps (WeChat 3)?")
+        await answer(world, cards.CONFIRM, token, "U0DEV")
+        await world.settled()
+        await Fleets.of(world.runtime.service).wait(1)
+        await world.settled()
+        run = await world.runtime.store.fleet(1)
+        assert run is not None and run.state == "done" and run.card_ts
+        card = world.slack.messages[(run.card_channel or "", run.card_ts)]
+        assert "#1 upload @shops 1.3.0 autumn menu" in card["text"]
+        assert "3 / 3 done · 1 failed — done" in card["text"], card["text"]
+        (thread,) = world.slack.replies(run.card_channel or "", run.card_ts)
+        assert "✗ shop1: Not uploaded: 1.3.0 is not higher than 9.0.0" in thread["text"]

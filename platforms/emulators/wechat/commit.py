@@ -22,10 +22,20 @@ __all__ = ["CommitApis"]
 MAX_USER_VERSION = 64
 
 
+def trial_qr(text: str) -> qrcode.QRCode:
+    """The QR code the emulator draws for ``text`` (one fixed mask: 4× faster to make than
+    trying all eight, which matters when a fleet uploads hundreds of apps)."""
+    code = qrcode.QRCode(box_size=6, border=2, mask_pattern=0)
+    code.add_data(text)
+    code.make(fit=True)
+    return code
+
+
 def _qr_jpeg(text: str) -> bytes:
     """A scannable QR code of ``text`` as JPEG bytes (``qrcode``, saved by Pillow)."""
+    code = trial_qr(text)
     out = io.BytesIO()
-    qrcode.make(text).get_image().convert("RGB").save(out, format="JPEG", quality=90)
+    code.make_image().get_image().convert("RGB").save(out, format="JPEG", quality=90)
     return out.getvalue()
 
 

@@ -1,0 +1,115 @@
+"""What the runner does with a command that names a group instead of an app:
+``submit @shops 1.3.0`` or ``publish all 1.3.0 at 10:00`` becomes one fleet run
+(:mod:`handlers.fleet`) of the single-app lines, asked about first."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import platforms
+from handlers.commands import _registry
+from handlers.commands._kit import Command, Context, Question, Reply
+from handlers.config import AppEntry
+from handlers.fleet import ItemResult
+from platforms.errors import ConfigError, PlatformError
+from storage import ItemState
+
+__all__ = ["Group", "group_of", "item_result", "question", "quota_refusal"]
+
+MESSAGE_KEPT = 300  # characters of an app's result kept with its fleet item
+
+
+@dataclass(frozen=True)
+class Group:
+    """A command line naming ``@tag`` or ``all``, and the apps it stands for."""
+
+    command: Command[Any]
+    target: str  # "@shops" or "all"
+    rest: str  # the line after the target, as typed
+    apps: list[AppEntry]
+
+    def line(self, app: str) -> str:
+        return f"{self.command.name} {app} {self.rest}".strip()
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(a.key, self.line(a.key)) for a in self.apps]
+
+
+async def group_of(context: Context, text: str) -> Group | Reply | None:
+    """The group ``text`` names in its app's place, for a command that runs over groups:
+    the apps in it the actor has the command's role for. None when it names an app (or
+    the command takes no group); the refusal when that leaves no app."""
+    words = text.split(maxsplit=2)
+    if len(words) < 2 or not (words[1].startswith("@") or words[1].lower() == "all"):
+        return None
+    command = _registry.find(words[0].lower())
+    if command is None or not command.fleet:
+        return None
+    target, rest = words[1].lower(), words[2] if len(words) > 2 else ""
+    named = set(re.split(r"\s+", rest.lower())) & set(platforms.names())
+    apps = [
+        a
+        for a in context.service.config.apps.values()
+        if (target == "all" or target[1:] in a.tags)
+        and (not named or named & set(a.platforms))
+        and await context.may(a, command.role or "view")
+    ]
+    if not apps:
+        role = command.role or "view"
+        which = f"no app you have the {role} role for"
+        which += "" if target == "all" else f" is tagged {target}"
+        on = f" on {', '.join(sorted(named))}" if named else ""
+        return Reply(f"Nothing to do: {which}{on}. `apps` lists the apps and their tags.", True)
+    return Group(command, target, rest, apps)
+
+
+def question(group: Group, quota: str) -> Question:
+    """ "Submit 1.3.0 on 132 apps (@shops: WeChat 132, Alipay 20)? …" — always asked."""
+    per = Counter(p for a in group.apps for p in a.platforms)
+    counts = ", ".join(f"{platforms.platform_class(p).display_name} {n}" for p, n in per.items())
+    return Question(
+        f"Run `{group.line(group.target)}` on {len(group.apps)} apps ({counts})?{quota} It "
+        "runs as one fleet run: `fleet` shows how far it got, `fleet <id> cancel` stops it.",
+        always=True,
+    )
+
+
+async def quota_refusal(context: Context, group: Group) -> tuple[str, str]:
+    """(refusal, words on the quota): a WeChat submission over more apps than the
+    third-party platform's monthly audit quota has left is refused, never half-spent."""
+    if group.command.name != "submit":
+        return "", ""
+    wechat = [a for a in group.apps if "wechat" in a.platforms]
+    if not wechat or "wechat" not in context.service.adapters:
+        return "", ""
+    try:
+        quotas = await context.service.quotas(wechat[0], "wechat")
+    except (PlatformError, ConfigError):
+        return "", " (WeChat's audit quota could not be read; it refuses once spent)"
+    left = next((q.remaining for q in quotas if q.action == "submit"), None)
+    if left is None:
+        return "", ""
+    if len(wechat) > left:
+        return (
+            f"Not started: {len(wechat)} WeChat submissions, but the platform's audit quota "
+            f"has {left} left this month. Submit a smaller group (tag part of the apps) or "
+            "ask WeChat for more quota; nothing was submitted.",
+            "",
+        )
+    return "", f" WeChat's audit quota: {left} left this month, {len(wechat)} used by this."
+
+
+def item_result(reply: Reply) -> ItemResult:
+    """How one app's command went, from its reply."""
+    said = " ".join(line.strip() for line in reply.text.splitlines()[1:] or [reply.text])
+    said = said[:MESSAGE_KEPT] or reply.text[:MESSAGE_KEPT]
+    if reply.request is not None:
+        return ItemResult(ItemState.WAITING, said)
+    if reply.error or reply.outcome in ("refused", "failed"):
+        return ItemResult(ItemState.FAILED, said, transient=reply.transient)
+    if reply.outcome == "skipped":
+        return ItemResult(ItemState.SKIPPED, said)
+    return ItemResult(ItemState.OK, said)

@@ -1,0 +1,239 @@
+"""Fleet runs: a command over a group of apps, asked once, run with bounded concurrency
+and pace, slowed down by rate limits, cancelled, retried, resumed after a restart with no
+app run twice, and refused when WeChat's audit quota would not cover it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from handlers.fleet import Fleets, ItemResult
+from handlers.releases import Actor
+from storage import FleetState, ItemState, ReleaseState
+from tests.handlers.harness import Session, settings_for
+from tests.helpers import FakeClock, clocked_runtime
+
+ME = Actor("console:tester")
+
+
+async def merchants(session: Session, count: int, tag: str = "shops") -> list[str]:
+    """``count`` mini programs authorized on the emulated WeChat platform, synced as apps
+    tagged ``tag``; their keys."""
+    wechat = session.runtime.emulators["wechat"]
+    made = wechat.add_merchants(count, start=100)
+    out = await session.run(f"apps sync wechat tag {tag}")
+    assert f"added {count + 3}:" in out, out  # and the 3 seeded ones
+    for key in ("wx0000000000000001", "wx0000000000000002", "wx0000000000000003"):
+        await session.run(f"app untag {key} {tag}")
+    return made
+
+
+def fleets(session: Session) -> Fleets:
+    return Fleets.of(session.runtime.service)
+
+
+async def test_a_group_command_asks_once_then_runs_over_every_app(session: Session) -> None:
+    apps = await merchants(session, 5)
+    out = await session.run("upload @shops 1.3.0 template 1 autumn menu")
+    assert "Run `upload @shops 1.3.0 template 1 autumn menu` on 5 apps (WeChat 5)?" in out, out
+    assert "Not run" in out
+    out = await session.run("upload @shops 1.3.0 template 1 autumn menu --yes")
+    assert "Fleet run #1: `upload @shops 1.3.0 template 1 autumn menu` on 5 apps." in out, out
+    assert "#1 upload @shops 1.3.0 template 1 autumn menu [████████████████████] 5 / 5 done" in out
+    for key in apps:
+        assert await session.state_of(key, "1.3.0", "wechat") is ReleaseState.UPLOADED
+        release = await session.runtime.store.release(key, "1.3.0")
+        assert release is not None and release.notes == "autumn menu"
+    out = await session.run("submit @shops 1.3.0 --yes")
+    assert "5 / 5 done — done" in out, out
+    listed = await session.run("fleet")
+    assert "#2 submit @shops 1.3.0" in listed and "#1 upload @shops" in listed
+    assert "in review" in await session.run("status @shops")
+
+
+async def test_failures_are_listed_with_the_reason_and_retried_alone(session: Session) -> None:
+    apps = await merchants(session, 4)
+    await session.run(f"upload {apps[0]} 2.0.0 template 1 ahead of the others")
+    out = await session.run("upload @shops 1.3.0 template 1 menu --yes")
+    assert "4 / 4 done · 1 failed — done" in out, out
+    assert f"✗ {apps[0]}: Not uploaded: 1.3.0 is not higher than 2.0.0" in out, out
+    progress = await fleets(session).progress(1)
+    assert progress.counts == {"ok": 3, "failed": 1}
+    assert progress.run.state == FleetState.DONE
+    out = await session.run("fleet 1")
+    assert "`fleet 1 retry` runs the failed apps again" in out
+    executed: list[str] = []
+    commands = session.runtime.commands()
+    real = commands.fleet_item
+
+    async def counting(actor: Actor, line: str, channel: str | None) -> ItemResult:
+        executed.append(line.split()[1])
+        return await real(actor, line, channel)
+
+    commands.fleet_item = counting  # type: ignore[method-assign]
+    await commands.handle(ME, "fleet 1 retry")
+    await fleets(session).wait(1)
+    assert executed == [apps[0]]  # only the failed one ran again (and failed again)
+    assert (await fleets(session).progress(1)).counts == {"ok": 3, "failed": 1}
+
+
+async def test_a_rate_limit_slows_the_whole_run_and_every_app_goes_through(
+    session: Session,
+) -> None:
+    await merchants(session, 6)
+    pauses: list[float] = []
+
+    async def noted(seconds: float) -> None:
+        pauses.append(seconds)
+
+    fleets(session).sleep = noted
+    wechat = session.runtime.emulators["wechat"]
+    wechat.inject("/wxa/commit", "rate_limit", times=2)
+    out = await session.run("upload @shops 1.3.0 template 1 menu --yes")
+    assert "6 / 6 done — done" in out, out
+    assert (await fleets(session).progress(1)).counts == {"ok": 6}
+    assert pauses, "the run did not slow down"
+    items = await session.runtime.store.fleet_items(1)
+    assert sum(i.attempts for i in items) == 2  # the two refused apps went again, once each
+
+
+async def test_a_run_larger_than_the_audit_quota_is_refused(session: Session) -> None:
+    await merchants(session, 4)
+    await session.run("upload @shops 1.3.0 template 1 menu --yes")
+    session.runtime.emulators["wechat"].quota_limit = 3  # type: ignore[attr-defined]
+    out = await session.run("submit @shops 1.3.0 --yes")
+    assert "Not started: 4 WeChat submissions, but the platform's audit quota has 3 left" in out
+    assert (await session.runtime.store.fleets()) and len(await session.runtime.store.fleets()) == 1
+    session.runtime.emulators["wechat"].quota_limit = 20  # type: ignore[attr-defined]
+    out = await session.run("submit @shops 1.3.0")
+    assert "WeChat's audit quota: 20 left this month, 4 used by this." in out, out
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("upload @nobody 1.0.0 x", "Nothing to do: no app you have the release role for is tagged"),
+        ("upload @shops", "which version"),
+        ("upload @shops banana", "neither a platform"),
+        ("submit @shops alipay 1.0.0", "no app you have the release role for is tagged @shops on"),
+        ("fleet 99", "There is no fleet run #99"),
+        ("fleet 99 cancel", "There is no fleet run #99"),
+        ("fleet x", "is not a fleet run id"),
+    ],
+)
+async def test_bad_group_lines_are_refused_and_start_nothing(
+    session: Session, line: str, said: str
+) -> None:
+    await merchants(session, 2)
+    out = await session.run(line)
+    assert said in out, out
+    assert await session.runtime.store.fleets() == []
+
+
+async def test_cancel_stops_the_rest_and_retry_takes_it_up(session: Session) -> None:
+    apps = await merchants(session, 5)
+    service = session.runtime.service
+    fleet = Fleets(service, concurrency=1, rate=1000)
+    gate = asyncio.Event()
+    done: list[str] = []
+
+    async def slow(actor: Actor, line: str, channel: str | None) -> ItemResult:
+        await gate.wait()
+        done.append(line.split()[1])
+        return ItemResult(ItemState.OK, "uploaded")
+
+    items = [(k, f"upload {k} 1.3.0 template 1 x") for k in apps]
+    run = await fleet.start(ME, "upload @shops 1.3.0 template 1 x", items, None, slow)
+    assert run.id is not None
+    await asyncio.sleep(0.05)  # the one worker holds the first app
+    progress = await fleet.cancel(ME, run.id)
+    assert progress.counts == {"running": 1, "cancelled": 4}
+    gate.set()
+    await fleet.wait(run.id)
+    assert done == [apps[0]]  # what ran stays done; nothing else started
+    assert (await fleet.progress(run.id)).counts == {"ok": 1, "cancelled": 4}
+    with pytest.raises(LookupError, match="is cancelled; it cannot be cancelled"):
+        await fleet.cancel(ME, run.id)
+    await fleet.retry(ME, run.id, slow)
+    await fleet.wait(run.id)
+    assert sorted(done) == sorted(apps)
+    assert (await fleet.progress(run.id)).run.state == FleetState.DONE
+
+
+@pytest.mark.both_databases
+async def test_a_restart_resumes_the_apps_not_done_each_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    ran: Counter[str] = Counter()
+
+    async def record(actor: Actor, line: str, channel: str | None) -> ItemResult:
+        ran[line.split()[1]] += 1
+        return ItemResult(ItemState.OK, "done")
+
+    settings = settings_for(tmp_path, database_url)
+    async with clocked_runtime(settings, FakeClock()) as rt:
+        items = [(f"app{n}", f"submit app{n} 1.0.0") for n in range(6)]
+        run = await rt.store.add_fleet("submit @shops 1.0.0", ME.id, None, items)
+        assert run.id is not None
+        first = await rt.store.claim_item(run.id)  # a process took one, then died
+        second = await rt.store.claim_item(run.id)
+        assert first is not None and second is not None
+        await rt.store.finish_item(first, ItemState.OK, "done before the crash")
+    async with clocked_runtime(settings, FakeClock()) as rt:
+        fleet = Fleets(rt.service, rate=1000)
+        assert await fleet.resume(record) == [run.id]
+        await fleet.wait(run.id)
+        assert ran == {f"app{n}": 1 for n in range(2, 6)}  # app1 is still "running" …
+        assert (await fleet.progress(run.id)).run.state == FleetState.RUNNING  # … not stale
+        assert await rt.store.requeue_stale_items(before=datetime(9999, 1, 1, tzinfo=UTC)) == 1
+        assert await fleet.resume(record) == [run.id]
+        await fleet.wait(run.id)
+        assert ran == {f"app{n}": 1 for n in range(1, 6)}  # app0 was done: never again
+        assert (await fleet.progress(run.id)).run.state == FleetState.DONE
+
+
+async def test_two_hundred_apps_with_failures_and_a_rate_limit(session: Session) -> None:
+    """At fleet scale: every app is run once, the failures are named with the platform's
+    reason, a rate-limit answer slows the run down instead of failing apps."""
+    apps = await merchants(session, 200)
+    for key in apps[:3]:  # three apps already ahead: the version rule refuses them
+        await session.run(f"upload {key} 9.0.0 template 1 ahead")
+    fleets(session).sleep = _no_wait
+    session.runtime.emulators["wechat"].inject("/wxa/commit", "rate_limit", times=3)
+    out = await session.run("upload @shops 1.3.0 template 1 menu --yes")
+    assert "200 / 200 done · 3 failed — done" in out, out
+    for key in apps[:3]:
+        assert f"✗ {key}: Not uploaded: 1.3.0 is not higher than 9.0.0" in out
+    items = await session.runtime.store.fleet_items(1)
+    assert Counter(i.state for i in items) == {"ok": 197, "failed": 3}
+    events = await session.runtime.store.events(apps, actions=["upload"], limit=None)
+    uploads = [e for e in events if e.outcome == "ok" and e.version == "1.3.0"]
+    assert Counter(e.app_key for e in uploads) == {key: 1 for key in apps[3:]}
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+async def test_a_group_status_counts_and_names_what_needs_attention(session: Session) -> None:
+    apps = await merchants(session, 6)
+    for key in apps[:2]:
+        await session.run(f"upload {key} 1.0.0 template 1 menu #reject")
+    out = await session.run("upload @shops 1.0.0 template 1 menu --yes")
+    assert "6 / 6 done · 2 nothing to do — done" in out, out
+    await session.run("submit @shops 1.0.0 --yes")
+    session.decide_reviews()
+    await session.watch()
+    out = await session.run("status @shops")
+    assert "@shops — 6 apps (their newest releases; times in Asia/Shanghai)" in out, out
+    assert "WeChat: 4 approved · 2 rejected" in out
+    assert "needs attention (2):" in out
+    assert f"{apps[0]} 1.0.0 on WeChat: rejected since" in out
+    everything = await session.run("status")  # more apps than a detailed view holds
+    assert "all — 10 apps" in everything and "no release yet" in everything, everything
+    detail = await session.run(f"status {apps[2]}")
+    assert f"{apps[2]} — 商户 102" in detail  # one app: its detail, the platforms asked
