@@ -92,6 +92,13 @@ class Runtime:
             return min(EMULATED_WATCH_SECONDS, self.settings.emulator_review_seconds / 2)
         return WATCH_SECONDS
 
+    def _apps_line(self) -> str:
+        """``demo (from miniship.toml), and 3 more kept in the database (`apps`)``."""
+        in_file = list(self.config.in_file)
+        kept = len(self.config.apps) - len([k for k in self.config.apps if k in in_file])
+        said = f"{', '.join(in_file) or 'none'} (from {self.config.path})"
+        return said + (f", and {kept} more kept in the database (`apps`)" if kept else "")
+
     def banner(self) -> str:
         parts = []
         for name, adapter in self.service.adapters.items():
@@ -105,7 +112,7 @@ class Runtime:
             "miniship console — type `help` for the commands, `quit` to leave",
             f"  database:  {describe_url(self.settings.database_url)}",
             f"  platforms: {', '.join(parts) or 'none configured'}",
-            f"  apps:      {', '.join(self.config.apps) or 'none'} (from {self.config.path})",
+            f"  apps:      {self._apps_line()}",
         ]
         if self.emulators:
             seconds = self.settings.emulator_review_seconds

@@ -50,6 +50,7 @@ class Console:
         self.pictures = pictures
         """Where QR codes are saved (their paths are printed: a terminal shows no image)."""
         self._lines: asyncio.Queue[str] | None = None  # what is typed, once run() reads it
+        self._waiting: int | None = None  # the fleet run a line waits for
         commands.service.listeners.append(self.on_change)
         commands.admin.listeners.append(self.on_grant)
         commands.admin.apps.listeners.append(self.on_app_news)
@@ -69,7 +70,11 @@ class Console:
             self.stdout.flush()
 
     async def on_fleet(self, progress: Progress) -> None:
-        if progress.run.state == "running":
+        if progress.run.state != "running":
+            return  # the end is said by the line that waits for it, or by `fleet <id>`
+        if progress.run.id == self._waiting:  # the prompt comes back when the run ends
+            self.say(render.fleet_bar(progress))
+        else:
             self._interject(render.fleet_bar(progress))
 
     async def on_app_news(self, text: str) -> None:
@@ -157,7 +162,11 @@ class Console:
             return
         self.say(reply.text)
         if reply.fleet is not None:  # a script's next line may need it done: wait for it
-            await self.commands.fleets.wait(reply.fleet)
+            self._waiting = reply.fleet
+            try:
+                await self.commands.fleets.wait(reply.fleet)
+            finally:
+                self._waiting = None
             self.say(render.fleet(await self.commands.fleets.progress(reply.fleet)))
         for attachment in reply.files:  # a history export: next to the QR codes' folder
             path = self.pictures.parent / "exports" / attachment.filename
