@@ -656,22 +656,36 @@ def digest(
     shown = list(dict.fromkeys(hold(h, zone) for h in holds))  # "all apps" once
     lines += shown
     if in_review:
-        lines.append("In review:")
-        for t in in_review:
+        lines.append(f"In review ({len(in_review)}, longest waiting first):")
+        oldest = sorted(in_review, key=lambda t: t.submitted_at or now)
+        for t in oldest[:DIGEST_SHOWN]:
             since = t.submitted_at
             waited = f" for {duration(now - since)}" if since else ""
             lines.append(
                 f"  {t.app_key} {t.version} on {display(t.platform)}: "
                 f"{policy.words(t.state)}{waited}"
             )
+        lines += _more(len(in_review), "in review")
     if released:
-        lines.append("Released in the last 24 hours:")
-        for t in released:
+        lines.append(f"Released in the last 24 hours ({len(released)}):")
+        for t in released[:DIGEST_SHOWN]:
             lines.append(
                 f"  {t.app_key} {t.version} on {display(t.platform)} "
                 f"at {local_time(t.released_at, zone)}"
             )
+        lines += _more(len(released), "released")
     if planned:
-        lines.append("Scheduled:")
-        lines.extend("  ⏰ " + timed_line(a, zone) for a in planned)
+        lines.append(f"Scheduled ({len(planned)}):")
+        lines.extend("  ⏰ " + timed_line(a, zone) for a in planned[:DIGEST_SHOWN])
+        lines += _more(len(planned), "scheduled", "schedule")
     return "\n".join(lines)
+
+
+DIGEST_SHOWN = 20
+"""Lines per digest section: a fleet of hundreds of apps still fits one chat message."""
+
+
+def _more(count: int, what: str, command: str = "status all") -> list[str]:
+    if count <= DIGEST_SHOWN:
+        return []
+    return [f"  … and {count - DIGEST_SHOWN} more {what} (`{command}`)"]

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from handlers import render, views
 from handlers.fleet import Fleets, ItemResult
 from handlers.releases import Actor
+from handlers.views import TargetLine
 from storage import FleetState, ItemState, ReleaseState
 from tests.handlers.harness import Session, settings_for
 from tests.helpers import FakeClock, clocked_runtime
@@ -237,3 +240,39 @@ async def test_a_group_status_counts_and_names_what_needs_attention(session: Ses
     assert "all — 10 apps" in everything and "no release yet" in everything, everything
     detail = await session.run(f"status {apps[2]}")
     assert f"{apps[2]} — 商户 102" in detail  # one app: its detail, the platforms asked
+
+
+def test_the_digest_and_a_group_status_fit_a_message_at_a_thousand_apps() -> None:
+    """Slack takes 40,000 characters a message (and asks for under 4,000 in a section)."""
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    zone = ZoneInfo("Asia/Shanghai")
+    lines = [
+        TargetLine(
+            f"shop{n:04d}",
+            "1.3.0",
+            "wechat",
+            ReleaseState.IN_REVIEW,
+            "submitted",
+            now - timedelta(hours=n % 90),
+            "",
+            now - timedelta(hours=n % 90),
+            None,
+            now - timedelta(hours=n % 90),
+        )
+        for n in range(1000)
+    ]
+    text = render.digest(zone, now, in_review=lines, released=lines, planned=[])
+    assert len(text) < 4000, len(text)
+    assert "In review (1000, longest waiting first):" in text
+    assert "… and 980 more in review (`status all`)" in text
+    first = text.splitlines()[2]
+    assert first == "  shop0089 1.3.0 on WeChat: in review for 3 d 17 h", first  # waited longest
+    view = views.GroupStatus(
+        "all",
+        1000,
+        {"wechat": {"in review": 1000}},
+        {},
+        [views.Attention(t, "in review for 3 d") for t in lines],
+    )
+    said = render.group_status(view, zone)
+    assert len(said) < 4000 and "… and 975 more" in said, len(said)

@@ -441,9 +441,11 @@ async def test_the_digest_tells_what_is_in_review_released_and_planned(
         assert len(seen) == 1
         channel, text = seen[0]
         assert channel.apps == ("demo",) and channel.timezone.key == "Asia/Shanghai"
-        assert "In review:\n  demo 1.2.0 on WeChat: in review for" in text
-        assert "Released in the last 24 hours:" in text and "demo 1.0.0 on WeChat at" in text
-        assert "Scheduled:\n  ⏰ #1 demo 1.1.0 on WeChat, Alipay at" in text
+        assert (
+            "In review (1, longest waiting first):\n  demo 1.2.0 on WeChat: in review for" in text
+        )
+        assert "Released in the last 24 hours (2):" in text and "demo 1.0.0 on WeChat at" in text
+        assert "Scheduled (1):\n  ⏰ #1 demo 1.1.0 on WeChat, Alipay at" in text
         await b.runtime.timed.digest("C0NOTHERE")  # not a configured channel: nothing
         assert len(seen) == 1
 
