@@ -246,6 +246,12 @@ class MinishipConfig:
     def app(self, key: str) -> AppEntry | None:
         return self.apps.get(key)
 
+    def zone_of(self, apps: Sequence[AppEntry]) -> ZoneInfo:
+        """The zone to read and show times for ``apps`` in: the one they share, else the
+        file's top-level ``timezone`` (``freeze all``, ``history all``, a group's status)."""
+        zones = {a.timezone for a in apps}
+        return zones.pop() if len(zones) == 1 else self.timezone
+
     @property
     def in_file(self) -> Mapping[str, AppEntry]:
         """The apps miniship.toml defines, as it defines them (no chat-set tags)."""

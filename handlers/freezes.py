@@ -107,6 +107,10 @@ class Freezes:
                 found.append(FreezeView("freeze", scope, "miniship.toml", window.reason, *span))
         return found
 
+    async def coming(self, app: str, now: dt.datetime) -> list[FreezeView]:
+        """The freezes and locks set from chat that will hold ``app`` later."""
+        return [_view(f) for f in await self.store.freezes([app], now) if f.starts_at > now]
+
 
 def _view(row: Freeze) -> FreezeView:
     scope = "all apps" if row.app_key == "*" else row.app_key

@@ -279,6 +279,12 @@ class SlackBinding:
         channel was archived, is replaced by a new one.
         """
         assert release.id is not None
+        app = self.service.app(release.app_key)
+        spent = {  # asked before the card's lock: a slow platform holds up no other update
+            t.platform: await self.service.spent_quotas(app, t.platform)
+            for t in await self.store.targets(release.id)
+            if cards.next_steps(t.state, t.platform)
+        }
         async with self._cards.setdefault(release.id, asyncio.Lock()):
             release = await self.store.release(release.app_key, release.version) or release
             app = self.service.app(release.app_key)
@@ -293,11 +299,6 @@ class SlackBinding:
                 for r in await self.store.requests([app.key], utcnow())
                 if r.version == release.version
             ]
-            spent = {
-                t.platform: await self.service.spent_quotas(app, t.platform)
-                for t in targets
-                if cards.next_steps(t.state, t.platform)
-            }
             text, blocks = cards.release_card(
                 views.card(app, release, targets),
                 emulated=self.service.emulated,

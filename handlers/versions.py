@@ -52,8 +52,9 @@ def read(text: str, prefix: str = "") -> Version:
 
 def _problem(text: str, bare: str, prefix: str) -> str:
     if bare[:1] in ("v", "V"):
-        allowed = f"`{prefix}` is this app's prefix" if prefix else "versions have no prefix"
-        return f"`{text}`: {allowed} (Alipay takes digits only); write {prefix}{bare[1:]}"
+        if prefix:
+            return f"`{text}`: `{prefix}` is this app's prefix; write {prefix}{bare[1:]}"
+        return f"`{text}`: versions have no prefix (Alipay takes digits only); write {bare[1:]}"
     if not _LOOSE.fullmatch(bare):
         return f"`{text}` is not a version: write MAJOR.MINOR.PATCH in digits, e.g. {prefix}1.2.0"
     parts = bare.split(".")

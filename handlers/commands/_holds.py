@@ -63,8 +63,7 @@ def apps_of(context: Context, target: str) -> list[AppEntry]:
 def zone_of(context: Context, target: str) -> ZoneInfo:
     """The zone times for ``target`` are read and shown in: the app's, or for ``all`` the
     one zone every app shares, else the file's top-level ``timezone``."""
-    zones = {app.timezone for app in apps_of(context, target)}
-    return zones.pop() if len(zones) == 1 else context.service.config.timezone
+    return context.service.config.zone_of(apps_of(context, target))
 
 
 async def require_all(context: Context, target: str, verb: str) -> Reply | None:
@@ -118,18 +117,22 @@ async def lift(context: Context, args: Held, kind: str, verb: str) -> Reply:
         said = f"No {kind} of {args.target} set from chat is in force or to come"
     remaining = await still_held(context, args.target)
     if remaining:
-        return Reply(f"{said}; still in force:\n" + "\n".join(remaining))
+        return Reply(f"{said}; still in force or to come:\n" + "\n".join(remaining))
     return Reply(f"{said}; releases may go live again." if lifted else f"{said}.")
 
 
 async def still_held(context: Context, target: str) -> list[str]:
-    """What still holds ``target`` now (another kind, an ``all`` hold, a window in
-    miniship.toml), each with how it is lifted."""
-    zone = zone_of(context, target)
+    """What holds ``target`` now or will (another kind, an ``all`` hold, a window in
+    miniship.toml, one set for later), each with how it is lifted."""
+    zone, now = zone_of(context, target), context.clock()
     lines: dict[str, None] = {}  # in order, once: an ``all`` hold holds every app
+    freezes = context.service.freezes
     for app in apps_of(context, target):
-        for h in await context.service.freezes.active(app.key, app.timezone, context.clock()):
+        for h in await freezes.active(app.key, app.timezone, now):
             lines[render.hold(h, zone) + _lifted_by(h)] = None
+        for h in await freezes.coming(app.key, now):
+            later = f", from {render.moment(h.since, zone)}"
+            lines[render.hold(h, zone) + later + _lifted_by(h)] = None
     return list(lines)
 
 

@@ -160,8 +160,13 @@ class Commands:
             return await command.execute(context, args)
         # an override: recorded when the command runs (not when it is asked), and said
         await self._record(context.actor, command.name, scope, "override", stop)
-        reply = await command.execute(context, args)
-        return dataclasses.replace(reply, text=f"{reply.text}\n⚠ Override recorded: {stop}")
+        try:
+            reply = await command.execute(context, args)
+        except CommandRefused as exc:
+            reply = Reply(str(exc), error=True)
+        nothing = reply.error or reply.outcome in ("refused", "skipped")
+        said = "Override recorded (nothing was done)" if nothing else "Override recorded"
+        return dataclasses.replace(reply, text=f"{reply.text}\n⚠ {said}: {stop}")
 
     async def _stopped(
         self, context: Context, parsed: Parsed, scope: Scope, why: str | None

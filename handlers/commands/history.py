@@ -313,8 +313,7 @@ async def _query(context: Context, args: HistoryArgs) -> _Query:
         if not apps:
             raise CommandRefused("you may not view any app's history")
         unscoped = len(apps) == len(config.apps)  # the shared things: for who sees all
-    zones = {a.timezone for a in apps}
-    zone = zones.pop() if len(zones) == 1 else config.timezone
+    zone = config.zone_of(apps)
     now = context.clock().astimezone(UTC)
     since = _bound(args.since, now, zone, end=False)
     until = _bound(args.until, now, zone, end=True)

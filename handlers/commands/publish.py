@@ -38,10 +38,7 @@ async def run(context: Context, args: PublishArgs) -> Reply:
     return Reply.of(res, render.result(res))
 
 
-async def confirm(context: Context, args: PublishArgs) -> Question | None:
-    action = "schedule" if args.when else "publish"
-    if not await context.service.would_start(action, args.app, args.platforms, args.version):
-        return None  # it would only be refused: run it, it says why
+async def confirm(context: Context, args: PublishArgs) -> Question:
     when = f" {args.when}" if args.when else ""
     return Question(
         f"Publish {args.app} {args.version} on {context.where(args.app, args.platforms)}"

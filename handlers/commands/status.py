@@ -67,8 +67,7 @@ async def _summary(context: Context, args: StatusArgs, keys: list[str]) -> str:
     label = f"@{args.tag}" if args.tag is not None else "all"
     waited = context.timed.rules.nudge_after if context.scheduler else NUDGE
     view = views.group_status(label, apps, newest, context.clock(), waited)
-    zones = {a.timezone for a in apps}
-    return render.group_status(view, zones.pop() if len(zones) == 1 else service.config.timezone)
+    return render.group_status(view, service.config.zone_of(apps))
 
 
 COMMAND = Command(

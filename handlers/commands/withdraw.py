@@ -17,12 +17,11 @@ async def run(context: Context, args: ReleaseArgs) -> Reply:
     return Reply.of(res, render.result(res))
 
 
-async def confirm(context: Context, args: ReleaseArgs) -> Question | None:
-    if not await context.service.would_start("withdraw", args.app, args.platforms, args.version):
-        return None  # it would only be refused: run it, it says why
+async def confirm(context: Context, args: ReleaseArgs) -> Question:
     return Question(
         f"Withdraw {args.app} {args.version} on {context.where(args.app, args.platforms)}? "
-        "It leaves review (WeChat allows 5 withdrawals a day); it can be submitted again."
+        "It goes back to development (out of review, or its decision undone where the "
+        "platform allows it); it can be submitted again. WeChat allows 5 withdrawals a day."
     )
 
 

@@ -129,31 +129,6 @@ class Watcher(ReleaseCore):
                 return None
             return await self._refresh(TargetView(fresh, view.release), actor)
 
-    async def would_start(
-        self, action: str, app_key: str, chosen: Sequence[str], version: str
-    ) -> bool:
-        """Whether ``action`` on ``version`` may start on one of the chosen platforms — on
-        every one, for a publish on several (all or nothing) — as the platforms say now (a
-        review decided meanwhile counts). A question about a command that would only be
-        refused is not worth asking: the command then runs and says why not."""
-        app = self.app(app_key)
-        names = self.platforms_for(app, chosen)
-        release = await self.store.release(app.key, version)
-        if release is None or release.id is None:
-            return False
-        starts = []
-        async with self.hold(app.key, names):
-            for p in names:
-                target = await self.store.target(release.id, p)
-                if target is not None:
-                    target = await self.fresh(release, target)
-                decided = self.adapters[p].withdraws_decided if p in self.adapters else False
-                starts.append(
-                    target is not None
-                    and policy.allows(action, target.state, withdraws_decided=decided)
-                )
-        return all(starts) if action == "publish" and len(names) > 1 else any(starts)
-
     async def fresh(self, release: Release, target: ReleaseTarget) -> ReleaseTarget:
         """``target`` after asking its platform, when a review may have been decided (the
         caller holds the lock)."""

@@ -186,21 +186,19 @@ def _commands(session: Session, lifetime: timedelta = timedelta(minutes=10)) -> 
     )
 
 
-async def test_a_command_that_would_only_be_refused_is_not_asked_about(
-    session: Session,
-) -> None:
+async def test_a_publish_is_asked_about_even_if_it_may_be_refused(session: Session) -> None:
+    """The review may be decided between the question and the answer: a publish is always
+    asked about (a question skipped because it looked refused could publish unasked)."""
     rt = session.runtime
     commands = Commands(rt.service, timed=rt.timed, admin=rt.admin, confirm={"publish"})
     await session.run("upload demo wechat 1.0.0 first")
     await session.run("submit demo wechat 1.0.0")
-    out = await commands.handle(ME, "publish demo wechat 1.0.0")  # still in review
-    assert out.asked is None and "only an approved version can be published" in out.text
-    out = await commands.handle(ME, "publish demo wechat 9.9.9")
-    assert out.asked is None and "was never uploaded" in out.text, out.text
-    session.decide_reviews()  # approved on the platform; miniship has not heard yet
-    asked = await commands.handle(ME, "publish demo wechat 1.0.0")
+    asked = await commands.handle(ME, "publish demo wechat 1.0.0")  # still in review
     assert asked.asked is not None and asked.text.startswith("Publish demo 1.0.0 on WeChat?")
-    assert await session.state("1.0.0", "wechat") is S.APPROVED  # asked, not published
+    session.decide_reviews()  # approved meanwhile
+    assert await session.state("1.0.0", "wechat") is S.IN_REVIEW  # nothing ran
+    done = await commands.answer(ME, asked.asked.token, True)
+    assert "✓ WeChat" in done.text, done.text
 
 
 async def test_a_destructive_command_asks_and_only_its_requester_answers(
@@ -457,14 +455,20 @@ async def test_unfreeze_says_what_still_holds_and_all_holds_show_in_app_history(
     await session.run("freeze all until 23:59 code freeze")
     await session.run("lock demo payments")
     out = await session.run("unfreeze demo")
-    assert "No freeze of demo set from chat is in force or to come; still in force:" in out
+    assert "No freeze of demo set from chat is in force or to come; still in force or to" in out
     assert "every app is frozen by console:tester" in out and "`unfreeze all`" in out, out
     assert "demo is locked by console:tester until unlocked (payments) — `unlock demo`" in out
     assert "may go live again" not in out
     out = await session.run("unfreeze all")
-    assert "Lifted freeze #1 of all; still in force:" in out and "`unlock demo`" in out, out
+    assert "Lifted freeze #1 of all; still in force or to come:" in out, out
+    assert "`unlock demo`" in out
     out = await session.run("unlock demo")
     assert "Lifted lock #2 of demo; releases may go live again." in out, out
+    out = await session.run("freeze all tomorrow 09:00 to tomorrow 18:00 holidays")
+    assert "frozen from" in out, out
+    out = await session.run("unfreeze demo")  # a freeze of every app is coming
+    assert "🧊 every app is frozen by console:tester until" in out, out
+    assert "(holidays), from " in out and "`unfreeze all`" in out, out
     history = await session.run("history demo")
     assert "freeze" in history and "code freeze" in history, history
     assert "lifted freeze #1" in history, history
@@ -494,8 +498,10 @@ async def test_override_needs_its_role_and_a_reason_and_is_recorded(session: Ses
     out = await commands.handle(ME, "publish demo wechat 1.0.0 --override hotfix for checkout")
     assert "✓ WeChat" in out.text, out.text
     assert "⚠ Override recorded: hotfix for checkout — 🔒 every app is locked by" in out.text
+    out = await commands.handle(ME, "publish demo wechat 9.9.9 --override hotfix")
+    assert out.error and "⚠ Override recorded (nothing was done): hotfix —" in out.text, out.text
     events = await rt.store.history("demo", 20)
-    (override,) = [e for e in events if e.outcome == "override"]
+    override, _nothing_done = [e for e in events if e.outcome == "override"]
     assert override.actor == "console:me" and override.action == "publish"
     assert override.message.startswith("hotfix for checkout — 🔒 every app is locked by")
 

@@ -125,6 +125,7 @@ async def test_a_missed_release_offers_publish_now(world: World) -> None:
 async def test_a_held_release_goes_out_through_publish_now_only_with_the_override_role(
     world: World,
 ) -> None:
+    world.slack.groups = {"S0LEADS": ["U0LEAD", "U0LEAD2"]}  # two publishers
     config = world.runtime.config
     demo = config.apps["demo"]
     roles = demo.roles.model_copy(update={"override": ("U0LEAD",)})
@@ -160,6 +161,8 @@ async def test_a_held_release_goes_out_through_publish_now_only_with_the_overrid
 
     (refused,) = await click("U0DEV")
     assert "*publish* role" in refused, refused
+    (refused,) = await click("U0LEAD2")  # a publisher without the override role
+    assert "*override* role" in refused, refused
     assert await world.state("1.0.0", "wechat") is ReleaseState.APPROVED
     said = await click("U0LEAD")
     for _ in range(100):
@@ -167,6 +170,9 @@ async def test_a_held_release_goes_out_through_publish_now_only_with_the_overrid
             break
         await asyncio.sleep(0.05)
     assert await world.state("1.0.0", "wechat") is ReleaseState.RELEASED, said
+    await world.settled()
+    thread = [m["text"] for m in world.slack.replies("C0RELEASE", ts)]
+    assert any("⚠ Override recorded: clicked Publish now" in t for t in thread), (said, thread)
     _, events = await world.runtime.service.history("demo")
     (override,) = [e for e in events if e.outcome == "override"]
     assert override.actor == "U0LEAD" and "payments migration" in override.message
