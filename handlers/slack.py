@@ -283,7 +283,7 @@ class SlackBinding:
         spent = {  # asked before the card's lock: a slow platform holds up no other update
             t.platform: await self.service.spent_quotas(app, t.platform)
             for t in await self.store.targets(release.id)
-            if cards.next_steps(t.state, t.platform)
+            if set(cards.next_steps(t.state, t.platform)) & self.service.quota_actions(t.platform)
         }
         async with self._cards.setdefault(release.id, asyncio.Lock()):
             release = await self.store.release(release.app_key, release.version) or release

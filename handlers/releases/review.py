@@ -255,12 +255,16 @@ class ReviewActions(VersionGuard):
             out.append(q)
         return out
 
+    def quota_actions(self, platform: str) -> frozenset[str]:
+        """The actions ``platform`` limits (a card asks about those before offering them)."""
+        adapter = self.adapters.get(platform)
+        return adapter.quota_actions if adapter is not None else frozenset()
+
     async def spent_quotas(self, app: AppEntry, platform: str) -> list[Quota]:
         """The quotas of ``app`` on ``platform`` that are spent, for a card deciding what to
         offer: read at most once per :data:`QUOTA_FRESH`; a platform that cannot be asked
         spends nothing (the action itself still checks before it calls)."""
-        adapter = self.adapters.get(platform)
-        if adapter is None or not adapter.quota_actions:
+        if not self.quota_actions(platform):
             return []
         now = utcnow()
         seen = self._quotas_seen.get((app.key, platform))

@@ -96,7 +96,7 @@ def test_an_apps_prefix_is_the_one_spelling_of_its_versions() -> None:
     assert versions.read("v1.2.0", "v") == versions.Version(1, 2, 0)
     for typed, said in (
         ("1.2.0", "this app's versions start with `v`; write v1.2.0"),
-        ("V1.2.0", "`v` is this app's prefix (Alipay takes digits only); write v1.2.0"),
+        ("V1.2.0", "`v` is this app's prefix; write v1.2.0"),
         ("v1.2", "write v1.2.0"),
     ):
         with pytest.raises(versions.VersionError, match=re.escape(said)):
