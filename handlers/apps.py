@@ -141,6 +141,13 @@ class AppBook:
         if key in self.service.config.apps:
             raise CommandRefused(f"{key} is already an app; `app set {key} …` changes it")
         entry = self._valid(key, definition, source)
+        for platform, section in entry.platforms.items():
+            taken = self._ids(platform).get(str(getattr(section, self._id_field(platform))))
+            if taken is not None:
+                raise CommandRefused(
+                    f"that {self.service.display(platform)} mini program is app {taken} "
+                    "already; one mini program is one app"
+                )
         try:
             tags = check_tags(tags)
         except ValueError as exc:
@@ -216,7 +223,7 @@ class AppBook:
         for a in found:
             if a.platform_app_id in known:
                 continue
-            definition = {"name": a.name, platform: adapter.new_app(a)}
+            definition = self._found(platform, a.name, adapter.new_app(a))
             entry = self._valid(a.platform_app_id, definition, platform)
             said = f"authorized {platform}: {a.name}"
             new.append((entry.key, entry.name, definition, tags, said))
@@ -227,6 +234,8 @@ class AppBook:
         for app_id, key in known.items():
             if app_id in listed or self.app(key).source != platform:
                 continue
+            if await adapter.authorized_app(app_id) is not None:
+                continue  # the list changed while it was read: still authorized
             busy = await self.store.in_flight(key)
             if busy:
                 kept.append(f"{key} ({'; '.join(busy[:3])})")
@@ -248,7 +257,7 @@ class AppBook:
         found = await adapter.authorized_app(app_id)
         if found is None:
             return ""  # not a mini program, or the authorization is gone again
-        definition = {"name": found.name, platform: adapter.new_app(found)}
+        definition = self._found(platform, found.name, adapter.new_app(found))
         entry = self._valid(app_id, definition, platform)
         actor = Actor(f"{platform} push")
         await self.store.define_app(app_id, entry.name, definition, platform, actor.id)
@@ -286,6 +295,15 @@ class AppBook:
             f"(its history stays)."
         )
 
+    def _found(self, platform: str, name: str, section: dict[str, Any]) -> dict[str, Any]:
+        """The definition of an app a platform reported: released and published by the
+        admins until `app set <key> owners` names others (never open to everyone)."""
+        definition: dict[str, Any] = {"name": name, platform: section}
+        admins = list(self.service.config.admins)
+        if admins:
+            definition["roles"] = {"release": admins, "publish": admins}
+        return definition
+
     async def _announce(self, text: str) -> str:
         for hear in self.listeners:
             try:
@@ -294,9 +312,13 @@ class AppBook:
                 log.exception("could not announce an app change")
         return text
 
+    @staticmethod
+    def _id_field(platform: str) -> str:
+        return platforms.platform_class(platform).id_field
+
     def _ids(self, platform: str) -> dict[str, str]:
         """id on ``platform`` → app key, for every app there."""
-        field = platforms.platform_class(platform).id_field
+        field = self._id_field(platform)
         return {
             str(getattr(section, field)): key
             for key, section in self.service.config.platform_apps(platform).items()

@@ -347,6 +347,8 @@ def parse_app(key: str, raw: Any, zone: ZoneInfo, where: str, source: str = "fil
     database (``source``: who defined it) — as an app; ``zone`` when it names none."""
     if not re.fullmatch(APP_KEY, key):
         raise ConfigError(f"{where}: {key!r} is not an app key (letters, digits, - and _)")
+    if key.lower() == "all":
+        raise ConfigError(f"{where}: `all` means every app in commands; pick another key")
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a table")
     try:

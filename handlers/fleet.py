@@ -105,7 +105,8 @@ class Fleets:
         self.listeners: list[Listener] = []
         """Hear a run's progress: at most every ``update_every`` seconds, and at its end."""
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._in_flight: set[int] = set()  # items this process is running
+        self._in_flight: dict[int, int] = {}  # item → run: what this process is running
+        self._again: set[int] = set()  # runs reopened while their task was finishing
         self._said_at: dict[int, float] = {}
         _FLEETS[service] = self
 
@@ -140,6 +141,8 @@ class Fleets:
         task = self._tasks.get(run.id)
         if task is None or task.done():
             self._tasks[run.id] = asyncio.create_task(self._drive(run.id, execute))
+        else:  # finishing (its last word may be on its way): it looks again before it ends
+            self._again.add(run.id)
 
     async def wait(self, run_id: int) -> None:
         """Until this process has nothing more to do for run ``run_id``."""
@@ -204,13 +207,22 @@ class Fleets:
         limiters: dict[str, AsyncLimiter] = {}
         pace = _Pace(self.clock, self.sleep)
         try:
-            async with asyncio.TaskGroup() as workers:
-                for _ in range(self.concurrency):
-                    workers.create_task(self._work(run_id, execute, limiters, pace))
-            await self.store.finish_fleet(run_id)
-            await self._say(run_id, final=True)
+            while True:
+                self._again.discard(run_id)
+                async with asyncio.TaskGroup() as workers:
+                    for _ in range(self.concurrency):
+                        workers.create_task(self._work(run_id, execute, limiters, pace))
+                await self.store.finish_fleet(run_id)
+                await self._say(run_id, final=True)
+                if run_id not in self._again:
+                    return
         except Exception:
             log.exception("fleet run #%s stopped; it resumes at the next start", run_id)
+            mine = [item for item, run in self._in_flight.items() if run == run_id]
+            for item in mine:
+                del self._in_flight[item]
+            with contextlib.suppress(Exception):  # the database may be what failed
+                await self.store.release_items(mine)
 
     async def _work(
         self,
@@ -228,7 +240,7 @@ class Fleets:
             if item is None:
                 return
             assert item.id is not None
-            self._in_flight.add(item.id)
+            self._in_flight[item.id] = run_id
             app = self.service.config.app(item.app_key)
             for platform in app.platforms if app is not None else ():
                 limiter = limiters.setdefault(platform, AsyncLimiter(self.rate, 1))
@@ -244,7 +256,7 @@ class Fleets:
             else:
                 pace.steady(limiters, self.rate)
                 await self.store.finish_item(item, result.state, result.message)
-            self._in_flight.discard(item.id)
+            self._in_flight.pop(item.id, None)
             await self._say(run_id)
 
     async def _say(self, run_id: int, *, final: bool = False) -> None:

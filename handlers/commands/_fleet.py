@@ -12,6 +12,7 @@ from typing import Any
 import platforms
 from handlers.commands import _registry
 from handlers.commands._kit import Command, Context, Question, Reply
+from handlers.commands._words import UsageError
 from handlers.config import AppEntry
 from handlers.fleet import ItemResult
 from platforms.errors import ConfigError, PlatformError
@@ -42,14 +43,18 @@ async def group_of(context: Context, text: str) -> Group | Reply | None:
     """The group ``text`` names in its app's place, for a command that runs over groups:
     the apps in it the actor has the command's role for. None when it names an app (or
     the command takes no group); the refusal when that leaves no app."""
-    words = text.split(maxsplit=2)
+    words = re.sub(r"^\s*/ship\b", "", text, flags=re.IGNORECASE).split(maxsplit=2)
     if len(words) < 2 or not (words[1].startswith("@") or words[1].lower() == "all"):
         return None
     command = _registry.find(words[0].lower())
     if command is None or not command.fleet:
         return None
     target, rest = words[1].lower(), words[2] if len(words) > 2 else ""
-    named = set(re.split(r"\s+", rest.lower())) & set(platforms.names())
+    try:  # the platforms the line names, read as the command reads them (not from notes)
+        parsed = _registry.parse(f"{command.name} x {without_override(rest)}", platforms.names())
+        named = set(getattr(parsed.args, "platforms", ()))
+    except UsageError:
+        named = set()  # the runner reports the usage error on the first app's line
     apps = [
         a
         for a in context.service.config.apps.values()
@@ -64,6 +69,11 @@ async def group_of(context: Context, text: str) -> Group | Reply | None:
         on = f" on {', '.join(sorted(named))}" if named else ""
         return Reply(f"Nothing to do: {which}{on}. `apps` lists the apps and their tags.", True)
     return Group(command, target, rest, apps)
+
+
+def without_override(rest: str) -> str:
+    """The line without a closing ``--override <why>`` (each app's line keeps it)."""
+    return re.split(r"(?<!\S)--override(?:\s|$)", rest, maxsplit=1)[0].strip()
 
 
 def question(group: Group, quota: str) -> Question:

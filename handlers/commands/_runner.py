@@ -112,7 +112,8 @@ class Commands:
         said_yes = bool(YES.search(text))
         line = YES.sub(" ", text).strip() if said_yes else text
         yes = said_yes and takes_yes
-        group = await _fleet.group_of(self.context(actor, channel), line)
+        # one app of a fleet run names its app: never read as a group again
+        group = None if in_fleet else await _fleet.group_of(self.context(actor, channel), line)
         if isinstance(group, Reply):
             return group
         if group is not None:
@@ -227,7 +228,8 @@ class Commands:
     async def _fleet(self, context: Context, group: _fleet.Group, line: str, yes: bool) -> Reply:
         """A command over a group: checked, asked about, then one fleet run."""
         try:  # the words are the same for every app: checked once
-            _registry.parse(group.line(group.apps[0].key), platforms.names())
+            rest = _fleet.without_override(group.rest)
+            _registry.parse(f"{group.command.name} {group.apps[0].key} {rest}", platforms.names())
         except UsageError as exc:
             usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
             return Reply(f"{exc.message}{usage}", error=True)

@@ -96,6 +96,8 @@ def _keywords(words: Words, verb: str) -> dict[str, Any]:
             owners = []
             while words.more() and words.peek() not in KEYWORDS:
                 owners.append(_person(words, words.take()))
+            if not owners:
+                words.fail("which owners? mention them (@name), or `*` for anyone")
             out["roles"] = {"release": owners, "publish": owners}
         elif word == "tags":
             out["tags"] = _tags(words.take())

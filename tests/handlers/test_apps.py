@@ -76,6 +76,9 @@ async def test_tags_names_and_removal(session: Session) -> None:
         ("app add bad wechat wx1234567890abcdef timezone Mars/Base", "unknown time zone"),
         ("app add bad wechat wx1234567890abcdef approvals 2", "approvals is 0 or 1"),
         ("app set ghost name X", "unknown app `ghost`"),
+        ("app add ALL wechat wx1234567890abcdef", "`all` means every app"),
+        ("app add shadow wechat wx3a5f9c2e1b7d4f60", "that WeChat mini program is app demo"),
+        ("app add bad wechat wx1234567890abcdef owners name X", "which owners?"),
         ("app frob demo", "`app add`, `app set`"),
     ],
 )

@@ -276,3 +276,19 @@ def test_the_digest_and_a_group_status_fit_a_message_at_a_thousand_apps() -> Non
     )
     said = render.group_status(view, zone)
     assert len(said) < 4000 and "… and 975 more" in said, len(said)
+
+
+async def test_a_group_line_reads_platforms_and_overrides_as_one_app_line_does(
+    session: Session,
+) -> None:
+    apps = await merchants(session, 2)
+    out = await session.run("upload @shops 1.3.0 template 1 fix the alipay login --yes")
+    assert "2 / 2 done — done" in out, out  # "alipay" in the notes names no platform
+    await session.run("submit @shops 1.3.0 --yes")
+    session.decide_reviews()
+    await session.watch()
+    await session.run("freeze all for 2h maintenance")
+    out = await session.run("publish @shops 1.3.0 --override hotfix for the menu --yes")
+    assert "2 / 2 done — done" in out, out
+    for key in apps:
+        assert await session.state_of(key, "1.3.0", "wechat") is ReleaseState.RELEASED
