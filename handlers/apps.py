@@ -28,8 +28,8 @@ from handlers.config import (
     parse_app,
     with_apps,
 )
-from handlers.releases import Actor, CommandRefused, ReleaseService
-from platforms.errors import ConfigError
+from handlers.releases import Actor, CommandRefused, ReleaseService, explain
+from platforms.errors import ConfigError, PlatformError
 
 __all__ = ["FIELDS", "AppBook", "Provision"]
 
@@ -217,7 +217,13 @@ class AppBook:
             tags = check_tags(tags)
         except ValueError as exc:
             raise CommandRefused(str(exc)) from None
-        found = await adapter.authorized_apps()
+        try:
+            found = await adapter.authorized_apps()
+        except (PlatformError, ConfigError) as exc:
+            raise CommandRefused(
+                f"could not ask {self.service.display(platform)} which mini programs "
+                f"authorize it: {explain(exc)} Nothing was changed."
+            ) from None
         known = self._ids(platform)
         new = []
         for a in found:

@@ -551,13 +551,18 @@ class Store:
         return await self._views(col(Release.id).in_(newest.scalar_subquery()))
 
     async def newest(self, apps: Sequence[str]) -> list[TargetView]:
-        """The newest release of each of ``apps``, on every platform (one query)."""
-        newest = (
-            select(func.max(Release.id))
-            .where(col(Release.app_key).in_(list(apps)))
-            .group_by(col(Release.app_key))
-        )
-        return await self._views(col(Release.id).in_(newest.scalar_subquery()))
+        """The newest release of each of ``apps`` on each platform it is on (a version
+        uploaded to one platform leaves the other's newest as it was)."""
+        async with self.session() as s:
+            q = (
+                select(func.max(Release.id), ReleaseTarget.platform)
+                .join(ReleaseTarget, col(ReleaseTarget.release_id) == col(Release.id))
+                .where(col(Release.app_key).in_(list(apps)))
+                .group_by(col(Release.app_key), col(ReleaseTarget.platform))
+            )
+            pairs = {(rid, platform) for rid, platform in (await s.exec(q)).all()}
+        views = await self._views(col(Release.id).in_([rid for rid, _ in pairs]))
+        return [v for v in views if (v.release.id, v.target.platform) in pairs]
 
     async def _views(self, *where: Any) -> list[TargetView]:
         async with self.session() as s:

@@ -292,3 +292,27 @@ async def test_a_group_line_reads_platforms_and_overrides_as_one_app_line_does(
     assert "2 / 2 done — done" in out, out
     for key in apps:
         assert await session.state_of(key, "1.3.0", "wechat") is ReleaseState.RELEASED
+
+
+async def test_a_group_status_takes_each_platforms_newest_release(session: Session) -> None:
+    await session.run("upload demo 1.0.0 first")
+    await session.run("submit demo 1.0.0")
+    await session.run("upload demo wechat 1.1.0 wechat only")
+    await session.run("app tag demo core")
+    rt = session.runtime
+    keys = ["demo"]
+    newest = await rt.store.newest(keys)
+    assert sorted((v.release.version, v.target.platform) for v in newest) == [
+        ("1.0.0", "alipay"),
+        ("1.1.0", "wechat"),
+    ]
+    out = await session.run("status @core")
+    assert "demo —" in out  # one app: its detail
+
+
+async def test_a_sync_with_the_platform_down_changes_nothing(session: Session) -> None:
+    session.runtime.emulators["wechat"].inject("*", "unavailable", times=20)
+    out = await session.run("apps sync wechat")
+    assert "could not ask WeChat which mini programs authorize it" in out, out
+    assert "Nothing was changed." in out
+    assert [r.key for r in await session.runtime.store.apps()] == ["demo"]
