@@ -148,10 +148,7 @@ class AppBook:
                     f"that {self.service.display(platform)} mini program is app {taken} "
                     "already; one mini program is one app"
                 )
-        try:
-            tags = check_tags(tags)
-        except ValueError as exc:
-            raise CommandRefused(str(exc)) from None
+        tags = _tags(tags)
         await self.store.define_app(key, entry.name, definition, source, actor.id)
         await self.store.tag_app(key, tags, actor.id)
         await self._record(actor, "app add", key, f"added ({', '.join(entry.platforms)})")
@@ -177,10 +174,7 @@ class AppBook:
         app = self.app(key)
         if key in self.service.config.in_file and self.service.config.in_file[key].tags:
             raise CommandRefused(f"the tags of {key} are set in miniship.toml; change them there")
-        try:
-            tags = check_tags([t for t in (*app.tags, *add) if t not in drop])
-        except ValueError as exc:
-            raise CommandRefused(str(exc)) from None
+        tags = _tags([t for t in (*app.tags, *add) if t not in drop])
         if await self.store.tag_app(key, tags, actor.id) is None:
             raise CommandRefused(f"{key} is not kept in the database; restart to pick it up")
         what = " ".join([*(f"+{t}" for t in add), *(f"-{t}" for t in drop)])
@@ -213,10 +207,7 @@ class AppBook:
                 f"{self.service.display(platform)} cannot list the mini programs that "
                 "authorized it; add them with `app add`"
             )
-        try:
-            tags = check_tags(tags)
-        except ValueError as exc:
-            raise CommandRefused(str(exc)) from None
+        tags = _tags(tags)
         try:
             found = await adapter.authorized_apps()
         except (PlatformError, ConfigError) as exc:
@@ -361,3 +352,11 @@ class AppBook:
         await self.store.record(
             actor=actor.id, action=action, outcome="ok", app=key, message=message
         )
+
+
+def _tags(tags: Sequence[str]) -> list[str]:
+    """``tags`` checked (once each, in order), or the refusal naming the first bad one."""
+    try:
+        return check_tags(tags)
+    except ValueError as exc:
+        raise CommandRefused(str(exc)) from None
