@@ -27,8 +27,8 @@ from handlers import policy
 from handlers.commands import APP, MAX_VERSION, VERSION, action_id, buttons, find
 from handlers.config import AppEntry
 from handlers.releases import spent_words
-from handlers.render import local_time
-from handlers.views import ReleaseCard, TargetLine
+from handlers.render import attention_line, group_counts, local_time
+from handlers.views import GroupStatus, ReleaseCard, TargetLine
 from platforms.base import Quota
 from storage.states import ReleaseState
 
@@ -37,16 +37,20 @@ __all__ = [
     "CANCEL",
     "CONFIRM",
     "DENY",
+    "HOME_ATTENTION",
+    "HOME_ROW_APPS",
     "MAX_HOME_BLOCKS",
     "MAX_MESSAGE_BLOCKS",
     "SCHEDULE",
     "Block",
     "HomeRow",
+    "HomeSummary",
     "approval",
     "button_value",
     "button_verbs",
     "confirmation",
     "escape",
+    "home_fits",
     "home_view",
     "next_steps",
     "overrides",
@@ -69,6 +73,8 @@ MAX_CONFIRM_TEXT = 300
 MAX_NOTES = 2500  # of a section's 3000, escaped
 MAX_REASON = 300  # a review reason quoted under its platform
 MAX_NAME = 100  # an app's name inside longer texts
+MAX_SECTION = 3000  # a section's text
+MAX_NOTE = 450  # a hold or a spent quota under a Home row (five fit a section)
 
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 
@@ -506,6 +512,13 @@ def _card_footer(
 
 # -- App Home ---------------------------------------------------------------------------
 
+HOME_ATTENTION = 10
+"""Lines of the App Home's "needs attention" list (the rest: ``/ship status all``)."""
+_HOME_FIXED = 7  # header, intro, summary, attention, its "more", the rows' heading, "more"
+HOME_ROW_APPS = (MAX_HOME_BLOCKS - _HOME_FIXED) // 2
+"""No more apps than this get rows under a summary (each takes a divider and a section at
+least): who builds rows needs to read no more, at 50 apps or at 5,000."""
+
 
 @dataclass(frozen=True)
 class HomeRow:
@@ -520,21 +533,36 @@ class HomeRow:
     last_change: datetime | None
     emulated: bool
     holds: tuple[str, ...] = ()  # freezes and locks in force, as sentences
+    spent: tuple[Quota, ...] = ()  # the platform's quotas used up: their buttons are not shown
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    """What the App Home says above its rows: where the apps the viewer may view stand."""
+
+    status: GroupStatus  # their newest releases counted, and what needs attention
+    zone: ZoneInfo  # the times of the attention list
+    owned: int  # how many of them the viewer owns (named in their release or publish role)
+    hidden: int = 0  # app × platform rows of the viewer's apps not built (no room)
 
 
 def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
     name = _escape_clipped(row.app.name, MAX_NAME)
     where = escape(_display(row.platform)) + (" (emulated)" if row.emulated else "")
+    steps: list[str] = []
     if row.state is None or row.version is None:
         newest = "no releases yet"
     else:
         newest = f"{escape(row.version)} {escape(policy.words(row.state))}"
+        steps = next_steps(row.state, row.platform)
     facts = [
         f"newest: {newest}",
         f"in review: {escape(row.in_review) if row.in_review else '—'}",
         f"live: {escape(row.live) if row.live else '—'}",
         f"last change: {local_time(row.last_change, row.app.timezone)}",
     ]
+    used_up = [q for q in row.spent if q.action in steps]  # said only where it matters
+    notes = [*(spent_words(q) for q in used_up), *row.holds]  # as the card's footer
     section: Block = {
         "type": "section",
         "block_id": f"h:{row.app.key}:{row.platform}",
@@ -542,16 +570,17 @@ def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
             "type": "mrkdwn",
             "text": f"*{name}* · {where}\n"
             + " · ".join(facts)
-            + "".join(f"\n{escape(h)}" for h in row.holds),
+            + "".join(f"\n{_escape_clipped(n, MAX_NOTE)}" for n in notes[:5]),
             "verbatim": True,
         },
     }
     buttons: list[Block] = []
     if row.state is not None and row.version is not None:
+        spent = {q.action for q in used_up}
         buttons = [
             _button(verb, row.app, row.version, row.platform)
-            for verb in next_steps(row.state, row.platform)
-            if may(row.app.key, verb)
+            for verb in steps
+            if verb not in spent and may(row.app.key, verb)
         ]
     if len(buttons) == 1:
         section["accessory"] = buttons[0]
@@ -566,68 +595,148 @@ def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
     return [section, actions]
 
 
-def home_view(rows: Sequence[HomeRow], *, may: Callable[[str, str], bool]) -> Block:
-    """The App Home: a row per app × platform, with buttons the viewer may use.
+def _context(block_id: str, text: str) -> Block:
+    return {
+        "type": "context",
+        "block_id": block_id,
+        "elements": [{"type": "mrkdwn", "text": text}],
+    }
+
+
+def _section(block_id: str, text: str) -> Block:
+    return {
+        "type": "section",
+        "block_id": block_id,
+        "text": {"type": "mrkdwn", "text": text, "verbatim": True},
+    }
+
+
+def _home_summary(summary: HomeSummary, rows: int) -> list[Block]:
+    """The counts of every app the viewer may view, what needs attention, and the heading
+    of the rows below (``rows``: how many there are)."""
+    g = summary.status
+    counts = [f"*{escape(_display(p))}*: {escape(said)}" for p, said in group_counts(g)]
+    noun = "app" if g.apps == 1 else "apps"
+    head = f"*{g.apps:,} {noun} you may view* — where each one's newest release stands"
+    blocks = [_section("summary", _clip("\n".join([head, *counts]), MAX_SECTION))]
+    if g.attention:
+        shown = [
+            "• " + _escape_clipped(attention_line(a, summary.zone), 250)
+            for a in g.attention[:HOME_ATTENTION]
+        ]
+        head = f"*Needs attention ({len(g.attention):,})*"
+        blocks.append(_section("attention", _clip("\n".join([head, *shown]), MAX_SECTION)))
+        more = len(g.attention) - len(shown)
+        if more > 0:
+            blocks.append(
+                _context("attention-more", f"…and {more:,} more — `/ship status all` lists them")
+            )
+    else:
+        blocks.append(_section("attention", "*Nothing needs attention* ✓"))
+    if summary.owned:
+        mine = "app" if summary.owned == 1 else "apps"
+        heading = (
+            f"*Your {mine}* ({summary.owned:,}) — those naming you to release or publish "
+            "them; buttons act on the newest version"
+        )
+    elif rows:
+        heading = "*Every app* — buttons act on the newest version"
+    else:
+        heading = (
+            "*Your apps* — none names you to release or publish it, so none is shown in "
+            "detail here; `/ship status <app>` shows one app"
+        )
+    blocks.append(_section("yours", heading))
+    return blocks
+
+
+def home_view(
+    rows: Sequence[HomeRow],
+    *,
+    may: Callable[[str, str], bool],
+    summary: HomeSummary | None = None,
+) -> Block:
+    """The App Home: a summary of every app the viewer may view (when given), then a row
+    per app × platform, with buttons the viewer may use — inside Slack's 100 blocks.
 
     ``may(app_key, verb)`` says whether the viewer may run ``verb`` ("submit",
-    "publish", "withdraw") on the app; buttons they may not use are not shown.
+    "publish", "withdraw") on the app; buttons they may not use are not shown, nor those
+    whose platform quota is spent (``HomeRow.spent``).
     """
-    blocks: list[Block] = [
+    blocks = _home_head()
+    if not rows and (summary is None or not summary.status.apps):
+        blocks.append(
+            _section(
+                "empty",
+                "No apps to show. An admin adds them with `/ship app add …` "
+                "or `/ship apps sync wechat`, or as `[apps.<name>]` sections in "
+                "*miniship.toml*. If apps are configured, ask for the *view* role in "
+                "their `roles`.",
+            )
+        )
+        return {"type": "home", "blocks": blocks}
+    hidden = 0
+    if summary is not None:
+        blocks += _home_summary(summary, len(rows))
+        hidden = summary.hidden
+    placed, shown = _fit_rows(rows, may, MAX_HOME_BLOCKS - len(blocks), more=hidden > 0)
+    blocks += placed
+    left = len(rows) - shown + hidden
+    if left:
+        blocks.append(
+            _context(
+                "more",
+                f"…and {left:,} more app × platform {'row' if left == 1 else 'rows'} not "
+                "shown here; `/ship status` shows all.",
+            )
+        )
+    return {"type": "home", "blocks": blocks}
+
+
+def home_fits(
+    rows: Sequence[HomeRow],
+    *,
+    may: Callable[[str, str], bool],
+    summary: HomeSummary,
+    more: bool,
+) -> bool:
+    """Whether every one of ``rows`` fits on the Home under ``summary`` (``more``: other
+    rows follow, and the line saying so needs room): who builds rows app by app stops
+    building at the first app that does not."""
+    room = MAX_HOME_BLOCKS - len(_home_head()) - len(_home_summary(summary, len(rows)))
+    return _fit_rows(rows, may, room, more=more)[1] == len(rows)
+
+
+def _home_head() -> list[Block]:
+    return [
         {
             "type": "header",
             "block_id": "head",
             "text": {"type": "plain_text", "text": "miniship releases"},
         },
-        {
-            "type": "context",
-            "block_id": "intro",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": "Every mini program miniship releases, per platform, in each "
-                    "app's time zone. Buttons act on the newest version; `/ship help` "
-                    "lists every command.",
-                }
-            ],
-        },
+        _context(
+            "intro",
+            "Where the mini programs you may view stand, what needs attention, and your "
+            "own apps per platform with their buttons; times in each app's time zone. "
+            "`/ship help` lists every command.",
+        ),
     ]
-    if not rows:
-        blocks.append(
-            {
-                "type": "section",
-                "block_id": "empty",
-                "text": {
-                    "type": "mrkdwn",
-                    "text": "No apps to show. An admin adds them with `/ship app add …` "
-                    "or `/ship apps sync wechat`, or as `[apps.<name>]` sections in "
-                    "*miniship.toml*. If apps are configured, ask for the *view* role in "
-                    "their `roles`.",
-                },
-            }
-        )
-        return {"type": "home", "blocks": blocks}
+
+
+def _fit_rows(
+    rows: Sequence[HomeRow], may: Callable[[str, str], bool], room: int, *, more: bool
+) -> tuple[list[Block], int]:
+    """The blocks of as many of ``rows`` as fit in ``room`` blocks, a divider between apps
+    (and one left for the "more" line unless every row fits and ``more`` is False), and
+    how many rows that is."""
+    blocks: list[Block] = []
     previous: str | None = None
     for shown, row in enumerate(rows):
         piece = [] if row.app.key == previous else [{"type": "divider"}]
         piece += _home_row(row, may)
-        left = len(rows) - shown
-        reserve = 1 if left > 1 else 0  # room for the "more" line unless this is the last
-        if len(blocks) + len(piece) + reserve > MAX_HOME_BLOCKS:
-            blocks.append(
-                {
-                    "type": "context",
-                    "block_id": "more",
-                    "elements": [
-                        {
-                            "type": "mrkdwn",
-                            "text": f"…and {left} more app × platform "
-                            f"{'row' if left == 1 else 'rows'} not shown here; "
-                            "`/ship status` shows all.",
-                        }
-                    ],
-                }
-            )
-            break
+        last = shown == len(rows) - 1 and not more
+        if len(blocks) + len(piece) + (0 if last else 1) > room:
+            return blocks, shown
         blocks.extend(piece)
         previous = row.app.key
-    return {"type": "home", "blocks": blocks}
+    return blocks, len(rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -99,13 +99,24 @@ class Freezes:
 
     async def active(self, app: str, zone: ZoneInfo, now: dt.datetime) -> list[FreezeView]:
         """What holds ``app`` at ``now`` (an empty list: it may go live)."""
-        found = [_view(f) for f in await self.store.freezes([app], now) if f.starts_at <= now]
-        for window in self.windows:
-            span = window.covering(now, zone) if window.applies(app) else None
-            if span is not None:
-                scope = app if window.apps else "all apps"
-                found.append(FreezeView("freeze", scope, "miniship.toml", window.reason, *span))
-        return found
+        return (await self.active_of({app: zone}, now))[app]
+
+    async def active_of(
+        self, zones: Mapping[str, ZoneInfo], now: dt.datetime
+    ) -> dict[str, list[FreezeView]]:
+        """What holds each app of ``zones`` (app → its time zone) at ``now``, read in one
+        query however many apps there are (the App Home)."""
+        rows = [f for f in await self.store.freezes(list(zones), now) if f.starts_at <= now]
+        out: dict[str, list[FreezeView]] = {}
+        for app, zone in zones.items():
+            found = [_view(f) for f in rows if f.app_key in (app, "*")]
+            for window in self.windows:
+                span = window.covering(now, zone) if window.applies(app) else None
+                if span is not None:
+                    scope = app if window.apps else "all apps"
+                    found.append(FreezeView("freeze", scope, "miniship.toml", window.reason, *span))
+            out[app] = found
+        return out
 
     async def coming(self, app: str, now: dt.datetime) -> list[FreezeView]:
         """The freezes and locks set from chat that will hold ``app`` later."""

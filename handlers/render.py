@@ -22,6 +22,7 @@ from handlers.freezes import FreezeView
 from handlers.releases import ActionResult, AppStatus, Change, Outcome, PlatformStatus
 from handlers.views import (
     AppAccess,
+    Attention,
     EventView,
     GroupStatus,
     PlatformQuotas,
@@ -36,11 +37,14 @@ from platforms.base import BEIJING, GrayPlan, Template
 
 __all__ = [
     "apps",
+    "attention_line",
     "change",
     "connect_link",
     "digest",
     "duration",
     "event_line",
+    "group_counts",
+    "group_status",
     "history",
     "history_csv",
     "history_export",
@@ -339,25 +343,37 @@ ATTENTION_SHOWN = 25
 def group_status(g: GroupStatus, zone: ZoneInfo) -> str:
     """A group's releases counted per platform and state, and what needs a person."""
     lines = [f"{g.label} — {g.apps} apps (their newest releases; times in {zone.key})"]
+    lines += [f"  {display(platform)}: {counted}" for platform, counted in group_counts(g)]
+    if not g.attention:
+        lines.append("  nothing needs attention")
+        return "\n".join(lines)
+    lines.append(f"  needs attention ({len(g.attention)}):")
+    lines += [f"    {attention_line(a, zone)}" for a in g.attention[:ATTENTION_SHOWN]]
+    if len(g.attention) > ATTENTION_SHOWN:
+        more = len(g.attention) - ATTENTION_SHOWN
+        lines.append(f"    … and {more} more: `status <app>` shows one app, tags narrow a group")
+    return "\n".join(lines)
+
+
+def group_counts(g: GroupStatus) -> list[tuple[str, str]]:
+    """(platform, ``"600 approved · 3 rejected · 12 no release yet"``) for each platform
+    of a group, most common state first (``status @tag`` and the App Home's summary)."""
+    out = []
     for platform in sorted({*g.counts, *g.unreleased}):
         per = sorted(g.counts.get(platform, {}).items(), key=lambda kv: -kv[1])
         parts = [f"{n} {words}" for words, n in per]
         if g.unreleased.get(platform):
             parts.append(f"{g.unreleased[platform]} no release yet")
-        lines.append(f"  {display(platform)}: {' · '.join(parts)}")
-    if not g.attention:
-        lines.append("  nothing needs attention")
-        return "\n".join(lines)
-    lines.append(f"  needs attention ({len(g.attention)}):")
-    for a in g.attention[:ATTENTION_SHOWN]:
-        t = a.line
-        when = f" since {local_time(t.updated_at, zone)}" if t.updated_at else ""
-        reason = f" — {_clip_line(t.reason, 120)}" if t.reason else ""
-        lines.append(f"    {t.app_key} {t.version} on {display(t.platform)}: {a.why}{when}{reason}")
-    if len(g.attention) > ATTENTION_SHOWN:
-        more = len(g.attention) - ATTENTION_SHOWN
-        lines.append(f"    … and {more} more: `status <app>` shows one app, tags narrow a group")
-    return "\n".join(lines)
+        out.append((platform, " · ".join(parts)))
+    return out
+
+
+def attention_line(a: Attention, zone: ZoneInfo) -> str:
+    """``shop 1.3.0 on WeChat: rejected since 2026-12-04 10:00 CST — reason``."""
+    t = a.line
+    when = f" since {local_time(t.updated_at, zone)}" if t.updated_at else ""
+    reason = f" — {_clip_line(t.reason, 120)}" if t.reason else ""
+    return f"{t.app_key} {t.version} on {display(t.platform)}: {a.why}{when}{reason}"
 
 
 def _clip_line(text: str, limit: int) -> str:

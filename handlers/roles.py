@@ -3,7 +3,7 @@
 Each command declares the role it needs (``role=`` in its module under
 ``handlers/commands/``); ``help`` and refusals list them. Today:
 
-    view     status, history, schedule (the list), qr, quota, templates, the App Home rows
+    view     status, history, schedule (the list), qr, quota, templates, the App Home (counted)
     release  upload, submit, expedite; template add/delete (on every app)
     publish  publish (now or timed), withdraw, gray, rollback, offline, connect,
              schedule cancel

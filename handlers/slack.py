@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 import aiohttp
@@ -43,13 +44,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers import cards, policy, render, schedule_modal, views
 from handlers.admin import Admin
-from handlers.commands import Commands, Picture, Reply, action_id, button_command, find
-from handlers.config import ChannelEntry
+from handlers.commands import Commands, Picture, Reply, action_id, button_command, find, status
+from handlers.config import EVERYONE, AppEntry, ChannelEntry
 from handlers.fleet import Progress
 from handlers.releases import Actor, Change, ReleaseService
 from handlers.roles import RoleCheck
 from handlers.timed import Notice, TimedReleases
-from platforms.base import Authorization
+from platforms.base import Authorization, Quota
+from storage import ReleaseState
 from storage.models import Release, utcnow
 
 __all__ = ["SlackBinding", "SlackSettings", "build_app", "make_binding", "unescape"]
@@ -264,6 +266,23 @@ class SlackBinding:
 
     # -- the release card ---------------------------------------------------------------
 
+    async def _spent(
+        self,
+        app: AppEntry,
+        states: Iterable[tuple[str, ReleaseState | str]],
+        shown: Callable[[str], bool] = lambda verb: True,
+    ) -> dict[str, list[Quota]]:
+        """Per (platform, state) of ``app``: its spent quotas, where a step offered from
+        that state (and ``shown``) is one the platform limits — the release card and the
+        App Home leave those buttons out. Each platform's quotas are read at most once a
+        minute (``ReleaseService.spent_quotas``)."""
+        return {
+            platform: await self.service.spent_quotas(app, platform)
+            for platform, state in states
+            if {v for v in cards.next_steps(state, platform) if shown(v)}
+            & self.service.quota_actions(platform)
+        }
+
     async def show(
         self,
         release: Release,
@@ -280,11 +299,10 @@ class SlackBinding:
         """
         assert release.id is not None
         app = self.service.app(release.app_key)
-        spent = {  # asked before the card's lock: a slow platform holds up no other update
-            t.platform: await self.service.spent_quotas(app, t.platform)
-            for t in await self.store.targets(release.id)
-            if set(cards.next_steps(t.state, t.platform)) & self.service.quota_actions(t.platform)
-        }
+        # asked before the card's lock: a slow platform holds up no other update
+        spent = await self._spent(
+            app, [(t.platform, t.state) for t in await self.store.targets(release.id)]
+        )
         async with self._cards.setdefault(release.id, asyncio.Lock()):
             release = await self.store.release(release.app_key, release.version) or release
             app = self.service.app(release.app_key)
@@ -451,43 +469,94 @@ class SlackBinding:
     # -- App Home -----------------------------------------------------------------------
 
     async def home(self, user: str) -> dict[str, Any]:
+        """The App Home of ``user``: every app they may view counted per platform and
+        state, what needs attention, then rows with buttons for their own apps (for every
+        app when they own none and there are few).
+
+        The summary is read in the same few queries at 10 apps or 1,000; only the rows
+        cost more (a query per app, and the quotas of the buttons they offer, read at most
+        once a minute), and at most :data:`cards.HOME_ROW_APPS` apps get rows.
+        """
         actor = Actor(user)
-        rows: list[cards.HomeRow] = []
+        config = self.service.config
+        visible = [a for a in config.apps.values() if await self.commands.may(actor, a, "view")]
+        if not visible:
+            return cards.home_view([], may=lambda app_key, verb: False)
+        now = self.commands.clock()
+        group = await status.group(self.service, "all", visible, now, self.commands.timed)
+        owned = [a for a in visible if await self._owns(actor, a)]
+        needing = {a.line.app_key for a in group.attention}
+        candidates = sorted(  # what needs attention first
+            owned or (visible if len(visible) <= status.DETAILED else []),
+            key=lambda a: (a.key not in needing, a.key),
+        )
+        detailed = candidates[: cards.HOME_ROW_APPS]  # more never fit
+        summary = cards.HomeSummary(group, config.zone_of(visible), owned=len(owned))
         allowed: dict[str, set[str]] = {}
-        for app in self.service.config.apps.values():
-            if not await self.commands.may(actor, app, "view"):
-                continue
+
+        def may(app_key: str, verb: str) -> bool:
+            return verb in allowed.get(app_key, ())
+
+        holds = await self.service.freezes.active_of({a.key: a.timezone for a in detailed}, now)
+        rows: list[cards.HomeRow] = []
+        done = 0
+        for app in detailed:  # until the first app whose rows do not fit
             allowed[app.key] = {
                 verb
                 for verb in cards.button_verbs()
                 if await self.commands.may(actor, app, _role(verb))
             }
-            latest = await self.store.latest(app.key, releases=20)
-            holds = await self.service.freezes.active(app.key, app.timezone, utcnow())
-            held = tuple(render.hold(h, app.timezone) for h in holds)
-            for platform in app.platforms:
-                mine = [v for v in latest if v.target.platform == platform]
-                newest = mine[0] if mine else None
-                rows.append(
-                    cards.HomeRow(
-                        app=app,
-                        platform=platform,
-                        state=newest.state if newest else None,
-                        version=newest.release.version if newest else None,
-                        in_review=next(
-                            (v.release.version for v in mine if policy.pending_review(v.state)),
-                            None,
-                        ),
-                        live=next(
-                            (v.release.version for v in mine if policy.is_live(v.state)),
-                            None,
-                        ),
-                        last_change=newest.target.updated_at if newest else None,
-                        emulated=platform in self.service.emulated,
-                        holds=held,
-                    )
+            held = tuple(render.hold(h, app.timezone) for h in holds[app.key])
+            mine = await self._home_rows(app, allowed[app.key], held)
+            more = done + 1 < len(candidates)
+            if not cards.home_fits([*rows, *mine], may=may, summary=summary, more=more):
+                break
+            rows += mine
+            done += 1
+        hidden = sum(len(a.platforms) for a in candidates[done:])
+        summary = dataclasses.replace(summary, hidden=hidden)
+        return cards.home_view(rows, may=may, summary=summary)
+
+    async def _owns(self, actor: Actor, app: AppEntry) -> bool:
+        """Whether ``app``'s roles name ``actor`` (or a user group of theirs) to release or
+        publish it — what ``app set <app> owners`` sets; "*" makes nobody an owner."""
+        named = tuple(p for p in (*app.roles.release, *app.roles.publish) if p != EVERYONE)
+        return bool(named) and await self.commands.authorizer.among(actor, named)
+
+    async def _home_rows(
+        self, app: AppEntry, allowed: Collection[str], holds: tuple[str, ...]
+    ) -> list[cards.HomeRow]:
+        """A row per platform of ``app``: the newest release, the one in review, the live
+        one, what holds the app (``holds``), and the quotas spent of the steps the viewer
+        may take (``allowed``; the others are not shown, so their quotas are not read)."""
+        latest = await self.store.latest(app.key, releases=20)
+        rows: list[cards.HomeRow] = []
+        for platform in app.platforms:
+            mine = [v for v in latest if v.target.platform == platform]
+            newest = mine[0] if mine else None
+            states = [(platform, newest.state)] if newest else []
+            spent = await self._spent(app, states, allowed.__contains__)
+            rows.append(
+                cards.HomeRow(
+                    app=app,
+                    platform=platform,
+                    state=newest.state if newest else None,
+                    version=newest.release.version if newest else None,
+                    in_review=next(
+                        (v.release.version for v in mine if policy.pending_review(v.state)),
+                        None,
+                    ),
+                    live=next(
+                        (v.release.version for v in mine if policy.is_live(v.state)),
+                        None,
+                    ),
+                    last_change=newest.target.updated_at if newest else None,
+                    emulated=platform in self.service.emulated,
+                    holds=holds,
+                    spent=tuple(spent.get(platform, ())),
                 )
-        return cards.home_view(rows, may=lambda app_key, verb: verb in allowed.get(app_key, ()))
+            )
+        return rows
 
 
 def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode: bool) -> AsyncApp:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handlers import render, views
 from handlers.commands._kit import Command, Context, Reply
 from handlers.commands._words import Args, Scope, Words
+from handlers.config import AppEntry
+from handlers.releases import ReleaseService
+from handlers.timed import TimedReleases
 
 DETAILED = 5  # up to this many apps each gets its detail (the platforms asked); more: counts
 NUDGE = timedelta(hours=48)  # a review waiting longer needs attention (MINISHIP_NUDGE_HOURS)
@@ -55,9 +59,7 @@ async def _summary(context: Context, args: StatusArgs, keys: list[str]) -> str:
     at once for a thousand apps and stays within a chat message."""
     service = context.service
     apps = [service.app(k) for k in keys]
-    newest = await service.store.newest(keys)
     if args.platforms:
-        newest = [v for v in newest if v.target.platform in args.platforms]
         apps = [
             dataclasses.replace(
                 a, platforms={p: s for p, s in a.platforms.items() if p in args.platforms}
@@ -65,9 +67,30 @@ async def _summary(context: Context, args: StatusArgs, keys: list[str]) -> str:
             for a in apps
         ]
     label = f"@{args.tag}" if args.tag is not None else "all"
-    waited = context.timed.rules.nudge_after if context.scheduler else NUDGE
-    view = views.group_status(label, apps, newest, context.clock(), waited)
+    view = await group(service, label, apps, context.clock(), context.scheduler, args.platforms)
     return render.group_status(view, service.config.zone_of(apps))
+
+
+async def group(
+    service: ReleaseService,
+    label: str,
+    apps: Sequence[AppEntry],
+    now: datetime,
+    timed: TimedReleases | None,
+    platforms: Sequence[str] = (),
+) -> views.GroupStatus:
+    """Where the newest release of each of ``apps`` stands on each of its platforms, and
+    what needs a person: from what miniship stores, in two queries whatever the number of
+    apps (no platform is asked). ``status @tag|all`` and the App Home's summary.
+
+    ``platforms``: only these count (the apps should say so too); a review needs
+    attention after MINISHIP_NUDGE_HOURS (``timed``'s rules; 48 h without a scheduler).
+    """
+    newest = await service.store.newest([a.key for a in apps])
+    if platforms:
+        newest = [v for v in newest if v.target.platform in platforms]
+    waited = timed.rules.nudge_after if timed is not None else NUDGE
+    return views.group_status(label, apps, newest, now, waited)
 
 
 COMMAND = Command(
