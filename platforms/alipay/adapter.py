@@ -4,6 +4,7 @@ put together, built from its settings and the apps' sections.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -29,6 +30,8 @@ from platforms.alipay.trial import AlipayTrial
 from platforms.alipay.upload import AlipayUpload
 from platforms.base import GrayPlan, Overview, ReviewState, ReviewStatus, VersionInfo, url_problem
 from platforms.errors import ConfigError, NotFound
+
+log = logging.getLogger(__name__)
 
 __all__ = ["AlipayPlatform"]
 
@@ -83,18 +86,26 @@ class AlipayPlatform(AlipayUpload, AlipayReview, AlipayRelease, AlipayTrial, Ali
         super().__init__(settings, configs, client=client, clock=clock)
         self.settings: AlipaySettings = settings
         self._callers = callers
+        self._unusable: dict[str, str] = {}  # app → why it cannot be called
         self._isv = isv
         self._isv_public = isv[1]
         self._gray_shares: dict[tuple[str, str], int] = {}  # the share gray() last set
         self._lists_promote_reject = True  # list.query takes PROMOTE_AUDIT_REJECT (UNCERTAIN)
 
     def _forget(self, keys: set[str]) -> None:
+        """New signers for the apps whose sections changed; an app whose keys or token
+        are unusable is refused alone, with the reason, when it is called."""
         for key in keys:
+            self._callers.pop(key, None)
+            self._unusable.pop(key, None)
             cfg = self.apps.get(key)
             if cfg is None:
-                self._callers.pop(key, None)
-            else:
+                continue
+            try:
                 self._callers[key] = caller_for(key, cfg, self.settings, self._isv)
+            except ConfigError as exc:
+                log.error("%s", exc)
+                self._unusable[key] = str(exc)
 
     @classmethod
     def is_configured(cls, settings: Any) -> bool:

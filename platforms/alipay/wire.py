@@ -49,6 +49,7 @@ class AlipayWire(Platform):
 
     settings: AlipaySettings
     _callers: dict[str, _Caller]
+    _unusable: dict[str, str]
 
     def _config(self, app: str) -> AlipayAppConfig:
         cfg: AlipayAppConfig = self.app(app)
@@ -258,7 +259,9 @@ class AlipayWire(Platform):
         token renewal (nothing was changed) does not.
         """
         self.app(app)  # ConfigError for an app without an [apps.<key>.alipay] section
-        caller = self._callers[app]
+        caller = self._callers.get(app)
+        if caller is None:
+            raise ConfigError(self._unusable.get(app, f"{app} cannot be called on Alipay"))
         if caller.token is not None and not caller.loaded:
             await self._load_tokens(caller)
 

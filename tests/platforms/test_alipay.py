@@ -322,6 +322,25 @@ def test_bad_key_material_is_a_config_error(tmp_path: Path) -> None:
     AlipayPlatform(make_settings(private_key=None, private_key_file=key_file), {"a": make_app()})
 
 
+async def test_an_app_added_at_run_time_without_its_token_is_refused_alone() -> None:
+    """Apps given while running (added from chat, synced): one that cannot be called is
+    refused with its reason when used; the others go on working."""
+    adapter = AlipayPlatform(make_settings(), {"a": make_app()})
+    adapter.set_apps(
+        {
+            "a": make_app(),
+            "b": make_app(app_id="2021000000000002", app_auth_token=None),
+            "c": make_app(app_id="2021000000000003"),
+        }
+    )
+    with pytest.raises(ConfigError, match=r"\[apps\.b\.alipay\]: app_auth_token is needed"):
+        await adapter.overview("b")
+    assert set(adapter._callers) == {"a", "c"}
+    adapter.set_apps({"a": make_app(), "b": make_app(app_id="2021000000000002")})
+    assert set(adapter._callers) == {"a", "b"} and not adapter._unusable
+    await adapter.aclose()
+
+
 async def test_upload_without_template_is_a_config_error() -> None:
     adapter = AlipayPlatform(make_settings(), {"a": make_app(template_id=None)})
     with pytest.raises(ConfigError, match="template_id"):
