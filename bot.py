@@ -172,7 +172,13 @@ async def open_runtime(
         vault = Vault(store, keys)
         for adapter in adapters.values():
             adapter.vault = vault
-        service = ReleaseService(store, config, adapters, emulated=list(emulators))
+        service = ReleaseService(
+            store,
+            config,
+            adapters,
+            emulated=list(emulators),
+            watch_concurrency=settings.watch_concurrency,
+        )
         book = AppBook(service, provision)
         await book.load()  # the apps added from chat or by a platform join the file's
         fleets = Fleets(service, concurrency=settings.fleet_concurrency, rate=settings.fleet_rate)

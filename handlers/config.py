@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     """Folder where in-process emulators keep their state between runs."""
     qr_dir: Path = Path("var/qr")
     """Folder where the console saves trial QR codes (it prints their paths)."""
+    watch_concurrency: int = Field(16, ge=1, le=256)
+    """Platform questions a watch round has in flight at once (mind each platform's rate
+    limits: WeChat's per-API daily quotas, Alipay's per-second limits)."""
     watch_seconds: float | None = Field(None, gt=0)
     """How often the review watcher asks the platforms (default 300 s; 3 s when emulated)."""
     push_port: int | None = Field(None, ge=1, le=65535)

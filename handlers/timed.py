@@ -408,18 +408,24 @@ class TimedReleases:
             if target is None:
                 reasons.append(f"it was never uploaded to {where}")
                 continue
-            # the platform's word first: a decision or an outside change may not be seen yet
-            with contextlib.suppress(PlatformError, ConfigError):
-                await self.service.refresh(TargetView(target, release), Actor("timed check"))
+            # the platform's word first: a decision or an outside change may not be seen
+            # yet; asked beside what is live there (the publish is due now: no call waits)
+            _, live = await asyncio.gather(
+                self._refreshed(TargetView(target, release)),
+                self.service.live_above(app, release, p),
+            )
             target = await self.store.target(release.id, p) or target
             if policy.is_live(target.state):
                 reasons.append(f"it is already released on {where}")
             elif not policy.allows("timed publish", target.state):
                 reasons.append(f"it is {policy.words(target.state)} on {where}, not approved")
-            live = await self.service.live_above(app, release, p)
             if live is not None:
                 reasons.append(f"the newer {live} is live on {where}")
         return "; ".join(reasons)
+
+    async def _refreshed(self, view: TargetView) -> None:
+        with contextlib.suppress(PlatformError, ConfigError):
+            await self.service.refresh(view, Actor("timed check"))
 
     async def remind(self, action_id: int) -> None:
         action = await self.store.timed(action_id)

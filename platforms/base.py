@@ -451,6 +451,13 @@ class Exchange:
     error: str = ""  # transport failure, when there was no answer
 
 
+CONNECTIONS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+"""As many connections kept open as a watch round or fleet run has calls in flight (the
+settings allow 256). httpcore closes *every* idle connection once the pool holds more than
+``max_keepalive_connections`` (it counts all connections, not the idle ones), so with
+httpx's default of 20 a round of 32 questions opened a new connection for almost every
+call."""
+
 _recorded: ContextVar[list[Exchange] | None] = ContextVar("miniship_exchanges", default=None)
 
 
@@ -533,7 +540,9 @@ class Platform(ABC):
         self.clock = clock
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._own_client = client is None
-        self.client = client or httpx.AsyncClient(timeout=httpx.Timeout(15.0, connect=5.0))
+        self.client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(15.0, connect=5.0), limits=CONNECTIONS
+        )
         self.vault: CredentialVault | None = None
         """Set by the runtime: where run-time secrets are kept (encrypted) across restarts."""
 
@@ -737,6 +746,11 @@ class Platform(ABC):
     @abstractmethod
     async def overview(self, app: str) -> Overview:
         """What is live, what is the trial version and where the latest review stands."""
+
+    async def live_version(self, app: str) -> str | None:
+        """The version live now (None: none), as :meth:`overview` says it; a platform
+        that can tell it in fewer calls answers it alone (what a publish checks)."""
+        return (await self.overview(app)).live_version
 
     # -- the rest of the life cycle (optional: the default says the platform has none) --
 

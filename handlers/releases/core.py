@@ -54,11 +54,14 @@ class ReleaseCore:
         adapters: Mapping[str, Platform],
         *,
         emulated: Sequence[str] = (),
+        watch_concurrency: int = 16,
     ) -> None:
         self.store = store
         self.config = config
         self.adapters = dict(adapters)
         self.emulated = frozenset(emulated)
+        self.watch_concurrency = watch_concurrency
+        """Platform questions a watch round has in flight at once."""
         self.listeners: list[Listener] = []  # hear of every change the platforms report
         # run before each watch round: learn what other processes changed (apps added…)
         self.catch_up: list[Callable[[], Awaitable[None]]] = []

@@ -45,9 +45,9 @@ class VersionCheck:
 
 
 class VersionGuard(ReleaseCore):
-    async def known(self, app: AppEntry, platform: str, *, kept: bool = True) -> Known:
-        """What miniship and the platform know of ``app``'s versions there; ``kept``: also
-        the platform's list of versions it keeps (one more call; what is live needs none)."""
+    async def known(self, app: AppEntry, platform: str) -> Known:
+        """What miniship and the platform know of ``app``'s versions there: what it has
+        live, in trial and in review, and the versions it keeps."""
         views = [
             v
             for v in await self.store.latest(app.key, KNOWN_RELEASES)
@@ -58,7 +58,7 @@ class VersionGuard(ReleaseCore):
         adapter = self.adapters[platform]
         try:
             overview = await adapter.overview(app.key)
-            listed = [v.version for v in await adapter.versions(app.key)] if kept else []
+            listed = [v.version for v in await adapter.versions(app.key)]
         except (PlatformError, ConfigError) as exc:
             log.warning("versions of %s on %s unknown: %s", app.key, platform, exc)
             return Known(platform, live, tuple(dict.fromkeys(mine)), explain(exc))
@@ -136,10 +136,24 @@ class VersionGuard(ReleaseCore):
         """The version live on ``platform`` if it is higher than ``release`` (publishing
         would go back to an older version), else None. Versions made before the version
         rule are compared by upload order."""
-        known = await self.known(app, platform, kept=False)  # under the claim: one call
+        try:
+            said = await self.adapters[platform].live_version(app.key)  # one call if it can
+        except (PlatformError, ConfigError) as exc:
+            log.warning("what is live for %s on %s unknown: %s", app.key, platform, exc)
+            said = None
+        if said is None:  # nothing live, or not known: what miniship recorded as live
+            views = await self.store.latest(app.key, KNOWN_RELEASES)
+            said = next(
+                (
+                    v.release.version
+                    for v in views
+                    if v.target.platform == platform and policy.is_live(v.state)
+                ),
+                None,
+            )
         mine = versions.readable(release.version, app.version_prefix)
-        live = versions.readable(known.live, app.version_prefix) if known.live else None
+        live = versions.readable(said, app.version_prefix) if said else None
         if mine is not None and live is not None:
-            return known.live if live > mine else None
+            return said if live > mine else None
         newer = await self.store.newer_released(release, platform)
         return newer.release.version if newer is not None else None

@@ -24,28 +24,27 @@ from platforms.errors import ConfigError, PlatformError
 from storage import StaleState, TargetView
 from storage.models import Release, ReleaseTarget, utcnow
 
-__all__ = ["WATCH_CONCURRENCY", "Watcher"]
+__all__ = ["Watcher"]
 
 log = logging.getLogger(__name__)
-
-WATCH_CONCURRENCY = 8  # platform questions the watcher has in flight at once
 
 
 class Watcher(ReleaseCore):
     async def refresh_watched(self) -> list[Change]:
         """Ask the platforms about every watched release; apply and announce changes.
 
-        A few questions are in flight at once (``WATCH_CONCURRENCY``), so an agency with
-        hundreds of mini programs in review is not asked one by one.
+        Several questions are in flight at once (``watch_concurrency``,
+        MINISHIP_WATCH_CONCURRENCY), so an agency with hundreds of mini programs in review
+        is not asked one by one.
         """
         for catch_up in self.catch_up:
             await catch_up()
-        gate = asyncio.Semaphore(WATCH_CONCURRENCY)
+        gate = asyncio.Semaphore(self.watch_concurrency)
 
         async def ask(view: TargetView) -> Change | None:
             async with gate:
                 try:
-                    return await self.refresh(view, Actor("watcher"))
+                    return await self._watch(view, Actor("watcher"))
                 except (PlatformError, ConfigError) as exc:
                     log.warning(
                         "could not ask %s about %s %s: %s",
@@ -67,7 +66,7 @@ class Watcher(ReleaseCore):
         recorded: dict[tuple[str, str], list[TargetView]] = {}
         for view in await self.store.in_states(policy.LIVE):
             recorded.setdefault((view.release.app_key, view.target.platform), []).append(view)
-        gate = asyncio.Semaphore(WATCH_CONCURRENCY)
+        gate = asyncio.Semaphore(self.watch_concurrency)
 
         async def check(views: list[TargetView]) -> list[Change]:
             views.sort(key=lambda v: v.release.id or 0, reverse=True)  # newest first
@@ -89,7 +88,7 @@ class Watcher(ReleaseCore):
         if app is None or adapter is None:
             return []
         with recording() as exchanges:
-            live = (await adapter.overview(app.key)).live_version
+            live = await adapter.live_version(app.key)
         moved = policy.live_moved(newest.release.version, live, app.version_prefix)
         if moved is None:
             return []
@@ -129,6 +128,29 @@ class Watcher(ReleaseCore):
                 return None
             return await self._refresh(TargetView(fresh, view.release), actor)
 
+    async def _watch(self, view: TargetView, actor: Actor) -> Change | None:
+        """:meth:`refresh` for a round: the platform is asked without the app's lock or a
+        fresh read, and nothing more is done when its answer changes nothing (most
+        questions of a round); a change is applied under the lock, to the stored state
+        read again — asked again first if that moved meanwhile."""
+        asked = await self._ask(view)
+        if asked is None:
+            return None
+        app, status, exchanges = asked
+        said = policy.reading(
+            view.state, status.state, claimed_at=view.target.updated_at, now=utcnow()
+        )
+        if not said.moves:
+            return None
+        async with self.hold(app.key, [view.target.platform]):
+            fresh = await self.store.target(view.target.release_id, view.target.platform)
+            if fresh is None:
+                return None
+            now = TargetView(fresh, view.release)
+            if fresh.state != view.target.state:
+                return await self._refresh(now, actor)
+            return await self._apply(app, now, status, actor, exchanges)
+
     async def fresh(self, release: Release, target: ReleaseTarget) -> ReleaseTarget:
         """``target`` after asking its platform, when a review may have been decided (the
         caller holds the lock)."""
@@ -141,6 +163,17 @@ class Watcher(ReleaseCore):
         return await self.store.target(target.release_id, target.platform) or target
 
     async def _refresh(self, view: TargetView, actor: Actor) -> Change | None:
+        asked = await self._ask(view)
+        if asked is None:
+            return None
+        app, status, exchanges = asked
+        return await self._apply(app, view, status, actor, exchanges)
+
+    async def _ask(
+        self, view: TargetView
+    ) -> tuple[AppEntry, ReviewStatus, list[dict[str, Any]]] | None:
+        """The platform's word on ``view`` (with the exchanges that carried it); None for
+        an app or platform no longer configured."""
         app = self.config.app(view.release.app_key)
         adapter = self.adapters.get(view.target.platform)
         if app is None or adapter is None:
@@ -149,9 +182,7 @@ class Watcher(ReleaseCore):
             status = await adapter.review_status(
                 app.key, view.release.version, view.target.platform_ref
             )
-        return await self._apply(
-            app, view, status, actor, [dataclasses.asdict(x) for x in exchanges]
-        )
+        return app, status, [dataclasses.asdict(x) for x in exchanges]
 
     async def _apply(
         self,

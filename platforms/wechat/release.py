@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 from platforms.errors import InvalidInput, InvalidState
@@ -45,8 +46,10 @@ class WeChatRelease(WeChatVersions):
         During a gray release this releases the version to everyone (and ends the plan).
         """
         self._platform_app(app)
-        await self._approved(app, version, ref, "published")
-        gray = await self._quietly(self._gray_plan(app, version), None)
+        _, gray = await asyncio.gather(  # both read before the release, side by side
+            self._approved(app, version, ref, "published"),
+            self._quietly(self._gray_plan(app, version), None),
+        )
         done = f" (the gray release at {gray.percent}% is complete)" if gray is not None else ""
 
         async def live() -> bool:

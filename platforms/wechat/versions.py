@@ -176,6 +176,10 @@ class WeChatVersions(WeChatTokens):
 
     # -- what WeChat shows -------------------------------------------------------------
 
+    async def live_version(self, app: str) -> str | None:
+        """The live version alone: one call (getversioninfo), not overview's four."""
+        return None if self._config(app).direct else await self._live(app)
+
     async def overview(self, app: str) -> Overview:
         """Live and trial versions (getversioninfo), the latest review, a gray release."""
         cfg = self._config(app)

@@ -203,7 +203,9 @@ async def released(s: Stage, version: str = "1.0.0") -> str:
 
 
 async def live(s: Stage) -> str | None:
-    return (await s.adapter.overview(s.app)).live_version
+    said = (await s.adapter.overview(s.app)).live_version
+    assert await s.adapter.live_version(s.app) == said  # the one-call answer agrees
+    return said
 
 
 async def state_of(s: Stage, version: str, ref: str) -> ReviewState:
