@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint emulators clis clean
+.PHONY: run test lint bench emulators clis clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+
+## the speed figures at fleet scale, each beside its bound and its peer (a few minutes)
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 ## both emulators alone on 127.0.0.1:8710, for a separate miniship or another client
 emulators: $(STAMP)

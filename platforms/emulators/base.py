@@ -29,8 +29,8 @@ From outside the process the same is reachable as
 ``POST /<platform>/_emulator/inject {"api": "...", "fault": "...", "times": 1}``.
 
 With ``state_path`` set, an emulator keeps its state (apps, versions, reviews, keys,
-tokens) in that JSON file, written after every request, so a restarted ``make run`` finds
-the platform as it left it.
+tokens) in that JSON file, written within a second of a request (one write per burst),
+so a restarted ``make run`` finds the platform as it left it.
 """
 
 from __future__ import annotations
@@ -390,18 +390,19 @@ class EmulatorServer:
         self.port = port
         self._runner: web.AppRunner | None = None
 
-    async def start(self) -> None:
+    def root_app(self) -> web.Application:
+        """The application served: each emulator mounted under ``/<platform>``."""
         root = web.Application()
         for name, emulator in self.emulators.items():
             root.add_subapp(f"/{name}", emulator.web_app())
-        self._runner = web.AppRunner(root, access_log=None, shutdown_timeout=0.5)
+        return root
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.root_app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        sockets: Any = getattr(server, "sockets", None)
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
+        self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
         for emulator in self.emulators.values():
