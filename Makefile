@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench emulators clis clean
+.PHONY: run test lint bench lock emulators clis clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: $(STAMP)
 ## the speed figures at fleet scale, each beside its bound and its peer (a few minutes)
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## pin what a deployment installs (requirements.lock, with hashes) from pyproject.toml
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet \
+		-o requirements.lock --custom-compile-command "make lock"
 
 ## both emulators alone on 127.0.0.1:8710, for a separate miniship or another client
 emulators: $(STAMP)

@@ -1,8 +1,12 @@
 """miniship: release WeChat and Alipay mini programs from chat.
 
-    python bot.py console              the commands at a prompt (or from a script on stdin)
-    python bot.py serve                the Slack bot (Socket Mode or HTTP mode)
-    python bot.py emulators [--port N] serve both platform emulators alone
+    miniship console              the commands at a prompt (or from a script on stdin)
+    miniship serve                the Slack bot (Socket Mode or HTTP mode)
+    miniship emulators [--port N] serve both platform emulators alone
+    miniship migrate              bring the database to the newest schema, and say so
+    miniship rotate-key           re-encrypt kept credentials with the first key
+
+``miniship`` is what ``pip install .`` puts on the PATH; ``python bot.py …`` is the same.
 
 This module only wires things together: settings and miniship.toml, the database, one
 adapter per platform (real, or pointed at an in-process emulator when the platform has
@@ -17,9 +21,10 @@ import contextlib
 import getpass
 import logging
 import os
+import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -31,15 +36,18 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 import platforms
+from handlers import logs
 from handlers.admin import Admin
 from handlers.apps import AppBook
 from handlers.commands import Commands
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
 from handlers.fleet import Fleets
+from handlers.metrics import LEADER
+from handlers.ops import Ops
 from handlers.pushes import PushReceiver
 from handlers.releases import Actor, ReleaseService
-from handlers.scheduler import Scheduler
+from handlers.scheduler import FollowerPlanner, Scheduler
 from handlers.slack import SlackSettings, build_app, make_binding
 from handlers.timed import TimedReleases, TimedRules
 from platforms.base import Platform
@@ -53,12 +61,15 @@ from storage import (
     describe_url,
     make_engine,
     migrate,
+    schema_revision,
     vault_keys,
 )
+from storage.leader import AlreadyRunning, Leadership, alone_on_file, alone_with_emulators
 
 log = logging.getLogger("miniship")
 
 EMULATED_WATCH_SECONDS = 3.0
+SLACK_CHECK_SECONDS = 60.0  # how long readiness trusts Slack's last word on the token
 WATCH_SECONDS = 300.0
 
 
@@ -71,6 +82,8 @@ class Runtime:
     admin: Admin
     server: EmulatorServer | None = None
     emulators: dict[str, Emulator] = field(default_factory=dict)
+    leading: bool = False
+    """Whether this process leads (runs the scheduler) now."""
 
     @property
     def config(self) -> MinishipConfig:
@@ -129,6 +142,8 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Everything a way in needs, started; closed again on exit."""
     config = load_config(settings.config)
+    alone = contextlib.AsyncExitStack()
+    alone.enter_context(alone_on_file(settings.database_url))  # SQLite: one process
     engine = make_engine(settings.database_url)
     adapters: dict[str, Platform] = {}
     server: EmulatorServer | None = None
@@ -144,7 +159,8 @@ async def open_runtime(
             if name in platforms.names()
         }
         emulators = _emulators_needed(settings, config, stored, clock)
-        if emulators:
+        if emulators:  # a platform of this process's own: no other process may share it
+            await alone.enter_async_context(alone_with_emulators(engine))
             server = EmulatorServer(list(emulators.values()))
             await server.start()
         for name in platforms.names():
@@ -193,6 +209,7 @@ async def open_runtime(
             await adapter.aclose()
         if server is not None:
             await server.stop()
+        await alone.aclose()
         await engine.dispose()
 
 
@@ -231,13 +248,96 @@ def _emulators_needed(
 
 @contextlib.asynccontextmanager
 async def scheduling(rt: Runtime) -> AsyncIterator[Scheduler]:
-    """The scheduler (review watcher, digests, timed releases) running until the block ends."""
-    scheduler = Scheduler(rt.settings.database_url, rt.timed, watch_seconds=rt.watch_seconds)
-    await scheduler.start()
+    """The scheduler (review watcher, digests, timed releases), run while this process
+    leads: at once on SQLite (one process); on PostgreSQL when no other replica leads,
+    or when the leader is gone (checked every MINISHIP_LEADER_SECONDS)."""
+    settings = rt.settings
+    scheduler = Scheduler(
+        settings.database_url,
+        rt.timed,
+        watch_seconds=rt.watch_seconds,
+        stop_seconds=settings.stop_seconds,
+    )
+    leadership = Leadership(rt.store.engine)
+    follower = FollowerPlanner()
+
+    async def tick() -> None:
+        await claim()
+        rt.leading = scheduler.running
+        LEADER.set(1 if rt.leading else 0)
+
+    async def claim() -> None:
+        if await leadership.claim():
+            if not scheduler.running:
+                await scheduler.start()
+                if leadership.shared:
+                    log.warning("this replica leads: it runs the scheduler")
+            else:
+                await scheduler.adopt()  # plans the other replicas stored
+        elif scheduler.running:  # the lock's connection is gone: another may lead now
+            log.error("this replica no longer leads: its scheduler stops")
+            await scheduler.stop()
+        if rt.timed.planner is None:
+            rt.timed.planner = follower
+
+    async def follow_or_lead() -> None:
+        while True:
+            await asyncio.sleep(settings.leader_seconds)
+            try:
+                await tick()
+            except Exception:  # the next tick tries again; the process carries on
+                log.exception("checking who leads failed")
+
+    await tick()
+    loop = asyncio.create_task(follow_or_lead())
     try:
         yield scheduler
     finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
         await scheduler.stop()
+        await leadership.resign()
+        rt.leading = False
+        LEADER.set(0)
+        if rt.timed.planner is follower:
+            rt.timed.planner = None
+
+
+@contextlib.asynccontextmanager
+async def operating(
+    rt: Runtime,
+    app: web.Application | None = None,
+    slack: AsyncWebClient | None = None,
+) -> AsyncIterator[None]:
+    """/healthz, /readyz and /metrics: on ``app`` (Slack's HTTP server) when given, else on
+    MINISHIP_OPS_PORT when set. With ``slack``, readiness includes Slack's word on the bot
+    token (asked at most once a minute)."""
+    checked: list[tuple[float, str | None]] = []
+
+    async def slack_problem() -> str | None:
+        assert slack is not None
+        if checked and time.monotonic() - checked[0][0] < SLACK_CHECK_SECONDS:
+            return checked[0][1]
+        try:
+            await slack.auth_test()
+            said = None
+        except Exception as exc:  # refused, or unreachable: either way not ready
+            said = f"auth.test failed ({type(exc).__name__})"
+        checked[:] = [(time.monotonic(), said)]
+        return said
+
+    ops = Ops(rt.service, leading=lambda: rt.leading, slack=slack_problem if slack else None)
+    if app is not None:
+        app.add_routes(ops.routes())
+        yield
+    elif rt.settings.ops_port is not None:
+        public = serving(ops.web_app(), "0.0.0.0", rt.settings.ops_port)  # noqa: S104
+        async with public as port:
+            log.warning("health and metrics on port %d (/healthz, /readyz, /metrics)", port)
+            yield
+    else:
+        yield
 
 
 # --------------------------------------------------------------------------- commands
@@ -290,20 +390,28 @@ async def pushes(
         yield
 
 
-async def console(settings: Settings) -> int:
+async def console(settings: Settings, stop: asyncio.Event) -> int:
     async with open_runtime(settings) as rt:
         term = Console(
             rt.commands(), Actor(f"console:{getpass.getuser()}"), pictures=settings.qr_dir
         )
         term.say(rt.banner())
-        async with scheduling(rt), pushes(rt):
+        async with scheduling(rt), pushes(rt), operating(rt):
             for run in await term.commands.resume_fleets():
                 term.say(f"carrying on with fleet run #{run} (`fleet {run}`)")
-            await term.run()
+            typing = asyncio.create_task(term.run())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait([typing, stopped], return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not typing.done():  # asked to stop: the line running now may finish
+                await rt.service.work.drain(settings.stop_seconds)
+                typing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await typing
     return 0
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, stop: asyncio.Event) -> int:
     """Connect to Slack: Socket Mode with SLACK_APP_TOKEN, else HTTP on PORT."""
     slack = SlackSettings()
     if slack.slack_bot_token is None:
@@ -344,22 +452,27 @@ async def serve(settings: Settings) -> int:
                 await handler.connect_async()  # type: ignore[no-untyped-call]
                 log.warning("connected to Slack in Socket Mode")
                 try:
-                    async with pushes(rt):
-                        await asyncio.Event().wait()
+                    async with pushes(rt), operating(rt, slack=client):
+                        await stop.wait()
+                        # no new events from Slack; what runs may finish
+                        await handler.close_async()  # type: ignore[no-untyped-call]
+                        await rt.service.work.drain(settings.stop_seconds)
                 finally:
                     await handler.close_async()  # type: ignore[no-untyped-call]
             else:
                 web_app = app.web_app(path="/slack/events")
                 async with (
                     pushes(rt, web_app, slack.port),
+                    operating(rt, web_app, client),
                     serving(web_app, "0.0.0.0", slack.port),  # noqa: S104
                 ):
                     log.warning("listening for Slack on port %d at /slack/events", slack.port)
-                    await asyncio.Event().wait()
+                    await stop.wait()
+                    await rt.service.work.drain(settings.stop_seconds)
     return 0
 
 
-async def emulators(settings: Settings, port: int, env_file: Path) -> int:
+async def emulators(settings: Settings, stop: asyncio.Event, port: int, env_file: Path) -> int:
     """Serve the emulators for the apps in miniship.toml until interrupted."""
     config = load_config(settings.config)
     emus = [
@@ -386,7 +499,25 @@ async def emulators(settings: Settings, port: int, env_file: Path) -> int:
             f"{settings.emulator_review_seconds:g} s. Ctrl-C stops.",
             flush=True,
         )
-        await asyncio.Event().wait()
+        await stop.wait()
+    return 0
+
+
+async def migrate_database(settings: Settings) -> int:
+    """Bring the database to the newest schema (every start does this too; run it alone
+    before starting several replicas of a new version)."""
+    engine = make_engine(settings.database_url)
+    try:
+        before, _ = await schema_revision(engine)
+        await migrate(engine)
+        after, head = await schema_revision(engine)
+    finally:
+        await engine.dispose()
+    where = describe_url(settings.database_url)
+    if before == after:
+        print(f"{where} is at the newest schema ({head})", flush=True)
+    else:
+        print(f"{where} migrated from {before or 'empty'} to {after} (newest)", flush=True)
     return 0
 
 
@@ -409,6 +540,35 @@ async def rotate_key(settings: Settings) -> int:
     return 0
 
 
+def until_stopped(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
+    """Run ``main(stop)``; SIGTERM or SIGINT sets ``stop``, and ``main`` stops gracefully
+    (new work refused, running work let finish, the scheduler and database closed). A
+    second signal stops at once."""
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def signalled(name: str) -> None:
+            if stop.is_set():
+                log.warning("%s again: stopping now", name)
+                if task is not None:
+                    task.cancel()
+                return
+            log.warning("%s: stopping (running work may take up to its limit)", name)
+            stop.set()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, signalled, sig.name)
+        try:
+            return await main(stop)
+        except asyncio.CancelledError:
+            return 130
+
+    return asyncio.run(run())
+
+
 def _write_env(path: Path, env: dict[str, str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -419,7 +579,7 @@ def _write_env(path: Path, env: dict[str, str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bot.py", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="miniship", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("console", help="type commands, or run a script from stdin")
     sub.add_parser("serve", help="connect to Slack (Socket Mode or HTTP)")
@@ -431,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
         default=Path("var/emulators.env"),
         help="where to write the credentials the emulators issued",
     )
+    sub.add_parser("migrate", help="bring the database to the newest schema")
     sub.add_parser(
         "rotate-key",
         help="re-encrypt kept credentials with the first key of MINISHIP_SECRET_KEY "
@@ -438,23 +599,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # HTTP client logs name request URLs, and platform tokens travel in query strings
-    for noisy in ("httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.setup(settings.log_level, settings.log_format)
     try:
         if args.command == "emulators":
-            return asyncio.run(emulators(settings, args.port, args.env_file))
+            return until_stopped(lambda stop: emulators(settings, stop, args.port, args.env_file))
+        if args.command == "migrate":
+            return asyncio.run(migrate_database(settings))
         if args.command == "rotate-key":
             return asyncio.run(rotate_key(settings))
         if args.command == "serve":
-            return asyncio.run(serve(settings))
-        return asyncio.run(console(settings))
-    except (ConfigError, SecretKeyError) as exc:  # storage's own error for its key setting
+            return until_stopped(lambda stop: serve(settings, stop))
+        return until_stopped(lambda stop: console(settings, stop))
+    except (ConfigError, SecretKeyError, AlreadyRunning) as exc:  # said in a line
         print(f"miniship: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

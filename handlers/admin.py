@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from handlers.apps import AppBook
 from handlers.config import AppEntry
+from handlers.listeners import tell
 from handlers.releases import Actor, CommandRefused, ReleaseService, attempt, explain
 from handlers.views import AppAccess, PlatformQuotas, TemplateList
 from platforms.base import Authorization
@@ -25,8 +25,6 @@ from platforms.errors import ConfigError, PlatformError, Unsupported
 from storage import LinkRefused
 
 __all__ = ["Admin"]
-
-log = logging.getLogger(__name__)
 
 AUTHORIZATION_TIMEOUT = 10.0  # seconds `apps` waits for each platform's answer
 LINK_LIFETIME = timedelta(minutes=40)
@@ -171,11 +169,7 @@ class Admin:
         if grant.app != app:
             message += f"; the link was made for {app}, which has another app id"
         await self._record(page, "authorized", "ok", app, platform, message, exchanges)
-        for listener in list(self.listeners):
-            try:
-                await listener(grant)
-            except Exception:  # one broken listener must not hide the grant from the rest
-                log.exception("authorization listener failed")
+        await tell(self.listeners, grant, "authorization listener failed")
         return grant
 
     async def access(self, apps: Sequence[AppEntry]) -> list[AppAccess]:

@@ -15,7 +15,6 @@ import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +27,7 @@ from handlers.config import (
     parse_app,
     with_apps,
 )
+from handlers.listeners import tell
 from handlers.releases import Actor, CommandRefused, ReleaseService, explain
 from platforms.errors import ConfigError, PlatformError
 
@@ -74,7 +74,7 @@ class AppBook:
         self.service = service
         self.store = service.store
         self.provision = provision
-        self._seen: datetime | None = None
+        self._seen: int | None = None  # the apps' revision loaded
         self._loaded = False
         self._lock = asyncio.Lock()
         self.listeners: list[Callable[[str], Awaitable[None]]] = []
@@ -93,7 +93,7 @@ class AppBook:
         """Read the apps kept in the database into the running configuration and tell
         every adapter its platform's apps."""
         async with self._lock:
-            seen = await self.store.apps_changed_at()
+            seen = await self.store.apps_revision()
             defined = [
                 DefinedApp(row.key, row.source, row.definition, tuple(row.tags))
                 for row in await self.store.apps()
@@ -111,7 +111,7 @@ class AppBook:
     async def refresh(self) -> None:
         """Load again when another process (or this one) changed an app since (a book never
         loaded takes the running configuration as current)."""
-        seen = await self.store.apps_changed_at()
+        seen = await self.store.apps_revision()
         if not self._loaded:
             self._seen, self._loaded = seen, True
         elif seen != self._seen:
@@ -130,7 +130,8 @@ class AppBook:
         source: str = "chat",
         tags: Sequence[str] = (),
     ) -> AppEntry:
-        """Add app ``key`` as ``definition`` (an ``[apps.<key>]`` table) says, with ``tags``.
+        """Add app ``key`` as ``definition`` (an ``[apps.<key>]`` table) says, with ``tags``
+        (an app that comes back keeps the tags it had, too).
 
         Raises:
             CommandRefused: the key is taken, the definition is not valid, or a platform
@@ -148,10 +149,10 @@ class AppBook:
                     f"that {self.service.display(platform)} mini program is app {taken} "
                     "already; one mini program is one app"
                 )
-        tags = _tags(tags)
-        await self.store.define_app(key, entry.name, definition, source, actor.id)
-        await self.store.tag_app(key, tags, actor.id)
-        await self._record(actor, "app add", key, f"added ({', '.join(entry.platforms)})")
+        said = f"added ({', '.join(entry.platforms)})"
+        await self.store.define_app(
+            key, entry.name, definition, source, actor.id, _tags(tags), said
+        )
         await self.load()
         return self.app(key)
 
@@ -256,9 +257,10 @@ class AppBook:
             return ""  # not a mini program, or the authorization is gone again
         definition = self._found(platform, found.name, adapter.new_app(found))
         entry = self._valid(app_id, definition, platform)
-        actor = Actor(f"{platform} push")
-        await self.store.define_app(app_id, entry.name, definition, platform, actor.id)
-        await self._record(actor, "app add", app_id, f"authorized {platform}: {found.name}")
+        said = f"authorized {platform}: {found.name}"
+        await self.store.define_app(
+            app_id, entry.name, definition, platform, f"{platform} push", said=said
+        )
         await self.load()
         return await self._announce(
             f"➕ {found.name} ({app_id}) authorized miniship on "
@@ -302,11 +304,7 @@ class AppBook:
         return definition
 
     async def _announce(self, text: str) -> str:
-        for hear in self.listeners:
-            try:
-                await hear(text)
-            except Exception:  # one listener failing must not stop the others
-                log.exception("could not announce an app change")
+        await tell(self.listeners, text, "could not announce an app change")
         return text
 
     @staticmethod

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     limits: WeChat's per-API daily quotas, Alipay's per-second limits)."""
     watch_seconds: float | None = Field(None, gt=0)
     """How often the review watcher asks the platforms (default 300 s; 3 s when emulated)."""
+    ops_port: int | None = Field(None, ge=1, le=65535)
+    """Port for /healthz, /readyz and /metrics in Socket Mode and the console (in HTTP mode
+    they are on Slack's port)."""
     push_port: int | None = Field(None, ge=1, le=65535)
     """Port for platform pushes (/push/…) when Slack's HTTP server does not carry them."""
     grace_minutes: float = Field(10.0, ge=0)
@@ -124,6 +127,9 @@ class Settings(BaseSettings):
     """A review pending longer than this gets a nudge in its thread (and again after each
     further such stretch)."""
     log_level: str = "WARNING"
+    log_format: Literal["text", "json"] = "text"
+    """json: one JSON object per line (level, logger, message, and the command, app,
+    platform and release a line is about), for log collectors."""
     secret_key: SecretStr | None = None
     """Fernet key(s) encrypting the platform credentials miniship keeps (MINISHIP_SECRET_KEY):
     one or more, comma-separated; the first encrypts, all decrypt (so keys can be rotated).
@@ -136,6 +142,13 @@ class Settings(BaseSettings):
     "none" for none): gray asks only to stop, template only to delete. Slack asks with
     Confirm/Cancel buttons only the requester can use; the console asks [y/N]; a line
     ending in --yes answers yes."""
+    leader_seconds: float = Field(5.0, gt=0, le=60)
+    """Replicas on one PostgreSQL database: how often each checks whether it leads (runs the
+    scheduler) or may take over from a leader gone; a takeover comes within about this."""
+    stop_seconds: float = Field(25.0, ge=0, le=600)
+    """On SIGTERM or Ctrl-C: how long running commands, pushes and timed releases may take
+    to finish before the process stops anyway (keep it below the orchestrator's own grace
+    period: Kubernetes gives 30 s, Docker 10 s unless told otherwise)."""
     confirm_minutes: float = Field(10.0, gt=0)
     """How long a Slack Confirm button works."""
     approval_hours: float = Field(24.0, gt=0)

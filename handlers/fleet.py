@@ -9,11 +9,11 @@ items are in flight, and each platform is asked at most ``rate`` times a second 
 ``aiolimiter`` leaky bucket); a passing fault (busy, timeout, 5xx, a rate limit) slows
 the whole run down and puts the app back in the queue instead of failing app after app.
 
-``cancel`` stops a run (what ran stays done), ``retry`` runs its failed apps again, and
-after a restart :meth:`Fleets.resume` carries on with the apps not yet done: an item
-left running by a dead process is run again, and the use cases ask the platform first
-(an upload already there, a review already submitted, a publish already live is said,
-not repeated).
+``cancel`` stops a run (what ran stays done), ``retry`` runs its failed apps again (as
+the person who retried it), and after a restart :meth:`Fleets.resume` carries on with
+the apps not yet done: an item left running by a dead process is run again, and the use
+cases ask the platform first (an upload already there, a review already submitted, a
+publish already live is said, not repeated).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from datetime import timedelta
 
 from aiolimiter import AsyncLimiter
 
+from handlers.listeners import tell
 from handlers.releases import Actor, ReleaseService
 from storage import FleetState, ItemState
 from storage.models import FleetRun, utcnow
@@ -167,8 +168,8 @@ class Fleets:
         return await self.progress(run_id)
 
     async def retry(self, actor: Actor, run_id: int, execute: Execute) -> Progress:
-        """Run the failed apps of run ``run_id`` again."""
-        run = await self.store.retry_fleet(run_id)
+        """Run the failed apps of run ``run_id`` again, as ``actor``."""
+        run = await self.store.retry_fleet(run_id, actor.id)
         if run is None:
             raise _refused(run_id, await self.store.fleet(run_id), "retried")
         await self._record(actor, run_id, "failed apps queued again")
@@ -234,8 +235,8 @@ class Fleets:
         while True:
             await pace.wait()
             run = await self.store.fleet(run_id)
-            if run is None or run.state != FleetState.RUNNING:
-                return
+            if run is None or run.state != FleetState.RUNNING or self.service.work.stopping:
+                return  # a stopping process takes no new app: the next start does
             item = await self.store.claim_item(run_id)
             if item is None:
                 return
@@ -246,7 +247,7 @@ class Fleets:
                 limiter = limiters.setdefault(platform, AsyncLimiter(self.rate, 1))
                 await limiter.acquire()
             try:
-                result = await execute(Actor(run.created_by), item.line, run.channel)
+                result = await execute(Actor(run.runs_as), item.line, run.channel)
             except Exception as exc:  # one app's surprise must not stop the others
                 log.exception("fleet run #%s: %s failed", run_id, item.app_key)
                 result = ItemResult(ItemState.FAILED, f"unexpected {type(exc).__name__}")
@@ -265,11 +266,7 @@ class Fleets:
             return
         self._said_at[run_id] = now
         progress = await self.progress(run_id)
-        for hear in self.listeners:
-            try:
-                await hear(progress)
-            except Exception:
-                log.exception("could not say the progress of fleet run #%s", run_id)
+        await tell(self.listeners, progress, f"could not say the progress of fleet run #{run_id}")
 
     async def _record(self, actor: Actor, run_id: int, what: str) -> None:
         await self.store.record(

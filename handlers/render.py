@@ -172,9 +172,27 @@ def app_head(app: AppEntry) -> list[str]:
         about.append(f"cards in <#{app.channel}>")
     lines.append("  " + " · ".join(about))
     if app.roles.open:
-        where = "in miniship.toml" if app.source == "file" else f"with `app set {app.key} owners`"
-        lines.append(f"  roles: anyone may publish (set roles.publish {where})")
+        lines.append(f"  roles: anyone may publish (set roles.publish {_roles_set(app)})")
     return lines
+
+
+def _roles_set(app: AppEntry) -> str:
+    """Where the roles of ``app`` are set: "in miniship.toml" for its apps; for an app kept
+    in the database, its owners (the release and publish roles) from chat."""
+    return "in miniship.toml" if app.source == "file" else f"with `app set {app.key} owners`"
+
+
+def role_lacking(app: AppEntry, role: str, doing: str) -> str:
+    """The refusal of someone without ``role`` on ``app``, saying where that role is set."""
+    said = f"You need the *{role}* role for {app.key} to {doing}. Ask someone who has it; "
+    if app.source == "file":
+        return f"{said}the roles of {app.key} are set {_roles_set(app)}."
+    if role in ("release", "publish"):
+        return f"{said}an admin names who may release and publish it {_roles_set(app)}."
+    return (
+        f"{said}{app.key} is kept in the database, where chat sets only who may release and "
+        f"publish it ({_roles_set(app)})."
+    )
 
 
 def app_added(app: AppEntry, emulated: frozenset[str]) -> str:
@@ -235,6 +253,8 @@ def fleet(p: Progress, *, detail: bool = False, shown: int = 20) -> str:
     lines = [fleet_bar(p)]
     if detail:
         lines.append(f"  started by {p.run.created_by} at {p.run.created_at:%Y-%m-%d %H:%M} UTC")
+        if p.run.retried_by:
+            lines.append(f"  retried by {p.run.retried_by} (the retried apps run as them)")
     for app, why in p.failures[:shown]:
         lines.append(f"  ✗ {app}: {why}")
     if len(p.failures) > shown:

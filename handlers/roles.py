@@ -1,12 +1,17 @@
-"""Who may do what: the roles of each app in miniship.toml, checked for every command.
+"""Who may do what: the roles of each app — in miniship.toml for its apps; for an app kept
+in the database, its owners (``app set <key> owners``) hold release and publish —
+checked for every command.
 
 Each command declares the role it needs (``role=`` in its module under
 ``handlers/commands/``); ``help`` and refusals list them. Today:
 
-    view     status, history, schedule (the list), qr, quota, templates, the App Home (counted)
+    view     status, history, schedule (the list), qr, quota, templates, the App Home (counted),
+             fleet (the runs over apps one may view)
     release  upload, submit, expedite; template add/delete (on every app)
     publish  publish (now or timed), withdraw, gray, rollback, offline, connect,
              schedule cancel
+
+(``fleet <id> cancel`` and ``retry`` need the role of the run's command on its every app)
 
 and one role over every app, ``admins`` at the top of miniship.toml: adding, changing,
 tagging and removing apps (``app …``) and ``apps sync``.

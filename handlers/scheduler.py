@@ -13,9 +13,11 @@ they still run, and :meth:`TimedReleases.fire` decides between "late, but publis
 again from the ``timed_action`` table, so a job APScheduler lost or dropped comes back.
 
 APScheduler 3 does not coordinate schedulers that share a job table: each may run a due
-job. Run one scheduling process per database; if two do (or one restarts while the other
-runs), the claims in ``timed_action`` and ``release_target`` still let only one publish,
-and the job store (storage/jobstore.py) tolerates the other process removing a job first.
+job. So only the leader among the replicas runs one (storage/leader.py); the others store
+their plans in ``timed_action`` and the leader adopts them (:meth:`Scheduler.adopt`, every
+few seconds). If two ever run at once (a leader cut off while another takes over), the
+claims in ``timed_action`` and ``release_target`` still let only one publish, and the job
+store (storage/jobstore.py) tolerates the other process removing a job first.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from handlers.timed import TimedReleases
 from storage.jobstore import job_store
 from storage.models import TimedAction
 
-__all__ = ["Scheduler"]
+__all__ = ["FollowerPlanner", "Scheduler"]
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,32 @@ STOP_WAIT_SECONDS = 30.0  # how long a stop waits for running jobs
 class Scheduler:
     """Runs the timed jobs of one process; implements :class:`handlers.timed.Planner`."""
 
-    def __init__(self, database_url: str, timed: TimedReleases, *, watch_seconds: float) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        timed: TimedReleases,
+        *,
+        watch_seconds: float,
+        stop_seconds: float = STOP_WAIT_SECONDS,
+    ) -> None:
+        self.stop_seconds = stop_seconds
         self.timed = timed
         self.watch_seconds = watch_seconds
-        self.aps = AsyncIOScheduler(
-            jobstores={"default": job_store(database_url)},
+        self.database_url = database_url
+        self._planned: set[int] = set()  # timed actions with a job here
+        self._stopped = False
+        self.aps = self._new()
+
+    def _new(self) -> AsyncIOScheduler:
+        return AsyncIOScheduler(
+            jobstores={"default": job_store(self.database_url)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
             timezone=UTC,
         )
+
+    @property
+    def running(self) -> bool:
+        return bool(self.aps.running)
 
     async def start(self) -> None:
         """Set up every job, then start (inside the running loop).
@@ -60,6 +80,8 @@ class Scheduler:
         Jobs are handed over before the start, so each one stored and due already is
         replaced, then run once — not run, then planned and found due again.
         """
+        if self._stopped:  # led before, and handed over: a scheduler starts once
+            self.aps, self._stopped = self._new(), False
         jobs.bind(self.timed)
         self.timed.planner = self
         self.aps.add_job(
@@ -84,14 +106,16 @@ class Scheduler:
         if self.aps.running:
             self.aps.pause()
             try:
-                async with asyncio.timeout(STOP_WAIT_SECONDS):
+                async with asyncio.timeout(self.stop_seconds):
                     await jobs.drain()
             except TimeoutError:
                 log.warning("stopping with jobs still running; they are cancelled")
             self.aps.shutdown(wait=False)
+            self._stopped = True
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
         if self.timed.planner is self:
             self.timed.planner = None
+        self._planned.clear()
         jobs.unbind(self.timed)
 
     def _plan_digests(self) -> set[str]:
@@ -118,8 +142,19 @@ class Scheduler:
 
     # -- Planner ----------------------------------------------------------------------------
 
+    async def adopt(self) -> int:
+        """Plan the timed releases other replicas stored since (they run no scheduler);
+        how many."""
+        adopted = 0
+        for action in await self.timed.store.timed_actions():
+            if action.id is not None and action.id not in self._planned:
+                self.plan(action, self.timed.remind_at(action))
+                adopted += 1
+        return adopted
+
     def plan(self, action: TimedAction, remind_at: datetime | None) -> None:
         assert action.id is not None
+        self._planned.add(action.id)
         self.aps.add_job(
             "handlers.jobs:fire",
             "date",
@@ -141,6 +176,19 @@ class Scheduler:
             )
 
     def unplan(self, action_id: int) -> None:
+        self._planned.discard(action_id)
         for job_id in (f"publish:{action_id}", f"remind:{action_id}"):
             with contextlib.suppress(JobLookupError):  # already run, or never planned
                 self.aps.remove_job(job_id)
+
+
+class FollowerPlanner:
+    """The planner of a replica that does not lead: a plan is stored already (in
+    ``timed_action``), and the leader adopts it within MINISHIP_LEADER_SECONDS; a cancelled
+    plan's job finds it cancelled when it fires."""
+
+    def plan(self, action: TimedAction, remind_at: datetime | None) -> None:
+        log.info("timed release #%s stored; the leading replica plans it", action.id)
+
+    def unplan(self, action_id: int) -> None:
+        return None

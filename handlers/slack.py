@@ -35,6 +35,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Any, Protocol
 
 import aiohttp
+from aiohttp import web
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from slack_bolt.async_app import AsyncApp
@@ -42,7 +43,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
-from handlers import cards, policy, render, schedule_modal, views
+from handlers import cards, policy, render, schedule_modal, slack_guard, views
 from handlers.admin import Admin
 from handlers.commands import Commands, Picture, Reply, action_id, button_command, find, status
 from handlers.config import EVERYONE, AppEntry, ChannelEntry
@@ -559,22 +560,46 @@ class SlackBinding:
         return rows
 
 
+_GUARDED = web.AppKey("miniship_slack_guarded", bool)
+
+
+class _GuardedApp(AsyncApp):
+    """Bolt's app whose HTTP server first refuses, with a 4xx and one warning line, what
+    Bolt could not read or a listener could not use (:mod:`handlers.slack_guard`)."""
+
+    def __init__(self, *, signing_secret: str | None, **kwargs: Any) -> None:
+        super().__init__(signing_secret=signing_secret, **kwargs)
+        self._guard_secret = signing_secret
+
+    def web_app(self, path: str = "/slack/events", port: int = 3000) -> web.Application:
+        served = super().web_app(path=path, port=port)
+        if self._guard_secret and not served.get(_GUARDED):  # once per server
+            served[_GUARDED] = True
+            served.middlewares.append(slack_guard.middleware(path, self._guard_secret))
+        return served
+
+
 def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode: bool) -> AsyncApp:
     """The Bolt app with miniship's listeners. In HTTP mode every request's signature is
-    checked by Bolt's own verification."""
-    app = AsyncApp(
+    checked by Bolt's own verification, after :mod:`handlers.slack_guard` has turned away
+    what is unsigned or malformed."""
+    app = _GuardedApp(
         client=binding.client,
         signing_secret=signing_secret,
         request_verification_enabled=not socket_mode,
         # we answer within Slack's 3 s ourselves: ack() first, then the work
         process_before_response=False,
     )
+    # Bolt logs a failed signature check with the whole body (response_url included)
+    bolt_verification = logging.getLogger("slack_bolt.RequestVerification")
+    if not any(isinstance(f, slack_guard.Silenced) for f in bolt_verification.filters):
+        bolt_verification.addFilter(slack_guard.Silenced())
     store = binding.store
 
     @app.command("/ship")
     async def ship(ack: Any, body: dict[str, Any], respond: Any) -> None:
         text = str(body.get("text", ""))
-        await ack(text=f"`/ship {text}` …" if text.strip() else None)
+        await ack(text=f"`/ship {text}` …" if text.strip() else "")  # Bolt refuses None
         await binding.run(
             str(body["user_id"]), text, body.get("channel_id"), _responder(respond), typed=True
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from handlers import policy, render, views
+from handlers import logs, policy, render, views
 from handlers.config import AppEntry, ChannelEntry, Settings
 from handlers.freezes import FreezeView
 from handlers.releases import (
@@ -171,7 +171,7 @@ class TimedReleases:
                 )
         action = await self.store.add_timed(release, names, due, actor.id, channel)
         # planned inside the reminder window: the reply itself is the reminder
-        remind_at = self._remind_at(action) if due - self.clock() > self.rules.reminder else None
+        remind_at = self.remind_at(action) if due - self.clock() > self.rules.reminder else None
         try:
             self.planner.plan(action, remind_at)
         except Exception:  # no job, no plan: do not leave a plan that never fires
@@ -204,7 +204,7 @@ class TimedReleases:
         await self._record(action, actor.id, "ok", f"cancelled: {self._what(action, app)}")
         return action
 
-    def _remind_at(self, action: TimedAction) -> datetime | None:
+    def remind_at(self, action: TimedAction) -> datetime | None:
         """When to remind of ``action`` (now, if that moment has passed), or None."""
         if not self.rules.reminder or action.due_at <= self.clock():
             return None
@@ -230,7 +230,7 @@ class TimedReleases:
                 await self._announce(Notice(app, stuck.version, text, channel=stuck.channel))
         pending = await self.store.timed_actions()
         for action in pending:
-            self.planner.plan(action, self._remind_at(action))
+            self.planner.plan(action, self.remind_at(action))
         return len(pending)
 
     # -- what the jobs do -----------------------------------------------------------------------
@@ -256,7 +256,8 @@ class TimedReleases:
         if await self._held(action, app):
             return
         try:
-            text, ok = await self._publish(action, app, late)
+            with logs.about(command="timed publish", app=app.key, release=action.version):
+                text, ok = await self._publish(action, app, late)
         except Exception:
             log.exception("timed release #%s failed", action.id)
             text, ok = (

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 import httpx
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, BeforeValidator, SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 
@@ -458,6 +459,30 @@ settings allow 256). httpcore closes *every* idle connection once the pool holds
 httpx's default of 20 a round of 32 questions opened a new connection for almost every
 call."""
 
+PLATFORM_CALLS = Counter(
+    "miniship_platform_calls",
+    "Requests to the platforms, by platform, API and the answer's code (0 / 10000: fine; "
+    "otherwise the platform's error code, or what went wrong on the way).",
+    ["platform", "operation", "code"],
+)
+PLATFORM_SECONDS = Histogram(
+    "miniship_platform_call_seconds",
+    "How long each request to a platform took, answer included.",
+    ["platform", "operation"],
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def _answer_code(answer: Mapping[str, Any]) -> str:
+    """The platform's code in an answer: WeChat's ``errcode`` (absent: 0), Alipay's
+    ``sub_code`` or ``code``."""
+    for key in ("sub_code", "code", "errcode"):
+        value = answer.get(key)
+        if value not in (None, ""):
+            return str(value)[:40]
+    return "0"
+
+
 _recorded: ContextVar[list[Exchange] | None] = ContextVar("miniship_exchanges", default=None)
 
 
@@ -609,8 +634,14 @@ class Platform(ABC):
         request: Mapping[str, Any],
         answer: Mapping[str, Any] | None = None,
         error: str = "",
+        seconds: float | None = None,
     ) -> None:
-        """:func:`record` one exchange of this platform, secret-bearing values masked."""
+        """:func:`record` one exchange of this platform, secret-bearing values masked, and
+        count it (with how long it took, when known) for ``/metrics``."""
+        code = error or _answer_code(answer or {})
+        PLATFORM_CALLS.labels(self.name, api, code).inc()
+        if seconds is not None:
+            PLATFORM_SECONDS.labels(self.name, api).observe(seconds)
         record(
             Exchange(
                 platform=self.name,

@@ -12,25 +12,36 @@ Two vendors push to us:
 
 Both return a list of :class:`PushEvent` — empty for pushes this bot does not act on — and
 raise :class:`PushRejected` for a push that claims to be one we act on but is malformed.
+
+A genuine push can be sent again by anyone who saw it. Two things tell a replay: the time
+the platform signed into the push (:func:`check_fresh`: older than :data:`PUSH_WINDOW` is
+:class:`PushStale`), and, within that window, the push's name (:func:`push_digest`, a
+digest of what the platform signed), which the receiver records once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 __all__ = [
     "ALIPAY_PASSED",
     "ALIPAY_REJECTED",
+    "PUSH_SKEW",
+    "PUSH_WINDOW",
     "PushEvent",
     "PushKind",
     "PushRejected",
     "PushRequest",
+    "PushStale",
     "alipay_events",
+    "check_fresh",
+    "push_digest",
     "wechat_events",
 ]
 
@@ -47,6 +58,15 @@ _WECHAT_AUDIT: dict[str, tuple[PushKind, str]] = {
 
 _BR = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
+PUSH_WINDOW = timedelta(hours=1)
+"""How long after the time it carries a push is still taken. WeChat gives up retrying
+within seconds; a later Alipay retry is answered as handled and the watcher's next poll
+reads the same decision, so nothing is lost. The receiver remembers each push's name at
+least this long (plus :data:`PUSH_SKEW`), so every replay is caught by one or the other."""
+
+PUSH_SKEW = timedelta(minutes=5)
+"""How far ahead of this machine's clock a push may be dated (the clocks differ a little)."""
+
 
 class PushRejected(Exception):
     """A push that must not be acted on; ``reason`` says why (safe to log, holds no secret)."""
@@ -54,6 +74,12 @@ class PushRejected(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class PushStale(PushRejected):
+    """A push that verified but was sent outside :data:`PUSH_WINDOW` of our clock: a
+    replay, or a retry too late to tell from one. The receiver answers it as handled (so
+    the platform stops sending it) and acts on nothing."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +103,9 @@ class PushEvent:
     ticket: str | None = field(default=None, repr=False)
     app: str | None = None
     """The miniship app key the push is about, when the adapter could tell (``read_push``)."""
+    push_id: str = ""
+    """The name of the push this event came in (:func:`push_digest`), set by ``read_push``:
+    the same for every replay of that push, different for every push the platform sends."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +137,46 @@ def _unix(text: str | None, name: str, *, millis: bool = False) -> datetime | No
         return datetime.fromtimestamp(number / 1000 if millis else number, UTC)
     except (OverflowError, OSError, ValueError):
         raise PushRejected(f"{name} is out of range: {value[:32]!r}") from None
+
+
+def check_fresh(text: str | None, name: str, now: float, *, millis: bool = False) -> None:
+    """Refuse a push whose signed time ``text`` (unix seconds, or milliseconds) is older
+    than :data:`PUSH_WINDOW` or further ahead than :data:`PUSH_SKEW` at ``now`` (unix
+    seconds). A push that carries no time passes: only its recorded name tells a replay.
+
+    Raises:
+        PushStale: the push was sent outside the window.
+        PushRejected: ``text`` is not a unix time.
+    """
+    sent = _unix(text, name, millis=millis)
+    if sent is None:
+        return
+    at = datetime.fromtimestamp(now, UTC)
+    if sent < at - PUSH_WINDOW:
+        raise PushStale(
+            f"{name} {sent:%Y-%m-%d %H:%M:%S} UTC is more than {_span(PUSH_WINDOW)} ago"
+        )
+    if sent > at + PUSH_SKEW:
+        raise PushStale(
+            f"{name} {sent:%Y-%m-%d %H:%M:%S} UTC is more than {_span(PUSH_SKEW)} ahead of "
+            "this machine's clock"
+        )
+
+
+def push_digest(platform: str, *signed: str) -> str:
+    """A push's name: a digest of exactly the parts the platform signed, so a replay gets
+    the same name however its unsigned parts are dressed up, and two pushes never share
+    one. Each part is length-prefixed, so no two lists of parts run together."""
+    digest = hashlib.sha256(platform.encode("utf-8"))
+    for part in signed:
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(len(data).to_bytes(8, "big") + data)
+    return digest.hexdigest()
+
+
+def _span(span: timedelta) -> str:
+    minutes = int(span.total_seconds()) // 60
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
 def _reason(text: str | None) -> str:

@@ -1,7 +1,7 @@
 """miniship's tables, the release state machine and every write (see store.py), and the
 vault of run-time platform credentials (vault.py)."""
 
-from storage.db import describe_url, make_engine, migrate
+from storage.db import describe_url, make_engine, migrate, schema_revision
 from storage.states import FleetState, InvalidTransition, ItemState, ReleaseState, TimedState
 from storage.store import (
     ActionTaken,
@@ -44,5 +44,6 @@ __all__ = [
     "describe_url",
     "make_engine",
     "migrate",
+    "schema_revision",
     "vault_keys",
 ]

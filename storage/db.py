@@ -12,6 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -114,3 +116,14 @@ async def migrate(engine: AsyncEngine) -> None:
         conn = await plain.execution_options(isolation_level="SERIALIZABLE")
         async with conn.begin():
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+
+
+async def schema_revision(engine: AsyncEngine) -> tuple[str | None, str | None]:
+    """(the database's schema revision, the newest this miniship knows): equal when the
+    migrations are at head (what ``miniship migrate`` reports and readiness checks)."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    async with engine.connect() as conn:
+        current = await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+    return current, head

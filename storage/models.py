@@ -10,6 +10,7 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "App",
+    "AppsRevision",
     "ConnectRequest",
     "Credential",
     "Delivery",
@@ -43,6 +44,20 @@ class App(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, index=True)
     updated_by: str = Field(default="", max_length=200)
     retired_at: datetime | None = None  # removed, or its authorization withdrawn
+
+
+class AppsRevision(SQLModel, table=True):
+    """One row: a counter that every write of the app table raises in its own transaction.
+
+    How each process notices that another added, changed or removed an app: a revision
+    the database keeps, not a time stamp — the hosts' clocks differ, and two changes may
+    fall in one second.
+    """
+
+    __tablename__ = "apps_revision"
+
+    id: int = Field(default=1, primary_key=True)  # the one row
+    revision: int = 0
 
 
 class Release(SQLModel, table=True):
@@ -249,12 +264,18 @@ class FleetRun(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     command: str = Field(sa_type=Text)  # as typed
     created_by: str = Field(max_length=200)
+    retried_by: str | None = Field(default=None, max_length=200)  # who last retried it
     channel: str | None = Field(default=None, max_length=64)  # where it was typed
     state: str = Field(default="running", max_length=16, index=True)
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     card_channel: str | None = Field(default=None, max_length=32)  # its Slack card
     card_ts: str | None = Field(default=None, max_length=32)
+
+    @property
+    def runs_as(self) -> str:
+        """Who its apps run as: who retried it last, else who started it."""
+        return self.retried_by or self.created_by
 
 
 class FleetItem(SQLModel, table=True):

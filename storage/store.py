@@ -25,6 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.models import (
     App,
     ApprovalRequest,
+    AppsRevision,
     Confirmation,
     ConnectRequest,
     Delivery,
@@ -125,6 +126,18 @@ TIMED_OPEN = (TimedState.PENDING, TimedState.RUNNING)
 """Timed releases that may still publish."""
 
 
+_IN_BATCH = 500  # keys in one IN (...) list
+
+
+async def _apps_changed(s: AsyncSession) -> None:
+    """Raise the apps' revision, in the transaction of the change (:meth:`Store.apps_revision`)."""
+    await s.exec(
+        update(AppsRevision)
+        .where(col(AppsRevision.id) == 1)
+        .values(revision=col(AppsRevision.revision) + 1)
+    )
+
+
 class Store:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -152,39 +165,51 @@ class Store:
             return list((await s.exec(select(App).order_by(col(App.key)))).all())
 
     async def define_app(
-        self, key: str, name: str, definition: Mapping[str, Any], source: str, by: str
+        self,
+        key: str,
+        name: str,
+        definition: Mapping[str, Any],
+        source: str,
+        by: str,
+        tags: Sequence[str] = (),
+        said: str = "",
     ) -> App:
-        """Add an app that miniship.toml does not define, or replace its definition (a
-        retired app comes back); its tags are kept."""
-        now = utcnow()
-        async with self.session() as s:
-            row = await s.get(App, key) or App(key=key, name=name, created_at=now)
-            row.name, row.definition, row.source = name, dict(definition), source
-            row.updated_at, row.updated_by, row.retired_at = now, by, None
-            s.add(row)
-            await s.commit()
-            await s.refresh(row)
-            return row
+        """One app of :meth:`define_apps`."""
+        (row,) = await self.define_apps([(key, name, definition, tags, said)], source, by)
+        return row
 
     async def define_apps(
         self,
         found: Sequence[tuple[str, str, Mapping[str, Any], Sequence[str], str]],
         source: str,
         by: str,
-    ) -> None:
-        """Add many apps in one transaction (a sync): each (key, name, definition, tags,
-        what to record) with an ``app add`` event."""
+    ) -> list[App]:
+        """Add apps that miniship.toml does not define, or replace their definitions (a
+        retired app comes back), in one transaction: each (key, name, definition, tags,
+        what to record). ``tags`` are added to those the app has (an app that comes back
+        keeps its own); what to record, unless "", is an ``app add`` event."""
         now = utcnow()
+        keys = [key for key, *_ in found]
         async with self.session() as s:
-            known = {a.key: a for a in (await s.exec(select(App))).all()}
-            for key, name, definition, tags, message in found:
+            known: dict[str, App] = {}
+            for at in range(0, len(keys), _IN_BATCH):
+                q = select(App).where(col(App.key).in_(keys[at : at + _IN_BATCH]))
+                known.update((a.key, a) for a in (await s.exec(q)).all())
+            rows = []
+            for key, name, definition, tags, said in found:
                 row = known.get(key) or App(key=key, name=name, created_at=now)
                 row.name, row.definition, row.source = name, dict(definition), source
-                row.tags = list(tags)
+                row.tags = [*row.tags, *(t for t in tags if t not in row.tags)]
                 row.updated_at, row.updated_by, row.retired_at = now, by, None
                 s.add(row)
-                s.add(Event(actor=by, action="app add", outcome="ok", app_key=key, message=message))
+                rows.append(row)
+                if said:
+                    s.add(
+                        Event(actor=by, action="app add", outcome="ok", app_key=key, message=said)
+                    )
+            await _apps_changed(s)
             await s.commit()
+            return rows
 
     async def tag_app(self, key: str, tags: Sequence[str], by: str) -> App | None:
         """Set the tags of app ``key`` (None: no such app)."""
@@ -194,6 +219,7 @@ class Store:
                 return None
             row.tags, row.updated_at, row.updated_by = list(tags), utcnow(), by
             s.add(row)
+            await _apps_changed(s)
             await s.commit()
             await s.refresh(row)
             return row
@@ -207,14 +233,17 @@ class Store:
             now = utcnow()
             row.retired_at, row.updated_at, row.updated_by = now, now, by
             s.add(row)
+            await _apps_changed(s)
             await s.commit()
             await s.refresh(row)
             return row
 
-    async def apps_changed_at(self) -> datetime | None:
-        """When an app was last added, changed or retired (how replicas notice)."""
+    async def apps_revision(self) -> int:
+        """The revision of the apps, raised by every write of an app (how replicas notice
+        a change: kept by the database, so no host's clock plays a part)."""
         async with self.session() as s:
-            return (await s.exec(select(func.max(App.updated_at)))).one()
+            q = select(AppsRevision.revision).where(AppsRevision.id == 1)
+            return (await s.exec(q)).one_or_none() or 0
 
     async def in_flight(self, app: str) -> list[str]:
         """What ``app`` has going on that removing it would strand: releases the watcher
@@ -264,6 +293,18 @@ class Store:
             q = q.limit(limit)
         async with self.session() as s:
             return list((await s.exec(q)).all())
+
+    async def fleet_apps(self, run_ids: Sequence[int]) -> dict[int, set[str]]:
+        """The apps of each of the runs ``run_ids``."""
+        found: dict[int, set[str]] = {run: set() for run in run_ids}
+        async with self.session() as s:
+            for at in range(0, len(run_ids), _IN_BATCH):
+                q = select(FleetItem.run_id, FleetItem.app_key).where(
+                    col(FleetItem.run_id).in_(list(run_ids[at : at + _IN_BATCH]))
+                )
+                for run, app in (await s.exec(q)).all():
+                    found[run].add(app)
+        return found
 
     async def fleet_items(self, run_id: int) -> list[FleetItem]:
         async with self.session() as s:
@@ -380,9 +421,9 @@ class Store:
             await s.commit()
             return await s.get(FleetRun, run_id, populate_existing=True)
 
-    async def retry_fleet(self, run_id: int) -> FleetRun | None:
-        """Queue the failed (and cancelled) items of a run that is not running again; None
-        when it is running or has nothing to retry."""
+    async def retry_fleet(self, run_id: int, by: str) -> FleetRun | None:
+        """Queue the failed (and cancelled) items of a run that is not running again, to
+        run as ``by``; None when it is running or has nothing to retry."""
         again = [ItemState.FAILED, ItemState.CANCELLED]
         async with self.session() as s:
             moved = await s.exec(
@@ -395,7 +436,7 @@ class Store:
             reopened = await s.exec(
                 update(FleetRun)
                 .where(col(FleetRun.id) == run_id, col(FleetRun.state) != FleetState.RUNNING)
-                .values(state=FleetState.RUNNING, finished_at=None)
+                .values(state=FleetState.RUNNING, finished_at=None, retried_by=by)
             )
             if getattr(reopened, "rowcount", 0) != 1:
                 await s.rollback()
@@ -523,6 +564,16 @@ class Store:
             where.append(col(Release.app_key).in_(list(apps)))
         return await self._views(*where)
 
+    async def count_states(self) -> dict[tuple[str, str], int]:
+        """How many releases are in each state, per platform (for ``/metrics``)."""
+        async with self.session() as s:
+            rows = await s.exec(
+                select(ReleaseTarget.platform, ReleaseTarget.state, func.count()).group_by(
+                    col(ReleaseTarget.platform), col(ReleaseTarget.state)
+                )
+            )
+            return {(p, str(st)): int(n) for p, st, n in rows.all()}
+
     async def released_since(self, since: datetime, apps: Sequence[str]) -> list[TargetView]:
         return await self._views(
             col(Release.app_key).in_(list(apps)),
@@ -584,11 +635,12 @@ class Store:
             await s.commit()
             return row
 
-    async def first_delivery(self, key: str) -> bool:
-        """True the first time ``key`` is seen (in any process), False for every repeat."""
+    async def first_delivery(self, key: str, at: datetime | None = None) -> bool:
+        """True the first time ``key`` is seen (in any process), False for every repeat.
+        ``at`` (default: now) is when it was seen, what :meth:`forget_deliveries` goes by."""
         try:
             async with self.session() as s:
-                s.add(Delivery(key=key))
+                s.add(Delivery(key=key) if at is None else Delivery(key=key, at=at))
                 await s.commit()
         except IntegrityError:
             return False

@@ -10,11 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from bot import _write_env
 from storage import Store, Vault, make_engine, migrate
+
+# real processes, timed by the wall clock: one after another on one xdist worker
+pytestmark = pytest.mark.xdist_group("processes")
 
 REPO = Path(__file__).parents[1]
 
@@ -209,7 +213,24 @@ async def test_serve_in_http_mode_answers_slack(tmp_path: Path) -> None:
                     url, content=body, headers={**headers, "X-Slack-Signature": "v0=00"}
                 )
                 assert bad.status_code == 401
-            await slack.wait_for("chat.postMessage", count=2, timeout=20)  # card + thread
+                await slack.wait_for("chat.postMessage", count=2, timeout=20)  # card + thread
+                # the probes and the metrics, on Slack's port
+                base = f"http://127.0.0.1:{port}"
+                assert (await http.get(f"{base}/healthz")).json() == {"ok": True}
+                ready = await http.get(f"{base}/readyz")
+                assert ready.status_code == 200, ready.text
+                said = ready.json()
+                assert said["ready"] and said["leader"] and said["slack"] == "ok", said
+                assert said["database"] == "ok" and "newest" in said["migrations"], said
+                metrics = (await http.get(f"{base}/metrics")).text
+                assert 'miniship_commands_total{command="upload",outcome="ok"} 1.0' in metrics
+                assert 'miniship_platform_calls_total{code="0",operation="POST /wxa/commit",' in (
+                    metrics
+                ), metrics
+                assert "miniship_platform_call_seconds_bucket" in metrics
+                assert 'miniship_releases{platform="wechat",state="uploaded"} 1.0' in metrics
+                assert "miniship_leader 1.0" in metrics
+                assert "miniship_timed_releases_pending 0.0" in metrics
             card = slack.calls("chat.postMessage")[0]
             assert card.params["channel"] == "C0TYPED"  # demo names no channel: where typed
         finally:
@@ -317,3 +338,116 @@ async def test_rotate_key_re_encrypts_kept_credentials(tmp_path: Path) -> None:
     value = await Vault(Store(engine), [new]).load("wechat", "refresh_token:wx1")
     assert value is not None and value.get_secret_value() == "s3cret"
     await engine.dispose()
+
+
+def running_console(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """A console reading commands from a pipe, started (its banner read); and the banner."""
+    console = subprocess.Popen(
+        [sys.executable, str(REPO / "bot.py"), "console"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    assert console.stdin is not None and console.stdout is not None
+    banner = ""
+    while "platforms:" not in banner:
+        line = console.stdout.readline()
+        assert line or console.poll() is None, console.communicate()
+        banner += line
+    return console, banner
+
+
+def test_sigterm_during_a_publish_lets_it_finish(tmp_path: Path) -> None:
+    """SIGTERM (systemd, Docker, Kubernetes) while a publish waits for the platform: no
+    new command is taken, the publish completes and is recorded, and the exit code is 0."""
+    import re
+
+    import httpx
+
+    env = clean_env(
+        MINISHIP_CONFIG=str(REPO / "miniship.toml"),
+        MINISHIP_EMULATOR_REVIEW_SECONDS="1",
+    )
+    env.pop("MINISHIP_SECRET_KEY")  # emulated platforms only: the console makes its own
+    script = "upload demo wechat 1.0.0 first --yes\nsubmit demo wechat 1.0.0 --yes\nwait 2\n"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "console"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert "in review → approved" in done.stdout, done.stdout + done.stderr
+    console, seen = running_console(tmp_path, env)
+    assert console.stdin is not None and console.stdout is not None
+    try:
+        found = re.search(r"emulated on (http://127\.0\.0\.1:\d+)/wechat", seen)
+        assert found, seen
+        slow = {"api": "/wxa/release", "fault": "slow", "seconds": 3}
+        httpx.post(f"{found.group(1)}/wechat/_emulator/inject", json=slow, timeout=10)
+        console.stdin.write("publish demo wechat 1.0.0 --yes\n")
+        console.stdin.flush()
+        while "> publish" not in seen:
+            seen += console.stdout.readline()
+        time.sleep(1.0)  # the release call is on its way and held by the platform
+        console.send_signal(signal.SIGTERM)
+        out, err = console.communicate(timeout=60)
+    finally:
+        if console.poll() is None:
+            console.kill()
+    assert console.returncode == 0, err
+    assert "SIGTERM: stopping" in err and "waiting up to 25 s for 1 running task" in err
+    assert "✓ WeChat  published 1.0.0" in out, out
+    history = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "console"],
+        input="history demo\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert "publish 1.0.0 WeChat: ok — published 1.0.0: it is live now" in history.stdout
+
+
+def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
+    """SQLite is one process: a second miniship on the same file is refused at start,
+    saying why and what to do; the first carries on."""
+    env = clean_env(MINISHIP_CONFIG=str(REPO / "miniship.toml"))
+    env.pop("MINISHIP_SECRET_KEY")
+    first, _ = running_console(tmp_path, env)
+    try:
+        second = subprocess.run(
+            [sys.executable, str(REPO / "bot.py"), "console"],
+            input="status\n",
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "another miniship process already uses" in second.stderr
+        assert "use PostgreSQL for several replicas" in second.stderr
+        out, _ = first.communicate("status demo\n", timeout=60)
+        assert first.returncode == 0 and "demo — Demo Shop" in out
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+
+def test_the_miniship_command_migrates_a_database(tmp_path: Path) -> None:
+    """`pip install .` gives a `miniship` command (here: the test environment's own);
+    `miniship migrate` brings a database to the newest schema and says so."""
+    command = Path(sys.executable).with_name("miniship")
+    assert command.exists(), "pip install -e . should have made the miniship command"
+    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path / 'm.db'}")
+    first = subprocess.run([command, "migrate"], capture_output=True, text=True, env=env)
+    assert first.returncode == 0 and "migrated from empty to" in first.stdout, first.stderr
+    again = subprocess.run([command, "migrate"], capture_output=True, text=True, env=env)
+    assert again.returncode == 0 and "is at the newest schema" in again.stdout

@@ -1,10 +1,12 @@
-"""Two miniship processes with schedulers on one database: a timed release goes out once.
+"""Two miniship replicas on one PostgreSQL database: one leads (runs the scheduler); killed
+with ``kill -9`` before a timed release falls due, the other takes over and publishes it,
+once.
 
 Real OS processes, as people run them: the emulators served alone (``bot.py emulators``),
 a console that plans ``publish demo 1.0.0 in …s`` and exits, then two consoles started
-together that both run their scheduler across the due time. The ``timed_action`` claim
-(pending → running) and the release claim (approved → publishing) must let only one of
-them publish. Neither may log a traceback, while racing or while stopping.
+together. Whichever leads is killed; the survivor must say it leads now and publish. The
+``timed_action`` and release claims would let only one publish even if both scheduled.
+No traceback, while racing or while stopping.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from sqlmodel import select
 
 from storage import ReleaseState, Store, TimedState, make_engine
 from storage.models import Event, ReleaseTarget
-from tests.test_bot import REPO, clean_env, free_port, read_env_file
+from tests.test_bot import REPO, clean_env, free_port, read_env_file, running_console
+
+# real processes, timed by the wall clock: one after another on one xdist worker
+pytestmark = pytest.mark.xdist_group("processes")
 
 PLATFORMS = ("wechat", "alipay")
-DUE_IN = 6  # seconds from planning to the due time: both schedulers are up before it
+DUE_IN = 8  # seconds from planning to the due time: both schedulers are up before it
 RACERS = 2
-RACER_WAIT = 8  # each racing console runs its scheduler this long
+RACER_WAIT = 8  # the surviving console runs this long
 
 
 def _wait_for(path: Path, text: str, proc: subprocess.Popen[str], timeout: float) -> float:
@@ -93,6 +98,7 @@ async def test_two_schedulers_publish_a_timed_release_once(
             MINISHIP_EMULATORS="off",
             MINISHIP_CONFIG="mine.toml",
             MINISHIP_WATCH_SECONDS="0.5",
+            MINISHIP_LEADER_SECONDS="0.5",
             MINISHIP_LOG_LEVEL="INFO",
             DATABASE_URL=database_url,
         )
@@ -155,23 +161,29 @@ async def test_two_schedulers_publish_a_timed_release_once(
             f"a scheduler started {max(started) - due:.1f} s after the due time "
             f"{datetime.fromtimestamp(due, UTC)}: raise DUE_IN"
         )
-        for racer in racers:
-            racer.wait(timeout=RACER_WAIT + 30)
+        # 3. the leader dies at once (no goodbye: kill -9); the other takes over
+        leaders = [i for i, err in enumerate(errs) if "this replica leads" in err.read_text()]
+        assert len(leaders) == 1, [e.read_text() for e in errs]
+        (dead,) = leaders
+        racers[dead].kill()
+        racers[dead].wait(timeout=10)
+        survivor = 1 - dead
+        taken = _wait_for(errs[survivor], "this replica leads", racers[survivor], timeout=10)
+        assert taken < due, "the takeover came after the due time"
+        racers[survivor].wait(timeout=RACER_WAIT + 30)
         stdouts = [out.read_text() for out in outs]
         stderrs = [err.read_text() for err in errs]
         everything = "\n".join(  # for failure messages, without the watcher's every round
             f"--- racer {i} ---\n{o}\n{_without_watch(e)}"
             for i, (o, e) in enumerate(zip(stdouts, stderrs, strict=True))
         )
-        assert [r.returncode for r in racers] == [0] * RACERS, everything
+        assert racers[survivor].returncode == 0, everything
         for log in stderrs:
             assert "Traceback" not in log and "JobLookupError" not in log, everything
 
-        # 3. one of them published, the other said nothing of a publish
-        published = ["🚀 Timed release #1 published" in out for out in stdouts]
-        assert sorted(published) == [False, True], everything
-        quiet = stdouts[published.index(False)]
-        assert "Timed release #1" not in quiet and "published" not in quiet, everything
+        # 4. the survivor published; the one killed had not
+        assert "🚀 Timed release #1 published" in stdouts[survivor], everything
+        assert "Timed release #1" not in stdouts[dead], everything
 
         engine = make_engine(database_url)
         try:
@@ -201,3 +213,32 @@ async def test_two_schedulers_publish_a_timed_release_once(
             _stop(emulators)
         for f in files:
             f.close()
+
+
+@pytest.mark.postgresql_only
+def test_a_second_process_with_in_process_emulators_is_refused(
+    tmp_path: Path, database_url: str
+) -> None:
+    """In-process emulators are a platform of one process's own: a second such process on
+    the same database (which would see another platform) is refused at start."""
+    env = clean_env(MINISHIP_CONFIG=str(REPO / "miniship.toml"), DATABASE_URL=database_url)
+    console = [sys.executable, str(REPO / "bot.py"), "console"]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, _ = running_console(tmp_path / "a", env)
+    try:
+        second = subprocess.run(
+            console,
+            input="status\n",
+            capture_output=True,
+            text=True,
+            cwd=tmp_path / "b",
+            env=env,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "another miniship with in-process emulators already uses" in second.stderr
+        first.communicate("", timeout=60)
+        assert first.returncode == 0
+    finally:
+        _stop(first)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
+from handlers import render
 from handlers.admin import Admin
 from handlers.commands._words import Args, Words
 from handlers.config import AppEntry
@@ -227,11 +228,7 @@ class Context:
             platform=platform,
             message=f"needs the {role} role ({doing}) for {app.key}",
         )
-        return Reply(
-            f"You need the *{role}* role for {app.key} to {doing}. "
-            f"Ask someone who has it; roles are set in miniship.toml.",
-            error=True,
-        )
+        return Reply(render.role_lacking(app, role, doing), error=True)
 
 
 # -- the declaration ----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 import platforms
-from handlers import render
+from handlers import logs, render
 from handlers.admin import Admin
 from handlers.commands import _fleet, _registry
 from handlers.commands._kit import Asked, Context, Question, Reply
@@ -22,9 +22,11 @@ from handlers.commands._registry import Parsed
 from handlers.commands._words import Scope, UsageError
 from handlers.config import AppEntry
 from handlers.fleet import Fleets, ItemResult
+from handlers.metrics import COMMANDS, command_outcome
 from handlers.releases import Actor, CommandRefused, ReleaseService
 from handlers.roles import Authorizer, Everyone
 from handlers.timed import TimedReleases
+from handlers.work import STOPPING
 from platforms.errors import ConfigError
 from storage import ConfirmationRefused
 from storage.models import utcnow
@@ -107,7 +109,30 @@ class Commands:
         when :meth:`answer` hears yes, or at once when the line says ``--yes`` — unless
         ``takes_yes`` is False (typed by a person in chat, where the question's buttons are
         the way to say yes: ``--yes`` is for scripts).
+
+        A stopping process refuses new commands; one already running is let finish
+        (:class:`handlers.work.Work`), as is the app a fleet run has started on.
         """
+        work = self.service.work
+        if work.stopping and not in_fleet:
+            return Reply(STOPPING, error=True)
+        word = text.split(maxsplit=1)[0].lower() if text.strip() else ""
+        name = command.name if (command := _registry.find(word)) else "unknown"
+        async with work.doing():
+            with logs.about(command=name):
+                reply = await self._handle(actor, text, channel, approved_by, takes_yes, in_fleet)
+        COMMANDS.labels(name, command_outcome(reply.error, reply.asked is not None)).inc()
+        return reply
+
+    async def _handle(
+        self,
+        actor: Actor,
+        text: str,
+        channel: str | None,
+        approved_by: str,
+        takes_yes: bool,
+        in_fleet: bool,
+    ) -> Reply:
         await self.admin.apps.refresh()  # apps another process added, changed or removed
         said_yes = bool(YES.search(text))
         line = YES.sub(" ", text).strip() if said_yes else text
@@ -119,11 +144,9 @@ class Commands:
         if group is not None:
             return await self._fleet(self.context(actor, channel), group, line, yes)
         try:
-            words, why = _override(line) if _guarded(line) else (line, None)
-            parsed = _registry.parse(words, platforms.names())
+            parsed, why = _read(line)
         except UsageError as exc:
-            usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
-            return Reply(f"{exc.message}{usage}", error=True)
+            return _misused(exc)
         try:
             context = self.context(actor, channel, in_fleet)
             reply = await self._run(
@@ -227,12 +250,10 @@ class Commands:
 
     async def _fleet(self, context: Context, group: _fleet.Group, line: str, yes: bool) -> Reply:
         """A command over a group: checked, asked about, then one fleet run."""
-        try:  # the words are the same for every app: checked once
-            rest = _fleet.without_override(group.rest)
-            _registry.parse(f"{group.command.name} {group.apps[0].key} {rest}", platforms.names())
+        try:  # the words are the same for every app: checked once, as each app's line is
+            _read(group.line(group.apps[0].key))
         except UsageError as exc:
-            usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
-            return Reply(f"{exc.message}{usage}", error=True)
+            return _misused(exc)
         name = group.command.name
         refusal, quota = await _fleet.quota_refusal(context, group)
         if refusal:
@@ -280,8 +301,7 @@ class Commands:
     async def answered(self, actor: Actor, line: str, channel: str | None, yes: bool) -> Reply:
         """Record the answer to ``line``'s question; run it on yes."""
         try:
-            words = _override(line)[0] if _guarded(line) else line
-            parsed = _registry.parse(words, platforms.names())
+            parsed = _read(line)[0]
             name, scope = parsed.command.name, parsed.args.scope()
         except UsageError:  # the line was parsed when asked; a later miniship may differ
             name, scope = line.split()[0], Scope()
@@ -305,6 +325,22 @@ class Commands:
 
     async def may(self, actor: Actor, app: AppEntry, role: str) -> bool:
         return await self.authorizer.allows(actor, app, role)
+
+
+def _read(line: str) -> tuple[Parsed, str | None]:
+    """The command ``line`` is, and the why of its ``--override`` (if it says one).
+
+    Raises:
+        UsageError: the line is not a command it can read.
+    """
+    words, why = _override(line) if _guarded(line) else (line, None)
+    return _registry.parse(words, platforms.names()), why
+
+
+def _misused(exc: UsageError) -> Reply:
+    """What a line the command cannot read gets: why, and the command's usage."""
+    usage = f"\nUsage: `{exc.usage}`" if exc.usage else ""
+    return Reply(f"{exc.message}{usage}", error=True)
 
 
 def _guarded(line: str) -> bool:

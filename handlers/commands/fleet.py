@@ -6,9 +6,11 @@ A run starts when a command names a group instead of an app (``submit @shops 1.3
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from handlers import render
+from handlers.commands import _registry
 from handlers.commands._kit import Command, Context, Reply
 from handlers.commands._words import Args, Words
 
@@ -33,18 +35,18 @@ def read(words: Words) -> FleetArgs:
 async def run(context: Context, args: FleetArgs) -> Reply:
     fleets = context.fleets
     if args.run is None:
-        runs = await context.service.store.fleets(limit=RECENT)
-        return Reply(render.fleet_list([await fleets.progress(r.id or 0) for r in runs]))
-    try:
-        progress = await fleets.progress(args.run)
-    except LookupError:
+        shown = await _recent(context)
+        return Reply(render.fleet_list([await fleets.progress(r) for r in shown]))
+    apps = (await context.service.store.fleet_apps([args.run]))[args.run]
+    if not apps or not await _may_view(context, apps, {}):  # said as of an unknown run
         return Reply(f"There is no fleet run #{args.run}; `fleet` lists them.", error=True)
+    progress = await fleets.progress(args.run)
     if args.verb is None:
         return Reply(render.fleet(progress, detail=True))
     # stopping or re-running a run needs what starting it needed, on every app in it
-    command = progress.run.command.split(maxsplit=1)[0].lower()
-    role = {"upload": "release", "submit": "release"}.get(command, "publish")
-    for key in {i.app_key for i in await context.service.store.fleet_items(args.run)}:
+    command = _registry.find(progress.run.command.split(maxsplit=1)[0].lower())
+    role = command.role if command is not None and command.role else "publish"
+    for key in sorted(apps):
         app = context.service.config.app(key)
         refusal = await context.require(app, role, f"fleet {args.verb}") if app else None
         if refusal is not None:
@@ -60,14 +62,48 @@ async def run(context: Context, args: FleetArgs) -> Reply:
     return Reply(render.fleet(progress, detail=True), fleet=args.run)
 
 
+async def _recent(context: Context) -> list[int]:
+    """The newest :data:`RECENT` runs the actor may see."""
+    store = context.service.store
+    runs = [r.id for r in await store.fleets() if r.id is not None]
+    shown: list[int] = []
+    seen: dict[str, bool] = {}
+    for at in range(0, len(runs), RECENT * 5):
+        batch = runs[at : at + RECENT * 5]
+        apps = await store.fleet_apps(batch)
+        for run_id in batch:
+            if await _may_view(context, apps[run_id], seen):
+                shown.append(run_id)
+                if len(shown) == RECENT:
+                    return shown
+    return shown
+
+
+async def _may_view(context: Context, apps: Iterable[str], seen: dict[str, bool]) -> bool:
+    """Whether the actor may see a run over ``apps``: they may view every one of them (an
+    app removed since, its history: admins). ``seen`` remembers the apps answered."""
+    for key in apps:
+        if key not in seen:
+            app = context.service.config.app(key)
+            seen[key] = await (
+                context.may(app, "view")
+                if app is not None
+                else context.authorizer.among(context.actor, context.service.config.admins)
+            )
+        if not seen[key]:
+            return False
+    return True
+
+
 COMMAND = Command(
     name="fleet",
     usage="fleet [<id> [cancel | retry]]",
     summary="runs over many apps: how far, what failed; cancel or retry the failed",
     details="A command naming `@tag` or `all` instead of an app runs over every app of "
     "the group (those you may act on), asking first with the count per platform. "
-    "`fleet <id> cancel` stops it (what ran stays done); `fleet <id> retry` runs the "
-    "failed apps again. A run carries on after a restart.",
+    "`fleet` shows the runs over apps you may view. `fleet <id> cancel` stops it (what "
+    "ran stays done); `fleet <id> retry` runs the failed apps again, as you. Both need "
+    "the run's command's role on every app of it. A run carries on after a restart.",
     examples=("fleet", "fleet 7", "fleet 7 retry"),
     role="view",
     rank=24,

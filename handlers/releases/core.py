@@ -24,6 +24,7 @@ from handlers.releases.results import (
     Outcome,
     PlatformResult,
 )
+from handlers.work import Work
 from platforms import platform_class
 from platforms.base import Platform, Quota, recording
 from platforms.errors import ConfigError, PlatformError, PlatformUnavailable, QuotaExceeded
@@ -60,6 +61,8 @@ class ReleaseCore:
         self.config = config
         self.adapters = dict(adapters)
         self.emulated = frozenset(emulated)
+        self.work = Work()
+        """What runs for people and platforms, let finish when the process stops."""
         self.watch_concurrency = watch_concurrency
         """Platform questions a watch round has in flight at once."""
         self.listeners: list[Listener] = []  # hear of every change the platforms report

@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from handlers import policy, views
+from handlers import logs, policy, views
 from handlers.config import AppEntry
+from handlers.metrics import WATCH_ROUND
 from handlers.releases.core import ReleaseCore, explain
 from handlers.releases.results import Actor, AppStatus, Change, CommandRefused, PlatformStatus
 from platforms.base import Overview, ReviewImage, ReviewStatus, VersionInfo, recording
@@ -55,7 +57,9 @@ class Watcher(ReleaseCore):
                     )
                     return None
 
+        started = time.perf_counter()
         found = await asyncio.gather(*(ask(v) for v in await self.store.watched()))
+        WATCH_ROUND.observe(time.perf_counter() - started)
         return [c for c in found if c is not None]
 
     async def reconcile_live(self) -> list[Change]:
@@ -178,7 +182,10 @@ class Watcher(ReleaseCore):
         adapter = self.adapters.get(view.target.platform)
         if app is None or adapter is None:
             return None
-        with recording() as exchanges:
+        with (
+            logs.about(app=app.key, platform=view.target.platform, release=view.release.version),
+            recording() as exchanges,
+        ):
             status = await adapter.review_status(
                 app.key, view.release.version, view.target.platform_ref
             )

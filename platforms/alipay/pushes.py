@@ -12,7 +12,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from platforms.alipay import sign as alipay_sign
 from platforms.alipay.wire import AlipayWire
 from platforms.errors import ConfigError
-from platforms.push import PushEvent, PushRejected, PushRequest, alipay_events
+from platforms.push import (
+    PushEvent,
+    PushRejected,
+    PushRequest,
+    alipay_events,
+    check_fresh,
+    push_digest,
+)
 
 __all__ = ["AlipayPushes"]
 
@@ -61,10 +68,13 @@ class AlipayPushes(AlipayWire):
 
         The signature is checked with the Alipay public key of the receiving app (``app_id``
         of the push): a self-owned mini program's own, else the third-party app's. Events
-        get ``app`` from the configured app whose ``app_id`` is the push's ``mini_app_id``.
-        Reply ``success`` to Alipay afterwards.
+        get ``app`` from the configured app whose ``app_id`` is the push's ``mini_app_id``,
+        and the push's name: a digest of the signed content (``notify_id`` and
+        ``utc_timestamp`` included). Reply ``success`` to Alipay afterwards.
 
         Raises:
+            PushStale: it verified, but its ``utc_timestamp`` is outside the push window
+                (a replay).
             PushRejected: bad or missing signature, or a malformed body.
         """
         params = self._push_params(request)
@@ -73,6 +83,8 @@ class AlipayPushes(AlipayWire):
         key = self._notify_key(params.get("app_id", ""))
         if not alipay_sign.verify_notify(params, key):
             raise PushRejected("bad sign: the push was not signed by Alipay")
+        check_fresh(params.get("utc_timestamp"), "utc_timestamp", self.clock(), millis=True)
+        name = push_digest("alipay", alipay_sign.notify_content(params))
         events = alipay_events(params)
         return [
             dataclasses.replace(
@@ -80,6 +92,7 @@ class AlipayPushes(AlipayWire):
                 app=next(
                     (k for k, cfg in self.apps.items() if cfg.app_id == event.mini_program), None
                 ),
+                push_id=name,
             )
             for event in events
         ]

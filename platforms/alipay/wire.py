@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -165,8 +166,10 @@ class AlipayWire(Platform):
         )
         request_log = {"app_id": caller.app_id, "method": method, **(shown or params)}
 
+        started = time.perf_counter()
+
         def log(answer: Mapping[str, Any] | None = None, error: str = "") -> None:
-            self.record_exchange(method, request_log, answer, error)
+            self.record_exchange(method, request_log, answer, error, time.perf_counter() - started)
 
         try:
             if multipart:

@@ -17,6 +17,8 @@ Faults can be injected for tests, per API (or ``"*"``):
 - ``busy``: the platform's "system busy" error;
 - ``timeout``: the request is carried out, then its answer is held back ``timeout_seconds``
   (longer than a client waits) — the case where a client cannot know whether it worked;
+- ``slow``: the request is carried out and answered after ``slow_seconds`` (a client still
+  waiting gets it) — a call still in flight when something else happens;
 - ``expired_token``: every token issued so far expires now;
 - ``unavailable``: HTTP 503 with an HTML body, as a load balancer would answer;
 - ``rate_limit``: the platform's own "too many calls" error (WeChat 45009, Alipay
@@ -26,7 +28,8 @@ Faults can be injected for tests, per API (or ``"*"``):
   elsewhere the same as ``malformed``).
 
 From outside the process the same is reachable as
-``POST /<platform>/_emulator/inject {"api": "...", "fault": "...", "times": 1}``.
+``POST /<platform>/_emulator/inject {"api": "...", "fault": "...", "times": 1}`` (with
+``"seconds"`` for ``slow``).
 
 With ``state_path`` set, an emulator keeps its state (apps, versions, reviews, keys,
 tokens) in that JSON file, written within a second of a request (one write per burst),
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 FAULTS = (
     "busy",
     "timeout",
+    "slow",
     "expired_token",
     "unavailable",
     "rate_limit",
@@ -139,6 +143,7 @@ class Emulator(ABC):
         self.review_seconds = review_seconds
         self.clock = clock
         self.timeout_seconds = timeout_seconds
+        self.slow_seconds = 3.0
         self.state_path = state_path
         self._faults: list[Fault] = []
         self.push_url: str | None = None
@@ -214,6 +219,8 @@ class Emulator(ABC):
         try:
             body = await request.json()
             self.inject(str(body["api"]), str(body["fault"]), int(body.get("times", 1)))
+            if "seconds" in body:
+                self.slow_seconds = float(body["seconds"])
         except (ValueError, KeyError, TypeError) as exc:
             return web.json_response({"ok": False, "error": str(exc)}, status=400)
         return web.json_response({"ok": True})
@@ -262,9 +269,13 @@ class Emulator(ABC):
                 return f.fault
         return None
 
-    async def hold(self) -> None:
-        """Wait as an unanswered request would (the ``timeout`` fault)."""
-        await asyncio.sleep(self.timeout_seconds)
+    async def hold(self, fault: str | None) -> None:
+        """Hold a carried-out request's answer back: past a client's patience for the
+        ``timeout`` fault, a while for ``slow``; not at all otherwise."""
+        if fault == "timeout":
+            await asyncio.sleep(self.timeout_seconds)
+        elif fault == "slow":
+            await asyncio.sleep(self.slow_seconds)
 
     @staticmethod
     def unavailable() -> web.Response:

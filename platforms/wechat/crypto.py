@@ -18,13 +18,13 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 import secrets
 import string
 import struct
-import xml.etree.ElementTree as ET
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
 
 from platforms.push import PushRejected
 
@@ -33,7 +33,6 @@ __all__ = ["BLOCK_SIZE", "PushRejected", "WeChatCrypto", "parse_xml"]
 BLOCK_SIZE = 32  # WeChat's PKCS#7 block size (not AES's 16)
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
-_DTD = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def _sha1(*parts: str) -> str:
@@ -62,16 +61,22 @@ def _cdata(text: str) -> str:
 def parse_xml(body: bytes | str) -> dict[str, str]:
     """A flat ``{tag: text}`` of the root's children; refuses DTDs and entity declarations.
 
+    defusedxml refuses a DOCTYPE (and with it every entity declaration) the moment the
+    parser meets one, in whatever encoding the document is written: a byte pattern looked
+    for beforehand misses a UTF-16 body. The envelope is read before its signature can be
+    checked, so this is what stands between an anonymous POST and the XML parser.
+
     Raises:
         PushRejected: the body is not such XML.
     """
-    raw = body.encode("utf-8") if isinstance(body, str) else body
-    if _DTD.search(raw):
-        raise PushRejected("XML with a DOCTYPE or ENTITY declaration is refused")
     try:
-        root = ET.fromstring(raw)  # noqa: S314 - DTDs refused above, so no entity expansion
-    except ET.ParseError as exc:
+        root = fromstring(body, forbid_dtd=True)
+    except DefusedXmlException:
+        raise PushRejected("XML with a DOCTYPE or ENTITY declaration is refused") from None
+    except ParseError as exc:
         raise PushRejected(f"malformed XML: {exc}") from None
+    except (LookupError, ValueError) as exc:  # an unknown or unusable declared encoding
+        raise PushRejected(f"unreadable XML: {exc}") from None
     return {child.tag: (child.text or "") for child in root}
 
 
@@ -157,6 +162,22 @@ class WeChatCrypto:
 
     # ----------------------------------------------------------------- pushes
 
+    def verify_push(
+        self, xml_body: bytes, *, msg_signature: str, timestamp: str, nonce: str
+    ) -> str:
+        """The ``Encrypt`` text of a pushed envelope, once ``msg_signature`` says WeChat
+        signed it (with ``timestamp`` and ``nonce``, the only other parts signed).
+
+        Raises:
+            PushRejected: malformed envelope, no ``Encrypt``, or a bad signature.
+        """
+        envelope = parse_xml(xml_body)
+        encrypt = envelope.get("Encrypt", "")
+        if not encrypt:
+            raise PushRejected("the envelope has no Encrypt element")
+        self.check_signature(msg_signature, timestamp, nonce, encrypt)
+        return encrypt
+
     def decrypt_push(
         self, xml_body: bytes, *, msg_signature: str, timestamp: str, nonce: str
     ) -> dict[str, str]:
@@ -165,11 +186,9 @@ class WeChatCrypto:
         Raises:
             PushRejected: malformed envelope, bad signature, or anything :meth:`decrypt` refuses.
         """
-        envelope = parse_xml(xml_body)
-        encrypt = envelope.get("Encrypt", "")
-        if not encrypt:
-            raise PushRejected("the envelope has no Encrypt element")
-        self.check_signature(msg_signature, timestamp, nonce, encrypt)
+        encrypt = self.verify_push(
+            xml_body, msg_signature=msg_signature, timestamp=timestamp, nonce=nonce
+        )
         return parse_xml(self.decrypt(encrypt))
 
     def encrypt_push(

@@ -11,8 +11,15 @@ from datetime import datetime
 from pydantic import SecretStr
 
 from platforms.errors import ConfigError
-from platforms.push import PushEvent, PushRejected, PushRequest, wechat_events
-from platforms.wechat.crypto import WeChatCrypto
+from platforms.push import (
+    PushEvent,
+    PushRejected,
+    PushRequest,
+    check_fresh,
+    push_digest,
+    wechat_events,
+)
+from platforms.wechat.crypto import WeChatCrypto, parse_xml
 from platforms.wechat.tokens import VAULT_TICKET, WeChatTokens
 
 __all__ = ["WeChatPushes"]
@@ -45,10 +52,14 @@ class WeChatPushes(WeChatTokens):
 
     async def _take_ticket(self, ticket: str, at: datetime | None) -> None:
         """Use a pushed component_verify_ticket from now on (and keep it in the vault),
-        unless its CreateTime is older than the newest one seen (a replayed push)."""
+        unless it is the one in use already or its CreateTime is older than the newest one
+        seen (a replayed push: the receiver says so, once)."""
         newest = self._pushed_ticket_at
         if at is not None and newest is not None and at < newest:
-            log.info("ignored a component_verify_ticket push older than the newest one")
+            log.debug("ignored a component_verify_ticket push older than the newest one")
+            return
+        current = self._pushed_ticket
+        if current is not None and current.get_secret_value() == ticket:
             return
         self._pushed_ticket = SecretStr(ticket)
         self._pushed_ticket_at = at or newest
@@ -68,22 +79,29 @@ class WeChatPushes(WeChatTokens):
         ``api_component_token`` (see :attr:`verify_ticket`) and is kept in the vault for
         the next start, unless it is older than the newest ticket pushed before. Audit
         events get ``app`` from the configured app whose appid (the ``$APPID$`` path
-        segment) or original id (``ToUserName``) they name. Reply ``success`` to WeChat
-        afterwards.
+        segment) or original id (``ToUserName``) they name. Every event gets the push's
+        name, a digest of the signed ``timestamp``, ``nonce`` and ``Encrypt``. Reply
+        ``success`` to WeChat afterwards.
 
         Raises:
+            PushStale: it verified, but its ``timestamp`` is outside the push window (a
+                replay): nothing was taken from it.
             PushRejected: bad signature, undecryptable or malformed payload, or a path
                 appid that contradicts the push's ``ToUserName``.
             ConfigError: WECHAT_COMPONENT_TOKEN or WECHAT_ENCODING_AES_KEY is not set.
         """
         crypto = self._crypto()
         query = request.query
-        fields = crypto.decrypt_push(
+        timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+        encrypt = crypto.verify_push(
             request.body,
             msg_signature=query.get("msg_signature", ""),
-            timestamp=query.get("timestamp", ""),
-            nonce=query.get("nonce", ""),
+            timestamp=timestamp,
+            nonce=nonce,
         )
+        check_fresh(timestamp, "timestamp", self.clock())
+        fields = parse_xml(crypto.decrypt(encrypt))
+        name = push_digest("wechat", timestamp, nonce, encrypt)
         appid = (request.path.get("appid") or "").strip() or None
         events = wechat_events(fields, appid=appid)
         resolved: list[PushEvent] = []
@@ -91,7 +109,7 @@ class WeChatPushes(WeChatTokens):
             if event.kind == "verify_ticket":
                 if event.ticket:
                     await self._take_ticket(event.ticket, event.at)
-                resolved.append(event)
+                resolved.append(dataclasses.replace(event, push_id=name))
                 continue
             app = self._app_for(event.mini_program)
             to_user = (fields.get("ToUserName") or "").strip()
@@ -103,5 +121,5 @@ class WeChatPushes(WeChatTokens):
                     )
             if app is None and to_user:
                 app = self._app_for(to_user)
-            resolved.append(dataclasses.replace(event, app=app))
+            resolved.append(dataclasses.replace(event, app=app, push_id=name))
         return resolved

@@ -8,6 +8,7 @@ The tokens those requests carry are kept in :mod:`platforms.wechat.tokens`.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -169,9 +170,10 @@ class WeChatWire(Platform):
         which records the exchange (secrets masked) with the answer or error given."""
         api = f"{method} {path}"
         shown = {**(query or {}), **(body or {})}
+        started = time.perf_counter()
 
         def note(answer: Mapping[str, Any] | None = None, error: str = "") -> None:
-            self.record_exchange(api, shown, answer, error)
+            self.record_exchange(api, shown, answer, error, time.perf_counter() - started)
 
         return api, note, await self._http(method, path, query, body, note)
 

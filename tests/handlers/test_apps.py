@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+import storage.store
 from bot import pushes
 from handlers.commands import Commands
 from handlers.config import DefinedApp, parse_config, with_apps
@@ -17,7 +19,7 @@ from handlers.releases import Actor
 from handlers.roles import RoleCheck
 from platforms.errors import ConfigError
 from platforms.wechat import authorization
-from storage import ReleaseState
+from storage import ReleaseState, Store, make_engine
 from tests.handlers.harness import Session, settings_for
 from tests.helpers import FakeClock, clocked_runtime
 
@@ -136,6 +138,32 @@ async def test_another_process_sees_an_added_app_without_a_restart(
         assert reply.error and "unknown app `shop`" in reply.text, reply.text
 
 
+@pytest.mark.both_databases
+async def test_a_change_by_a_host_whose_clock_is_behind_is_seen(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replicas compare a revision the database keeps: another host's clock, an hour
+    behind, and two changes within one second are seen all the same."""
+    async with clocked_runtime(settings_for(tmp_path, database_url), FakeClock()) as rt:
+        await rt.admin.apps.refresh()
+        other = Store(make_engine(database_url))  # the other host's process
+        try:
+            behind = datetime.now(UTC) - timedelta(hours=1)
+            monkeypatch.setattr(storage.store, "utcnow", lambda: behind)
+            shop = {"name": "Autumn Shop", "wechat": {"appid": "wx1234567890abcdef"}}
+            await other.define_app("shop", "Autumn Shop", shop, "chat", "U0ANN")
+            await rt.admin.apps.refresh()
+            assert rt.service.app("shop").name == "Autumn Shop"
+            await other.tag_app("shop", ["north"], "U0ANN")  # the same second, too
+            await rt.admin.apps.refresh()
+            assert rt.service.app("shop").tags == ("north",)
+            await other.retire_app("shop", "U0ANN")
+            await rt.admin.apps.refresh()
+            assert "shop" not in rt.service.config.apps
+        finally:
+            await other.engine.dispose()
+
+
 async def test_only_admins_change_apps(session: Session) -> None:
     async def nobody(group: str) -> frozenset[str]:
         return frozenset({"U0ANN"}) if group == "S0ADMINS" else frozenset()
@@ -154,6 +182,28 @@ async def test_only_admins_change_apps(session: Session) -> None:
     assert ("U0ANN", "app add", "ok") in history
     refused = [e for e in await rt.store.events([], unscoped=True) if e.outcome == "refused"]
     assert [(e.actor, e.action) for e in refused] == [("U0BOB", "app")]
+
+
+async def test_a_refusal_says_where_the_apps_roles_are_set(session: Session) -> None:
+    await session.run("app add shop wechat wx1234567890abcdef template 1 owners U0ANN")
+    await session.run("freeze shop until 23:59 release train closed")
+    rt = session.runtime
+
+    async def no_groups(group: str) -> frozenset[str]:
+        return frozenset()
+
+    commands = Commands(rt.service, RoleCheck(no_groups), admin=rt.admin)
+    reply = await commands.handle(Actor("U0BOB"), "upload shop 1.0.0 first")
+    assert reply.error and "You need the *release* role for shop" in reply.text, reply.text
+    assert "an admin names who may release and publish it with `app set shop owners`" in (
+        reply.text
+    )
+    assert "miniship.toml" not in reply.text
+    reply = await commands.handle(Actor("U0ANN"), "publish shop 1.0.0 --override urgent")
+    assert reply.error and "You need the *override* role for shop" in reply.text, reply.text
+    assert "shop is kept in the database, where chat sets only who may release and publish" in (
+        reply.text
+    )
 
 
 def test_stored_definitions_that_no_longer_validate_are_left_out() -> None:
@@ -227,6 +277,19 @@ async def test_sync_registers_the_authorized_mini_programs_and_retires_the_gone(
     assert "removed 1 no longer authorized: wx0000000000000002" in out, out
     assert "kept while work is under way: wx0000000000000001 (1.0.0 on wechat" in out
     assert "wx0000000000000002" not in await session.run("apps")
+
+
+async def test_an_app_a_sync_brings_back_keeps_its_tags(session: Session) -> None:
+    key = "wx0000000000000001"
+    await session.run("apps sync wechat tag merchants")
+    assert f"{key}'s tags: @merchants @north" in await session.run(f"app tag {key} north")
+    wechat = session.runtime.emulators["wechat"]
+    wechat.revoke(key)  # type: ignore[attr-defined]
+    assert f"removed 1 no longer authorized: {key}" in await session.run("apps sync wechat")
+    wechat.authorize(key, "商户 1")  # type: ignore[attr-defined]
+    out = await session.run("apps sync wechat tag autumn")
+    assert f"added 1: {key}" in out, out
+    assert session.runtime.service.app(key).tags == ("merchants", "north", "autumn")
 
 
 async def test_sync_reads_every_page(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ app run twice, and refused when WeChat's audit quota would not cover it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from handlers import render, views
+from handlers.commands import Args, Command, Commands, Reply, _registry
+from handlers.config import AppEntry, Roles
 from handlers.fleet import Fleets, ItemResult
 from handlers.releases import Actor
+from handlers.roles import RoleCheck
 from handlers.views import TargetLine
 from storage import FleetState, ItemState, ReleaseState
 from tests.handlers.harness import Session, settings_for
@@ -316,3 +320,96 @@ async def test_a_sync_with_the_platform_down_changes_nothing(session: Session) -
     assert "could not ask WeChat which mini programs authorize it" in out, out
     assert "Nothing was changed." in out
     assert [r.key for r in await session.runtime.store.apps()] == ["demo"]
+
+
+def _strict(session: Session) -> Commands:
+    """The session's apps with roles, checked for Slack people: demo may be released by
+    U0ANN and U0BOB and published by U0ANN only; a file app `back` (no platforms) is seen
+    by U0ANN only; the synced apps are open to all. Commands checking them."""
+    rt = session.runtime
+    config = rt.service.config
+    demo = dataclasses.replace(
+        config.in_file["demo"], roles=Roles(release=("U0ANN", "U0BOB"), publish=("U0ANN",))
+    )
+    back = AppEntry("back", "Back office", demo.timezone, roles=Roles(view=("U0ANN",)))
+    rt.service.config = dataclasses.replace(config, file_apps={"demo": demo, "back": back})
+    return Commands(rt.service, RoleCheck(_no_groups), admin=rt.admin)
+
+
+async def _no_groups(group: str) -> frozenset[str]:
+    return frozenset()
+
+
+async def test_people_see_and_steer_only_the_runs_over_apps_they_may_act_on(
+    session: Session,
+) -> None:
+    (shop,) = await merchants(session, 1)
+    commands = _strict(session)
+    await session.runtime.admin.apps.load()
+    store = session.runtime.store
+    ann, bob = Actor("U0ANN"), Actor("U0BOB")
+    hidden = await store.add_fleet("upload @x 1.0.0 x", ann.id, None, [("back", "…"), (shop, "…")])
+    publish = await store.add_fleet("publish @y 1.0.0", ann.id, None, [("demo", "…"), (shop, "…")])
+    nudge = await store.add_fleet("nudge @y 1.0.0", ann.id, None, [("demo", "…"), (shop, "…")])
+
+    listed = (await commands.handle(bob, "fleet")).text
+    assert f"#{nudge.id} nudge" in listed and f"#{publish.id} publish" in listed, listed
+    assert f"#{hidden.id} upload" not in listed
+    assert f"#{hidden.id} upload" in (await commands.handle(ann, "fleet")).text
+    for line in (f"fleet {hidden.id}", f"fleet {hidden.id} cancel", f"fleet {hidden.id} retry"):
+        reply = await commands.handle(bob, line)
+        assert reply.error and reply.text == (
+            f"There is no fleet run #{hidden.id}; `fleet` lists them."
+        ), reply.text
+    assert "started by U0ANN" in (await commands.handle(ann, f"fleet {hidden.id}")).text
+
+    # cancelling needs the role of the run's command on every app of it
+    reply = await commands.handle(bob, f"fleet {publish.id} cancel")
+    assert reply.error and "You need the *publish* role for demo" in reply.text, reply.text
+    assert "the roles of demo are set in miniship.toml" in reply.text
+    nudging = Command(
+        name="nudge",
+        usage="nudge <app> <version>",
+        summary="a fleet command of the release role (the tests')",
+        read=lambda words: Args(),
+        run=_nothing,
+        role="release",
+        fleet=True,
+    )
+    _registry.register(nudging)
+    try:
+        reply = await commands.handle(bob, f"fleet {nudge.id} cancel")
+    finally:
+        _registry.unregister("nudge")
+    assert not reply.error and "— cancelled" in reply.text, reply.text
+    for run in (hidden, publish):
+        assert (await fleets(session).progress(run.id or 0)).run.state == FleetState.RUNNING
+
+
+async def _nothing(context: object, args: object) -> Reply:
+    return Reply("")
+
+
+async def test_a_retry_runs_as_who_asked_for_it(session: Session) -> None:
+    apps = await merchants(session, 2)
+    await session.run(f"upload {apps[0]} 2.0.0 template 1 ahead")
+    out = await session.run("upload @shops 1.3.0 template 1 menu --yes")
+    assert "2 / 2 done · 1 failed — done" in out, out
+    commands = _strict(session)
+    ran: list[str] = []
+    real = commands.fleet_item
+
+    async def noted(actor: Actor, line: str, channel: str | None) -> ItemResult:
+        ran.append(actor.id)
+        return await real(actor, line, channel)
+
+    commands.fleet_item = noted  # type: ignore[method-assign]
+    reply = await commands.handle(Actor("U0BOB"), "fleet 1 retry")
+    assert not reply.error, reply.text
+    await fleets(session).wait(1)
+    assert ran == ["U0BOB"]
+    events = await session.runtime.store.events([apps[0]], actions=["upload"], limit=None)
+    tries = [(e.actor, e.outcome) for e in events if e.version == "1.3.0"]
+    assert sorted(tries) == [("U0BOB", "refused"), (ME.id, "refused")], tries
+    shown = (await commands.handle(Actor("U0BOB"), "fleet 1")).text
+    assert f"started by {ME.id}" in shown and "retried by U0BOB" in shown, shown

@@ -563,7 +563,8 @@ async def test_we_decrypt_what_wechatpy_encrypts(wechat_world: World) -> None:
     assert original_id is not None
     reason = '1:账号信息不符合规范:<br>(1):包含"敏感"因素 & 其他<br>'
     inner = audit_event_xml(original_id, reason)
-    reply = wechatpy_crypto(world).encrypt_message(inner, "415670741", "1713424427")
+    now = str(int(world.clock()))  # a push is read only near the time it was sent
+    reply = wechatpy_crypto(world).encrypt_message(inner, "415670741", now)
     envelope = xmltodict.parse(reply)["xml"]
     query = {
         "timestamp": envelope["TimeStamp"],
@@ -590,7 +591,7 @@ async def test_we_decrypt_what_wechatpy_encrypts(wechat_world: World) -> None:
     forged = {**query, "msg_signature": query["msg_signature"][::-1]}
     with pytest.raises(PushRejected, match="msg_signature"):
         await a.read_push(PushRequest({"appid": cfg.appid}, forged, request.body, "text/xml"))
-    stranger = wechatpy_crypto(world, appid="wx0000000000000000").encrypt_message(inner, "1", "2")
+    stranger = wechatpy_crypto(world, appid="wx0000000000000000").encrypt_message(inner, "1", now)
     s = xmltodict.parse(stranger)["xml"]
     with pytest.raises(PushRejected, match="appid"):
         await a.read_push(

@@ -13,9 +13,21 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from platforms.alipay import sign as alipay_sign
-from platforms.push import PushEvent, PushRejected, alipay_events, wechat_events
+from platforms.push import (
+    PUSH_SKEW,
+    PUSH_WINDOW,
+    PushEvent,
+    PushRejected,
+    PushStale,
+    alipay_events,
+    check_fresh,
+    push_digest,
+    wechat_events,
+)
 from platforms.wechat.crypto import WeChatCrypto, parse_xml
 
 TOKEN = "AAAAA"
@@ -505,3 +517,158 @@ def test_alipay_unknown_messages_ignored(method: str) -> None:
 def test_alipay_malformed_messages_rejected(changes: dict[str, str]) -> None:
     with pytest.raises(PushRejected):
         alipay_events(dict(_rejected_params(), **changes))
+
+
+# =========================================================================== hardened inputs
+
+BOUNDED = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+
+ENTITY_BOMB = (
+    '<?xml version="1.0" encoding="{encoding}"?>'
+    '<!DOCTYPE xml [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    "<xml><Encrypt>&b;</Encrypt></xml>"
+)
+
+
+@pytest.mark.parametrize(
+    ("declared", "codec", "bom"),
+    [
+        ("UTF-8", "utf-8", b""),
+        ("UTF-16", "utf-16", b""),  # Python's BOM, in this machine's byte order
+        ("UTF-16", "utf-16-le", b"\xff\xfe"),
+        ("UTF-16", "utf-16-be", b"\xfe\xff"),
+        ("ISO-8859-1", "latin-1", b""),
+    ],
+    ids=["utf-8", "utf-16", "utf-16-le", "utf-16-be", "latin-1"],
+)
+def test_a_dtd_is_refused_in_any_encoding(
+    crypto: WeChatCrypto, declared: str, codec: str, bom: bytes
+) -> None:
+    """The byte pattern looked for before did not see ``<!DOCTYPE`` written in UTF-16."""
+    body = bom + ENTITY_BOMB.format(encoding=declared).encode(codec)
+    with pytest.raises(PushRejected, match="DOCTYPE or ENTITY"):
+        parse_xml(body)
+    with pytest.raises(PushRejected, match="DOCTYPE or ENTITY"):
+        crypto.decrypt_push(body, msg_signature="x", timestamp="1", nonce="2")
+
+
+def test_a_dtd_inside_the_encrypted_message_is_refused(crypto: WeChatCrypto) -> None:
+    """The decrypted inner XML is parsed the same careful way as the envelope."""
+    inner = ENTITY_BOMB.format(encoding="UTF-16").encode("utf-16")
+    encrypt = crypto.encrypt(inner)
+    body = f"<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
+    signature = crypto.signature("1700000000", "7", encrypt)
+    with pytest.raises(PushRejected, match="DOCTYPE or ENTITY"):
+        crypto.decrypt_push(body, msg_signature=signature, timestamp="1700000000", nonce="7")
+
+
+def test_an_envelope_in_utf16_without_a_dtd_is_still_read() -> None:
+    body = '<?xml version="1.0" encoding="UTF-16"?><xml><Encrypt>abc</Encrypt></xml>'
+    assert parse_xml(body.encode("utf-16")) == {"Encrypt": "abc"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0" encoding="no-such-encoding"?><xml/>',
+        b"",
+        b"\x00\x00\x00",
+        "<xml><a>é</a></xml>".encode("utf-32"),
+    ],
+    ids=["unknown-encoding", "empty", "nul-bytes", "utf-32"],
+)
+def test_unreadable_xml_is_refused_not_raised(body: bytes) -> None:
+    with pytest.raises(PushRejected):
+        parse_xml(body)
+
+
+_XML_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+
+
+@BOUNDED
+@given(st.binary(max_size=400))
+def test_parse_xml_takes_any_bytes(body: bytes) -> None:
+    """Whatever is posted, reading it gives fields or PushRejected, nothing else."""
+    try:
+        fields = parse_xml(body)
+    except PushRejected:
+        return
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+
+
+@BOUNDED
+@given(
+    st.sampled_from(["UTF-8", "UTF-16", "UTF-16-LE", "UTF-16-BE", "ISO-8859-1", "UTF-32"]),
+    st.sampled_from(
+        [
+            "<!DOCTYPE xml>",
+            '<!DOCTYPE xml [<!ENTITY e "x">]>',
+            '<!DOCTYPE x SYSTEM "file:///etc/passwd">',
+        ]
+    ),
+    st.text(alphabet=" \t\r\n", max_size=3),
+    _XML_TEXT.filter(lambda t: "]]>" not in t),
+)
+def test_no_dtd_gets_through_whatever_its_dress(
+    encoding: str, doctype: str, space: str, text: str
+) -> None:
+    document = (
+        f'<?xml version="1.0" encoding="{encoding}"?>{space}{doctype}{space}'
+        f"<xml><Encrypt><![CDATA[{text}]]></Encrypt></xml>"
+    )
+    try:
+        body = document.encode(encoding)
+    except UnicodeEncodeError:
+        body = document.encode("utf-8")  # a declaration that lies about the bytes
+    with pytest.raises(PushRejected):
+        parse_xml(body)
+
+
+NOW = 1_790_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("offset", "fresh"),
+    [(0, True), (-3599, True), (-3601, False), (299, True), (301, False), (-86400, False)],
+)
+def test_a_push_is_taken_only_near_the_time_it_carries(offset: int, fresh: bool) -> None:
+    stamp = str(int(NOW) + offset)
+    if fresh:
+        check_fresh(stamp, "timestamp", NOW)
+        check_fresh(stamp + "000", "utc_timestamp", NOW, millis=True)
+        return
+    with pytest.raises(PushStale, match=r"ago|ahead"):
+        check_fresh(stamp, "timestamp", NOW)
+    with pytest.raises(PushStale):
+        check_fresh(stamp + "000", "utc_timestamp", NOW, millis=True)
+
+
+def test_a_push_without_a_time_passes_and_a_bad_time_is_refused() -> None:
+    check_fresh(None, "timestamp", NOW)
+    check_fresh("", "timestamp", NOW)
+    with pytest.raises(PushRejected, match="not a unix time") as err:
+        check_fresh("yesterday", "timestamp", NOW)
+    assert not isinstance(err.value, PushStale)  # refused (401), not taken for a replay
+
+
+@BOUNDED
+@given(st.integers(min_value=-10 * 86400, max_value=10 * 86400))
+def test_freshness_is_exactly_the_window(offset: int) -> None:
+    stamp = str(int(NOW) + offset)
+    inside = -PUSH_WINDOW.total_seconds() <= offset <= PUSH_SKEW.total_seconds()
+    try:
+        check_fresh(stamp, "timestamp", NOW)
+    except PushStale:
+        assert not inside
+    else:
+        assert inside
+
+
+def test_a_push_name_is_a_digest_of_its_signed_parts() -> None:
+    one = push_digest("wechat", "1700000000", "7", "abc")
+    assert one == push_digest("wechat", "1700000000", "7", "abc")
+    assert len(one) == 64
+    assert one != push_digest("alipay", "1700000000", "7", "abc")
+    assert one != push_digest("wechat", "1700000000", "8", "abc")
+    # parts never run together
+    assert push_digest("wechat", "ab", "c") != push_digest("wechat", "a", "bc")

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from aiohttp import web
 
-from platforms.push import PushRejected, PushRequest
+from platforms.push import PushRejected, PushRequest, PushStale
 from platforms.wechat import WeChatPlatform
 from tests.helpers import World, open_world
 
@@ -243,3 +243,94 @@ async def test_background_pusher_and_snapshot(receiver: Receiver, name: str) -> 
         assert restored.pushed == w.emulator.pushed
         restored.push_url = w.emulator.push_url
         assert await restored.deliver_pushes() == 0
+
+
+# --------------------------------------------------------------------------- replays
+
+
+async def test_wechat_a_push_keeps_its_name_however_it_is_dressed(receiver: Receiver) -> None:
+    async with open_world("wechat") as w:
+        w.emulator.push_url = receiver.url + "/wechat"
+        await _submit(w, "fine")
+        w.decide_reviews()
+        await w.emulator.deliver_pushes()
+        (push,) = _audits(receiver)
+        (event,) = await w.adapter.read_push(push)
+        (again,) = await w.adapter.read_push(push)
+        assert len(event.push_id) == 64 and again.push_id == event.push_id
+        # what WeChat did not sign can change: the same push all the same
+        query = {**push.query, "msg_signature": push.query["msg_signature"].upper()}
+        query["signature"] = "0" * 40
+        body = push.body.replace(b"<xml>", b'<?xml version="1.0"?>\n<xml>\n', 1)
+        (dressed,) = await w.adapter.read_push(PushRequest(push.path, query, body))
+        assert dressed.push_id == event.push_id
+        # another push (another nonce) is another name
+        await _submit_next(w, "1.0.1")
+        w.decide_reviews()
+        await w.emulator.deliver_pushes()
+        (event2,) = await w.adapter.read_push(_audits(receiver)[-1])
+        assert event2.push_id not in ("", event.push_id)
+
+
+async def test_wechat_a_push_is_read_only_near_the_time_it_was_sent(receiver: Receiver) -> None:
+    async with open_world("wechat") as w:
+        w.emulator.push_url = receiver.url + "/wechat"
+        await _submit(w, "fine")
+        w.decide_reviews()
+        await w.emulator.deliver_pushes()
+        (push,) = _audits(receiver)
+        w.clock.advance(3601)
+        with pytest.raises(PushStale, match=r"timestamp .* more than 1 h ago"):
+            await w.adapter.read_push(push)
+        w.clock.now -= 3601 + 301  # our clock is now 5 minutes behind the push's
+        with pytest.raises(PushStale, match="ahead of this machine's clock"):
+            await w.adapter.read_push(push)
+        forged = {**push.query, "msg_signature": "0" * 40}
+        with pytest.raises(PushRejected) as err:  # the signature is checked first
+            await w.adapter.read_push(PushRequest(push.path, forged, push.body))
+        assert not isinstance(err.value, PushStale)
+
+
+async def test_wechat_a_replayed_ticket_push_changes_nothing(receiver: Receiver) -> None:
+    async with open_world("wechat") as w:
+        adapter = w.adapter
+        assert isinstance(adapter, WeChatPlatform)
+        saved: list[str] = []
+
+        async def save(name: str, value: str, *, required: bool = False) -> None:
+            saved.append(name)
+
+        adapter._vault_save = save  # type: ignore[method-assign]
+        w.emulator.push_url = receiver.url + "/wechat"
+        assert await w.emulator.deliver_pushes() == 1
+        (ticket,) = receiver.posts
+        for _ in range(3):
+            (event,) = await adapter.read_push(ticket)
+            assert event.kind == "verify_ticket"
+        assert saved == ["component_verify_ticket"]  # kept once, not once per replay
+
+
+async def test_alipay_a_push_keeps_its_name_and_its_time(receiver: Receiver) -> None:
+    async with open_world("alipay") as w:
+        w.emulator.push_url = receiver.url + "/alipay"
+        await _submit(w, "fine")
+        w.decide_reviews()
+        await w.emulator.deliver_pushes()
+        (push,) = receiver.posts
+        (event,) = await w.adapter.read_push(push)
+        (again,) = await w.adapter.read_push(PushRequest({}, {}, push.body, "form"))
+        assert len(event.push_id) == 64 and again.push_id == event.push_id
+        # the same fields, in another order, some moved to the query: the same push
+        params = dict(parse_qsl(push.body.decode()))
+        query = {"sign": params.pop("sign")}
+        reordered = urlencode(sorted(params.items(), reverse=True)).encode()
+        (moved,) = await w.adapter.read_push(PushRequest({}, query, reordered))
+        assert moved.push_id == event.push_id
+        w.clock.advance(3601)
+        with pytest.raises(PushStale, match="utc_timestamp"):
+            await w.adapter.read_push(push)
+
+
+async def _submit_next(world: World, version: str) -> None:
+    await world.adapter.upload(world.app, version, "next")
+    await world.adapter.submit(world.app, version, "next")

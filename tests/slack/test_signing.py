@@ -2,27 +2,40 @@
 
 The Bolt half serves ``AsyncApp.web_app()`` on 127.0.0.1 and posts to it, so the real
 ``RequestVerification`` middleware decides; the app's client talks to ``FakeSlack``.
+The last part sends miniship's own app (``build_app``) what Slack never sends: each
+malformed request gets a 4xx and one warning line (``handlers.slack_guard``).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import parse_qs
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlencode
 
 import aiohttp
+import httpx
 import pytest
 from aiohttp import web
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from handlers import slack_guard
+from handlers.slack import build_app, make_binding
 from tests.slack import requests as slack_requests
 from tests.slack.fake_slack import BOT_USER_ID, FakeSlack
-from tests.slack.requests import sign, slash_command
+from tests.slack.requests import FORM, JSON, sign, slash_command
+from tests.slack.test_release_flow import World, open_world
 
 # https://docs.slack.dev/authentication/verifying-requests-from-slack/
 VECTOR_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -235,3 +248,284 @@ def test_event_retry_headers() -> None:
     assert retry.headers["X-Slack-Retry-Reason"] == "http_error"
     assert json.loads(retry.body)["event_id"] == json.loads(first.body)["event_id"] == "Ev9"
     assert retry.headers["Content-Type"] == "application/json"
+
+
+# --------------------------------------------------------------------------- malformed requests
+
+RESPONSE_URL = "https://hooks.slack.com/commands/T0001/1234/never-in-a-log"
+BOUNDED = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+
+
+def _signed(body: bytes | str, content_type: str = FORM, timestamp: int | None = None) -> Raw:
+    raw = body.encode() if isinstance(body, str) else body
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(SECRET.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+    return Raw(raw, headers)
+
+
+class Raw(NamedTuple):
+    body: bytes
+    headers: dict[str, str]
+
+
+def _command(**fields: str) -> str:
+    base = {
+        "command": "/ship",
+        "text": "help",
+        "user_id": "U1",
+        "channel_id": "C1",
+        "response_url": RESPONSE_URL,
+    }
+    return urlencode({k: v for k, v in {**base, **fields}.items() if v != "-"})
+
+
+def _payload(payload: Any) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def _deep(depth: int) -> str:
+    return '{"type":"event_callback","event":' + "[" * depth + "]" * depth + "}"
+
+
+def _malformed() -> dict[str, tuple[Raw, int, str]]:
+    """Each malformed request: what is sent, the status, and what the warning says."""
+    ok = _signed(_command())
+    mention = {"type": "app_mention", "user": "U1", "text": "hi", "ts": "1.2"}
+    return {
+        "non-numeric timestamp": (
+            Raw(ok.body, {**ok.headers, "X-Slack-Request-Timestamp": "soon"}),
+            401,
+            "not a number",
+        ),
+        "no timestamp": (
+            Raw(ok.body, {k: v for k, v in ok.headers.items() if "Timestamp" not in k}),
+            401,
+            "missing",
+        ),
+        "bad signature": (
+            Raw(ok.body, {**ok.headers, "X-Slack-Signature": "v0=" + "0" * 64}),
+            401,
+            "signature",
+        ),
+        "invalid UTF-8": (_signed(b"token=x&text=\xff\xfe&user_id=U1"), 400, "not UTF-8"),
+        "non-JSON payload": (_signed("payload=%7Bnot+json"), 400, "JSONDecodeError"),
+        "payload not an object": (_signed(_payload([1, 2])), 400, "not what Slack sends"),
+        "JSON body not an object": (_signed("[]", JSON), 400, "not what Slack sends"),
+        "JSON past the parser's depth": (_signed(_deep(100_000), JSON), 400, "RecursionError"),
+        "JSON nested 100 deep": (_signed(_deep(100), JSON), 400, "nested deeper than 64"),
+        "slash command without user_id": (
+            _signed(_command(user_id="-")),
+            400,
+            "a slash command without user_id",
+        ),
+        "slash command without response_url": (
+            _signed(_command(response_url="-")),
+            400,
+            "without response_url",
+        ),
+        "click without a user": (
+            _signed(_payload({"type": "block_actions", "actions": [{"action_id": "ship_submit"}]})),
+            400,
+            "without user.id",
+        ),
+        "click whose channel is text": (
+            _signed(
+                _payload(
+                    {
+                        "type": "block_actions",
+                        "user": {"id": "U1"},
+                        "channel": "C1",
+                        "actions": [{"action_id": "ship_submit", "value": "x"}],
+                        "response_url": RESPONSE_URL,
+                    }
+                )
+            ),
+            400,
+            "channel is not an object",
+        ),
+        "mention without a channel": (
+            _signed(json.dumps({"type": "event_callback", "event": mention}), JSON),
+            400,
+            "without channel",
+        ),
+        "home opened by nobody": (
+            _signed(
+                json.dumps({"type": "event_callback", "event": {"type": "app_home_opened"}}), JSON
+            ),
+            400,
+            "without user",
+        ),
+        "no kind at all": (_signed("{}", JSON), 400, "neither a slash command"),
+        "over 1 MiB": (_signed(b"a" * (1024 * 1024 + 1)), 413, "larger than 1 MiB"),
+    }
+
+
+MALFORMED = list(_malformed())  # the cases; each test signs its own request, at its time
+
+
+@pytest.fixture
+async def miniship(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    """miniship's own Bolt app (``build_app``), served as ``serve`` serves it."""
+    async with open_world(tmp_path, database_url) as world:
+        yield world
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+async def test_a_malformed_request_gets_a_4xx_and_one_warning_line(
+    miniship: World, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    request, status, why = _malformed()[case]
+    caplog.set_level(logging.DEBUG)
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            miniship.url, content=request.body, headers=request.headers, timeout=10
+        )
+    await miniship.settled()
+    assert response.status_code == status
+    assert response.json() == {"error": "invalid request" if status == 401 else "malformed request"}
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelno) for r in loud] == [("handlers.slack_guard", logging.WARNING)]
+    assert why in loud[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+    assert not [r for r in caplog.records if "never-in-a-log" in r.getMessage()]
+    assert [c.method for c in miniship.slack.calls()] == []  # nothing reached a listener
+
+
+@pytest.mark.parametrize("text", ["help", ""], ids=["help", "bare /ship"])
+async def test_a_well_formed_request_still_runs(
+    miniship: World, text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    reply_to = miniship.slack.response_url("reply")
+    response = await miniship.post(*slash_command(SECRET, text, response_url=reply_to))
+    assert response.status_code == 200  # a bare /ship was a 500: Bolt refuses ack(text=None)
+    await miniship.slack.wait_for("response_url")
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_bolt_no_longer_logs_the_body_of_a_bad_signature(
+    miniship: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Behind the guard, Bolt's own check only fails at the edge of the 5 minutes; its
+    line (INFO, the whole body) is silenced wherever it comes from."""
+    binding = make_binding(miniship.runtime.service, miniship.slack.client())
+    app = build_app(binding, signing_secret=SECRET, socket_mode=False)
+    request = slash_command("another-secret", "help", response_url=RESPONSE_URL)
+    caplog.set_level(logging.DEBUG)
+    response = await app.async_dispatch(request.bolt())
+    assert response.status == 401
+    assert not [r for r in caplog.records if "never-in-a-log" in r.getMessage()]
+    assert not [r for r in caplog.records if r.name == "slack_bolt.RequestVerification"]
+
+
+# --------------------------------------------------------------------------- the guard's inputs
+
+_HEADER = st.text(st.characters(min_codepoint=1, max_codepoint=0x2FFF), max_size=20)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+_WELL_FORMED: list[dict[str, Any]] = [
+    {
+        "command": "/ship",
+        "text": "help",
+        "user_id": "U1",
+        "channel_id": "C1",
+        "response_url": RESPONSE_URL,
+    },
+    {
+        "type": "block_actions",
+        "user": {"id": "U1"},
+        "channel": {"id": "C1"},
+        "container": {"type": "message"},
+        "actions": [{"action_id": "ship_submit", "value": "v"}],
+        "response_url": RESPONSE_URL,
+        "trigger_id": "1.2.3",
+    },
+    {
+        "type": "view_submission",
+        "user": {"id": "U1"},
+        "view": {"type": "modal", "callback_id": "x"},
+    },
+    {"type": "view_closed", "user": {"id": "U1"}, "view": {"type": "modal", "callback_id": "x"}},
+    {"type": "shortcut", "user": {"id": "U1"}, "callback_id": "x", "trigger_id": "1.2.3"},
+    {
+        "type": "event_callback",
+        "event": {"type": "message", "channel": "C1", "message": {"text": "hi"}, "ts": "1.2"},
+    },
+    {
+        "type": "event_callback",
+        "event_id": "Ev1",
+        "event": {"type": "app_mention", "user": "U1", "channel": "C1", "text": "hi", "ts": "1.2"},
+    },
+    {"type": "event_callback", "event": {"type": "app_home_opened", "user": "U1", "tab": "home"}},
+]
+
+
+@st.composite
+def _slackish(draw: st.DrawFn) -> dict[str, Any]:
+    """One of Slack's requests with up to three fields dropped or replaced by any JSON."""
+    body: dict[str, Any] = copy.deepcopy(draw(st.sampled_from(_WELL_FORMED)))
+    for _ in range(draw(st.integers(0, 3))):
+        event = body.get("event")
+        target = event if isinstance(event, dict) and draw(st.booleans()) else body
+        extra = ["user", "channel", "enterprise", "team", "authorizations", "type"]
+        key = draw(st.sampled_from(sorted({*target, *extra})))
+        if draw(st.booleans()):
+            target.pop(key, None)
+        else:
+            target[key] = draw(_JSON)
+    return body
+
+
+@BOUNDED
+@given(st.binary(max_size=300), _HEADER, _HEADER)
+def test_the_guard_takes_any_unsigned_request(raw: bytes, timestamp: str, signature: str) -> None:
+    headers = {"X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature}
+    refused = slack_guard.refusal(raw, headers, SECRET, time.time())
+    assert refused is not None and refused.status == 401
+
+
+@BOUNDED
+@given(st.binary(max_size=300), st.sampled_from([FORM, JSON, "text/plain", ""]))
+def test_the_guard_takes_any_signed_bytes(raw: bytes, content_type: str) -> None:
+    request = _signed(raw, content_type)
+    refused = slack_guard.refusal(request.body, request.headers, SECRET, time.time())
+    assert refused is None or refused.status == 400
+
+
+@BOUNDED
+@given(_slackish(), st.booleans())
+def test_what_the_guard_lets_through_bolt_can_read(body: dict[str, Any], as_form: bool) -> None:
+    text = _payload(body) if as_form else json.dumps(body)
+    request = _signed(text, FORM if as_form else JSON)
+    refused = slack_guard.refusal(request.body, request.headers, SECRET, time.time())
+    if refused is not None:
+        assert refused.status == 400
+        return
+    read = AsyncBoltRequest(body=text, headers={**request.headers}).body
+    assert slack_guard.lacking(read) is None
+    if "command" in read:
+        assert isinstance(read["user_id"], str) and isinstance(read["response_url"], str)
+    if read.get("type") == "block_actions":  # what the button listeners read
+        assert isinstance(read["user"]["id"], str)
+        assert isinstance(read.get("channel") or {}, dict)
+        assert isinstance(read.get("container") or {}, dict)
+        assert all(isinstance(a, dict) for a in read["actions"])
+    if read.get("type") == "event_callback" and read["event"]["type"] == "app_home_opened":
+        assert isinstance(read["event"]["user"], str)
+
+
+def test_a_stale_or_future_timestamp_is_refused() -> None:
+    now = time.time()
+    for offset in (-301, 301):
+        stale = _signed(_command(), timestamp=int(now) + offset)
+        refused = slack_guard.refusal(stale.body, stale.headers, SECRET, now)
+        assert refused is not None and refused.status == 401 and "5 minutes" in refused.why
+    fresh = _signed(_command(), timestamp=int(now) - 299)
+    assert slack_guard.refusal(fresh.body, fresh.headers, SECRET, now) is None

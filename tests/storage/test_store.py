@@ -229,3 +229,27 @@ async def test_a_delivery_is_handled_once_even_across_engines(database_url: str)
     finally:
         for e in engines:
             await e.dispose()
+
+
+async def test_an_app_a_sync_brings_back_keeps_its_tags_and_every_write_is_a_revision(
+    store: Store,
+) -> None:
+    shop = {"wechat": {"appid": "wx1234567890abcdef"}}
+    start = await store.apps_revision()
+    await store.define_app("shop", "Shop", shop, "wechat", "U0ANN", ["north"], "added")
+    await store.tag_app("shop", ["north", "autumn"], "U0ANN")
+    await store.retire_app("shop", "U0ANN")
+    found = [("shop", "Shop Two", shop, ["merchants", "north"], "authorized wechat: Shop Two")]
+    found.append(("new", "New", {"wechat": {"appid": "wx00000000000000aa"}}, ["merchants"], ""))
+    back, new = await store.define_apps(found, "wechat", "wechat sync")
+    assert back.tags == ["north", "autumn", "merchants"] and back.retired_at is None
+    assert new.tags == ["merchants"]
+    rows = {r.key: r for r in await store.apps()}
+    assert rows["shop"].tags == ["north", "autumn", "merchants"] and rows["shop"].name == "Shop Two"
+    assert await store.apps_revision() == start + 4  # one a transaction, however many apps
+    added = sorted((e.actor, e.action, e.message) for e in await store.history("shop", 10))
+    assert added == [
+        ("U0ANN", "app add", "added"),
+        ("wechat sync", "app add", "authorized wechat: Shop Two"),
+    ]
+    assert await store.history("new", 10) == []  # nothing said: nothing recorded

@@ -394,6 +394,17 @@ async def test_forgetting_deliveries_keeps_other_prefixes_and_newer_keys(store: 
     assert not await store.first_delivery("digest:C0123:2026-11-24")
 
 
+async def test_a_delivery_is_forgotten_by_the_time_it_was_said_to_be_seen(store: Store) -> None:
+    """A push receiver records a push's name at its adapter's clock, not the database's."""
+    seen = datetime(2026, 9, 21, 14, 0, tzinfo=UTC)
+    assert await store.first_delivery("push:wechat:aa", seen)
+    assert await store.first_delivery("push:wechat:bb", seen + timedelta(days=1))
+    assert not await store.first_delivery("push:wechat:aa", seen + timedelta(days=2))
+    assert await store.forget_deliveries(seen + timedelta(hours=1), "push:") == 1
+    assert await store.first_delivery("push:wechat:aa", seen + timedelta(days=2))
+    assert not await store.first_delivery("push:wechat:bb")
+
+
 async def test_a_delivery_prefix_is_taken_literally(store: Store) -> None:
     assert await store.first_delivery("slack:Ev1")
     assert await store.first_delivery("slack_x")

@@ -225,11 +225,15 @@ def test_settings_read_the_key_settings(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert key not in repr(settings)
 
 
+# a fixed key: parameters must be the same in every xdist worker
+FIXED_KEY = "dGVzdC1vbmx5LWtleS1ub3QtZm9yLXByb2R1Y3Rpb24="
+
+
 @pytest.mark.parametrize(
     ("setting", "file_text", "expected"),
     [
         ("not-a-key", None, "MINISHIP_SECRET_KEY: the key is not a Fernet key"),
-        (f"{Fernet.generate_key().decode()},not-a-key", None, "key 2 of 2 is not a Fernet key"),
+        (f"{FIXED_KEY},not-a-key", None, "key 2 of 2 is not a Fernet key"),
         (" , ", None, "MINISHIP_SECRET_KEY holds no key"),
         (None, "not-a-key\n", "MINISHIP_SECRET_KEY_FILE ("),
         (None, "", "holds no key"),

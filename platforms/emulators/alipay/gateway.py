@@ -81,8 +81,7 @@ class Gateway(VersionMethods, ReleaseMethods, TrialMethods, GrantMethods):
             response = self._answer(method, params, files, fault)
         finally:
             self._failing_build = False
-        if fault == "timeout":
-            await self.hold()
+        await self.hold(fault)
         if fault == "malformed":  # carried out, but the answer is cut short
             text = response.text or ""
             return web.Response(

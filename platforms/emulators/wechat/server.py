@@ -85,8 +85,7 @@ class Server(WeChatState):
             answer = self._process(request, endpoint, raw)
         except _Fail as fail:
             answer = _error(fail.errcode, fail.message)
-        if fault == "timeout":
-            await self.hold()
+        await self.hold(fault)
         response = self._respond(answer, endpoint)
         if fault in ("malformed", "unsigned"):  # WeChat signs no answer: both are cut short
             body = response.body if isinstance(response.body, bytes) else b""

@@ -1,0 +1,181 @@
+"""Which process leads, and which processes may share a database at all.
+
+Any number of miniship processes may share one PostgreSQL database: each answers Slack,
+commands and pushes, and exactly one — the leader — runs the scheduler (the review
+watcher, digests, nudges and timed releases). The leader is whoever holds a PostgreSQL
+session advisory lock on a connection of its own; when that process dies (even with
+``kill -9``) the server drops its connection and the lock with it, and the next replica to
+try takes it over. No new server, no lease table to keep in step with clocks.
+
+SQLite is one process: a second process on the same file is refused at start (a lock on a
+file beside it), as is a second process with in-process emulators on one PostgreSQL
+database (each would see a platform of its own).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+__all__ = ["AlreadyRunning", "Leadership", "alone_on_file", "alone_with_emulators"]
+
+log = logging.getLogger(__name__)
+
+LEADER_KEY = 0x6D696E69  # "mini": the advisory lock whose holder leads
+EMULATORS_KEY = 0x656D75  # "emu": held by the one process with in-process emulators
+
+
+class AlreadyRunning(RuntimeError):
+    """Another process holds what this one needs alone (the message says what to do)."""
+
+
+class Leadership:
+    """Whether this process leads: :meth:`claim` to try, :meth:`holds` to check, and
+    :meth:`resign` to hand over. On SQLite the one process always leads."""
+
+    def __init__(self, engine: AsyncEngine, key: int = LEADER_KEY) -> None:
+        self.engine = engine
+        self.key = key
+        self.shared = engine.dialect.name == "postgresql"
+        self._conn: AsyncConnection | None = None
+        self.leading = False
+
+    async def claim(self) -> bool:
+        """Lead if no one else does; whether this process leads now."""
+        if self.leading:
+            return await self.holds()
+        if not self.shared:
+            self.leading = True
+            return True
+        try:
+            conn = self._conn or await self.engine.connect()
+            self._conn = conn
+            got = (
+                await conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})
+            ).scalar()
+            await conn.commit()  # the lock is the session's, not the transaction's
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.warning("could not ask the database who leads: %s", exc)
+            await self._drop()
+            return False
+        self.leading = bool(got)
+        return self.leading
+
+    async def holds(self) -> bool:
+        """Whether this process still leads (its lock's connection is alive)."""
+        if not self.leading or not self.shared:
+            return self.leading
+        assert self._conn is not None
+        try:
+            await self._conn.execute(text("SELECT 1"))
+            await self._conn.commit()
+        except (OperationalError, DBAPIError, OSError) as exc:
+            log.error("lost the database connection that made this replica the leader: %s", exc)
+            await self._drop()
+            return False
+        return True
+
+    async def resign(self) -> None:
+        """Stop leading (the lock is let go at once: another replica takes over)."""
+        if self.shared and self._conn is not None and self.leading:
+            with contextlib.suppress(OperationalError, DBAPIError, OSError):
+                await self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                await self._conn.commit()
+        await self._drop()
+
+    async def _drop(self) -> None:
+        self.leading = False
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(OperationalError, DBAPIError, OSError):
+                await conn.close()
+
+
+_HELD: dict[str, int] = {}
+"""What this process holds alone (a SQLite file, a database's emulators) → how many
+runtimes of it share the hold: a process may open its own database twice (tests do)."""
+
+
+@contextlib.contextmanager
+def alone_on_file(url: str) -> Iterator[None]:
+    """A SQLite database is one process's: refuse (:class:`AlreadyRunning`) when another
+    process uses the file; held until the block ends. Nothing to hold on PostgreSQL."""
+    u = make_url(url)
+    database = u.database if u.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    path = Path(database).resolve()
+    key = f"file:{path}"
+    if _HELD.get(key):
+        with _shared(key):
+            yield
+        return
+    with _file_lock(path), _shared(key):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def alone_with_emulators(engine: AsyncEngine) -> AsyncIterator[None]:
+    """In-process emulators are one process's platform: on a shared (PostgreSQL)
+    database, refuse (:class:`AlreadyRunning`) when another process with in-process
+    emulators uses it; held until the block ends."""
+    alone = Leadership(engine, EMULATORS_KEY)
+    key = f"emulators:{engine.url.render_as_string(hide_password=True)}"
+    if not alone.shared or _HELD.get(key):
+        with _shared(key):
+            yield
+        return
+    if not await alone.claim():
+        await alone.resign()
+        raise AlreadyRunning(
+            "another miniship with in-process emulators already uses this database; each "
+            "would see a platform of its own. Give the platforms' credentials (or run "
+            "`miniship emulators` once and point every replica at it), or run one process"
+        )
+    try:
+        with _shared(key):
+            yield
+    finally:
+        await alone.resign()
+
+
+@contextlib.contextmanager
+def _shared(key: str) -> Iterator[None]:
+    _HELD[key] = _HELD.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        _HELD[key] -= 1
+
+
+@contextlib.contextmanager
+def _file_lock(database: Path) -> Iterator[None]:
+    path = database.with_name(database.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held open on purpose)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AlreadyRunning(
+                f"another miniship process already uses {database} (SQLite is one process; "
+                "stop the other one, or use PostgreSQL for several replicas)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
