@@ -340,6 +340,21 @@ async def test_rotate_key_re_encrypts_kept_credentials(tmp_path: Path) -> None:
     await engine.dispose()
 
 
+def console_script(
+    cwd: Path, env: dict[str, str], script: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``bot.py console`` run over ``script`` to its end."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "console"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=timeout,
+    )
+
+
 def running_console(cwd: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     """A console reading commands from a pipe, started (its banner read); and the banner."""
     console = subprocess.Popen(
@@ -373,15 +388,7 @@ def test_sigterm_during_a_publish_lets_it_finish(tmp_path: Path) -> None:
     )
     env.pop("MINISHIP_SECRET_KEY")  # emulated platforms only: the console makes its own
     script = "upload demo wechat 1.0.0 first --yes\nsubmit demo wechat 1.0.0 --yes\nwait 2\n"
-    done = subprocess.run(
-        [sys.executable, str(REPO / "bot.py"), "console"],
-        input=script,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
+    done = console_script(tmp_path, env, script, 120)
     assert "in review → approved" in done.stdout, done.stdout + done.stderr
     console, seen = running_console(tmp_path, env)
     assert console.stdin is not None and console.stdout is not None
@@ -403,15 +410,7 @@ def test_sigterm_during_a_publish_lets_it_finish(tmp_path: Path) -> None:
     assert console.returncode == 0, err
     assert "SIGTERM: stopping" in err and "waiting up to 25 s for 1 running task" in err
     assert "✓ WeChat  published 1.0.0" in out, out
-    history = subprocess.run(
-        [sys.executable, str(REPO / "bot.py"), "console"],
-        input="history demo\n",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=120,
-    )
+    history = console_script(tmp_path, env, "history demo\n", 120)
     assert "publish 1.0.0 WeChat: ok — published 1.0.0: it is live now" in history.stdout
 
 
@@ -422,15 +421,7 @@ def test_a_second_process_on_one_sqlite_file_is_refused(tmp_path: Path) -> None:
     env.pop("MINISHIP_SECRET_KEY")
     first, _ = running_console(tmp_path, env)
     try:
-        second = subprocess.run(
-            [sys.executable, str(REPO / "bot.py"), "console"],
-            input="status\n",
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=60,
-        )
+        second = console_script(tmp_path, env, "status\n", 60)
         assert second.returncode == 2, second.stdout + second.stderr
         assert "another miniship process already uses" in second.stderr
         assert "use PostgreSQL for several replicas" in second.stderr
