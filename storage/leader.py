@@ -94,10 +94,14 @@ class Leadership:
         await self._drop()
 
     async def _drop(self) -> None:
+        """Forget the lock's connection for good: invalidated, not handed back to the pool
+        (a pooled connection would keep a session lock no one knows it holds, and no
+        replica could lead)."""
         self.leading = False
         conn, self._conn = self._conn, None
         if conn is not None:
             with contextlib.suppress(OperationalError, DBAPIError, OSError):
+                await conn.invalidate()
                 await conn.close()
 
 

@@ -1,0 +1,42 @@
+"""Leadership among replicas: a PostgreSQL advisory lock held on a connection of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import make_engine
+from storage.leader import Leadership
+
+
+@pytest.mark.postgresql_only
+async def test_one_leads_and_a_lock_given_up_is_free_for_the_next(database_url: str) -> None:
+    """Two replicas (two engines): one leads; when it lets go of its connection — also
+    after an error, not only a clean resign — the lock goes with it, so the other can lead
+    (a connection handed back to the pool would keep the lock, and nobody would lead)."""
+    first, second = make_engine(database_url), make_engine(database_url)
+    try:
+        a, b = Leadership(first), Leadership(second)
+        assert await a.claim() and not await b.claim()
+        assert await a.holds()
+        await a._drop()  # what an error while checking does
+        assert not a.leading
+        assert await b.claim()
+        assert not await a.claim()
+        await b.resign()
+        assert await a.claim()
+        await a.resign()
+    finally:
+        await first.dispose()
+        await second.dispose()
+
+
+async def test_a_lone_process_leads_and_resigns(database_url: str) -> None:
+    """One process (SQLite's only one, or the first replica) leads; resigning ends it."""
+    engine = make_engine(database_url)
+    try:
+        leader = Leadership(engine)
+        assert await leader.claim() and await leader.holds()
+        await leader.resign()
+        assert not leader.leading
+    finally:
+        await engine.dispose()
