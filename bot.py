@@ -143,7 +143,7 @@ async def open_runtime(
     """Everything a way in needs, started; closed again on exit."""
     config = load_config(settings.config)
     alone = contextlib.AsyncExitStack()
-    alone.enter_context(alone_on_file(settings.database_url))  # SQLite: one process
+    await alone.enter_async_context(alone_on_file(settings.database_url))  # SQLite: one process
     engine = make_engine(settings.database_url)
     adapters: dict[str, Platform] = {}
     server: EmulatorServer | None = None
@@ -262,6 +262,8 @@ async def scheduling(rt: Runtime) -> AsyncIterator[Scheduler]:
     follower = FollowerPlanner()
 
     async def tick() -> None:
+        if rt.service.work.stopping:  # a stopping replica takes no lead
+            return
         await claim()
         rt.leading = scheduler.running
         LEADER.set(1 if rt.leading else 0)

@@ -10,12 +10,14 @@ the scheduler binds here when it starts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import Awaitable, Callable
 
 from handlers.timed import TimedReleases
 
 __all__ = ["bind", "digest", "drain", "fire", "remind", "unbind", "watch"]
+
+log = logging.getLogger(__name__)
 
 _bound: TimedReleases | None = None
 _running: set[asyncio.Task[object]] = set()
@@ -34,16 +36,25 @@ def unbind(timed: TimedReleases) -> None:
         _bound = None
 
 
-@contextlib.asynccontextmanager
-async def _timed() -> AsyncIterator[TimedReleases]:
-    """The bound use cases, with the running job counted until it ends (see drain)."""
+async def _run(job: Callable[[TimedReleases], Awaitable[None]]) -> None:
+    """Run a job with the bound use cases, counted as the process's running work (a stop
+    lets it finish) and as a running job (see :func:`drain`). None starts once the
+    process is stopping: a timed release not fired stays pending in ``timed_action``, and
+    the next scheduler — this process's next start, or the replica that leads next —
+    plans it again."""
     if _bound is None:
         raise RuntimeError("no scheduler is running in this process")
+    timed = _bound
+    work = timed.service.work
+    if work.stopping:
+        log.info("stopping: a scheduled job is left to the next scheduler")
+        return
     task = asyncio.current_task()
     if task is not None:
         _running.add(task)
     try:
-        yield _bound
+        async with work.doing():
+            await job(timed)
     finally:
         if task is not None:
             _running.discard(task)
@@ -57,23 +68,19 @@ async def drain() -> None:
 
 async def fire(action_id: int) -> None:
     """A timed release is due."""
-    async with _timed() as timed:
-        await timed.fire(action_id)
+    await _run(lambda timed: timed.fire(action_id))
 
 
 async def remind(action_id: int) -> None:
     """A timed release is due soon."""
-    async with _timed() as timed:
-        await timed.remind(action_id)
+    await _run(lambda timed: timed.remind(action_id))
 
 
 async def watch() -> None:
     """Ask the platforms about releases in review; nudge long reviews."""
-    async with _timed() as timed:
-        await timed.watch()
+    await _run(lambda timed: timed.watch())
 
 
 async def digest(channel_id: str) -> None:
     """Post one channel's daily digest."""
-    async with _timed() as timed:
-        await timed.digest(channel_id)
+    await _run(lambda timed: timed.digest(channel_id))

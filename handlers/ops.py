@@ -95,12 +95,16 @@ class Ops:
     async def metrics(self, request: web.Request) -> web.Response:
         """The counters as they stand, and the stored figures read now."""
         try:
-            RELEASES.clear()
-            for (platform, state), count in (await self.store.count_states()).items():
-                RELEASES.labels(platform, state).set(count)
-            TIMED_PENDING.set(len(await self.store.timed_actions()))
-            FLEETS_RUNNING.set(len(await self.store.fleets(states=[FleetState.RUNNING])))
+            states = await self.store.count_states()
+            timed = len(await self.store.timed_actions())
+            fleets = len(await self.store.fleets(states=[FleetState.RUNNING]))
         except Exception as exc:  # the process's own figures are still worth having
             log.warning("metrics: the database's figures could not be read: %s", exc)
+        else:  # all read first, then set at once: a scrape beside this one sees no gap
+            RELEASES.clear()
+            for (platform, state), count in states.items():
+                RELEASES.labels(platform, state).set(count)
+            TIMED_PENDING.set(timed)
+            FLEETS_RUNNING.set(fleets)
         LEADER.set(1 if self.leading() else 0)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

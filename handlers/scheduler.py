@@ -102,11 +102,13 @@ class Scheduler:
 
     async def stop(self) -> None:
         """Start no more jobs, let the running ones finish (a publish half done is worse
-        than a slower stop), then shut down."""
+        than a slower stop), then shut down. When the process is stopping, its running
+        work (jobs included) has had its time already: what still runs is cancelled."""
         if self.aps.running:
             self.aps.pause()
+            stopping = self.timed.service.work.stopping
             try:
-                async with asyncio.timeout(self.stop_seconds):
+                async with asyncio.timeout(0 if stopping else self.stop_seconds):
                     await jobs.drain()
             except TimeoutError:
                 log.warning("stopping with jobs still running; they are cancelled")
@@ -146,7 +148,9 @@ class Scheduler:
         """Plan the timed releases other replicas stored since (they run no scheduler);
         how many."""
         adopted = 0
-        for action in await self.timed.store.timed_actions():
+        pending = await self.timed.store.timed_actions()
+        self._planned &= {action.id for action in pending}  # the rest fired or were cancelled
+        for action in pending:
             if action.id is not None and action.id not in self._planned:
                 self.plan(action, self.timed.remind_at(action))
                 adopted += 1

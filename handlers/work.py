@@ -1,8 +1,9 @@
 """What this process is doing for people and platforms, so that a stop lets it finish.
 
-A command (from any way in), a platform push and a timed release each run inside
-:meth:`Work.doing`. When the process is asked to stop (SIGTERM from systemd, Docker or
-Kubernetes; Ctrl-C), it stops taking new work, waits up to MINISHIP_STOP_SECONDS for what
+A command (from any way in), a platform push and a scheduled job (a timed release, the
+watcher, a digest) each run inside :meth:`Work.doing`. When the process is asked to stop
+(SIGTERM from systemd, Docker or Kubernetes; Ctrl-C), it stops taking new work — a job
+falling due is left to the next scheduler —, waits up to MINISHIP_STOP_SECONDS for what
 is running (a publish half done is worse than a slower stop), then shuts down.
 """
 

@@ -462,7 +462,8 @@ call."""
 PLATFORM_CALLS = Counter(
     "miniship_platform_calls",
     "Requests to the platforms, by platform, API and the answer's code (0 / 10000: fine; "
-    "otherwise the platform's error code, or what went wrong on the way).",
+    "otherwise the platform's error code, or what went wrong on the way: HTTP 5xx, "
+    "timeout, an exception's type, bad answer).",
     ["platform", "operation", "code"],
 )
 PLATFORM_SECONDS = Histogram(
@@ -481,6 +482,19 @@ def _answer_code(answer: Mapping[str, Any]) -> str:
         if value not in (None, ""):
             return str(value)[:40]
     return "0"
+
+
+def _error_code(error: str) -> str:
+    """A metric label for what went wrong on the way — from a small set, since each label
+    value is a time series: the HTTP status class, ``timeout``, an exception's type, or
+    ``bad answer`` (the full text goes to the exchange's record, not to the label)."""
+    if error == "timed out":
+        return "timeout"
+    if error.startswith("HTTP ") and error[5:8].isdigit():
+        return f"HTTP {error[5]}xx"
+    if error.isidentifier():  # the type of an exception on the way (code names, bounded)
+        return error[:40]
+    return "bad answer"
 
 
 _recorded: ContextVar[list[Exchange] | None] = ContextVar("miniship_exchanges", default=None)
@@ -638,7 +652,7 @@ class Platform(ABC):
     ) -> None:
         """:func:`record` one exchange of this platform, secret-bearing values masked, and
         count it (with how long it took, when known) for ``/metrics``."""
-        code = error or _answer_code(answer or {})
+        code = _error_code(error) if error else _answer_code(answer or {})
         PLATFORM_CALLS.labels(self.name, api, code).inc()
         if seconds is not None:
             PLATFORM_SECONDS.labels(self.name, api).observe(seconds)

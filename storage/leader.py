@@ -18,7 +18,8 @@ import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -105,13 +106,37 @@ class Leadership:
                 await conn.close()
 
 
-_HELD: dict[str, int] = {}
+@dataclass
+class _Hold:
+    runtimes: int
+    release: Callable[[], Awaitable[None]]
+
+
+_HELD: dict[str, _Hold] = {}
 """What this process holds alone (a SQLite file, a database's emulators) → how many
-runtimes of it share the hold: a process may open its own database twice (tests do)."""
+runtimes share the hold and how to let it go: a process may open its own database twice
+(tests do), and the hold lasts until the last of them ends, not the first."""
 
 
-@contextlib.contextmanager
-def alone_on_file(url: str) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def _alone(
+    key: str, take: Callable[[], Awaitable[Callable[[], Awaitable[None]]]]
+) -> AsyncIterator[None]:
+    hold = _HELD.get(key)
+    if hold is None:
+        hold = _HELD[key] = _Hold(0, await take())
+    hold.runtimes += 1
+    try:
+        yield
+    finally:
+        hold.runtimes -= 1
+        if hold.runtimes == 0:
+            del _HELD[key]
+            await hold.release()
+
+
+@contextlib.asynccontextmanager
+async def alone_on_file(url: str) -> AsyncIterator[None]:
     """A SQLite database is one process's: refuse (:class:`AlreadyRunning`) when another
     process uses the file; held until the block ends. Nothing to hold on PostgreSQL."""
     u = make_url(url)
@@ -119,13 +144,17 @@ def alone_on_file(url: str) -> Iterator[None]:
     if not database or database == ":memory:":
         yield
         return
-    path = Path(database).resolve()
-    key = f"file:{path}"
-    if _HELD.get(key):
-        with _shared(key):
-            yield
-        return
-    with _file_lock(path), _shared(key):
+    path = _resolved(database)
+
+    async def take() -> Callable[[], Awaitable[None]]:
+        handle = _file_lock(path)
+
+        async def release() -> None:
+            handle.close()
+
+        return release
+
+    async with _alone(f"file:{path}", take):
         yield
 
 
@@ -134,52 +163,46 @@ async def alone_with_emulators(engine: AsyncEngine) -> AsyncIterator[None]:
     """In-process emulators are one process's platform: on a shared (PostgreSQL)
     database, refuse (:class:`AlreadyRunning`) when another process with in-process
     emulators uses it; held until the block ends."""
-    alone = Leadership(engine, EMULATORS_KEY)
-    key = f"emulators:{engine.url.render_as_string(hide_password=True)}"
-    if not alone.shared or _HELD.get(key):
-        with _shared(key):
-            yield
-        return
-    if not await alone.claim():
-        await alone.resign()
-        raise AlreadyRunning(
-            "another miniship with in-process emulators already uses this database; each "
-            "would see a platform of its own. Give the platforms' credentials (or run "
-            "`miniship emulators` once and point every replica at it), or run one process"
-        )
-    try:
-        with _shared(key):
-            yield
-    finally:
-        await alone.resign()
-
-
-@contextlib.contextmanager
-def _shared(key: str) -> Iterator[None]:
-    _HELD[key] = _HELD.get(key, 0) + 1
-    try:
+    if engine.dialect.name != "postgresql":
         yield
-    finally:
-        _HELD[key] -= 1
+        return
+
+    async def take() -> Callable[[], Awaitable[None]]:
+        alone = Leadership(engine, EMULATORS_KEY)
+        if not await alone.claim():
+            await alone.resign()
+            raise AlreadyRunning(
+                "another miniship with in-process emulators already uses this database; "
+                "each would see a platform of its own. Give the platforms' credentials (or "
+                "run `miniship emulators` once and point every replica at it), or run one "
+                "process"
+            )
+        return alone.resign
+
+    async with _alone(f"emulators:{engine.url.render_as_string(hide_password=True)}", take):
+        yield
 
 
-@contextlib.contextmanager
-def _file_lock(database: Path) -> Iterator[None]:
+def _resolved(database: str) -> Path:
+    return Path(database).resolve()
+
+
+def _file_lock(database: Path) -> IO[str]:
+    """The lock on a file beside the database, taken (else :class:`AlreadyRunning`);
+    it lasts until the returned handle is closed."""
     path = database.with_name(database.name + ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     handle: IO[str] = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held open on purpose)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise AlreadyRunning(
-                f"another miniship process already uses {database} (SQLite is one process; "
-                "stop the other one, or use PostgreSQL for several replicas)"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         handle.close()
+        raise AlreadyRunning(
+            f"another miniship process already uses {database} (SQLite is one process; "
+            "stop the other one, or use PostgreSQL for several replicas)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle

@@ -23,11 +23,12 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot import Runtime, scheduling
+from handlers import jobs
 from handlers.commands import Commands
 from handlers.config import ChannelEntry
 from handlers.console import Console
 from handlers.releases import Actor
-from handlers.scheduler import Scheduler
+from handlers.scheduler import FollowerPlanner, Scheduler
 from handlers.timed import TimedReleases, TimedRules
 from storage import ReleaseState, TimedState
 from storage.models import Event, TimedAction, utcnow
@@ -266,6 +267,36 @@ async def test_a_restart_before_the_fire_time_still_fires_once(
         assert b.said().count("published as planned") == 1
 
 
+async def test_a_job_falling_due_while_stopping_is_left_to_the_next_scheduler(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scheduled job is running work (a stop waits for it); one falling due once the
+    stop began does not start — the plan stays pending and the next start publishes it."""
+    clock = FakeClock()
+    async with bot(tmp_path, database_url, clock) as b:
+        work = b.runtime.service.work
+        seen: list[int] = []
+
+        async def watch() -> None:
+            seen.append(work.busy)
+
+        monkeypatch.setattr(b.runtime.timed, "watch", watch)
+        await jobs.watch()
+        assert seen == [1]
+
+        await b.approved()
+        await b.run("publish demo 1.0.0 in 1s")
+        assert await work.drain(1.0)  # the stop begins
+        await jobs.fire(1)  # and the job falls due
+        await jobs.watch()
+        assert seen == [1]
+        assert (await b.action()).state == TimedState.PENDING
+        assert await b.state("1.0.0", "wechat") is S.APPROVED
+    async with bot(tmp_path, database_url, clock) as b:
+        assert (await settled(b)).state == TimedState.DONE
+        assert len(await b.publishes()) == 2
+
+
 @pytest.mark.both_databases
 async def test_a_plan_lost_from_the_job_table_is_planned_again(
     tmp_path: Path, database_url: str
@@ -277,6 +308,26 @@ async def test_a_plan_lost_from_the_job_table_is_planned_again(
         b.scheduler.aps.remove_all_jobs()  # e.g. the job's function path was renamed
     async with bot(tmp_path, database_url, clock) as b:
         assert (await settled(b)).state == TimedState.DONE
+
+
+async def test_the_leader_adopts_what_other_replicas_planned_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A replica that does not lead only stores its plan; the leader plans it at its next
+    look, once, and forgets it when it is cancelled."""
+    async with bot(tmp_path, database_url) as b:
+        await b.approved()
+        b.runtime.timed.planner = FollowerPlanner()  # the line arrives at another replica
+        assert "Timed release #1" in await b.run("publish demo 1.0.0 in 1h")
+        assert "publish:1" not in {j.id for j in b.scheduler.aps.get_jobs()}
+        b.runtime.timed.planner = b.scheduler
+        assert await b.scheduler.adopt() == 1
+        assert {"publish:1", "remind:1"} <= {j.id for j in b.scheduler.aps.get_jobs()}
+        assert await b.scheduler.adopt() == 0
+        await b.run("schedule cancel 1 --yes")
+        assert await b.scheduler.adopt() == 0
+        assert not b.scheduler._planned
+        assert "publish:1" not in {j.id for j in b.scheduler.aps.get_jobs()}
 
 
 async def test_back_within_the_grace_period_it_publishes_late_and_says_so(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from platforms.base import redact, scrub_answer, scrub_message
+from platforms.base import _error_code, redact, scrub_answer, scrub_message
 from platforms.errors import BadResponse, OutcomeUnknown, PlatformUnavailable
 from platforms.wechat import WeChatPlatform
 
@@ -104,3 +107,22 @@ async def test_confirm_change_says_what_is_known() -> None:
     with pytest.raises(OutcomeUnknown):
         await a.send_change(lost)
     await a.aclose()
+
+
+@given(st.text(max_size=200))
+def test_a_calls_error_label_comes_from_a_small_set(error: str) -> None:
+    """Each label value is a time series of its own: free text (an answer's message, an
+    exception's text) never becomes one."""
+    label = _error_code(error)
+    assert (
+        label in {"timeout", "bad answer"}
+        or (label.isidentifier() and len(label) <= 40)
+        or re.fullmatch(r"HTTP \dxx", label)
+    ), label
+
+
+def test_a_calls_error_label_says_what_kind_of_failure() -> None:
+    assert _error_code("timed out") == "timeout"
+    assert _error_code("HTTP 503, the answer is not JSON") == "HTTP 5xx"
+    assert _error_code("ConnectError") == "ConnectError"
+    assert _error_code("response signature did not verify") == "bad answer"

@@ -85,12 +85,13 @@ class World:
         return await release_state(self.runtime.store, version, platform)
 
     async def settled(self) -> None:
-        """Wait until listeners that run after the ack are done: no new Slack calls for a
-        while (each step's last act is a call to Slack)."""
+        """Wait until listeners that run after the ack are done: no command running and
+        no new Slack calls for a while (each step's last act is a call to Slack)."""
         seen, quiet = -1, 0
-        for _ in range(200):
+        for _ in range(400):
             now = len(self.slack.calls())
-            quiet = quiet + 1 if now == seen else 0
+            idle = now == seen and not self.runtime.service.work.busy
+            quiet = quiet + 1 if idle else 0
             if quiet >= 4:
                 return
             seen = now

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import pytest
 
 from storage import make_engine
-from storage.leader import Leadership
+from storage.leader import AlreadyRunning, Leadership, _file_lock, alone_on_file
 
 
 @pytest.mark.postgresql_only
@@ -40,3 +43,16 @@ async def test_a_lone_process_leads_and_resigns(database_url: str) -> None:
         assert not leader.leading
     finally:
         await engine.dispose()
+
+
+async def test_a_file_is_held_until_the_last_runtime_on_it_ends(tmp_path: Path) -> None:
+    """A process may open its own SQLite database twice (tests do): the file stays its
+    own until the last of them ends — not only until the first, which held the lock."""
+    database = tmp_path / "miniship.db"
+    url = f"sqlite+aiosqlite:///{database}"
+    async with contextlib.AsyncExitStack() as later:
+        async with alone_on_file(url):
+            await later.enter_async_context(alone_on_file(url))
+        with pytest.raises(AlreadyRunning, match="already uses"):
+            _file_lock(database.resolve())  # what another process would meet
+    _file_lock(database.resolve()).close()  # free once the last one ended
