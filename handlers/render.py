@@ -360,18 +360,31 @@ def connect_link(app: str, platform: str, link: str) -> str:
 ATTENTION_SHOWN = 25
 
 
-def group_status(g: GroupStatus, zone: ZoneInfo) -> str:
-    """A group's releases counted per platform and state, and what needs a person."""
+def group_status(g: GroupStatus, zone: ZoneInfo, page: int = 1, command: str = "status all") -> str:
+    """A group's releases counted per platform and state, and what needs a person:
+    :data:`ATTENTION_SHOWN` a page (``command`` with ``page N`` shows page N)."""
     lines = [f"{g.label} — {g.apps} apps (their newest releases; times in {zone.key})"]
     lines += [f"  {display(platform)}: {counted}" for platform, counted in group_counts(g)]
     if not g.attention:
         lines.append("  nothing needs attention")
         return "\n".join(lines)
-    lines.append(f"  needs attention ({len(g.attention)}):")
-    lines += [f"    {attention_line(a, zone)}" for a in g.attention[:ATTENTION_SHOWN]]
-    if len(g.attention) > ATTENTION_SHOWN:
-        more = len(g.attention) - ATTENTION_SHOWN
-        lines.append(f"    … and {more} more: `status <app>` shows one app, tags narrow a group")
+    pages = -(-len(g.attention) // ATTENTION_SHOWN)
+    if page > pages:
+        lines.append(
+            f"  needs attention ({len(g.attention)}): there is no page {page}; "
+            f"the last is `{command} page {pages}`"
+        )
+        return "\n".join(lines)
+    first = (page - 1) * ATTENTION_SHOWN
+    shown = g.attention[first : first + ATTENTION_SHOWN]
+    where = f", page {page} of {pages}" if pages > 1 else ""
+    lines.append(f"  needs attention ({len(g.attention)}{where}):")
+    lines += [f"    {attention_line(a, zone)}" for a in shown]
+    if page < pages:
+        more = len(g.attention) - first - len(shown)
+        lines.append(
+            f"    … and {more} more: `{command} page {page + 1}`; `status <app>` shows one app"
+        )
     return "\n".join(lines)
 
 

@@ -26,7 +26,8 @@ def read(words: Words) -> AppsArgs:
             wanted.append(word[1:].lower())
         return AppsArgs(tags=tuple(wanted))
     if not words.more():
-        words.fail(f"sync from which platform? e.g. `apps sync {words.platforms[0]}`")
+        example = words.platforms[0] if words.platforms else "wechat"
+        words.fail(f"sync from which platform? e.g. `apps sync {example}`")
     platform = words.named_platform()
     tags: tuple[str, ...] = ()
     if words.take_if("tag", "tags") is not None:

@@ -14,6 +14,7 @@ from handlers.config import AppEntry
 from handlers.releases import ReleaseService
 from handlers.timed import TimedReleases
 
+MAX_PAGE = 10_000
 DETAILED = 5  # up to this many apps each gets its detail (the platforms asked); more: counts
 NUDGE = timedelta(hours=48)  # a review waiting longer needs attention (MINISHIP_NUDGE_HOURS)
 
@@ -23,6 +24,7 @@ class StatusArgs(Args):
     app: str | None = None  # None: every app the person may view
     platforms: tuple[str, ...] = ()
     tag: str | None = None  # `status @shops`: the apps tagged so
+    page: int = 1  # of a group's apps needing attention (`status all page 2`)
 
     def scope(self) -> Scope:
         return Scope(self.app, None, self.platforms[0] if self.platforms else None)
@@ -37,9 +39,18 @@ def read(words: Words) -> StatusArgs:
             tag = word[1:] or words.fail("which tag? e.g. `status @shops`")
     elif words.more() and word not in words.platforms:
         app = words.app()
-    chosen = (words.named_platform(),) if words.more() else ()
+    chosen = (words.named_platform(),) if words.more() and words.peek() != "page" else ()
+    page = 1
+    if words.take_if("page"):
+        if app is not None:
+            words.fail("pages are for groups: `status all page 2`, `status @shops page 2`")
+        if not words.more():
+            words.fail("which page? e.g. `status all page 2`")
+        page = int(words.number("page"))
+        if not 1 <= page <= MAX_PAGE:
+            words.fail(f"a page is a number from 1 to {MAX_PAGE}")
     words.end()
-    return StatusArgs(app, chosen, tag)
+    return StatusArgs(app, chosen, tag, page)
 
 
 async def run(context: Context, args: StatusArgs) -> Reply:
@@ -68,7 +79,13 @@ async def _summary(context: Context, args: StatusArgs, keys: list[str]) -> str:
         ]
     label = f"@{args.tag}" if args.tag is not None else "all"
     view = await group(service, label, apps, context.clock(), context.scheduler, args.platforms)
-    return render.group_status(view, service.config.zone_of(apps))
+    return render.group_status(view, service.config.zone_of(apps), args.page, _command(args))
+
+
+def _command(args: StatusArgs) -> str:
+    """The line that shows this group again (for the next page)."""
+    group = f"@{args.tag}" if args.tag is not None else "all"
+    return " ".join(["status", group, *args.platforms])
 
 
 async def group(
@@ -95,9 +112,9 @@ async def group(
 
 COMMAND = Command(
     name="status",
-    usage="status [app | @tag | all] [platform]",
+    usage="status [app | @tag | all] [platform] [page N]",
     summary="ask the platforms now and show where each release stands",
-    examples=("status", "status demo wechat", "status @shops"),
+    examples=("status", "status demo wechat", "status @shops", "status all page 2"),
     role="view",
     rank=80,
     read=read,

@@ -244,6 +244,11 @@ async def test_a_group_status_counts_and_names_what_needs_attention(session: Ses
     assert "all — 10 apps" in everything and "no release yet" in everything, everything
     detail = await session.run(f"status {apps[2]}")
     assert f"{apps[2]} — 商户 102" in detail  # one app: its detail, the platforms asked
+    second = await session.run("status @shops wechat page 2")
+    assert "there is no page 2; the last is `status @shops wechat page 1`" in second, second
+    refused = await session.run(f"status {apps[2]} page 2")
+    assert "pages are for groups" in refused, refused
+    assert "is not a page (a number)" in await session.run("status all page two")
 
 
 def test_the_digest_and_a_group_status_fit_a_message_at_a_thousand_apps() -> None:
@@ -279,7 +284,17 @@ def test_the_digest_and_a_group_status_fit_a_message_at_a_thousand_apps() -> Non
         [views.Attention(t, "in review for 3 d") for t in lines],
     )
     said = render.group_status(view, zone)
-    assert len(said) < 4000 and "… and 975 more" in said, len(said)
+    assert len(said) < 4000 and "… and 975 more: `status all page 2`" in said, len(said)
+    assert "needs attention (1000, page 1 of 40):" in said
+    last = render.group_status(view, zone, 40, "status @shops wechat")
+    assert "page 40 of 40" in last and "more:" not in last, last
+    assert last.splitlines()[-1].strip() == attention_line_of(view, zone, 999)
+    beyond = render.group_status(view, zone, 41, "status @shops wechat")
+    assert "there is no page 41; the last is `status @shops wechat page 40`" in beyond
+
+
+def attention_line_of(view: views.GroupStatus, zone: ZoneInfo, n: int) -> str:
+    return render.attention_line(view.attention[n], zone)
 
 
 async def test_a_group_line_reads_platforms_and_overrides_as_one_app_line_does(
