@@ -247,10 +247,14 @@ def _emulators_needed(
 
 
 @contextlib.asynccontextmanager
-async def scheduling(rt: Runtime) -> AsyncIterator[Scheduler]:
+async def scheduling(
+    rt: Runtime, fleets: Callable[[], Awaitable[object]] | None = None
+) -> AsyncIterator[Scheduler]:
     """The scheduler (review watcher, digests, timed releases), run while this process
     leads: at once on SQLite (one process); on PostgreSQL when no other replica leads,
-    or when the leader is gone (checked every MINISHIP_LEADER_SECONDS)."""
+    or when the leader is gone (checked every MINISHIP_LEADER_SECONDS). At each check the
+    leader also takes up ``fleets``: the fleet runs no process drives any more (the
+    replica that started one stopped, and none started since)."""
     settings = rt.settings
     scheduler = Scheduler(
         settings.database_url,
@@ -267,6 +271,8 @@ async def scheduling(rt: Runtime) -> AsyncIterator[Scheduler]:
         await claim()
         rt.leading = scheduler.running
         LEADER.set(1 if rt.leading else 0)
+        if rt.leading and fleets is not None:
+            await fleets()
 
     async def claim() -> None:
         if await leadership.claim():
@@ -398,7 +404,7 @@ async def console(settings: Settings, stop: asyncio.Event) -> int:
             rt.commands(), Actor(f"console:{getpass.getuser()}"), pictures=settings.qr_dir
         )
         term.say(rt.banner())
-        async with scheduling(rt), pushes(rt), operating(rt):
+        async with scheduling(rt, term.commands.take_up_idle_fleets), pushes(rt), operating(rt):
             for run in await term.commands.resume_fleets():
                 term.say(f"carrying on with fleet run #{run} (`fleet {run}`)")
             typing = asyncio.create_task(term.run())
@@ -447,7 +453,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
                 ", ".join(rt.emulators),
                 rt.server.base_url("") if rt.server else "",
             )
-        async with scheduling(rt):
+        async with scheduling(rt, binding.commands.take_up_idle_fleets):
             if socket_mode:
                 assert slack.slack_app_token is not None
                 handler = AsyncSocketModeHandler(app, slack.slack_app_token.get_secret_value())

@@ -160,6 +160,21 @@ class Fleets:
             self.drive(run, execute)
         return [r.id for r in runs if r.id is not None]
 
+    async def take_up_idle(self, execute: Execute) -> list[int]:
+        """Drive the runs no process has driven for :data:`STALE` (the replica that drove
+        one stopped, and none started since to resume it); the leading replica does this
+        at each look. Returns the runs taken up."""
+        since = utcnow() - STALE
+        await self.store.requeue_stale_items(since)
+        runs = [r for r in await self.store.idle_fleets(since) if r.id not in self._driving()]
+        for run in runs:
+            log.warning("fleet run #%s: no process drove it for %s; taken up", run.id, STALE)
+            self.drive(run, execute)
+        return [r.id for r in runs if r.id is not None]
+
+    def _driving(self) -> set[int]:
+        return {run_id for run_id, task in self._tasks.items() if not task.done()}
+
     async def cancel(self, actor: Actor, run_id: int) -> Progress:
         run = await self.store.cancel_fleet(run_id)
         if run is None:

@@ -367,6 +367,20 @@ class Store:
             )
             await s.commit()
 
+    async def idle_fleets(self, since: datetime) -> list[FleetRun]:
+        """Running fleet runs nothing happened to since ``since``: created before, and no
+        item of theirs started or finished after (the process driving them stopped)."""
+        busy = select(FleetItem.run_id).where(
+            or_(col(FleetItem.started_at) >= since, col(FleetItem.finished_at) >= since)
+        )
+        q = select(FleetRun).where(
+            col(FleetRun.state) == FleetState.RUNNING,
+            col(FleetRun.created_at) < since,
+            col(FleetRun.id).not_in(busy),
+        )
+        async with self.session() as s:
+            return list((await s.exec(q)).all())
+
     async def requeue_stale_items(self, before: datetime) -> int:
         """Items of running fleets left running since before ``before`` (their process
         died) go back in the queue; how many."""

@@ -279,6 +279,10 @@ class Commands:
         """Carry on with the fleet runs a stop left unfinished (at start)."""
         return await self.fleets.resume(self.fleet_item)
 
+    async def take_up_idle_fleets(self) -> list[int]:
+        """Drive the fleet runs whose process stopped (the leader, at each look)."""
+        return await self.fleets.take_up_idle(self.fleet_item)
+
     async def _ask(
         self, context: Context, name: str, scope: Scope, line: str, question: Question
     ) -> Reply:

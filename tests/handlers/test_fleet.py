@@ -12,6 +12,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
 from handlers import render, views
 from handlers.commands import Args, Command, Commands, Reply, _registry
@@ -21,6 +23,7 @@ from handlers.releases import Actor
 from handlers.roles import RoleCheck
 from handlers.views import TargetLine
 from storage import FleetState, ItemState, ReleaseState
+from storage.models import FleetItem, FleetRun, utcnow
 from tests.handlers.harness import Session, settings_for
 from tests.helpers import FakeClock, clocked_runtime
 
@@ -201,6 +204,49 @@ async def test_a_restart_resumes_the_apps_not_done_each_once(
         await fleet.wait(run.id)
         assert ran == {f"app{n}": 1 for n in range(1, 6)}  # app0 was done: never again
         assert (await fleet.progress(run.id)).run.state == FleetState.DONE
+
+
+@pytest.mark.both_databases
+async def test_the_leader_takes_up_a_run_whose_process_stopped(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A run another replica drove goes on without a restart: once nothing happened to
+    it for a while (its replica stopped), the leader drives it; an active run, or one this
+    process drives, is left alone."""
+    ran: Counter[str] = Counter()
+
+    async def record(actor: Actor, line: str, channel: str | None) -> ItemResult:
+        ran[line.split()[1]] += 1
+        return ItemResult(ItemState.OK, "done")
+
+    settings = settings_for(tmp_path, database_url)
+    async with clocked_runtime(settings, FakeClock()) as rt:
+        store = rt.store
+        items = [(f"app{n}", f"submit app{n} 1.0.0") for n in range(4)]
+        idle = await store.add_fleet("submit @shops 1.0.0", ME.id, None, items)
+        busy = await store.add_fleet("submit @cafes 1.0.0", ME.id, None, items)
+        assert idle.id is not None and busy.id is not None
+        done = await store.claim_item(idle.id)
+        left = await store.claim_item(idle.id)  # the other replica died running it
+        assert done is not None and left is not None
+        await store.finish_item(done, ItemState.OK, "done before it stopped")
+        long_ago = utcnow() - timedelta(minutes=30)
+        async with store.session() as s:
+            await s.exec(update(FleetRun).values(created_at=long_ago))
+            await s.exec(
+                update(FleetItem)
+                .where(col(FleetItem.run_id) == idle.id, col(FleetItem.started_at).is_not(None))
+                .values(started_at=long_ago, finished_at=long_ago)
+            )
+            await s.commit()
+        assert await store.claim_item(busy.id) is not None  # its replica is at it now
+
+        fleet = Fleets(rt.service, rate=1000)
+        assert await fleet.take_up_idle(record) == [idle.id]
+        await fleet.wait(idle.id)
+        assert ran == {"app1": 1, "app2": 1, "app3": 1}  # app0 was done: never again
+        assert (await fleet.progress(idle.id)).run.state == FleetState.DONE
+        assert await fleet.take_up_idle(record) == []  # the busy run is another's
 
 
 async def test_two_hundred_apps_with_failures_and_a_rate_limit(session: Session) -> None:
