@@ -1,6 +1,7 @@
 """Both platform emulators in a process of their own, for the benchmarks.
 
     python -m bench.emulated --config F --env-file E [--port N] [--state DIR]
+                             [--review-seconds S]
 
 They serve the apps in miniship.toml ``F`` like ``bot.py emulators`` does and write the
 credentials a separate miniship needs to ``E``. On top, for measuring:
@@ -80,7 +81,9 @@ def _method(request: web.Request) -> str:
     return f"?method={method}" if method else ""
 
 
-async def serve(config_path: Path, env_file: Path, port: int, state: Path | None) -> None:
+async def serve(
+    config_path: Path, env_file: Path, port: int, state: Path | None, review_seconds: float
+) -> None:
     config = load_config(config_path)
     skew = [0.0]
 
@@ -89,7 +92,7 @@ async def serve(config_path: Path, env_file: Path, port: int, state: Path | None
 
     emus = [
         platforms.emulator_class(name)(
-            review_seconds=60.0,
+            review_seconds=review_seconds,
             clock=clock,
             state_path=state / f"{name}.json" if state else None,
         )
@@ -120,8 +123,9 @@ def main() -> None:
     parser.add_argument("--env-file", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--state", type=Path, default=None)
+    parser.add_argument("--review-seconds", type=float, default=60.0)
     args = parser.parse_args()
-    asyncio.run(serve(args.config, args.env_file, args.port, args.state))
+    asyncio.run(serve(args.config, args.env_file, args.port, args.state, args.review_seconds))
 
 
 if __name__ == "__main__":

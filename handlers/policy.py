@@ -278,13 +278,16 @@ class Reading:
         review: ReviewState,
         claimed_at: datetime | None,
         now: datetime,
+        abandoned: bool = False,
     ) -> None:
         wanted = _FROM_REVIEW.get(review)
         if review is ReviewState.NOT_SUBMITTED and current in PENDING_REVIEW:
             wanted = S.WITHDRAWN  # the review is gone without a decision
         self.current = current
         self.wanted = wanted
-        self._claim_abandoned = claimed_at is not None and now - claimed_at >= CLAIM_TIMEOUT
+        self._claim_abandoned = abandoned or (
+            claimed_at is not None and now - claimed_at >= CLAIM_TIMEOUT
+        )
 
     @property
     def moves(self) -> bool:
@@ -320,10 +323,12 @@ def reading(
     *,
     claimed_at: datetime | None = None,
     now: datetime,
+    abandoned: bool = False,
 ) -> Reading:
     """What ``review`` (the platform's word) means for a release stored as ``current``;
-    ``claimed_at`` is when a publish claim was taken (``updated_at`` of a claimed row)."""
-    return Reading(_state(current), review, claimed_at, now)
+    ``claimed_at`` is when a publish claim was taken (``updated_at`` of a claimed row), and
+    ``abandoned`` says its holder is known to have stopped, however recent the claim."""
+    return Reading(_state(current), review, claimed_at, now, abandoned)
 
 
 LIVE = frozenset({S.RELEASED})

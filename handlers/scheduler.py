@@ -145,8 +145,10 @@ class Scheduler:
     # -- Planner ----------------------------------------------------------------------------
 
     async def adopt(self) -> int:
-        """Plan the timed releases other replicas stored since (they run no scheduler);
-        how many."""
+        """Plan the timed releases other replicas stored since (they run no scheduler),
+        and finish those the last leader was publishing when it stopped; how many were
+        planned."""
+        await self.timed.resume_interrupted()
         adopted = 0
         pending = await self.timed.store.timed_actions()
         self._planned &= {action.id for action in pending}  # the rest fired or were cancelled

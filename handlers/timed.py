@@ -50,13 +50,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 T = TimedState
 
-# a timed action still running this long after the grace period was interrupted (its
-# process died mid-publish): it starts within the grace period and takes seconds
-RUNNING_TIMEOUT = timedelta(minutes=10)
 SLACK_RETRY_MEMORY = timedelta(days=1)
 RETRY_FIRST = timedelta(seconds=5)  # a timed publish met a passing fault: first wait
 RETRY_LONGEST = timedelta(seconds=60)
-LATE_ENOUGH_TO_SAY = timedelta(seconds=60)
+LATE_ENOUGH_TO_SAY = timedelta(seconds=10)  # a restart's or a handover's delay, said
 NO_SCHEDULER = "timed releases need miniship's scheduler, which is not running here"
 
 
@@ -65,6 +62,10 @@ class TimedRules:
     grace: timedelta = timedelta(minutes=10)
     reminder: timedelta = timedelta(minutes=30)  # zero: no reminder
     nudge_after: timedelta = timedelta(hours=48)
+    handover: timedelta = timedelta(seconds=30)
+    """After a replica takes the lead, how long until the last leader has certainly
+    stopped: it notices within MINISHIP_LEADER_SECONDS, then lets its jobs run for up to
+    MINISHIP_STOP_SECONDS. A timed release it was publishing is taken up after that."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TimedRules:
@@ -72,6 +73,7 @@ class TimedRules:
             grace=timedelta(minutes=settings.grace_minutes),
             reminder=timedelta(minutes=settings.reminder_minutes),
             nudge_after=timedelta(hours=settings.nudge_hours),
+            handover=timedelta(seconds=settings.leader_seconds + settings.stop_seconds),
         )
 
 
@@ -116,6 +118,8 @@ class TimedReleases:
         self.sleep = sleep  # how a retry waits (tests pass one that moves their clock)
         self.planner: Planner | None = None
         self.announcers: list[Announcer] = []
+        self._firing: set[int] = set()  # timed actions this process is publishing now
+        self._orphans: dict[int, datetime] = {}  # others' interrupted → when to take up
         service.timed_cancelled.append(self._unplan)
 
     def _unplan(self, action_id: int) -> None:
@@ -212,22 +216,14 @@ class TimedReleases:
 
     async def replan(self) -> int:
         """Hand every pending plan to the planner again (at start-up: the scheduler's job
-        table may have lost or dropped one); settle plans interrupted mid-publish."""
+        table may have lost or dropped one); note the plans another process was publishing
+        when it stopped (see :meth:`resume_interrupted`)."""
         assert self.planner is not None
+        alone = self.store.engine.dialect.name == "sqlite"  # the last process is gone
+        after = self.clock() + (timedelta(0) if alone else self.rules.handover)
         for stuck in await self.store.timed_actions(states=[T.RUNNING]):
-            app = self.service.config.app(stuck.app_key)
-            if self.clock() - stuck.due_at <= self.rules.grace + RUNNING_TIMEOUT:
-                continue
-            text = (
-                f"⚠️ Timed release #{stuck.id} of {stuck.version} was interrupted (miniship "
-                "stopped while publishing); `status` shows whether it went out."
-            )
-            try:
-                await self.store.move_timed(stuck, T.FAILED, text)
-            except ActionTaken:
-                continue
-            if app is not None:
-                await self._announce(Notice(app, stuck.version, text, channel=stuck.channel))
+            if stuck.id is not None and stuck.id not in self._firing:
+                self._orphans.setdefault(stuck.id, after)
         pending = await self.store.timed_actions()
         for action in pending:
             self.planner.plan(action, self.remind_at(action))
@@ -253,6 +249,15 @@ class TimedReleases:
             action = await self.store.move_timed(action, T.RUNNING)
         except ActionTaken:
             return  # another scheduler process is on it
+        assert action.id is not None
+        self._firing.add(action.id)
+        try:
+            await self._run(action, app, late)
+        finally:
+            self._firing.discard(action.id)
+
+    async def _run(self, action: TimedAction, app: AppEntry, late: timedelta) -> None:
+        """Publish ``action``, taken (running): unless a freeze holds it; settle and say."""
         if await self._held(action, app):
             return
         try:
@@ -268,6 +273,77 @@ class TimedReleases:
         with contextlib.suppress(ActionTaken):
             await self.store.move_timed(action, T.DONE if ok else T.FAILED, text)
         await self._announce(Notice(app, action.version, text, channel=action.channel))
+
+    async def resume_interrupted(self) -> int:
+        """Finish the timed releases another process was publishing when it stopped (killed,
+        or cut off from the database and since stopped), once it has certainly stopped;
+        how many were settled. What the platform shows decides: live → done; not live →
+        the claim its publisher held is given back and it is published now, late, within
+        the grace period (after it, nothing more is). A platform that cannot be asked
+        leaves it for the next look."""
+        settled = 0
+        for action_id, after in list(self._orphans.items()):
+            if self.clock() < after or self.service.work.stopping:
+                continue
+            action = await self.store.timed(action_id)
+            if action is None or action.state != T.RUNNING or action_id in self._firing:
+                del self._orphans[action_id]
+                continue
+            async with self.service.work.doing():
+                done = await self._resume(action)
+            if done:
+                del self._orphans[action_id]
+                settled += 1
+        return settled
+
+    async def _resume(self, action: TimedAction) -> bool:
+        head = f"Timed release #{action.id} of {action.version}"
+        app = self.service.config.app(action.app_key)
+        release = await self.store.release(action.app_key, action.version)
+        if app is None or release is None or release.id is None:
+            with contextlib.suppress(ActionTaken):
+                await self.store.move_timed(action, T.FAILED, "the app is no longer configured")
+            return True
+        actor = Actor(f"timed #{action.id} (taken up after its publisher stopped)")
+        left: list[str] = []
+        for p in action.platforms:
+            target = await self.store.target(release.id, p)
+            if target is None:
+                continue
+            try:  # a publish claim of the stopped process is no one's now
+                await self.service.refresh(TargetView(target, release), actor, abandoned=True)
+            except (PlatformError, ConfigError) as exc:
+                log.warning("%s: could not ask %s yet (%s); trying again", head, p, exc)
+                return False
+            target = await self.store.target(release.id, p) or target
+            if not policy.is_live(target.state):
+                left.append(p)
+        late = self.clock() - action.due_at
+        if not left:
+            text, ok = (
+                f"🚀 {head} published ({render.duration(late)} after its time): the process "
+                "publishing it stopped before it could say so, and the platform has it live.",
+                True,
+            )
+        elif late > self.rules.grace:
+            text, ok = (
+                f"⚠️ {head} was interrupted (the process publishing it stopped) and is now "
+                f"{render.duration(late)} past its time, beyond the "
+                f"{render.duration(self.rules.grace)} grace period: nothing more was "
+                f"published. `status {app.key}` shows where it stands.",
+                False,
+            )
+        else:
+            with logs.about(command="timed publish", app=app.key, release=action.version):
+                text, ok = await self._publish(
+                    action.model_copy(update={"platforms": left}), app, late
+                )
+        if not left or late > self.rules.grace:  # (a publish here records its own)
+            await self._record(action, "scheduler", "ok" if ok else "failed", text)
+        with contextlib.suppress(ActionTaken):
+            await self.store.move_timed(action, T.DONE if ok else T.FAILED, text)
+        await self._announce(Notice(app, action.version, text, channel=action.channel))
+        return True
 
     async def _held(self, action: TimedAction, app: AppEntry) -> bool:
         """Hold ``action`` (and say so) when its app is frozen or locked now."""
@@ -337,10 +413,10 @@ class TimedReleases:
             lines += f"\n  ({attempts} attempts: the platform was busy or rate-limited at first)"
         if result.ok:
             when = "as planned"
-            if late > LATE_ENOUGH_TO_SAY:
+            if late > LATE_ENOUGH_TO_SAY:  # miniship was down, or its leader changed
                 when = (
-                    f"{render.duration(late)} late: miniship was not running at "
-                    f"{render.moment(action.due_at, app.timezone)}"
+                    f"{render.duration(late)} late (it was due at "
+                    f"{render.moment(action.due_at, app.timezone)})"
                 )
             return f"🚀 {head} published {when}.\n{lines}", True
         return f"✋ {head} did not publish.\n{lines}", False

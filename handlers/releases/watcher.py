@@ -121,8 +121,12 @@ class Watcher(ReleaseCore):
             changes.append(change)
         return changes
 
-    async def refresh(self, view: TargetView, actor: Actor) -> Change | None:
-        """Bring one stored release up to date with its platform.
+    async def refresh(
+        self, view: TargetView, actor: Actor, *, abandoned: bool = False
+    ) -> Change | None:
+        """Bring one stored release up to date with its platform; ``abandoned``: a publish
+        claim on it is known to be held by no one (its holder stopped), so the platform's
+        word settles it at once.
 
         Raises PlatformError when the platform cannot be asked.
         """
@@ -130,7 +134,7 @@ class Watcher(ReleaseCore):
             fresh = await self.store.target(view.target.release_id, view.target.platform)
             if fresh is None:
                 return None
-            return await self._refresh(TargetView(fresh, view.release), actor)
+            return await self._refresh(TargetView(fresh, view.release), actor, abandoned)
 
     async def _watch(self, view: TargetView, actor: Actor) -> Change | None:
         """:meth:`refresh` for a round: the platform is asked without the app's lock or a
@@ -166,12 +170,14 @@ class Watcher(ReleaseCore):
             return target
         return await self.store.target(target.release_id, target.platform) or target
 
-    async def _refresh(self, view: TargetView, actor: Actor) -> Change | None:
+    async def _refresh(
+        self, view: TargetView, actor: Actor, abandoned: bool = False
+    ) -> Change | None:
         asked = await self._ask(view)
         if asked is None:
             return None
         app, status, exchanges = asked
-        return await self._apply(app, view, status, actor, exchanges)
+        return await self._apply(app, view, status, actor, exchanges, abandoned)
 
     async def _ask(
         self, view: TargetView
@@ -198,10 +204,15 @@ class Watcher(ReleaseCore):
         status: ReviewStatus,
         actor: Actor,
         exchanges: list[dict[str, Any]],
+        abandoned: bool = False,
     ) -> Change | None:
         current = view.state
         said = policy.reading(
-            current, status.state, claimed_at=view.target.updated_at, now=utcnow()
+            current,
+            status.state,
+            claimed_at=view.target.updated_at,
+            now=utcnow(),
+            abandoned=abandoned,
         )
         if not said.moves or said.wanted is None:
             return None

@@ -8,6 +8,7 @@ the runtime and moving the plan's due time back in the database before starting 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -347,7 +348,7 @@ async def test_back_within_the_grace_period_it_publishes_late_and_says_so(
     async with bot(tmp_path, database_url, clock) as b:
         action = await settled(b)
         assert action.state == TimedState.DONE
-        assert "published 5 min late: miniship was not running at" in action.outcome
+        assert "published 5 min late (it was due at" in action.outcome
         assert await b.state("1.0.0", "wechat") is S.RELEASED
     # the job found due at start-up ran once, not once and then again as re-planned
     assert "maximum number of running instances" not in caplog.text
@@ -376,21 +377,62 @@ async def test_back_after_the_grace_period_it_reports_a_miss_and_publishes_nothi
 
 
 @pytest.mark.both_databases
-async def test_a_plan_left_running_by_a_dead_process_is_settled(
+async def test_a_plan_left_running_by_a_stopped_process_is_finished_from_the_platform(
     tmp_path: Path, database_url: str
 ) -> None:
+    """A process killed mid-publish leaves its plan running and perhaps a publish claim.
+    The next leader takes it up once the last one has certainly stopped (at once on
+    SQLite, whose file was the dead process's alone): published at the platform → done;
+    not → published now, late, saying so; past the grace period → nothing more."""
     async with bot(tmp_path, database_url) as b:
+        timed, store = b.runtime.timed, b.runtime.store
+        timed.rules = dataclasses.replace(timed.rules, handover=timedelta(hours=1))
+        shared = store.engine.dialect.name == "postgresql"
         await b.approved()
+        # 1. stopped before calling the platform
         await b.run("publish demo 1.0.0 in 1h")
-        await move_due(b, 1, utcnow() - timedelta(minutes=15))
-        running = await b.runtime.store.move_timed(await b.action(), TimedState.RUNNING)
-        await b.runtime.timed.replan()  # within grace + 10 min: perhaps still publishing
-        assert (await b.action()).state == TimedState.RUNNING
-        await move_due(b, 1, utcnow() - timedelta(minutes=25))
-        assert running.state == TimedState.RUNNING
-        await b.runtime.timed.replan()
-        action = await b.action()
+        await move_due(b, 1, utcnow() - timedelta(minutes=2))
+        await store.move_timed(await b.action(1), TimedState.RUNNING)
+        await timed.replan()
+        if shared:
+            assert await timed.resume_interrupted() == 0  # its publisher may still be at it
+            assert (await b.action(1)).state == TimedState.RUNNING
+            timed._orphans[1] = utcnow()  # the handover time has passed
+        assert await timed.resume_interrupted() == 1
+        action = await b.action(1)
+        assert action.state == TimedState.DONE, action.outcome
+        assert "published 2 min late (it was due at" in action.outcome
+        assert len(await b.publishes()) == 2
+        # 2. stopped after the platform published, before it was recorded
+        await b.approved("1.1.0")
+        await b.run("publish demo wechat 1.1.0 in 1h")
+        release = await store.release("demo", "1.1.0")
+        assert release is not None and release.id is not None
+        target = await store.target(release.id, "wechat")
+        assert target is not None
+        await store.transition(target, ReleaseState.PUBLISHING)
+        await b.runtime.service.adapters["wechat"].publish("demo", "1.1.0", target.platform_ref)
+        await store.move_timed(await b.action(2), TimedState.RUNNING)
+        wechat = b.runtime.emulators["wechat"]
+        sent = wechat.calls["/wxa/release"]  # type: ignore[attr-defined]
+        await timed.replan()
+        timed._orphans[2] = utcnow()
+        assert await timed.resume_interrupted() == 1
+        action = await b.action(2)
+        assert action.state == TimedState.DONE and "the platform has it live" in action.outcome
+        assert wechat.calls["/wxa/release"] == sent  # type: ignore[attr-defined]
+        assert await b.state("1.1.0", "wechat") is S.RELEASED
+        # 3. found past the grace period, not published: nothing more is
+        await b.approved("1.2.0")
+        await b.run("publish demo 1.2.0 in 1h")
+        await move_due(b, 3, utcnow() - timedelta(minutes=25))
+        await store.move_timed(await b.action(3), TimedState.RUNNING)
+        await timed.replan()
+        timed._orphans[3] = utcnow()
+        assert await timed.resume_interrupted() == 1
+        action = await b.action(3)
         assert action.state == TimedState.FAILED and "interrupted" in action.outcome
+        assert await b.state("1.2.0", "wechat") is S.APPROVED
 
 
 # -- reminders, nudges, digest, the watch job ---------------------------------------------------
