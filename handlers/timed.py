@@ -53,7 +53,7 @@ T = TimedState
 SLACK_RETRY_MEMORY = timedelta(days=1)
 RETRY_FIRST = timedelta(seconds=5)  # a timed publish met a passing fault: first wait
 RETRY_LONGEST = timedelta(seconds=60)
-LATE_ENOUGH_TO_SAY = timedelta(seconds=10)  # a restart's or a handover's delay, said
+LATE_ENOUGH_TO_SAY = timedelta(seconds=5)  # a restart's or a handover's delay, said
 NO_SCHEDULER = "timed releases need miniship's scheduler, which is not running here"
 
 
