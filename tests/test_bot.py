@@ -408,7 +408,9 @@ def test_sigterm_during_a_publish_lets_it_finish(tmp_path: Path) -> None:
         if console.poll() is None:
             console.kill()
     assert console.returncode == 0, err
-    assert "SIGTERM: stopping" in err and "waiting up to 25 s for 1 running task" in err
+    assert "SIGTERM: stopping" in err, err
+    # the publish, and perhaps the watcher's round waiting for the app the publish holds
+    assert re.search(r"waiting up to 25 s for [12] running task", err), err
     assert "✓ WeChat  published 1.0.0" in out, out
     history = console_script(tmp_path, env, "history demo\n", 120)
     assert "publish 1.0.0 WeChat: ok — published 1.0.0: it is live now" in history.stdout
