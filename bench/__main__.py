@@ -51,7 +51,8 @@ from handlers.config import Settings
 from handlers.console import Console
 from handlers.fleet import Fleets
 from handlers.releases import Actor
-from platforms.emulators.base import Emulator
+from handlers.timed import PREFLIGHT
+from platforms.emulators.base import SAVE_DELAY, Emulator
 from storage.models import utcnow
 
 from .emulated import BenchPlatforms
@@ -60,6 +61,11 @@ ME = Actor("console:bench")
 TEMPLATE_APPID = "2021004100009999"
 NOTES = "Test account: bench / bench1234. Every page is reachable from the home tab."
 PEER_SAMPLE = 100  # wechatpy questions actually asked; the loop is linear, so it scales
+REVIEW_SECONDS = 6 * 3600.0
+"""How long the emulators take to decide a review: longer than the whole run, so every
+release is still in review in the watch rounds (a question is one call, as the bound has
+it; an approved WeChat release is asked what is live and staged too) until the clock is
+moved on for the publishes."""
 
 
 @dataclass
@@ -121,6 +127,8 @@ def platform_process(config: Path, env_file: Path, state: Path) -> Iterator[str]
             str(env_file),
             "--state",
             str(state),
+            "--review-seconds",
+            str(REVIEW_SECONDS),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -242,7 +250,7 @@ async def in_process_round(
     skew = [0.0]
     emus: list[Emulator] = [
         platforms.emulator_class(name)(
-            review_seconds=60.0,
+            review_seconds=REVIEW_SECONDS,
             clock=lambda: time.time() + skew[0],
             state_path=copy / f"{name}.json",
         )
@@ -264,7 +272,8 @@ async def timed_publishes(
     """Seconds between each timed publish's time and its release call at the platform."""
     async with scheduling(rt):
         assert rt.timed is not None
-        due = utcnow() + timedelta(seconds=2 + 0.2 * len(keys))  # time to plan them all
+        # time to plan them all, each still PREFLIGHT ahead of its job's waking
+        due = utcnow() + 2 * PREFLIGHT + timedelta(seconds=2 + 0.2 * len(keys))
         for key in keys:
             await rt.timed.schedule_publish(ME, key, ["wechat"], "1.0.0", due)
         sent: list[float] = []
@@ -341,7 +350,7 @@ async def bench(args: argparse.Namespace, work: Path) -> list[Figure]:
                     rss <= 150,
                 ),
             ]
-            await asyncio.sleep(1.5)  # the emulators' state is on disk within a second
+            await asyncio.sleep(SAVE_DELAY + 0.5)  # the emulators' state is on disk by then
             step("the same round with the emulators in-process")
             inside, _ = await in_process_round(env, base, state, work / "inside", latency)
             figures.append(
@@ -353,7 +362,7 @@ async def bench(args: argparse.Namespace, work: Path) -> list[Figure]:
                 )
             )
             async with miniship(env) as (rt, console, out):
-                await control(http, base, "advance", seconds=600)
+                await control(http, base, "advance", seconds=REVIEW_SECONDS + 60)
                 step("every review decided; fleet publish of @front on WeChat")
                 await rt.service.refresh_watched()
                 Fleets.of(rt.service).rate = args.publish_rate

@@ -164,7 +164,7 @@ class Scheduler:
         self.aps.add_job(
             "handlers.jobs:fire",
             "date",
-            run_date=action.due_at,
+            run_date=self.timed.wake_at(action),
             args=[action.id],
             id=f"publish:{action.id}",
             replace_existing=True,

@@ -10,6 +10,13 @@ publish, so a timed release can never go out twice.
 At fire time the plan is checked again: every platform still approved (the platforms are
 asked first), nothing newer live since. Found due later than the grace period (miniship
 was not running), it is not published but reported missed, with a "Publish now" button.
+
+The job wakes :data:`PREFLIGHT` before the time (:meth:`TimedReleases.wake_at`; a plan
+made only seconds ahead, at the time): the checks, the freeze look and the
+publish claims are done then, and the publish waits, claimed, for its time, so at the
+minute only the platforms' publish calls are made (many plans due in the same minute go
+out together instead of queueing their checks behind each other). A stop or a lost lead
+meanwhile gives the claims back, and the next scheduler takes the plan up.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from storage.models import TimedAction, utcnow
 
 __all__ = [
     "NO_SCHEDULER",
+    "PREFLIGHT",
     "Announcer",
     "Notice",
     "Planner",
@@ -54,6 +62,7 @@ SLACK_RETRY_MEMORY = timedelta(days=1)
 RETRY_FIRST = timedelta(seconds=5)  # a timed publish met a passing fault: first wait
 RETRY_LONGEST = timedelta(seconds=60)
 LATE_ENOUGH_TO_SAY = timedelta(seconds=5)  # a restart's or a handover's delay, said
+PREFLIGHT = timedelta(seconds=2)  # a timed publish is checked and claimed this early
 NO_SCHEDULER = "timed releases need miniship's scheduler, which is not running here"
 
 
@@ -214,6 +223,16 @@ class TimedReleases:
             return None
         return max(action.due_at - self.rules.reminder, self.clock())
 
+    @staticmethod
+    def wake_at(action: TimedAction) -> datetime:
+        """When the job of ``action`` wakes: :data:`PREFLIGHT` before its time, to be
+        checked and claimed by then, yet not sooner than :data:`PREFLIGHT` after the plan
+        was made (it can be cancelled meanwhile): one made seconds ahead wakes at its time."""
+        if action.action != "publish":
+            return action.due_at
+        early = max(action.due_at - PREFLIGHT, action.created_at + PREFLIGHT)
+        return min(action.due_at, early)
+
     async def replan(self) -> int:
         """Hand every pending plan to the planner again (at start-up: the scheduler's job
         table may have lost or dropped one); note the plans another process was publishing
@@ -232,7 +251,8 @@ class TimedReleases:
     # -- what the jobs do -----------------------------------------------------------------------
 
     async def fire(self, action_id: int) -> None:
-        """The planned minute has come (or was found passed): publish, or say why not."""
+        """The planned minute is :data:`PREFLIGHT` away (or has come, or was found passed):
+        check, claim, publish at the minute; or say why not."""
         action = await self.store.timed(action_id)
         if action is None or action.state != T.PENDING:
             return  # cancelled, or another scheduler took it
@@ -428,7 +448,9 @@ class TimedReleases:
         limit) is tried again with back-off until the grace period ends, asking it for the
         state before each try. (The result, how many attempts it took.)"""
         deadline = action.due_at + self.rules.grace
-        result = await self.service.publish(actor, app.key, action.platforms, action.version)
+        result = await self.service.publish(
+            actor, app.key, action.platforms, action.version, ready=self._time_of(action)
+        )
         outcome = {r.platform: r for r in result.results}
         attempts, wait = 1, RETRY_FIRST
         while not result.refusal and self.clock() + wait <= deadline:
@@ -446,6 +468,16 @@ class TimedReleases:
                 outcome.update({r.platform: r for r in retried.results})
         merged = ActionResult(result.action, app, action.version, list(outcome.values()))
         return (result if result.refusal else merged), attempts
+
+    def _time_of(self, action: TimedAction) -> Callable[[], Awaitable[None]]:
+        """What a publish checked and claimed ahead of ``action``'s time awaits: the time."""
+
+        async def at_its_time() -> None:
+            wait = (action.due_at - self.clock()).total_seconds()
+            if wait > 0:
+                await self.sleep(wait)
+
+        return at_its_time
 
     async def _still_to_publish(
         self, action: TimedAction, app: AppEntry, platforms: Sequence[str]

@@ -47,6 +47,7 @@ from platforms.errors import (
     Unsupported,
 )
 from platforms.push import PushEvent, PushRequest
+from platforms.transport import client_transport
 
 __all__ = [
     "BEIJING",
@@ -454,10 +455,8 @@ class Exchange:
 
 CONNECTIONS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 """As many connections kept open as a watch round or fleet run has calls in flight (the
-settings allow 256). httpcore closes *every* idle connection once the pool holds more than
-``max_keepalive_connections`` (it counts all connections, not the idle ones), so with
-httpx's default of 20 a round of 32 questions opened a new connection for almost every
-call."""
+settings allow 256), in the pool of :mod:`platforms.transport` (whose checkout does not
+grow with the pool, unlike httpcore's)."""
 
 PLATFORM_CALLS = Counter(
     "miniship_platform_calls",
@@ -580,7 +579,9 @@ class Platform(ABC):
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(15.0, connect=5.0), limits=CONNECTIONS
+            timeout=httpx.Timeout(15.0, connect=5.0),
+            limits=CONNECTIONS,
+            transport=client_transport(CONNECTIONS),
         )
         self.vault: CredentialVault | None = None
         """Set by the runtime: where run-time secrets are kept (encrypted) across restarts."""

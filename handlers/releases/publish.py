@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from handlers import policy
 from handlers.releases.core import Step, attempt, explain, join
@@ -26,12 +26,21 @@ __all__ = ["PublishActions"]
 
 class PublishActions(Watcher, VersionGuard):
     async def publish(
-        self, actor: Actor, app_key: str, chosen: Sequence[str], version: str
+        self,
+        actor: Actor,
+        app_key: str,
+        chosen: Sequence[str],
+        version: str,
+        *,
+        ready: Callable[[], Awaitable[None]] | None = None,
     ) -> ActionResult:
         """Publish on each chosen platform; with several, only if every one is approved.
 
         Every platform is claimed (approved → publishing, compare-and-set) before any is
         called, so a publish of several platforms is all or nothing up to the calls.
+        ``ready`` is awaited once everything is checked and claimed, right before the
+        platforms are called (a timed publish waits there for its time); when it raises
+        (a refusal, a cancellation), the claims are given back and nothing is called.
         """
         step, names = await self.step(actor, "publish", app_key, chosen, version)
         async with self.hold(step.app.key, names):
@@ -45,6 +54,13 @@ class PublishActions(Watcher, VersionGuard):
             if downgrade:
                 await self._unclaim(claims, targets)
                 return await step.refuse_all(downgrade)
+            if ready is not None:
+                try:
+                    await ready()
+                except BaseException:
+                    with contextlib.suppress(Exception):  # else settled by whoever takes it up
+                        await self._unclaim(claims, targets)
+                    raise
             return await self.fan_out(
                 step,
                 list(claims),

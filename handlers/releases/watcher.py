@@ -21,7 +21,14 @@ from handlers.config import AppEntry
 from handlers.metrics import WATCH_ROUND
 from handlers.releases.core import ReleaseCore, explain
 from handlers.releases.results import Actor, AppStatus, Change, CommandRefused, PlatformStatus
-from platforms.base import Overview, ReviewImage, ReviewStatus, VersionInfo, recording
+from platforms.base import (
+    Exchange,
+    Overview,
+    ReviewImage,
+    ReviewStatus,
+    VersionInfo,
+    recording,
+)
 from platforms.errors import ConfigError, PlatformError
 from storage import StaleState, TargetView
 from storage.models import Release, ReleaseTarget, utcnow
@@ -179,11 +186,10 @@ class Watcher(ReleaseCore):
         app, status, exchanges = asked
         return await self._apply(app, view, status, actor, exchanges, abandoned)
 
-    async def _ask(
-        self, view: TargetView
-    ) -> tuple[AppEntry, ReviewStatus, list[dict[str, Any]]] | None:
-        """The platform's word on ``view`` (with the exchanges that carried it); None for
-        an app or platform no longer configured."""
+    async def _ask(self, view: TargetView) -> tuple[AppEntry, ReviewStatus, list[Exchange]] | None:
+        """The platform's word on ``view`` (with the exchanges that carried it, made into
+        plain data only when the word changes something); None for an app or platform no
+        longer configured."""
         app = self.config.app(view.release.app_key)
         adapter = self.adapters.get(view.target.platform)
         if app is None or adapter is None:
@@ -195,7 +201,7 @@ class Watcher(ReleaseCore):
             status = await adapter.review_status(
                 app.key, view.release.version, view.target.platform_ref
             )
-        return app, status, [dataclasses.asdict(x) for x in exchanges]
+        return app, status, exchanges
 
     async def _apply(
         self,
@@ -203,7 +209,7 @@ class Watcher(ReleaseCore):
         view: TargetView,
         status: ReviewStatus,
         actor: Actor,
-        exchanges: list[dict[str, Any]],
+        exchanges: list[Exchange],
         abandoned: bool = False,
     ) -> Change | None:
         current = view.state
@@ -263,7 +269,7 @@ class Watcher(ReleaseCore):
             release=view.release,
             platform=view.target.platform,
             message=message,
-            exchanges=exchanges,
+            exchanges=[dataclasses.asdict(x) for x in exchanges],
         )
         await self._announce(change)
         return change
