@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from handlers.metrics import LEADER
 from handlers.ops import Ops
 from handlers.pushes import PushReceiver
 from handlers.releases import Actor, ReleaseService
+from handlers.rollouts.engine import RolloutRules, Rollouts
 from handlers.scheduler import FollowerPlanner, Scheduler
 from handlers.slack import SlackSettings, build_app, make_binding
 from handlers.timed import TimedReleases, TimedRules
@@ -84,6 +85,7 @@ class Runtime:
     emulators: dict[str, Emulator] = field(default_factory=dict)
     leading: bool = False
     """Whether this process leads (runs the scheduler) now."""
+    rollouts: Rollouts | None = None
 
     @property
     def config(self) -> MinishipConfig:
@@ -95,6 +97,7 @@ class Runtime:
         kwargs.setdefault("confirm", self.settings.confirming)
         kwargs.setdefault("confirm_lifetime", timedelta(minutes=self.settings.confirm_minutes))
         kwargs.setdefault("approval_lifetime", timedelta(hours=self.settings.approval_hours))
+        kwargs.setdefault("rollouts", self.rollouts)
         return Commands(self.service, timed=self.timed, admin=self.admin, **kwargs)
 
     @property
@@ -199,9 +202,17 @@ async def open_runtime(
         await book.load()  # the apps added from chat or by a platform join the file's
         fleets = Fleets(service, concurrency=settings.fleet_concurrency, rate=settings.fleet_rate)
         timed = TimedReleases(service, TimedRules.from_settings(settings))
+        rollouts = Rollouts(
+            service,
+            timed,
+            RolloutRules.from_settings(settings),
+            clock=lambda: datetime.fromtimestamp(clock(), UTC),  # the platforms' clock
+        )
         admin = Admin(service, settings.public_url, book)
         try:
-            yield Runtime(settings, store, service, timed, admin, server, emulators)
+            yield Runtime(
+                settings, store, service, timed, admin, server, emulators, rollouts=rollouts
+            )
         finally:
             await fleets.stop()  # what was in flight is run again at the next start
     finally:
@@ -261,6 +272,7 @@ async def scheduling(
         rt.timed,
         watch_seconds=rt.watch_seconds,
         stop_seconds=settings.stop_seconds,
+        rollouts=rt.rollouts,
     )
     leadership = Leadership(rt.store.engine)
     follower = FollowerPlanner()
@@ -480,8 +492,17 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
     return 0
 
 
-async def emulators(settings: Settings, stop: asyncio.Event, port: int, env_file: Path) -> int:
-    """Serve the emulators for the apps in miniship.toml until interrupted."""
+async def emulators(
+    settings: Settings,
+    stop: asyncio.Event,
+    port: int,
+    env_file: Path,
+    host: str = "127.0.0.1",
+    url: str | None = None,
+) -> int:
+    """Serve the emulators for the apps in miniship.toml until interrupted, on ``host``;
+    the credentials written to ``env_file`` reach them at ``url`` (default: this machine's
+    loopback), e.g. ``http://emulators:8710`` for other containers."""
     config = load_config(settings.config)
     emus = [
         platforms.emulator_class(name)(
@@ -491,16 +512,15 @@ async def emulators(settings: Settings, stop: asyncio.Event, port: int, env_file
         for name in platforms.names()
         if config.platform_apps(name)
     ]
-    async with EmulatorServer(emus, port=port) as server:
+    async with EmulatorServer(emus, host=host, port=port) as server:
+        reach = (url or f"http://127.0.0.1:{server.port}").rstrip("/")
         env: dict[str, str] = {}
         for e in emus:
-            env.update(
-                e.provision(server.base_url(e.platform), config.platform_apps(e.platform)).env
-            )
+            env.update(e.provision(f"{reach}/{e.platform}", config.platform_apps(e.platform)).env)
         _write_env(env_file, env)
-        print(f"emulators serving on http://127.0.0.1:{server.port}", flush=True)
+        print(f"emulators serving on {reach}", flush=True)
         for e in emus:
-            print(f"  {e.platform}: {server.base_url(e.platform)}", flush=True)
+            print(f"  {e.platform}: {reach}/{e.platform}", flush=True)
         print(
             f"credentials for a separate miniship are in {env_file} "
             f"(e.g. `set -a; . {env_file}; set +a`); reviews decided after "
@@ -592,7 +612,17 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("console", help="type commands, or run a script from stdin")
     sub.add_parser("serve", help="connect to Slack (Socket Mode or HTTP)")
     emu = sub.add_parser("emulators", help="serve the WeChat and Alipay emulators alone")
-    emu.add_argument("--port", type=int, default=8710, help="port on 127.0.0.1 (default 8710)")
+    emu.add_argument("--port", type=int, default=8710, help="port (default 8710)")
+    emu.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)",
+    )
+    emu.add_argument(
+        "--url",
+        help="where others reach the emulators, written into the credentials "
+        "(default http://127.0.0.1:PORT; e.g. http://emulators:8710)",
+    )
     emu.add_argument(
         "--env-file",
         type=Path,
@@ -610,7 +640,11 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(settings.log_level, settings.log_format)
     try:
         if args.command == "emulators":
-            return until_stopped(lambda stop: emulators(settings, stop, args.port, args.env_file))
+            return until_stopped(
+                lambda stop: emulators(
+                    settings, stop, args.port, args.env_file, args.host, args.url
+                )
+            )
         if args.command == "migrate":
             return asyncio.run(migrate_database(settings))
         if args.command == "rotate-key":

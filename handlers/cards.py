@@ -41,6 +41,7 @@ __all__ = [
     "HOME_ROW_APPS",
     "MAX_HOME_BLOCKS",
     "MAX_MESSAGE_BLOCKS",
+    "ROLLOUT",
     "SCHEDULE",
     "Block",
     "HomeRow",
@@ -52,12 +53,14 @@ __all__ = [
     "escape",
     "home_fits",
     "home_view",
+    "mention",
     "next_steps",
     "overrides",
     "parse_button_value",
     "publish_now",
     "release_card",
     "retry",
+    "rollout_controls",
     "schedulable",
 ]
 
@@ -117,6 +120,13 @@ def _display(platform: str) -> str:
 def _person(actor: str) -> str:
     """A Slack user id as a mention; anything else (``console:root``…) as plain text."""
     return f"<@{actor}>" if _SLACK_USER.fullmatch(actor) else escape(actor)
+
+
+def mention(who: str) -> str:
+    """A Slack user (U…, W…) or user group (S…) id as a mention; anything else as text."""
+    if re.fullmatch(r"S[A-Z0-9]{2,}", who):
+        return f"<!subteam^{who}>"
+    return _person(who)
 
 
 # -- buttons ----------------------------------------------------------------------------
@@ -402,8 +412,11 @@ def release_card(
     emulated: frozenset[str] = frozenset(),
     schedule_lines: Sequence[str] = (),
     spent: Mapping[str, Sequence[Quota]] | None = None,
+    controls: Sequence[Block] = (),
 ) -> tuple[str, list[Block]]:
     """(fallback text for notifications, blocks) of a release's card.
+
+    ``controls``: blocks above the footer (a staged rollout's buttons, :func:`rollout_controls`).
 
     ``emulated`` names the platforms served by in-process emulators; ``schedule_lines``
     (plain text, escaped here) are added at the bottom, e.g. a scheduled publish;
@@ -446,6 +459,7 @@ def release_card(
     schedule = _schedule_block(app, card.version, ordered)
     room = MAX_MESSAGE_BLOCKS - len(blocks) - 1  # the footer takes the last one
     room -= len(schedule)  # and the Schedule… button the one before it
+    room -= len(controls)
     shown = 0
     for target in ordered:
         piece = _platform_blocks(app, target, used_up.get(target.platform, frozenset()))
@@ -457,6 +471,7 @@ def release_card(
     if shown < len(ordered):
         footer.append(f"…and {len(ordered) - shown} more platforms: `/ship status {app.key}`")
     blocks.extend(schedule)
+    blocks.extend(controls)
     blocks.append(
         {
             "type": "context",
@@ -467,6 +482,55 @@ def release_card(
     states = " · ".join(f"{_display(t.platform)}: {policy.words(t.state)}" for t in ordered)
     text = escape(_clip(f"{title} — {states}" if states else title, 1000))
     return text, blocks
+
+
+ROLLOUT = "miniship_rollout_"  # + pause | resume | advance | abort: a rollout's controls
+_ROLLOUT_LOOK: dict[str, tuple[str, str | None, str]] = {
+    # label, style, what the confirm dialog says ("" : none)
+    "pause": ("Pause", None, ""),
+    "resume": ("Resume", "primary", ""),
+    "advance": (
+        "Advance anyway",
+        "danger",
+        "The next step goes out now, without the health gate (past a halt: the override "
+        "role, recorded).",
+    ),
+    "abort": ("Abort", "danger", "Users who have the new version go back to the live one."),
+}
+
+
+def rollout_controls(
+    app: str, version: str, controls: Sequence[str], text: str = ""
+) -> list[Block]:
+    """A staged rollout's buttons (under ``text`` when given): each runs
+    ``rollout <app> <control>``; Advance anyway and Abort ask in Slack's own dialog."""
+    elements: list[Block] = []
+    for control in controls:
+        label, style, consequence = _ROLLOUT_LOOK[control]
+        button: Block = {
+            "type": "button",
+            "action_id": ROLLOUT + control,
+            "text": {"type": "plain_text", "text": label},
+            "value": button_value(app, version, ""),
+        }
+        if style:
+            button["style"] = style
+        if consequence:
+            button["confirm"] = {
+                "title": {"type": "plain_text", "text": _clip(f"{label}?", MAX_CONFIRM_TITLE)},
+                "text": {
+                    "type": "plain_text",
+                    "text": _clip(f"{label}: rollout of {app} {version}. {consequence}", 300),
+                },
+                "confirm": {"type": "plain_text", "text": label},
+                "deny": {"type": "plain_text", "text": "Cancel"},
+                "style": style or "primary",
+            }
+        elements.append(button)
+    if not elements:
+        return [_said(text)] if text else []
+    actions: Block = {"type": "actions", "block_id": "rollout", "elements": elements}
+    return [_said(text), actions] if text else [actions]
 
 
 SCHEDULE = "miniship_schedule"  # not a command button (those start with ship_): opens a modal

@@ -57,6 +57,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 import platforms
 from handlers.freezes import FreezeWindow, read_weekly
+from handlers.rollouts.plan import Plan, PlanError, read_plans
 from platforms.errors import ConfigError
 
 __all__ = [
@@ -137,9 +138,10 @@ class Settings(BaseSettings):
     print(Fernet.generate_key().decode())"``."""
     secret_key_file: Path | None = None
     """A file holding those keys instead (MINISHIP_SECRET_KEY_FILE), e.g. a mounted secret."""
-    confirm: str = "publish,withdraw,rollback,offline,gray,template"
+    confirm: str = "publish,withdraw,rollback,offline,gray,template,rollout"
     """Commands that ask "Really …?" before they run (MINISHIP_CONFIRM, comma-separated;
-    "none" for none): gray asks only to stop, template only to delete. Slack asks with
+    "none" for none): gray asks only to stop, template only to delete, rollout to start,
+    advance or abort. Slack asks with
     Confirm/Cancel buttons only the requester can use; the console asks [y/N]; a line
     ending in --yes answers yes."""
     leader_seconds: float = Field(5.0, gt=0, le=60)
@@ -153,6 +155,11 @@ class Settings(BaseSettings):
     """How long a Slack Confirm button works."""
     approval_hours: float = Field(24.0, gt=0)
     """How long a request for a second person's approval stays open."""
+    rollout_retry_minutes: float = Field(30.0, gt=0)
+    """A rollout step the health gate could not judge (no figures, the platform not
+    answering) or a freeze held is tried again after this long."""
+    rollout_ask_hours: float = Field(6.0, gt=0)
+    """A rollout step held this long for want of figures asks a person to decide."""
     public_url: str | None = None
     """Where browsers reach miniship's push port (MINISHIP_PUBLIC_URL), e.g.
     https://miniship.example.com: a platform's authorization page sends the admin back to
@@ -255,6 +262,7 @@ class MinishipConfig:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo(DEFAULT_TIMEZONE))
     admins: tuple[str, ...] = ()  # who may add, change and remove apps (Slack ids)
     admin_channel: str | None = None  # where apps a platform added or retired are said
+    rollouts: Mapping[str, Plan] = field(default_factory=dict)  # [rollouts.<name>] plans
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the file as read
     file_apps: Mapping[str, AppEntry] | None = None  # the file's apps (None: ``apps``)
     source: str = "miniship.toml"
@@ -329,6 +337,7 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
         "freeze",
         "admins",
         "admin_channel",
+        "rollouts",
     }
     if unknown:
         raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(sorted(unknown))}")
@@ -345,6 +354,10 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
         )
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_first_error(exc)}") from None
+    try:
+        plans = read_plans(data.get("rollouts", {}), source)
+    except PlanError as exc:
+        raise ConfigError(str(exc)) from None
     default_digest = _digest_time(str(data.get("digest", DEFAULT_DIGEST)), source)
     return MinishipConfig(
         apps,
@@ -353,6 +366,7 @@ def parse_config(data: Mapping[str, Any], source: str = "miniship.toml") -> Mini
         timezone=default_zone,
         admins=top.admins,
         admin_channel=top.admin_channel,
+        rollouts=plans,
         data=data,
         source=source,
     )

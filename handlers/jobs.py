@@ -13,14 +13,28 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from handlers.rollouts.engine import Rollouts
 from handlers.timed import TimedReleases
 
-__all__ = ["bind", "digest", "drain", "fire", "remind", "unbind", "watch"]
+__all__ = [
+    "bind",
+    "bind_rollouts",
+    "digest",
+    "drain",
+    "fire",
+    "remind",
+    "rollout_step",
+    "rollouts",
+    "unbind",
+    "unbind_rollouts",
+    "watch",
+]
 
 log = logging.getLogger(__name__)
 
 _bound: TimedReleases | None = None
 _running: set[asyncio.Task[object]] = set()
+_rollouts: Rollouts | None = None
 
 
 def bind(timed: TimedReleases) -> None:
@@ -34,6 +48,23 @@ def unbind(timed: TimedReleases) -> None:
     global _bound
     if _bound is timed:
         _bound = None
+
+
+def bind_rollouts(rollouts: Rollouts) -> None:
+    global _rollouts
+    _rollouts = rollouts
+
+
+def unbind_rollouts(rollouts: Rollouts) -> None:
+    global _rollouts
+    if _rollouts is rollouts:
+        _rollouts = None
+
+
+def _bound_rollouts() -> Rollouts:
+    if _rollouts is None:
+        raise RuntimeError("no scheduler with rollouts is running in this process")
+    return _rollouts
 
 
 async def _run(job: Callable[[TimedReleases], Awaitable[None]]) -> None:
@@ -84,3 +115,15 @@ async def watch() -> None:
 async def digest(channel_id: str) -> None:
     """Post one channel's daily digest."""
     await _run(lambda timed: timed.digest(channel_id))
+
+
+async def rollout_step(action_id: int) -> None:
+    """A staged rollout's next step is due."""
+    engine = _bound_rollouts()
+    await _run(lambda timed: engine.step(action_id))
+
+
+async def rollouts() -> None:
+    """Warn before a platform releases a staged version on its own."""
+    engine = _bound_rollouts()
+    await _run(lambda timed: engine.watch())

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from handlers import versions
 from platforms.base import ReviewState
-from storage.states import ACTIVE, TRANSITIONS, ReleaseState, route
+from storage.states import ACTIVE, TRANSITIONS, ReleaseState, RolloutState, route
 
 __all__ = [
     "AFTER",
@@ -43,6 +43,10 @@ __all__ = [
     "reading",
     "refusal",
     "resubmits",
+    "rollout_allows",
+    "rollout_controls",
+    "rollout_needs_override",
+    "rollout_words",
     "rules",
     "shows_reason",
     "stamp",
@@ -367,3 +371,46 @@ def claimed(state: ReleaseState | str) -> bool:
 def decided(state: ReleaseState | str) -> bool:
     """A review decision: the platform's decision time belongs with it."""
     return _state(state) in (S.APPROVED, S.REJECTED)
+
+
+# -- staged rollouts ----------------------------------------------------------------------
+# A rollout's own states (storage.states.RolloutState) and what a person may do from each.
+
+_R = RolloutState
+_ROLLOUT: dict[str, frozenset[RolloutState]] = {
+    "step": frozenset({_R.RUNNING}),  # the scheduler's next step
+    "pause": frozenset({_R.RUNNING}),
+    "resume": frozenset({_R.PAUSED, _R.HALTED}),
+    "advance": frozenset({_R.RUNNING, _R.PAUSED, _R.HALTED}),
+    "abort": frozenset({_R.RUNNING, _R.PAUSED, _R.HALTED}),
+}
+_ROLLOUT_WORDS = {
+    _R.RUNNING: "running",
+    _R.PAUSED: "paused",
+    _R.HALTED: "halted (regression)",
+    _R.COMPLETED: "completed (released to everyone)",
+    _R.ABORTED: "aborted",
+}
+
+
+def rollout_allows(control: str, state: RolloutState | str) -> bool:
+    """Whether ``control`` (pause, resume, advance, abort; ``step``: the scheduler's next
+    step) may act on a rollout in ``state``."""
+    return RolloutState(state) in _ROLLOUT[control]
+
+
+def rollout_needs_override(control: str, state: RolloutState | str) -> bool:
+    """Advancing past a halt (a regression was seen) needs the override role."""
+    return control == "advance" and RolloutState(state) is _R.HALTED
+
+
+def rollout_controls(state: RolloutState | str) -> list[str]:
+    """The controls a rollout card offers in ``state``."""
+    return [c for c in ("pause", "resume", "advance", "abort") if rollout_allows(c, state)]
+
+
+def rollout_words(state: RolloutState | str) -> str:
+    try:
+        return _ROLLOUT_WORDS[RolloutState(state)]
+    except ValueError:
+        return str(state)

@@ -4,8 +4,11 @@ Jobs (all in ``handlers.jobs``, by path, with fixed ids and ``replace_existing``
 
     watch              every MINISHIP_WATCH_SECONDS: ask the platforms about reviews, nudge
     digest:<channel>   daily at the channel's digest time, in the channel's zone
-    publish:<id>       a timed release, at its minute
+    publish:<id>       a timed release, a few seconds before its minute: checked and claimed
+                       then, published at the minute (TimedReleases.wake_at)
     remind:<id>        its reminder, MINISHIP_REMINDER_MINUTES before
+    rollout:<id>       a staged rollout's next step (timed action <id>, action "rollout")
+    rollouts           every MINISHIP_WATCH_SECONDS: warn before a platform's own full release
 
 Timed jobs never miss on APScheduler's account (``misfire_grace_time=None``): found late,
 they still run, and :meth:`TimedReleases.fire` decides between "late, but published" and
@@ -32,6 +35,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from handlers import jobs
+from handlers.rollouts.engine import Rollouts
 from handlers.timed import TimedReleases
 from storage.jobstore import job_store
 from storage.models import TimedAction
@@ -54,9 +58,11 @@ class Scheduler:
         *,
         watch_seconds: float,
         stop_seconds: float = STOP_WAIT_SECONDS,
+        rollouts: Rollouts | None = None,
     ) -> None:
         self.stop_seconds = stop_seconds
         self.timed = timed
+        self.rollouts = rollouts
         self.watch_seconds = watch_seconds
         self.database_url = database_url
         self._planned: set[int] = set()  # timed actions with a job here
@@ -94,6 +100,18 @@ class Scheduler:
         )
         wanted = self._plan_digests()
         count = await self.timed.replan()
+        if self.rollouts is not None:
+            jobs.bind_rollouts(self.rollouts)
+            self.rollouts.planner = self
+            await self.rollouts.replan()
+            self.aps.add_job(
+                "handlers.jobs:rollouts",
+                "interval",
+                seconds=self.watch_seconds,
+                id="rollouts",
+                replace_existing=True,
+                misfire_grace_time=max(1, int(self.watch_seconds)),
+            )
         self.aps.start()
         for job in self.aps.get_jobs():
             if job.id.startswith("digest:") and job.id not in wanted:
@@ -117,6 +135,9 @@ class Scheduler:
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down in a loop callback
         if self.timed.planner is self:
             self.timed.planner = None
+        if self.rollouts is not None and self.rollouts.planner is self:
+            self.rollouts.planner = None
+            jobs.unbind_rollouts(self.rollouts)
         self._planned.clear()
         jobs.unbind(self.timed)
 
@@ -149,6 +170,8 @@ class Scheduler:
         and finish those the last leader was publishing when it stopped; how many were
         planned."""
         await self.timed.resume_interrupted()
+        if self.rollouts is not None:
+            await self.rollouts.adopt()
         adopted = 0
         pending = await self.timed.store.timed_actions()
         self._planned &= {action.id for action in pending}  # the rest fired or were cancelled
@@ -180,6 +203,22 @@ class Scheduler:
                 replace_existing=True,
                 misfire_grace_time=None,
             )
+
+    def plan_step(self, action: TimedAction) -> None:
+        """A rollout's next step (``handlers.rollouts.engine.StepPlanner``), at its time."""
+        self.aps.add_job(
+            "handlers.jobs:rollout_step",
+            "date",
+            run_date=action.due_at,
+            args=[action.id],
+            id=f"rollout:{action.id}",
+            replace_existing=True,
+            misfire_grace_time=None,  # late (a restart), the step is still taken
+        )
+
+    def unplan_step(self, action_id: int) -> None:
+        with contextlib.suppress(JobLookupError):
+            self.aps.remove_job(f"rollout:{action_id}")
 
     def unplan(self, action_id: int) -> None:
         self._planned.discard(action_id)

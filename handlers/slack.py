@@ -318,6 +318,8 @@ class SlackBinding:
                 for r in await self.store.requests([app.key], utcnow())
                 if r.version == release.version
             ]
+            rollouts = await self.store.rollouts(release_id=release.id)
+            engine = self.commands.rollouts
             text, blocks = cards.release_card(
                 views.card(app, release, targets),
                 emulated=self.service.emulated,
@@ -326,6 +328,14 @@ class SlackBinding:
                     *(render.hold(h, app.timezone) for h in holds),
                     *waiting,
                     *("⏰ " + render.timed_line(views.timed(a), app.timezone) for a in planned),
+                    *(engine.lines_for(rollouts, app) if engine is not None else ()),
+                ],
+                controls=[
+                    block
+                    for r in rollouts[:1]  # the newest: at most one is under way
+                    for block in cards.rollout_controls(
+                        app.key, release.version, policy.rollout_controls(r.state)
+                    )
                 ],
             )
             if release.card_channel and release.card_ts:
@@ -387,12 +397,17 @@ class SlackBinding:
         if release is None:
             return
         blocks = None
+        text = notice.text
+        if notice.mention:  # a rollout halted: the app's owners hear it
+            text = " ".join(cards.mention(m) for m in notice.mention) + " " + text
         if notice.publish_now is not None:
             blocks = cards.publish_now(
-                notice.app, notice.version, notice.publish_now, notice.text, bool(notice.override)
+                notice.app, notice.version, notice.publish_now, text, bool(notice.override)
             )
+        elif notice.controls:
+            blocks = cards.rollout_controls(notice.app.key, notice.version, notice.controls, text)
         try:
-            await self.show(release, notice.channel, thread=notice.text, thread_blocks=blocks)
+            await self.show(release, notice.channel, thread=text, thread_blocks=blocks)
         except SlackApiError as exc:
             log.warning(
                 "could not post on %s %s's card: %s",
@@ -629,6 +644,8 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
         if on_home:  # the Home tab shows the new state and the buttons that fit it
             await client.views_publish(user_id=user, view=await binding.home(user))
 
+    _rollout_buttons(app, binding)
+
     @app.action(re.compile(f"^({cards.APPROVE}|{cards.DENY})$"))
     async def decide(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         await ack()
@@ -665,6 +682,26 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
     # the card's Schedule… button and its modal (a timed publish without typing a time)
     schedule_modal.register(app, binding)
     return app
+
+
+def _rollout_buttons(app: AsyncApp, binding: SlackBinding) -> None:
+    """A staged rollout's buttons (``cards.rollout_controls``): ``rollout <app> <control>``."""
+
+    @app.action(re.compile(f"^{cards.ROLLOUT}(pause|resume|advance|abort)$"))
+    async def rollout(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
+        await ack()
+        control = str(action.get("action_id", "")).removeprefix(cards.ROLLOUT)
+        try:
+            app_key, _, _ = cards.parse_button_value(str(action.get("value", "")))
+        except ValueError:
+            return  # not a button miniship made
+        line = f"rollout {app_key} {control}"
+        if control in ("advance", "abort"):
+            line += " --yes"  # confirmed in Slack's own dialog
+        channel = (body.get("channel") or {}).get("id")
+        await binding.run(
+            str(body["user"]["id"]), line, channel, _responder(respond, replace=False)
+        )
 
 
 async def _logged(text: str, public: bool, blocks: list[cards.Block] | None = None) -> None:

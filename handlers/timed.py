@@ -96,6 +96,8 @@ class Notice:
     publish_now: tuple[str, ...] | None = None  # offer "Publish now" for these platforms
     channel: str | None = None  # where the plan was made: the card goes there if none yet
     override: str = ""  # "Publish now" overrides a freeze, saying this (override role only)
+    controls: tuple[str, ...] = ()  # a staged rollout's controls offered (resume, abort…)
+    mention: tuple[str, ...] = ()  # Slack ids to mention (the app's owners)
 
 
 class Announcer(Protocol):

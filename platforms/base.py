@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Protocol, TypeVar
@@ -56,8 +56,10 @@ __all__ = [
     "SECRET_KEYS",
     "Authorization",
     "CredentialVault",
+    "ErrorReport",
     "Exchange",
     "GrayPlan",
+    "JsError",
     "Overview",
     "Platform",
     "Quota",
@@ -179,6 +181,42 @@ class GrayPlan:
     version: str | None = None
     state: str = "running"  # running, paused, finished — in the platform's terms, translated
     since: datetime | None = None  # aware UTC
+
+
+@dataclass(frozen=True)
+class JsError:
+    """One aggregated JavaScript error of a version (a message and its stack) in a window."""
+
+    message: str
+    stack: str
+    users: int  # the platform's UV: users who hit it
+    count: int  # the platform's PV: times it happened
+    key: str = ""  # the platform's handle for it (WeChat: "<errorMsgMd5>:<errorStackMd5>")
+
+    @property
+    def first_stack_line(self) -> str:
+        """The first line of the stack below the message (``at pages/cart/cart.js:3:120``)."""
+        lines = [line.strip() for line in self.stack.splitlines() if line.strip()]
+        frames = [line for line in lines if line.startswith("at ")]
+        return frames[0] if frames else (lines[1] if len(lines) > 1 else (lines or [""])[0])
+
+
+@dataclass(frozen=True)
+class ErrorReport:
+    """The JavaScript errors a platform reports for one version over whole days
+    (``start``…``end``, the platform's own calendar days).
+
+    ``users`` and ``count`` are summed over the rows, so ``users`` over-counts a user who
+    hit several errors. ``complete`` is False when only the first pages were read.
+    """
+
+    version: str
+    start: date
+    end: date
+    users: int
+    count: int
+    errors: tuple[JsError, ...] = ()  # most users first
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -559,6 +597,13 @@ class Platform(ABC):
     ``user_version``; Alipay demands digits only."""
     quota_actions: ClassVar[frozenset[str]] = frozenset()
     """The actions :meth:`quotas` may report a limit for (a card asks before offering them)."""
+    gray_auto_release: ClassVar[timedelta | None] = None
+    """How long after a staged release begins the platform releases it to everyone on its
+    own (WeChat: 15 days), or None."""
+    reports_errors: ClassVar[bool] = False
+    """True when :meth:`js_errors` reads per-version error figures from the platform
+    (WeChat's jserr_list); a staged rollout is then gated on them. Alipay offers no such
+    API: its rollouts advance on time alone."""
     single_trial_version: ClassVar[bool]
     """True when uploading a version replaces the code uploaded before it (the trial or
     development version), so older uploads that were not submitted can no longer be
@@ -828,6 +873,16 @@ class Platform(ABC):
     async def stop_gray(self, app: str, version: str) -> str:
         """End the staged release of ``version``: everyone goes back to the live version."""
         raise self.unsupported("staged (gray) release")
+
+    async def js_errors(
+        self, app: str, version: str, start: date, end: date, *, pages: int = 10
+    ) -> ErrorReport:
+        """The JavaScript errors the platform reports for ``version`` over the days
+        ``start``…``end`` (at most ``pages`` pages of rows read): only where
+        :attr:`reports_errors` says the platform has such a report."""
+        raise self.unsupported(
+            "per-version error report", "Watch the platform's own console while it rolls out."
+        )
 
     async def rollback(self, app: str, live: str, to: str | None) -> str:
         """Take the app from its ``live`` version back to ``to`` (default: the one before).

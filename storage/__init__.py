@@ -2,11 +2,20 @@
 vault of run-time platform credentials (vault.py)."""
 
 from storage.db import describe_url, make_engine, migrate, schema_revision
-from storage.states import FleetState, InvalidTransition, ItemState, ReleaseState, TimedState
+from storage.states import (
+    FleetState,
+    InvalidTransition,
+    ItemState,
+    ReleaseState,
+    RolloutState,
+    TimedState,
+)
 from storage.store import (
+    ACTIVE_ROLLOUT,
     ActionTaken,
     ConfirmationRefused,
     LinkRefused,
+    RolloutTaken,
     StaleState,
     Store,
     TargetExists,
@@ -23,6 +32,7 @@ from storage.vault import (
 )
 
 __all__ = [
+    "ACTIVE_ROLLOUT",
     "ActionTaken",
     "ConfirmationRefused",
     "CredentialError",
@@ -32,6 +42,8 @@ __all__ = [
     "LinkRefused",
     "MisplacedCredential",
     "ReleaseState",
+    "RolloutState",
+    "RolloutTaken",
     "SecretKeyError",
     "StaleState",
     "Store",

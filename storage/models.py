@@ -17,6 +17,7 @@ __all__ = [
     "Event",
     "Release",
     "ReleaseTarget",
+    "Rollout",
     "TimedAction",
     "utcnow",
 ]
@@ -292,4 +293,46 @@ class FleetItem(SQLModel, table=True):
     attempts: int = 0
     message: str = Field(default="", sa_type=Text)
     started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class Rollout(SQLModel, table=True):
+    """A staged rollout of one release on one platform: a gray release that grows step by
+    step (``steps``, percentages; the last is 100, the full release), each step after a
+    health gate. See :mod:`handlers.rollouts`.
+
+    ``step`` is the index in ``steps`` of the share live now (-1: none yet). The next step
+    is a timed action (``timed_action`` with action ``rollout``, id ``action_id``, due
+    ``next_at``). ``state`` follows :class:`storage.states.RolloutState` and moves by
+    compare-and-set on ``revision``.
+    """
+
+    __tablename__ = "rollout"
+
+    id: int | None = Field(default=None, primary_key=True)
+    app_key: str = Field(max_length=64, index=True)
+    version: str = Field(max_length=64)
+    platform: str = Field(max_length=32)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    previous: str | None = Field(default=None, max_length=64)  # the version it replaces
+    plan: str = Field(default="", max_length=64)  # a named plan of miniship.toml, if any
+    steps: list[int] = Field(default_factory=list, sa_type=JSON)
+    every_seconds: int = 86400
+    step: int = -1
+    state: str = Field(default="running", max_length=16, index=True)
+    revision: int = 0
+    on_regression: str = Field(default="revert", max_length=16)  # revert | pause
+    thresholds: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    action_id: int | None = None  # the timed action of the next step
+    next_at: datetime | None = None
+    step_at: datetime | None = None  # when the share live now went out
+    gray_since: datetime | None = None  # when the staged release began (15-day clock)
+    holding_since: datetime | None = None  # the gate has had no data since
+    asked_at: datetime | None = None  # a person was asked to decide a long hold
+    warned_at: datetime | None = None  # warned that the platform releases on its own soon
+    note: str = Field(default="", sa_type=Text)  # the last thing that happened, for people
+    started_by: str = Field(max_length=200)
+    channel: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

@@ -35,13 +35,16 @@ from enum import StrEnum
 
 __all__ = [
     "ACTIVE",
+    "ROLLOUT_TRANSITIONS",
     "TIMED_TRANSITIONS",
     "TRANSITIONS",
     "FleetState",
     "InvalidTransition",
     "ItemState",
     "ReleaseState",
+    "RolloutState",
     "TimedState",
+    "check_rollout",
     "check_timed",
     "check_transition",
     "route",
@@ -137,21 +140,51 @@ TIMED_TRANSITIONS: dict[TimedState, frozenset[TimedState]] = {
     TimedState.HELD: frozenset(),
 }
 
+
+class RolloutState(StrEnum):
+    """A staged rollout (``rollout <app> <version>``): steps of a gray release, each after
+    a health gate. ``running`` waits for its next step; ``paused`` by a person (or, per
+    plan, by a regression); ``halted`` by a regression (the staged release taken back);
+    ``completed`` released to everyone; ``aborted`` stopped for good. A step within a
+    state (the share grows, a hold is noted) is a move to the same state."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"
+    COMPLETED = "completed"
+    ABORTED = "aborted"
+
+
+_R = RolloutState
+ROLLOUT_TRANSITIONS: dict[RolloutState, frozenset[RolloutState]] = {
+    _R.RUNNING: frozenset({_R.RUNNING, _R.PAUSED, _R.HALTED, _R.COMPLETED, _R.ABORTED}),
+    _R.PAUSED: frozenset({_R.PAUSED, _R.RUNNING, _R.COMPLETED, _R.ABORTED}),
+    _R.HALTED: frozenset({_R.HALTED, _R.RUNNING, _R.COMPLETED, _R.ABORTED}),
+    _R.COMPLETED: frozenset(),
+    _R.ABORTED: frozenset(),
+}
+
 # the order used when naming what may come next
-_ORDER: list[str] = [*ReleaseState, *TimedState]
+_ORDER: list[str] = [*ReleaseState, *TimedState, *RolloutState]
 
 
 class InvalidTransition(Exception):
     """The state machine does not allow this step."""
 
     def __init__(
-        self, current: ReleaseState | TimedState, wanted: ReleaseState | TimedState
+        self,
+        current: ReleaseState | TimedState | RolloutState,
+        wanted: ReleaseState | TimedState | RolloutState,
     ) -> None:
         self.current = current
         self.wanted = wanted
-        allowed: frozenset[str] = (
-            TIMED_TRANSITIONS[current] if isinstance(current, TimedState) else TRANSITIONS[current]
-        )
+        allowed: frozenset[str]
+        if isinstance(current, TimedState):
+            allowed = TIMED_TRANSITIONS[current]
+        elif isinstance(current, RolloutState):
+            allowed = ROLLOUT_TRANSITIONS[current]
+        else:
+            allowed = TRANSITIONS[current]
         self.allowed = sorted(allowed, key=_ORDER.index)
         nxt = ", ".join(self.allowed) if self.allowed else "nothing (this is final)"
         super().__init__(f"cannot go from {current} to {wanted}; from {current} comes {nxt}")
@@ -181,4 +214,9 @@ def route(start: ReleaseState, goal: ReleaseState) -> list[ReleaseState] | None:
 
 def check_timed(current: TimedState, wanted: TimedState) -> None:
     if wanted not in TIMED_TRANSITIONS[current]:
+        raise InvalidTransition(current, wanted)
+
+
+def check_rollout(current: RolloutState, wanted: RolloutState) -> None:
+    if wanted not in ROLLOUT_TRANSITIONS[current]:
         raise InvalidTransition(current, wanted)

@@ -35,6 +35,7 @@ from storage.models import (
     Freeze,
     Release,
     ReleaseTarget,
+    Rollout,
     TimedAction,
     utcnow,
 )
@@ -43,15 +44,19 @@ from storage.states import (
     FleetState,
     ItemState,
     ReleaseState,
+    RolloutState,
     TimedState,
+    check_rollout,
     check_timed,
     check_transition,
 )
 
 __all__ = [
+    "ACTIVE_ROLLOUT",
     "ActionTaken",
     "ConfirmationRefused",
     "LinkRefused",
+    "RolloutTaken",
     "StaleState",
     "Store",
     "TargetExists",
@@ -66,8 +71,25 @@ _CHANGEABLE = frozenset(
 )
 
 
+_ROLLOUT_CHANGEABLE = frozenset(
+    {
+        "step",
+        "action_id",
+        "next_at",
+        "step_at",
+        "gray_since",
+        "holding_since",
+        "asked_at",
+        "warned_at",
+        "note",
+        "previous",
+    }
+)
+ACTIVE_ROLLOUT = (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.HALTED)
+"""A rollout still under way (one per app and platform at a time)."""
+
 # the rows moved by compare-and-set on their ``revision``
-Revised = TypeVar("Revised", ReleaseTarget, TimedAction)
+Revised = TypeVar("Revised", ReleaseTarget, TimedAction, Rollout)
 
 
 class StaleState(Exception):
@@ -89,6 +111,15 @@ class ActionTaken(Exception):
         self.current = current
         self.wanted = wanted
         super().__init__(f"timed action #{current.id} is already {current.state}")
+
+
+class RolloutTaken(Exception):
+    """Somebody else moved the rollout first (``.current`` holds it as it is now)."""
+
+    def __init__(self, current: Rollout, wanted: RolloutState) -> None:
+        self.current = current
+        self.wanted = wanted
+        super().__init__(f"rollout #{current.id} moved meanwhile: it is {current.state} now")
 
 
 class TargetExists(Exception):
@@ -683,10 +714,15 @@ class Store:
         due_at: datetime,
         created_by: str,
         channel: str | None = None,
+        *,
+        action: str = "publish",
     ) -> TimedAction:
+        """A timed ``action``: ``publish`` (a timed release) or ``rollout`` (a rollout's
+        next step, see :meth:`add_rollout`)."""
         assert release.id is not None
         async with self.session() as s:
             row = TimedAction(
+                action=action,
                 release_id=release.id,
                 app_key=release.app_key,
                 version=release.version,
@@ -709,9 +745,14 @@ class Store:
         states: Sequence[TimedState] = (TimedState.PENDING,),
         apps: Sequence[str] | None = None,
         release_id: int | None = None,
+        actions: Sequence[str] = ("publish",),
     ) -> list[TimedAction]:
-        """Timed actions in ``states`` (pending by default), soonest first."""
-        q = select(TimedAction).where(col(TimedAction.state).in_([str(x) for x in states]))
+        """Timed ``actions`` (timed releases by default; a rollout's steps are
+        ``rollout``) in ``states`` (pending by default), soonest first."""
+        q = select(TimedAction).where(
+            col(TimedAction.state).in_([str(x) for x in states]),
+            col(TimedAction.action).in_(list(actions)),
+        )
         if apps is not None:
             q = q.where(col(TimedAction.app_key).in_(list(apps)))
         if release_id is not None:
@@ -737,6 +778,81 @@ class Store:
         moved, fresh = await self._compare_and_set(action, values)
         if not moved:
             raise ActionTaken(fresh, to)
+        return fresh
+
+    # -- rollouts -------------------------------------------------------------------------
+
+    async def add_rollout(self, rollout: Rollout) -> Rollout:
+        """Keep a new rollout, unless one of the same app and platform is still active
+        (running, paused or halted).
+
+        Raises:
+            RolloutTaken: that one is under way (``.current``).
+        """
+        async with self.session() as s:
+            active = (
+                await s.exec(
+                    select(Rollout).where(
+                        Rollout.app_key == rollout.app_key,
+                        Rollout.platform == rollout.platform,
+                        col(Rollout.state).in_([str(x) for x in ACTIVE_ROLLOUT]),
+                    )
+                )
+            ).first()
+            if active is not None:
+                raise RolloutTaken(active, RolloutState(rollout.state))
+            s.add(rollout)
+            await s.commit()
+            await s.refresh(rollout)
+            return rollout
+
+    async def rollout(self, rollout_id: int) -> Rollout | None:
+        async with self.session() as s:
+            return await s.get(Rollout, rollout_id)
+
+    async def rollouts(
+        self,
+        *,
+        apps: Sequence[str] | None = None,
+        platform: str | None = None,
+        states: Sequence[RolloutState] | None = None,
+        release_id: int | None = None,
+        action_id: int | None = None,
+    ) -> list[Rollout]:
+        """Rollouts, newest first (``states`` None: any)."""
+        q = select(Rollout)
+        if apps is not None:
+            q = q.where(col(Rollout.app_key).in_(list(apps)))
+        if platform is not None:
+            q = q.where(Rollout.platform == platform)
+        if states is not None:
+            q = q.where(col(Rollout.state).in_([str(x) for x in states]))
+        if release_id is not None:
+            q = q.where(Rollout.release_id == release_id)
+        if action_id is not None:
+            q = q.where(Rollout.action_id == action_id)
+        async with self.session() as s:
+            return list((await s.exec(q.order_by(col(Rollout.id).desc()))).all())
+
+    async def move_rollout(self, rollout: Rollout, to: RolloutState, **values: Any) -> Rollout:
+        """Move ``rollout`` to ``to`` (the same state: a step within it) with ``values``,
+        if nobody moved it since it was read.
+
+        Raises:
+            InvalidTransition: a rollout's life cycle does not allow the step.
+            RolloutTaken: it moved meanwhile (``.current`` holds it as it is now).
+        """
+        check_rollout(RolloutState(rollout.state), to)
+        unknown = set(values) - _ROLLOUT_CHANGEABLE
+        if unknown:
+            raise ValueError(f"a rollout's {', '.join(sorted(unknown))} cannot change")
+        now = utcnow()
+        values = {**values, "state": str(to), "updated_at": now}
+        if to in (RolloutState.COMPLETED, RolloutState.ABORTED):
+            values["finished_at"] = now
+        moved, fresh = await self._compare_and_set(rollout, values)
+        if not moved:
+            raise RolloutTaken(fresh, to)
         return fresh
 
     async def _compare_and_set(self, row: Revised, values: dict[str, Any]) -> tuple[bool, Revised]:

@@ -24,6 +24,7 @@ from handlers.releases import (
     ReleaseService,
 )
 from handlers.roles import Authorizer
+from handlers.rollouts.engine import Rollouts
 from handlers.timed import NO_SCHEDULER, TimedReleases
 from platforms import platform_class
 from platforms.base import ReviewImage, TrialCode
@@ -149,6 +150,13 @@ class Context:
     fleet_runs: Fleets | None = None
     fleet_item: Execute | None = None
     """How a fleet run runs one app's line (through these commands)."""
+    rollout_engine: Rollouts | None = None
+
+    @property
+    def rollouts(self) -> Rollouts:
+        if self.rollout_engine is None:
+            raise CommandRefused("staged rollouts are not available here")
+        return self.rollout_engine
 
     @property
     def fleets(self) -> Fleets:

@@ -25,6 +25,7 @@ from handlers.fleet import Fleets, ItemResult
 from handlers.metrics import COMMANDS, command_outcome
 from handlers.releases import Actor, CommandRefused, ReleaseService
 from handlers.roles import Authorizer, Everyone
+from handlers.rollouts.engine import Rollouts
 from handlers.timed import TimedReleases
 from handlers.work import STOPPING
 from platforms.errors import ConfigError
@@ -53,9 +54,11 @@ class Commands:
         confirm_lifetime: timedelta = CONFIRM_LIFETIME,
         approval_lifetime: timedelta = APPROVAL_LIFETIME,
         fleets: Fleets | None = None,
+        rollouts: Rollouts | None = None,
     ) -> None:
         """``confirm`` names the commands that ask before they run (MINISHIP_CONFIRM)."""
         self.service = service
+        self.rollouts = rollouts
         self.authorizer = authorizer or Everyone()
         self.timed = timed
         self.admin = admin or Admin(service, None)
@@ -87,6 +90,7 @@ class Commands:
             in_fleet=in_fleet,
             fleet_runs=self.fleets,
             fleet_item=self.fleet_item,
+            rollout_engine=self.rollouts,
         )
 
     async def _approved(self, requester: Actor, line: str, channel: str | None, by: str) -> Reply:
@@ -174,7 +178,8 @@ class Commands:
         if isinstance(stop, Reply):
             return stop
         app = self.service.app(scope.app) if scope.app is not None else None
-        if command.two_person and app is not None and app.approvals and not approved_by:
+        second = command.two_person and args.second_person()
+        if second and app is not None and app.approvals and not approved_by:
             return await self._request(context, command.name, scope, line)
         if not yes:
             question = await command.question(context, args)

@@ -73,6 +73,11 @@ class Args:
         planning it for later."""
         return True
 
+    def second_person(self) -> bool:
+        """Whether a ``two_person`` command needs the second person for these arguments
+        (a rollout's start does; its status or pause does not)."""
+        return True
+
 
 @dataclass(frozen=True)
 class NoArgs(Args):

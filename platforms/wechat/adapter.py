@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 from platforms.errors import ConfigError
 from platforms.wechat.authorization import WeChatAuthorization
 from platforms.wechat.config import _AppConfig, _Settings
+from platforms.wechat.health import WeChatHealth
 from platforms.wechat.pushes import WeChatPushes
 from platforms.wechat.release import WeChatRelease
 from platforms.wechat.review import WeChatReview
@@ -32,6 +33,7 @@ class WeChatPlatform(
     WeChatReview,
     WeChatScreenshots,
     WeChatRelease,
+    WeChatHealth,
     WeChatTemplates,
     WeChatAuthorization,
     WeChatPushes,
@@ -52,6 +54,8 @@ class WeChatPlatform(
     id_field = "appid"
     takes_version_prefix = True  # user_version is free text
     quota_actions = frozenset({"submit", "expedite", "withdraw"})  # queryquota + counted here
+    gray_auto_release = timedelta(days=15)  # a gray plan neither completed nor reverted
+    reports_errors = True  # jserr_list per version (operations center, permission set 18)
 
     def __init__(
         self,

@@ -27,6 +27,7 @@ __all__ = [
     "GET_QRCODE",
     "GRAY_PLAN",
     "GRAY_RELEASE",
+    "JSERR_LIST",
     "LOGIN_PAGE",
     "NO_ERRCODE",
     "QUERY_AUTH",
@@ -67,6 +68,9 @@ GRAY_PLAN = "/wxa/getgrayreleaseplan"
 REVERT_GRAY = "/wxa/revertgrayrelease"
 REVERT_RELEASE = "/wxa/revertcoderelease"
 VERSION_INFO = "/wxa/getversioninfo"
+JSERR_LIST = "/wxaapi/log/jserr_list"
+"""A version's JavaScript errors, aggregated per message and stack (POST, 30 rows a page;
+release-health fact sheet §1.1)."""
 GET_MATERIAL = "/cgi-bin/material/get_material"
 """Get permanent material (POST ``{"media_id"}``, the authorizer token; permission sets 3,
 11, 18, 30, 31 or 100): how an audit's rejection screenshots are fetched (fact sheet §4.8,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, SecretStr
 from platforms.emulators.base import Provisioned
 from platforms.emulators.wechat.authorization import AuthorizationApis
 from platforms.emulators.wechat.commit import CommitApis
+from platforms.emulators.wechat.health import HealthApis
 from platforms.emulators.wechat.pushes import Pushes
 from platforms.emulators.wechat.release import ReleaseApis
 from platforms.emulators.wechat.review import ReviewApis
@@ -57,6 +58,7 @@ class WeChatEmulator(
     CommitApis,
     ReviewApis,
     ReleaseApis,
+    HealthApis,
     Pushes,
 ):
     """api.weixin.qq.com's third-party-platform code management, on loopback.
@@ -70,7 +72,8 @@ class WeChatEmulator(
     Knobs for tests: :attr:`quota_limit`, :attr:`speedup_limit`, :attr:`template_limit`,
     :attr:`ip_whitelist` (61004 for other callers), :attr:`rotate_refresh_tokens`,
     :attr:`empty_lists_as_85064`, :attr:`expired_component_errcode`,
-    :attr:`rollback_keeps_history`, and per mini program
+    :attr:`rollback_keeps_history`, :attr:`daily_users` (what the JS error figures of
+    jserr_list / jserr_detail scale with), and per mini program
     ``programs[appid].privacy_apis`` / ``.func_info``; :meth:`revoke` withdraws an
     authorization.
     """
@@ -94,6 +97,7 @@ class WeChatEmulator(
         "add_template": "/wxa/addtotemplate",
         "delete_template": "/wxa/deletetemplate",
         "authorization": "/cgi-bin/component/api_get_authorizer_info",
+        "js_errors": "/wxaapi/log/jserr_list",
     }
     """The API carrying each operation; get_history_version, a read on the rollback path,
     has a name of its own so faults and counts can tell it from a rollback."""
@@ -407,6 +411,8 @@ class WeChatEmulator(
             "/wxa/revertcoderelease": wxa("GET", False, self._revertcoderelease),
             "/wxa/getversioninfo": wxa("POST", True, self._getversioninfo),
             "/wxa/queryquota": wxa("GET", False, self._queryquota),
+            "/wxaapi/log/jserr_list": wxa("POST", True, self._jserr_list),
+            "/wxaapi/log/jserr_detail": wxa("POST", True, self._jserr_detail),
             "/cgi-bin/material/get_material": wxa(
                 "POST", True, self._get_material, MATERIAL_PERMISSIONS
             ),

@@ -8,13 +8,10 @@ from dataclasses import replace
 from typing import Any
 
 from platforms.emulators.wechat.errors import _Fail, _ok
-from platforms.emulators.wechat.state import WeChatState, _Call, _Gray, _Program, _Release
+from platforms.emulators.wechat.state import WeChatState, _Call, _Gray, _Program
 from platforms.wechat.reading import as_int
 
 __all__ = ["ReleaseApis"]
-
-
-RELEASES_KEPT = 5
 
 
 class ReleaseApis(WeChatState):
@@ -30,18 +27,9 @@ class ReleaseApis(WeChatState):
             raise _Fail(85020)
         if audit.released:
             raise _Fail(85052)
-        now = self.clock()
-        if program.gray is not None and program.gray.status == 1:
-            program.gray.status = 3  # released to everyone: the staged release is finished
-        audit.released = True
-        commit_time = program.commit.committed_at if program.commit else now
-        release = _Release(
-            audit.user_version, audit.user_desc, now, self.next_app_version, commit_time
-        )
+        # released to everyone: a running staged release is finished
+        program.make_live(audit, self.clock(), self.next_app_version)
         self.next_app_version += 1
-        program.history = [*program.history, release][-RELEASES_KEPT:]
-        program.release = release
-        program.rolled_back = False
         return _ok()
 
     def _grayrelease(self, call: _Call) -> dict[str, Any]:
@@ -68,6 +56,7 @@ class ReleaseApis(WeChatState):
             gray.experiencer_first = gray.experiencer_first or bool(
                 body.get("support_experiencer_first")
             )
+            program.exposed(self.clock())
             return _ok()
         program.gray = _Gray(
             auditid=audit.auditid,
@@ -76,6 +65,7 @@ class ReleaseApis(WeChatState):
             debuger_first=bool(body.get("support_debuger_first")),
             experiencer_first=bool(body.get("support_experiencer_first")),
         )
+        program.exposed(self.clock())
         return _ok()
 
     def _getgrayreleaseplan(self, call: _Call) -> dict[str, Any]:
@@ -96,6 +86,7 @@ class ReleaseApis(WeChatState):
         program = self._program(call)
         if program.gray is not None and program.gray.status == 1:
             program.gray.status = 4  # deleted: its users go back to the live version
+            program.exposed(self.clock())
         return _ok()
 
     def _revertcoderelease(self, call: _Call) -> dict[str, Any]:
@@ -122,6 +113,7 @@ class ReleaseApis(WeChatState):
             raise _Fail(87012)
         program.release = replace(target, released_at=self.clock())
         program.rolled_back = True
+        program.exposed(self.clock())
         return _ok()
 
     def _history_version(self, program: _Program) -> dict[str, Any]:

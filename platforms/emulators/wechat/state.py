@@ -26,11 +26,15 @@ TICKET_PUSH_SECONDS = 600  # WeChat pushes a new component_verify_ticket every 1
 TICKET_SECONDS = 12 * 3600  # a component_verify_ticket is valid 12 h (sheet §3)
 TICKETS_KEPT_SECONDS = 2 * TICKET_SECONDS  # expired ones answer 61005 this long, then 61006
 
+RELEASES_KEPT = 5  # get_history_version lists at most this many
 QUOTA_LIMIT = 20
 SPEEDUP_LIMIT = 3
 TEMPLATE_LIMIT = 200
 
 CODE_MANAGEMENT = 18
+GRAY_AUTO_RELEASE_SECONDS = 15 * 86400
+"""A gray plan neither completed nor reverted is released to everyone on day 15 (the
+console's 分阶段发布 rule, release-health fact sheet §4; assumed for API plans too)."""
 GRANTED = (17, 18, 30, 86)  # what an admin ticks on the emulated authorization page
 
 TEMPLATE_PAGES = ("pages/index/index", "pages/list/list", "pages/detail/detail")
@@ -140,6 +144,14 @@ class _Gray:
 
 
 @dataclass
+class _Exposure:
+    """From ``at`` (unix seconds) on, ``shares[version]`` of the users had that version."""
+
+    at: float
+    shares: dict[str, float]
+
+
+@dataclass
 class _Program:
     """A mini program the platform knows; authorized while it has a refresh token."""
 
@@ -160,6 +172,9 @@ class _Program:
     privacy_apis: list[str] = field(default_factory=list)
     """Privacy APIs the committed code "uses" (tests set it): submit answers 61040 unless
     ext_json.requiredPrivateInfos declares them or ``privacy_api_not_use`` is sent."""
+    exposure: list[_Exposure] = field(default_factory=list)
+    """From when (unix seconds) which share of users had which version: a row each time a
+    release, gray step, revert or rollback changed it (what jserr_list's figures follow)."""
 
     @property
     def authorized(self) -> bool:
@@ -184,6 +199,7 @@ class _Program:
             privacy_apis=list(data.get("privacy_apis", [])),
             nick_name=str(data.get("nick_name", "")),
             authorized_at=float(data.get("authorized_at", 0.0)),
+            exposure=[_Exposure(**e) for e in data.get("exposure", [])],
         )
 
     def audit(self, auditid: int) -> _Audit | None:
@@ -191,6 +207,35 @@ class _Program:
 
     def gray_running(self) -> bool:
         return self.gray is not None and self.gray.status == 1
+
+    def shares(self) -> dict[str, float]:
+        """Which version each share of users has now: the live one, and the gray one."""
+        if self.release is None:
+            return {}
+        gray = self.audit(self.gray.auditid) if self.gray and self.gray_running() else None
+        if gray is None or self.gray is None:
+            return {self.release.version: 1.0}
+        part = self.gray.percentage / 100
+        out = {self.release.version: 1.0 - part}
+        out[gray.user_version] = out.get(gray.user_version, 0.0) + part
+        return out
+
+    def exposed(self, at: float) -> None:
+        """Note that from ``at`` the users are split as :meth:`shares` says."""
+        self.exposure.append(_Exposure(at, self.shares()))
+
+    def make_live(self, audit: _Audit, at: float, app_version: int) -> None:
+        """``audit``'s version goes live for everyone at ``at`` (a release, or a gray
+        plan's automatic full release); a running gray plan is finished."""
+        if self.gray is not None and self.gray.status == 1:
+            self.gray.status = 3
+        audit.released = True
+        commit_time = self.commit.committed_at if self.commit else at
+        release = _Release(audit.user_version, audit.user_desc, at, app_version, commit_time)
+        self.history = [*self.history, release][-RELEASES_KEPT:]
+        self.release = release
+        self.rolled_back = False
+        self.exposed(at)
 
 
 @dataclass(frozen=True)
@@ -236,10 +281,22 @@ class WeChatState(Emulator):
     _qr_cache: dict[str, bytes]
     _media_cache: dict[str, bytes]  # media id → a rejection screenshot's PNG
 
-    @staticmethod
-    def _program(call: _Call) -> _Program:
+    def _program(self, call: _Call) -> _Program:
         assert call.program is not None  # authorizer APIs always carry one
+        self._auto_release(call.program)
         return call.program
+
+    def _auto_release(self, program: _Program) -> None:
+        """A gray plan left running for 15 days is released to everyone then."""
+        gray = program.gray
+        if gray is None or gray.status != 1:
+            return
+        due = gray.created_at + GRAY_AUTO_RELEASE_SECONDS
+        audit = program.audit(gray.auditid)
+        if self.clock() < due or audit is None:
+            return
+        program.make_live(audit, due, self.next_app_version)
+        self.next_app_version += 1
 
     def _pages(self, program: _Program) -> list[str]:
         commit = program.commit

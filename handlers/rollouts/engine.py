@@ -1,0 +1,736 @@
+"""Staged rollouts: the use cases behind ``rollout …`` and what the scheduler does at
+each step.
+
+A rollout is a ``rollout`` row (storage) and, while it runs, one pending ``timed_action``
+(action ``rollout``) for its next step: the scheduler wakes at its time, the action is
+claimed by compare-and-set (pending → running, so of two schedulers one acts), the app's
+freezes are looked at (a freeze holds the step: tried again later), the health gate
+judges the new version (:mod:`handlers.rollouts.gate`), and the step goes out through the
+same use cases as a person's ``gray`` and ``publish`` (policy, claims, history). Every
+outcome is said in the release's thread and recorded in history. Nothing is kept in
+memory that a restart or a new leader needs: :meth:`Rollouts.replan` plans every pending
+step again and takes up a step whose process stopped mid-way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Protocol
+
+from handlers import policy, render
+from handlers.config import AppEntry, Settings
+from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
+from handlers.rollouts import words
+from handlers.rollouts.gate import NoData, Regressed, Verdict, Window, gate_for
+from handlers.rollouts.plan import Plan, PlanError, Thresholds
+from handlers.timed import Notice, TimedReleases
+from platforms.base import BEIJING, ErrorReport
+from platforms.errors import ConfigError, PlatformError
+from storage import (
+    ACTIVE_ROLLOUT,
+    ActionTaken,
+    RolloutState,
+    RolloutTaken,
+    TimedState,
+)
+from storage.models import ReleaseTarget, Rollout, TimedAction, utcnow
+
+__all__ = ["RolloutRules", "Rollouts", "StepPlanner"]
+
+log = logging.getLogger(__name__)
+R = RolloutState
+T = TimedState
+STEP = "rollout"  # the timed action's kind
+
+
+class StepPlanner(Protocol):
+    """What wakes a rollout's steps up (the scheduler)."""
+
+    def plan_step(self, action: TimedAction) -> None: ...
+
+    def unplan_step(self, action_id: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class RolloutRules:
+    retry: timedelta = timedelta(minutes=30)  # a held step is tried again after this
+    ask_after: timedelta = timedelta(hours=6)  # held this long for want of data: ask
+    warn_before: timedelta = timedelta(days=1)  # before the platform's own full release
+    handover: timedelta = timedelta(seconds=30)  # as TimedRules.handover
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RolloutRules:
+        return cls(
+            retry=timedelta(minutes=settings.rollout_retry_minutes),
+            ask_after=timedelta(hours=settings.rollout_ask_hours),
+            handover=timedelta(seconds=settings.leader_seconds + settings.stop_seconds),
+        )
+
+
+@dataclass(frozen=True)
+class Started:
+    rollout: Rollout | None  # None: the first step did not go out
+    result: ActionResult
+    text: str
+
+
+class Rollouts:
+    def __init__(
+        self,
+        service: ReleaseService,
+        timed: TimedReleases,
+        rules: RolloutRules | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.timed = timed  # its announcers (console, Slack) hear a rollout's news
+        self.rules = rules or RolloutRules()
+        self.clock = clock
+        self.planner: StepPlanner | None = None
+        self._running: set[int] = set()  # steps this process is taking now
+        self._planned: set[int] = set()
+
+    # -- plans ------------------------------------------------------------------------
+
+    def plan(
+        self,
+        app: AppEntry,
+        platform: str,
+        *,
+        steps: tuple[int, ...] | None,
+        every: timedelta | None,
+        name: str | None,
+        on_regression: str | None,
+    ) -> Plan:
+        """The plan typed (or named in miniship.toml), checked for the platform."""
+        base = Plan()
+        if name is not None:
+            found = self.service.config.rollouts.get(name)
+            if found is None:
+                known = ", ".join(sorted(self.service.config.rollouts)) or "none"
+                raise CommandRefused(f"no plan `{name}` in miniship.toml ([rollouts.*]: {known})")
+            base = found
+        plan = Plan(
+            steps or base.steps,
+            every or base.every,
+            base.thresholds,
+            on_regression or base.on_regression,
+            base.name,
+        )
+        adapter = self.service.adapters[platform]
+        try:
+            plan = plan.checked(adapter.gray_steps, adapter.display_name)
+        except PlanError as exc:
+            raise CommandRefused(str(exc)) from None
+        auto = adapter.gray_auto_release
+        if auto is not None:
+            length = plan.every * (len(plan.steps) - 1)
+            if length > auto - self.rules.warn_before:
+                raise CommandRefused(
+                    f"{adapter.display_name} releases a staged version to everyone on its own "
+                    f"{render.duration(auto)} after it begins; this plan takes "
+                    f"{render.duration(length)}. Use fewer steps or a shorter `every`."
+                )
+        return plan
+
+    # -- starting -----------------------------------------------------------------------
+
+    async def start(
+        self,
+        actor: Actor,
+        app_key: str,
+        version: str,
+        platform: str,
+        plan: Plan,
+        channel: str | None = None,
+    ) -> Started:
+        """The first step at once; the next planned as a timed action."""
+        app = self.service.app(app_key)
+        (p,) = self.service.platforms_for(app, [platform])
+        adapter = self.service.adapters[p]
+        for other in await self.store.rollouts(apps=[app.key], platform=p, states=ACTIVE_ROLLOUT):
+            raise CommandRefused(
+                f"rollout #{other.id} of {other.version} on {adapter.display_name} is "
+                f"{policy.rollout_words(other.state)}; `rollout {app.key} abort` it first"
+            )
+        release = await self.service.release_of(app, version)
+        assert release.id is not None
+        target = await self.store.target(release.id, p)
+        if target is None:
+            raise CommandRefused(f"{version} was never uploaded to {adapter.display_name}")
+        why = policy.refusal("gray", version, target.state, where=adapter.display_name)
+        if why:
+            raise CommandRefused(why)
+        try:
+            previous = await adapter.live_version(app.key)
+        except (PlatformError, ConfigError) as exc:
+            raise CommandRefused(
+                f"could not ask {adapter.display_name} what is live: {exc}"
+            ) from None
+        if previous == version:
+            previous = None
+        first = plan.steps[0]
+        result = await self._go(actor, app, p, version, first)
+        if not result.ok:
+            return Started(None, result, render.result(result))
+        now = self.clock()
+        done = first >= 100
+        row = Rollout(
+            app_key=app.key,
+            version=version,
+            platform=p,
+            release_id=release.id,
+            previous=previous,
+            plan=plan.name,
+            steps=list(plan.steps),
+            every_seconds=int(plan.every.total_seconds()),
+            step=0,
+            state=str(R.COMPLETED if done else R.RUNNING),
+            on_regression=plan.on_regression,
+            thresholds=plan.thresholds.as_dict(),
+            step_at=now,
+            gray_since=now,
+            note=f"{first}% went out at the start",
+            started_by=actor.id,
+            channel=channel,
+            finished_at=now if done else None,
+        )
+        try:
+            rollout = await self.store.add_rollout(row)
+        except RolloutTaken as exc:  # another one started meanwhile: that one runs
+            raise CommandRefused(
+                f"rollout #{exc.current.id} of {exc.current.version} started meanwhile"
+            ) from None
+        if not done:
+            rollout = await self._next(rollout, now + plan.every, R.RUNNING)
+        gate = gate_for(adapter)
+        text = (
+            f"🚦 Rollout #{rollout.id} of {app.key} {version} on {adapter.display_name}: "
+            f"plan {plan.words()}; {plan.on_regression} on a regression.\n" + render.result(result)
+        )
+        if not done:
+            text += "\n" + "\n".join(
+                words.rollout_lines(rollout, app.timezone, has_data=gate.has_data)[1:]
+            )
+            if gate.has_data:
+                text += f"\n   gate: {gate.name}; {plan.thresholds.words()}"
+        await self._record(rollout, actor.id, "ok", f"started: plan {plan.words()}")
+        return Started(rollout, result, text)
+
+    # -- lookups ------------------------------------------------------------------------
+
+    async def find(self, app_key: str, platform: str | None, *, active: bool = True) -> Rollout:
+        """The app's rollout under way (or, ``active`` False, its newest)."""
+        app = self.service.app(app_key)
+        found = await self.store.rollouts(
+            apps=[app.key], platform=platform, states=ACTIVE_ROLLOUT if active else None
+        )
+        if not found:
+            raise CommandRefused(
+                f"{app.key} has no rollout under way"
+                if active
+                else f"{app.key} has never been rolled out in steps"
+            )
+        if active and len({r.platform for r in found}) > 1 and platform is None:
+            where = " and ".join(self.service.display(r.platform) for r in found)
+            raise CommandRefused(f"{app.key} is rolling out on {where}: name the platform")
+        return found[0]
+
+    async def status(self, app_key: str, platform: str | None) -> str:
+        app = self.service.app(app_key)
+        found = await self.store.rollouts(apps=[app.key], platform=platform)
+        if not found:
+            raise CommandRefused(f"{app.key} has never been rolled out in steps")
+        active = [r for r in found if policy.rollout_controls(r.state)]  # under way
+        shown = active or found[:1]
+        lines: list[str] = []
+        for r in shown:
+            has_data = gate_for(self.service.adapters[r.platform]).has_data
+            lines.extend(words.rollout_lines(r, app.timezone, has_data=has_data))
+            controls = policy.rollout_controls(r.state)
+            if controls:
+                lines.append("   " + words.controls_hint(app.key, controls))
+        return "\n".join(lines)
+
+    def lines_for(self, rollouts: list[Rollout], app: AppEntry) -> list[str]:
+        """A release card's lines for its rollouts."""
+        out: list[str] = []
+        for r in rollouts:
+            has_data = gate_for(self.service.adapters[r.platform]).has_data
+            out.extend(words.rollout_lines(r, app.timezone, has_data=has_data))
+        return out
+
+    # -- the scheduler's step ----------------------------------------------------------------
+
+    async def step(self, action_id: int) -> None:
+        """A rollout's next step fell due: claim it, look at freezes and the gate, act."""
+        action = await self.store.timed(action_id)
+        if action is None or action.state != T.PENDING or action.action != STEP:
+            return
+        found = await self.store.rollouts(action_id=action_id)
+        rollout = found[0] if found else None
+        if rollout is None or not policy.rollout_allows("step", rollout.state):
+            with contextlib.suppress(ActionTaken):
+                await self.store.move_timed(action, T.CANCELLED, "the rollout is not running")
+            return
+        try:
+            action = await self.store.move_timed(action, T.RUNNING)
+        except ActionTaken:
+            return  # another scheduler took it
+        self._running.add(action_id)
+        try:
+            text = await self._step(rollout, action)
+        except Exception:
+            log.exception("rollout step #%s failed", action_id)
+            text = (
+                f"⚠️ Rollout #{rollout.id}'s step ran into an unexpected error; `rollout "
+                f"{rollout.app_key} status` shows where it stands. Details are in the log."
+            )
+        finally:
+            self._running.discard(action_id)
+        with contextlib.suppress(ActionTaken):
+            await self.store.move_timed(action, T.DONE, text)
+
+    async def _step(self, rollout: Rollout, action: TimedAction) -> str:
+        app = self.service.config.app(rollout.app_key)
+        if app is None:
+            return await self._end(rollout, R.ABORTED, "the app is no longer configured")
+        now = self.clock()
+        nxt = rollout.steps[rollout.step + 1]
+        holds = await self.service.freezes.active(app.key, app.timezone, now)
+        if holds:
+            text = (
+                f"✋ Held: the step of rollout #{rollout.id} to {nxt}% fell due while "
+                f"{render.holds(holds, app.timezone)}. Tried again at "
+                f"{render.local_time(now + self.rules.retry, app.timezone)}."
+            )
+            await self._next(rollout, now + self.rules.retry, R.RUNNING, note=text)
+            await self._record(rollout, "scheduler", "refused", text)
+            await self._say(app, rollout, text)
+            return text
+        verdict = await self.judge(rollout)
+        if isinstance(verdict, NoData):
+            return await self._hold(rollout, app, verdict.reason)
+        if isinstance(verdict, Regressed):
+            return await self._halt(rollout, app, verdict)
+        actor = Actor(f"rollout #{rollout.id} (started by {rollout.started_by})")
+        return await self._advance(rollout, app, actor, f"healthy: {verdict.reason}")
+
+    async def judge(self, rollout: Rollout) -> Verdict:
+        """The gate's verdict on the share live now, over the days it has been live (today
+        and yesterday at most)."""
+        adapter = self.service.adapters[rollout.platform]
+        today = self.clock().astimezone(BEIJING).date()
+        since = (rollout.step_at or self.clock()).astimezone(BEIJING).date()
+        window = Window(max(since, today - timedelta(days=1)), today)
+        thresholds = Thresholds(**rollout.thresholds)
+        return await gate_for(adapter).judge(
+            rollout.app_key,
+            rollout.version,
+            rollout.previous,
+            words.share(rollout),
+            window,
+            thresholds,
+        )
+
+    async def _advance(self, rollout: Rollout, app: AppEntry, actor: Actor, why: str) -> str:
+        """Take the next step (the full release at 100); say why."""
+        now = self.clock()
+        nxt = rollout.step + 1
+        share = rollout.steps[nxt]
+        result = await self._go(actor, app, rollout.platform, rollout.version, share)
+        said = render.result(result)
+        if not result.ok:
+            if any(r.transient for r in result.results):
+                text = (
+                    f"✋ Rollout #{rollout.id} did not reach {share}%: {said}\nTried again at "
+                    f"{render.local_time(now + self.rules.retry, app.timezone)}."
+                )
+                await self._next(rollout, now + self.rules.retry, R.RUNNING, note=text)
+            else:
+                text = f"✋ Rollout #{rollout.id} did not reach {share}%: {said}"
+                stays = R.PAUSED if policy.rollout_allows("pause", rollout.state) else None
+                await self._move(
+                    rollout,
+                    stays or R(rollout.state),  # a paused or halted one stays as it was
+                    action_id=None,
+                    next_at=None,
+                    note=text,
+                )
+            await self._record(rollout, actor.id, "failed", text)
+            await self._say(app, rollout, text, controls=True)
+            return text
+        if share >= 100:
+            text = (
+                f"✅ Rollout #{rollout.id} completed: {rollout.version} is released to "
+                f"everyone ({why})."
+            )
+            fresh = await self._move(
+                rollout, R.COMPLETED, step=nxt, step_at=now, action_id=None, next_at=None, note=text
+            )
+        else:
+            text = f"🚦 Rollout #{rollout.id} advanced to {share}% ({why})."
+            fresh = await self._move(
+                rollout,
+                R.RUNNING,
+                step=nxt,
+                step_at=now,
+                holding_since=None,
+                asked_at=None,
+                note=text,
+            )
+            if fresh is not None:
+                fresh = await self._next(
+                    fresh, now + timedelta(seconds=rollout.every_seconds), R.RUNNING
+                )
+        await self._record(rollout, actor.id, "ok", text)
+        await self._say(app, fresh or rollout, f"{text}\n{said}")
+        return text
+
+    async def _halt(self, rollout: Rollout, app: AppEntry, verdict: Regressed) -> str:
+        actor = Actor(f"rollout #{rollout.id} (health gate)")
+        undo = ""
+        state = R.PAUSED
+        if rollout.on_regression == "revert":
+            stopped = await self.service.gray(
+                actor, app.key, rollout.platform, rollout.version, None
+            )
+            undo = "\n" + render.result(stopped)
+            state = R.HALTED
+        share = words.share(rollout)
+        what = "halted: the staged release is taken back" if state is R.HALTED else "paused"
+        text = (
+            f"🛑 Rollout #{rollout.id} of {rollout.version} {what} at {share}% — regression: "
+            f"{verdict.reason}"
+        )
+        await self._move(rollout, state, action_id=None, next_at=None, note=text)
+        await self._record(rollout, actor.id, "refused", text)
+        detail = "\n".join([text + undo, *words.evidence(verdict)])
+        controls = policy.rollout_controls(state)
+        detail += "\n" + words.controls_hint(app.key, [c for c in controls if c != "pause"])
+        await self._say(app, rollout, detail, controls=True, mention=True)
+        return text
+
+    async def _hold(self, rollout: Rollout, app: AppEntry, reason: str) -> str:
+        now = self.clock()
+        since = rollout.holding_since or now
+        ask = now - since >= self.rules.ask_after and rollout.asked_at is None
+        again = now + self.rules.retry
+        nxt = rollout.steps[rollout.step + 1]
+        text = (
+            f"⏸ Held: rollout #{rollout.id} stays at {words.share(rollout)}%, not {nxt}%: "
+            f"{reason}. Tried again at {render.local_time(again, app.timezone)}."
+        )
+        if ask:
+            text += (
+                f" No figures for {render.duration(now - since)}: a person decides — "
+                + words.controls_hint(app.key, ["advance", "abort"])
+            )
+        await self._next(
+            rollout,
+            again,
+            R.RUNNING,
+            note=text,
+            holding_since=since,
+            asked_at=now if ask else rollout.asked_at,
+        )
+        await self._record(rollout, "scheduler", "refused", text)
+        if rollout.holding_since is None or ask:  # said when it starts, and when asking
+            await self._say(app, rollout, text, controls=ask, mention=ask)
+        return text
+
+    # -- a person's controls ---------------------------------------------------------------
+
+    async def control(
+        self, actor: Actor, app_key: str, platform: str | None, control: str
+    ) -> tuple[Rollout, str]:
+        """``pause``, ``resume``, ``advance`` or ``abort`` the app's rollout under way
+        (roles and the override are checked by the command)."""
+        rollout = await self.find(app_key, platform)
+        app = self.service.app(app_key)
+        if not policy.rollout_allows(control, rollout.state):
+            raise CommandRefused(
+                f"rollout #{rollout.id} is {policy.rollout_words(rollout.state)}; "
+                f"it cannot {control} now"
+            )
+        await self._cancel_step(rollout)
+        rollout = await self.store.rollout(rollout.id or 0) or rollout
+        if control == "pause":
+            text = f"⏸ Rollout #{rollout.id} paused by {actor} at {words.share(rollout)}%."
+            await self._move(rollout, R.PAUSED, action_id=None, next_at=None, note=text)
+        elif control == "resume":
+            text = await self._resume(rollout, app, actor)
+        elif control == "advance":
+            was = policy.rollout_words(rollout.state)
+            text = await self._advance(
+                rollout, app, actor, f"advanced by {actor} from {was}, without a health gate"
+            )
+            return await self.store.rollout(rollout.id or 0) or rollout, text
+        else:
+            text = await self._abort(rollout, app, actor)
+        await self._record(rollout, actor.id, "ok", text)
+        await self._say(app, rollout, text)
+        return await self.store.rollout(rollout.id or 0) or rollout, text
+
+    async def _resume(self, rollout: Rollout, app: AppEntry, actor: Actor) -> str:
+        now = self.clock()
+        share = words.share(rollout)
+        said = ""
+        target = await self._target(rollout)
+        staged = target is not None and policy.allows("gray stop", target.state)
+        gray_since = rollout.gray_since
+        if not staged:  # the regression took it back: the share goes out again
+            result = await self._go(actor, app, rollout.platform, rollout.version, share)
+            if not result.ok:
+                raise CommandRefused(f"could not resume at {share}%: {render.result(result)}")
+            said, gray_since = "\n" + render.result(result), now
+        every = timedelta(seconds=rollout.every_seconds)
+        text = (
+            f"▶️ Rollout #{rollout.id} resumed by {actor} at {share}%; next step after the "
+            f"gate at {render.local_time(now + every, app.timezone)}.{said}"
+        )
+        fresh = await self._move(
+            rollout,
+            R.RUNNING,
+            step_at=now,
+            gray_since=gray_since,
+            holding_since=None,
+            asked_at=None,
+            warned_at=None if gray_since != rollout.gray_since else rollout.warned_at,
+            note=text.splitlines()[0],
+        )
+        if fresh is not None:
+            await self._next(fresh, now + every, R.RUNNING)
+        return text
+
+    async def _abort(self, rollout: Rollout, app: AppEntry, actor: Actor) -> str:
+        target = await self._target(rollout)
+        said = ""
+        if target is not None and policy.allows("gray stop", target.state):
+            result = await self.service.gray(
+                actor, app.key, rollout.platform, rollout.version, None
+            )
+            said = "\n" + render.result(result)
+        text = f"⏹ Rollout #{rollout.id} of {rollout.version} aborted by {actor}.{said}"
+        await self._end(rollout, R.ABORTED, text.splitlines()[0])
+        return text
+
+    # -- restarts, leaders, the platform's own deadline ---------------------------------------
+
+    async def replan(self) -> int:
+        """Plan every pending step again (at the scheduler's start) and take up a step a
+        stopped process was taking: it happens again after the handover (at once on
+        SQLite, the one process)."""
+        assert self.planner is not None
+        alone = self.store.engine.dialect.name == "sqlite"
+        later = self.clock() + (timedelta(0) if alone else self.rules.handover)
+        for stuck in await self.store.timed_actions(states=[T.RUNNING], actions=(STEP,)):
+            if stuck.id is None or stuck.id in self._running:
+                continue
+            with contextlib.suppress(ActionTaken):
+                await self.store.move_timed(stuck, T.FAILED, "interrupted: taken up again")
+            for rollout in await self.store.rollouts(action_id=stuck.id):
+                if policy.rollout_allows("step", rollout.state):
+                    await self._next(rollout, later, R.RUNNING)
+        self._planned.clear()
+        return await self.adopt()
+
+    async def adopt(self) -> int:
+        """Plan the steps stored since (by another replica, or before a start)."""
+        if self.planner is None:
+            return 0
+        pending = await self.store.timed_actions(actions=(STEP,))
+        self._planned &= {a.id for a in pending if a.id is not None}
+        count = 0
+        for action in pending:
+            if action.id is not None and action.id not in self._planned:
+                self.planner.plan_step(action)
+                self._planned.add(action.id)
+                count += 1
+        return count
+
+    async def watch(self) -> None:
+        """Warn a day before a platform would release a staged version on its own."""
+        now = self.clock()
+        for rollout in await self.store.rollouts(states=[R.RUNNING, R.PAUSED]):
+            adapter = self.service.adapters.get(rollout.platform)
+            auto = adapter.gray_auto_release if adapter is not None else None
+            if auto is None or rollout.gray_since is None or rollout.warned_at is not None:
+                continue
+            deadline = rollout.gray_since + auto
+            if now < deadline - self.rules.warn_before:
+                continue
+            app = self.service.config.app(rollout.app_key)
+            if app is None:
+                continue
+            text = (
+                f"⚠️ {self.service.display(rollout.platform)} releases {rollout.version} to "
+                f"everyone on its own at {render.local_time(deadline, app.timezone)} (its "
+                f"staged releases last {render.duration(auto)} at most); rollout #{rollout.id} "
+                f"is {policy.rollout_words(rollout.state)} at {words.share(rollout)}%. Decide "
+                f"before then: {words.controls_hint(app.key, ['advance', 'abort'])}."
+            )
+            if await self._move(rollout, R(rollout.state), warned_at=now) is None:
+                continue
+            await self._record(rollout, "scheduler", "ok", text)
+            await self._say(app, rollout, text, controls=True, mention=True)
+
+    # -- health, for people ---------------------------------------------------------------
+
+    async def health(self, app_key: str, platform: str | None, version: str | None) -> str:
+        """``health <app> [version]``: the new and previous versions' error figures and top
+        errors for today and yesterday."""
+        app = self.service.app(app_key)
+        names = [
+            p
+            for p in self.service.platforms_for(app, [platform] if platform else [])
+            if self.service.adapters[p].reports_errors
+        ]
+        if not names:
+            where = " and ".join(
+                self.service.display(p) for p in self.service.platforms_for(app, [])
+            )
+            raise CommandRefused(
+                f"{where} reports no per-version error figures; only WeChat's jserr_list does"
+            )
+        p = names[0]
+        adapter = self.service.adapters[p]
+        new, old = version, None
+        found = await self.store.rollouts(apps=[app.key], platform=p)
+        if found and (new is None or found[0].version == new):
+            new, old = found[0].version, found[0].previous
+        try:
+            live = await adapter.live_version(app.key)
+        except (PlatformError, ConfigError) as exc:
+            raise CommandRefused(f"could not ask {adapter.display_name}: {exc}") from None
+        if new is None:
+            new = live
+        if new is None:
+            raise CommandRefused(f"nothing is live on {adapter.display_name} yet")
+        if old is None and live != new:
+            old = live
+        today = self.clock().astimezone(BEIJING).date()
+        rows: list[tuple[str, ErrorReport | None, str]] = []
+        for label, v in (("new", new), ("previous", old)):
+            if v is None:
+                continue
+            for day, when in ((today, "today"), (today - timedelta(days=1), "yesterday")):
+                report, why = await self._report(app.key, p, v, day)
+                rows.append((f"{v} ({label}) {when}", report, why))
+        return words.health(app.key, adapter.display_name, rows, self.clock(), app.timezone)
+
+    async def _report(
+        self, app: str, platform: str, version: str, day: date
+    ) -> tuple[ErrorReport | None, str]:
+        try:
+            return await self.service.adapters[platform].js_errors(app, version, day, day), ""
+        except (PlatformError, ConfigError) as exc:
+            return None, f"could not be asked: {exc}"
+
+    # -- shared ---------------------------------------------------------------------------
+
+    async def _go(
+        self, actor: Actor, app: AppEntry, platform: str, version: str, share: int
+    ) -> ActionResult:
+        """One step: a gray share, or at 100 the platform's full release."""
+        if share >= 100:
+            return await self.service.publish(actor, app.key, [platform], version)
+        return await self.service.gray(actor, app.key, platform, version, share)
+
+    async def _target(self, rollout: Rollout) -> ReleaseTarget | None:
+        return await self.store.target(rollout.release_id, rollout.platform)
+
+    async def _next(
+        self,
+        rollout: Rollout,
+        due: datetime,
+        state: RolloutState,
+        *,
+        note: str | None = None,
+        **values: object,
+    ) -> Rollout:
+        """Plan the rollout's next step at ``due`` (a pending timed action)."""
+        release = await self.store.release(rollout.app_key, rollout.version)
+        assert release is not None
+        action = await self.store.add_timed(
+            release, [rollout.platform], due, rollout.started_by, rollout.channel, action=STEP
+        )
+        if note is not None:
+            values["note"] = note
+        fresh = await self._move(rollout, state, action_id=action.id, next_at=due, **values)
+        if fresh is None:  # a person acted meanwhile: this step is not theirs
+            with contextlib.suppress(ActionTaken):
+                await self.store.move_timed(action, T.CANCELLED, "the rollout moved meanwhile")
+            return await self.store.rollout(rollout.id or 0) or rollout
+        if self.planner is not None and action.id is not None:
+            self.planner.plan_step(action)
+            self._planned.add(action.id)
+        return fresh
+
+    async def _move(
+        self, rollout: Rollout, state: RolloutState, **values: object
+    ) -> Rollout | None:
+        """Move by compare-and-set; None when it moved meanwhile (logged)."""
+        try:
+            return await self.store.move_rollout(rollout, state, **values)
+        except RolloutTaken as exc:
+            log.info("rollout #%s moved meanwhile (%s)", rollout.id, exc.current.state)
+            return None
+
+    async def _end(self, rollout: Rollout, state: RolloutState, note: str) -> str:
+        await self._move(rollout, state, action_id=None, next_at=None, note=note)
+        return note
+
+    async def _cancel_step(self, rollout: Rollout) -> None:
+        if rollout.action_id is None:
+            return
+        action = await self.store.timed(rollout.action_id)
+        if action is not None and action.state == T.PENDING:
+            with contextlib.suppress(ActionTaken):
+                await self.store.move_timed(action, T.CANCELLED, "the rollout was changed")
+        if self.planner is not None:
+            self.planner.unplan_step(rollout.action_id)
+
+    async def _say(
+        self,
+        app: AppEntry,
+        rollout: Rollout,
+        text: str,
+        *,
+        controls: bool = False,
+        mention: bool = False,
+    ) -> None:
+        fresh = await self.store.rollout(rollout.id or 0) or rollout
+        offered = tuple(policy.rollout_controls(fresh.state)) if controls else ()
+        owners = tuple(o for o in app.roles.publish if o != "*") if mention else ()
+        notice = Notice(
+            app,
+            rollout.version,
+            text,
+            channel=rollout.channel,
+            controls=offered,
+            mention=owners,
+        )
+        for announcer in list(self.timed.announcers):
+            try:
+                await announcer.notice(notice)
+            except Exception:
+                log.exception("announcing a rollout failed")
+
+    async def _record(self, rollout: Rollout, actor: str, outcome: str, message: str) -> None:
+        release = await self.store.release(rollout.app_key, rollout.version)
+        await self.store.record(
+            actor=actor,
+            action="rollout",
+            outcome=outcome,
+            app=rollout.app_key,
+            release=release,
+            version=rollout.version,
+            platform=rollout.platform,
+            message=message,
+        )

@@ -1,0 +1,110 @@
+"""A staged rollout from Slack: the release card shows the plan, the share and the next
+step with the rollout's buttons; a regression halts it with the evidence in the card's
+thread, the app's owners mentioned, and Resume / Advance anyway / Abort offered; a click
+on Abort runs it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers import cards
+from storage import RolloutState
+from tests.slack import requests as slack_requests
+from tests.slack.test_release_flow import REVIEW, SECRET, World, open_world
+
+
+@pytest.fixture
+async def world(tmp_path: Path, database_url: str) -> AsyncIterator[World]:
+    async with open_world(tmp_path, database_url) as opened:
+        yield opened
+
+
+async def approved(world: World, version: str, notes: str) -> None:
+    await world.command(f"upload demo wechat {version} {notes}", user="U0LEAD")
+    await world.settled()
+    await world.command(f"submit demo wechat {version}", user="U0LEAD")
+    await world.settled()
+    world.clock.advance(REVIEW + 1)
+    await world.runtime.service.refresh_watched()
+    await world.settled()
+
+
+async def card(world: World, version: str) -> dict[str, Any]:
+    release = await world.runtime.store.release("demo", version)
+    assert release is not None and release.card_ts
+    return world.slack.messages[("C0RELEASE", release.card_ts)]
+
+
+def rollout_buttons(blocks: list[dict[str, Any]]) -> list[str]:
+    return [
+        e["action_id"]
+        for b in blocks
+        if b.get("block_id") == "rollout"
+        for e in b.get("elements", [])
+    ]
+
+
+async def test_a_halted_rollout_in_slack(world: World) -> None:
+    await approved(world, "1.0.0", "first")
+    await world.command("publish demo wechat 1.0.0", user="U0LEAD")
+    await world.settled()
+    await approved(world, "1.1.0", "new cart #crashy")
+    await world.command("rollout demo 1.1.0 wechat plan 5,50,100 every 1d", user="U0LEAD")
+    await world.settled()
+
+    shown = await card(world, "1.1.0")
+    foot = next(b for b in shown["blocks"] if b.get("block_id") == "foot")
+    text = "\n".join(e["text"] for e in foot["elements"])
+    assert "🚦 Rollout #1 of 1.1.0 on WeChat: running · 5% of users" in text, text
+    assert "next: 50% at" in text and "after the health gate" in text
+    assert rollout_buttons(shown["blocks"]) == [
+        "miniship_rollout_pause",
+        "miniship_rollout_advance",
+        "miniship_rollout_abort",
+    ]
+
+    rollout = (await world.runtime.store.rollouts())[0]
+    assert world.runtime.rollouts is not None and rollout.action_id is not None
+    world.clock.advance(86400)
+    await world.runtime.rollouts.step(rollout.action_id)
+    await world.settled()
+    release = await world.runtime.store.release("demo", "1.1.0")
+    assert release is not None and release.card_ts
+    halted = world.slack.replies("C0RELEASE", release.card_ts)[-1]
+    assert "<!subteam^S0LEADS>" in halted["text"] and "🛑" in halted["text"]
+    assert "pages/cart/cart.js:3:120" in halted["text"]
+    assert rollout_buttons(halted["blocks"]) == [
+        "miniship_rollout_resume",
+        "miniship_rollout_advance",
+        "miniship_rollout_abort",
+    ]
+    assert "halted" in json.dumps((await card(world, "1.1.0"))["blocks"])
+
+    value = cards.button_value("demo", "1.1.0", "")
+    body, headers = slack_requests.block_action(
+        SECRET,
+        "miniship_rollout_abort",
+        value,
+        user="U0DEV",  # may release, not publish
+        channel="C0RELEASE",
+        response_url=world.slack.response_url("abort-dev"),
+    )
+    await world.post(body, headers)
+    await world.settled()
+    assert (await world.runtime.store.rollouts())[0].state == RolloutState.HALTED
+    body, headers = slack_requests.block_action(
+        SECRET,
+        "miniship_rollout_abort",
+        value,
+        user="U0LEAD",
+        channel="C0RELEASE",
+        response_url=world.slack.response_url("abort-lead"),
+    )
+    await world.post(body, headers)
+    await world.settled()
+    assert (await world.runtime.store.rollouts())[0].state == RolloutState.ABORTED
