@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +34,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import OperationalError
 
 import platforms
 from handlers import logs
@@ -151,7 +152,8 @@ async def open_runtime(
     adapters: dict[str, Platform] = {}
     server: EmulatorServer | None = None
     try:
-        await migrate(engine)
+        with reaching(settings.database_url):
+            await migrate(engine)
         store = Store(engine)
         await store.sync_apps({k: a.name for k, a in config.apps.items()})
         stored = {
@@ -531,12 +533,25 @@ async def emulators(
     return 0
 
 
+@contextlib.contextmanager
+def reaching(url: str) -> Iterator[None]:
+    """The first time a command asks the database anything: one that does not answer
+    (down, a wrong host or password) is said in a line, not a traceback."""
+    try:
+        yield
+    except (OperationalError, OSError) as exc:
+        said = str(exc).strip().splitlines()
+        why = said[0] if said else type(exc).__name__
+        raise ConfigError(f"the database {describe_url(url)} does not answer: {why}") from None
+
+
 async def migrate_database(settings: Settings) -> int:
     """Bring the database to the newest schema (every start does this too; run it alone
     before starting several replicas of a new version)."""
     engine = make_engine(settings.database_url)
     try:
-        before, _ = await schema_revision(engine)
+        with reaching(settings.database_url):
+            before, _ = await schema_revision(engine)
         await migrate(engine)
         after, head = await schema_revision(engine)
     finally:
@@ -554,7 +569,8 @@ async def rotate_key(settings: Settings) -> int:
     keys = vault_keys(settings.secret_key, settings.secret_key_file, None)
     engine = make_engine(settings.database_url)
     try:
-        await migrate(engine)
+        with reaching(settings.database_url):
+            await migrate(engine)
         try:
             rewritten = await Vault(Store(engine), keys).rotate()
         except VaultError as exc:

@@ -444,3 +444,26 @@ def test_the_miniship_command_migrates_a_database(tmp_path: Path) -> None:
     assert first.returncode == 0 and "migrated from empty to" in first.stdout, first.stderr
     again = subprocess.run([command, "migrate"], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "is at the newest schema" in again.stdout
+
+
+def test_a_database_that_does_not_answer_is_said_in_a_line(tmp_path: Path) -> None:
+    """`miniship migrate` (or any command) before PostgreSQL is up: one line saying so,
+    the password masked, exit code 2 — not a traceback."""
+    env = clean_env(
+        MINISHIP_CONFIG=str(REPO / "miniship.toml"),
+        DATABASE_URL=f"postgresql://miniship:s3cret@127.0.0.1:{free_port()}/miniship",
+    )
+    for command in ("migrate", "console"):
+        said = subprocess.run(
+            [sys.executable, str(REPO / "bot.py"), command],
+            input="status\n",
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=60,
+        )
+        assert said.returncode == 2, said.stderr
+        assert "Traceback" not in said.stderr and "s3cret" not in said.stderr, said.stderr
+        assert "miniship: the database postgresql://miniship:***@127.0.0.1:" in said.stderr
+        assert "does not answer" in said.stderr
