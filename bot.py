@@ -58,6 +58,7 @@ from platforms.errors import ConfigError
 from storage import (
     SecretKeyError,
     Store,
+    UnfitDatabase,
     Vault,
     VaultError,
     describe_url,
@@ -543,6 +544,8 @@ def reaching(url: str) -> Iterator[None]:
         said = str(exc).strip().splitlines()
         why = said[0] if said else type(exc).__name__
         raise ConfigError(f"the database {describe_url(url)} does not answer: {why}") from None
+    except UnfitDatabase as exc:
+        raise ConfigError(f"{describe_url(url)}: {exc}") from None
 
 
 async def migrate_database(settings: Settings) -> int:
@@ -552,7 +555,7 @@ async def migrate_database(settings: Settings) -> int:
     try:
         with reaching(settings.database_url):
             before, _ = await schema_revision(engine)
-        await migrate(engine)
+            await migrate(engine)
         after, head = await schema_revision(engine)
     finally:
         await engine.dispose()

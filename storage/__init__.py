@@ -1,7 +1,7 @@
 """miniship's tables, the release state machine and every write (see store.py), and the
 vault of run-time platform credentials (vault.py)."""
 
-from storage.db import describe_url, make_engine, migrate, schema_revision
+from storage.db import UnfitDatabase, describe_url, make_engine, migrate, schema_revision
 from storage.states import (
     FleetState,
     InvalidTransition,
@@ -50,6 +50,7 @@ __all__ = [
     "TargetExists",
     "TargetView",
     "TimedState",
+    "UnfitDatabase",
     "Vault",
     "VaultError",
     "WrongSecretKey",

@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -109,12 +109,26 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+class UnfitDatabase(RuntimeError):
+    """The database cannot hold miniship's data as it is made (the message says why)."""
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the database to the newest schema."""
+    """Bring the database to the newest schema (refused, :class:`UnfitDatabase`, on a
+    PostgreSQL database not made for UTF-8 text: in one made SQL_ASCII, the scheduler's
+    job store reads bytes where it wants text, and no replica could ever lead)."""
     async with engine.connect() as plain:
         # one transaction, even where the engine autocommits (SQLite, see make_engine)
         conn = await plain.execution_options(isolation_level="SERIALIZABLE")
         async with conn.begin():
+            if engine.dialect.name == "postgresql":
+                encoding = (await conn.execute(text("SHOW server_encoding"))).scalar()
+                if str(encoding).upper() not in ("UTF8", "UTF-8"):
+                    raise UnfitDatabase(
+                        f"the database is made with the {encoding} encoding; miniship "
+                        "needs UTF8: create it with `CREATE DATABASE … ENCODING 'UTF8'` "
+                        "(docs/deploy.md)"
+                    )
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
 
 

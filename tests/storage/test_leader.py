@@ -6,8 +6,10 @@ import contextlib
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
-from storage import make_engine
+from storage import UnfitDatabase, make_engine, migrate
 from storage.leader import AlreadyRunning, Leadership, _file_lock, alone_on_file
 
 
@@ -56,3 +58,27 @@ async def test_a_file_is_held_until_the_last_runtime_on_it_ends(tmp_path: Path) 
         with pytest.raises(AlreadyRunning, match="already uses"):
             _file_lock(database.resolve())  # what another process would meet
     _file_lock(database.resolve()).close()  # free once the last one ended
+
+
+@pytest.mark.postgresql_only
+async def test_a_database_not_made_for_utf8_is_refused(database_url: str) -> None:
+    """In a SQL_ASCII database the scheduler's job store reads bytes where it wants text,
+    and no replica could ever lead: refused at start, saying how to make it."""
+    admin = make_engine(database_url, isolation_level="AUTOCOMMIT")
+    name = "miniship_ascii"
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(
+                text(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' TEMPLATE template0")
+            )
+        ascii_db = make_engine(make_url(database_url).set(database=name).render_as_string(False))
+        try:
+            with pytest.raises(UnfitDatabase, match="SQL_ASCII encoding; miniship needs UTF8"):
+                await migrate(ascii_db)
+        finally:
+            await ascii_db.dispose()
+        utf8 = make_engine(database_url)
+        await migrate(utf8)  # UTF8, as the tests make it: fine
+        await utf8.dispose()
+    finally:
+        await admin.dispose()
