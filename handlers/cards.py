@@ -259,11 +259,14 @@ def retry(
     return [_said(text), {"type": "actions", "block_id": "retry", "elements": elements[:5]}]
 
 
-def _said(text: str) -> Block:
+def _said(text: str, mention: str = "") -> Block:
+    """``text`` shown as-is (escaped), after ``mention``: mrkdwn made here (the owners'
+    mentions, :func:`mention`), kept as it is."""
+    said = _escape_clipped(text, 2900 - len(mention))
     return {
         "type": "section",
         "block_id": "said",
-        "text": {"type": "mrkdwn", "text": _escape_clipped(text, 2900), "verbatim": True},
+        "text": {"type": "mrkdwn", "text": mention + said, "verbatim": True},
     }
 
 
@@ -500,10 +503,11 @@ _ROLLOUT_LOOK: dict[str, tuple[str, str | None, str]] = {
 
 
 def rollout_controls(
-    app: str, version: str, controls: Sequence[str], text: str = ""
+    app: str, version: str, controls: Sequence[str], text: str = "", mention: str = ""
 ) -> list[Block]:
-    """A staged rollout's buttons (under ``text`` when given): each runs
-    ``rollout <app> <control>``; Advance anyway and Abort ask in Slack's own dialog."""
+    """A staged rollout's buttons (under ``text`` when given, escaped, after ``mention``):
+    each runs ``rollout <app> <control>``; Advance anyway and Abort ask in Slack's own
+    dialog."""
     elements: list[Block] = []
     for control in controls:
         label, style, consequence = _ROLLOUT_LOOK[control]
@@ -528,9 +532,9 @@ def rollout_controls(
             }
         elements.append(button)
     if not elements:
-        return [_said(text)] if text else []
+        return [_said(text, mention)] if text else []
     actions: Block = {"type": "actions", "block_id": "rollout", "elements": elements}
-    return [_said(text), actions] if text else [actions]
+    return [_said(text, mention), actions] if text else [actions]
 
 
 SCHEDULE = "miniship_schedule"  # not a command button (those start with ship_): opens a modal

@@ -46,6 +46,7 @@ __all__ = [
     "rollout_allows",
     "rollout_controls",
     "rollout_needs_override",
+    "rollout_refusal",
     "rollout_words",
     "rules",
     "shows_reason",
@@ -388,6 +389,7 @@ _ROLLOUT_WORDS = {
     _R.RUNNING: "running",
     _R.PAUSED: "paused",
     _R.HALTED: "halted (regression)",
+    _R.STEPPING: "taking a step (the platform is being called)",
     _R.COMPLETED: "completed (released to everyone)",
     _R.ABORTED: "aborted",
 }
@@ -400,8 +402,28 @@ def rollout_allows(control: str, state: RolloutState | str) -> bool:
 
 
 def rollout_needs_override(control: str, state: RolloutState | str) -> bool:
-    """Advancing past a halt (a regression was seen) needs the override role."""
-    return control == "advance" and RolloutState(state) is _R.HALTED
+    """Advancing or resuming past a halt (a regression was seen, whether the staged release
+    was taken back or left live) needs the override role."""
+    return control in ("advance", "resume") and RolloutState(state) is _R.HALTED
+
+
+_ROLLOUT_ACTIVE = frozenset({_R.RUNNING, _R.PAUSED, _R.HALTED, _R.STEPPING})
+
+
+def rollout_refusal(
+    action: str, state: RolloutState | str, rollout_id: int | None, app: str
+) -> str | None:
+    """Why a person's ``gray``, ``gray stop`` or ``publish`` of a version is refused while
+    a staged rollout of it (in ``state``) is under way on that platform: its steps would
+    undo it, or its gate would judge a share it did not set."""
+    if action not in ("gray", "gray stop", "publish") or RolloutState(state) not in (
+        _ROLLOUT_ACTIVE
+    ):
+        return None
+    return (
+        f"rollout #{rollout_id} of this version is {rollout_words(state)}: it sets the share "
+        f"itself; use `rollout {app} advance` or `rollout {app} abort`"
+    )
 
 
 def rollout_controls(state: RolloutState | str) -> list[str]:

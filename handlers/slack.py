@@ -167,7 +167,7 @@ class SlackBinding:
         elif reply.request is not None and reply.about is None:  # no card: in the channel
             await answer(reply.text, True, cards.approval(reply.text, reply.request))
         elif reply.error or reply.private or reply.about is None:
-            await answer(reply.text, False)
+            await answer(cards.escape(reply.text) if reply.verbatim else reply.text, False)
         else:
             await self._after_action(reply, channel, answer)
 
@@ -397,15 +397,18 @@ class SlackBinding:
         if release is None:
             return
         blocks = None
-        text = notice.text
-        if notice.mention:  # a rollout halted: the app's owners hear it
-            text = " ".join(cards.mention(m) for m in notice.mention) + " " + text
+        # the text may carry what a platform reported (a JS error's message): shown as-is;
+        # the owners' mentions are the only mrkdwn made here
+        mention = "".join(cards.mention(m) + " " for m in notice.mention)
+        text = mention + cards.escape(notice.text)
         if notice.publish_now is not None:
             blocks = cards.publish_now(
-                notice.app, notice.version, notice.publish_now, text, bool(notice.override)
+                notice.app, notice.version, notice.publish_now, notice.text, bool(notice.override)
             )
         elif notice.controls:
-            blocks = cards.rollout_controls(notice.app.key, notice.version, notice.controls, text)
+            blocks = cards.rollout_controls(
+                notice.app.key, notice.version, notice.controls, notice.text, mention
+            )
         try:
             await self.show(release, notice.channel, thread=text, thread_blocks=blocks)
         except SlackApiError as exc:

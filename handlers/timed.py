@@ -206,6 +206,18 @@ class TimedReleases:
 
     async def cancel(self, actor: Actor, action_id: int) -> TimedAction:
         action = await self.action(action_id)
+        if action.action == "rollout":  # a staged rollout's next step: its own controls
+            found = await self.store.rollouts(action_id=action_id)
+            whose = (
+                f"the step to {r.steps[r.step + 1]}% (step {r.step + 2} of {len(r.steps)}) of "
+                f"rollout #{r.id} of {r.app_key} {r.version}"
+                if found and 0 <= (r := found[0]).step + 1 < len(r.steps)
+                else f"a step of a staged rollout of {action.app_key} {action.version}"
+            )
+            raise CommandRefused(
+                f"#{action_id} is {whose}: use `rollout {action.app_key} pause` or "
+                f"`rollout {action.app_key} abort`"
+            )
         if action.state != T.PENDING:
             raise CommandRefused(f"timed release #{action_id} is already {action.state}")
         try:

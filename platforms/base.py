@@ -192,6 +192,14 @@ class JsError:
     users: int  # the platform's UV: users who hit it
     count: int  # the platform's PV: times it happened
     key: str = ""  # the platform's handle for it (WeChat: "<errorMsgMd5>:<errorStackMd5>")
+    # the same error across builds of the app: a rebuilt bundle moves the stack's
+    # line:column, not the message (WeChat: errorMsgMd5); "" = the message itself
+    signature: str = ""
+
+    @property
+    def same_as(self) -> str:
+        """What makes two reports the same error, whichever version they come from."""
+        return self.signature or self.message
 
     @property
     def first_stack_line(self) -> str:

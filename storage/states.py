@@ -143,23 +143,29 @@ TIMED_TRANSITIONS: dict[TimedState, frozenset[TimedState]] = {
 
 class RolloutState(StrEnum):
     """A staged rollout (``rollout <app> <version>``): steps of a gray release, each after
-    a health gate. ``running`` waits for its next step; ``paused`` by a person (or, per
-    plan, by a regression); ``halted`` by a regression (the staged release taken back);
-    ``completed`` released to everyone; ``aborted`` stopped for good. A step within a
-    state (the share grows, a hold is noted) is a move to the same state."""
+    a health gate. ``running`` waits for its next step; ``paused`` by a person;
+    ``halted`` by a regression (the staged release taken back, or per plan left live);
+    ``completed`` released to everyone; ``aborted`` stopped for good; ``stepping``: a call to
+    the platform (a step, a revert, an abort) is under way, claimed by compare-and-set
+    before it, so whoever moved the row first wins and the other does nothing. A step
+    within a state (the share grows, a hold is noted) is a move to the same state."""
 
     RUNNING = "running"
     PAUSED = "paused"
     HALTED = "halted"
+    STEPPING = "stepping"
     COMPLETED = "completed"
     ABORTED = "aborted"
 
 
 _R = RolloutState
 ROLLOUT_TRANSITIONS: dict[RolloutState, frozenset[RolloutState]] = {
-    _R.RUNNING: frozenset({_R.RUNNING, _R.PAUSED, _R.HALTED, _R.COMPLETED, _R.ABORTED}),
-    _R.PAUSED: frozenset({_R.PAUSED, _R.RUNNING, _R.COMPLETED, _R.ABORTED}),
-    _R.HALTED: frozenset({_R.HALTED, _R.RUNNING, _R.COMPLETED, _R.ABORTED}),
+    _R.RUNNING: frozenset(
+        {_R.RUNNING, _R.PAUSED, _R.HALTED, _R.STEPPING, _R.COMPLETED, _R.ABORTED}
+    ),
+    _R.PAUSED: frozenset({_R.PAUSED, _R.RUNNING, _R.STEPPING, _R.COMPLETED, _R.ABORTED}),
+    _R.HALTED: frozenset({_R.HALTED, _R.RUNNING, _R.STEPPING, _R.COMPLETED, _R.ABORTED}),
+    _R.STEPPING: frozenset({_R.RUNNING, _R.PAUSED, _R.HALTED, _R.COMPLETED, _R.ABORTED}),
     _R.COMPLETED: frozenset(),
     _R.ABORTED: frozenset(),
 }

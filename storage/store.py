@@ -85,7 +85,12 @@ _ROLLOUT_CHANGEABLE = frozenset(
         "previous",
     }
 )
-ACTIVE_ROLLOUT = (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.HALTED)
+ACTIVE_ROLLOUT = (
+    RolloutState.RUNNING,
+    RolloutState.PAUSED,
+    RolloutState.HALTED,
+    RolloutState.STEPPING,
+)
 """A rollout still under way (one per app and platform at a time)."""
 
 # the rows moved by compare-and-set on their ``revision``

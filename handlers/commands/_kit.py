@@ -93,6 +93,7 @@ class Reply:
     outcome: str = ""  # a use case's: ok, failed, refused (nothing tried), skipped (nothing to do)
     transient: bool = False  # failed on a passing fault (busy, timeout, 5xx, rate limit)
     fleet: int | None = None  # a fleet run started (or shown): its id
+    verbatim: bool = False  # text carries what a platform reported: Slack shows it escaped
 
     @classmethod
     def of(cls, res: ActionResult, text: str) -> Reply:

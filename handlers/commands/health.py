@@ -25,7 +25,7 @@ def read(words: Words) -> HealthArgs:
 
 async def run(context: Context, args: HealthArgs) -> Reply:
     text = await context.rollouts.health(args.app, args.platform, args.version)
-    return Reply(text)
+    return Reply(text, verbatim=True)  # JS error messages, as the platform reported them
 
 
 COMMAND = Command(

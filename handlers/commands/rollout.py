@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from handlers import policy
 from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import AppArgs, Scope, Words, clip
 from handlers.rollouts.plan import PlanError, read_every, read_steps
+from storage import RolloutState
 
 CONTROLS = ("status", "pause", "resume", "advance", "abort")
 _OPTIONS = ("plan", "every", "on-regression")
@@ -113,25 +113,11 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
     if refusal is not None:
         return refusal
     if args.control:
-        rollout = await engine.find(app.key, platform)
-        if policy.rollout_needs_override(args.control, rollout.state):
-            refusal = await context.require(app, "override", "rollout", rollout.version)
-            if refusal is not None:
-                return Reply(
-                    f"Rollout #{rollout.id} halted on a regression: advancing past it needs "
-                    f"the override role.\n{refusal.text}",
-                    error=True,
-                )
-            await context.service.store.record(
-                actor=context.actor.id,
-                action="rollout",
-                outcome="override",
-                app=app.key,
-                version=rollout.version,
-                platform=rollout.platform,
-                message=f"advance past the halt of rollout #{rollout.id}",
-            )
-        _, text = await engine.control(context.actor, app.key, platform, args.control)
+        # the engine decides whether the override is needed, on the state it acts on
+        override = args.control in ("advance", "resume") and await context.may(app, "override")
+        rollout, text = await engine.control(
+            context.actor, app.key, platform, args.control, override=override
+        )
         return Reply(text, about=(app.key, rollout.version), outcome="ok")
     if platform is None:
         return Reply(
@@ -160,10 +146,19 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
 
 
 async def confirm(context: Context, args: RolloutArgs) -> Question | None:
-    if args.control in ("status", "pause", "resume"):
+    if args.control in ("status", "pause"):
         return None
     app = context.service.app(args.app)
     platform = _platform(context, args)
+    if args.control == "resume":
+        rollout = await context.rollouts.find(app.key, platform)
+        if rollout.state != RolloutState.HALTED:
+            return None
+        return Question(
+            f"Resume rollout #{rollout.id} of {app.key} {rollout.version}, halted on a "
+            "regression? Its share goes out again if it was taken back (the override role "
+            "is needed)."
+        )
     if args.control == "abort":
         return Question(
             f"Abort the staged rollout of {app.key}? Users who have the new version go back "

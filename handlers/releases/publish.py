@@ -33,8 +33,11 @@ class PublishActions(Watcher, VersionGuard):
         version: str,
         *,
         ready: Callable[[], Awaitable[None]] | None = None,
+        rollout: int | None = None,
     ) -> ActionResult:
         """Publish on each chosen platform; with several, only if every one is approved.
+        Refused on a platform where a staged rollout of the version is under way, unless
+        this is that rollout's own step (``rollout``: its id).
 
         Every platform is claimed (approved → publishing, compare-and-set) before any is
         called, so a publish of several platforms is all or nothing up to the calls.
@@ -43,6 +46,9 @@ class PublishActions(Watcher, VersionGuard):
         (a refusal, a cancellation), the claims are given back and nothing is called.
         """
         step, names = await self.step(actor, "publish", app_key, chosen, version)
+        rolling = await self._rolling(step, names, "publish", rollout)
+        if rolling:
+            return await step.refuse_all(rolling)
         async with self.hold(step.app.key, names):
             targets = await self._publishable(step, names)
             if isinstance(targets, ActionResult):
@@ -174,9 +180,12 @@ class PublishActions(Watcher, VersionGuard):
         platform: str,
         version: str | None,
         share: int | None,
+        *,
+        rollout: int | None = None,
     ) -> ActionResult:
         """Release ``version`` (default: the approved or staged one) to ``share`` percent
-        of users, or stop its staged release when ``share`` is ``None``."""
+        of users, or stop its staged release when ``share`` is ``None``; refused while a
+        staged rollout of it is under way there, unless this is its own step (``rollout``)."""
         action = "gray stop" if share is None else "gray"
         app = self.app(app_key)
         (p,) = self.platforms_for(app, [platform])
@@ -192,7 +201,25 @@ class PublishActions(Watcher, VersionGuard):
                 raise CommandRefused(f"no version of {app.key} is {what} on {self.display(p)}")
             version = views[0].release.version
         step = Step(self, actor, "gray", app, await self.release_of(app, version))
+        rolling = await self._rolling(step, [p], action, rollout)
+        if rolling:
+            return await step.refuse_all(rolling)
         return await self.fan_out(step, [p], lambda one: self._gray(one, action, share))
+
+    async def _rolling(
+        self, step: Step, names: Sequence[str], action: str, rollout: int | None
+    ) -> str:
+        """Why ``action`` is not a person's to take while a rollout of the release is under
+        way on one of ``names`` ("" when it is)."""
+        for p in names:
+            found = await self.store.rollouts(
+                apps=[step.app.key], platform=p, release_id=step.release.id
+            )
+            for r in found:
+                why = policy.rollout_refusal(action, r.state, r.id, step.app.key)
+                if why and r.id != rollout:
+                    return f"{self.display(p)}: {why}"
+        return ""
 
     async def _gray(self, step: Step, action: str, share: int | None) -> PlatformResult:
         target = await step.allowed(action)

@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Protocol
 
 from handlers import policy, render
@@ -39,7 +39,7 @@ from storage import (
 )
 from storage.models import ReleaseTarget, Rollout, TimedAction, utcnow
 
-__all__ = ["RolloutRules", "Rollouts", "StepPlanner"]
+__all__ = ["RolloutRules", "Rollouts", "StepPlanner", "exposure"]
 
 log = logging.getLogger(__name__)
 R = RolloutState
@@ -61,6 +61,7 @@ class RolloutRules:
     ask_after: timedelta = timedelta(hours=6)  # held this long for want of data: ask
     warn_before: timedelta = timedelta(days=1)  # before the platform's own full release
     handover: timedelta = timedelta(seconds=30)  # as TimedRules.handover
+    stuck: timedelta = timedelta(minutes=15)  # a claim older than this was cut short
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RolloutRules:
@@ -76,6 +77,32 @@ class Started:
     rollout: Rollout | None  # None: the first step did not go out
     result: ActionResult
     text: str
+
+
+def exposure(rollout: Rollout, share: int, start: datetime, end: datetime) -> float | None:
+    """The new version's part (0–1) of the user-time from ``start`` to ``end``: ``share``
+    % since ``step_at``, each earlier step's share for the ``every`` before it (never
+    before ``gray_since``: nobody had the version then). Holds made earlier steps longer
+    than ``every``, so this errs towards more exposure at the earlier, smaller shares'
+    expense — a little towards judging the new version kindly. None: no time to weigh."""
+    since, at = rollout.gray_since, rollout.step_at
+    if at is None or since is None or end <= start:
+        return None
+    every = timedelta(seconds=rollout.every_seconds)
+    # (from, share) of each step up to the one live now, oldest first
+    spans = [
+        (max(since, at - (rollout.step - k) * every), s)
+        for k, s in enumerate(rollout.steps[: rollout.step])
+    ]
+    spans = [(since, spans[0][1]), *spans[1:]] if spans else []
+    spans.append((max(since, at), share))
+    total = 0.0
+    for n, (begin, part) in enumerate(spans):
+        until = spans[n + 1][0] if n + 1 < len(spans) else end
+        lo, hi = max(begin, start), min(until, end)
+        if hi > lo:
+            total += part / 100 * (hi - lo).total_seconds()
+    return total / (end - start).total_seconds()
 
 
 class Rollouts:
@@ -175,7 +202,7 @@ class Rollouts:
         if previous == version:
             previous = None
         first = plan.steps[0]
-        result = await self._go(actor, app, p, version, first)
+        result = await self._go(actor, app, p, version, first, None)
         if not result.ok:
             return Started(None, result, render.result(result))
         now = self.clock()
@@ -285,16 +312,49 @@ class Rollouts:
         self._running.add(action_id)
         try:
             text = await self._step(rollout, action)
-        except Exception:
+        except Exception as exc:
             log.exception("rollout step #%s failed", action_id)
-            text = (
-                f"⚠️ Rollout #{rollout.id}'s step ran into an unexpected error; `rollout "
-                f"{rollout.app_key} status` shows where it stands. Details are in the log."
-            )
+            text = await self._stranded(rollout, action, exc)
+            with contextlib.suppress(ActionTaken):
+                await self.store.move_timed(action, T.FAILED, text)
+            return
         finally:
             self._running.discard(action_id)
         with contextlib.suppress(ActionTaken):
             await self.store.move_timed(action, T.DONE, text)
+
+    async def _stranded(self, rollout: Rollout, action: TimedAction, exc: Exception) -> str:
+        """A step that ran into an unexpected error pauses its rollout (if nothing else
+        moved it meanwhile) and says so: a person looks, then resumes or aborts."""
+        text = (
+            f"⚠️ Rollout #{rollout.id}'s step ran into an unexpected error "
+            f"({type(exc).__name__}; details are in the log)."
+        )
+        try:
+            fresh = await self.store.rollout(rollout.id or 0)
+            mid_call = fresh is not None and fresh.state == R.STEPPING  # its own claim
+            if (
+                fresh is None
+                or fresh.action_id != action.id
+                or not (mid_call or policy.rollout_allows("pause", fresh.state))
+            ):
+                return text  # the step had moved it on (or a person had): as it is
+            # in the middle of a call to the platform, whether it went out is unknown:
+            # halted, so that going on needs a person who may override
+            stays = R.HALTED if mid_call else R.PAUSED
+            how = "halted until a person looks (did the call go out?)" if mid_call else "paused"
+            text += (
+                f" It is {how} at {words.share(fresh)}%: `rollout {fresh.app_key} status` "
+                f"shows where it stands; {words.controls_hint(fresh.app_key, ['resume', 'abort'])}"
+            )
+            if await self._move(fresh, stays, action_id=None, next_at=None, note=text):
+                await self._record(fresh, "scheduler", "failed", text)
+                app = self.service.config.app(fresh.app_key)
+                if app is not None:
+                    await self._say(app, fresh, text, controls=True, mention=True)
+        except Exception:  # the database itself may be what failed: the log has it
+            log.exception("pausing rollout #%s after its failed step failed", rollout.id)
+        return text
 
     async def _step(self, rollout: Rollout, action: TimedAction) -> str:
         app = self.service.config.app(rollout.app_key)
@@ -329,22 +389,45 @@ class Rollouts:
         since = (rollout.step_at or self.clock()).astimezone(BEIJING).date()
         window = Window(max(since, today - timedelta(days=1)), today)
         thresholds = Thresholds(**rollout.thresholds)
-        return await gate_for(adapter).judge(
+        gate = gate_for(adapter)
+        share = words.share(rollout)
+        if gate.has_data:  # the share the platform serves, should it differ from the plan's
+            share = await self._live_share(rollout) or share
+        start = datetime.combine(window.start, time(), BEIJING)
+        return await gate.judge(
             rollout.app_key,
             rollout.version,
             rollout.previous,
-            words.share(rollout),
+            share,
             window,
             thresholds,
+            exposure(rollout, share, start, self.clock()),
         )
 
     async def _advance(self, rollout: Rollout, app: AppEntry, actor: Actor, why: str) -> str:
-        """Take the next step (the full release at 100); say why."""
+        """Take the next step (the full release at 100); say why. The rollout is claimed
+        (stepping) before the platform is called: when it moved meanwhile (a person paused
+        or aborted it while the gate was asked), nothing is done."""
         now = self.clock()
+        was = R(rollout.state)
         nxt = rollout.step + 1
         share = rollout.steps[nxt]
-        result = await self._go(actor, app, rollout.platform, rollout.version, share)
-        said = render.result(result)
+        claimed = await self._claim(rollout, f"taking the step to {share}%")
+        if claimed is None:
+            return f"Rollout #{rollout.id} moved meanwhile; the step to {share}% was not taken."
+        rollout = claimed
+        live = await self._live_share(rollout) if share < 100 else None
+        if live is not None and live >= share:  # it went out before (a step cut short)
+            result = ActionResult("gray", app, rollout.version, [])
+            said = (
+                f"{self.service.display(rollout.platform)} already serves {rollout.version} "
+                f"to {live}% of users: the step had gone out before, it is not sent again"
+            )
+        else:
+            result = await self._go(
+                actor, app, rollout.platform, rollout.version, share, rollout.id
+            )
+            said = render.result(result)
         if not result.ok:
             if any(r.transient for r in result.results):
                 text = (
@@ -354,14 +437,9 @@ class Rollouts:
                 await self._next(rollout, now + self.rules.retry, R.RUNNING, note=text)
             else:
                 text = f"✋ Rollout #{rollout.id} did not reach {share}%: {said}"
-                stays = R.PAUSED if policy.rollout_allows("pause", rollout.state) else None
-                await self._move(
-                    rollout,
-                    stays or R(rollout.state),  # a paused or halted one stays as it was
-                    action_id=None,
-                    next_at=None,
-                    note=text,
-                )
+                stays = R.PAUSED if policy.rollout_allows("pause", was) else was
+                # a paused or halted one stays as it was
+                await self._move(rollout, stays, action_id=None, next_at=None, note=text)
             await self._record(rollout, actor.id, "failed", text)
             await self._say(app, rollout, text, controls=True)
             return text
@@ -395,23 +473,36 @@ class Rollouts:
     async def _halt(self, rollout: Rollout, app: AppEntry, verdict: Regressed) -> str:
         actor = Actor(f"rollout #{rollout.id} (health gate)")
         undo = ""
-        state = R.PAUSED
+        state = R.HALTED  # either way, going on past it needs the override role
+        share = words.share(rollout)
+        what = "halted and paused: the staged release stays live"
+        failed = False
         if rollout.on_regression == "revert":
+            claimed = await self._claim(rollout, "taking the staged release back")
+            if claimed is None:  # a person acted while the gate was asked: theirs
+                return f"Rollout #{rollout.id} moved meanwhile; nothing was taken back."
+            rollout = claimed
             stopped = await self.service.gray(
-                actor, app.key, rollout.platform, rollout.version, None
+                actor, app.key, rollout.platform, rollout.version, None, rollout=rollout.id
             )
             undo = "\n" + render.result(stopped)
-            state = R.HALTED
-        share = words.share(rollout)
-        what = "halted: the staged release is taken back" if state is R.HALTED else "paused"
+            failed = not stopped.ok
+            what = (
+                "halted, but the staged release could NOT be taken back (still live)"
+                if failed
+                else "halted: the staged release is taken back"
+            )
         text = (
             f"🛑 Rollout #{rollout.id} of {rollout.version} {what} at {share}% — regression: "
             f"{verdict.reason}"
         )
-        await self._move(rollout, state, action_id=None, next_at=None, note=text)
-        await self._record(rollout, actor.id, "refused", text)
+        if await self._move(rollout, state, action_id=None, next_at=None, note=text) is None:
+            return f"Rollout #{rollout.id} moved meanwhile; its regression is in the log only."
+        await self._record(rollout, actor.id, "failed" if failed else "refused", text)
         detail = "\n".join([text + undo, *words.evidence(verdict)])
         controls = policy.rollout_controls(state)
+        if failed:
+            detail += f"\n`rollout {app.key} abort` tries taking it back again."
         detail += "\n" + words.controls_hint(app.key, [c for c in controls if c != "pause"])
         await self._say(app, rollout, detail, controls=True, mention=True)
         return text
@@ -447,10 +538,18 @@ class Rollouts:
     # -- a person's controls ---------------------------------------------------------------
 
     async def control(
-        self, actor: Actor, app_key: str, platform: str | None, control: str
+        self,
+        actor: Actor,
+        app_key: str,
+        platform: str | None,
+        control: str,
+        *,
+        override: bool = False,
     ) -> tuple[Rollout, str]:
-        """``pause``, ``resume``, ``advance`` or ``abort`` the app's rollout under way
-        (roles and the override are checked by the command)."""
+        """``pause``, ``resume``, ``advance`` or ``abort`` the app's rollout under way (the
+        role is checked by the command). Going on past a regression needs ``override`` (the
+        actor holds the override role): checked here, on the state acted on — the move that
+        follows is a compare-and-set from it."""
         rollout = await self.find(app_key, platform)
         app = self.service.app(app_key)
         if not policy.rollout_allows(control, rollout.state):
@@ -460,9 +559,23 @@ class Rollouts:
             )
         await self._cancel_step(rollout)
         rollout = await self.store.rollout(rollout.id or 0) or rollout
+        if not policy.rollout_allows(control, rollout.state):
+            raise CommandRefused(self._moved(rollout))
+        if policy.rollout_needs_override(control, rollout.state):
+            if not override:
+                why = (
+                    f"Rollout #{rollout.id} was halted on a regression: to {control} past it "
+                    f"needs the override role on {app.key}."
+                )
+                await self._record(rollout, actor.id, "refused", why)
+                raise CommandRefused(why)
+            await self._record(
+                rollout, actor.id, "override", f"{control} past the halt of rollout #{rollout.id}"
+            )
         if control == "pause":
             text = f"⏸ Rollout #{rollout.id} paused by {actor} at {words.share(rollout)}%."
-            await self._move(rollout, R.PAUSED, action_id=None, next_at=None, note=text)
+            if await self._move(rollout, R.PAUSED, action_id=None, next_at=None, note=text) is None:
+                raise CommandRefused(self._moved(rollout))
         elif control == "resume":
             text = await self._resume(rollout, app, actor)
         elif control == "advance":
@@ -470,6 +583,8 @@ class Rollouts:
             text = await self._advance(
                 rollout, app, actor, f"advanced by {actor} from {was}, without a health gate"
             )
+            if "moved meanwhile" in text.splitlines()[0]:
+                raise CommandRefused(self._moved(rollout))
             return await self.store.rollout(rollout.id or 0) or rollout, text
         else:
             text = await self._abort(rollout, app, actor)
@@ -485,8 +600,16 @@ class Rollouts:
         staged = target is not None and policy.allows("gray stop", target.state)
         gray_since = rollout.gray_since
         if not staged:  # the regression took it back: the share goes out again
-            result = await self._go(actor, app, rollout.platform, rollout.version, share)
+            was = R(rollout.state)
+            claimed = await self._claim(rollout, f"resuming: {share}% goes out again")
+            if claimed is None:
+                raise CommandRefused(self._moved(rollout))
+            rollout = claimed
+            result = await self._go(
+                actor, app, rollout.platform, rollout.version, share, rollout.id
+            )
             if not result.ok:
+                await self._move(rollout, was, note=f"could not resume at {share}%")
                 raise CommandRefused(f"could not resume at {share}%: {render.result(result)}")
             said, gray_since = "\n" + render.result(result), now
         every = timedelta(seconds=rollout.every_seconds)
@@ -497,25 +620,42 @@ class Rollouts:
         fresh = await self._move(
             rollout,
             R.RUNNING,
-            step_at=now,
+            step_at=rollout.step_at if staged else now,  # the share was live all along
             gray_since=gray_since,
             holding_since=None,
             asked_at=None,
             warned_at=None if gray_since != rollout.gray_since else rollout.warned_at,
             note=text.splitlines()[0],
         )
-        if fresh is not None:
-            await self._next(fresh, now + every, R.RUNNING)
+        if fresh is None:
+            raise CommandRefused(self._moved(rollout))
+        await self._next(fresh, now + every, R.RUNNING)
         return text
 
     async def _abort(self, rollout: Rollout, app: AppEntry, actor: Actor) -> str:
         target = await self._target(rollout)
         said = ""
         if target is not None and policy.allows("gray stop", target.state):
+            was = R(rollout.state)
+            claimed = await self._claim(rollout, "aborting: taking the staged release back")
+            if claimed is None:
+                raise CommandRefused(self._moved(rollout))
+            rollout = claimed
             result = await self.service.gray(
-                actor, app.key, rollout.platform, rollout.version, None
+                actor, app.key, rollout.platform, rollout.version, None, rollout=rollout.id
             )
             said = "\n" + render.result(result)
+            if not result.ok:  # still in front of users: not aborted, and nothing goes on
+                stays = R.PAUSED if policy.rollout_allows("pause", was) else was
+                text = (
+                    f"⚠️ Rollout #{rollout.id} of {rollout.version} is NOT aborted: the staged "
+                    f"release could not be taken back; it stays {policy.rollout_words(stays)} "
+                    f"at {words.share(rollout)}%. `rollout {app.key} abort` tries again.{said}"
+                )
+                await self._move(
+                    rollout, stays, action_id=None, next_at=None, note=text.splitlines()[0]
+                )
+                return text
         text = f"⏹ Rollout #{rollout.id} of {rollout.version} aborted by {actor}.{said}"
         await self._end(rollout, R.ABORTED, text.splitlines()[0])
         return text
@@ -535,7 +675,8 @@ class Rollouts:
             with contextlib.suppress(ActionTaken):
                 await self.store.move_timed(stuck, T.FAILED, "interrupted: taken up again")
             for rollout in await self.store.rollouts(action_id=stuck.id):
-                if policy.rollout_allows("step", rollout.state):
+                # stepping: it stopped mid-call; the step again reads the platform's plan
+                if policy.rollout_allows("step", rollout.state) or rollout.state == R.STEPPING:
                     await self._next(rollout, later, R.RUNNING)
         self._planned.clear()
         return await self.adopt()
@@ -555,13 +696,35 @@ class Rollouts:
         return count
 
     async def watch(self) -> None:
-        """Warn a day before a platform would release a staged version on its own."""
+        """Warn a day before a platform would release a staged version on its own; halt a
+        rollout whose call to the platform was cut short (its process stopped): whether the
+        call went out is unknown, so a person looks before it goes on."""
         now = self.clock()
-        for rollout in await self.store.rollouts(states=[R.RUNNING, R.PAUSED]):
+        for rollout in await self.store.rollouts(states=[R.STEPPING]):
+            since = rollout.next_at  # when it was claimed
+            if since is None or now - since < self.rules.stuck:
+                continue
+            text = (
+                f"⚠️ Rollout #{rollout.id} was cut short while calling "
+                f"{self.service.display(rollout.platform)} ({rollout.note}); it is halted "
+                f"until a person looks: `rollout {rollout.app_key} status` and `health` show "
+                f"where it stands; "
+                f"{words.controls_hint(rollout.app_key, ['resume', 'advance', 'abort'])}"
+            )
+            if await self._move(rollout, R.HALTED, action_id=None, next_at=None, note=text):
+                await self._record(rollout, "scheduler", "failed", text)
+                app = self.service.config.app(rollout.app_key)
+                if app is not None:
+                    await self._say(app, rollout, text, controls=True)
+        for rollout in await self.store.rollouts(states=[R.RUNNING, R.PAUSED, R.HALTED]):
             adapter = self.service.adapters.get(rollout.platform)
             auto = adapter.gray_auto_release if adapter is not None else None
             if auto is None or rollout.gray_since is None or rollout.warned_at is not None:
                 continue
+            if rollout.state == R.HALTED:  # only when taking it back failed
+                target = await self._target(rollout)
+                if target is None or not policy.allows("gray stop", target.state):
+                    continue
             deadline = rollout.gray_since + auto
             if now < deadline - self.rules.warn_before:
                 continue
@@ -635,12 +798,37 @@ class Rollouts:
     # -- shared ---------------------------------------------------------------------------
 
     async def _go(
-        self, actor: Actor, app: AppEntry, platform: str, version: str, share: int
+        self,
+        actor: Actor,
+        app: AppEntry,
+        platform: str,
+        version: str,
+        share: int,
+        rollout: int | None,
     ) -> ActionResult:
-        """One step: a gray share, or at 100 the platform's full release."""
+        """One step: a gray share, or at 100 the platform's full release (``rollout``: the
+        rollout whose step it is, None before it exists)."""
         if share >= 100:
-            return await self.service.publish(actor, app.key, [platform], version)
-        return await self.service.gray(actor, app.key, platform, version, share)
+            return await self.service.publish(actor, app.key, [platform], version, rollout=rollout)
+        return await self.service.gray(actor, app.key, platform, version, share, rollout=rollout)
+
+    async def _live_share(self, rollout: Rollout) -> int | None:
+        """The share of users the platform says have the version now (its gray plan), or
+        None when it has no plan of this version or cannot be asked."""
+        adapter = self.service.adapters[rollout.platform]
+        try:
+            gray = (await adapter.overview(rollout.app_key)).gray
+        except (PlatformError, ConfigError) as exc:
+            log.info("rollout #%s: the gray plan could not be read: %s", rollout.id, exc)
+            return None
+        if gray is None or gray.version not in (None, rollout.version):
+            return None
+        return gray.percent
+
+    async def _claim(self, rollout: Rollout, doing: str) -> Rollout | None:
+        """Take the rollout for a call to the platform, by compare-and-set: None when a
+        person or another process moved it since it was read (they won; do nothing)."""
+        return await self._move(rollout, R.STEPPING, next_at=self.clock(), note=doing)
 
     async def _target(self, rollout: Rollout) -> ReleaseTarget | None:
         return await self.store.target(rollout.release_id, rollout.platform)
@@ -677,10 +865,18 @@ class Rollouts:
     ) -> Rollout | None:
         """Move by compare-and-set; None when it moved meanwhile (logged)."""
         try:
-            return await self.store.move_rollout(rollout, state, **values)
+            moved = await self.store.move_rollout(rollout, state, **values)
         except RolloutTaken as exc:
             log.info("rollout #%s moved meanwhile (%s)", rollout.id, exc.current.state)
             return None
+        return moved
+
+    @staticmethod
+    def _moved(rollout: Rollout) -> str:
+        return (
+            f"rollout #{rollout.id} moved meanwhile (someone or a step acted on it first); "
+            f"`rollout {rollout.app_key} status` shows where it stands"
+        )
 
     async def _end(self, rollout: Rollout, state: RolloutState, note: str) -> str:
         await self._move(rollout, state, action_id=None, next_at=None, note=note)

@@ -86,6 +86,7 @@ class HealthGate(Protocol):
         share: int,
         window: Window,
         thresholds: Thresholds,
+        exposure: float | None = None,
     ) -> Verdict: ...
 
 
@@ -106,6 +107,7 @@ class TimeOnlyGate:
         share: int,
         window: Window,
         thresholds: Thresholds,
+        exposure: float | None = None,
     ) -> Verdict:
         return Healthy(
             f"{self.display} has no health data per version: this step goes ahead on time "
@@ -131,6 +133,7 @@ class ErrorGate:
         share: int,
         window: Window,
         thresholds: Thresholds,
+        exposure: float | None = None,
     ) -> Verdict:
         where = self.adapter.display_name
         if previous is None:
@@ -140,7 +143,7 @@ class ErrorGate:
             theirs = await self.adapter.js_errors(app, previous, window.start, window.end)
         except (PlatformError, ConfigError) as exc:
             return NoData(f"{where} could not be asked for its error figures: {exc}")
-        return judge(mine, theirs, share, thresholds, where, window)
+        return judge(mine, theirs, share, thresholds, where, window, exposure)
 
 
 def judge(
@@ -150,37 +153,29 @@ def judge(
     thresholds: Thresholds,
     where: str,
     window: Window,
+    exposure: float | None = None,
 ) -> Verdict:
     """The verdict on two versions' reports over the same ``window``, ``share`` % of users
-    on the new one (pure: what the tests and the README's rules are about)."""
-    part = min(max(share, 1), 99) / 100
-    if theirs.users == 0:
-        return NoData(
-            f"{where} reports no errors of {theirs.version} for {window.words()}: its figures "
-            "may not be in yet, so there is nothing to compare with"
-        )
-    new_rate, old_rate = mine.users / part, theirs.users / (1 - part)
-    ratio = new_rate / old_rate
-    figures = (
-        f"{mine.version}: {mine.users} error users at {share}% ({new_rate:.0f} per full "
-        f"share) · {theirs.version}: {theirs.users} at {100 - round(part * 100)}% "
-        f"({old_rate:.0f} per full share) · ratio {ratio:.2f} (limit {thresholds.ratio:g}) · "
-        f"{window.words()}"
+    on the new one now; ``exposure`` (0–1): the new version's part of the user-time over
+    the window, when the share changed within it (the previous step's hours count at the
+    previous share). Pure: what the tests and the README's rules are about."""
+    part = min(max(share if exposure is None else exposure * 100, 1), 99) / 100
+    over = (
+        ""
+        if exposure is None or round(part * 100) == share
+        else f" ({part:.0%} of the window's user-time)"
     )
-    known = {e.key for e in theirs.errors}
+    known = {e.same_as for e in theirs.errors}  # the same message: the same error, rebuilt
     fresh = [
         e
         for e in mine.errors
-        if e.key not in known
+        if e.same_as not in known
         and e.users >= MIN_NEW_ERROR_USERS
         and e.users / part >= thresholds.new_error_users
     ]
-    evidence = tuple((e, e.key not in known) for e in mine.errors[:EVIDENCE])
-    if mine.users >= thresholds.min_users and ratio > thresholds.ratio:
-        return Regressed(
-            f"error users per share up {ratio:.1f}× — {figures}", mine, theirs, evidence
-        )
-    if fresh:
+    evidence = tuple((e, e.same_as not in known) for e in mine.errors[:EVIDENCE])
+
+    def new_error(figures: str) -> Regressed:
         worst = fresh[0]
         return Regressed(
             f"a new error hit {worst.users} users at {share}% (≈{worst.users / part:.0f} a day "
@@ -189,10 +184,42 @@ def judge(
             theirs,
             evidence,
         )
+
+    if theirs.users == 0:
+        if fresh:  # a crash the previous version never had needs no baseline
+            return new_error(
+                f"{mine.version}: {mine.users} error users at {share}% · {theirs.version}: "
+                f"none reported · {window.words()}"
+            )
+        return NoData(
+            f"{where} reports no errors of {theirs.version} for {window.words()}: its figures "
+            "may not be in yet, so there is nothing to compare with"
+        )
+    new_rate, old_rate = mine.users / part, theirs.users / (1 - part)
+    ratio = new_rate / old_rate
+    expected = old_rate * part  # error users the new version would have at the old rate
+    figures = (
+        f"{mine.version}: {mine.users} error users at {share}%{over} ({new_rate:.0f} per "
+        f"full share) · {theirs.version}: {theirs.users} at {100 - round(part * 100)}% "
+        f"({old_rate:.0f} per full share) · ratio {ratio:.2f} (limit {thresholds.ratio:g}) · "
+        f"{window.words()}"
+    )
+    if mine.users >= thresholds.min_users and ratio > thresholds.ratio:
+        return Regressed(
+            f"error users per share up {ratio:.1f}× — {figures}", mine, theirs, evidence
+        )
+    if fresh:
+        return new_error(figures)
+    if mine.users < thresholds.min_users and expected < thresholds.min_users:
+        return NoData(
+            f"too few users at {share}% to judge: {mine.users} error users on {mine.version}, "
+            f"≈{expected:.1f} expected at {theirs.version}'s rate, both below "
+            f"{thresholds.min_users} — {figures}"
+        )
     if mine.users < thresholds.min_users:
         return Healthy(
-            f"fewer than {thresholds.min_users} error users on {mine.version}: nothing points "
-            f"to a regression — {figures}",
+            f"fewer than {thresholds.min_users} error users on {mine.version} where "
+            f"≈{expected:.0f} were expected: nothing points to a regression — {figures}",
             mine,
             theirs,
         )

@@ -83,10 +83,12 @@ def _error_from(item: object, api: str) -> JsError:
     if users is None or count is None:
         raise _bad(api, "a data row has no uv or pv count")
     message = _text(row.get("errorMsg")) or ""
+    msg_md5 = _text(row.get("errorMsgMd5")) or ""
     return JsError(
         message=message,
         stack=_text(row.get("errorStack")) or "",
         users=max(users, 0),
         count=max(count, 0),
-        key=f"{_text(row.get('errorMsgMd5')) or ''}:{_text(row.get('errorStackMd5')) or ''}",
+        key=f"{msg_md5}:{_text(row.get('errorStackMd5')) or ''}",
+        signature=msg_md5,  # not the stack's md5: line:column move with every build
     )

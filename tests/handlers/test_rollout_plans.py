@@ -111,8 +111,11 @@ def test_the_gate_weighs_each_version_by_its_share() -> None:
     # three times the errors per share: a regression
     verdict = judge(report("1.1.0", ("a", 330)), old, 10, t, "WeChat", WINDOW)
     assert isinstance(verdict, Regressed) and "3.0×" in verdict.reason
-    # too few users to judge a ratio: healthy, and says why
+    # too few users on either side to judge a ratio: held, and says why
     verdict = judge(report("1.1.0", ("a", 9)), report("1.0.0", ("a", 10)), 1, t, "W", WINDOW)
+    assert isinstance(verdict, NoData) and "too few users at 1%" in verdict.reason
+    # few error users where many were expected: healthy, and says why
+    verdict = judge(report("1.1.0", ("a", 9)), old, 10, t, "W", WINDOW)
     assert isinstance(verdict, Healthy) and "fewer than 10" in verdict.reason
 
 

@@ -5,24 +5,32 @@ so no test waits for real time."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from bot import Runtime, scheduling
+from handlers import render
 from handlers.commands import Commands
 from handlers.console import Console
 from handlers.releases import Actor
 from handlers.roles import Authorizer
+from handlers.rollouts.engine import Rollouts, exposure
+from handlers.rollouts.gate import Healthy, NoData, Regressed, Verdict, Window, judge
+from handlers.rollouts.plan import Thresholds
+from platforms.base import ErrorReport, JsError
+from platforms.wechat.health import _error_from
 from storage import ReleaseState, RolloutState, TimedState
-from storage.models import Event, Rollout
+from storage.models import Event, Rollout, TimedAction
 from tests.handlers.harness import REVIEW, settings_for
 from tests.helpers import FakeClock, clocked_runtime, release_state
 
@@ -82,6 +90,20 @@ class Bot:
         emulator = self.runtime.emulators["wechat"]
         program = emulator.programs[DEMO_APPID]  # type: ignore[attr-defined]
         return program.gray.percentage if program.gray_running() else None
+
+
+class Planned:
+    """A planner that keeps what it is handed (the scheduler's part)."""
+
+    def __init__(self) -> None:
+        self.planned: list[int] = []
+
+    def plan_step(self, action: TimedAction) -> None:
+        assert action.id is not None
+        self.planned.append(action.id)
+
+    def unplan_step(self, action_id: int) -> None:
+        self.planned.remove(action_id)
 
 
 @asynccontextmanager
@@ -242,9 +264,10 @@ async def test_alipay_advances_on_time_and_says_it_has_no_health_data(
         said = await b.step(days=0.5)
         assert "completed" in said
         assert await b.state("1.1.0", "alipay") is S.RELEASED
-        assert "5,20" not in said
+        assert (await b.rollout()).state == R.COMPLETED
         refused = await b.run("rollout demo 1.1.0 alipay plan 5,20 --yes")
-        assert "p10, p30, p50" in refused or "no rollout" in refused or "released" in refused
+        assert "Alipay stages releases at p10, p30, p50 only" in refused, refused
+        assert "5% → 20% cannot be a step" in refused
 
 
 async def test_a_freeze_holds_a_step(tmp_path: Path, database_url: str) -> None:
@@ -305,7 +328,11 @@ async def test_the_rollout_is_on_the_card_lines(tmp_path: Path, database_url: st
         lines = b.runtime.rollouts.lines_for([await b.rollout()], b.runtime.service.app("demo"))
         assert "[5%] → 50% → 100%" in lines[0] and "5% of users" in lines[0]
         assert lines[1].startswith("   next: 50% at ") and "after the health gate" in lines[1]
-        assert timedelta(days=1)  # steps are a day apart
+        rollout = await b.rollout()
+        assert rollout.next_at is not None and rollout.step_at is not None
+        assert rollout.next_at - rollout.step_at == timedelta(days=1)  # steps a day apart
+        zone = b.runtime.service.app("demo").timezone
+        assert render.local_time(rollout.next_at, zone) in lines[1]
 
 
 async def test_the_scheduler_plans_each_step_and_takes_up_an_interrupted_one(
@@ -369,3 +396,326 @@ async def test_with_approvals_starting_waits_for_a_second_person_but_status_does
         assert "Request #1" in said and "needs a second person" in said, said
         assert await b.runtime.store.rollouts() == [] and b.wechat_gray() is None
         assert "never been rolled out" in await b.run("rollout demo status")
+
+
+# -- the gate on WeChat's rows (review of issue 15) -------------------------------------------
+
+GATE_DAY = Window(date(2026, 12, 4), date(2026, 12, 4))
+
+
+def wechat_row(message: str, stack: str, users: int) -> JsError:
+    """One jserr_list row as the adapter reads it (md5s as WeChat computes them)."""
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()  # noqa: S324 - WeChat's own key
+
+    row = {
+        "errorMsgMd5": md5(message),
+        "errorMsg": message,
+        "errorStackMd5": md5(stack),
+        "errorStack": stack,
+        "uv": users,
+        "pv": users,
+    }
+    return _error_from(row, "POST /wxaapi/log/jserr_list")
+
+
+def reported(version: str, *errors: JsError) -> ErrorReport:
+    day = GATE_DAY.start
+    return ErrorReport(
+        version, day, day, sum(e.users for e in errors), sum(e.count for e in errors), errors
+    )
+
+
+def test_the_same_error_in_a_rebuilt_bundle_is_not_a_new_error() -> None:
+    old = reported("1.0.0", wechat_row("TypeError: x", "TypeError: x\n at list.js:40:11", 950))
+    # the same bug, the bundle rebuilt: only the column moved; the same rate as before
+    new = reported("1.1.0", wechat_row("TypeError: x", "TypeError: x\n at list.js:40:17", 50))
+    verdict = judge(new, old, 5, Thresholds(), "WeChat", GATE_DAY)
+    assert isinstance(verdict, Healthy), verdict
+    # a message the previous version never had is still new
+    crash = wechat_row("TypeError: id", "TypeError: id\n at cart.js:3:120", 50)
+    verdict = judge(reported("1.1.0", crash), old, 5, Thresholds(), "WeChat", GATE_DAY)
+    assert isinstance(verdict, Regressed) and "a new error hit 50 users" in verdict.reason
+
+
+def test_too_few_error_users_on_both_sides_hold_the_step() -> None:
+    old = reported("1.0.0", wechat_row("E", "E\n at a.js:1:1", 40))
+    new = reported("1.1.0", wechat_row("E", "E\n at a.js:1:1", 9))
+    verdict = judge(new, old, 1, Thresholds(), "WeChat", GATE_DAY)  # 22× the old rate
+    assert isinstance(verdict, NoData) and "too few users at 1%" in verdict.reason, verdict
+
+
+def test_a_crash_against_a_clean_previous_version_halts() -> None:
+    crash = wechat_row("TypeError: id", "TypeError: id\n at cart.js:3:120", 500)
+    verdict = judge(
+        reported("1.1.0", crash), reported("1.0.0"), 5, Thresholds(), "WeChat", GATE_DAY
+    )
+    assert isinstance(verdict, Regressed) and "a new error hit 500 users" in verdict.reason
+    assert verdict.evidence == ((crash, True),)
+    # a few errors against a clean previous version are no evidence either way: held
+    quiet = wechat_row("TypeError: id", "TypeError: id\n at cart.js:3:120", 4)
+    verdict = judge(
+        reported("1.1.0", quiet), reported("1.0.0"), 5, Thresholds(), "WeChat", GATE_DAY
+    )
+    assert isinstance(verdict, NoData) and "nothing to compare with" in verdict.reason
+
+
+async def test_a_revert_that_fails_is_said_and_abort_tries_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat", "#crashy")
+        await b.run("rollout demo 1.1.0 wechat plan 5,20,100 every 1d --yes")
+        emulator = b.runtime.emulators["wechat"]
+        emulator.inject("/wxa/revertgrayrelease", "busy", times=100)
+        said = await b.step()
+        assert "could NOT be taken back (still live) at 5%" in said, said
+        assert "is taken back" not in said
+        assert "rollout demo abort` tries taking it back again" in said
+        assert b.wechat_gray() == 5  # still in front of 5% of users, as said
+        rollout = await b.rollout()
+        assert rollout.state == R.HALTED and "could NOT be taken back" in rollout.note
+        failed = [e for e in await b.events("rollout") if e.outcome == "failed"]
+        assert failed and "could NOT" in failed[0].message
+        # abort while WeChat is still busy: not aborted, and says so
+        said = await b.run("rollout demo abort --yes")
+        assert "NOT aborted" in said and (await b.rollout()).state == R.HALTED, said
+        emulator.clear_faults()
+        said = await b.run("rollout demo abort --yes")
+        assert "aborted by" in said and b.wechat_gray() is None, said
+        assert (await b.rollout()).state == R.ABORTED
+
+
+async def test_an_unexpected_error_in_a_step_pauses_the_rollout_and_says_so(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        assert b.runtime.rollouts is not None
+
+        async def boom(self: object, rollout: Rollout) -> None:
+            raise RuntimeError("a database blip")
+
+        monkeypatch.setattr(type(b.runtime.rollouts), "judge", boom)
+        first = await b.rollout()
+        said = await b.step()
+        assert "unexpected error (RuntimeError" in said and "It is paused at 5%" in said, said
+        assert "rollout demo resume" in said
+        rollout = await b.rollout()
+        assert rollout.state == R.PAUSED and rollout.action_id is None
+        action = await b.runtime.store.timed(first.action_id or 0)
+        assert action is not None and action.state == TimedState.FAILED
+        monkeypatch.undo()
+        said = await b.run("rollout demo resume")
+        assert "resumed" in said and (await b.rollout()).action_id is not None, said
+        said = await b.step()
+        assert "advanced to 50%" in said and b.wechat_gray() == 50, said
+
+
+async def test_schedule_cancel_refuses_a_rollout_step(tmp_path: Path, database_url: str) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        rollout = await b.rollout()
+        said = await b.run(f"schedule cancel {rollout.action_id}")
+        assert "step 2 of 3) of rollout #1 of demo 1.1.0" in said, said
+        assert "rollout demo abort" in said and "Cancelled" not in said
+        assert f"#{rollout.action_id}" not in await b.run("schedule demo")
+        action = await b.runtime.store.timed(rollout.action_id or 0)
+        assert action is not None and action.state == TimedState.PENDING
+        assert "advanced to 50%" in await b.step()
+
+
+async def test_an_abort_while_a_step_is_at_its_gate_wins(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        engine = b.runtime.rollouts
+        assert engine is not None
+        real = type(engine).judge
+
+        async def abort_meanwhile(self: Rollouts, rollout: Rollout) -> Verdict:
+            # WeChat is slow to answer jserr_list; a person aborts meanwhile
+            assert "aborted by" in await b.run("rollout demo abort --yes")
+            return await real(self, rollout)
+
+        monkeypatch.setattr(type(engine), "judge", abort_meanwhile)
+        said = await b.step()
+        assert "advanced" not in said, said
+        assert b.wechat_gray() is None  # not sent again after the abort
+        rollout = await b.rollout()
+        assert rollout.state == R.ABORTED and rollout.step == 0
+
+
+async def test_a_step_cut_short_after_its_call_is_not_sent_again(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        rollout = await b.rollout()
+        # the step's grayrelease 50 reached WeChat, then its process stopped
+        await b.runtime.store.move_rollout(rollout, R.STEPPING, note="taking the step to 50%")
+        programs = b.runtime.emulators["wechat"].programs  # type: ignore[attr-defined]
+        programs[DEMO_APPID].gray.percentage = 50
+        action = await b.runtime.store.timed(rollout.action_id or 0)
+        assert action is not None
+        await b.runtime.store.move_timed(action, TimedState.RUNNING)
+        assert b.runtime.rollouts is not None
+        b.runtime.rollouts.planner = Planned()
+        await b.runtime.rollouts.replan()  # the next leader takes it up
+        taken_up = await b.rollout()
+        assert taken_up.state == R.RUNNING and taken_up.action_id != rollout.action_id
+        said = await b.step()
+        assert "advanced to 50%" in said and "not sent again" in said, said
+        assert "at 50% (" in said  # judged at the 50% WeChat serves, not the 5% planned
+        rollout = await b.rollout()
+        assert rollout.state == R.RUNNING and rollout.step == 1 and b.wechat_gray() == 50
+        assert "completed" in await b.step()
+
+
+async def test_a_claim_cut_short_halts_the_rollout(tmp_path: Path, database_url: str) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        rollout = await b.rollout()
+        now = datetime.fromtimestamp(b.clock(), UTC)
+        await b.runtime.store.move_rollout(
+            rollout, R.STEPPING, next_at=now, note="aborting: taking the staged release back"
+        )
+        assert "it cannot abort now" in await b.run("rollout demo abort --yes")
+        assert b.runtime.rollouts is not None
+        await b.runtime.rollouts.watch()
+        assert (await b.rollout()).state == R.STEPPING  # maybe still under way
+        b.clock.advance(3600)
+        start = b.out.tell()
+        await b.runtime.rollouts.watch()
+        said = b.out.getvalue()[start:]
+        assert "cut short while calling WeChat" in said and "it is halted" in said, said
+        assert (await b.rollout()).state == R.HALTED
+        assert "aborted by" in await b.run("rollout demo abort --yes")
+
+
+async def test_a_person_cannot_gray_or_publish_a_version_under_rollout(
+    tmp_path: Path, database_url: str
+) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        for line in (
+            "gray demo wechat 1.1.0 30 --yes",
+            "gray demo wechat stop --yes",
+            "publish demo wechat 1.1.0 --yes",
+        ):
+            said = await b.run(line)
+            assert "rollout #1 of this version is running" in said, (line, said)
+            assert "`rollout demo advance` or `rollout demo abort`" in said
+        assert b.wechat_gray() == 5 and await b.state("1.1.0", "wechat") is S.GRAY
+        assert "advanced to 50%" in await b.step()
+        await b.run("rollout demo abort --yes")
+        assert "released to 30%" in await b.run("gray demo wechat 1.1.0 30 --yes")
+
+
+class NoOverride:
+    """Every role but the override."""
+
+    async def allows(self, actor: Actor, app: object, role: str) -> bool:
+        return role != "override"
+
+    async def among(self, actor: Actor, allowed: object) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("on_regression", ["revert", "pause"])
+async def test_going_on_past_a_regression_needs_the_override_role(
+    tmp_path: Path, database_url: str, on_regression: str
+) -> None:
+    async with bot(tmp_path, database_url, authorizer=NoOverride()) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat", "#crashy")
+        await b.run(
+            f"rollout demo 1.1.0 wechat plan 5,20,100 every 1d on-regression {on_regression} --yes"
+        )
+        said = await b.step()
+        assert "regression" in said and (await b.rollout()).state == R.HALTED, said
+        live = 5 if on_regression == "pause" else None
+        assert b.wechat_gray() == live
+        for control in ("advance", "resume"):
+            said = await b.run(f"rollout demo {control} --yes")
+            assert f"to {control} past it needs the override role" in said, said
+            assert b.wechat_gray() == live and (await b.rollout()).state == R.HALTED
+        refused = [e for e in await b.events("rollout") if e.outcome == "refused"]
+        assert sum("needs the override role" in e.message for e in refused) == 2
+        assert "aborted" in await b.run("rollout demo abort --yes")  # stopping needs none
+
+
+async def test_each_gate_weighs_the_hours_at_each_share(tmp_path: Path, database_url: str) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")  # the same error rates as 1.0.0
+        b.clock.advance(10 * 3600)  # the steps go out late in the morning, Beijing time
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        ratios = []
+        for _ in range(2):
+            said = await b.step()
+            found = re.search(r"ratio (\d+\.\d+)", said)
+            assert found is not None and ("advanced" in said or "completed" in said), said
+            ratios.append(float(found.group(1)))
+        # the second gate's window began at the 5% share: weighed as such, not as 50%
+        assert all(0.9 <= r <= 1.1 for r in ratios), ratios
+
+
+def test_exposure_over_a_window_that_began_at_the_previous_share() -> None:
+    day = datetime(2026, 12, 4, tzinfo=UTC)
+    rollout = Rollout(
+        app_key="demo",
+        version="1.1.0",
+        platform="wechat",
+        release_id=1,
+        steps=[10, 50, 100],
+        every_seconds=86400,
+        step=1,
+        step_at=day + timedelta(hours=12),
+        gray_since=day - timedelta(hours=12),
+        started_by="t",
+    )
+    # half the window at 10%, half at 50%
+    assert exposure(rollout, 50, day, day + timedelta(days=1)) == pytest.approx(0.30)
+    # the window began before the staged release did: nobody had the version then
+    assert exposure(rollout, 50, day - timedelta(days=1), day + timedelta(days=1)) == (
+        pytest.approx((12 * 0.10 + 12 * 0.10 + 12 * 0.50) / 48)
+    )
+    assert exposure(rollout, 50, day, day) is None
+
+
+async def test_an_unexpected_error_mid_call_halts_the_rollout(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        assert b.runtime.rollouts is not None
+
+        async def cut(self: object, *args: object) -> None:
+            raise ConnectionResetError("the platform's connection broke")
+
+        monkeypatch.setattr(type(b.runtime.rollouts), "_go", cut)
+        said = await b.step()
+        assert "It is halted until a person looks" in said, said
+        rollout = await b.rollout()
+        assert rollout.state == R.HALTED and rollout.action_id is None
+        monkeypatch.undo()
+        assert "aborted by" in await b.run("rollout demo abort --yes")
+        assert b.wechat_gray() is None

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from handlers import cards
+from handlers.slack import SlackBinding
+from handlers.timed import Notice
 from storage import RolloutState
 from tests.slack import requests as slack_requests
 from tests.slack.test_release_flow import REVIEW, SECRET, World, open_world
@@ -77,6 +79,8 @@ async def test_a_halted_rollout_in_slack(world: World) -> None:
     assert release is not None and release.card_ts
     halted = world.slack.replies("C0RELEASE", release.card_ts)[-1]
     assert "<!subteam^S0LEADS>" in halted["text"] and "🛑" in halted["text"]
+    said = next(b for b in halted["blocks"] if b.get("block_id") == "said")
+    assert said["text"]["text"].startswith("<!subteam^S0LEADS> 🛑"), said  # a mention
     assert "pages/cart/cart.js:3:120" in halted["text"]
     assert rollout_buttons(halted["blocks"]) == [
         "miniship_rollout_resume",
@@ -108,3 +112,37 @@ async def test_a_halted_rollout_in_slack(world: World) -> None:
     await world.post(body, headers)
     await world.settled()
     assert (await world.runtime.store.rollouts())[0].state == RolloutState.ABORTED
+
+
+async def test_what_a_platform_reported_is_shown_as_is(world: World) -> None:
+    await approved(world, "1.1.0", "first")
+    app = world.runtime.service.app("demo")
+    (binding,) = [a for a in world.runtime.timed.announcers if isinstance(a, SlackBinding)]
+    crash = "🛑 halted — TypeError: <!channel> a & b <https://evil.example|click>"
+    await binding.notice(Notice(app, "1.1.0", crash, mention=("S0LEADS",)))
+    await binding.notice(Notice(app, "1.1.0", crash, controls=("abort",), mention=("S0LEADS",)))
+    await world.settled()
+    release = await world.runtime.store.release("demo", "1.1.0")
+    assert release is not None and release.card_ts
+    plain, with_buttons = world.slack.replies("C0RELEASE", release.card_ts)[-2:]
+    shown = "🛑 halted — TypeError: &lt;!channel&gt; a &amp; b &lt;https://evil.example|click&gt;"
+    assert plain["text"] == f"<!subteam^S0LEADS> {shown}", plain
+    said = next(b for b in with_buttons["blocks"] if b.get("block_id") == "said")
+    assert said["text"]["text"] == f"<!subteam^S0LEADS> {shown}", said
+    assert rollout_buttons(with_buttons["blocks"]) == ["miniship_rollout_abort"]
+
+
+async def test_a_health_reply_shows_error_messages_as_is(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = world.runtime.rollouts
+    assert engine is not None
+
+    async def health(app: str, platform: str | None, version: str | None) -> str:
+        return "Health of demo: • TypeError: <!channel> x — 3 users"
+
+    monkeypatch.setattr(engine, "health", health)
+    await world.command("health demo", user="U0LEAD")
+    calls = await world.slack.wait_for("response_url")
+    texts = [c.params.get("text", "") for c in calls if c.response_name == "health demo"]
+    assert texts == ["Health of demo: • TypeError: &lt;!channel&gt; x — 3 users"], texts
