@@ -5,6 +5,7 @@
     miniship emulators [--port N] serve both platform emulators alone
     miniship migrate              bring the database to the newest schema, and say so
     miniship rotate-key           re-encrypt kept credentials with the first key
+    miniship token create|list|revoke …   the CI API's tokens (docs/ci.md)
 
 ``miniship`` is what ``pip install .`` puts on the PATH; ``python bot.py …`` is the same.
 
@@ -39,8 +40,10 @@ from sqlalchemy.exc import OperationalError
 import platforms
 from handlers import logs
 from handlers.admin import Admin
+from handlers.api import CiApi
 from handlers.apps import AppBook
-from handlers.commands import Commands
+from handlers.archives import Archives
+from handlers.commands import Commands, Reply
 from handlers.config import MinishipConfig, Settings, load_config
 from handlers.console import Console
 from handlers.fleet import Fleets
@@ -52,6 +55,7 @@ from handlers.rollouts.engine import RolloutRules, Rollouts
 from handlers.scheduler import FollowerPlanner, Scheduler
 from handlers.slack import SlackSettings, build_app, make_binding
 from handlers.timed import TimedReleases, TimedRules
+from handlers.webhooks import Webhooks
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
 from platforms.errors import ConfigError
@@ -88,6 +92,8 @@ class Runtime:
     leading: bool = False
     """Whether this process leads (runs the scheduler) now."""
     rollouts: Rollouts | None = None
+    api: CiApi | None = None
+    """The CI API, while :func:`ci` runs: served by :func:`pushes` and :func:`operating`."""
 
     @property
     def config(self) -> MinishipConfig:
@@ -100,6 +106,7 @@ class Runtime:
         kwargs.setdefault("confirm_lifetime", timedelta(minutes=self.settings.confirm_minutes))
         kwargs.setdefault("approval_lifetime", timedelta(hours=self.settings.approval_hours))
         kwargs.setdefault("rollouts", self.rollouts)
+        kwargs.setdefault("archives", Archives(self.settings.archive_dir))
         return Commands(self.service, timed=self.timed, admin=self.admin, **kwargs)
 
     @property
@@ -353,11 +360,19 @@ async def operating(
     ops = Ops(rt.service, leading=lambda: rt.leading, slack=slack_problem if slack else None)
     if app is not None:
         app.add_routes(ops.routes())
+        if rt.api is not None:  # and the CI API, on Slack's server
+            rt.api.mount(app)
         yield
     elif rt.settings.ops_port is not None:
-        public = serving(ops.web_app(), "0.0.0.0", rt.settings.ops_port)  # noqa: S104
+        served = ops.web_app()
+        if rt.api is not None:
+            rt.api.mount(served)
+        public = serving(served, "0.0.0.0", rt.settings.ops_port)  # noqa: S104
         async with public as port:
-            log.warning("health and metrics on port %d (/healthz, /readyz, /metrics)", port)
+            log.warning(
+                "health and metrics on port %d (/healthz, /readyz, /metrics; the CI API at /api/)",
+                port,
+            )
             yield
     else:
         yield
@@ -393,9 +408,12 @@ async def pushes(
             app.add_routes(receiver.routes())
             port = app_port
         elif rt.settings.push_port is not None:
-            public = serving(receiver.web_app(), "0.0.0.0", rt.settings.push_port)  # noqa: S104
+            served = receiver.web_app()
+            if rt.api is not None:  # a CI runner reaches miniship where a platform does
+                rt.api.mount(served)
+            public = serving(served, "0.0.0.0", rt.settings.push_port)  # noqa: S104
             port = await stack.enter_async_context(public)
-            log.warning("listening for platform pushes on port %d at /push/…", port)
+            log.warning("listening for platform pushes on port %d at /push/… (CI API: /api/)", port)
         elif rt.emulators:
             port = await stack.enter_async_context(serving(receiver.web_app(), "127.0.0.1", 0))
         if (
@@ -413,13 +431,48 @@ async def pushes(
         yield
 
 
+@contextlib.asynccontextmanager
+async def ci(
+    rt: Runtime, commands: Commands, relay: Callable[[Reply], Awaitable[None]] | None = None
+) -> AsyncIterator[CiApi]:
+    """The CI API over ``commands`` (this way in's runner), served by :func:`pushes` and
+    :func:`operating` entered inside this block; ``relay`` shows what an API call ran
+    (Slack: on the release card). And the outgoing webhooks, when MINISHIP_WEBHOOK_URLS
+    names any: they hear every command, review change and timed-release notice."""
+    api = CiApi(commands, max_archive=int(rt.settings.archive_mb * 2**20))
+    if relay is not None:
+        api.relays.append(relay)
+    urls, key = rt.settings.webhooks
+    hooks = Webhooks(rt.service, urls, key, attempts=rt.settings.webhook_attempts) if urls else None
+    if hooks is not None:
+        commands.listeners.append(hooks.on_command)
+        rt.service.listeners.append(hooks.on_change)
+        rt.timed.announcers.append(hooks)
+        log.warning("release events go to %d webhook URL(s)", len(urls))
+    rt.api = api
+    try:
+        yield api
+    finally:
+        rt.api = None
+        if hooks is not None:
+            commands.listeners.remove(hooks.on_command)
+            rt.service.listeners.remove(hooks.on_change)
+            rt.timed.announcers.remove(hooks)
+            await hooks.aclose()
+
+
 async def console(settings: Settings, stop: asyncio.Event) -> int:
     async with open_runtime(settings) as rt:
         term = Console(
             rt.commands(), Actor(f"console:{getpass.getuser()}"), pictures=settings.qr_dir
         )
         term.say(rt.banner())
-        async with scheduling(rt, term.commands.take_up_idle_fleets), pushes(rt), operating(rt):
+        async with (
+            scheduling(rt, term.commands.take_up_idle_fleets),
+            ci(rt, term.commands, term.relay),
+            pushes(rt),
+            operating(rt),
+        ):
             for run in await term.commands.resume_fleets():
                 term.say(f"carrying on with fleet run #{run} (`fleet {run}`)")
             typing = asyncio.create_task(term.run())
@@ -475,7 +528,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
                 await handler.connect_async()  # type: ignore[no-untyped-call]
                 log.warning("connected to Slack in Socket Mode")
                 try:
-                    async with pushes(rt), operating(rt, slack=client):
+                    async with (
+                        ci(rt, binding.commands, binding.relay),
+                        pushes(rt),
+                        operating(rt, slack=client),
+                    ):
                         await stop.wait()
                         # no new events from Slack; what runs may finish
                         await handler.close_async()  # type: ignore[no-untyped-call]
@@ -485,6 +542,7 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
             else:
                 web_app = app.web_app(path="/slack/events")
                 async with (
+                    ci(rt, binding.commands, binding.relay),
                     pushes(rt, web_app, slack.port),
                     operating(rt, web_app, client),
                     serving(web_app, "0.0.0.0", slack.port),  # noqa: S104
@@ -587,6 +645,37 @@ async def rotate_key(settings: Settings) -> int:
     return 0
 
 
+async def token_command(settings: Settings, words: list[str], *, asking: bool = True) -> int:
+    """``miniship token …``: the ``token`` command, run as the console runs it (as
+    ``console:<user>``, recorded in history) but without the platforms — a short run beside
+    a serving miniship, like ``migrate``. ``asking``: a question (revoke) is asked at the
+    terminal; otherwise only ``--yes`` answers it."""
+    config = load_config(settings.config)
+    engine = make_engine(settings.database_url)
+    try:
+        with reaching(settings.database_url):
+            await migrate(engine)
+        service = ReleaseService(Store(engine), config, {})
+        await AppBook(service, lambda name, apps: apps).load()  # apps kept in the database
+        commands = Commands(service)
+        actor = Actor(f"console:{getpass.getuser()}")
+        reply = await commands.handle(actor, " ".join(["token", *words]))
+        if reply.asked is not None:
+            said = ""
+            if asking and sys.stdin.isatty():
+                said = await asyncio.to_thread(input, f"{reply.text} [y/N] ")
+            yes = said.strip().lower() in ("y", "yes")
+            answered = await commands.answer(actor, reply.asked.token, yes)
+            if not yes:
+                print(f"{reply.text}\nNot done: end the line with --yes.", file=sys.stderr)
+                return 1
+            reply = answered
+    finally:
+        await engine.dispose()
+    print(reply.text, file=sys.stderr if reply.error else sys.stdout, flush=True)
+    return 1 if reply.error else 0
+
+
 def until_stopped(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     """Run ``main(stop)``; SIGTERM or SIGINT sets ``stop``, and ``main`` stops gracefully
     (new work refused, running work let finish, the scheduler and database closed). A
@@ -654,6 +743,12 @@ def main(argv: list[str] | None = None) -> int:
         help="re-encrypt kept credentials with the first key of MINISHIP_SECRET_KEY "
         "(put the new key first, the old after it, comma-separated)",
     )
+    tok = sub.add_parser(
+        "token",
+        help="make, list or revoke a token of the CI API: token create <name> --role "
+        "release [--apps a,b|@tag|all] | token list | token revoke <name> [--yes]",
+    )
+    tok.add_argument("words", nargs=argparse.REMAINDER, help="as after /ship token")
     args = parser.parse_args(argv)
     settings = Settings()
     logs.setup(settings.log_level, settings.log_format)
@@ -668,6 +763,9 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(migrate_database(settings))
         if args.command == "rotate-key":
             return asyncio.run(rotate_key(settings))
+        if args.command == "token":
+            return asyncio.run(token_command(settings, args.words))
+        _ = settings.webhooks  # a webhook URL without its key is said now, not once connected
         if args.command == "serve":
             return until_stopped(lambda stop: serve(settings, stop))
         return until_stopped(lambda stop: console(settings, stop))

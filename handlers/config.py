@@ -164,6 +164,50 @@ class Settings(BaseSettings):
     """Where browsers reach miniship's push port (MINISHIP_PUBLIC_URL), e.g.
     https://miniship.example.com: a platform's authorization page sends the admin back to
     <public_url>/connect/<platform>."""
+    archive_dir: Path = Path("var/archives")
+    """Where builds handed over through the CI API are unpacked while they upload."""
+    archive_mb: float = Field(32.0, gt=0, le=1024)
+    """The largest build archive (zip) the CI API takes, in MiB (MINISHIP_ARCHIVE_MB)."""
+    webhook_urls: str = ""
+    """Where release events are POSTed (MINISHIP_WEBHOOK_URLS, comma-separated http(s)
+    URLs; docs/ci.md), signed with MINISHIP_WEBHOOK_SECRET (or _FILE)."""
+    webhook_secret: SecretStr | None = None
+    """The HMAC-SHA256 key webhook deliveries are signed with (MINISHIP_WEBHOOK_SECRET)."""
+    webhook_secret_file: Path | None = None
+    """A file holding that key instead (MINISHIP_WEBHOOK_SECRET_FILE), e.g. a mounted secret."""
+    webhook_attempts: int = Field(8, ge=1, le=20)
+    """How many times a webhook delivery is tried (2 s, 4 s, 8 s … apart, at most 5 min)."""
+
+    @property
+    def webhooks(self) -> tuple[list[str], bytes]:
+        """The webhook URLs and the key they are signed with (no URLs: no webhooks).
+
+        Raises:
+            ConfigError: URLs without a key, or a URL that is not http(s).
+        """
+        urls = [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
+        if not urls:
+            return [], b""
+        for url in urls:
+            if not re.match(r"^https?://[^/\s]+", url):
+                raise ConfigError(f"MINISHIP_WEBHOOK_URLS: {url[:80]!r} is not an http(s) URL")
+        if self.webhook_secret is not None:
+            key = self.webhook_secret.get_secret_value()
+        elif self.webhook_secret_file is not None:
+            try:
+                key = self.webhook_secret_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"MINISHIP_WEBHOOK_SECRET_FILE {self.webhook_secret_file}: {exc.strerror}"
+                ) from None
+        else:
+            key = ""
+        if len(key) < 16:
+            raise ConfigError(
+                "MINISHIP_WEBHOOK_URLS needs MINISHIP_WEBHOOK_SECRET (or _FILE): at least 16 "
+                'characters, e.g. python -c "import secrets; print(secrets.token_hex(32))"'
+            )
+        return urls, key.encode("utf-8")
 
     @property
     def confirming(self) -> frozenset[str]:

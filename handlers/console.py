@@ -77,6 +77,10 @@ class Console:
         else:
             self._interject(render.fleet_bar(progress))
 
+    async def relay(self, reply: Reply) -> None:
+        """What a CI API call ran (the API answers the caller; this tells the operator)."""
+        self._interject(f"[api] {reply.text}")
+
     async def on_app_news(self, text: str) -> None:
         self._interject(text)
 

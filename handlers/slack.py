@@ -136,6 +136,12 @@ class SlackBinding:
                     False,
                 )
 
+    async def relay(self, reply: Reply) -> None:
+        """A command run elsewhere — a CI API call, as ``token:<name>``: its release card
+        brought up to date and its reply said in the card's thread, as a typed command's
+        is. There is nobody to answer privately: what would be is logged."""
+        await self._deliver(reply, None, _logged)
+
     async def _hand_over(self, user: str, reply: Reply, answer: Answer) -> None:
         """The reply's files (a history export) to the person who asked, in their DM with
         the bot: Slack has no private files in a channel (needs ``im:write``)."""

@@ -807,12 +807,20 @@ class Platform(ABC):
 
     @abstractmethod
     async def upload(
-        self, app: str, version: str, notes: str, *, template: str | None = None
+        self,
+        app: str,
+        version: str,
+        notes: str,
+        *,
+        template: str | None = None,
+        code: Path | None = None,
     ) -> UploadResult:
         """Upload ``version`` of the app so it can be submitted.
 
         Third-party apps commit a template (``template`` overrides the app's configured
-        one); apps owned directly upload their code directory through the platform's CLI.
+        one); apps owned directly upload their code directory through the platform's CLI
+        (``code`` instead of the configured ``project_path``: a build handed over by CI;
+        refused for an app whose code is a template).
         Returns once the platform has the version ready to submit (Alipay: built).
         """
 

@@ -20,6 +20,7 @@ from storage.store import (
     Store,
     TargetExists,
     TargetView,
+    TokenTaken,
 )
 from storage.vault import (
     CredentialError,
@@ -50,6 +51,7 @@ __all__ = [
     "TargetExists",
     "TargetView",
     "TimedState",
+    "TokenTaken",
     "UnfitDatabase",
     "Vault",
     "VaultError",

@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "ApiToken",
     "App",
     "AppsRevision",
     "ConnectRequest",
@@ -336,3 +337,28 @@ class Rollout(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
+
+
+class ApiToken(SQLModel, table=True):
+    """A token of the CI API (``token create <name>``): what it may do (``roles``) on which
+    apps (``apps``: app keys, ``@tag`` or ``*``), as ``token:<name>`` in history.
+
+    Only the SHA-256 of the token is kept (it is 256 random bits: no slow hash is needed,
+    and the digest is looked up by equality). ``active_name`` is the name while the token
+    is usable and NULL once revoked, so a name is held by one live token at a time (NULLs
+    are distinct in a unique index on SQLite and PostgreSQL alike) and may be reused.
+    """
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, index=True)
+    active_name: str | None = Field(default=None, max_length=64, unique=True)
+    token_hash: str = Field(max_length=64, unique=True, repr=False)
+    roles: list[str] = Field(default_factory=list, sa_type=JSON)
+    apps: list[str] = Field(default_factory=list, sa_type=JSON)
+    created_by: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = Field(default=None, max_length=200)

@@ -23,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.models import (
+    ApiToken,
     App,
     ApprovalRequest,
     AppsRevision,
@@ -61,6 +62,7 @@ __all__ = [
     "Store",
     "TargetExists",
     "TargetView",
+    "TokenTaken",
 ]
 
 S = ReleaseState
@@ -138,6 +140,10 @@ class TargetExists(Exception):
 class LinkRefused(Exception):
     """An authorization callback whose ``state`` is not a link miniship made for that
     platform, or one already used or expired. The message says which, for people."""
+
+
+class TokenTaken(Exception):
+    """A live token already has that name (revoke it first)."""
 
 
 class ConfirmationRefused(Exception):
@@ -1126,6 +1132,69 @@ class Store:
         if row.answered_at is not None:
             raise ConfirmationRefused(f"that was {row.answer} already")
         raise ConfirmationRefused("that confirmation has expired; type the command again")
+
+    # -- the CI API's tokens -------------------------------------------------------------
+
+    async def add_token(
+        self, name: str, token_hash: str, roles: Sequence[str], apps: Sequence[str], by: str
+    ) -> ApiToken:
+        """Keep a new token's digest. Raises TokenTaken when a live token has ``name``."""
+        row = ApiToken(
+            name=name,
+            active_name=name,
+            token_hash=token_hash,
+            roles=list(roles),
+            apps=list(apps),
+            created_by=by,
+        )
+        async with self.session() as s:
+            s.add(row)
+            try:
+                await s.commit()
+            except IntegrityError:
+                raise TokenTaken(name) from None
+            await s.refresh(row)
+        return row
+
+    async def token_by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token (live or revoked) whose digest is ``token_hash``."""
+        async with self.session() as s:
+            q = select(ApiToken).where(ApiToken.token_hash == token_hash)
+            return (await s.exec(q)).first()
+
+    async def live_token(self, name: str) -> ApiToken | None:
+        async with self.session() as s:
+            return (await s.exec(select(ApiToken).where(ApiToken.active_name == name))).first()
+
+    async def tokens(self) -> list[ApiToken]:
+        """The live tokens, by name."""
+        async with self.session() as s:
+            q = select(ApiToken).where(col(ApiToken.active_name).is_not(None))
+            return list((await s.exec(q.order_by(col(ApiToken.name)))).all())
+
+    async def revoke_token(self, name: str, by: str) -> ApiToken | None:
+        """Revoke the live token ``name`` (once: None when there is none)."""
+        now = utcnow()
+        async with self.session() as s:
+            live = (await s.exec(select(ApiToken).where(ApiToken.active_name == name))).first()
+            if live is None:
+                return None
+            result = await s.exec(
+                update(ApiToken)
+                .where(col(ApiToken.id) == live.id, col(ApiToken.active_name) == name)
+                .values(active_name=None, revoked_at=now, revoked_by=by)
+            )
+            await s.commit()
+            if getattr(result, "rowcount", 0) != 1:
+                return None
+            return await s.get(ApiToken, live.id, populate_existing=True)
+
+    async def token_used(self, token_id: int, at: datetime) -> None:
+        async with self.session() as s:
+            await s.exec(
+                update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=at)
+            )
+            await s.commit()
 
     # -- the event log ------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from handlers.commands._registry import (
     register,
     unregister,
 )
-from handlers.commands._runner import Commands
+from handlers.commands._runner import Commands, Ran
 from handlers.commands._words import (
     APP,
     MAX_VERSION,
@@ -51,6 +51,7 @@ __all__ = [
     "Parsed",
     "Picture",
     "Question",
+    "Ran",
     "ReleaseArgs",
     "Reply",
     "UsageError",

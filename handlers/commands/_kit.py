@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from handlers import render
 from handlers.admin import Admin
+from handlers.archives import Archives
 from handlers.commands._words import Args, Words
 from handlers.config import AppEntry
 from handlers.fleet import Execute, Fleets
@@ -152,6 +153,8 @@ class Context:
     fleet_item: Execute | None = None
     """How a fleet run runs one app's line (through these commands)."""
     rollout_engine: Rollouts | None = None
+    archives: Archives | None = None
+    """The builds CI jobs handed over (``upload … code <id>``), where the API unpacked them."""
 
     @property
     def rollouts(self) -> Rollouts:

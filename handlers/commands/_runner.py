@@ -10,35 +10,49 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import platforms
 from handlers import logs, render
 from handlers.admin import Admin
+from handlers.archives import Archives
 from handlers.commands import _fleet, _registry
 from handlers.commands._kit import Asked, Context, Question, Reply
 from handlers.commands._registry import Parsed
 from handlers.commands._words import Scope, UsageError
 from handlers.config import AppEntry
 from handlers.fleet import Fleets, ItemResult
+from handlers.listeners import tell
 from handlers.metrics import COMMANDS, command_outcome
 from handlers.releases import Actor, CommandRefused, ReleaseService
 from handlers.roles import Authorizer, Everyone
 from handlers.rollouts.engine import Rollouts
 from handlers.timed import TimedReleases
+from handlers.tokens import TokenRoles
 from handlers.work import STOPPING
 from platforms.errors import ConfigError
 from storage import ConfirmationRefused
 from storage.models import utcnow
 
-__all__ = ["Commands"]
+__all__ = ["Commands", "Ran"]
 
 
 YES = re.compile(r"(?<!\S)--yes\s*$", re.IGNORECASE)  # the last word only
 OVERRIDE = re.compile(r"(?<!\S)--override(?:\s+(?P<why>.*))?$", re.IGNORECASE | re.DOTALL)
 CONFIRM_LIFETIME = timedelta(minutes=10)
 APPROVAL_LIFETIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A command line that ran (not one that only asked first) and its reply: what
+    :attr:`Commands.listeners` hear (the outgoing webhooks)."""
+
+    actor: Actor
+    line: str
+    reply: Reply
 
 
 class Commands:
@@ -55,11 +69,15 @@ class Commands:
         approval_lifetime: timedelta = APPROVAL_LIFETIME,
         fleets: Fleets | None = None,
         rollouts: Rollouts | None = None,
+        archives: Archives | None = None,
     ) -> None:
-        """``confirm`` names the commands that ask before they run (MINISHIP_CONFIRM)."""
+        """``confirm`` names the commands that ask before they run (MINISHIP_CONFIRM);
+        ``archives``: where the CI API unpacks the builds it is handed."""
         self.service = service
+        self.archives = archives
         self.rollouts = rollouts
-        self.authorizer = authorizer or Everyone()
+        # a token of the CI API is answered for from the token table, wherever it acts
+        self.authorizer = TokenRoles(authorizer or Everyone(), service.store)
         self.timed = timed
         self.admin = admin or Admin(service, None)
         self.clock = clock
@@ -67,6 +85,8 @@ class Commands:
         self.confirm_lifetime = confirm_lifetime
         self.approval_lifetime = approval_lifetime
         self.fleets = fleets or Fleets.of(service)
+        self.listeners: list[Callable[[Ran], Awaitable[None]]] = []
+        """Hear of each command line that ran about a release (``Reply.about``)."""
         asking = {c.name for c in _registry.commands() if c.confirm is not None}
         unknown = self.confirming - asking
         if unknown:
@@ -91,6 +111,7 @@ class Commands:
             fleet_runs=self.fleets,
             fleet_item=self.fleet_item,
             rollout_engine=self.rollouts,
+            archives=self.archives,
         )
 
     async def _approved(self, requester: Actor, line: str, channel: str | None, by: str) -> Reply:
@@ -126,6 +147,8 @@ class Commands:
             with logs.about(command=name):
                 reply = await self._handle(actor, text, channel, approved_by, takes_yes, in_fleet)
         COMMANDS.labels(name, command_outcome(reply.error, reply.asked is not None)).inc()
+        if reply.about is not None and reply.asked is None and self.listeners:
+            await tell(self.listeners, Ran(actor, text, reply), "a command listener failed")
         return reply
 
     async def _handle(

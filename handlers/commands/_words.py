@@ -145,9 +145,10 @@ class Words:
     def left(self) -> int:
         return len(self._words) - self._at
 
-    def peek(self) -> str | None:
-        """The next word, lower-cased (None at the end)."""
-        return self._words[self._at][0].lower() if self.more() else None
+    def peek(self, ahead: int = 0) -> str | None:
+        """The next word (or the one ``ahead`` after it), lower-cased (None past the end)."""
+        at = self._at + ahead
+        return self._words[at][0].lower() if at < len(self._words) else None
 
     def take(self) -> str:
         word = self._words[self._at][0]

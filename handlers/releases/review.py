@@ -8,6 +8,7 @@ import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from handlers import policy
 from handlers.config import AppEntry
@@ -47,10 +48,12 @@ class ReviewActions(VersionGuard):
         template: str | None = None,
         checked: VersionCheck | None = None,
         trial_code: bool = True,
+        code: Path | None = None,
     ) -> ActionResult:
         """Upload ``version``; ``checked``: the version check made for this very command a
         moment ago (its question), so the platforms are not asked twice; ``trial_code``:
-        fetch the trial version's QR code (a fleet run over hundreds of apps does not)."""
+        fetch the trial version's QR code (a fleet run over hundreds of apps does not);
+        ``code``: the build to upload for an app owned directly (a CI job's archive)."""
         app = self.app(app_key)
         names = self.platforms_for(app, chosen)
         check = checked or await self.check_upload(app, names, version)
@@ -59,7 +62,7 @@ class ReviewActions(VersionGuard):
         release = await self.store.ensure_release(app.key, version, notes, actor.id)
         step = Step(self, actor, "upload", app, release)
         result = await self.fan_out(
-            step, names, lambda one: self._upload(one, template, trial_code)
+            step, names, lambda one: self._upload(one, template, trial_code, code)
         )
         return dataclasses.replace(result, notes=(*result.notes, *check.notes()))
 
@@ -100,7 +103,9 @@ class ReviewActions(VersionGuard):
         step = Step(self, actor, "qr", app, await self.release_of(app, version))
         return await self.fan_out(step, names, self._qr)
 
-    async def _upload(self, step: Step, template: str | None, trial_code: bool) -> PlatformResult:
+    async def _upload(
+        self, step: Step, template: str | None, trial_code: bool, build: Path | None = None
+    ) -> PlatformResult:
         release = step.release
         existing = await step.target()
         if existing is not None:
@@ -111,7 +116,9 @@ class ReviewActions(VersionGuard):
             )
         adapter = step.adapter
         answer, exchanges = await attempt(
-            adapter.upload(step.app.key, release.version, release.notes, template=template)
+            adapter.upload(
+                step.app.key, release.version, release.notes, template=template, code=build
+            )
         )
         if isinstance(answer, Exception):
             return await step.failed(answer, exchanges)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from platforms import cli
@@ -44,7 +45,13 @@ class AlipayUpload(AlipayVersions):
     """``upload``."""
 
     async def upload(
-        self, app: str, version: str, notes: str, *, template: str | None = None
+        self,
+        app: str,
+        version: str,
+        notes: str,
+        *,
+        template: str | None = None,
+        code: Path | None = None,
     ) -> UploadResult:
         """Upload ``version`` and return once Alipay has built it (or the wait ran out).
 
@@ -53,6 +60,15 @@ class AlipayUpload(AlipayVersions):
         ``build_wait_seconds``); an app owned directly is uploaded with minidev.
         """
         cfg = self._config(app)
+        if code is not None:  # a build handed over (the CI API): only where minidev uploads
+            if not cfg.uses_minidev or template is not None:
+                raise InvalidInput(
+                    self.name,
+                    "",
+                    "",
+                    f"{app} is built from a template on Alipay, not from uploaded code.",
+                )
+            return await self._minidev_upload(app, cfg, version, notes, code)
         chosen = template or cfg.template_id
         if chosen:
             return await self._template_upload(app, cfg, version, chosen)
@@ -169,13 +185,13 @@ class AlipayUpload(AlipayVersions):
         )
 
     async def _minidev_upload(
-        self, app: str, cfg: AlipayAppConfig, version: str, notes: str
+        self, app: str, cfg: AlipayAppConfig, version: str, notes: str, code: Path | None = None
     ) -> UploadResult:
         """``minidev upload`` of the built code at ``project_path``; the key goes in a file
         and never into what is recorded or raised, even when minidev prints it."""
         where = f"[apps.{app}.alipay]"
         assert cfg.project_path is not None and cfg.tool_private_key is not None  # validated
-        project = cfg.project_path.expanduser()
+        project = code or cfg.project_path.expanduser()
         if not project.is_dir():
             raise ConfigError(f"{where} project_path {project} is not a directory")
         client = MINIDEV_CLIENTS.get(cfg.bundle_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import re
+from pathlib import Path
 from typing import Any
 
 from platforms import cli
@@ -63,7 +64,13 @@ class WeChatUpload(WeChatVersions):
         return ext
 
     async def upload(
-        self, app: str, version: str, notes: str, *, template: str | None = None
+        self,
+        app: str,
+        version: str,
+        notes: str,
+        *,
+        template: str | None = None,
+        code: Path | None = None,
     ) -> UploadResult:
         """Commit ``version`` from a template (``template`` or the app's); it becomes the
         trial version. Apps owned directly upload their code with miniprogram-ci."""
@@ -76,7 +83,13 @@ class WeChatUpload(WeChatVersions):
                     "template of the third-party platform.",
                     InvalidInput,
                 )
-            return await self._upload_with_ci(app, cfg, version, notes)
+            return await self._upload_with_ci(app, cfg, version, notes, code)
+        if code is not None:
+            raise self._refused(
+                f"{app} is released through the third-party platform: its code is a "
+                "template, not an uploaded build.",
+                InvalidInput,
+            )
         template_id = self._template_id(app, cfg, template)
         body = {
             "template_id": template_id,
@@ -95,11 +108,18 @@ class WeChatUpload(WeChatVersions):
         return UploadResult(version, f"trial version updated (template {template_id})")
 
     async def _upload_with_ci(
-        self, app: str, cfg: _AppConfig, version: str, notes: str
+        self, app: str, cfg: _AppConfig, version: str, notes: str, code: Path | None = None
     ) -> UploadResult:
-        """``miniprogram-ci upload`` of the app's code directory, the key in a private file."""
+        """``miniprogram-ci upload`` of the app's code directory (or ``code``), the key in a
+        private file."""
         assert cfg.project_path is not None and cfg.private_key is not None  # validated
-        project = cfg.project_path.expanduser()
+        project = code or cfg.project_path.expanduser()
+        if code is not None and not (project / "project.config.json").is_file():
+            raise self._refused(
+                "the code handed over is not a mini program project: it has no "
+                "project.config.json at its top",
+                InvalidInput,
+            )
         if not (project / "project.config.json").is_file():
             raise ConfigError(
                 f"[apps.{app}.wechat] project_path {project} is not a mini program project: it "
