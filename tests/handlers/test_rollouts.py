@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from bot import Runtime, scheduling
+from bot import scheduling
 from handlers import render
 from handlers.commands import Commands
 from handlers.console import Console
@@ -31,7 +31,7 @@ from platforms.base import ErrorReport, JsError
 from platforms.wechat.health import _error_from
 from storage import ReleaseState, RolloutState, TimedState
 from storage.models import Event, Rollout, TimedAction
-from tests.handlers.harness import REVIEW, settings_for
+from tests.handlers.harness import REVIEW, Session, settings_for
 from tests.helpers import FakeClock, clocked_runtime, release_state
 
 S = ReleaseState
@@ -41,16 +41,8 @@ DEMO_APPID = "wx3a5f9c2e1b7d4f60"
 
 
 @dataclass
-class Bot:
-    runtime: Runtime
-    console: Console
-    out: io.StringIO
-    clock: FakeClock
-
-    async def run(self, line: str) -> str:
-        start = self.out.tell()
-        await self.console.run_line(line)
-        return self.out.getvalue()[start:]
+class Bot(Session):
+    """The handlers' console session, with what a rollout needs on top."""
 
     async def live(self, version: str, platform: str, notes: str = "notes") -> None:
         """``version`` uploaded, approved and published on ``platform``."""
