@@ -127,6 +127,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("database_url", params, indirect=True)
 
 
+# The longest tests run real processes (xdist groups "replicas" and "processes", a few
+# minutes each). Collected last (tests/test_*.py), they started last and made the run's
+# tail; first in the list, xdist gives each group a worker of its own from the start
+# (it hands out the largest group first, then the rest in this order).
+_LONG_GROUPS = ("replicas", "processes")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def long(item: pytest.Item) -> bool:
+        group = item.get_closest_marker("xdist_group")
+        return group is not None and bool(group.args) and group.args[0] in _LONG_GROUPS
+
+    items.sort(key=lambda item: not long(item))  # stable: the rest keep their order
+
+
 @pytest.fixture
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A new, empty database: an SQLite file, or a PostgreSQL database (see

@@ -55,6 +55,10 @@ class Bot:
     def said(self) -> str:
         return self.out.getvalue()
 
+    def busy(self) -> bool:
+        """Whether a scheduled job (or a command) is still running."""
+        return self.runtime.service.work.busy > 0
+
     async def approved(self, version: str = "1.0.0") -> None:
         await self.run(f"upload demo {version} notes")
         await self.run(f"submit demo {version}")
@@ -109,8 +113,12 @@ async def until(check: Callable[[], Awaitable[bool]]) -> None:
 
 
 async def settled(b: Bot, action_id: int = 1) -> TimedAction:
+    """The action once it ended and the job that ended it has said so (its state is
+    written before its notice is posted)."""
+
     async def done() -> bool:
-        return (await b.action(action_id)).state not in (TimedState.PENDING, TimedState.RUNNING)
+        state = (await b.action(action_id)).state
+        return state not in (TimedState.PENDING, TimedState.RUNNING) and not b.busy()
 
     await until(done)
     return await b.action(action_id)
