@@ -503,11 +503,18 @@ _ROLLOUT_LOOK: dict[str, tuple[str, str | None, str]] = {
 
 
 def rollout_controls(
-    app: str, version: str, controls: Sequence[str], text: str = "", mention: str = ""
+    app: str,
+    version: str,
+    controls: Sequence[str],
+    text: str = "",
+    mention: str = "",
+    *,
+    platform: str = "",
 ) -> list[Block]:
     """A staged rollout's buttons (under ``text`` when given, escaped, after ``mention``):
-    each runs ``rollout <app> <control>``; Advance anyway and Abort ask in Slack's own
-    dialog."""
+    each runs ``rollout <app> <version> [<platform>] <control>`` — the rollout of that
+    version on that platform only, so a button on an older card cannot steer a newer
+    rollout; Advance anyway and Abort ask in Slack's own dialog."""
     elements: list[Block] = []
     for control in controls:
         label, style, consequence = _ROLLOUT_LOOK[control]
@@ -515,7 +522,7 @@ def rollout_controls(
             "type": "button",
             "action_id": ROLLOUT + control,
             "text": {"type": "plain_text", "text": label},
-            "value": button_value(app, version, ""),
+            "value": button_value(app, version, platform),
         }
         if style:
             button["style"] = style
@@ -582,7 +589,11 @@ def _card_footer(
 
 HOME_ATTENTION = 10
 """Lines of the App Home's "needs attention" list (the rest: ``/ship status all``)."""
-_HOME_FIXED = 7  # header, intro, summary, attention, its "more", the rows' heading, "more"
+HOME_ROLLOUTS = 10
+"""Lines of the App Home's "rollouts in progress" list (the rest: ``/ship rollout <app>
+status``)."""
+_HOME_FIXED = 9  # header, intro, summary, attention, its "more", rollouts, their "more",
+# the rows' heading, "more"
 HOME_ROW_APPS = (MAX_HOME_BLOCKS - _HOME_FIXED) // 2
 """No more apps than this get rows under a summary (each takes a divider and a section at
 least): who builds rows needs to read no more, at 50 apps or at 5,000."""
@@ -612,6 +623,7 @@ class HomeSummary:
     zone: ZoneInfo  # the times of the attention list
     owned: int  # how many of them the viewer owns (named in their release or publish role)
     hidden: int = 0  # app × platform rows of the viewer's apps not built (no room)
+    rollouts: tuple[str, ...] = ()  # the staged rollouts under way of those apps, in words
 
 
 def _home_row(row: HomeRow, may: Callable[[str, str], bool]) -> list[Block]:
@@ -701,6 +713,17 @@ def _home_summary(summary: HomeSummary, rows: int) -> list[Block]:
             )
     else:
         blocks.append(_section("attention", "*Nothing needs attention* ✓"))
+    if summary.rollouts:
+        shown = [f"• {_escape_clipped(r, 250)}" for r in summary.rollouts[:HOME_ROLLOUTS]]
+        head = f"*Rollouts in progress ({len(summary.rollouts):,})*"
+        blocks.append(_section("rollouts", _clip("\n".join([head, *shown]), MAX_SECTION)))
+        more = len(summary.rollouts) - len(shown)
+        if more > 0:
+            blocks.append(
+                _context(
+                    "rollouts-more", f"…and {more:,} more — `/ship rollout <app> status` shows one"
+                )
+            )
     if summary.owned:
         mine = "app" if summary.owned == 1 else "apps"
         heading = (

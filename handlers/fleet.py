@@ -14,6 +14,11 @@ the person who retried it), and after a restart :meth:`Fleets.resume` carries on
 the apps not yet done: an item left running by a dead process is run again, and the use
 cases ask the platform first (an upload already there, a review already submitted, a
 publish already live is said, not repeated).
+
+A run of ``rollout @tag <version> …`` starts one staged rollout per app (each knows its
+run: :func:`current_run` while its line runs); the run's starts end quickly, its
+rollouts go on for days, and :meth:`Fleets.news` brings the run's card up to date each
+time one of them moves (``Progress.rollouts``: how many advanced, held, halted…).
 """
 
 from __future__ import annotations
@@ -24,17 +29,19 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from aiolimiter import AsyncLimiter
 
+from handlers import policy
 from handlers.listeners import tell
 from handlers.releases import Actor, ReleaseService
 from storage import FleetState, ItemState
 from storage.models import FleetRun, utcnow
 
-__all__ = ["Execute", "Fleets", "ItemResult", "Progress"]
+__all__ = ["Execute", "Fleets", "ItemResult", "Progress", "current_run"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +66,14 @@ Execute = Callable[[Actor, str, str | None], Awaitable[ItemResult]]
 """Run one app's command line as ``actor`` (from ``channel``): how the command machinery
 runs an item."""
 
+_RUN: ContextVar[int | None] = ContextVar("miniship_fleet_run", default=None)
+
+
+def current_run() -> int | None:
+    """The fleet run whose app's line is running now (in this task), if any: what a
+    rollout started by a fleet run keeps, so that the run's card follows it."""
+    return _RUN.get()
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -67,6 +82,13 @@ class Progress:
     run: FleetRun
     counts: dict[str, int]
     failures: list[tuple[str, str]] = field(default_factory=list)  # (app, why)
+    rollouts: dict[str, int] = field(default_factory=dict)
+    """The staged rollouts the run started, counted by where they stand (advanced, held,
+    halted… — :func:`handlers.policy.rollout_standing`); empty for other runs."""
+    stuck: list[tuple[str, str]] = field(default_factory=list)
+    """(app, what happened) of its rollouts a person may need to look at (halted, held,
+    paused)."""
+    final: bool = False  # said as the run's items end (not a later rollout's news)
 
     @property
     def total(self) -> int:
@@ -109,6 +131,7 @@ class Fleets:
         self._in_flight: dict[int, int] = {}  # item → run: what this process is running
         self._again: set[int] = set()  # runs reopened while their task was finishing
         self._said_at: dict[int, float] = {}
+        self._later: dict[int, asyncio.Task[None]] = {}  # a card update waiting its turn
         _FLEETS[service] = self
 
     @classmethod
@@ -194,7 +217,7 @@ class Fleets:
     async def stop(self) -> None:
         """Stop driving (the process is stopping): the apps in flight go back in the queue
         and the runs carry on at the next start (or in another process)."""
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._later.values()]  # a card update waiting: dropped
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -215,7 +238,30 @@ class Fleets:
         for item in items:
             counts[item.state] = counts.get(item.state, 0) + 1
         failures = [(i.app_key, i.message) for i in items if i.state == ItemState.FAILED]
-        return Progress(run, counts, failures)
+        standing: dict[str, int] = {}
+        stuck: list[tuple[str, str]] = []
+        for r in reversed(await self.store.rollouts(fleet_id=run_id)):  # oldest first
+            word = policy.rollout_standing(r.state, r.step, held=bool(r.holding_since or r.held_by))
+            standing[word] = standing.get(word, 0) + 1
+            if word in policy.ROLLOUT_LOOK_AT:
+                stuck.append((r.app_key, r.note.splitlines()[0] if r.note else word))
+        return Progress(run, counts, failures, standing, stuck)
+
+    async def news(self, run_id: int) -> None:
+        """One of the run's rollouts moved: its card is brought up to date — at once, or,
+        within ``update_every`` of its last update (a fleet's steps fall due together),
+        once that time has passed, by one update carrying all the news meanwhile."""
+        wait = self._said_at.get(run_id, -1e9) + self.update_every - self.clock()
+        if wait <= 0:
+            await self._say(run_id, force=True)
+        elif run_id not in self._later:
+            task = asyncio.create_task(self._say_later(run_id, wait))
+            self._later[run_id] = task
+            task.add_done_callback(lambda _: self._later.pop(run_id, None))
+
+    async def _say_later(self, run_id: int, wait: float) -> None:
+        await self.sleep(wait)
+        await self._say(run_id, force=True)
 
     # -- the work -----------------------------------------------------------------------
 
@@ -261,11 +307,14 @@ class Fleets:
             for platform in app.platforms if app is not None else ():
                 limiter = limiters.setdefault(platform, AsyncLimiter(self.rate, 1))
                 await limiter.acquire()
+            token = _RUN.set(run_id)
             try:
                 result = await execute(Actor(run.runs_as), item.line, run.channel)
             except Exception as exc:  # one app's surprise must not stop the others
                 log.exception("fleet run #%s: %s failed", run_id, item.app_key)
                 result = ItemResult(ItemState.FAILED, f"unexpected {type(exc).__name__}")
+            finally:
+                _RUN.reset(token)
             if result.transient and item.attempts + 1 < MAX_ATTEMPTS:
                 pace.slow_down(limiters)
                 await self.store.requeue_item(item, result.message)
@@ -275,12 +324,12 @@ class Fleets:
             self._in_flight.pop(item.id, None)
             await self._say(run_id)
 
-    async def _say(self, run_id: int, *, final: bool = False) -> None:
+    async def _say(self, run_id: int, *, final: bool = False, force: bool = False) -> None:
         now = self.clock()
-        if not final and now - self._said_at.get(run_id, -1e9) < self.update_every:
+        if not (final or force) and now - self._said_at.get(run_id, -1e9) < self.update_every:
             return
         self._said_at[run_id] = now
-        progress = await self.progress(run_id)
+        progress = replace(await self.progress(run_id), final=final)
         await tell(self.listeners, progress, f"could not say the progress of fleet run #{run_id}")
 
     async def _record(self, actor: Actor, run_id: int, what: str) -> None:

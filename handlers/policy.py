@@ -28,6 +28,8 @@ __all__ = [
     "CLAIM_TIMEOUT",
     "LIVE",
     "PENDING_REVIEW",
+    "ROLLOUT_LOOK_AT",
+    "ROLLOUT_STANDINGS",
     "SUPERSEDES",
     "Reading",
     "allows",
@@ -47,6 +49,7 @@ __all__ = [
     "rollout_controls",
     "rollout_needs_override",
     "rollout_refusal",
+    "rollout_standing",
     "rollout_words",
     "rules",
     "shows_reason",
@@ -429,6 +432,32 @@ def rollout_refusal(
 def rollout_controls(state: RolloutState | str) -> list[str]:
     """The controls a rollout card offers in ``state``."""
     return [c for c in ("pause", "resume", "advance", "abort") if rollout_allows(c, state)]
+
+
+ROLLOUT_STANDINGS = (
+    "advanced",
+    "at first step",
+    "held",
+    "paused",
+    "halted",
+    "completed",
+    "aborted",
+)
+"""Where a fleet's rollouts stand, in the order its card counts them."""
+ROLLOUT_LOOK_AT = frozenset({"held", "paused", "halted"})
+"""Standings a fleet's card names the apps of (a person may need to look)."""
+
+
+def rollout_standing(state: RolloutState | str, step: int, *, held: bool) -> str:
+    """Where one rollout of a fleet stands (one of :data:`ROLLOUT_STANDINGS`): its own
+    final or stopped state, else held (no figures, or a freeze), else whether it has
+    advanced past its first step. ``held``: its step is being held."""
+    r = RolloutState(state)
+    if r in (_R.COMPLETED, _R.ABORTED, _R.HALTED, _R.PAUSED):
+        return str(r)
+    if held:
+        return "held"
+    return "advanced" if step > 0 else "at first step"
 
 
 def rollout_words(state: RolloutState | str) -> str:

@@ -246,7 +246,19 @@ def fleet_bar(p: Progress) -> str:
             parts.append(f"{c[state]} {words}")
     state = "" if p.run.state == "running" else f" — {p.run.state}"
     bar = "█" * filled + "░" * (BAR - filled)
-    return f"#{p.run.id} {p.run.command} [{bar}] {' · '.join(parts)}{state}"
+    line = f"#{p.run.id} {p.run.command} [{bar}] {' · '.join(parts)}{state}"
+    if p.rollouts:  # its starts are the items; the rollouts go on
+        line += "\n🚦 rollouts: " + fleet_rollouts(p)
+    return line
+
+
+def fleet_rollouts(p: Progress) -> str:
+    """``3 advanced · 1 held · 1 halted`` (every standing of :data:`policy.ROLLOUT_STANDINGS`
+    that has any), and how many are still under way."""
+    said = [f"{p.rollouts[w]} {w}" for w in policy.ROLLOUT_STANDINGS if p.rollouts.get(w)]
+    ended = p.rollouts.get("completed", 0) + p.rollouts.get("aborted", 0)
+    going = sum(p.rollouts.values()) - ended
+    return " · ".join(said) + (f" ({going} under way)" if going else " (all ended)")
 
 
 def fleet(p: Progress, *, detail: bool = False, shown: int = 20) -> str:
@@ -259,6 +271,14 @@ def fleet(p: Progress, *, detail: bool = False, shown: int = 20) -> str:
         lines.append(f"  ✗ {app}: {why}")
     if len(p.failures) > shown:
         lines.append(f"  … and {len(p.failures) - shown} more failed (`fleet {p.run.id}`)")
+    for app, what in p.stuck[:shown]:
+        lines.append(f"  ⚠ {app}: {what}")
+    if len(p.stuck) > shown:
+        lines.append(f"  … and {len(p.stuck) - shown} more rollouts to look at")
+    going = sum(p.rollouts.values()) - p.rollouts.get("completed", 0) - p.rollouts.get("aborted", 0)
+    if detail and going:  # rollout @shops 1.4.0 …: steered as it was started
+        group = " ".join(p.run.command.split()[:3])
+        lines.append(f"  `{group} pause | resume | abort` steers its rollouts under way")
     if detail and p.run.state == "running":
         lines.append(f"  `fleet {p.run.id} cancel` stops it (what ran stays done)")
     elif detail and p.failures:

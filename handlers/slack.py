@@ -50,9 +50,10 @@ from handlers.config import EVERYONE, AppEntry, ChannelEntry
 from handlers.fleet import Progress
 from handlers.releases import Actor, Change, ReleaseService
 from handlers.roles import RoleCheck
+from handlers.rollouts import words
 from handlers.timed import Notice, TimedReleases
 from platforms.base import Authorization, Quota
-from storage import ReleaseState
+from storage import ACTIVE_ROLLOUT, ReleaseState
 from storage.models import Release, utcnow
 
 __all__ = ["SlackBinding", "SlackSettings", "build_app", "make_binding", "unescape"]
@@ -340,7 +341,10 @@ class SlackBinding:
                     block
                     for r in rollouts[:1]  # the newest: at most one is under way
                     for block in cards.rollout_controls(
-                        app.key, release.version, policy.rollout_controls(r.state)
+                        app.key,
+                        release.version,
+                        policy.rollout_controls(r.state),
+                        platform=r.platform,
                     )
                 ],
             )
@@ -413,7 +417,12 @@ class SlackBinding:
             )
         elif notice.controls:
             blocks = cards.rollout_controls(
-                notice.app.key, notice.version, notice.controls, notice.text, mention
+                notice.app.key,
+                notice.version,
+                notice.controls,
+                notice.text,
+                mention,
+                platform=notice.platform,
             )
         try:
             await self.show(release, notice.channel, thread=text, thread_blocks=blocks)
@@ -437,12 +446,13 @@ class SlackBinding:
 
     async def on_fleet(self, progress: Progress) -> None:
         """A fleet run's card, in the channel it was started from, updated in place (the
-        runner says at most every few seconds); its failures go to the card's thread at
-        the end."""
+        runner says at most every few seconds; a rollout the run started, each time it
+        moves); its failures go to the card's thread at the end. What apps and platforms
+        said is shown as-is (escaped)."""
         run = progress.run
         if run.id is None:
             return
-        text = render.fleet_bar(progress)
+        text = cards.escape(render.fleet_bar(progress))
         try:
             if run.card_channel and run.card_ts:
                 await self.client.chat_update(channel=run.card_channel, ts=run.card_ts, text=text)
@@ -450,11 +460,11 @@ class SlackBinding:
                 posted = await self.client.chat_postMessage(channel=run.channel, text=text)
                 await self.store.set_fleet_card(run.id, str(posted["channel"]), str(posted["ts"]))
                 run.card_channel, run.card_ts = str(posted["channel"]), str(posted["ts"])
-            if run.state != "running" and progress.failures and run.card_ts:
+            if progress.final and progress.failures and run.card_ts:  # once, at its end
                 await self.client.chat_postMessage(
                     channel=run.card_channel or run.channel or "",
                     thread_ts=run.card_ts,
-                    text=render.fleet(progress, shown=50),
+                    text=cards.escape(render.fleet(progress, shown=50)),
                 )
         except SlackApiError as exc:
             log.warning("could not show fleet run #%s: %s", run.id, _slack_problem(exc))
@@ -516,7 +526,21 @@ class SlackBinding:
             key=lambda a: (a.key not in needing, a.key),
         )
         detailed = candidates[: cards.HOME_ROW_APPS]  # more never fit
-        summary = cards.HomeSummary(group, config.zone_of(visible), owned=len(owned))
+        seen = {a.key: a for a in visible}
+        going = [
+            words.home_line(r, seen[r.app_key].timezone)
+            for r in sorted(  # halted first: they wait for a person
+                await self.store.rollouts(states=ACTIVE_ROLLOUT),
+                key=lambda r: (
+                    policy.rollout_standing(r.state, r.step, held=False) != "halted",
+                    r.app_key,
+                ),
+            )
+            if r.app_key in seen
+        ]
+        summary = cards.HomeSummary(
+            group, config.zone_of(visible), owned=len(owned), rollouts=tuple(going)
+        )
         allowed: dict[str, set[str]] = {}
 
         def may(app_key: str, verb: str) -> bool:
@@ -694,17 +718,19 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
 
 
 def _rollout_buttons(app: AsyncApp, binding: SlackBinding) -> None:
-    """A staged rollout's buttons (``cards.rollout_controls``): ``rollout <app> <control>``."""
+    """A staged rollout's buttons (``cards.rollout_controls``): ``rollout <app> <version>
+    [<platform>] <control>`` — refused, nothing done, when the rollout under way is no
+    longer the one the card was for."""
 
     @app.action(re.compile(f"^{cards.ROLLOUT}(pause|resume|advance|abort)$"))
     async def rollout(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         await ack()
         control = str(action.get("action_id", "")).removeprefix(cards.ROLLOUT)
         try:
-            app_key, _, _ = cards.parse_button_value(str(action.get("value", "")))
+            app_key, version, platform = cards.parse_button_value(str(action.get("value", "")))
         except ValueError:
             return  # not a button miniship made
-        line = f"rollout {app_key} {control}"
+        line = " ".join(w for w in ("rollout", app_key, version, platform, control) if w)
         if control in ("advance", "abort"):
             line += " --yes"  # confirmed in Slack's own dialog
         channel = (body.get("channel") or {}).get("id")

@@ -97,6 +97,7 @@ class Notice:
     channel: str | None = None  # where the plan was made: the card goes there if none yet
     override: str = ""  # "Publish now" overrides a freeze, saying this (override role only)
     controls: tuple[str, ...] = ()  # a staged rollout's controls offered (resume, abort…)
+    platform: str = ""  # the platform the rollout's controls act on ("" : the app's only one)
     mention: tuple[str, ...] = ()  # Slack ids to mention (the app's owners)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -297,6 +297,10 @@ class FleetItem(SQLModel, table=True):
     finished_at: datetime | None = None
 
 
+ROLLOUT_ACTIVE_WHERE = "state IN ('running', 'paused', 'halted', 'stepping')"
+"""The rollouts under way (storage.states.RolloutState), as the partial index reads them."""
+
+
 class Rollout(SQLModel, table=True):
     """A staged rollout of one release on one platform: a gray release that grows step by
     step (``steps``, percentages; the last is 100, the full release), each step after a
@@ -305,10 +309,22 @@ class Rollout(SQLModel, table=True):
     ``step`` is the index in ``steps`` of the share live now (-1: none yet). The next step
     is a timed action (``timed_action`` with action ``rollout``, id ``action_id``, due
     ``next_at``). ``state`` follows :class:`storage.states.RolloutState` and moves by
-    compare-and-set on ``revision``.
+    compare-and-set on ``revision``. At most one rollout per app and platform is under way
+    (running, paused, halted or stepping): a partial unique index says so to the database,
+    so two starts at once cannot both keep one.
     """
 
     __tablename__ = "rollout"
+    __table_args__ = (
+        Index(
+            "uq_rollout_active",
+            "app_key",
+            "platform",
+            unique=True,
+            sqlite_where=text(ROLLOUT_ACTIVE_WHERE),
+            postgresql_where=text(ROLLOUT_ACTIVE_WHERE),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     app_key: str = Field(max_length=64, index=True)
@@ -334,6 +350,8 @@ class Rollout(SQLModel, table=True):
     note: str = Field(default="", sa_type=Text)  # the last thing that happened, for people
     started_by: str = Field(max_length=200)
     channel: str | None = Field(default=None, max_length=64)
+    fleet_id: int | None = Field(default=None, foreign_key="fleet_run.id", index=True)
+    held_by: str | None = Field(default=None, sa_type=Text)  # the freezes holding its step
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None

@@ -85,6 +85,7 @@ _ROLLOUT_CHANGEABLE = frozenset(
         "warned_at",
         "note",
         "previous",
+        "held_by",
     }
 )
 ACTIVE_ROLLOUT = (
@@ -794,26 +795,31 @@ class Store:
     # -- rollouts -------------------------------------------------------------------------
 
     async def add_rollout(self, rollout: Rollout) -> Rollout:
-        """Keep a new rollout, unless one of the same app and platform is still active
-        (running, paused or halted).
+        """Keep a new rollout, unless one of the same app and platform is still under way
+        (:data:`ACTIVE_ROLLOUT`): the database's partial unique index decides, so of two
+        starts at once exactly one keeps its row.
 
         Raises:
             RolloutTaken: that one is under way (``.current``).
         """
         async with self.session() as s:
-            active = (
-                await s.exec(
-                    select(Rollout).where(
-                        Rollout.app_key == rollout.app_key,
-                        Rollout.platform == rollout.platform,
-                        col(Rollout.state).in_([str(x) for x in ACTIVE_ROLLOUT]),
-                    )
-                )
-            ).first()
-            if active is not None:
-                raise RolloutTaken(active, RolloutState(rollout.state))
             s.add(rollout)
-            await s.commit()
+            try:
+                await s.commit()
+            except IntegrityError:
+                await s.rollback()
+                active = (
+                    await s.exec(
+                        select(Rollout).where(
+                            Rollout.app_key == rollout.app_key,
+                            Rollout.platform == rollout.platform,
+                            col(Rollout.state).in_([str(x) for x in ACTIVE_ROLLOUT]),
+                        )
+                    )
+                ).first()
+                if active is None:  # another constraint (a release or fleet run gone)
+                    raise
+                raise RolloutTaken(active, RolloutState(rollout.state)) from None
             await s.refresh(rollout)
             return rollout
 
@@ -829,9 +835,13 @@ class Store:
         states: Sequence[RolloutState] | None = None,
         release_id: int | None = None,
         action_id: int | None = None,
+        fleet_id: int | None = None,
     ) -> list[Rollout]:
-        """Rollouts, newest first (``states`` None: any)."""
+        """Rollouts, newest first (``states`` None: any; ``fleet_id``: those a fleet run
+        started)."""
         q = select(Rollout)
+        if fleet_id is not None:
+            q = q.where(Rollout.fleet_id == fleet_id)
         if apps is not None:
             q = q.where(col(Rollout.app_key).in_(list(apps)))
         if platform is not None:

@@ -53,8 +53,12 @@ async def group_of(context: Context, text: str) -> Group | Reply | None:
     try:  # the platforms the line names, read as the command reads them (not from notes)
         parsed = _registry.parse(f"{command.name} x {without_override(rest)}", platforms.names())
         named = set(getattr(parsed.args, "platforms", ()))
+        not_over_groups = parsed.args.over_group()
     except UsageError:
         named = set()  # the runner reports the usage error on the first app's line
+        not_over_groups = None
+    if not_over_groups:
+        return Reply(not_over_groups, True)
     apps = [
         a
         for a in context.service.config.apps.values()
@@ -80,9 +84,17 @@ def question(group: Group, quota: str) -> Question:
     """ "Submit 1.3.0 on 132 apps (@shops: WeChat 132, Alipay 20)? …" — always asked."""
     per = Counter(p for a in group.apps for p in a.platforms)
     counts = ", ".join(f"{platforms.platform_class(p).display_name} {n}" for p, n in per.items())
+    rollouts = (
+        " Each app's rollout is gated on its own figures; `fleet <id> cancel` only stops "
+        f"starting more, `rollout {group.target} <version> pause | resume | abort` steers "
+        "those under way."
+        if group.command.name == "rollout"
+        else ""
+    )
     return Question(
         f"Run `{group.line(group.target)}` on {len(group.apps)} apps ({counts})?{quota} It "
-        "runs as one fleet run: `fleet` shows how far it got, `fleet <id> cancel` stops it.",
+        "runs as one fleet run: `fleet` shows how far it got, `fleet <id> cancel` stops "
+        f"it.{rollouts}",
         always=True,
     )
 

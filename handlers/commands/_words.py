@@ -78,6 +78,11 @@ class Args:
         (a rollout's start does; its status or pause does not)."""
         return True
 
+    def over_group(self) -> str | None:
+        """Why these arguments cannot run over a group of apps (``@tag``, ``all``) of a
+        ``fleet`` command; None: they can."""
+        return None
+
 
 @dataclass(frozen=True)
 class NoArgs(Args):

@@ -1,6 +1,13 @@
 """``rollout <app> <version> [platform] [plan <steps>|<name>] [every <span>] [on-regression
-revert|pause]`` starts a staged rollout; ``rollout <app> [platform] status | pause | resume |
-advance | abort`` looks at it or steers it."""
+revert|pause]`` starts a staged rollout; ``rollout <app> [<version>] [platform] status | pause
+| resume | advance | abort`` looks at it or steers it (naming the version, only the rollout
+of that version: what a card's buttons send, so an old card cannot steer a newer rollout).
+
+Over a group (``rollout @shops 1.4.0 wechat plan careful``): one fleet run starting a
+rollout per app, each gated on its own figures, its card counting how many advanced,
+held and halted; ``rollout @shops 1.4.0 pause | resume | abort`` steers them all (a fleet
+run of the same control per app, the apps with no rollout of that version skipped).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,16 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from handlers import policy
 from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import AppArgs, Scope, Words, clip
+from handlers.fleet import current_run
+from handlers.releases import CommandRefused
 from handlers.rollouts.plan import PlanError, read_every, read_steps
 from storage import RolloutState
 
 CONTROLS = ("status", "pause", "resume", "advance", "abort")
+OVER_GROUPS = ("pause", "resume", "abort")  # the controls a fleet's rollouts take at once
 _OPTIONS = ("plan", "every", "on-regression")
 _NAMED = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # a [rollouts.<name>] plan
 _STEP = re.compile(r"p\d+|online|full|all")  # … unless it reads as a step
@@ -21,7 +32,7 @@ _STEP = re.compile(r"p\d+|online|full|all")  # … unless it reads as a step
 
 @dataclass(frozen=True, kw_only=True)
 class RolloutArgs(AppArgs):
-    version: str | None = None  # starting; None: a control of the rollout under way
+    version: str | None = None  # starting, or the version a control is meant for
     control: str = ""  # status, pause, resume, advance, abort ("" when starting)
     steps: tuple[int, ...] | None = None
     named: str | None = None  # a [rollouts.<name>] plan
@@ -39,6 +50,24 @@ class RolloutArgs(AppArgs):
     def second_person(self) -> bool:
         return self.control in ("", "advance")
 
+    def over_group(self) -> str | None:
+        if self.control == "status":
+            return (
+                "A fleet's rollouts are shown by `fleet <id>` (how many advanced, held, "
+                "halted, and which apps to look at); `rollout <app> status` shows one app's."
+            )
+        if self.control == "advance":
+            return (
+                "Advance one app at a time (`rollout <app> advance`): it skips the health "
+                "gate. Over a group: `rollout @tag <version> pause | resume | abort`."
+            )
+        if self.control and self.version is None:
+            return (
+                f"Name the version the rollouts are of: `rollout @tag <version> "
+                f"{self.control}` (only the rollouts of that version are touched)."
+            )
+        return None
+
 
 def read(words: Words) -> RolloutArgs:
     app = words.app()
@@ -46,9 +75,15 @@ def read(words: Words) -> RolloutArgs:
     control = words.take_if(*CONTROLS)
     if control is not None:
         chosen += tuple(p for p in words.platform() if p not in chosen)
+        words.end()
         return RolloutArgs(app=app, platforms=chosen, control=control)
     version = words.version("which version, or status / pause / resume / advance / abort?")
     chosen += tuple(p for p in words.platform() if p not in chosen)
+    control = words.take_if(*CONTROLS)
+    if control is not None:  # the control of the rollout of that version only
+        chosen += tuple(p for p in words.platform() if p not in chosen)
+        words.end()
+        return RolloutArgs(app=app, platforms=chosen, version=version, control=control)
     steps: tuple[int, ...] | None = None
     named: str | None = None
     every: timedelta | None = None
@@ -113,10 +148,19 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
     if refusal is not None:
         return refusal
     if args.control:
+        if context.in_fleet:  # an app of `rollout @tag <version> pause`: nothing to do?
+            skipped = await _nothing_to_do(context, args, platform)
+            if skipped is not None:
+                return skipped
         # the engine decides whether the override is needed, on the state it acts on
         override = args.control in ("advance", "resume") and await context.may(app, "override")
         rollout, text = await engine.control(
-            context.actor, app.key, platform, args.control, override=override
+            context.actor,
+            app.key,
+            platform,
+            args.control,
+            override=override,
+            version=args.version,
         )
         return Reply(text, about=(app.key, rollout.version), outcome="ok")
     if platform is None:
@@ -135,7 +179,13 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
         on_regression=args.on_regression,
     )
     started = await engine.start(
-        context.actor, app.key, args.version, platform, plan, context.channel
+        context.actor,
+        app.key,
+        args.version,
+        platform,
+        plan,
+        context.channel,
+        fleet_id=current_run() if context.in_fleet else None,
     )
     reply = Reply.of(started.result, started.text)
     return (
@@ -145,13 +195,29 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
     )
 
 
+async def _nothing_to_do(context: Context, args: RolloutArgs, platform: str | None) -> Reply | None:
+    """In a fleet's control, an app whose rollout of the version is not under way, or
+    cannot take the control in its state, is skipped (said why), not failed."""
+    try:
+        rollout = await context.rollouts.current(args.app, platform, args.version)
+    except CommandRefused as exc:
+        return Reply(str(exc), outcome="skipped")
+    if policy.rollout_allows(args.control, rollout.state):
+        return None
+    return Reply(
+        f"rollout #{rollout.id} is {policy.rollout_words(rollout.state)}; it cannot "
+        f"{args.control} now",
+        outcome="skipped",
+    )
+
+
 async def confirm(context: Context, args: RolloutArgs) -> Question | None:
     if args.control in ("status", "pause"):
         return None
     app = context.service.app(args.app)
     platform = _platform(context, args)
     if args.control == "resume":
-        rollout = await context.rollouts.find(app.key, platform)
+        rollout = await context.rollouts.current(app.key, platform, args.version)
         if rollout.state != RolloutState.HALTED:
             return None
         return Question(
@@ -187,7 +253,8 @@ async def confirm(context: Context, args: RolloutArgs) -> Question | None:
 COMMAND = Command(
     name="rollout",
     usage="rollout <app> <version> [platform] [plan <steps>|<name>] [every <span>] "
-    "[on-regression revert|pause] | rollout <app> [platform] status|pause|resume|advance|abort",
+    "[on-regression revert|pause] | rollout <app> [<version>] [platform] "
+    "status|pause|resume|advance|abort",
     summary="release in steps, each after a health gate on the platform's own error data",
     details="The first step goes out at once; each later step waits `every` (default 1d), "
     "then WeChat's JS error reports of the new version are compared with the one it "
@@ -195,18 +262,24 @@ COMMAND = Command(
     "(or paused) with the evidence in the thread; no figures → the step is held and tried "
     "again. Alipay reports no such figures: its steps (p10, p30, p50, online) go on time "
     "only. Advancing past a halt needs the override role. Named plans: [rollouts.<name>] "
-    "in miniship.toml.",
+    "in miniship.toml. A control naming the version acts only on the rollout of that "
+    "version. `@tag` or `all` in the app's place starts one fleet run: a rollout per app, "
+    "each gated on its own figures, the run's card counting how many advanced, held and "
+    "halted; `rollout @tag <version> pause|resume|abort` steers them all.",
     examples=(
         "rollout demo 1.4.0 wechat plan 5,20,50,100 every 1d",
         "rollout demo 1.4.0 alipay plan p10,p30,p50,online every 12h",
         "rollout demo 1.4.0 wechat plan careful",
         "rollout demo status",
         "rollout demo advance",
+        "rollout @shops 1.4.0 wechat plan careful",
+        "rollout @shops 1.4.0 pause",
     ),
     role="view",
     rank=115,
     guarded=True,
     two_person=True,
+    fleet=True,
     read=read,
     run=run,
     confirm=confirm,

@@ -23,6 +23,8 @@ from typing import Protocol
 
 from handlers import policy, render
 from handlers.config import AppEntry, Settings
+from handlers.fleet import Fleets
+from handlers.freezes import FreezeView
 from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
 from handlers.rollouts import words
 from handlers.rollouts.gate import NoData, Regressed, Verdict, Window, gate_for
@@ -175,8 +177,13 @@ class Rollouts:
         platform: str,
         plan: Plan,
         channel: str | None = None,
+        *,
+        fleet_id: int | None = None,
     ) -> Started:
-        """The first step at once; the next planned as a timed action."""
+        """The first step at once; the next planned as a timed action. The row is kept
+        (stepping) before the platform is called: of two starts at once for one app and
+        platform, the database keeps one (its partial unique index) and the other is
+        refused before it calls the platform. ``fleet_id``: the fleet run starting it."""
         app = self.service.app(app_key)
         (p,) = self.service.platforms_for(app, [platform])
         adapter = self.service.adapters[p]
@@ -202,11 +209,7 @@ class Rollouts:
         if previous == version:
             previous = None
         first = plan.steps[0]
-        result = await self._go(actor, app, p, version, first, None)
-        if not result.ok:
-            return Started(None, result, render.result(result))
         now = self.clock()
-        done = first >= 100
         row = Rollout(
             app_key=app.key,
             version=version,
@@ -217,24 +220,46 @@ class Rollouts:
             steps=list(plan.steps),
             every_seconds=int(plan.every.total_seconds()),
             step=0,
-            state=str(R.COMPLETED if done else R.RUNNING),
+            state=str(R.STEPPING),  # claimed for the first step (a cut-short one: watch)
             on_regression=plan.on_regression,
             thresholds=plan.thresholds.as_dict(),
+            next_at=now,
             step_at=now,
             gray_since=now,
-            note=f"{first}% went out at the start",
+            note=f"taking the first step to {first}%",
             started_by=actor.id,
             channel=channel,
-            finished_at=now if done else None,
+            fleet_id=fleet_id,
         )
         try:
             rollout = await self.store.add_rollout(row)
-        except RolloutTaken as exc:  # another one started meanwhile: that one runs
+        except RolloutTaken as exc:  # another start won meanwhile: that one runs
             raise CommandRefused(
-                f"rollout #{exc.current.id} of {exc.current.version} started meanwhile"
+                f"Not started: rollout #{exc.current.id} of {app.key} {exc.current.version} on "
+                f"{adapter.display_name} was started at the same moment and is under way; "
+                f"nothing was sent to {adapter.display_name}. `rollout {app.key} status` "
+                "shows it."
             ) from None
-        if not done:
-            rollout = await self._next(rollout, now + plan.every, R.RUNNING)
+        result = await self._go(actor, app, p, version, first, rollout.id)
+        now = self.clock()
+        if not result.ok:
+            note = f"the first step ({first}%) did not go out"
+            await self._end(rollout, R.ABORTED, note)
+            await self._record(rollout, actor.id, "failed", f"not started: {note}")
+            return Started(None, result, render.result(result))
+        went = f"{first}% went out at the start"
+        if first >= 100:
+            rollout = (
+                await self._move(
+                    rollout, R.COMPLETED, action_id=None, next_at=None, step_at=now, note=went
+                )
+                or rollout
+            )
+        else:
+            rollout = await self._next(
+                rollout, now + plan.every, R.RUNNING, note=went, step_at=now, gray_since=now
+            )
+        done = rollout.state == R.COMPLETED
         gate = gate_for(adapter)
         text = (
             f"🚦 Rollout #{rollout.id} of {app.key} {version} on {adapter.display_name}: "
@@ -267,6 +292,42 @@ class Rollouts:
             where = " and ".join(self.service.display(r.platform) for r in found)
             raise CommandRefused(f"{app.key} is rolling out on {where}: name the platform")
         return found[0]
+
+    async def current(self, app_key: str, platform: str | None, version: str | None) -> Rollout:
+        """The app's rollout under way, which must be of ``version`` when one is named (a
+        button on an older card, a fleet's line): refused clearly otherwise."""
+        if version is None:
+            return await self.find(app_key, platform)
+        app = self.service.app(app_key)
+        found = await self.store.rollouts(apps=[app.key], platform=platform)
+        mine = [r for r in found if r.version == version]
+        where = f" on {self.service.display(platform)}" if platform else ""
+        active = [r for r in found if r.state in ACTIVE_ROLLOUT]
+        under_way = [r for r in mine if r.state in ACTIVE_ROLLOUT]
+        if len({r.platform for r in under_way}) > 1:
+            where = " and ".join(self.service.display(r.platform) for r in under_way)
+            raise CommandRefused(f"{app.key} is rolling out on {where}: name the platform")
+        if under_way:
+            return under_way[0]
+        if active:
+            other = active[0]
+            head = (
+                f"rollout #{mine[0].id} of {app.key} {version}{where} is "
+                f"{policy.rollout_words(mine[0].state)}"
+                if mine
+                else f"{app.key} has no rollout of {version}{where}"
+            )
+            raise CommandRefused(
+                f"Nothing was done: {head}; the rollout under way is #{other.id} of "
+                f"{other.version} on {self.service.display(other.platform)} (this was meant "
+                f"for {version}). `rollout {app.key} status` shows it."
+            )
+        if mine:
+            raise CommandRefused(
+                f"Nothing was done: rollout #{mine[0].id} of {app.key} {version}{where} is "
+                f"{policy.rollout_words(mine[0].state)}; it is no longer under way."
+            )
+        raise CommandRefused(f"Nothing was done: {app.key} has no rollout of {version}{where}.")
 
     async def status(self, app_key: str, platform: str | None) -> str:
         app = self.service.app(app_key)
@@ -361,18 +422,9 @@ class Rollouts:
         if app is None:
             return await self._end(rollout, R.ABORTED, "the app is no longer configured")
         now = self.clock()
-        nxt = rollout.steps[rollout.step + 1]
         holds = await self.service.freezes.active(app.key, app.timezone, now)
         if holds:
-            text = (
-                f"✋ Held: the step of rollout #{rollout.id} to {nxt}% fell due while "
-                f"{render.holds(holds, app.timezone)}. Tried again at "
-                f"{render.local_time(now + self.rules.retry, app.timezone)}."
-            )
-            await self._next(rollout, now + self.rules.retry, R.RUNNING, note=text)
-            await self._record(rollout, "scheduler", "refused", text)
-            await self._say(app, rollout, text)
-            return text
+            return await self._frozen(rollout, app, holds)
         verdict = await self.judge(rollout)
         if isinstance(verdict, NoData):
             return await self._hold(rollout, app, verdict.reason)
@@ -380,6 +432,39 @@ class Rollouts:
             return await self._halt(rollout, app, verdict)
         actor = Actor(f"rollout #{rollout.id} (started by {rollout.started_by})")
         return await self._advance(rollout, app, actor, f"healthy: {verdict.reason}")
+
+    async def _frozen(self, rollout: Rollout, app: AppEntry, holds: list[FreezeView]) -> str:
+        """A freeze holds the step: tried again every ``retry``; said (and recorded) once
+        per freeze — again only when what holds it changes — and said when it moves on
+        (:meth:`_thawed`). Each retry's outcome stays on its timed action."""
+        now = self.clock()
+        nxt = rollout.steps[rollout.step + 1]
+        again = render.local_time(now + self.rules.retry, app.timezone)
+        held_by = "\n".join(
+            sorted(f"{h.kind}:{h.scope}:{h.by}:{h.since.isoformat()}" for h in holds)
+        )
+        if held_by == rollout.held_by:
+            text = (
+                f"✋ Still held by the freeze: rollout #{rollout.id}'s step to {nxt}%; tried "
+                f"again at {again}."
+            )
+            await self._next(rollout, now + self.rules.retry, R.RUNNING)
+            return text
+        text = (
+            f"✋ Held: the step of rollout #{rollout.id} to {nxt}% fell due while "
+            f"{render.holds(holds, app.timezone)}. It is tried again every "
+            f"{render.duration(self.rules.retry)} (next at {again}) and said here when it "
+            "moves on."
+        )
+        await self._next(rollout, now + self.rules.retry, R.RUNNING, note=text, held_by=held_by)
+        await self._record(rollout, "scheduler", "refused", text)
+        await self._say(app, rollout, text)
+        return text
+
+    @staticmethod
+    def _thawed(rollout: Rollout) -> str:
+        """What a step says when a freeze had held it: that it moved on."""
+        return " The freeze that held this step is over." if rollout.held_by else ""
 
     async def judge(self, rollout: Rollout) -> Verdict:
         """The gate's verdict on the share live now, over the days it has been live (today
@@ -446,13 +531,20 @@ class Rollouts:
         if share >= 100:
             text = (
                 f"✅ Rollout #{rollout.id} completed: {rollout.version} is released to "
-                f"everyone ({why})."
+                f"everyone ({why}).{self._thawed(rollout)}"
             )
             fresh = await self._move(
-                rollout, R.COMPLETED, step=nxt, step_at=now, action_id=None, next_at=None, note=text
+                rollout,
+                R.COMPLETED,
+                step=nxt,
+                step_at=now,
+                action_id=None,
+                next_at=None,
+                note=text,
+                held_by=None,
             )
         else:
-            text = f"🚦 Rollout #{rollout.id} advanced to {share}% ({why})."
+            text = f"🚦 Rollout #{rollout.id} advanced to {share}% ({why}).{self._thawed(rollout)}"
             fresh = await self._move(
                 rollout,
                 R.RUNNING,
@@ -461,6 +553,7 @@ class Rollouts:
                 holding_since=None,
                 asked_at=None,
                 note=text,
+                held_by=None,
             )
             if fresh is not None:
                 fresh = await self._next(
@@ -496,7 +589,10 @@ class Rollouts:
             f"🛑 Rollout #{rollout.id} of {rollout.version} {what} at {share}% — regression: "
             f"{verdict.reason}"
         )
-        if await self._move(rollout, state, action_id=None, next_at=None, note=text) is None:
+        moved = await self._move(
+            rollout, state, action_id=None, next_at=None, note=text, held_by=None
+        )
+        if moved is None:
             return f"Rollout #{rollout.id} moved meanwhile; its regression is in the log only."
         await self._record(rollout, actor.id, "failed" if failed else "refused", text)
         detail = "\n".join([text + undo, *words.evidence(verdict)])
@@ -515,7 +611,7 @@ class Rollouts:
         nxt = rollout.steps[rollout.step + 1]
         text = (
             f"⏸ Held: rollout #{rollout.id} stays at {words.share(rollout)}%, not {nxt}%: "
-            f"{reason}. Tried again at {render.local_time(again, app.timezone)}."
+            f"{reason.rstrip('.')}. Tried again at {render.local_time(again, app.timezone)}."
         )
         if ask:
             text += (
@@ -529,6 +625,7 @@ class Rollouts:
             note=text,
             holding_since=since,
             asked_at=now if ask else rollout.asked_at,
+            held_by=None,
         )
         await self._record(rollout, "scheduler", "refused", text)
         if rollout.holding_since is None or ask:  # said when it starts, and when asking
@@ -545,12 +642,14 @@ class Rollouts:
         control: str,
         *,
         override: bool = False,
+        version: str | None = None,
     ) -> tuple[Rollout, str]:
         """``pause``, ``resume``, ``advance`` or ``abort`` the app's rollout under way (the
         role is checked by the command). Going on past a regression needs ``override`` (the
         actor holds the override role): checked here, on the state acted on — the move that
-        follows is a compare-and-set from it."""
-        rollout = await self.find(app_key, platform)
+        follows is a compare-and-set from it. ``version`` (a card's button, a fleet's line):
+        only the rollout of that version; another one under way is refused, not touched."""
+        rollout = await self.current(app_key, platform, version)
         app = self.service.app(app_key)
         if not policy.rollout_allows(control, rollout.state):
             raise CommandRefused(
@@ -574,7 +673,10 @@ class Rollouts:
             )
         if control == "pause":
             text = f"⏸ Rollout #{rollout.id} paused by {actor} at {words.share(rollout)}%."
-            if await self._move(rollout, R.PAUSED, action_id=None, next_at=None, note=text) is None:
+            paused = await self._move(
+                rollout, R.PAUSED, action_id=None, next_at=None, note=text, held_by=None
+            )
+            if paused is None:
                 raise CommandRefused(self._moved(rollout))
         elif control == "resume":
             text = await self._resume(rollout, app, actor)
@@ -626,6 +728,7 @@ class Rollouts:
             asked_at=None,
             warned_at=None if gray_since != rollout.gray_since else rollout.warned_at,
             note=text.splitlines()[0],
+            held_by=None,
         )
         if fresh is None:
             raise CommandRefused(self._moved(rollout))
@@ -911,6 +1014,7 @@ class Rollouts:
             channel=rollout.channel,
             controls=offered,
             mention=owners,
+            platform=rollout.platform,
         )
         for announcer in list(self.timed.announcers):
             try:
@@ -930,3 +1034,8 @@ class Rollouts:
             platform=rollout.platform,
             message=message,
         )
+        if rollout.fleet_id is not None:  # the fleet run's card counts it
+            try:
+                await Fleets.of(self.service).news(rollout.fleet_id)
+            except Exception:
+                log.exception("telling fleet run #%s of rollout #%s", rollout.fleet_id, rollout.id)

@@ -15,7 +15,15 @@ from platforms import platform_class
 from platforms.base import ErrorReport, JsError
 from storage.models import Rollout
 
-__all__ = ["controls_hint", "evidence", "health", "plan_line", "rollout_lines", "top_errors"]
+__all__ = [
+    "controls_hint",
+    "evidence",
+    "health",
+    "home_line",
+    "plan_line",
+    "rollout_lines",
+    "top_errors",
+]
 
 MAX_MESSAGE = 120
 
@@ -61,6 +69,19 @@ def rollout_lines(r: Rollout, zone: ZoneInfo, *, has_data: bool = True) -> list[
     if r.note:
         lines.append(f"   last: {r.note.splitlines()[0]}")
     return lines
+
+
+def home_line(r: Rollout, zone: ZoneInfo) -> str:
+    """One rollout under way on the App Home: ``demo 1.4.0 on WeChat: running · 5% of
+    users · next 20% at 2026-12-05 10:00 CST``."""
+    line = (
+        f"{r.app_key} {r.version} on {_display(r.platform)}: {policy.rollout_words(r.state)} "
+        f"· {share(r)}% of users"
+    )
+    if r.next_at is not None and policy.rollout_allows("step", r.state):
+        nxt = r.steps[r.step + 1] if r.step + 1 < len(r.steps) else 100
+        line += f" · next {nxt}% at {local_time(r.next_at, zone)}"
+    return line
 
 
 def controls_hint(app: str, controls: Sequence[str]) -> str:

@@ -330,7 +330,9 @@ def test_the_summary_stays_inside_slacks_limits_whatever_it_says() -> None:
     row = cards.HomeRow(
         app, "wechat", S.REJECTED, "1.0.0", None, None, now, False, (wordy,) * 8, (quota,)
     )
-    summary = cards.HomeSummary(status, ZoneInfo("Asia/Shanghai"), owned=1, hidden=3)
+    summary = cards.HomeSummary(
+        status, ZoneInfo("Asia/Shanghai"), owned=1, hidden=3, rollouts=(wordy,) * 300
+    )
     home = cards.home_view([row], may=lambda app_key, verb: True, summary=summary)
     check_limits(home)
     for b in home["blocks"]:
@@ -338,6 +340,8 @@ def test_the_summary_stays_inside_slacks_limits_whatever_it_says() -> None:
             check_mrkdwn_escaped(b["text"]["text"])
     assert "*Alipay*: 500 no release yet" in block(home, "summary")["text"]["text"]
     assert "…and 490 more" in block(home, "attention-more")["elements"][0]["text"]
+    assert "*Rollouts in progress (300)*" in block(home, "rollouts")["text"]["text"]
+    assert "…and 290 more" in block(home, "rollouts-more")["elements"][0]["text"]
     assert rows(home) == {f"{shop(0)}:wechat": set()}  # Resubmit: the quota is spent
     said = block(home, f"h:{shop(0)}:wechat")["text"]["text"]
     assert "no audit submissions this month &lt;&amp;&gt; left (0 of 10" in said

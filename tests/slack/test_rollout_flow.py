@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 
 from handlers import cards
+from handlers.releases import Actor
 from handlers.slack import SlackBinding
 from handlers.timed import Notice
 from storage import RolloutState
 from tests.slack import requests as slack_requests
+from tests.slack.test_home import open_home
 from tests.slack.test_release_flow import REVIEW, SECRET, World, open_world
 
 
@@ -146,3 +148,45 @@ async def test_a_health_reply_shows_error_messages_as_is(
     calls = await world.slack.wait_for("response_url")
     texts = [c.params.get("text", "") for c in calls if c.response_name == "health demo"]
     assert texts == ["Health of demo: • TypeError: &lt;!channel&gt; x — 3 users"], texts
+
+
+async def test_an_old_cards_buttons_cannot_steer_a_newer_rollout(world: World) -> None:
+    await approved(world, "1.0.0", "first")
+    await world.command("publish demo wechat 1.0.0", user="U0LEAD")
+    await world.settled()
+    await approved(world, "1.1.0", "faster")
+    await world.command("rollout demo 1.1.0 wechat plan 5,50,100 every 1d", user="U0LEAD")
+    await world.settled()
+    old = await card(world, "1.1.0")
+    (controls,) = [b for b in old["blocks"] if b.get("block_id") == "rollout"]
+    pause = next(e for e in controls["elements"] if e["action_id"] == "miniship_rollout_pause")
+    assert cards.parse_button_value(pause["value"]) == ("demo", "1.1.0", "wechat")
+    home = await open_home(world, "U0LEAD")
+    (going,) = [b for b in home["blocks"] if b.get("block_id") == "rollouts"]
+    assert "*Rollouts in progress (1)*" in going["text"]["text"]
+    assert "• demo 1.1.0 on WeChat: running · 5% of users · next 50% at " in going["text"]["text"]
+
+    engine = world.runtime.rollouts
+    assert engine is not None
+    await engine.control(Actor("U0LEAD"), "demo", "wechat", "abort")
+    await approved(world, "1.2.0", "newer")
+    await world.command("rollout demo 1.2.0 wechat plan 5,50,100 every 1d", user="U0LEAD")
+    await world.settled()
+    newer = (await world.runtime.store.rollouts())[0]
+    assert newer.version == "1.2.0" and newer.state == RolloutState.RUNNING
+
+    body, headers = slack_requests.block_action(
+        SECRET,
+        "miniship_rollout_pause",
+        pause["value"],  # pressed on the old card
+        user="U0LEAD",
+        channel="C0RELEASE",
+        response_url=world.slack.response_url("old-pause"),
+    )
+    await world.post(body, headers)
+    await world.settled()
+    calls = await world.slack.wait_for("response_url")
+    (said,) = [c.params["text"] for c in calls if c.response_name == "old-pause"]
+    assert "Nothing was done: rollout #1 of demo 1.1.0 on WeChat is aborted" in said, said
+    assert "the rollout under way is #2 of 1.2.0" in said
+    assert (await world.runtime.store.rollout(newer.id or 0)) == newer  # untouched

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import re
 
-from storage import InvalidTransition, RolloutState, RolloutTaken, Store
-from storage.models import Rollout
+import pytest
+from alembic import command
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+from storage import (
+    ACTIVE_ROLLOUT,
+    InvalidTransition,
+    RolloutState,
+    RolloutTaken,
+    Store,
+    make_engine,
+    migrate,
+)
+from storage.db import alembic_config
+from storage.models import ROLLOUT_ACTIVE_WHERE, Rollout
 
 R = RolloutState
 
@@ -52,3 +67,49 @@ async def test_moves_are_compare_and_set(store: Store) -> None:
     assert done.finished_at is not None
     with pytest.raises(InvalidTransition):
         await store.move_rollout(done, R.RUNNING)
+
+
+async def test_the_database_keeps_one_of_two_starts_at_once(store: Store) -> None:
+    rows = [await rollout(store), await rollout(store)]
+    results = await asyncio.gather(*(store.add_rollout(r) for r in rows), return_exceptions=True)
+    kept = [r for r in results if isinstance(r, Rollout)]
+    refused = [r for r in results if isinstance(r, RolloutTaken)]
+    assert len(kept) == 1 and len(refused) == 1, results
+    assert refused[0].current.id == kept[0].id
+    # the index itself, with no code in front of it: a second row under way is refused
+    with pytest.raises(IntegrityError):
+        async with store.session() as s:
+            s.add(await rollout(store))
+            await s.commit()
+    # its condition names exactly the states under way
+    assert re.findall(r"'(\w+)'", ROLLOUT_ACTIVE_WHERE) == [str(x) for x in ACTIVE_ROLLOUT]
+
+
+async def test_the_migration_keeps_the_newest_of_rollouts_already_doubled(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    try:
+        await migrate(engine)
+        store = Store(engine)
+        row = await rollout(store)  # its app and release, made at the newest schema
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0013"))
+        async with engine.begin() as conn:  # two under way at once: possible before 0014
+            for n in (1, 2):
+                await conn.execute(
+                    text(
+                        "INSERT INTO rollout (id, app_key, version, platform, release_id, "
+                        "plan, steps, every_seconds, step, state, revision, on_regression, "
+                        "thresholds, note, started_by, created_at, updated_at) VALUES (:id, "
+                        "'demo', '1.1.0', 'wechat', :release, '', '[5, 100]', 86400, 0, "
+                        "'running', 0, 'revert', '{}', '', 'tester', :now, :now)"
+                    ),
+                    {"id": n, "release": row.release_id, "now": row.created_at},
+                )
+        await migrate(engine)
+        older, newer = sorted(await store.rollouts(), key=lambda r: r.id or 0)
+        assert newer.state == R.RUNNING
+        assert older.state == R.ABORTED and "newer rollout" in older.note
+    finally:
+        await engine.dispose()
