@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from handlers.apps import AppBook
 from handlers.config import AppEntry
@@ -107,8 +108,11 @@ class Admin:
 
     async def redirect_uri(self, actor: Actor, platform: str, app: str) -> str:
         """Where the platform's authorization page sends the admin back: the callback with
-        a one-time ``state`` that names the app (the callback trusts nothing else). The state
-        is a path segment, so the platform can add its query however it joins one."""
+        a one-time ``state`` that names the app ("": any mini program; the callback trusts
+        nothing else). The state is a path segment, so the platform can add its query
+        however it joins one — or, for a platform that takes the callback only as
+        registered (``state_in_query``), the ``state`` query parameter, which its adapter
+        moves into the link."""
         if self.public_url is None:
             raise CommandRefused(
                 "miniship has no public address for the authorization page to send the admin "
@@ -117,20 +121,36 @@ class Admin:
                 "platform's authorization callback domain"
             )
         state = await self.service.store.open_connect(platform, app, actor.id, LINK_LIFETIME)
+        if self.service.adapters[platform].state_in_query:
+            return f"{self.public_url}/connect/{platform}?{urlencode({'state': state})}"
         return f"{self.public_url}/connect/{platform}/{state}"
 
-    async def connect(self, actor: Actor, app: AppEntry, platform: str) -> str:
-        """The link ``app``'s admin opens to authorize the platform."""
-        (p,) = self.service.platforms_for(app, [platform])
+    async def connect(self, actor: Actor, app: AppEntry | None, platform: str) -> str:
+        """The link ``app``'s admin opens to authorize the platform; with no ``app``, the
+        link any mini program's admin opens, which makes it an app (``connects_any``)."""
+        if app is not None:
+            (p,) = self.service.platforms_for(app, [platform])
+        elif platform not in self.service.adapters:
+            raise CommandRefused(f"{self.service.display(platform)} is not connected here")
+        elif not self.service.adapters[platform].connects_any:
+            raise CommandRefused(
+                f"a {self.service.display(platform)} authorization link names its app: "
+                f"`connect <app> {platform}` (mini programs that authorize the platform on "
+                f"their own are added by `apps sync {platform}` and its pushes)"
+            )
+        else:
+            p = platform
+        key = app.key if app is not None else ""
         adapter = self.service.adapters[p]
-        redirect = await self.redirect_uri(actor, p, app.key)
-        link, exchanges = await attempt(adapter.connect_link(app.key, redirect))
+        redirect = await self.redirect_uri(actor, p, key)
+        link, exchanges = await attempt(adapter.connect_link(key, redirect))
         if isinstance(link, Exception):
-            await self._record(actor, "connect", "failed", app.key, p, explain(link), exchanges)
+            await self._record(actor, "connect", "failed", key or None, p, explain(link), exchanges)
             if isinstance(link, Unsupported):
                 raise CommandRefused(link.explanation) from None
             raise CommandRefused(explain(link)) from None
-        await self._record(actor, "connect", "ok", app.key, p, "authorization link made", exchanges)
+        said = "authorization link made" + ("" if key else " (for any mini program)")
+        await self._record(actor, "connect", "ok", key or None, p, said, exchanges)
         return link
 
     async def complete_connect(
@@ -139,11 +159,14 @@ class Admin:
         """The admin came back from the platform's authorization page: keep the grant.
 
         ``state`` must be a link miniship made for ``platform``, unused and not expired; it
-        says which app the grant is for. ``query`` is what the platform added (its code).
+        says which app the grant is for (none: the mini program the grant names becomes an
+        app, as :meth:`AppBook.authorized` adds one, or stays the app it is). ``query`` is
+        what the platform added (its code).
 
         Raises:
             LinkRefused: the state is missing, unknown, used or expired (recorded).
             PlatformError/ConfigError: the platform does not confirm the grant.
+            CommandRefused: the grant is kept but its mini program cannot be an app.
         """
         adapter = self.service.adapters.get(platform)
         if adapter is None:
@@ -158,7 +181,7 @@ class Admin:
         grant, exchanges = await attempt(adapter.complete_connect(app, query))
         if isinstance(grant, Exception):
             await self._record(
-                page, "authorized", "failed", app, platform, explain(grant), exchanges
+                page, "authorized", "failed", app or None, platform, explain(grant), exchanges
             )
             raise grant
         grant = dataclasses.replace(grant, platform=platform)
@@ -166,9 +189,19 @@ class Admin:
         message = (
             f"{grant.platform_app_id} authorized: {granted} (link from {request.requested_by})"
         )
-        if grant.app != app:
+        if not app:  # a link for any mini program: the one that authorized is an app now
+            try:
+                await self.apps.refresh()  # an app another process added meanwhile counts
+                await self.apps.authorized(platform, grant.platform_app_id, page.id)
+            except (PlatformError, ConfigError, CommandRefused) as exc:
+                said = f"{message}; kept, but not added as an app: {explain(exc)}"
+                await self._record(page, "authorized", "failed", None, platform, said, exchanges)
+                raise
+            app = self.apps.key_of(platform, grant.platform_app_id) or ""
+            grant = dataclasses.replace(grant, app=app or None)
+        elif grant.app != app:
             message += f"; the link was made for {app}, which has another app id"
-        await self._record(page, "authorized", "ok", app, platform, message, exchanges)
+        await self._record(page, "authorized", "ok", app or None, platform, message, exchanges)
         await tell(self.listeners, grant, "authorization listener failed")
         return grant
 

@@ -245,9 +245,10 @@ class AppBook:
         unlisted = sorted(k for i, k in known.items() if i not in listed and k not in gone)
         return Synced(platform, len(found), added, gone, kept, unlisted)
 
-    async def authorized(self, platform: str, app_id: str) -> str:
-        """A mini program authorized ``platform``'s account (a push): an app from now on,
-        unless it is one already. Returns what happened, for people ("" when nothing)."""
+    async def authorized(self, platform: str, app_id: str, by: str | None = None) -> str:
+        """A mini program authorized ``platform``'s account (a push, or ``by`` another way
+        in: the authorization page's callback): an app from now on, unless it is one
+        already. Returns what happened, for people ("" when nothing)."""
         adapter = self.service.adapters[platform]
         known = self._ids(platform).get(app_id)
         if known is not None:
@@ -259,7 +260,7 @@ class AppBook:
         entry = self._valid(app_id, definition, platform)
         said = f"authorized {platform}: {found.name}"
         await self.store.define_app(
-            app_id, entry.name, definition, platform, f"{platform} push", said=said
+            app_id, entry.name, definition, platform, by or f"{platform} push", said=said
         )
         await self.load()
         return await self._announce(
@@ -306,6 +307,10 @@ class AppBook:
     async def _announce(self, text: str) -> str:
         await tell(self.listeners, text, "could not announce an app change")
         return text
+
+    def key_of(self, platform: str, app_id: str) -> str | None:
+        """The app that mini program ``app_id`` of ``platform`` is, if any."""
+        return self._ids(platform).get(app_id)
 
     @staticmethod
     def _id_field(platform: str) -> str:

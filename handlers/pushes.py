@@ -5,6 +5,8 @@
     POST /push/alipay            Alipay's application gateway (audit passed / rejected)
     GET  /connect/{platform}/{state}   where a platform's authorization page sends the admin
                                  back (``state``: the one-time token of the link)
+    GET  /connect/{platform}?state=…   the same, for a platform whose page takes the callback
+                                 only as registered and carries the state itself (Alipay)
 
 The adapter verifies and parses each push (encrypted XML, RSA2-signed form). A push is
 only a hint: miniship then asks the platform, exactly as the watcher does, and moves the
@@ -69,27 +71,29 @@ class PushReceiver:
     async def connected(self, request: web.Request) -> web.Response:
         """The admin confirmed (or not) on the platform's authorization page."""
         platform = request.match_info["platform"]
-        if platform not in self.service.adapters:
+        adapter = self.service.adapters.get(platform)
+        if adapter is None:
             return _page(404, "Unknown platform", f"miniship does not serve {platform!r}.")
+        state = request.match_info.get("state", "")
+        if not state and adapter.state_in_query:
+            state = adapter.link_state(request.query)
+        again = f"connect {platform}" if adapter.connects_any else f"connect <app> {platform}"
         try:
-            grant = await self.admin.complete_connect(
-                platform, request.match_info.get("state", ""), dict(request.query)
-            )
+            grant = await self.admin.complete_connect(platform, state, dict(request.query))
         except LinkRefused as exc:
             log.warning("refused a %s authorization callback: %s", platform, exc)
             return _page(
                 400,
                 "Authorization link not accepted",
-                f"{str(exc).capitalize()}. Each link from `connect <app> {platform}` works "
-                "once and for a short while: ask for a new one.",
+                f"{str(exc).capitalize()}. Each link from `{again}` works once and for a "
+                "short while: ask for a new one.",
             )
-        except (PlatformError, ConfigError) as exc:
+        except (PlatformError, ConfigError, CommandRefused) as exc:
             log.warning("a %s authorization did not complete: %s", platform, exc)
             return _page(
                 400,
                 "Authorization not completed",
-                f"{explain(exc)} The link is used up: ask for a new one with "
-                f"`connect <app> {platform}`.",
+                f"{explain(exc)} The link is used up: ask for a new one with `{again}`.",
             )
         granted = ", ".join(grant.permission_names) or "no permission sets"
         who = grant.app or grant.platform_app_id

@@ -39,6 +39,7 @@ __all__ = [
     "apps",
     "attention_line",
     "change",
+    "connect_any_link",
     "connect_link",
     "digest",
     "duration",
@@ -374,6 +375,15 @@ def connect_link(app: str, platform: str, link: str) -> str:
         "mini program opens this link and confirms (it works once; open it within 10 "
         "minutes):\n"
         f"{link}\nWhen they are done, `apps` shows {app} as authorized."
+    )
+
+
+def connect_any_link(platform: str, link: str) -> str:
+    return (
+        f"An administrator of any {display(platform)} mini program opens this link, picks "
+        "the mini program and confirms; it then becomes an app (its id as key), announced "
+        "in the admin channel, with no restart. The link works once, within 40 minutes:\n"
+        f"{link}"
     )
 
 

@@ -404,9 +404,10 @@ SecretRef = Annotated[SecretStr, BeforeValidator(resolve_secret)]
 SECRET_KEYS = frozenset(
     {
         "access_token",
+        "app_auth_code",  # the one-time authorization codes: short-lived, still not for logs
         "app_auth_token",
         "app_refresh_token",
-        "auth_code",  # the one-time authorization codes: short-lived, still not for logs
+        "auth_code",
         "authorization_code",
         "authorizer_access_token",
         "authorizer_refresh_token",
@@ -617,6 +618,17 @@ class Platform(ABC):
     development version), so older uploads that were not submitted can no longer be
     submitted. WeChat: True (``/wxa/commit`` overwrites the one trial version). Alipay:
     False (development versions coexist; each can be submitted)."""
+    connects_any: ClassVar[bool] = False
+    """True when an authorization link need name no app: any mini program's admin may
+    authorize through it, and the grant the callback brings makes it an app (Alipay, whose
+    third-party app authorization sends no notification; WeChat's sends pushes instead)."""
+    state_in_query: ClassVar[bool] = False
+    """True when the platform's authorization page takes the callback address only as
+    registered with it (no path of miniship's own): the one-time ``state`` of the link is
+    then given to :meth:`connect_link` as the ``state`` query parameter of its
+    ``redirect_uri``, for the adapter to put where the page carries it back, and found
+    again in the callback by :meth:`link_state`. Otherwise it is the callback's last path
+    segment (``/connect/<platform>/<state>``)."""
 
     def __init__(
         self,
@@ -938,8 +950,14 @@ class Platform(ABC):
     async def complete_connect(self, app: str, query: Mapping[str, str]) -> Authorization:
         """Finish the authorization of ``app`` from the query the platform sent the browser
         back with: exchange the code, keep the refresh token in :attr:`vault`, say what was
-        granted. (The caller has checked the link was made for ``app``.)"""
+        granted. (The caller has checked the link was made for ``app``; "" when it named
+        no app, see :attr:`connects_any`.)"""
         raise self.unsupported("authorization callback")
+
+    def link_state(self, query: Mapping[str, str]) -> str:
+        """The link's one-time state as the callback's ``query`` carries it back (see
+        :attr:`state_in_query`); "" when it carries none."""
+        return query.get("state", "")
 
     async def authorization(self, app: str) -> Authorization | None:
         """Whether the app authorized the platform, and with which permission sets

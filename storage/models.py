@@ -179,6 +179,8 @@ class ConnectRequest(SQLModel, table=True):
     The link's ``state`` is a random token; only its SHA-256 is kept. The callback is
     accepted once, before ``expires_at``, and only for the platform it was made for: the
     app the grant is announced for comes from this row, never from the callback's query.
+    ``app_key`` "" is a link for any mini program (``connect alipay``): the one the
+    platform's grant names becomes an app.
     """
 
     __tablename__ = "connect_request"

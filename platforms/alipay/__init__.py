@@ -7,8 +7,11 @@ merchant mini program, or as the mini program itself (self-owned, 自调用):
   third-party app, add the "小程序开发管理" permission set, upload the public half of an RSA2
   key you generate, and note the Alipay public key (支付宝公钥) shown there. Set
   ``ALIPAY_APP_ID``, ``ALIPAY_PRIVATE_KEY`` (or ``ALIPAY_PRIVATE_KEY_FILE``) and
-  ``ALIPAY_PUBLIC_KEY`` (or ``ALIPAY_PUBLIC_KEY_FILE``). Each merchant authorises the app;
-  the ``app_auth_token`` and ``app_refresh_token`` from ``alipay.open.auth.token.app`` go into
+  ``ALIPAY_PUBLIC_KEY`` (or ``ALIPAY_PUBLIC_KEY_FILE``). Each merchant authorises the app:
+  through the link ``connect alipay`` gives (register ``<MINISHIP_PUBLIC_URL>/connect/alipay``
+  as the third-party app's authorization callback address), after which miniship keeps
+  the ``app_auth_token`` and ``app_refresh_token`` in its credential vault and adds the
+  mini program as an app; or by putting the pair from ``alipay.open.auth.token.app`` into
   the app's ``[apps.<key>.alipay]`` section as ``env:``/``file:`` references. When
   miniship renews them it keeps the new pair in its credential vault and uses that pair
   first after a restart (Alipay may retire the configured ones).
@@ -39,8 +42,8 @@ The package, read from what Alipay is to what the adapter does:
 - ``wire``: one signed request and its verified answer, and the tokens it carries
   (:class:`~platforms.alipay.wire.AlipayWire`);
 - ``versions``: reading and changing one version, what the operations are built from;
-- ``upload``, ``review``, ``release``, ``trial``, ``pushes``: the operations, one mixin
-  each;
+- ``upload``, ``review``, ``release``, ``trial``, ``pushes``, ``authorization``: the
+  operations, one mixin each;
 - ``adapter``: :class:`AlipayPlatform`, the mixins put together.
 """
 

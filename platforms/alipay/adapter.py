@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import ValidationError
 
+from platforms.alipay.authorization import AlipayAuthorization
 from platforms.alipay.config import AlipayAppConfig, AlipaySettings, _without_input
 from platforms.alipay.keys import caller_for, isv_keys
 from platforms.alipay.pushes import AlipayPushes
@@ -36,9 +37,12 @@ log = logging.getLogger(__name__)
 __all__ = ["AlipayPlatform"]
 
 
-class AlipayPlatform(AlipayUpload, AlipayReview, AlipayRelease, AlipayTrial, AlipayPushes):
+class AlipayPlatform(
+    AlipayUpload, AlipayReview, AlipayRelease, AlipayTrial, AlipayPushes, AlipayAuthorization
+):
     """Alipay mini programs through the v2 gateway: template builds (or minidev uploads),
-    review, gray release, publish, rollback, offline and trial QR codes."""
+    review, gray release, publish, rollback, offline, trial QR codes, and merchants'
+    authorizations of the third-party app (``connect alipay``)."""
 
     name = "alipay"
     display_name = "Alipay"
@@ -69,6 +73,13 @@ class AlipayPlatform(AlipayUpload, AlipayReview, AlipayRelease, AlipayTrial, Ali
             raise ConfigError(
                 f"ALIPAY_GATEWAY must be an http(s) URL such as "
                 f"https://openapi.alipay.com/gateway.do, not {settings.gateway!r} ({problem})"
+            )
+        problem = url_problem(settings.authorize_page)
+        if problem is not None:
+            raise ConfigError(
+                f"ALIPAY_AUTHORIZE_PAGE must be an http(s) URL such as "
+                f"https://b.alipay.com/page/message/tasksDetail, not "
+                f"{settings.authorize_page!r} ({problem})"
             )
         try:
             configs = {

@@ -30,6 +30,8 @@ class AlipaySettings(BaseSettings):
     Waiting: ``upload`` waits up to ``ALIPAY_BUILD_WAIT_SECONDS`` for a template build and
     ``trial_code`` up to ``ALIPAY_TRIAL_WAIT_SECONDS`` for the trial package, asking Alipay
     every ``ALIPAY_POLL_SECONDS``; ``ALIPAY_MINIDEV_TIMEOUT_SECONDS`` bounds a minidev upload.
+    ``ALIPAY_AUTHORIZE_PAGE`` is the page of Alipay's "specified app" authorization
+    (指定应用授权) that ``connect alipay`` links to.
     """
 
     model_config = SettingsConfigDict(
@@ -37,6 +39,8 @@ class AlipaySettings(BaseSettings):
     )
 
     gateway: str = "https://openapi.alipay.com/gateway.do"
+    # the page a merchant authorizes the third-party app on (``connect alipay``)
+    authorize_page: str = "https://b.alipay.com/page/message/tasksDetail"
     app_id: str = ""
     private_key: SecretStr | None = None
     private_key_file: Path | None = None

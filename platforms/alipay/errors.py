@@ -170,6 +170,13 @@ _GROUPS: tuple[tuple[type[PlatformError], str, str], ...] = (
         "isv.refresh-token-time-out",
     ),
     (
+        AuthError,
+        "Alipay refused the authorisation code (app_auth_code): it was used already, has "
+        "expired (a day after the merchant authorised) or was never issued. Nothing was "
+        "kept; ask for a new link (`connect alipay`) and authorise again.",
+        "isv.code-invalid",
+    ),
+    (
         InvalidInput,
         "Alipay refused the request time; check that this server's clock is right.",
         "isv.invalid-timestamp",

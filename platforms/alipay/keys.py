@@ -15,7 +15,7 @@ from platforms.alipay import sign as alipay_sign
 from platforms.alipay.config import AlipayAppConfig, AlipaySettings
 from platforms.errors import ConfigError
 
-__all__ = ["caller_for", "isv_keys"]
+__all__ = ["caller_for", "isv_caller", "isv_keys", "no_token"]
 
 
 @dataclass
@@ -23,7 +23,9 @@ class _Caller:
     """Who signs an app's calls: the third-party app (with a token) or the mini program.
 
     ``token``/``refresh_token`` are the ones in use (renewed while running, or loaded from
-    the vault); ``configured`` the pair from miniship.toml, tried when those fail.
+    the vault); ``configured`` the pair from miniship.toml, tried when those fail. A
+    third-party app caller (``isv``) configured with no token takes the pair the vault
+    keeps (an authorization through ``connect alipay`` put it there).
     """
 
     app_id: str
@@ -34,6 +36,7 @@ class _Caller:
     refresh_token: str | None = field(default=None, repr=False)
     configured: tuple[str | None, str | None] = field(default=(None, None), repr=False)
     loaded: bool = False  # the vault was read
+    isv: bool = False  # the third-party app calls for the mini program (with its tokens)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
 
@@ -111,12 +114,8 @@ def caller_for(key: str, cfg: AlipayAppConfig, settings: AlipaySettings, isv: _I
             "ALIPAY_PUBLIC_KEY (third-party app), or private_key and alipay_public_key in "
             f"{where} (self-owned mini program)"
         )
-    if cfg.app_auth_token is None:
-        raise ConfigError(
-            f"{where}: app_auth_token is needed to call for mini program {cfg.app_id} "
-            f"through the third-party app {settings.app_id}"
-        )
-    token = cfg.app_auth_token.get_secret_value()
+    # no token configured: the vault's, from an authorization (refused when it has none)
+    token = cfg.app_auth_token.get_secret_value() if cfg.app_auth_token else None
     refresh = cfg.app_refresh_token.get_secret_value() if cfg.app_refresh_token else None
     return _Caller(
         app_id=settings.app_id,
@@ -126,4 +125,32 @@ def caller_for(key: str, cfg: AlipayAppConfig, settings: AlipaySettings, isv: _I
         token=token,
         refresh_token=refresh,
         configured=(token, refresh),
+        isv=True,
+    )
+
+
+def isv_caller(mini_app_id: str, settings: AlipaySettings, isv: _IsvKeys) -> _Caller:
+    """The third-party app calling for ``mini_app_id`` (or for itself: ``""``), with no
+    token yet; ConfigError when the third-party app's keys are not set."""
+    isv_private, isv_public = isv
+    if not (settings.app_id and isv_private and isv_public):
+        raise ConfigError(
+            "the third-party app is not set up: set ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY and "
+            "ALIPAY_PUBLIC_KEY (see README, Alipay) before merchants authorize it"
+        )
+    return _Caller(
+        app_id=settings.app_id,
+        mini_app_id=mini_app_id,
+        private_key=isv_private,
+        alipay_public_key=isv_public,
+        isv=True,
+    )
+
+
+def no_token(caller: _Caller, key: str) -> ConfigError:
+    """The refusal of a call for app ``key`` whose caller has no app_auth_token at all."""
+    return ConfigError(
+        f"[apps.{key}.alipay]: app_auth_token is needed to call for mini program "
+        f"{caller.mini_app_id} through the third-party app {caller.app_id}: have the "
+        "merchant authorize it through the link of `connect alipay`, or set app_auth_token"
     )

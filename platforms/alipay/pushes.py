@@ -36,7 +36,7 @@ class AlipayPushes(AlipayWire):
         it; everything else arrives at the third-party app, verified with ALIPAY_PUBLIC_KEY.
         """
         for caller in self._callers.values():
-            if caller.token is None and caller.app_id == app_id:
+            if not caller.isv and caller.app_id == app_id:
                 return caller.alipay_public_key
         if self._isv_public is None:
             raise ConfigError(

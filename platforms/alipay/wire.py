@@ -22,7 +22,7 @@ from platforms.alipay import sign as alipay_sign
 from platforms.alipay.api import AUTH_GRANT
 from platforms.alipay.config import AlipayAppConfig, AlipaySettings
 from platforms.alipay.errors import _unsigned, error_for
-from platforms.alipay.keys import _Caller
+from platforms.alipay.keys import _Caller, no_token
 from platforms.base import Platform, scrub_answer
 from platforms.errors import AuthError, BadResponse, ConfigError, PlatformUnavailable
 
@@ -265,8 +265,10 @@ class AlipayWire(Platform):
         caller = self._callers.get(app)
         if caller is None:
             raise ConfigError(self._unusable.get(app, f"{app} cannot be called on Alipay"))
-        if caller.token is not None and not caller.loaded:
+        if caller.isv and not caller.loaded:
             await self._load_tokens(caller)
+        if caller.isv and caller.token is None:
+            raise no_token(caller, app)
 
         async def attempt(token: str | None) -> dict[str, Any]:
             once = functools.partial(

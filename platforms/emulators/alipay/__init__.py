@@ -16,7 +16,13 @@ Emulated methods: ``alipay.open.mini.version.upload`` / ``build.query`` / ``audi
 (multipart, screenshots as file parts) / ``audit.cancel`` / ``audited.cancel`` / ``online`` /
 ``offline`` / ``rollback`` / ``gray.online`` / ``gray.cancel`` / ``detail.query`` /
 ``list.query``, ``alipay.open.mini.experience.create`` / ``.query`` and
-``alipay.open.auth.token.app`` (refresh only).
+``alipay.open.auth.token.app`` (``authorization_code`` with the codes its authorization
+page issued, one-time and for a day; ``refresh_token``).
+
+The authorization page: ``GET /page/message/tasksDetail?bizData=…`` (Alipay's "specified
+app" authorization, :mod:`.authorization`), where a merchant mini program
+(``merchant_app_id``, the emulator's own parameter, with ``app_name``) authorizes the
+third-party app and the browser is sent to ``redirectUri`` with ``app_auth_code``.
 
 Test endpoints beside the gateway (not Alipay's):
 
@@ -31,8 +37,8 @@ Test endpoints beside the gateway (not Alipay's):
 The package: ``state`` (what the gateway holds), ``errors`` (failure answers), ``rules``
 (the emulator's own reading of Alipay's rules), one mixin of methods per concern
 (``grants``, ``versions``, ``release``, ``trial``), ``gateway`` (checks and dispatch),
-``pushes``, and ``emulator`` (:class:`AlipayEmulator`: its state set up, kept,
-provisioned, and its routes).
+``pushes``, ``authorization`` (the authorization page), and ``emulator``
+(:class:`AlipayEmulator`: its state set up, kept, provisioned, and its routes).
 """
 
 from __future__ import annotations

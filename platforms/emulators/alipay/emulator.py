@@ -18,6 +18,7 @@ from pydantic import BaseModel, SecretStr
 
 from platforms.alipay import AlipayPlatform, api
 from platforms.alipay import sign as alipay_sign
+from platforms.emulators.alipay.authorization import AUTHORIZE_PAGE, AuthorizationPage
 from platforms.emulators.alipay.gateway import BUILD_FAILED_FAULT, Gateway
 from platforms.emulators.alipay.pushes import Pushes
 from platforms.emulators.alipay.state import _empty_state
@@ -26,7 +27,7 @@ from platforms.emulators.base import Fault, Provisioned
 __all__ = ["AlipayEmulator"]
 
 
-class AlipayEmulator(Gateway, Pushes):
+class AlipayEmulator(Gateway, Pushes, AuthorizationPage):
     """The Alipay gateway for mini program versions, on loopback.
 
     Args:
@@ -158,6 +159,7 @@ class AlipayEmulator(Gateway, Pushes):
             *(tool["private_key"] for tool in tools),
             *state["tokens"],
             *state["refresh_tokens"],
+            *state["auth_codes"],
         }
 
     # -- provisioning ------------------------------------------------------------------
@@ -194,8 +196,10 @@ class AlipayEmulator(Gateway, Pushes):
             prefix = "MINISHIP_" + re.sub(r"[^A-Z0-9]", "_", key.upper()) + "_ALIPAY_"
             env[prefix + "APP_AUTH_TOKEN"] = grant["app_auth_token"]
             env[prefix + "APP_REFRESH_TOKEN"] = grant["app_refresh_token"]
+        env["ALIPAY_AUTHORIZE_PAGE"] = f"{base_url}{AUTHORIZE_PAGE}"
         settings = AlipayPlatform.Settings(
             gateway=env["ALIPAY_GATEWAY"],
+            authorize_page=env["ALIPAY_AUTHORIZE_PAGE"],
             app_id=isv["app_id"],
             private_key=SecretStr(isv["private_key"]),
             alipay_public_key=SecretStr(platform_key["public_key"]),
@@ -241,6 +245,7 @@ class AlipayEmulator(Gateway, Pushes):
         return [
             web.post("/gateway.do", self._gateway),
             web.get("/gateway.do", self._gateway),
+            web.get(AUTHORIZE_PAGE, self._authorize_page),
             web.get("/_emulator/experience-qr.png", self._experience_qr),
             web.get("/_emulator/audit-image.png", self._audit_image),
             web.post("/_emulator/minidev/upload", self._minidev_upload),

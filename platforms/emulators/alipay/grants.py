@@ -1,5 +1,7 @@
 """Token grants: the app_auth_token / app_refresh_token pairs the third-party app holds
-for each mini program, and their renewal (``alipay.open.auth.token.app``).
+for each mini program, got for an authorization code (issued by the authorization page,
+:mod:`platforms.emulators.alipay.authorization`) or renewed
+(``alipay.open.auth.token.app``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ GRANT_LIFETIME = "31536000"  # expires_in, seconds (one year)
 REFRESH_LIFETIME = "32140800"  # re_expires_in
 
 
+CODE_SECONDS = 86_400.0  # an app_auth_code not traded within a day expires
+
+
 class GrantMethods(AlipayState):
-    """``alipay.open.auth.token.app`` (refresh only)."""
+    """``alipay.open.auth.token.app``: ``authorization_code`` and ``refresh_token``."""
 
     def _issue_grant(self, app_id: str) -> dict[str, str]:
         """A new app_auth_token/app_refresh_token pair for the ISV on ``app_id``."""
@@ -45,16 +50,22 @@ class GrantMethods(AlipayState):
     def _auth_grant(self, app_id: str, biz: dict[str, str]) -> dict[str, Any]:
         grant_type = biz.get("grant_type", "")
         if grant_type == "authorization_code":
-            # the emulator issues no authorisation codes: every code is unknown
-            raise _Failure("40002", "isv.code-invalid", "授权码code无效")
-        if grant_type != "refresh_token":
+            # a code is used once (taken whatever follows) and expires a day after issue;
+            # INFERRED: an expired code is refused like an unknown one
+            issued = self._state["auth_codes"].pop(biz.get("code", ""), None)
+            if issued is None or self.clock() >= issued["expires_at"]:
+                raise _Failure("40002", "isv.code-invalid", "授权码code无效")
+            mini = str(issued["app_id"])
+        elif grant_type == "refresh_token":
+            # INFERRED: earlier refresh tokens stay usable unless revoke_old_grants is set
+            # (a restarted miniship must then use the newest one, which it kept)
+            refresh = biz.get("refresh_token", "")
+            found = self._state["refresh_tokens"].get(refresh)
+            if found is None or refresh in self._state["revoked"]:
+                raise _Failure("40002", "isv.refresh-token-invalid", "刷新令牌refresh_token无效")
+            mini = str(found)
+        else:
             raise _Failure("40002", "isv.grant-type-invalid", "grant_type参数无效")
-        # INFERRED: earlier refresh tokens stay usable unless revoke_old_grants is set (a
-        # restarted miniship must then use the newest one, which it kept)
-        refresh = biz.get("refresh_token", "")
-        mini = self._state["refresh_tokens"].get(refresh)
-        if mini is None or refresh in self._state["revoked"]:
-            raise _Failure("40002", "isv.refresh-token-invalid", "刷新令牌refresh_token无效")
         grant = self._issue_grant(mini)
         return {
             "user_id": "2088" + mini[-12:].rjust(12, "0"),

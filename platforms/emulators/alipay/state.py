@@ -43,6 +43,7 @@ def _empty_state() -> dict[str, Any]:
         "refresh_tokens": {},  # app_refresh_token → mini program APPID
         "grants": {},  # mini program APPID → {"app_auth_token", "app_refresh_token"}
         "revoked": [],  # tokens of either kind replaced by a newer grant (revoke_old_grants)
+        "auth_codes": {},  # app_auth_code → {"app_id", "expires_at"}: one-time, a day
         "pushed": [],  # keys of the audit-result pushes the receiver accepted
     }
 

@@ -290,6 +290,7 @@ class VersionMethods(AlipayState):
             "scan_result": "True",
             "service_region_type": version["region_type"],
             "gmt_create": alipay_sign.format_timestamp(version["created_at"]),
+            "app_name": self._mini_app(app_id).get("name", ""),  # base info, when known
         }
         for field, at in (
             ("gmt_apply_audit", "applied_at"),
