@@ -448,6 +448,7 @@ async def ci(
         commands.listeners.append(hooks.on_command)
         rt.service.listeners.append(hooks.on_change)
         rt.timed.announcers.append(hooks)
+        hooks.start()
         log.warning("release events go to %d webhook URL(s)", len(urls))
     rt.api = api
     try:

@@ -14,11 +14,19 @@ Signature: ``X-Miniship-Timestamp`` is the unix time of the attempt, and
 compares in constant time and refuses a timestamp more than a few minutes old
 (docs/ci.md has the snippet). The secret is never logged.
 
-Delivery runs beside the command, never holding it up. An attempt that gets no answer,
-a 408, 425, 429 or 5xx is tried again after 2 s, 4 s, 8 s … (at most 5 minutes apart),
-up to MINISHIP_WEBHOOK_ATTEMPTS in all; another 4xx means the receiver refuses it (a
-wrong secret, say) and it is dropped, said in the log. Deliveries still waiting when the
-process stops are dropped too (said in the log): the events are not kept in the database.
+Every event is written to the database (``webhook_delivery``), one row per URL, before
+anything is sent, so a delivery outlives the process that made the event: a restart, a
+crash or a stop with the receiver down loses nothing. Each replica runs a sender
+(:meth:`Webhooks.run`) that takes the rows due — on PostgreSQL ``FOR UPDATE SKIP LOCKED``
+with a lease, so two replicas never send one row at once — and POSTs them; the replica
+that made an event wakes its sender at once, so a delivery leaves within moments.
+An attempt that gets no answer, a 408, 425, 429 or 5xx is tried again after 2 s, 4 s,
+8 s … (at most 5 minutes apart), up to MINISHIP_WEBHOOK_ATTEMPTS in all; another 4xx
+means the receiver refuses it (a wrong secret, say) and it is dropped, said in the log,
+as is one whose attempts ran out or whose URL is no longer configured. Delivery is at
+least once: a process killed between the receiver's answer and its record sends that
+delivery again once its lease passes — ``X-Miniship-Delivery`` (the event's id) is the
+same each time, for a receiver to recognise it.
 """
 
 from __future__ import annotations
@@ -31,8 +39,8 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -42,6 +50,7 @@ from handlers.commands import Ran
 from handlers.config import AppEntry, ChannelEntry
 from handlers.releases import Change, ReleaseService
 from handlers.timed import Notice
+from storage.models import WebhookDelivery
 
 __all__ = ["RETRIED", "Webhooks", "sign"]
 
@@ -51,6 +60,9 @@ RETRIED = frozenset({408, 425, 429})  # and every 5xx
 FIRST_DELAY = 2.0
 MAX_DELAY = 300.0
 TIMEOUT = 10.0
+LEASE = timedelta(seconds=TIMEOUT * 3)  # a claimed row no one finished is free again after it
+BATCH = 32  # deliveries tried at once by one sender
+IDLE = 30.0  # seconds a sender sleeps with nothing due (another replica's rows, say)
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -72,7 +84,6 @@ class Webhooks:
         *,
         attempts: int = 8,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.service = service
@@ -80,10 +91,12 @@ class Webhooks:
         self._secret = secret
         self.attempts = attempts
         self.clock = clock
-        self.sleep = sleep
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=False)
-        self._sending: set[asyncio.Task[bool]] = set()
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._round: asyncio.Task[int] | None = None
+        self._stopping = False
 
     def __repr__(self) -> str:  # the secret stays out of any log line
         return f"Webhooks({len(self.urls)} URL(s))"
@@ -125,75 +138,125 @@ class Webhooks:
 
     # -- sending ------------------------------------------------------------------------
 
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
     async def _send(self, kind: str, app: AppEntry, version: str, **fields: Any) -> None:
+        """The event, kept for each URL and due now; the sender is woken to send it."""
         release = await release_of(self.service.store, app, version)
+        now = self._now()
         event = {
             "id": "evt_" + secrets.token_hex(12),
             "type": kind,
-            "at": datetime.fromtimestamp(self.clock(), UTC).isoformat(),
+            "at": now.isoformat(),
             "app": app.key,
             "version": version,
             **fields,
             "release": release.model_dump(mode="json") if release else None,
         }
-        body = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
-        for url in self.urls:
-            task = asyncio.create_task(self.deliver(url, body, event["id"], kind))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+        body = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+        await self.service.store.add_deliveries(
+            [
+                WebhookDelivery(event_id=event["id"], kind=kind, url=url, body=body, due_at=now)
+                for url in self.urls
+            ]
+        )
+        self._wake.set()
 
-    async def deliver(self, url: str, body: bytes, event_id: str, kind: str) -> bool:
-        """POST ``body`` to ``url`` until it is taken or the attempts run out; whether it
-        was taken."""
-        delay = FIRST_DELAY
-        for attempt in range(1, self.attempts + 1):
-            stamp = str(int(self.clock()))
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "miniship-webhooks",
-                "X-Miniship-Event": kind,
-                "X-Miniship-Delivery": event_id,
-                "X-Miniship-Timestamp": stamp,
-                "X-Miniship-Signature": sign(self._secret, stamp, body),
-            }
-            try:
-                answer = await self.client.post(url, content=body, headers=headers)
-                status: int | None = answer.status_code
-                why = f"HTTP {status}"
-            except httpx.HTTPError as exc:
-                status, why = None, type(exc).__name__
-            if status is not None and 200 <= status < 300:
-                return True
-            if status is not None and status < 500 and status not in RETRIED:
-                log.warning("webhook %s refused event %s (%s): dropped", url, event_id, why)
-                return False
-            if attempt == self.attempts:
-                break
+    async def deliver_due(self) -> int:
+        """Try once each delivery due now that no one else is trying; how many."""
+        claimed = await self.service.store.claim_deliveries(self._now(), LEASE, BATCH)
+        await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
+        return len(claimed)
+
+    async def _attempt(self, delivery: WebhookDelivery) -> None:
+        """POST one delivery; then it is done (taken, refused, out of attempts) or due
+        again after its back-off."""
+        assert delivery.id is not None
+        store, url, event_id = self.service.store, delivery.url, delivery.event_id
+        if url not in self.urls:
+            log.warning("webhook %s is no longer configured: event %s dropped", url, event_id)
+            await store.delivery_done(delivery.id)
+            return
+        body = delivery.body.encode()
+        stamp = str(int(self.clock()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "miniship-webhooks",
+            "X-Miniship-Event": delivery.kind,
+            "X-Miniship-Delivery": event_id,
+            "X-Miniship-Timestamp": stamp,
+            "X-Miniship-Signature": sign(self._secret, stamp, body),
+        }
+        try:
+            answer = await self.client.post(url, content=body, headers=headers)
+            status: int | None = answer.status_code
+            why = f"HTTP {status}"
+        except httpx.HTTPError as exc:
+            status, why = None, type(exc).__name__
+        attempt = delivery.attempts + 1
+        if status is not None and 200 <= status < 300:
+            await store.delivery_done(delivery.id)
+        elif status is not None and status < 500 and status not in RETRIED:
+            log.warning("webhook %s refused event %s (%s): dropped", url, event_id, why)
+            await store.delivery_done(delivery.id)
+        elif attempt >= self.attempts:
+            log.error(
+                "webhook %s: event %s not taken after %d attempts: dropped", url, event_id, attempt
+            )
+            await store.delivery_done(delivery.id)
+        else:
+            delay = min(FIRST_DELAY * 2 ** (attempt - 1), MAX_DELAY)
             log.info(
                 "webhook %s: event %s not taken (%s); again in %g s", url, event_id, why, delay
             )
-            await self.sleep(delay)
-            delay = min(delay * 2, MAX_DELAY)
-        tries = self.attempts
-        log.error("webhook %s: event %s not taken after %d attempts: dropped", url, event_id, tries)
-        return False
+            await store.delivery_again(delivery.id, attempt, self._now() + timedelta(seconds=delay))
+
+    # -- the sender -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run :meth:`run` beside the process's other work."""
+        if self._sender is None:
+            self._sender = asyncio.create_task(self.run(), name="webhooks")
+
+    async def run(self) -> None:
+        """Send what is due, then sleep until the next delivery falls due, an event of
+        this process arrives, or :data:`IDLE` seconds pass (another replica's deliveries,
+        or one a dead process claimed); never ends on its own. A database that does not
+        answer is said in the log and asked again."""
+        while True:
+            self._wake.clear()
+            try:
+                while not self._stopping:
+                    self._round = asyncio.create_task(self.deliver_due())
+                    if await self._round < BATCH:
+                        break
+                due = await self.service.store.next_delivery()
+            except Exception as exc:  # the database: said, and tried again in a while
+                log.warning("webhooks: could not read the deliveries (%s); again soon", exc)
+                due = None
+            finally:
+                self._round = None
+            if self._stopping:
+                return
+            wait = IDLE if due is None else (due - self._now()).total_seconds()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(max(wait, 0.0), IDLE)):
+                    await self._wake.wait()
 
     async def aclose(self, wait: float = 5.0) -> None:
-        """Let deliveries in flight finish for up to ``wait`` seconds; drop the rest."""
-        pending = set(self._sending)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=wait)
-            for task in late:
-                task.cancel()
-            if late:
-                log.warning("stopping: %d webhook deliveries dropped", len(late))
-            for task in late:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        """Stop the sender: attempts under way get up to ``wait`` seconds to end; what is
+        not sent stays in the database for the next sender (this process's next start,
+        or another replica)."""
+        sender, self._sender = self._sender, None
+        self._stopping = True
+        if sender is not None:
+            current = self._round
+            if current is not None:
+                with contextlib.suppress(TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(current), wait)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
         if self._own_client:
             await self.client.aclose()
-
-    async def settled(self) -> None:
-        """Until every delivery under way has ended (tests, and a stop)."""
-        while self._sending:
-            await asyncio.gather(*self._sending, return_exceptions=True)

@@ -20,6 +20,7 @@ __all__ = [
     "ReleaseTarget",
     "Rollout",
     "TimedAction",
+    "WebhookDelivery",
     "utcnow",
 ]
 
@@ -382,3 +383,23 @@ class ApiToken(SQLModel, table=True):
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
     revoked_by: str | None = Field(default=None, max_length=200)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """A release event waiting to be taken by one webhook URL (handlers/webhooks.py): kept
+    until the receiver answers 2xx, refuses it, or the attempts run out, so a delivery
+    outlives the process that made the event. ``due_at`` is when it is tried next;
+    ``claimed_until`` is set while a process tries it (a lease: a process that died
+    mid-attempt leaves the row to the next one once it passes)."""
+
+    __tablename__ = "webhook_delivery"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=40)
+    kind: str = Field(max_length=16)
+    url: str = Field(max_length=2000)
+    body: str = Field(sa_type=Text)
+    attempts: int = 0  # made so far
+    due_at: datetime = Field(default_factory=utcnow, index=True)
+    claimed_until: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)

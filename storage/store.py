@@ -38,6 +38,7 @@ from storage.models import (
     ReleaseTarget,
     Rollout,
     TimedAction,
+    WebhookDelivery,
     utcnow,
 )
 from storage.states import (
@@ -1205,6 +1206,73 @@ class Store:
                 update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=at)
             )
             await s.commit()
+
+    # -- outgoing webhooks ---------------------------------------------------------------
+
+    async def add_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        async with self.session() as s:
+            s.add_all(deliveries)
+            await s.commit()
+
+    async def claim_deliveries(
+        self, now: datetime, lease: timedelta, limit: int
+    ) -> list[WebhookDelivery]:
+        """Up to ``limit`` deliveries due at ``now`` and tried by no one, claimed until
+        ``now + lease`` in one statement: on PostgreSQL the rows are picked ``FOR UPDATE
+        SKIP LOCKED``, so replicas sharing the database each take different ones."""
+        due = (
+            select(WebhookDelivery.id)
+            .where(
+                col(WebhookDelivery.due_at) <= now,
+                or_(
+                    col(WebhookDelivery.claimed_until).is_(None),
+                    col(WebhookDelivery.claimed_until) <= now,
+                ),
+            )
+            .order_by(col(WebhookDelivery.due_at), col(WebhookDelivery.id))
+            .limit(limit)
+        )
+        if self.engine.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        claim = (
+            update(WebhookDelivery)
+            .where(col(WebhookDelivery.id).in_(due.scalar_subquery()))
+            .values(claimed_until=now + lease)
+            .returning(WebhookDelivery)
+        )
+        async with self.session() as s:
+            rows = [row[0] for row in (await s.exec(claim)).all()]
+            await s.commit()
+        return sorted(rows, key=lambda d: (d.due_at, d.id or 0))
+
+    async def delivery_done(self, delivery_id: int) -> None:
+        """Taken, refused or given up: the row goes."""
+        async with self.session() as s:
+            await s.exec(delete(WebhookDelivery).where(col(WebhookDelivery.id) == delivery_id))
+            await s.commit()
+
+    async def delivery_again(self, delivery_id: int, attempts: int, due: datetime) -> None:
+        """Not taken yet: tried again at ``due``, by whichever process comes first."""
+        async with self.session() as s:
+            await s.exec(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == delivery_id)
+                .values(attempts=attempts, due_at=due, claimed_until=None)
+            )
+            await s.commit()
+
+    async def next_delivery(self) -> datetime | None:
+        """When the next delivery falls due (or its claim runs out); None: none waits."""
+        when = func.min(
+            func.coalesce(
+                # a claimed row is due again when its lease passes, not before
+                col(WebhookDelivery.claimed_until),
+                col(WebhookDelivery.due_at),
+            )
+        )
+        async with self.session() as s:
+            found = (await s.exec(select(when))).one()
+        return found
 
     # -- the event log ------------------------------------------------------------------
 

@@ -1,23 +1,28 @@
-"""Outgoing webhooks (handlers/webhooks.py): a local receiver, the session's clock, and a
-sleeper that only writes down how long it was asked to wait."""
+"""Outgoing webhooks (handlers/webhooks.py): a local receiver, the session's clock, and the
+deliveries kept in the database, sent a round at a time (``deliver_due``) as the clock moves."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp import web
+from sqlmodel import col, select
 
 from bot import serving
+from handlers.timed import Notice
 from handlers.webhooks import Webhooks
+from storage.models import WebhookDelivery
 from tests.handlers.harness import Session
 
 SECRET = b"webhook-secret-for-tests-0123456789"
@@ -55,41 +60,50 @@ def verified(headers: dict[str, str], body: bytes, now: float) -> bool:
     return bool(space["genuine"](SECRET, headers, body))
 
 
-class Sleeps(list[float]):
-    async def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
 @asynccontextmanager
-async def hooked(
-    session: Session, url: str, attempts: int = 4
-) -> AsyncIterator[tuple[Webhooks, Sleeps]]:
-    sleeps = Sleeps()
-    hooks = Webhooks(
-        session.runtime.service, [url], SECRET, attempts=attempts, clock=session.clock, sleep=sleeps
-    )
+async def hooked(session: Session, url: str, attempts: int = 4) -> AsyncIterator[Webhooks]:
+    hooks = Webhooks(session.runtime.service, [url], SECRET, attempts=attempts, clock=session.clock)
     commands = session.console.commands
     commands.listeners.append(hooks.on_command)
     session.runtime.service.listeners.append(hooks.on_change)
     try:
-        yield hooks, sleeps
+        yield hooks
     finally:
         commands.listeners.remove(hooks.on_command)
         session.runtime.service.listeners.remove(hooks.on_change)
         await hooks.aclose()
 
 
+async def waiting(session: Session) -> list[WebhookDelivery]:
+    async with session.runtime.store.session() as s:
+        return list((await s.exec(select(WebhookDelivery).order_by(col(WebhookDelivery.id)))).all())
+
+
+async def back_off(session: Session, hooks: Webhooks) -> list[float]:
+    """Send until nothing waits, moving the clock to each next attempt; the gaps."""
+    gaps = []
+    while await hooks.deliver_due():
+        rows = await waiting(session)
+        if not rows:
+            break
+        gap = (rows[0].due_at - datetime.fromtimestamp(session.clock(), UTC)).total_seconds()
+        assert await hooks.deliver_due() == 0  # not before its time
+        gaps.append(gap)
+        session.clock.advance(gap)
+    return gaps
+
+
 async def test_release_events_are_signed_and_carry_the_release(session: Session) -> None:
     receiver = Receiver()
-    async with receiving(receiver) as url, hooked(session, url) as (hooks, sleeps):
+    async with receiving(receiver) as url, hooked(session, url) as hooks:
         await session.run("upload demo wechat 1.0.0 first cut")
         await session.run("submit demo wechat 1.0.0")
-        await hooks.settled()
+        assert await hooks.deliver_due() == 2
         session.decide_reviews()
         await session.watch()
-        await hooks.settled()
+        assert await hooks.deliver_due() == 1
         await session.run("status demo")  # about no one release: nothing sent
-        await hooks.settled()
+        assert await hooks.deliver_due() == 0
     events = receiver.events()
     assert [(e["type"], e.get("command"), e.get("state")) for e in events] == [
         ("command", "upload", None),
@@ -108,7 +122,7 @@ async def test_release_events_are_signed_and_carry_the_release(session: Session)
     headers, body = receiver.got[0]
     assert not verified({**headers, "X-Miniship-Timestamp": "1"}, body, session.clock())
     assert not verified(headers, body + b" ", session.clock())
-    assert sleeps == []
+    assert await waiting(session) == []  # taken: nothing kept
 
 
 async def test_a_delivery_not_taken_is_tried_again_with_back_off(
@@ -116,11 +130,12 @@ async def test_a_delivery_not_taken_is_tried_again_with_back_off(
 ) -> None:
     receiver = Receiver(answers=[500, 503, 429])
     caplog.set_level(logging.INFO)
-    async with receiving(receiver) as url, hooked(session, url) as (hooks, sleeps):
+    async with receiving(receiver) as url, hooked(session, url) as hooks:
         await session.run("upload demo wechat 1.0.0")
-        await hooks.settled()
-    assert len(receiver.got) == 4 and sleeps == [2.0, 4.0, 8.0]
+        assert await back_off(session, hooks) == [2.0, 4.0, 8.0]
+    assert len(receiver.got) == 4
     assert len({h["X-Miniship-Delivery"] for h, _ in receiver.got}) == 1  # one event, again
+    assert await waiting(session) == []
     assert SECRET.decode() not in caplog.text
 
 
@@ -128,18 +143,94 @@ async def test_attempts_are_bounded_and_a_refusal_is_not_tried_again(
     session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
     refusing = Receiver(answers=[401])
-    async with receiving(refusing) as url, hooked(session, url) as (hooks, sleeps):
+    async with receiving(refusing) as url, hooked(session, url) as hooks:
         await session.run("upload demo wechat 1.0.0")
-        await hooks.settled()
-    assert len(refusing.got) == 1 and sleeps == []
+        assert await back_off(session, hooks) == []
+    assert len(refusing.got) == 1 and await waiting(session) == []
     async with receiving(Receiver()) as gone:
         pass  # nobody listens there any more
-    async with hooked(session, gone, attempts=5) as (hooks, sleeps):
+    async with hooked(session, gone, attempts=5) as hooks:
         await session.run("submit demo wechat 1.0.0")
-        await hooks.settled()
-    assert sleeps == [2.0, 4.0, 8.0, 16.0]
+        assert await back_off(session, hooks) == [2.0, 4.0, 8.0, 16.0]
     assert "not taken after 5 attempts" in caplog.text
+    assert await waiting(session) == []
     assert SECRET.decode() not in caplog.text
+
+
+async def test_a_delivery_outlives_the_process_that_made_it(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The receiver is down when the event happens and the process stops; the next
+    process (or another replica) sends it, the same event, once its time comes."""
+    async with receiving(Receiver()) as gone:
+        pass
+    async with hooked(session, gone) as hooks:
+        await session.run("upload demo wechat 1.0.0")
+        assert await hooks.deliver_due() == 1
+    (kept,) = await waiting(session)
+    assert (kept.attempts, kept.url) == (1, gone)
+    receiver = Receiver()
+    async with receiving(receiver) as url:
+        # the receiver is back, at the same address the row names
+        async with session.runtime.store.session() as s:
+            row = await s.get(WebhookDelivery, kept.id)
+            assert row is not None
+            row.url = url
+            await s.commit()
+        later = Webhooks(session.runtime.service, [url], SECRET, clock=session.clock)
+        try:
+            assert await later.deliver_due() == 0  # not before its back-off
+            session.clock.advance(2)
+            assert await later.deliver_due() == 1
+        finally:
+            await later.aclose()
+    assert [e["id"] for e in receiver.events()] == [kept.event_id]
+    assert await waiting(session) == []
+    # a URL no longer configured: said and dropped, not tried for ever
+    async with hooked(session, url) as hooks:
+        await session.run("submit demo wechat 1.0.0")
+    hooks.urls = ("http://127.0.0.1:9/elsewhere",)
+    assert await hooks.deliver_due() == 1
+    assert await waiting(session) == []
+    assert "no longer configured" in caplog.text
+
+
+@pytest.mark.both_databases
+async def test_two_senders_never_send_one_delivery_twice(session: Session) -> None:
+    """Replicas share the rows: each is claimed by one sender (SKIP LOCKED on PostgreSQL)."""
+    demo = session.runtime.service.config.apps["demo"]
+    receiver = Receiver()
+    async with receiving(receiver) as url:
+        one = Webhooks(session.runtime.service, [url], SECRET, clock=session.clock)
+        two = Webhooks(session.runtime.service, [url], SECRET, clock=session.clock)
+        try:
+            for n in range(12):
+                await one.notice(Notice(demo, f"1.0.{n}", f"note {n}"))
+            tried = await asyncio.gather(one.deliver_due(), two.deliver_due(), two.deliver_due())
+        finally:
+            await one.aclose()
+            await two.aclose()
+    assert sum(tried) == 12
+    ids = [e["id"] for e in receiver.events()]
+    assert len(ids) == 12 and len(set(ids)) == 12
+    assert await waiting(session) == []
+
+
+async def test_the_sender_sends_at_once_and_stops_leaving_the_rest(session: Session) -> None:
+    receiver = Receiver()
+    async with receiving(receiver) as url, hooked(session, url) as hooks:
+        hooks.start()
+        await session.run("upload demo wechat 1.0.0")
+        for _ in range(200):  # woken by the event: no waiting for its idle round
+            if receiver.got:
+                break
+            await asyncio.sleep(0.02)
+        assert len(receiver.got) == 1
+        await hooks.aclose()
+        await session.run("submit demo wechat 1.0.0")  # heard, kept, not sent: it stopped
+        await asyncio.sleep(0.05)
+    assert len(receiver.got) == 1
+    assert [row.kind for row in await waiting(session)] == ["command"]
 
 
 def test_webhook_settings_need_a_key(tmp_path: Any) -> None:
