@@ -383,7 +383,9 @@ async def operating(
 
 @contextlib.asynccontextmanager
 async def serving(app: web.Application, host: str, port: int) -> AsyncIterator[int]:
-    """Serve ``app`` on ``host:port`` (0: a free port) until the block ends; yields the port."""
+    """Serve ``app`` on ``host:port`` (0: a free port) until the block ends; yields the port.
+    A request too malformed to parse gets aiohttp's 400 and one warning line."""
+    logs.quiet_bad_requests()
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

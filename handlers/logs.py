@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import TextIO
 
+from aiohttp.http_exceptions import HttpProcessingError
 from pythonjsonlogger.json import JsonFormatter
 
-__all__ = ["about", "setup"]
+__all__ = ["about", "quiet_bad_requests", "setup"]
 
 _ABOUT: ContextVar[dict[str, str]] = ContextVar("miniship_log_about", default={})  # noqa: B039
 FIELDS = ("command", "app", "platform", "release", "fleet")
@@ -41,6 +42,31 @@ class _About(logging.Filter):
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
+
+
+class _BadRequest(logging.Filter):
+    """aiohttp answers a request it cannot parse (a NUL byte in a header, a broken request
+    line) with a 400, then logs the parser's error at ERROR with a traceback. That is the
+    sender's mistake, not miniship's: one warning line, without the echo of the bad bytes
+    (the parser's message quotes the header, which may be a signature)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= exc.code < 500:
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            why = (exc.message or type(exc).__name__).splitlines()[0].rstrip(" :")
+            record.msg = "refused a malformed HTTP request from %s (HTTP %d): %s"
+            record.args = (peer, exc.code, why)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+def quiet_bad_requests() -> None:
+    """Install :class:`_BadRequest` on aiohttp's server logger (once)."""
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _BadRequest) for f in server.filters):
+        server.addFilter(_BadRequest())
 
 
 def setup(level: str, form: str, stream: TextIO | None = None) -> None:

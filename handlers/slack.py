@@ -631,6 +631,9 @@ def build_app(binding: SlackBinding, *, signing_secret: str | None, socket_mode:
     """The Bolt app with miniship's listeners. In HTTP mode every request's signature is
     checked by Bolt's own verification, after :mod:`handlers.slack_guard` has turned away
     what is unsigned or malformed."""
+    bolt_app = logging.getLogger("slack_bolt.AsyncApp")  # see TokenNotUnused
+    if not any(isinstance(f, slack_guard.TokenNotUnused) for f in bolt_app.filters):
+        bolt_app.addFilter(slack_guard.TokenNotUnused())
     app = _GuardedApp(
         client=binding.client,
         signing_secret=signing_secret,

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 __all__ = ["MAX_DEPTH", "Refusal", "Silenced", "lacking", "middleware", "refusal"]
@@ -78,6 +79,17 @@ class Silenced(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return False
+
+
+class TokenNotUnused(logging.Filter):
+    """Drops Bolt's warning that ``SLACK_BOT_TOKEN`` "will be unused" because a ``client``
+    was given: Bolt reads the variable itself, and miniship's client is made from that very
+    token, so the warning at every start is wrong and alarming. Other lines pass."""
+
+    SAID = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self.SAID
 
 
 def refusal(

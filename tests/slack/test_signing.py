@@ -8,6 +8,7 @@ malformed request gets a 4xx and one warning line (``handlers.slack_guard``).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import hashlib
 import hmac
@@ -30,6 +31,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from bot import serving
 from handlers import slack_guard
 from handlers.slack import build_app, make_binding
 from tests.slack import requests as slack_requests
@@ -529,3 +531,57 @@ def test_a_stale_or_future_timestamp_is_refused() -> None:
         assert refused is not None and refused.status == 401 and "5 minutes" in refused.why
     fresh = _signed(_command(), timestamp=int(now) - 299)
     assert slack_guard.refusal(fresh.body, fresh.headers, SECRET, now) is None
+
+
+UNPARSEABLE = {
+    "NUL in a header": b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
+    b"X-Slack-Request-Timestamp: 1\x002\r\nContent-Length: 2\r\n\r\n{}",
+    "broken request line": b"POST /slack/events HTTP/9\r\nHost: x\r\n\r\n",
+    "bad chunk size": b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+    "two content lengths": b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
+    b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+}
+
+
+@pytest.mark.parametrize("raw", UNPARSEABLE.values(), ids=UNPARSEABLE.keys())
+async def test_a_request_too_broken_to_parse_gets_a_400_and_one_warning_line(
+    miniship: World, raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Below the guard: aiohttp's parser refuses it (400) and logged a traceback at ERROR;
+    served as `serve` serves (bot.serving), that is one warning line without the bytes."""
+    caplog.set_level(logging.DEBUG)
+    app = build_app(
+        make_binding(miniship.runtime.service, miniship.slack.client()),
+        signing_secret=SECRET,
+        socket_mode=False,
+    )
+    async with serving(app.web_app(path="/slack/events"), "127.0.0.1", 0) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(raw)
+        await writer.drain()
+        answer = await reader.read(200)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400"), answer
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [(r.name, r.levelno) for r in loud] == [("aiohttp.server", logging.WARNING)], loud
+    assert "malformed HTTP request" in loud[0].getMessage()
+    assert "\\x00" not in loud[0].getMessage() and "\n" not in loud[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+    assert [c.method for c in miniship.slack.calls()] == []
+
+
+async def test_bolt_does_not_say_the_bot_token_is_unused(
+    miniship: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bolt reads SLACK_BOT_TOKEN itself and, a client being given too, warned at every
+    start that the token "will be unused" — while the client is made from it."""
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-the-same-token")
+    caplog.set_level(logging.DEBUG)
+    build_app(
+        make_binding(miniship.runtime.service, miniship.slack.client()),
+        signing_secret=SECRET,
+        socket_mode=False,
+    )
+    assert not [r for r in caplog.records if "will be unused" in r.getMessage()]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
