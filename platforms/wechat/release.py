@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+from collections.abc import Awaitable, Callable
 
 from platforms.errors import InvalidInput, InvalidState
 from platforms.wechat.api import GRAY_RELEASE, RELEASE, REVERT_GRAY, REVERT_RELEASE
@@ -43,7 +44,11 @@ class WeChatRelease(WeChatVersions):
     async def publish(self, app: str, version: str, ref: str) -> str:
         """Release the approved audit ``ref``; never repeated blindly after a lost answer.
 
-        During a gray release this releases the version to everyone (and ends the plan).
+        During a gray release of the version this releases it to everyone (and ends the
+        plan). What ``release`` does to a running plan is UNCERTAIN (fact sheet §2.4): it
+        finishes it, as the console's 全量发布 does (reading A), or it answers 85052 because
+        the gray version already counts as released (reading B) — then the plan is raised
+        to 100 %, which is the full release under that reading.
         """
         self._platform_app(app)
         _, gray = await asyncio.gather(  # both read before the release, side by side
@@ -59,12 +64,33 @@ class WeChatRelease(WeChatVersions):
         try:
             answer = await self._change(release, "release", live)
         except InvalidState as exc:
-            if exc.code == "85052" and await self._quietly(live(), False):
+            if exc.code != "85052":
+                raise
+            if await self._quietly(live(), False):
                 return f"{version} is already live"
-            raise
+            if gray is None:
+                raise
+            return await self._gray_to_everyone(app, version, gray.percent or 0, live)
         if answer is None:
             return f"published {version}{done} ({CONFIRMED})"
         return f"published {version}: it is live now{done}"
+
+    async def _gray_to_everyone(
+        self, app: str, version: str, percent: int, live: Callable[[], Awaitable[bool]]
+    ) -> str:
+        """Reading B of §2.4: ``release`` refused (85052) a version in gray; raising its
+        plan to 100 % is the full release, if WeChat then shows it live."""
+        if percent < 100:
+            await self.gray(app, version, 100)
+        if await live():
+            return f"published {version}: its gray release was raised to 100 %, and it is live now"
+        raise self._refused(
+            f"WeChat refused the full release of {version} (85052: it counts the version in "
+            f"gray as released) and, its gray release at 100 %, still does not show it live. "
+            "Release it to everyone in WeChat's console (全量发布), or wait for WeChat's own "
+            "full release on the plan's 15th day.",
+            InvalidState,
+        )
 
     async def gray(self, app: str, version: str, percent: int) -> str:
         """Release the approved ``version`` to ``percent`` % of users (grayrelease); call again

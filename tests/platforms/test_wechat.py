@@ -1751,6 +1751,24 @@ async def test_gray_release_then_publish(world: World) -> None:
     assert e.calls["/wxa/grayrelease"] == 4  # 85079, 10 %, 85082, 30 %
 
 
+@pytest.mark.parametrize("refused", [False, True], ids=["release-ends-gray", "release-85052"])
+async def test_publish_during_gray_under_either_reading(world: World, refused: bool) -> None:
+    """What `release` does to a running gray plan is UNCERTAIN (fact sheet §2.4): it ends
+    the plan (A), or answers 85052 and a plan raised to 100 % is the full release (B)."""
+    a, app, e = wx(world), world.app, emu(world)
+    await a.publish(app, "1.0.0", await approved(world, "1.0.0"))
+    ref = await approved(world, "1.1.0")
+    await a.gray(app, "1.1.0", 20)
+    e.release_refused_while_gray = refused
+    said = await a.publish(app, "1.1.0", ref)
+    assert ("raised to 100 %" in said) is refused, said
+    overview = await a.overview(app)
+    assert overview.live_version == "1.1.0" and overview.gray is None
+    assert (await a.review_status(app, "1.1.0", ref)).state is ReviewState.RELEASED
+    assert e.calls["/wxa/grayrelease"] == (2 if refused else 1)  # 20 %, then 100 % (B)
+    assert "already live" in await a.publish(app, "1.1.0", ref)  # asked again: said, not redone
+
+
 async def test_gray_release_stopped(world: World) -> None:
     a, app = wx(world), world.app
     await released(world, "1.0.0")

@@ -138,6 +138,12 @@ class WeChatEmulator(
         official page calls it the list of versions one *can* roll back to
         (获取可回退的小程序版本), WeChat allows no second rollback, and a community report
         shows ``version_list: []`` after one. The fact sheet (§4.14) is silent: UNCERTAIN."""
+        self.release_refused_while_gray = False
+        """``release`` during a running gray plan answers 85052 (the gray version already
+        counts as released), and a plan raised to 100 % finishes it, the version live for
+        everyone (reading B). By default ``release`` finishes the plan, as the console's
+        全量发布 does, and a plan at 100 % keeps running (reading A). The fact sheet (§2.1,
+        §2.4) documents neither: UNCERTAIN."""
         self.empty_lists_as_85064 = False
         """gettemplatelist / gettemplatedraftlist answer 85064 instead of an empty list."""
         self.expired_component_errcode = 42001

@@ -25,7 +25,7 @@ class ReleaseApis(WeChatState):
         audit = program.audits[-1]
         if self._status(audit)[0] != 0:
             raise _Fail(85020)
-        if audit.released:
+        if audit.released or (self.release_refused_while_gray and program.gray_running()):
             raise _Fail(85052)
         # released to everyone: a running staged release is finished
         program.make_live(audit, self.clock(), self.next_app_version)
@@ -56,6 +56,10 @@ class ReleaseApis(WeChatState):
             gray.experiencer_first = gray.experiencer_first or bool(
                 body.get("support_experiencer_first")
             )
+            if percent == 100 and self.release_refused_while_gray:  # reading B: that is all
+                program.make_live(audit, self.clock(), self.next_app_version)
+                self.next_app_version += 1
+                return _ok()
             program.exposed(self.clock())
             return _ok()
         program.gray = _Gray(

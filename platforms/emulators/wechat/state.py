@@ -271,6 +271,7 @@ class WeChatState(Emulator):
     ip_whitelist: set[str] | None  # None: any caller
     rotate_refresh_tokens: bool
     rollback_keeps_history: bool
+    release_refused_while_gray: bool
     empty_lists_as_85064: bool
     expired_component_errcode: int
     ticket_issued_at: float  # when the current verify ticket was issued
