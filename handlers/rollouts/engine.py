@@ -799,10 +799,14 @@ class Rollouts:
         return count
 
     async def watch(self) -> None:
-        """Warn a day before a platform would release a staged version on its own; halt a
-        rollout whose call to the platform was cut short (its process stopped): whether the
-        call went out is unknown, so a person looks before it goes on."""
+        """Warn a day before a platform would release a staged version on its own; end a
+        rollout whose version the platform released to everyone meanwhile (on its own on
+        the staged release's last day, or from its console); halt a rollout whose call to
+        the platform was cut short (its process stopped): whether the call went out is
+        unknown, so a person looks before it goes on."""
         now = self.clock()
+        for rollout in await self.store.rollouts(states=[R.RUNNING, R.PAUSED, R.HALTED]):
+            await self._released_meanwhile(rollout, now)
         for rollout in await self.store.rollouts(states=[R.STEPPING]):
             since = rollout.next_at  # when it was claimed
             if since is None or now - since < self.rules.stuck:
@@ -845,6 +849,35 @@ class Rollouts:
                 continue
             await self._record(rollout, "scheduler", "ok", text)
             await self._say(app, rollout, text, controls=True, mention=True)
+
+    async def _released_meanwhile(self, rollout: Rollout, now: datetime) -> None:
+        """The watcher found the version released to everyone, not by this rollout: it is
+        completed, its next step cancelled, and that is said (a step would only fail)."""
+        target = await self._target(rollout)
+        if target is None or target.state not in policy.LIVE:
+            return
+        adapter = self.service.adapters.get(rollout.platform)
+        auto = adapter.gray_auto_release if adapter is not None else None
+        where = self.service.display(rollout.platform)
+        if auto is not None and rollout.gray_since is not None and now >= rollout.gray_since + auto:
+            how = f"on its own: its staged releases last {render.duration(auto)} at most"
+        else:
+            how = f"outside this rollout (in {where}'s console, say)"
+        text = (
+            f"✅ Rollout #{rollout.id} ended: {where} released {rollout.version} to everyone "
+            f"{how}. The rollout was {policy.rollout_words(rollout.state)} at "
+            f"{words.share(rollout)}%; no further step is taken."
+        )
+        moved = await self._move(
+            rollout, R.COMPLETED, action_id=None, next_at=None, note=text, held_by=None
+        )
+        if moved is None:
+            return
+        await self._cancel_step(rollout)
+        await self._record(rollout, "scheduler", "ok", text)
+        app = self.service.config.app(rollout.app_key)
+        if app is not None:
+            await self._say(app, moved, text, mention=True)
 
     # -- health, for people ---------------------------------------------------------------
 

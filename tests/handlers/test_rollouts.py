@@ -374,6 +374,18 @@ async def test_a_day_before_wechat_releases_a_staged_version_on_its_own(
         assert said.count("releases 1.1.0 to everyone on its own") == 1, said
         assert "rollout demo advance" in said and "rollout demo abort" in said
         assert (await b.rollout()).warned_at is not None
+        # nobody decided: on the 15th day WeChat releases it to everyone, the watcher sees
+        # it, and the rollout ends instead of failing its next step
+        b.clock.advance(DAY)
+        await b.runtime.service.refresh_watched()
+        await b.runtime.rollouts.watch()
+        rollout = await b.rollout()
+        assert rollout.state == RolloutState.COMPLETED and rollout.action_id is None
+        said = b.out.getvalue()[start:]
+        assert "WeChat released 1.1.0 to everyone on its own" in said, said
+        assert "was paused at 5%" in said
+        await b.runtime.rollouts.watch()
+        assert b.out.getvalue()[start:].count("released 1.1.0 to everyone") == 1  # said once
 
 
 async def test_with_approvals_starting_waits_for_a_second_person_but_status_does_not(
