@@ -1371,6 +1371,21 @@ async def test_minidev_upload_then_submit(minidev: Minidev) -> None:
     assert (await a.review_status("own", "1.0.0", sub.ref)).state is ReviewState.IN_REVIEW
 
 
+async def test_minidev_uploads_a_build_handed_over(minidev: Minidev, tmp_path: Path) -> None:
+    """The CI API's archive (``code``): minidev uploads that tree, not the configured one."""
+    build = tmp_path / "ci-build"
+    build.mkdir()
+    (build / "app.json").write_text("{}")
+    result = await minidev.adapter.upload("own", "2.0.0", "from CI", code=build)
+    assert result.version == "2.0.0"
+    (args,) = minidev.runs()
+    assert args[args.index("--project") + 1] == str(build) != str(minidev.project)
+    (build / "app.json").unlink()  # not a built mini program: minidev's own refusal said
+    with pytest.raises(CliFailed) as err:
+        await minidev.adapter.upload("own", "2.0.1", "from CI", code=build)
+    assert "not a built mini program" in err.value.explanation
+
+
 async def test_minidev_failure_quotes_the_tool(minidev: Minidev) -> None:
     a = minidev.adapter
     await a.upload("own", "1.0.1", "notes")
