@@ -30,7 +30,7 @@ from handlers.rollouts import words
 from handlers.rollouts.gate import NoData, Regressed, Verdict, Window, gate_for
 from handlers.rollouts.plan import Plan, PlanError, Thresholds
 from handlers.timed import Notice, TimedReleases
-from platforms.base import BEIJING, ErrorReport
+from platforms.base import BEIJING, ErrorReport, Platform
 from platforms.errors import ConfigError, PlatformError
 from storage import (
     ACTIVE_ROLLOUT,
@@ -210,6 +210,7 @@ class Rollouts:
             previous = None
         first = plan.steps[0]
         now = self.clock()
+        since = await self._gray_began(adapter, app.key, version) or now
         row = Rollout(
             app_key=app.key,
             version=version,
@@ -225,7 +226,7 @@ class Rollouts:
             thresholds=plan.thresholds.as_dict(),
             next_at=now,
             step_at=now,
-            gray_since=now,
+            gray_since=since,
             note=f"taking the first step to {first}%",
             started_by=actor.id,
             channel=channel,
@@ -257,7 +258,7 @@ class Rollouts:
             )
         else:
             rollout = await self._next(
-                rollout, now + plan.every, R.RUNNING, note=went, step_at=now, gray_since=now
+                rollout, now + plan.every, R.RUNNING, note=went, step_at=now, gray_since=since
             )
         done = rollout.state == R.COMPLETED
         gate = gate_for(adapter)
@@ -947,6 +948,19 @@ class Rollouts:
         if share >= 100:
             return await self.service.publish(actor, app.key, [platform], version, rollout=rollout)
         return await self.service.gray(actor, app.key, platform, version, share, rollout=rollout)
+
+    @staticmethod
+    async def _gray_began(adapter: Platform, app: str, version: str) -> datetime | None:
+        """When a staged release of ``version`` already running began (a person's `gray`
+        before the rollout): the platform's own clock to its automatic full release runs
+        from then, not from the rollout's start. None: none runs, or it cannot be told."""
+        try:
+            gray = (await adapter.overview(app)).gray
+        except (PlatformError, ConfigError):
+            return None
+        if gray is None or gray.version not in (None, version):
+            return None
+        return gray.since
 
     async def _live_share(self, rollout: Rollout) -> int | None:
         """The share of users the platform says have the version now (its gray plan), or

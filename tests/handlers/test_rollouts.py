@@ -388,6 +388,29 @@ async def test_a_day_before_wechat_releases_a_staged_version_on_its_own(
         assert b.out.getvalue()[start:].count("released 1.1.0 to everyone") == 1  # said once
 
 
+async def test_a_rollout_over_a_gray_release_already_running_keeps_its_15_day_clock(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A person grayed 1.1.0 to 5 % three days ago: WeChat's automatic full release comes
+    15 days after *that*, so the rollout's warning does too."""
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("gray demo wechat 1.1.0 5 --yes")
+        began = datetime.fromtimestamp(b.clock(), UTC)
+        b.clock.advance(3 * DAY)
+        await b.run("rollout demo 1.1.0 wechat plan 10,50,100 every 1d --yes")
+        rollout = await b.rollout()
+        assert rollout.gray_since is not None
+        assert abs((rollout.gray_since - began).total_seconds()) < 5, (rollout.gray_since, began)
+        await b.run("rollout demo pause")
+        assert b.runtime.rollouts is not None
+        b.clock.advance(11 * DAY + 60)  # 14 days after the gray began: a day before
+        start = b.out.tell()
+        await b.runtime.rollouts.watch()
+        assert "releases 1.1.0 to everyone on its own" in b.out.getvalue()[start:]
+
+
 async def test_with_approvals_starting_waits_for_a_second_person_but_status_does_not(
     tmp_path: Path, database_url: str
 ) -> None:
