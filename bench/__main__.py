@@ -15,7 +15,7 @@ What runs, in order (all through miniship's own commands, console and scheduler)
    memory; the wechatpy loop (``get_latest_audit_status`` one app after another) over a
    sample of the same apps, scaled to all the questions;
 3. the same round with the emulators inside miniship's process, as ``make run`` has them
-   (state kept on disk), against the round in (2);
+   (on a thread of their own, state kept on disk), against the round in (2);
 4. every review decided; a fleet publish of half the apps on WeChat at a set rate,
    against ``apps / rate``;
 5. 20 timed publishes due at the same moment: when each release call reached the
@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -46,7 +47,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 import platforms
-from bot import Runtime, open_runtime, scheduling
+from bot import Runtime, open_runtime, scheduling, steady_collector
 from handlers.config import Settings
 from handlers.console import Console
 from handlers.fleet import Fleets
@@ -170,6 +171,7 @@ def environment(values: dict[str, str]) -> Iterator[None]:
 async def miniship(env: dict[str, str]) -> AsyncIterator[tuple[Runtime, Console, io.StringIO]]:
     with environment(env):  # the platforms' settings are read from it too
         async with open_runtime(Settings()) as rt:
+            steady_collector()  # as `console` and `serve` do once started
             out = io.StringIO()
             console = Console(rt.commands(), ME, stdout=out, interactive=False, pictures=Path("."))
             yield rt, console, out
@@ -190,19 +192,46 @@ async def control(http: httpx.AsyncClient, base: str, what: str, **body: float) 
     (await http.post(f"{base}/_bench/{what}", json=body)).raise_for_status()
 
 
-async def timed_round(rt: Runtime, profile: Path | None = None) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, questions) of one watch round; with ``profile``, its
-    cProfile statistics are written there (``python -m pstats``)."""
+class Collections:
+    """Time the garbage collector takes while it is entered (every generation)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.count = 0
+        self._started = 0.0
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+            self.count += 1
+
+    def __enter__(self) -> Collections:
+        gc.callbacks.append(self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._note)
+
+
+async def timed_round(
+    rt: Runtime, profile: Path | None = None
+) -> tuple[float, float, int, Collections]:
+    """(wall seconds, CPU seconds, questions, the collector's part) of one watch round;
+    with ``profile``, its cProfile statistics are written there (``python -m pstats``)."""
     questions = len(await rt.store.watched())
     profiler = cProfile.Profile() if profile else None
-    cpu, wall = time.process_time(), time.perf_counter()
-    if profiler:
-        profiler.enable()
-    await rt.service.refresh_watched()
-    if profiler and profile:
-        profiler.disable()
-        profiler.dump_stats(profile)
-    return time.perf_counter() - wall, time.process_time() - cpu, questions
+    with Collections() as collected:
+        cpu, wall = time.process_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        await rt.service.refresh_watched()
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        took = time.perf_counter() - wall, time.process_time() - cpu
+    return *took, questions, collected
 
 
 def resident_mb() -> float:
@@ -245,7 +274,8 @@ async def in_process_round(
     env: dict[str, str], away: str, state: Path, copy: Path, latency: float
 ) -> tuple[float, int]:
     """A round with the emulators in miniship's own process, as ``make run`` has them
-    (their state on disk), restored from the other process's state."""
+    (their state on disk, their server on a loop in a thread of its own), restored from
+    the other process's state."""
     shutil.copytree(state, copy)
     skew = [0.0]
     emus: list[Emulator] = [
@@ -256,13 +286,13 @@ async def in_process_round(
         )
         for name in platforms.names()
     ]
-    server = BenchPlatforms(emus, skew, 0)
+    server = BenchPlatforms(emus, skew, 0, thread=True)
     server.latency = latency
     async with server:
         here = {k: v.replace(away, server.base_url("")[:-1]) for k, v in env.items()}
         async with miniship(here) as (rt, _, _):
             await rt.service.refresh_watched()  # tokens
-            wall, _, questions = await timed_round(rt)
+            wall, _, questions, _ = await timed_round(rt)
     return wall, questions
 
 
@@ -317,7 +347,7 @@ async def bench(args: argparse.Namespace, work: Path) -> list[Figure]:
                 await control(http, base, "latency", ms=args.latency_ms)
                 step(f"watch rounds at {args.latency_ms} ms latency")
                 await rt.service.refresh_watched()
-                wall, cpu, questions = await timed_round(rt, args.profile)
+                wall, cpu, questions, collected = await timed_round(rt, args.profile)
                 rss = resident_mb()
                 step(f"wechatpy loop over {PEER_SAMPLE} apps")
                 sample = keys[:PEER_SAMPLE]
@@ -339,7 +369,8 @@ async def bench(args: argparse.Namespace, work: Path) -> list[Figure]:
                 ),
                 Figure(
                     "miniship CPU per status question",
-                    f"{cpu / questions * 1000:.2f} ms",
+                    f"{cpu / questions * 1000:.2f} ms (garbage collector: "
+                    f"{collected.seconds / questions * 1000:.2f} ms)",
                     "≤ 1 ms",
                     cpu / questions <= 0.001,
                 ),

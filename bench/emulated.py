@@ -36,8 +36,10 @@ from platforms.emulators.base import Emulator, EmulatorServer
 class BenchPlatforms(EmulatorServer):
     """The emulator server with a latency, a clock to move on and a log of calls."""
 
-    def __init__(self, emulators: list[Emulator], skew: list[float], port: int) -> None:
-        super().__init__(emulators, port=port)
+    def __init__(
+        self, emulators: list[Emulator], skew: list[float], port: int, *, thread: bool = False
+    ) -> None:
+        super().__init__(emulators, port=port, thread=thread)
         self.latency = 0.0
         self.skew = skew
         self.calls: list[tuple[float, str]] = []

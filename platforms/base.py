@@ -502,8 +502,8 @@ class Exchange:
 
 CONNECTIONS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
 """As many connections kept open as a watch round or fleet run has calls in flight (the
-settings allow 256), in the pool of :mod:`platforms.transport` (whose checkout does not
-grow with the pool, unlike httpcore's)."""
+settings allow 256), in aiohttp's pool under :mod:`platforms.transport` (whose checkout
+does not grow with the pool, unlike httpcore's)."""
 
 PLATFORM_CALLS = Counter(
     "miniship_platform_calls",

@@ -107,8 +107,11 @@ async def release_state(
 @asynccontextmanager
 async def clocked_runtime(settings: Settings, clock: FakeClock) -> AsyncIterator[Runtime]:
     """``bot.open_runtime`` on a fake clock shared with the emulators; the adapters wait
-    (polling a build, a trial package) on that clock too, so no test sleeps for real."""
-    async with open_runtime(settings, clock=clock) as rt:
+    (polling a build, a trial package) on that clock too, so no test sleeps for real. The
+    emulators run in the test's own loop, so a test moves their clock and injects faults
+    directly (a thread of their own is what ``make run`` has: tests/platforms/
+    test_emulator_thread.py)."""
+    async with open_runtime(settings, clock=clock, emulator_thread=False) as rt:
         for adapter in rt.service.adapters.values():
             adapter.sleep = FakeSleep(clock)
         yield rt

@@ -32,23 +32,29 @@ From outside the process the same is reachable as
 ``"seconds"`` for ``slow``).
 
 With ``state_path`` set, an emulator keeps its state (apps, versions, reviews, keys,
-tokens) in that JSON file, written within a second of a request (one write per burst),
-so a restarted ``make run`` finds the platform as it left it.
+tokens) in that JSON file, written within :data:`SAVE_DELAY` of a request (one write per
+burst), so a restarted ``make run`` finds the platform as it left it.
+
+``make run`` and ``serve`` host the emulators in miniship's own process, on an event loop
+in a thread of their own (:class:`EmulatorServer` with ``thread=True``), so they answer
+as a platform elsewhere would and not in turn with miniship's own work.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
 import os
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from aiohttp import web
@@ -67,6 +73,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 FAULTS = (
     "busy",
     "timeout",
@@ -82,6 +90,8 @@ SAVE_DELAY = 5.0
 """Seconds between a request that changed the state and its write to disk: during a burst
 of requests the whole state is written once every so often (at 1,000 apps a write takes
 a good part of a second, in the process that runs miniship too, as `make run` has it)."""
+JOIN_SECONDS = 10.0
+"""How long stopping a threaded :class:`EmulatorServer` waits for its thread to end."""
 REJECT_MARK = "#reject"
 DELAY_MARK = "#delay"
 
@@ -403,15 +413,32 @@ class EmulatorServer:
     ``async with EmulatorServer([WeChatEmulator(), ...]) as server:`` starts it on a free
     port (or ``port``); ``server.base_url("wechat")`` is what the adapter's base URL
     setting should be.
+
+    With ``thread=True`` the server runs on an event loop in a thread of its own, started
+    and stopped with it, so the emulators answer as a platform in another process would:
+    their work (JSON, signatures, the answers held back) never waits in the loop of the
+    process that calls them, nor that process's work in theirs. The emulator objects then
+    belong to that thread: what another thread does to them goes through :meth:`call`
+    (a function, run on the emulators' loop) or :meth:`push_to` / :meth:`stop_pushing`;
+    their HTTP surface is reached over the socket as always. Without a thread (the tests'
+    mode: one loop, a fake clock, faults injected directly) :meth:`call` just calls.
     """
 
     def __init__(
-        self, emulators: Sequence[Emulator], *, host: str = "127.0.0.1", port: int = 0
+        self,
+        emulators: Sequence[Emulator],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        thread: bool = False,
     ) -> None:
         self.emulators = {e.platform: e for e in emulators}
         self.host = host
         self.port = port
+        self.threaded = thread
         self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def root_app(self) -> web.Application:
         """The application served: each emulator mounted under ``/<platform>``."""
@@ -421,19 +448,119 @@ class EmulatorServer:
         return root
 
     async def start(self) -> None:
+        if not self.threaded:
+            await self._open()
+            return
+        if self._thread is not None:
+            raise RuntimeError("the emulator server is running already")
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(started,), name="miniship-emulators", daemon=True
+        )
+        self._thread.start()
+        try:
+            await asyncio.wrap_future(started)
+        except BaseException:
+            self._thread.join(JOIN_SECONDS)  # it ends on the failure itself
+            self._thread = None
+            raise
+
+    def _run(self, started: concurrent.futures.Future[None]) -> None:
+        """The emulators' thread: their loop, serving until :meth:`stop` ends it."""
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)  # this thread's, for what asks for the current one
+        try:
+            try:
+                loop.run_until_complete(self._open())
+            except BaseException as exc:
+                started.set_exception(exc)
+                return
+            self._loop = loop
+            started.set_result(None)
+            loop.run_forever()
+            # stopped: answers still held back (an injected ``timeout``) are given up
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            self._loop = None
+            asyncio.set_event_loop(None)
+            loop.close()
+
+    async def _open(self) -> None:
         self._runner = web.AppRunner(self.root_app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
+        try:
+            await site.start()
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
         self.port = int(self._runner.addresses[0][1])
 
-    async def stop(self) -> None:
+    async def _close(self) -> None:
         for emulator in self.emulators.values():
             await emulator.stop_pushing()
             emulator.flush()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def stop(self) -> None:
+        """Stop serving: pushes stopped, state written, the thread (if any) ended."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            await self._close()
+            return
+        try:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._close(), loop))
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            # what is left is cancelling answers held back: a blink, no executor needed
+            thread.join(JOIN_SECONDS)
+            if thread.is_alive():
+                log.warning("the emulators' thread did not end within %g s", JOIN_SECONDS)
+            self._thread = None
+
+    def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` run where the emulators run, and what it returned (or
+        raised): on their thread's loop, the caller waiting (a provision, an injected
+        fault: short work); directly without a thread, or once it stopped."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or threading.current_thread() is thread:
+            return fn(*args, **kwargs)
+
+        async def there() -> T:
+            return fn(*args, **kwargs)
+
+        return asyncio.run_coroutine_threadsafe(there(), loop).result()
+
+    async def push_to(self, platform: str, url: str, interval: float = 0.5) -> None:
+        """Have ``platform``'s emulator push its review decisions to ``url`` from now on
+        (:meth:`Emulator.start_pushing`, on the emulators' loop)."""
+        emulator = self.emulators[platform]
+
+        async def begin() -> None:
+            emulator.push_url = url
+            emulator.start_pushing(interval)
+
+        await self._there(begin())
+
+    async def stop_pushing(self, platform: str) -> None:
+        """Stop ``platform``'s emulator pushing (before the receiver goes away)."""
+        await self._there(self.emulators[platform].stop_pushing())
+
+    async def _there(self, work: Coroutine[Any, Any, None]) -> None:
+        """Await ``work`` on the emulators' loop."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or threading.current_thread() is thread:
+            await work
+        else:
+            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, loop))
 
     def base_url(self, platform: str) -> str:
         return f"http://{self.host}:{self.port}/{platform}"

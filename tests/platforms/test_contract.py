@@ -36,6 +36,7 @@ from pydantic.fields import FieldInfo
 
 import platforms
 from platforms.base import (
+    CONNECTIONS,
     REVIEW_IMAGES_MAX,
     Authorization,
     Exchange,
@@ -65,6 +66,7 @@ from platforms.errors import (
     Unsupported,
 )
 from platforms.push import PushRejected, PushRequest
+from platforms.transport import Transport
 from tests.helpers import FakeSleep, World, open_world
 
 NOTES = "Release notes for the reviewers: new shop pages."
@@ -80,10 +82,12 @@ VERSION_STATES = frozenset(
 
 
 class Recorder(httpx.AsyncBaseTransport):
-    """Real HTTP that keeps every answer body (``None`` when no answer came), in order."""
+    """Real HTTP that keeps every answer body (``None`` when no answer came), in order:
+    over the adapters' own transport (platforms/transport.py), so every failure the suite
+    injects passes through what production uses."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = Transport(limits=CONNECTIONS)
         self.answers: list[bytes | None] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
