@@ -204,7 +204,7 @@ class PublishActions(Watcher, VersionGuard):
         rolling = await self._rolling(step, [p], action, rollout)
         if rolling:
             return await step.refuse_all(rolling)
-        return await self.fan_out(step, [p], lambda one: self._gray(one, action, share))
+        return await self.fan_out(step, [p], lambda one: self._gray(one, action, share, rollout))
 
     async def _rolling(
         self, step: Step, names: Sequence[str], action: str, rollout: int | None
@@ -221,7 +221,11 @@ class PublishActions(Watcher, VersionGuard):
                     return f"{self.display(p)}: {why}"
         return ""
 
-    async def _gray(self, step: Step, action: str, share: int | None) -> PlatformResult:
+    async def _gray(
+        self, step: Step, action: str, share: int | None, rollout: int | None = None
+    ) -> PlatformResult:
+        """``rollout``: the rollout whose step this is (it, not a person's `gray` or
+        `publish`, takes the next one: its controls are the advice)."""
         target = await step.allowed(action)
         if isinstance(target, PlatformResult):
             return target
@@ -240,6 +244,9 @@ class PublishActions(Watcher, VersionGuard):
             after = (
                 f" — next: `publish {app} {step.platform} {version}` for everyone, or "
                 f"`gray {app} {step.platform} stop`"
+                if rollout is None
+                else f" — rollout #{rollout} takes the next step; to steer it: "
+                f"`rollout {app} pause`, `rollout {app} advance` or `rollout {app} abort`"
             )
         if isinstance(answer, Exception):
             return await step.failed(answer, exchanges)

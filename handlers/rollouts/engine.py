@@ -27,7 +27,7 @@ from handlers.fleet import Fleets
 from handlers.freezes import FreezeView
 from handlers.releases import ActionResult, Actor, CommandRefused, ReleaseService
 from handlers.rollouts import words
-from handlers.rollouts.gate import NoData, Regressed, Verdict, Window, gate_for
+from handlers.rollouts.gate import NoData, Regressed, Served, Verdict, Window, gate_for
 from handlers.rollouts.plan import Plan, PlanError, Thresholds
 from handlers.timed import Notice, TimedReleases
 from platforms.base import BEIJING, ErrorReport, Platform
@@ -81,12 +81,22 @@ class Started:
     text: str
 
 
-def exposure(rollout: Rollout, share: int, start: datetime, end: datetime) -> float | None:
-    """The new version's part (0–1) of the user-time from ``start`` to ``end``: ``share``
-    % since ``step_at``, each earlier step's share for the ``every`` before it (never
-    before ``gray_since``: nobody had the version then). Holds made earlier steps longer
-    than ``every``, so this errs towards more exposure at the earlier, smaller shares'
-    expense — a little towards judging the new version kindly. None: no time to weigh."""
+def exposure(
+    rollout: Rollout,
+    share: int,
+    start: datetime,
+    end: datetime,
+    previous_since: datetime | None = None,
+) -> tuple[Served, Served] | None:
+    """What the new version and the one it replaces each served from ``start`` to
+    ``end``. The new one: ``share`` % since ``step_at``, each earlier step's share for
+    the ``every`` before it (never before ``gray_since``: nobody had the version then);
+    holds made earlier steps longer than ``every``, so this errs towards more exposure at
+    the earlier, smaller shares' expense — a little towards judging the new version
+    kindly. The previous one: the rest of the users, but only since ``previous_since``
+    (when it went live; None: live all along) — a version that went live this morning
+    served nobody before, and weighing its errors as if it had would understate its rate.
+    None: no time to weigh."""
     since, at = rollout.gray_since, rollout.step_at
     if at is None or since is None or end <= start:
         return None
@@ -98,13 +108,34 @@ def exposure(rollout: Rollout, share: int, start: datetime, end: datetime) -> fl
     ]
     spans = [(since, spans[0][1]), *spans[1:]] if spans else []
     spans.append((max(since, at), share))
-    total = 0.0
+    spans = [(min(start, since), 0), *spans]  # before the staged release: nobody
+    old_from = start if previous_since is None else max(start, previous_since)
+    new_served, old_served = _Tally(), _Tally()
     for n, (begin, part) in enumerate(spans):
         until = spans[n + 1][0] if n + 1 < len(spans) else end
         lo, hi = max(begin, start), min(until, end)
+        if hi > lo and part > 0:
+            new_served.add(part, (hi - lo).total_seconds())
+        lo = max(lo, old_from)
         if hi > lo:
-            total += part / 100 * (hi - lo).total_seconds()
-    return total / (end - start).total_seconds()
+            old_served.add(100 - part, (hi - lo).total_seconds())
+    return new_served.served(), old_served.served()
+
+
+@dataclass
+class _Tally:
+    seconds: float = 0.0
+    user_seconds: float = 0.0
+    low: float = 100.0
+    high: float = 0.0
+
+    def add(self, share: float, seconds: float) -> None:
+        self.seconds += seconds
+        self.user_seconds += share / 100 * seconds
+        self.low, self.high = min(self.low, share), max(self.high, share)
+
+    def served(self) -> Served:
+        return Served(self.seconds, self.user_seconds, min(self.low, self.high), self.high)
 
 
 class Rollouts:
@@ -209,6 +240,7 @@ class Rollouts:
         if previous == version:
             previous = None
         first = plan.steps[0]
+        gate = gate_for(adapter)
         now = self.clock()
         since = await self._gray_began(adapter, app.key, version) or now
         row = Rollout(
@@ -261,10 +293,14 @@ class Rollouts:
                 rollout, now + plan.every, R.RUNNING, note=went, step_at=now, gray_since=since
             )
         done = rollout.state == R.COMPLETED
-        gate = gate_for(adapter)
+        guard = (
+            f"{plan.on_regression} on a regression"
+            if gate.has_data
+            else "each step on time only, with no health check"
+        )
         text = (
             f"🚦 Rollout #{rollout.id} of {app.key} {version} on {adapter.display_name}: "
-            f"plan {plan.words()}; {plan.on_regression} on a regression.\n" + render.result(result)
+            f"plan {plan.words()}; {guard}.\n" + render.result(result)
         )
         if not done:
             text += "\n" + "\n".join(
@@ -288,6 +324,7 @@ class Rollouts:
                 f"{app.key} has no rollout under way"
                 if active
                 else f"{app.key} has never been rolled out in steps"
+                + (f" on {self.service.display(platform)}" if platform else "")
             )
         if active and len({r.platform for r in found}) > 1 and platform is None:
             where = " and ".join(self.service.display(r.platform) for r in found)
@@ -334,7 +371,8 @@ class Rollouts:
         app = self.service.app(app_key)
         found = await self.store.rollouts(apps=[app.key], platform=platform)
         if not found:
-            raise CommandRefused(f"{app.key} has never been rolled out in steps")
+            where = f" on {self.service.display(platform)}" if platform else ""
+            raise CommandRefused(f"{app.key} has never been rolled out in steps{where}")
         active = [r for r in found if policy.rollout_controls(r.state)]  # under way
         shown = active or found[:1]
         lines: list[str] = []
@@ -343,7 +381,8 @@ class Rollouts:
             lines.extend(words.rollout_lines(r, app.timezone, has_data=has_data))
             controls = policy.rollout_controls(r.state)
             if controls:
-                lines.append("   " + words.controls_hint(app.key, controls))
+                halted = r.state == R.HALTED
+                lines.append("   " + words.controls_hint(app.key, controls, halted=halted))
         return "\n".join(lines)
 
     def lines_for(self, rollouts: list[Rollout], app: AppEntry) -> list[str]:
@@ -407,7 +446,8 @@ class Rollouts:
             how = "halted until a person looks (did the call go out?)" if mid_call else "paused"
             text += (
                 f" It is {how} at {words.share(fresh)}%: `rollout {fresh.app_key} status` "
-                f"shows where it stands; {words.controls_hint(fresh.app_key, ['resume', 'abort'])}"
+                "shows where it stands; "
+                + words.controls_hint(fresh.app_key, ["resume", "abort"], halted=mid_call)
             )
             if await self._move(fresh, stays, action_id=None, next_at=None, note=text):
                 await self._record(fresh, "scheduler", "failed", text)
@@ -432,7 +472,9 @@ class Rollouts:
         if isinstance(verdict, Regressed):
             return await self._halt(rollout, app, verdict)
         actor = Actor(f"rollout #{rollout.id} (started by {rollout.started_by})")
-        return await self._advance(rollout, app, actor, f"healthy: {verdict.reason}")
+        checked = gate_for(self.service.adapters[rollout.platform]).has_data
+        why = f"healthy: {verdict.reason}" if checked else verdict.reason
+        return await self._advance(rollout, app, actor, why)
 
     async def _frozen(self, rollout: Rollout, app: AppEntry, holds: list[FreezeView]) -> str:
         """A freeze holds the step: tried again every ``retry``; said (and recorded) once
@@ -480,15 +522,44 @@ class Rollouts:
         if gate.has_data:  # the share the platform serves, should it differ from the plan's
             share = await self._live_share(rollout) or share
         start = datetime.combine(window.start, time(), BEIJING)
+        previous_since = await self._live_since(rollout) if gate.has_data else None
+        served = exposure(rollout, share, start, self.clock(), previous_since)
+        if served is not None and previous_since is not None and previous_since > start:
+            served = (
+                served[0],
+                served[1] + await self._staged_before(rollout, start, previous_since),
+            )
         return await gate.judge(
-            rollout.app_key,
-            rollout.version,
-            rollout.previous,
-            share,
-            window,
-            thresholds,
-            exposure(rollout, share, start, self.clock()),
+            rollout.app_key, rollout.version, rollout.previous, share, window, thresholds, served
         )
+
+    async def _staged_before(self, rollout: Rollout, start: datetime, live: datetime) -> Served:
+        """What the version the rollout replaces served in its own staged rollout, from
+        ``start`` until it went ``live`` for everyone (its error figures count those users
+        too); nothing when it had no rollout here."""
+        for earlier in await self.store.rollouts(
+            apps=[rollout.app_key], platform=rollout.platform, states=[R.COMPLETED]
+        ):
+            if earlier.version == rollout.previous and earlier.id != rollout.id:
+                found = exposure(earlier, words.share(earlier), start, live)
+                return found[0] if found is not None else Served.NONE
+        return Served.NONE
+
+    async def _live_since(self, rollout: Rollout) -> datetime | None:
+        """When the version the rollout replaces went live: the platform's word (its live
+        version's release time), else miniship's own record of publishing it; None: not
+        known (the gate then takes it as live all along)."""
+        if rollout.previous is None:
+            return None
+        with contextlib.suppress(PlatformError, ConfigError):
+            for v in await self.service.adapters[rollout.platform].versions(rollout.app_key):
+                if v.state == "live" and v.version == rollout.previous and v.created_at:
+                    return v.created_at
+        release = await self.store.release(rollout.app_key, rollout.previous)
+        if release is None or release.id is None:
+            return None
+        target = await self.store.target(release.id, rollout.platform)
+        return target.released_at if target is not None else None
 
     async def _advance(self, rollout: Rollout, app: AppEntry, actor: Actor, why: str) -> str:
         """Take the next step (the full release at 100); say why. The rollout is claimed
@@ -569,7 +640,7 @@ class Rollouts:
         undo = ""
         state = R.HALTED  # either way, going on past it needs the override role
         share = words.share(rollout)
-        what = "halted and paused: the staged release stays live"
+        what = f"halted at {share}% and paused: the staged release stays live"
         failed = False
         if rollout.on_regression == "revert":
             claimed = await self._claim(rollout, "taking the staged release back")
@@ -582,16 +653,22 @@ class Rollouts:
             undo = "\n" + render.result(stopped)
             failed = not stopped.ok
             what = (
-                "halted, but the staged release could NOT be taken back (still live)"
+                f"halted at {share}%, but the staged release could NOT be taken back (still live)"
                 if failed
-                else "halted: the staged release is taken back"
+                else f"halted at {share}%: the staged release is taken back (0% of users now)"
             )
         text = (
-            f"🛑 Rollout #{rollout.id} of {rollout.version} {what} at {share}% — regression: "
-            f"{verdict.reason}"
+            f"🛑 Rollout #{rollout.id} of {rollout.version} {what} — regression: {verdict.reason}"
         )
+        back = rollout.on_regression == "revert" and not failed  # nothing staged is live
         moved = await self._move(
-            rollout, state, action_id=None, next_at=None, note=text, held_by=None
+            rollout,
+            state,
+            action_id=None,
+            next_at=None,
+            note=text,
+            held_by=None,
+            gray_since=None if back else rollout.gray_since,
         )
         if moved is None:
             return f"Rollout #{rollout.id} moved meanwhile; its regression is in the log only."
@@ -600,7 +677,9 @@ class Rollouts:
         controls = policy.rollout_controls(state)
         if failed:
             detail += f"\n`rollout {app.key} abort` tries taking it back again."
-        detail += "\n" + words.controls_hint(app.key, [c for c in controls if c != "pause"])
+        detail += "\n" + words.controls_hint(
+            app.key, [c for c in controls if c != "pause"], halted=True
+        )
         await self._say(app, rollout, detail, controls=True, mention=True)
         return text
 
@@ -682,9 +761,11 @@ class Rollouts:
         elif control == "resume":
             text = await self._resume(rollout, app, actor)
         elif control == "advance":
-            was = policy.rollout_words(rollout.state)
+            was = {R.PAUSED: " while it was paused", R.HALTED: " past its halt"}.get(
+                R(rollout.state), ""
+            )
             text = await self._advance(
-                rollout, app, actor, f"advanced by {actor} from {was}, without a health gate"
+                rollout, app, actor, f"advanced by {actor}{was}, without a health gate"
             )
             if "moved meanwhile" in text.splitlines()[0]:
                 raise CommandRefused(self._moved(rollout))
@@ -761,7 +842,7 @@ class Rollouts:
                 )
                 return text
         text = f"⏹ Rollout #{rollout.id} of {rollout.version} aborted by {actor}.{said}"
-        await self._end(rollout, R.ABORTED, text.splitlines()[0])
+        await self._end(rollout, R.ABORTED, text.splitlines()[0], gray_since=None)
         return text
 
     # -- restarts, leaders, the platform's own deadline ---------------------------------------
@@ -817,7 +898,7 @@ class Rollouts:
                 f"{self.service.display(rollout.platform)} ({rollout.note}); it is halted "
                 f"until a person looks: `rollout {rollout.app_key} status` and `health` show "
                 f"where it stands; "
-                f"{words.controls_hint(rollout.app_key, ['resume', 'advance', 'abort'])}"
+                + words.controls_hint(rollout.app_key, ["resume", "advance", "abort"], halted=True)
             )
             if await self._move(rollout, R.HALTED, action_id=None, next_at=None, note=text):
                 await self._record(rollout, "scheduler", "failed", text)
@@ -844,7 +925,11 @@ class Rollouts:
                 f"everyone on its own at {render.local_time(deadline, app.timezone)} (its "
                 f"staged releases last {render.duration(auto)} at most); rollout #{rollout.id} "
                 f"is {policy.rollout_words(rollout.state)} at {words.share(rollout)}%. Decide "
-                f"before then: {words.controls_hint(app.key, ['advance', 'abort'])}."
+                "before then: "
+                + words.controls_hint(
+                    app.key, ["advance", "abort"], halted=rollout.state == R.HALTED
+                )
+                + "."
             )
             if await self._move(rollout, R(rollout.state), warned_at=now) is None:
                 continue
@@ -892,11 +977,12 @@ class Rollouts:
             if self.service.adapters[p].reports_errors
         ]
         if not names:
-            where = " and ".join(
-                self.service.display(p) for p in self.service.platforms_for(app, [])
-            )
+            asked = self.service.platforms_for(app, [platform] if platform else [])
+            where = " and ".join(self.service.display(p) for p in asked)
+            reports = "reports" if len(asked) == 1 else "report"
             raise CommandRefused(
-                f"{where} reports no per-version error figures; only WeChat's jserr_list does"
+                f"{where} {reports} no per-version error figures (only WeChat's jserr_list "
+                "does), so there is no health to show"
             )
         p = names[0]
         adapter = self.service.adapters[p]
@@ -1028,8 +1114,8 @@ class Rollouts:
             f"`rollout {rollout.app_key} status` shows where it stands"
         )
 
-    async def _end(self, rollout: Rollout, state: RolloutState, note: str) -> str:
-        await self._move(rollout, state, action_id=None, next_at=None, note=note)
+    async def _end(self, rollout: Rollout, state: RolloutState, note: str, **values: object) -> str:
+        await self._move(rollout, state, action_id=None, next_at=None, note=note, **values)
         return note
 
     async def _cancel_step(self, rollout: Rollout) -> None:

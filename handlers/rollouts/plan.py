@@ -55,11 +55,12 @@ class PlanError(ValueError):
 class Thresholds:
     """What the health gate holds a new version to (see README, "Guarded rollouts").
 
-    ``ratio``: the new version's error users per share of users may be at most this many
-    times the previous version's (both over the same days). ``min_users``: below this many
-    error users on the new version the ratio of such small counts is chance, so it alone
-    halts nothing. ``new_error_users``: an error the previous version never had halts when,
-    scaled to every user (its users ÷ the share), it would hit this many users a day.
+    ``ratio``: the new version's error rate (its error users for the time it served and
+    its share of users meanwhile) may be at most this many times the previous version's
+    (both over the same days). ``min_users``: below this many error users on the new
+    version the ratio of such small counts is chance, so it alone halts nothing.
+    ``new_error_users``: an error the previous version never had halts when, had every
+    user had the new version for a day, it would hit this many users.
     """
 
     ratio: float = 2.0
@@ -85,9 +86,10 @@ class Thresholds:
 
     def words(self) -> str:
         return (
-            f"halt when the new version's error users per share exceed {self.ratio:g}× the "
-            f"previous version's (from {self.min_users} error users on), or a new error "
-            f"would hit {self.new_error_users} users a day at full share"
+            f"halt when the new version's error rate (error users for the time and share it "
+            f"served) exceeds {self.ratio:g}× the previous version's (from {self.min_users} "
+            f"error users on), or a new error would hit {self.new_error_users} users a day "
+            "if everyone had the version"
         )
 
 

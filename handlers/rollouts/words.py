@@ -9,10 +9,11 @@ from zoneinfo import ZoneInfo
 
 from handlers import policy
 from handlers.render import local_time
-from handlers.rollouts.gate import Regressed
+from handlers.rollouts.gate import Regressed, Window
 from handlers.rollouts.plan import span_words
 from platforms import platform_class
 from platforms.base import ErrorReport, JsError
+from storage import RolloutState
 from storage.models import Rollout
 
 __all__ = [
@@ -42,15 +43,26 @@ def plan_line(r: Rollout) -> str:
 
 
 def share(r: Rollout) -> int:
+    """The share of users the rollout's step is at (what resuming sends again)."""
     return r.steps[r.step] if 0 <= r.step < len(r.steps) else 0
+
+
+def live_words(r: Rollout) -> str:
+    """What users have now: ``5% of users``; ``taken back: 0% of users (was at 20%)`` once
+    a regression or an abort took the staged release back (``gray_since`` None)."""
+    if r.state == RolloutState.COMPLETED:
+        return "100% of users"
+    if r.state == RolloutState.ABORTED or (r.state == RolloutState.HALTED and r.gray_since is None):
+        return f"taken back: 0% of users (was at {share(r)}%)"
+    return f"{share(r)}% of users"
 
 
 def rollout_lines(r: Rollout, zone: ZoneInfo, *, has_data: bool = True) -> list[str]:
     """The rollout on a card or in ``rollout <app> status``."""
     where = _display(r.platform)
     head = (
-        f"🚦 Rollout #{r.id} of {r.version} on {where}: {policy.rollout_words(r.state)} · "
-        f"{share(r)}% of users · plan {plan_line(r)}"
+        f"🚦 Rollout #{r.id} of {r.version} on {where}: {state_words(r)} · "
+        f"{live_words(r)} · plan {plan_line(r)}"
     )
     if r.plan:
         head += f" ({r.plan})"
@@ -74,21 +86,31 @@ def rollout_lines(r: Rollout, zone: ZoneInfo, *, has_data: bool = True) -> list[
 def home_line(r: Rollout, zone: ZoneInfo) -> str:
     """One rollout under way on the App Home: ``demo 1.4.0 on WeChat: running · 5% of
     users · next 20% at 2026-12-05 10:00 CST``."""
-    line = (
-        f"{r.app_key} {r.version} on {_display(r.platform)}: {policy.rollout_words(r.state)} "
-        f"· {share(r)}% of users"
-    )
+    line = f"{r.app_key} {r.version} on {_display(r.platform)}: {state_words(r)} · {live_words(r)}"
     if r.next_at is not None and policy.rollout_allows("step", r.state):
         nxt = r.steps[r.step + 1] if r.step + 1 < len(r.steps) else 100
         line += f" · next {nxt}% at {local_time(r.next_at, zone)}"
     return line
 
 
-def controls_hint(app: str, controls: Sequence[str]) -> str:
+def state_words(r: Rollout) -> str:
+    """``running``, or ``held …`` while its step is being held (no figures yet, a freeze),
+    else the policy's words for the state."""
+    if r.state == RolloutState.RUNNING and r.held_by:
+        return "held by a freeze (its step is tried again)"
+    if r.state == RolloutState.RUNNING and r.holding_since is not None:
+        return "held: the health gate could not judge yet (its step is tried again)"
+    return policy.rollout_words(r.state)
+
+
+def controls_hint(app: str, controls: Sequence[str], *, halted: bool = False) -> str:
+    """``Next: `rollout demo pause`, …``; ``halted``: on a regression, where going on
+    needs the override role (said so)."""
+    override = " (the override role)" if halted else ""
     words = {
         "pause": f"`rollout {app} pause`",
-        "resume": f"`rollout {app} resume`",
-        "advance": f"`rollout {app} advance` (past a halt: the override role)",
+        "resume": f"`rollout {app} resume`{override}",
+        "advance": f"`rollout {app} advance`{override}",
         "abort": f"`rollout {app} abort`",
     }
     return "Next: " + ", ".join(words[c] for c in controls if c in words)
@@ -97,7 +119,9 @@ def controls_hint(app: str, controls: Sequence[str]) -> str:
 def _error_line(e: JsError, fresh: bool | None = None) -> str:
     message = e.message if len(e.message) <= MAX_MESSAGE else e.message[: MAX_MESSAGE - 1] + "…"
     mark = " (new)" if fresh else ""
-    return f"• {message}{mark} — {e.users} users, {e.count} times — {e.first_stack_line or '—'}"
+    users = f"{e.users:,} user" + ("" if e.users == 1 else "s")
+    times = "once" if e.count == 1 else f"{e.count:,} times"
+    return f"• {message}{mark} — {users}, {times} — {e.first_stack_line or '—'}"
 
 
 def top_errors(report: ErrorReport, shown: int = 5) -> list[str]:
@@ -109,7 +133,8 @@ def top_errors(report: ErrorReport, shown: int = 5) -> list[str]:
 
 def evidence(verdict: Regressed) -> list[str]:
     """The regression's evidence: the new version's top errors, marked when new."""
-    head = f"Top errors of {verdict.new.version} ({verdict.new.start} – {verdict.new.end}):"
+    days = Window(verdict.new.start, verdict.new.end).words()
+    head = f"Top errors of {verdict.new.version} ({days}):"
     return [head, *(_error_line(e, fresh) for e, fresh in verdict.evidence)]
 
 

@@ -3,13 +3,14 @@ verdict on two versions' figures: pure functions."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers.config import parse_config
+from handlers.rollouts.engine import exposure
 from handlers.rollouts.gate import Healthy, NoData, Regressed, Window, judge
 from handlers.rollouts.plan import (
     Plan,
@@ -21,6 +22,7 @@ from handlers.rollouts.plan import (
 )
 from platforms.base import ErrorReport, JsError
 from platforms.errors import ConfigError
+from storage.models import Rollout
 
 DAY = date(2026, 12, 4)
 WINDOW = Window(DAY, DAY)
@@ -107,13 +109,13 @@ def test_the_gate_weighs_each_version_by_its_share() -> None:
     t = Thresholds()
     # at 10%: 110 error users ~ 1100 per full share, as the old 990 / 0.9: healthy
     verdict = judge(report("1.1.0", ("a", 100), ("b", 10)), old, 10, t, "WeChat", WINDOW)
-    assert isinstance(verdict, Healthy) and "ratio 1.00" in verdict.reason
+    assert isinstance(verdict, Healthy) and "1.00× the previous version's rate" in verdict.reason
     # three times the errors per share: a regression
     verdict = judge(report("1.1.0", ("a", 330)), old, 10, t, "WeChat", WINDOW)
     assert isinstance(verdict, Regressed) and "3.0×" in verdict.reason
     # too few users on either side to judge a ratio: held, and says why
     verdict = judge(report("1.1.0", ("a", 9)), report("1.0.0", ("a", 10)), 1, t, "W", WINDOW)
-    assert isinstance(verdict, NoData) and "too few users at 1%" in verdict.reason
+    assert isinstance(verdict, NoData) and "too few users yet at 1%" in verdict.reason
     # few error users where many were expected: healthy, and says why
     verdict = judge(report("1.1.0", ("a", 9)), old, 10, t, "W", WINDOW)
     assert isinstance(verdict, Healthy) and "fewer than 10" in verdict.reason
@@ -140,3 +142,45 @@ def test_first_stack_line() -> None:
     )
     assert JsError("m", "only a message", 1, 1).first_stack_line == "only a message"
     assert JsError("m", "", 1, 1).first_stack_line == ""
+
+
+@given(
+    steps=st.lists(st.integers(1, 99), min_size=1, max_size=5, unique=True).map(sorted),
+    every=st.integers(60, 3 * 86400),
+    began=st.integers(0, 3 * 86400),  # seconds before the window's end the gray began
+    held=st.integers(0, 86400),  # how much later than planned the latest step went out
+    live=st.one_of(st.none(), st.integers(0, 4 * 86400)),  # the old one went live, before
+)
+def test_the_two_versions_share_the_window_between_them(
+    steps: list[int], every: int, began: int, held: int, live: int | None
+) -> None:
+    end = datetime(2026, 12, 4, 12, tzinfo=UTC)
+    start = end - timedelta(days=2)
+    since = end - timedelta(seconds=began)
+    late = every * (len(steps) - 1) + (held if len(steps) > 1 else 0)  # the first: at once
+    at = min(end, since + timedelta(seconds=late))
+    rollout = Rollout(
+        app_key="demo",
+        version="1.1.0",
+        platform="wechat",
+        release_id=1,
+        steps=[*steps, 100],
+        every_seconds=every,
+        step=len(steps) - 1,
+        step_at=at,
+        gray_since=since,
+        started_by="t",
+    )
+    previous = None if live is None else min(since, end - timedelta(seconds=live))
+    found = exposure(rollout, steps[-1], start, end, previous)
+    assert found is not None
+    new, old = found
+    window = (end - start).total_seconds()
+    for served in (new, old):
+        assert 0 <= served.user_seconds <= served.seconds <= window + 1e-6
+        assert served.seconds == 0 or 0 <= served.low <= served.high <= 100
+    assert new.seconds == pytest.approx(min(began, window))  # since the gray began
+    if previous is None:  # live all along: between them, everyone all the time
+        assert new.user_seconds + old.user_seconds == pytest.approx(window)
+    else:
+        assert old.seconds == pytest.approx(min(window, (end - previous).total_seconds()))

@@ -25,7 +25,7 @@ from handlers.console import Console
 from handlers.releases import Actor
 from handlers.roles import Authorizer
 from handlers.rollouts.engine import Rollouts, exposure
-from handlers.rollouts.gate import Healthy, NoData, Regressed, Verdict, Window, judge
+from handlers.rollouts.gate import Healthy, NoData, Regressed, Served, Verdict, Window, judge
 from handlers.rollouts.plan import Thresholds
 from platforms.base import ErrorReport, JsError
 from platforms.wechat.health import _error_from
@@ -139,6 +139,8 @@ async def test_a_healthy_rollout_advances_through_every_step_across_a_restart(
         said = await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
         assert "Rollout #1" in said and "5% → 50% → 100% every 1d" in said, said
         assert "released to 5% of users" in said
+        # a rollout's own step offers the rollout's controls, not `gray`/`publish` (refused)
+        assert "`gray demo wechat stop`" not in said and "`rollout demo pause`" in said, said
         assert b.wechat_gray() == 5
         assert await b.state("1.1.0", "wechat") is S.GRAY
         first = await b.rollout()
@@ -160,6 +162,9 @@ async def test_a_healthy_rollout_advances_through_every_step_across_a_restart(
         assert rollout.state == R.COMPLETED and rollout.action_id is None
         history = await b.run("history demo --action rollout")
         assert "started" in history and "advanced to 50%" in history and "completed" in history
+        grays = [e.message for e in await b.events("gray")]
+        assert grays and all("rollout demo advance" in m for m in grays), grays
+        assert not any("gray demo wechat stop" in m for m in grays), grays
 
 
 async def test_a_crashy_version_halts_at_the_first_gate_with_the_evidence(
@@ -181,6 +186,51 @@ async def test_a_crashy_version_halts_at_the_first_gate_with_the_evidence(
         assert rollout.state == R.HALTED and rollout.action_id is None
         status = await b.run("rollout demo status")
         assert "halted" in status and "[5%]" in status
+        assert "taken back: 0% of users (was at 5%)" in status, status  # not "5% of users"
+        assert "`rollout demo advance` (the override role)" in status, status
+
+
+@pytest.mark.parametrize(
+    ("notes", "outcome"), [("faster catalogue", "advanced to 50%"), ("#crashy", "halted")]
+)
+async def test_the_readme_rehearsal_weighs_a_version_that_went_live_minutes_before(
+    tmp_path: Path, database_url: str, notes: str, outcome: str
+) -> None:
+    """1.0.0 goes live late in the (Beijing) day, 1.1.0 rolls out a minute later with
+    steps a minute apart: 1.0.0 served only since it went live, not since midnight."""
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat", notes)
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1m --yes")
+        said = await b.step(days=61 / DAY)
+        assert outcome in said, said
+        found = re.search(r"(\d+\.\d+)× the previous version's rate", said)
+        assert found is not None, said
+        ratio = float(found.group(1))
+        # healthy: the same everyday errors, the same rate; crashy: 30 % of its users
+        # hit the crash where 0.4 % hit an everyday error (≈76×), not hundreds of times
+        assert 0.5 <= ratio <= 1.5 if outcome != "halted" else 50 <= ratio <= 100, ratio
+        assert "1.0.0: " in said and "at 95–100%" in said, said  # it served 100%, then 95%
+        if outcome == "halted":  # the evidence's one day, said once
+            assert re.search(r"Top errors of 1\.1\.0 \(\d{4}-\d\d-\d\d\):", said), said
+
+
+async def test_a_previous_version_rolled_out_today_counts_its_staged_users_too(
+    tmp_path: Path, database_url: str
+) -> None:
+    """1.1.0 went to 50 % for a minute, then to everyone; 1.2.0 follows at once. 1.1.0's
+    error figures include its staged minute: so must the time it is weighed by."""
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 50,100 every 1m --yes")
+        assert "completed" in await b.step(days=60 / DAY)
+        await b.approved("1.2.0", "wechat")
+        await b.run("rollout demo 1.2.0 wechat plan 5,100 every 1m --yes")
+        said = await b.step(days=60 / DAY)
+        found = re.search(r"(\d+\.\d+)× the previous version's rate", said)
+        assert found is not None and "completed" in said, said
+        assert 0.8 <= float(found.group(1)) <= 1.25, said  # unweighed: ≈0.7
 
 
 async def test_no_figures_hold_the_step_then_ask_a_person(
@@ -196,6 +246,9 @@ async def test_no_figures_hold_the_step_then_ask_a_person(
         assert b.wechat_gray() == 5  # never advanced blind
         rollout = await b.rollout()
         assert rollout.state == R.RUNNING and rollout.holding_since is not None
+        status = await b.run("rollout demo status")
+        assert "WeChat: held: the health gate could not judge yet" in status, status
+        assert "running" not in status and "override" not in status, status
         again = rollout.next_at
         assert again is not None
         said = await b.step(days=7 / 24)  # held for more than MINISHIP_ROLLOUT_ASK_HOURS
@@ -217,11 +270,14 @@ async def test_pause_resume_advance_and_abort(tmp_path: Path, database_url: str)
         assert "resumed" in said
         said = await b.run("rollout demo advance --yes")
         assert "advanced to 20%" in said and "without a health gate" in said, said
+        assert "from running" not in said, said
         assert b.wechat_gray() == 20
         said = await b.run("rollout demo abort --yes")
         assert "aborted" in said and b.wechat_gray() is None
         rollout = await b.rollout()
         assert rollout.state == R.ABORTED
+        status = await b.run("rollout demo status")
+        assert "taken back: 0% of users (was at 20%)" in status, status
         assert await b.state("1.1.0", "wechat") is S.APPROVED
         actions = [e.message.split(" ")[0] for e in await b.events("rollout")]
         assert len(actions) >= 5
@@ -251,8 +307,10 @@ async def test_alipay_advances_on_time_and_says_it_has_no_health_data(
         await b.approved("1.1.0", "alipay", "#crashy")  # Alipay would never know
         said = await b.run("rollout demo 1.1.0 alipay plan p10,p30,online every 12h --yes")
         assert "reports no per-version error figures" in said, said
+        assert "on a regression" not in said and "with no health check" in said, said
         said = await b.step(days=0.5)
-        assert "advanced to 30%" in said and "no health data per version" in said, said
+        assert "advanced to 30% (on time only" in said and "nothing was checked" in said, said
+        assert "healthy" not in said, said
         said = await b.step(days=0.5)
         assert "completed" in said
         assert await b.state("1.1.0", "alipay") is S.RELEASED
@@ -308,7 +366,9 @@ async def test_health_shows_both_versions_from_the_platform(
         assert "1.1.0 (new) today" in said and "1.0.0 (previous) today" in said, said
         assert "1.1.0 (new) yesterday" in said
         assert "pages/cart/cart.js:3:120" in said
-        assert "only WeChat" in await b.run("health demo alipay")
+        said = await b.run("health demo alipay")
+        assert said.startswith("Alipay reports no per-version error figures"), said
+        assert "WeChat and Alipay" not in said
 
 
 async def test_the_rollout_is_on_the_card_lines(tmp_path: Path, database_url: str) -> None:
@@ -423,6 +483,8 @@ async def test_with_approvals_starting_waits_for_a_second_person_but_status_does
         assert "Request #1" in said and "needs a second person" in said, said
         assert await b.runtime.store.rollouts() == [] and b.wechat_gray() is None
         assert "never been rolled out" in await b.run("rollout demo status")
+        said = await b.run("rollout demo alipay status")
+        assert "never been rolled out in steps on Alipay" in said, said
 
 
 # -- the gate on WeChat's rows (review of issue 15) -------------------------------------------
@@ -470,7 +532,7 @@ def test_too_few_error_users_on_both_sides_hold_the_step() -> None:
     old = reported("1.0.0", wechat_row("E", "E\n at a.js:1:1", 40))
     new = reported("1.1.0", wechat_row("E", "E\n at a.js:1:1", 9))
     verdict = judge(new, old, 1, Thresholds(), "WeChat", GATE_DAY)  # 22× the old rate
-    assert isinstance(verdict, NoData) and "too few users at 1%" in verdict.reason, verdict
+    assert isinstance(verdict, NoData) and "too few users yet at 1%" in verdict.reason, verdict
 
 
 def test_a_crash_against_a_clean_previous_version_halts() -> None:
@@ -498,7 +560,7 @@ async def test_a_revert_that_fails_is_said_and_abort_tries_again(
         emulator = b.runtime.emulators["wechat"]
         emulator.inject("/wxa/revertgrayrelease", "busy", times=100)
         said = await b.step()
-        assert "could NOT be taken back (still live) at 5%" in said, said
+        assert "halted at 5%, but the staged release could NOT be taken back" in said, said
         assert "is taken back" not in said
         assert "rollout demo abort` tries taking it back again" in said
         assert b.wechat_gray() == 5  # still in front of 5% of users, as said
@@ -696,7 +758,7 @@ async def test_each_gate_weighs_the_hours_at_each_share(tmp_path: Path, database
         ratios = []
         for _ in range(2):
             said = await b.step()
-            found = re.search(r"ratio (\d+\.\d+)", said)
+            found = re.search(r"(\d+\.\d+)× the previous version's rate", said)
             assert found is not None and ("advanced" in said or "completed" in said), said
             ratios.append(float(found.group(1)))
         # the second gate's window began at the 5% share: weighed as such, not as 50%
@@ -717,12 +779,27 @@ def test_exposure_over_a_window_that_began_at_the_previous_share() -> None:
         gray_since=day - timedelta(hours=12),
         started_by="t",
     )
-    # half the window at 10%, half at 50%
-    assert exposure(rollout, 50, day, day + timedelta(days=1)) == pytest.approx(0.30)
+    before, after = day - timedelta(days=1), day + timedelta(days=1)
+
+    def served(start: datetime, live: datetime | None = None) -> tuple[Served, Served]:
+        found = exposure(
+            rollout, 50, start, after if start == before else day + timedelta(days=1), live
+        )
+        assert found is not None
+        return found
+
+    # half the window at 10%, half at 50%; the previous version the rest of the users
+    new, old = served(day)
+    assert (new.seconds, new.low, new.high) == (DAY, 10, 50) and new.share == pytest.approx(30)
+    assert (old.seconds, old.low, old.high) == (DAY, 50, 90) and old.share == pytest.approx(70)
     # the window began before the staged release did: nobody had the version then
-    assert exposure(rollout, 50, day - timedelta(days=1), day + timedelta(days=1)) == (
-        pytest.approx((12 * 0.10 + 12 * 0.10 + 12 * 0.50) / 48)
-    )
+    new, old = served(before)
+    assert new.seconds == 36 * 3600 and new.user_seconds == pytest.approx(3600 * 8.4)
+    assert old.seconds == 2 * DAY and (old.low, old.high) == (50, 100)
+    # the previous version went live an hour before the staged release: it served only
+    # since then (its errors before are none), not all the window
+    _, old = served(before, day - timedelta(hours=13))
+    assert old.seconds == 37 * 3600 and old.user_seconds == pytest.approx(3600 * (1 + 27.6))
     assert exposure(rollout, 50, day, day) is None
 
 

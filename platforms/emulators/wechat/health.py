@@ -26,9 +26,10 @@ __all__ = ["CRASH_MARK", "HealthApis"]
 
 
 CRASH_MARK = "#crashy"
-DAILY_USERS = 2_000_000
-"""Users a day of an emulated mini program: a busy one, so that even a few minutes at a
-small gray share give figures to compare (the console can rehearse a rollout)."""
+DAILY_USERS = 80_000_000
+"""Users a day of an emulated mini program: one of the busiest, so that a minute at a 5 %
+gray share gives enough error users to compare (≈10: the console can rehearse a rollout
+with steps a minute apart)."""
 LIST_LIMIT = 30  # jserr_list's documented maximum page size
 DETAIL_LIMIT = 100  # jserr_detail documents none; the emulator keeps pages bounded
 DAY = 86400.0
