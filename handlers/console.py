@@ -51,6 +51,11 @@ class Console:
         """Where QR codes are saved (their paths are printed: a terminal shows no image)."""
         self._lines: asyncio.Queue[str] | None = None  # what is typed, once run() reads it
         self._waiting: int | None = None  # the fleet run a line waits for
+        self._news = ""  # the last app news (an authorization that added the app)
+        self._held: list[tuple[str, str]] | None = None
+        """While a typed line runs: the thread posts said meanwhile ((what, as printed)),
+        printed after its reply unless the reply says the same (Slack shows both: the
+        reply to the person, the post in the release's thread)."""
         commands.service.listeners.append(self.on_change)
         commands.admin.listeners.append(self.on_grant)
         commands.admin.apps.listeners.append(self.on_app_news)
@@ -82,6 +87,7 @@ class Console:
         self._interject(f"[api] {reply.text}")
 
     async def on_app_news(self, text: str) -> None:
+        self._news = text
         self._interject(text)
 
     async def on_change(self, change: Change) -> None:
@@ -97,6 +103,9 @@ class Console:
             where = notice.publish_now[0] + " " if len(notice.publish_now) == 1 else ""
             anyway = f" --override {notice.override}" if notice.override else ""
             text += f"\n  To publish now: publish {notice.app.key} {where}{notice.version}{anyway}"
+        if self._held is not None:  # a typed line is running: its reply may say this
+            self._held.append((notice.text, text))
+            return
         self._interject(text)
 
     async def digest(self, channel: ChannelEntry, text: str) -> None:
@@ -153,6 +162,7 @@ class Console:
         await asyncio.sleep(seconds)
 
     async def run_line(self, text: str) -> None:
+        self._held = []
         try:
             reply = await self.commands.handle(self.actor, text)
             if reply.asked is not None:
@@ -163,8 +173,10 @@ class Console:
                 f"Something went wrong running that ({type(exc).__name__}); its outcome is "
                 "unknown, so check `status`. Details are in the log."
             )
+            self._said_meanwhile("")
             return
         self.say(reply.text)
+        self._said_meanwhile(reply.text)
         if reply.fleet is not None:  # a script's next line may need it done: wait for it
             self._waiting = reply.fleet
             try:
@@ -183,6 +195,18 @@ class Console:
             self.say(f"  {attachment.title}: saved to {path.resolve()}")
         for picture in reply.pictures:
             self.say(self._save(picture))
+
+    def _said_meanwhile(self, reply: str) -> None:
+        """The thread posts held while a line ran, but what its reply said already (a post
+        on the move the reply is about: only the lines the reply did not say)."""
+        held, self._held = self._held or [], None
+        said = {line.strip() for line in reply.splitlines()}
+        for what, printed in held:
+            lines = what.strip().splitlines()
+            if lines and lines[0].strip() in said:
+                printed = "\n".join(line for line in lines[1:] if line.strip() not in said)
+            if printed:
+                self.say(printed)
 
     def _save(self, picture: Picture) -> str:
         """Save a picture next to the others (a terminal shows no image); what to say."""
@@ -215,4 +239,8 @@ class Console:
     async def on_grant(self, grant: Authorization) -> None:
         granted = ", ".join(grant.permission_names) or "no permission sets"
         who = grant.app or grant.platform_app_id
+        news, self._news = self._news, ""
+        if grant.app and f"`{grant.app}`" in news:  # "➕ … it is app `x` now": said once
+            self._interject(f"  granted: {granted}")
+            return
         self._interject(f"[connect] {who} authorized miniship: {granted}")

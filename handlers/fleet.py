@@ -77,11 +77,13 @@ def current_run() -> int | None:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run stands: its row, the count of items per state, the failures so far."""
+    """Where a run stands: its row, the count of items per state, the failures and the
+    apps skipped so far (each with why)."""
 
     run: FleetRun
     counts: dict[str, int]
     failures: list[tuple[str, str]] = field(default_factory=list)  # (app, why)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (app, why nothing was done)
     rollouts: dict[str, int] = field(default_factory=dict)
     """The staged rollouts the run started, counted by where they stand (advanced, held,
     halted… — :func:`handlers.policy.rollout_standing`); empty for other runs."""
@@ -238,6 +240,7 @@ class Fleets:
         for item in items:
             counts[item.state] = counts.get(item.state, 0) + 1
         failures = [(i.app_key, i.message) for i in items if i.state == ItemState.FAILED]
+        skipped = [(i.app_key, i.message) for i in items if i.state == ItemState.SKIPPED]
         standing: dict[str, int] = {}
         stuck: list[tuple[str, str]] = []
         for r in reversed(await self.store.rollouts(fleet_id=run_id)):  # oldest first
@@ -245,7 +248,7 @@ class Fleets:
             standing[word] = standing.get(word, 0) + 1
             if word in policy.ROLLOUT_LOOK_AT:
                 stuck.append((r.app_key, r.note.splitlines()[0] if r.note else word))
-        return Progress(run, counts, failures, standing, stuck)
+        return Progress(run, counts, failures, skipped, standing, stuck)
 
     async def news(self, run_id: int) -> None:
         """One of the run's rollouts moved: its card is brought up to date — at once, or,

@@ -238,7 +238,7 @@ def fleet_bar(p: Progress) -> str:
     parts = [f"{p.finished} / {total} done"]
     for state, words in (
         ("failed", "failed"),
-        ("skipped", "nothing to do"),
+        ("skipped", "skipped"),
         ("waiting", "waiting for approval"),
         ("cancelled", "cancelled"),
         ("running", "in flight"),
@@ -272,6 +272,10 @@ def fleet(p: Progress, *, detail: bool = False, shown: int = 20) -> str:
         lines.append(f"  ✗ {app}: {why}")
     if len(p.failures) > shown:
         lines.append(f"  … and {len(p.failures) - shown} more failed (`fleet {p.run.id}`)")
+    for app, why in p.skipped[:shown]:
+        lines.append(f"  – {app} skipped: {why}")
+    if len(p.skipped) > shown:
+        lines.append(f"  … and {len(p.skipped) - shown} more skipped (`fleet {p.run.id}`)")
     for app, what in p.stuck[:shown]:
         lines.append(f"  ⚠ {app}: {what}")
     if len(p.stuck) > shown:

@@ -447,8 +447,8 @@ class SlackBinding:
     async def on_fleet(self, progress: Progress) -> None:
         """A fleet run's card, in the channel it was started from, updated in place (the
         runner says at most every few seconds; a rollout the run started, each time it
-        moves); its failures go to the card's thread at the end. What apps and platforms
-        said is shown as-is (escaped)."""
+        moves); its failures and skipped apps (each with why) go to the card's thread at the
+        end. What apps and platforms said is shown as-is (escaped)."""
         run = progress.run
         if run.id is None:
             return
@@ -460,7 +460,8 @@ class SlackBinding:
                 posted = await self.client.chat_postMessage(channel=run.channel, text=text)
                 await self.store.set_fleet_card(run.id, str(posted["channel"]), str(posted["ts"]))
                 run.card_channel, run.card_ts = str(posted["channel"]), str(posted["ts"])
-            if progress.final and progress.failures and run.card_ts:  # once, at its end
+            said = progress.failures or progress.skipped  # which apps, and why
+            if progress.final and said and run.card_ts:  # once, at its end
                 await self.client.chat_postMessage(
                     channel=run.card_channel or run.channel or "",
                     thread_ts=run.card_ts,

@@ -10,15 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import platforms
+from handlers import policy
 from handlers.commands import _registry
 from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import UsageError
 from handlers.config import AppEntry
 from handlers.fleet import ItemResult
+from handlers.releases import CommandRefused
 from platforms.errors import ConfigError, PlatformError
-from storage import ItemState
+from storage import ItemState, RolloutState
 
-__all__ = ["Group", "group_of", "item_result", "question", "quota_refusal"]
+__all__ = ["Group", "group_of", "item_result", "question", "quota_refusal", "refusal"]
 
 MESSAGE_KEPT = 300  # characters of an app's result kept with its fleet item
 
@@ -31,6 +33,7 @@ class Group:
     target: str  # "@shops" or "all"
     rest: str  # the line after the target, as typed
     apps: list[AppEntry]
+    args: Any = None  # the line's arguments, read as the command reads them (None: unread)
 
     def line(self, app: str) -> str:
         return f"{self.command.name} {app} {self.rest}".strip()
@@ -54,9 +57,11 @@ async def group_of(context: Context, text: str) -> Group | Reply | None:
         parsed = _registry.parse(f"{command.name} x {without_override(rest)}", platforms.names())
         named = set(getattr(parsed.args, "platforms", ()))
         not_over_groups = parsed.args.over_group()
+        args: Any = parsed.args
     except UsageError:
         named = set()  # the runner reports the usage error on the first app's line
         not_over_groups = None
+        args = None
     if not_over_groups:
         return Reply(not_over_groups, True)
     apps = [
@@ -72,7 +77,7 @@ async def group_of(context: Context, text: str) -> Group | Reply | None:
         which += "" if target == "all" else f" is tagged {target}"
         on = f" on {', '.join(sorted(named))}" if named else ""
         return Reply(f"Nothing to do: {which}{on}. `apps` lists the apps and their tags.", True)
-    return Group(command, target, rest, apps)
+    return Group(command, target, rest, apps, args)
 
 
 def without_override(rest: str) -> str:
@@ -97,6 +102,92 @@ def question(group: Group, quota: str) -> Question:
         f"it.{rollouts}",
         always=True,
     )
+
+
+def overrides(rest: str) -> bool:
+    """Whether the line closes with ``--override <why>``."""
+    return without_override(rest) != rest.strip()
+
+
+async def refusal(context: Context, group: Group) -> tuple[str, str]:
+    """(refusal, words for the question) of a command over a group, checked before it is
+    asked and again before it starts: a WeChat submission over more apps than the audit
+    quota has left; a rollout control no app's rollout would take."""
+    said, quota = await quota_refusal(context, group)
+    if said:
+        return said, quota
+    said, rollouts = await rollouts_refusal(context, group)
+    return said, quota + rollouts
+
+
+async def rollouts_refusal(context: Context, group: Group) -> tuple[str, str]:
+    """``rollout @tag <version> pause | resume | abort``: refused when no app of the group
+    has a rollout of that version that can take the control (nothing to start); else what
+    the question adds — the apps skipped, and the halted rollouts a resume leaves alone
+    unless the line says ``--override <why>``."""
+    args = group.args
+    control = getattr(args, "control", "")
+    if group.command.name != "rollout" or not control or context.rollout_engine is None:
+        return "", ""
+    platform = args.platforms[0] if args.platforms else None
+    overriding = overrides(group.rest)
+    taking: list[str] = []
+    halted: list[str] = []
+    standing: Counter[str] = Counter()
+    for app in group.apps:
+        try:
+            rollout = await context.rollouts.current(app.key, platform, args.version)
+        except CommandRefused:
+            standing["none under way"] += 1
+            continue
+        if not policy.rollout_allows(control, rollout.state):
+            standing[policy.rollout_words(rollout.state)] += 1
+            continue
+        if control == "resume" and rollout.state == RolloutState.HALTED:
+            halted.append(app.key)
+            if not overriding:
+                continue
+        taking.append(app.key)
+    where = f"{group.target}" + (f" on {context.service.display(platform)}" if platform else "")
+    if not taking and not halted:
+        if set(standing) == {"none under way"}:
+            return f"Nothing started: no rollout of {args.version} is under way in {where}.", ""
+        states = ", ".join(f"{n} {w}" for w, n in standing.items())
+        return (
+            f"Nothing started: no rollout of {args.version} in {where} can {control} now "
+            f"({states}).",
+            "",
+        )
+    if not taking:
+        return (
+            f"Nothing started: the rollouts of {args.version} in {where} that could resume "
+            f"were halted on a regression ({_some(halted)}); resuming puts the version that "
+            f"regressed back before users. Resume one with `rollout <app> {args.version} "
+            "resume`, or all of them with `--override <why>` at the end of the line.",
+            "",
+        )
+    words = ""
+    if halted and overriding:
+        words += (
+            f" Halted on a regression, resumed too (--override): {_some(halted)} — the "
+            "version that regressed goes back before their users."
+        )
+    elif halted:
+        words += (
+            f" Halted on a regression, skipped (not resumed): {_some(halted)}; add "
+            "`--override <why>` at the end to resume them too."
+        )
+    idle = len(group.apps) - len(taking) - (0 if overriding else len(halted))
+    if idle:
+        words += (
+            f" {idle} {'app has' if idle == 1 else 'apps have'} no rollout to {control}: skipped."
+        )
+    return "", words
+
+
+def _some(keys: list[str], shown: int = 5) -> str:
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return ", ".join(keys[:shown]) + more
 
 
 async def quota_refusal(context: Context, group: Group) -> tuple[str, str]:

@@ -149,6 +149,8 @@ class Context:
     rerun: Callable[[Actor, str, str | None, str], Awaitable[Reply]] | None = None
     """Run a requested command line as its requester (who, line, channel, approver)."""
     in_fleet: bool = False  # one app of a fleet run (no QR codes, no questions)
+    override: str | None = None
+    """The why of the line's ``--override`` (a guarded command), if it says one."""
     fleet_runs: Fleets | None = None
     fleet_item: Execute | None = None
     """How a fleet run runs one app's line (through these commands)."""

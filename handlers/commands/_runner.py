@@ -176,6 +176,7 @@ class Commands:
             return _misused(exc)
         try:
             context = self.context(actor, channel, in_fleet)
+            context.override = why
             reply = await self._run(
                 context, parsed, line, yes or bool(approved_by), why, approved_by
             )
@@ -283,7 +284,7 @@ class Commands:
         except UsageError as exc:
             return _misused(exc)
         name = group.command.name
-        refusal, quota = await _fleet.quota_refusal(context, group)
+        refusal, quota = await _fleet.refusal(context, group)
         if refusal:
             await self._record(context.actor, name, Scope(), "refused", refusal)
             return Reply(refusal, error=True)

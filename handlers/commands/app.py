@@ -154,6 +154,14 @@ async def run(context: Context, args: AppChange) -> Reply:
         return Reply(render.app_changed(entry, sorted(args.values)))
     if args.verb in ("tag", "untag"):
         add, drop = (args.tags, ()) if args.verb == "tag" else ((), args.tags)
+        missing = [t for t in drop if t not in context.service.app(args.key).tags]
+        if missing:
+            has = " ".join(f"@{t}" for t in context.service.app(args.key).tags) or "none"
+            return Reply(
+                f"{args.key} has no tag {', '.join(f'@{t}' for t in missing)}; nothing was "
+                f"changed (its tags: {has})",
+                error=True,
+            )
         entry = await book.tag(context.actor, args.key, add=add, drop=drop)
         tags = " ".join(f"@{t}" for t in entry.tags) or "none"
         return Reply(f"{entry.key}'s tags: {tags}")

@@ -46,7 +46,15 @@ async def run(context: Context, args: AppsArgs) -> Reply:
             return refusal
         synced = await context.admin.apps.sync(context.actor, args.sync, args.tags)
         return Reply(render.synced(synced))
-    visible = [a for a in await context.visible() if set(args.tags) <= set(a.tags)]
+    everyone = await context.visible()
+    unknown = [t for t in args.tags if not any(t in a.tags for a in everyone)]
+    if unknown:
+        return Reply(
+            f"No app you may view is tagged {', '.join(f'@{t}' for t in unknown)}; `apps` "
+            "lists the apps and their tags.",
+            error=True,
+        )
+    visible = [a for a in everyone if set(args.tags) <= set(a.tags)]
     access = await context.admin.access(visible)
     return Reply(render.apps(access, context.service.emulated))
 

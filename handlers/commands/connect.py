@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from handlers import render
 from handlers.commands._kit import Command, Context, Reply
-from handlers.commands._words import AppArgs, Args, Scope, Words
+from handlers.commands._words import AppArgs, Args, Scope, Words, clip
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,12 @@ class AnyAppArgs(Args):
 def read(words: Words) -> AppArgs | AnyAppArgs:
     if words.left() == 1 and words.peek() in words.platforms:
         return AnyAppArgs(words.named_platform())
+    if words.peek() in words.platforms:  # `connect alipay now`: a platform, then more
+        platform = words.named_platform()
+        words.fail(
+            f"`connect {platform}` takes nothing after it (its link is for any mini "
+            f"program); for one app: `connect <app> {platform}`; not `{clip(words.take())}`"
+        )
     app = words.app()
     return AppArgs(app=app, platforms=words.required_platform(app))
 

@@ -6,13 +6,16 @@ A run starts when a command names a group instead of an app (``submit @shops 1.3
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import platforms
 from handlers import render
 from handlers.commands import _registry
-from handlers.commands._kit import Command, Context, Reply
+from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import Args, Words
+from storage import FleetState, ItemState
 
 RECENT = 10
 
@@ -62,6 +65,38 @@ async def run(context: Context, args: FleetArgs) -> Reply:
     return Reply(render.fleet(progress, detail=True), fleet=args.run)
 
 
+async def confirm(context: Context, args: FleetArgs) -> Question | None:
+    """A retry runs the run's command again on its failed apps: asked first, always, as
+    the run itself was (nothing to ask when it would be refused: the run says why)."""
+    if args.verb != "retry" or args.run is None:
+        return None
+    apps = (await context.service.store.fleet_apps([args.run]))[args.run]
+    if not apps or not await _may_view(context, apps, {}):
+        return None
+    run = await context.service.store.fleet(args.run)
+    items = await context.service.store.fleet_items(args.run)
+    again = [i.app_key for i in items if i.state in (ItemState.FAILED, ItemState.CANCELLED)]
+    if run is None or run.state == FleetState.RUNNING or not again:
+        return None
+    command = _registry.find(run.command.split(maxsplit=1)[0].lower())
+    role = command.role if command is not None and command.role else "publish"
+    for key in apps:
+        app = context.service.config.app(key)
+        if app is not None and not await context.may(app, role):
+            return None  # refused (and recorded) when run
+    per = Counter(
+        p for key in again if (app := context.service.config.app(key)) for p in app.platforms
+    )
+    counts = ", ".join(f"{platforms.platform_class(p).display_name} {n}" for p, n in per.items())
+    return Question(
+        f"Run `{run.command}` again on the {len(again)} "
+        f"{'app' if len(again) == 1 else 'apps'} of fleet run #{args.run} that failed or "
+        f"were cancelled ({counts}), as you? It carries on as fleet run #{args.run}: "
+        f"`fleet {args.run}` shows how far it got, `fleet {args.run} cancel` stops it.",
+        always=True,
+    )
+
+
 async def _recent(context: Context) -> list[int]:
     """The newest :data:`RECENT` runs the actor may see."""
     store = context.service.store
@@ -102,11 +137,13 @@ COMMAND = Command(
     details="A command naming `@tag` or `all` instead of an app runs over every app of "
     "the group (those you may act on), asking first with the count per platform. "
     "`fleet` shows the runs over apps you may view. `fleet <id> cancel` stops it (what "
-    "ran stays done); `fleet <id> retry` runs the failed apps again, as you. Both need "
+    "ran stays done); `fleet <id> retry` runs the failed (and cancelled) apps again, as you, asked "
+    "first (`--yes` in a script answers). Both need "
     "the run's command's role on every app of it. A run carries on after a restart.",
     examples=("fleet", "fleet 7", "fleet 7 retry"),
     role="view",
     rank=24,
     read=read,
     run=run,
+    confirm=confirm,
 )

@@ -14,6 +14,7 @@ stays put while new events arrive.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ _FAMILIES = {  # recorded with a space: `--action template` (or template-add) fi
     "template-delete": ("template delete",),
     "template_delete": ("template delete",),
 }
+_NOT_COMMANDS = {"review", "push", "errors", "scheduler", "authorized"}  # recorded actions too
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,30}", re.ASCII)
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>", re.ASCII)
 _ACTOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._#-]{0,199}", re.ASCII)
@@ -149,12 +151,28 @@ def _actions(text: str, words: Words) -> tuple[str, ...]:
             continue
         if not _ACTION.fullmatch(name):
             raise UsageError(f"`{clip(name)}` is not an action (like publish, gray, review)")
+        known = _known_actions()
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=3)
+            meant = f"; did you mean {' or '.join(f'`{c}`' for c in close)}?" if close else ""
+            raise UsageError(
+                f"`{clip(name)}` is not an action miniship records{meant} (actions are the "
+                "commands' names, and review, push, errors, scheduler, authorized)"
+            )
         names.extend(_FAMILIES.get(name, (name,)))
     if not names:
         raise UsageError("which actions? e.g. `--action publish,gray`")
     if len(names) > MAX_ACTIONS:
         raise UsageError(f"at most {MAX_ACTIONS} actions at once")
     return tuple(dict.fromkeys(names))
+
+
+def _known_actions() -> frozenset[str]:
+    """What ``--action`` may name: the commands (as the registry has them), the families
+    recorded with a space, and what is recorded without a command."""
+    from handlers.commands import _registry  # the registry imports this module
+
+    return frozenset({c.name for c in _registry.commands()} | set(_FAMILIES) | _NOT_COMMANDS)
 
 
 def _actor(text: str, words: Words) -> str:

@@ -20,7 +20,8 @@ from handlers.commands._kit import Command, Context, Question, Reply
 from handlers.commands._words import AppArgs, Scope, Words, clip
 from handlers.fleet import current_run
 from handlers.releases import CommandRefused
-from handlers.rollouts.plan import PlanError, read_every, read_steps
+from handlers.rollouts.gate import gate_for
+from handlers.rollouts.plan import PlanError, read_every, read_steps, span_words
 from storage import RolloutState
 
 CONTROLS = ("status", "pause", "resume", "advance", "abort")
@@ -76,6 +77,7 @@ def read(words: Words) -> RolloutArgs:
     if control is not None:
         chosen += tuple(p for p in words.platform() if p not in chosen)
         words.end()
+        _one_platform(words, app, None, chosen)
         return RolloutArgs(app=app, platforms=chosen, control=control)
     version = words.version("which version, or status / pause / resume / advance / abort?")
     chosen += tuple(p for p in words.platform() if p not in chosen)
@@ -83,7 +85,9 @@ def read(words: Words) -> RolloutArgs:
     if control is not None:  # the control of the rollout of that version only
         chosen += tuple(p for p in words.platform() if p not in chosen)
         words.end()
+        _one_platform(words, app, version, chosen)
         return RolloutArgs(app=app, platforms=chosen, version=version, control=control)
+    _one_platform(words, app, version, chosen)
     steps: tuple[int, ...] | None = None
     named: str | None = None
     every: timedelta | None = None
@@ -127,6 +131,18 @@ def read(words: Words) -> RolloutArgs:
     )
 
 
+def _one_platform(words: Words, app: str, version: str | None, chosen: tuple[str, ...]) -> None:
+    """A rollout is of one platform: a line naming several is refused, not cut short."""
+    if len(chosen) < 2:
+        return
+    line = f"rollout {app}{' ' + version if version else ''}"
+    each = " and ".join(f"`{line} {p} …`" for p in chosen)
+    words.fail(
+        f"a rollout is on one platform (each rolls out on its own, gated on its own "
+        f"figures): name one — {each}, one command each"
+    )
+
+
 def _platform(context: Context, args: RolloutArgs) -> str | None:
     """The platform the line means: named, the app's only one, or (controls) any."""
     if args.platforms:
@@ -152,8 +168,12 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
             skipped = await _nothing_to_do(context, args, platform)
             if skipped is not None:
                 return skipped
-        # the engine decides whether the override is needed, on the state it acts on
-        override = args.control in ("advance", "resume") and await context.may(app, "override")
+        # the engine decides whether the override is needed, on the state it acts on; over
+        # a group, going on past a halt takes the line's own --override (never implied)
+        asked = not context.in_fleet or context.override is not None
+        override = (
+            args.control in ("advance", "resume") and asked and await context.may(app, "override")
+        )
         rollout, text = await engine.control(
             context.actor,
             app.key,
@@ -170,6 +190,10 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
             error=True,
         )
     assert args.version is not None
+    if context.in_fleet:  # an app of `rollout @tag <version> …` rolling it out already
+        under_way = await _under_way(context, args, platform)
+        if under_way is not None:
+            return under_way
     plan = engine.plan(
         app,
         platform,
@@ -195,13 +219,35 @@ async def run(context: Context, args: RolloutArgs) -> Reply:
     )
 
 
+async def _under_way(context: Context, args: RolloutArgs, platform: str) -> Reply | None:
+    """In a fleet's start, an app whose rollout of the version is under way already is
+    skipped (said why), not failed (a retry would not start it either)."""
+    try:
+        rollout = await context.rollouts.current(args.app, platform, args.version)
+    except CommandRefused:
+        return None  # none of that version under way: the start says what else stops it
+    return Reply(
+        f"rollout #{rollout.id} of {args.version} is {policy.rollout_words(rollout.state)} "
+        "already; not started again",
+        outcome="skipped",
+    )
+
+
 async def _nothing_to_do(context: Context, args: RolloutArgs, platform: str | None) -> Reply | None:
     """In a fleet's control, an app whose rollout of the version is not under way, or
-    cannot take the control in its state, is skipped (said why), not failed."""
+    cannot take the control in its state, is skipped (said why), not failed; so is a
+    halted one a resume would put back before users, unless the line overrides."""
     try:
         rollout = await context.rollouts.current(args.app, platform, args.version)
     except CommandRefused as exc:
         return Reply(str(exc), outcome="skipped")
+    if args.control == "resume" and rollout.state == RolloutState.HALTED and not context.override:
+        return Reply(
+            f"rollout #{rollout.id} was halted on a regression: not resumed over the group "
+            f"(`rollout {args.app} resume` resumes it alone; `--override <why>` at the end of "
+            "the group's line resumes the halted ones too)",
+            outcome="skipped",
+        )
     if policy.rollout_allows(args.control, rollout.state):
         return None
     return Reply(
@@ -244,9 +290,17 @@ async def confirm(context: Context, args: RolloutArgs) -> Question | None:
         name=args.named,
         on_regression=args.on_regression,
     )
+    later = " → ".join(f"{share}%" for share in plan.steps[1:])
+    gated = gate_for(context.service.adapters[platform]).has_data
+    then = (
+        f", then {later}, a step every {span_words(plan.every)}"
+        + (" after the health gate" if gated else " on time only (no health figures)")
+        if later
+        else ""
+    )
     return Question(
         f"Roll {app.key} {args.version} out on {context.where(app.key, (platform,))}: "
-        f"{plan.steps[0]}% now, then {plan.words()}, each step after the health gate?"
+        f"{plan.steps[0]}% now{then}?"
     )
 
 

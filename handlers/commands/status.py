@@ -61,6 +61,12 @@ async def run(context: Context, args: StatusArgs) -> Reply:
             return Reply(f"No app you may view is tagged @{args.tag}; `apps` lists the tags.")
     if args.app is None and len(keys) > DETAILED:
         return Reply(await _summary(context, args, keys))
+    if args.page > 1:  # a few apps are shown in full, on one page
+        return Reply(
+            f"There is only one page: {_command(args)} shows its {len(keys)} "
+            f"{'app' if len(keys) == 1 else 'apps'} in full; there is no page {args.page}.",
+            error=True,
+        )
     found = await context.service.status(keys, args.platforms)
     return Reply(render.status(found, context.service.emulated))
 

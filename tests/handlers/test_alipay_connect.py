@@ -68,6 +68,8 @@ async def test_an_authorization_adds_the_app_and_another_renews_it(session: Sess
         assert page.status_code == 200 and f"may now release {NEW}" in page.text, page.text
         said = session.out.getvalue()
         assert f"➕ {NEW} ({NEW}) authorized miniship on Alipay: it is app `{NEW}` now" in said
+        assert said.count("authorized miniship") == 1, said  # the grant adds what it granted
+        assert "  granted: " in said, said
         assert rt.service.app(NEW).source == "alipay"
         replayed = await browser.get(back)
         assert replayed.status_code == 400 and "used already" in replayed.text

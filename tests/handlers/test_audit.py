@@ -209,14 +209,15 @@ def test_history_reads(line: str, expected: HistoryArgs) -> None:
         ("history demo --since 1d --until 2d", "must come after"),
         ("history demo --since 2026-12-02 --until 2026-12-01", "must come after"),
         ("history demo --since 1d --since 2d", "given twice"),
-        ("history demo --action a --actions b", "given twice"),
+        ("history demo --action publish --actions gray", "given twice"),
+        ("history demo --action rolout", "not an action miniship records; did you mean `rollout`"),
         ("history demo export export", "given twice"),
         ("history demo --by @alice", "is a name"),
         ("history demo --by <@alice>", "not someone"),
         ("history demo --by a,b", "not someone"),
         ("history demo --action ,", "which actions"),
         ("history demo --action Publish!", "not an action"),
-        ("history demo --action " + ",".join(f"a{n}" for n in range(21)), "at most 20"),
+        ("history demo --action " + ",".join(["publish"] * 21), "at most 20"),
         ("history demo --before x", "not an event id"),
         ("history demo --before 1" + "0" * 18, "not an event id"),
         ("history demo --page 2", "unexpected `--page"),
@@ -549,7 +550,7 @@ async def test_export_says_when_it_stops_at_the_limit(
     assert rest is not None
     more = await export(commands, ROOT, rest.group(1))
     assert [r[9] for r in read_csv(more.content)[1:]] == ["#2", "#3", "#4", "#5"]
-    made = await export(commands, ROOT, "history demo --action nothing export")
+    made = await export(commands, ROOT, "history demo --action withdraw export")
     assert made.rows == 0 and "nothing to export" in made.text
 
 

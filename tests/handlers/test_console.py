@@ -146,6 +146,12 @@ async def test_a_busy_platform_fails_one_side_and_keeps_state(session: Session) 
         ("uplod demo 1.0", "Did you mean `upload`?"),
         ("\x00\x01\x02", "unknown command"),
         ("upload demo 1.0.0 " + "x" * 5000, "at most"),
+        ("connect alipay now", "`connect alipay` takes nothing after it"),
+        ("apps @nosuch", "No app you may view is tagged @nosuch"),
+        ("app untag demo nosuch", "demo has no tag @nosuch; nothing was changed"),
+        ("status all page 2", "There is only one page: status all shows its"),
+        ("rollout demo 1.2.0 wechat alipay plan 5,50", "a rollout is on one platform"),
+        ("rollout demo wechat alipay pause", "name one — `rollout demo wechat …` and"),
     ],
 )
 async def test_odd_input_gets_a_clear_answer(session: Session, line: str, expected: str) -> None:

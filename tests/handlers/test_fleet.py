@@ -85,7 +85,14 @@ async def test_failures_are_listed_with_the_reason_and_retried_alone(session: Se
         return await real(actor, line, channel)
 
     commands.fleet_item = counting  # type: ignore[method-assign]
-    await commands.handle(ME, "fleet 1 retry")
+    asked = await commands.handle(ME, "fleet 1 retry")  # asked first, as the run was
+    assert asked.asked is not None and not executed, asked.text
+    assert asked.text.startswith(
+        "Run `upload @shops 1.3.0 template 1 menu` again on the 1 app of fleet run #1 that "
+        "failed or were cancelled (WeChat 1), as you?"
+    ), asked.text
+    assert (await fleets(session).progress(1)).run.state == FleetState.DONE
+    await commands.handle(ME, "fleet 1 retry --yes")
     await fleets(session).wait(1)
     assert executed == [apps[0]]  # only the failed one ran again (and failed again)
     assert (await fleets(session).progress(1)).counts == {"ok": 3, "failed": 1}
@@ -277,7 +284,7 @@ async def test_a_group_status_counts_and_names_what_needs_attention(session: Ses
     for key in apps[:2]:
         await session.run(f"upload {key} 1.0.0 template 1 menu #reject")
     out = await session.run("upload @shops 1.0.0 template 1 menu --yes")
-    assert "6 / 6 done · 2 nothing to do — done" in out, out
+    assert "6 / 6 done · 2 skipped — done" in out, out
     await session.run("submit @shops 1.0.0 --yes")
     session.decide_reviews()
     await session.watch()
@@ -465,7 +472,7 @@ async def test_a_retry_runs_as_who_asked_for_it(session: Session) -> None:
         return await real(actor, line, channel)
 
     commands.fleet_item = noted  # type: ignore[method-assign]
-    reply = await commands.handle(Actor("U0BOB"), "fleet 1 retry")
+    reply = await commands.handle(Actor("U0BOB"), "fleet 1 retry --yes")
     assert not reply.error, reply.text
     await fleets(session).wait(1)
     assert ran == ["U0BOB"]

@@ -87,9 +87,44 @@ async def test_a_fleet_rollout_counts_each_apps_outcome_on_one_card(
 
         # the fleet steered at once: the halted one cannot pause, and is skipped
         said = await b.run("rollout @shops 1.1.0 pause --yes")
-        assert f"Fleet run #{run + 1}" in said and "4 / 4 done · 1 nothing to do" in said, said
+        assert f"Fleet run #{run + 1}" in said and "4 / 4 done · 1 skipped" in said, said
+        assert f"– {crashy} skipped: rollout #" in said and "cannot pause now" in said, said
         assert (await fleets.progress(run)).rollouts == {"paused": 3, "halted": 1}
         assert "3 paused · 1 halted (4 under way)" in cards[-1]
+        for line, refusal in (  # nothing any app would do: refused, no run started
+            (
+                "rollout @shops 1.1.0 pause --yes",
+                "no rollout of 1.1.0 in @shops can pause now (3 paused, 1 halted",
+            ),
+            ("rollout @shops 1.2.0 pause --yes", "no rollout of 1.2.0 is under way in @shops"),
+        ):
+            said = await b.run(line)
+            assert said.startswith(f"Nothing started: {refusal}"), said
+        assert len(await b.runtime.store.fleets()) == run + 1
+
+        # over the group, a resume leaves a halted rollout alone unless the line overrides
+        asked = await b.run("rollout @shops 1.1.0 resume")
+        assert f"Halted on a regression, skipped (not resumed): {crashy};" in asked, asked
+        said = await b.run("rollout @shops 1.1.0 resume --yes")
+        assert "4 / 4 done · 1 skipped" in said and "halted on a regression: not resumed" in said
+        assert (await fleets.progress(run)).rollouts == {
+            "advanced": 2,
+            "at first step": 1,
+            "halted": 1,
+        }
+        shown = await b.run(f"fleet {run + 2}")
+        assert f"– {crashy} skipped: rollout #" in shown, shown
+        # starting what is under way already: skipped with why, not failed (nor retried)
+        said = await b.run("rollout @shops 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        assert "4 / 4 done · 4 skipped — done" in said and "failed" not in said, said
+        assert "is running already; not started again" in said, said
+        said = await b.run("rollout @shops 1.1.0 resume --yes")  # only the halted one left
+        assert said.startswith("Nothing started") and f"regression ({crashy})" in said, said
+        asked = await b.run("rollout @shops 1.1.0 resume --override the crash is fixed")
+        assert f"Halted on a regression, resumed too (--override): {crashy} —" in asked, asked
+        said = await b.run("rollout @shops 1.1.0 resume --override the crash is fixed --yes")
+        assert "4 / 4 done · 3 skipped" in said, said
+        assert (await fleets.progress(run)).rollouts == {"advanced": 2, "at first step": 2}
         await b.run("rollout @shops 1.1.0 abort --yes")
         assert (await fleets.progress(run)).rollouts == {"aborted": 4}
         assert "4 aborted (all ended)" in cards[-1]
@@ -101,7 +136,7 @@ async def test_a_fleet_rollout_counts_each_apps_outcome_on_one_card(
             ("rollout @shops pause", "Name the version"),
         ):
             assert refusal in await b.run(line), line
-        assert len(await b.runtime.store.fleets()) == run + 2  # none of those started a run
+        assert len(await b.runtime.store.fleets()) == run + 5  # none of those started a run
 
 
 async def test_two_starts_at_once_keep_one_rollout(tmp_path: Path, database_url: str) -> None:
@@ -200,3 +235,21 @@ async def test_a_fleets_rollout_news_updates_its_card_at_most_every_few_seconds(
         now[0] += 10
         await fleets.news(7)  # long after: at once
         assert said == [1000.0, 1003.0, 1013.0]
+
+
+async def test_the_console_says_a_rollouts_move_once(tmp_path: Path, database_url: str) -> None:
+    """A control typed at the console is its reply; the same words posted to the release's
+    thread (Slack's channel post) are not printed a second time. A step the scheduler
+    takes is still said, as the thread post."""
+    async with bot(tmp_path, database_url) as b:
+        await b.live("1.0.0", "wechat")
+        await b.approved("1.1.0", "wechat")
+        await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        for line, said in (
+            ("rollout demo pause", "⏸ Rollout #1 paused"),
+            ("rollout demo resume --yes", "▶️ Rollout #1 resumed"),
+            ("rollout demo advance --yes", "🚦 Rollout #1 advanced to 50%"),
+        ):
+            out = await b.run(line)
+            assert out.count(said) == 1 and "[demo 1.1.0]" not in out, out
+        assert "[demo 1.1.0] ✅ Rollout #1 completed" in await b.step()

@@ -136,6 +136,9 @@ async def test_a_healthy_rollout_advances_through_every_step_across_a_restart(
     async with bot(tmp_path, database_url, clock) as b:
         await b.live("1.0.0", "wechat")
         await b.approved("1.1.0", "wechat", "faster catalogue")
+        b.console.commands.confirming = frozenset({"rollout"})  # MINISHIP_CONFIRM=rollout
+        asked = await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d")
+        assert "5% now, then 50% → 100%, a step every 1d after the health gate?" in asked, asked
         said = await b.run("rollout demo 1.1.0 wechat plan 5,50,100 every 1d --yes")
         assert "Rollout #1" in said and "5% → 50% → 100% every 1d" in said, said
         assert "released to 5% of users" in said
