@@ -391,7 +391,7 @@ _ROLLOUT: dict[str, frozenset[RolloutState]] = {
 _ROLLOUT_WORDS = {
     _R.RUNNING: "running",
     _R.PAUSED: "paused",
-    _R.HALTED: "halted (regression)",
+    _R.HALTED: "halted (waiting for a person)",
     _R.STEPPING: "taking a step (the platform is being called)",
     _R.COMPLETED: "completed (released to everyone)",
     _R.ABORTED: "aborted",
