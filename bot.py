@@ -410,10 +410,12 @@ async def serving(app: web.Application, host: str, port: int) -> AsyncIterator[i
 @contextlib.asynccontextmanager
 async def pushes(
     rt: Runtime, app: web.Application | None = None, app_port: int | None = None
-) -> AsyncIterator[None]:
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
     """Receive platform pushes: on ``app`` (Slack's HTTP server, port ``app_port``) when
     given, else on MINISHIP_PUSH_PORT, else — with emulators only — on a loopback port of
-    our own. Emulators are pointed at it, so their review decisions arrive at once."""
+    our own. Emulators are pointed at it, so their review decisions arrive at once: at
+    once on a server of its own; on ``app``'s, when the caller awaits what this yields,
+    once that server listens (pushed before, the first ones failed)."""
     receiver = PushReceiver(rt.service, rt.admin)
     async with contextlib.AsyncExitStack() as stack:
         port: int | None = None
@@ -436,12 +438,19 @@ async def pushes(
         ):
             # emulated platforms send the admin's browser back here, on this machine
             rt.admin.public_url = f"http://127.0.0.1:{port}"
-        if port is not None:
-            for name in rt.emulators:
+
+        async def begin() -> None:
+            """The emulators push to the receiver from now on (once it listens)."""
+            for name in rt.emulators if port is not None else ():
                 assert rt.server is not None
                 await rt.server.push_to(name, f"http://127.0.0.1:{port}/push/{name}")
                 stack.push_async_callback(rt.server.stop_pushing, name)
-        yield
+
+        if app is None:  # served already (or nothing to serve)
+            await begin()
+            yield begin
+        else:  # on the caller's server, not listening yet: it calls begin() once it does
+            yield begin
 
 
 @contextlib.asynccontextmanager
@@ -572,10 +581,11 @@ async def serve(settings: Settings, stop: asyncio.Event) -> int:
                 web_app = app.web_app(path="/slack/events")
                 async with (
                     ci(rt, binding.commands, binding.relay),
-                    pushes(rt, web_app, slack.port),
+                    pushes(rt, web_app, slack.port) as begin_pushes,
                     operating(rt, web_app, client),
                     serving(web_app, "0.0.0.0", slack.port),  # noqa: S104
                 ):
+                    await begin_pushes()  # emulated pushes wait until the port is open
                     log.warning("listening for Slack on port %d at /slack/events", slack.port)
                     await stop.wait()
                     await rt.service.work.drain(settings.stop_seconds)

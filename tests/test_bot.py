@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -238,6 +239,8 @@ async def test_serve_in_http_mode_answers_slack(tmp_path: Path) -> None:
             _, err = server.communicate(timeout=20)
         assert "xoxb-test" not in err and "s3cret" not in err  # secrets never logged
         assert "emulators" in err  # says the platforms are emulated
+        # the emulators push once the port is open (before, the first pushes failed)
+        assert not re.search(r"push \S+ failed", err), err
 
 
 def test_serve_needs_a_bot_token(tmp_path: Path) -> None:
