@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import httpx
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -189,7 +190,11 @@ class Settings(BaseSettings):
         if not urls:
             return [], b""
         for url in urls:
-            if not re.match(r"^https?://[^/\s]+", url):
+            try:
+                usable = bool(re.match(r"^https?://[^/\s]+", url) and httpx.URL(url).host)
+            except httpx.InvalidURL:  # a port that is no number, say
+                usable = False
+            if not usable:
                 raise ConfigError(f"MINISHIP_WEBHOOK_URLS: {url[:80]!r} is not an http(s) URL")
         if self.webhook_secret is not None:
             key = self.webhook_secret.get_secret_value()

@@ -23,10 +23,13 @@ that made an event wakes its sender at once, so a delivery leaves within moments
 An attempt that gets no answer, a 408, 425, 429 or 5xx is tried again after 2 s, 4 s,
 8 s … (at most 5 minutes apart), up to MINISHIP_WEBHOOK_ATTEMPTS in all; another 4xx
 means the receiver refuses it (a wrong secret, say) and it is dropped, said in the log,
-as is one whose attempts ran out or whose URL is no longer configured. Delivery is at
-least once: a process killed between the receiver's answer and its record sends that
-delivery again once its lease passes — ``X-Miniship-Delivery`` (the event's id) is the
-same each time, for a receiver to recognise it.
+as is one whose attempts ran out. An attempt is cut off at half the lease, and its outcome
+is written only while this process's claim holds, so no row is sent by two processes at
+once. A replica sends only to the URLs it is configured with (during a rolling change of
+MINISHIP_WEBHOOK_URLS the others' rows wait for them). Delivery is at least once: a
+process killed between the receiver's answer and its record sends that delivery again
+once its lease passes — ``X-Miniship-Delivery`` (the event's id) is the same each time,
+for a receiver to recognise it.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ from handlers.releases import Change, ReleaseService
 from handlers.timed import Notice
 from storage.models import WebhookDelivery
 
-__all__ = ["RETRIED", "Webhooks", "sign"]
+__all__ = ["LEASE", "RETRIED", "Webhooks", "sign"]
 
 log = logging.getLogger(__name__)
 
@@ -165,19 +168,14 @@ class Webhooks:
 
     async def deliver_due(self) -> int:
         """Try once each delivery due now that no one else is trying; how many."""
-        claimed = await self.service.store.claim_deliveries(self._now(), LEASE, BATCH)
+        claimed = await self.service.store.claim_deliveries(self._now(), LEASE, BATCH, self.urls)
         await asyncio.gather(*(self._attempt(delivery) for delivery in claimed))
         return len(claimed)
 
     async def _attempt(self, delivery: WebhookDelivery) -> None:
         """POST one delivery; then it is done (taken, refused, out of attempts) or due
         again after its back-off."""
-        assert delivery.id is not None
         store, url, event_id = self.service.store, delivery.url, delivery.event_id
-        if url not in self.urls:
-            log.warning("webhook %s is no longer configured: event %s dropped", url, event_id)
-            await store.delivery_done(delivery.id)
-            return
         body = delivery.body.encode()
         stamp = str(int(self.clock()))
         headers = {
@@ -188,29 +186,34 @@ class Webhooks:
             "X-Miniship-Timestamp": stamp,
             "X-Miniship-Signature": sign(self._secret, stamp, body),
         }
-        try:
-            answer = await self.client.post(url, content=body, headers=headers)
+        try:  # within half the lease, so no other process takes the row meanwhile
+            async with asyncio.timeout(LEASE.total_seconds() / 2):
+                answer = await self.client.post(url, content=body, headers=headers)
             status: int | None = answer.status_code
             why = f"HTTP {status}"
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, TimeoutError) as exc:
             status, why = None, type(exc).__name__
+        except httpx.InvalidURL as exc:  # said at start; a row for it cannot be sent
+            log.error("webhook %s is not a usable URL (%s): event %s dropped", url, exc, event_id)
+            await store.delivery_done(delivery)
+            return
         attempt = delivery.attempts + 1
         if status is not None and 200 <= status < 300:
-            await store.delivery_done(delivery.id)
+            await store.delivery_done(delivery)
         elif status is not None and status < 500 and status not in RETRIED:
             log.warning("webhook %s refused event %s (%s): dropped", url, event_id, why)
-            await store.delivery_done(delivery.id)
+            await store.delivery_done(delivery)
         elif attempt >= self.attempts:
             log.error(
                 "webhook %s: event %s not taken after %d attempts: dropped", url, event_id, attempt
             )
-            await store.delivery_done(delivery.id)
+            await store.delivery_done(delivery)
         else:
             delay = min(FIRST_DELAY * 2 ** (attempt - 1), MAX_DELAY)
             log.info(
                 "webhook %s: event %s not taken (%s); again in %g s", url, event_id, why, delay
             )
-            await store.delivery_again(delivery.id, attempt, self._now() + timedelta(seconds=delay))
+            await store.delivery_again(delivery, attempt, self._now() + timedelta(seconds=delay))
 
     # -- the sender -----------------------------------------------------------------------
 

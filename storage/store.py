@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -1215,14 +1215,17 @@ class Store:
             await s.commit()
 
     async def claim_deliveries(
-        self, now: datetime, lease: timedelta, limit: int
+        self, now: datetime, lease: timedelta, limit: int, urls: Sequence[str]
     ) -> list[WebhookDelivery]:
-        """Up to ``limit`` deliveries due at ``now`` and tried by no one, claimed until
-        ``now + lease`` in one statement: on PostgreSQL the rows are picked ``FOR UPDATE
-        SKIP LOCKED``, so replicas sharing the database each take different ones."""
+        """Up to ``limit`` deliveries to ``urls`` due at ``now`` and tried by no one,
+        claimed until ``now + lease`` in one statement: on PostgreSQL the rows are picked
+        ``FOR UPDATE SKIP LOCKED``, so replicas sharing the database each take different
+        ones. (A replica that does not know a URL — configured on others — leaves its
+        rows to them.)"""
         due = (
             select(WebhookDelivery.id)
             .where(
+                col(WebhookDelivery.url).in_(list(urls)),
                 col(WebhookDelivery.due_at) <= now,
                 or_(
                     col(WebhookDelivery.claimed_until).is_(None),
@@ -1245,18 +1248,27 @@ class Store:
             await s.commit()
         return sorted(rows, key=lambda d: (d.due_at, d.id or 0))
 
-    async def delivery_done(self, delivery_id: int) -> None:
+    @staticmethod
+    def _still_claimed(delivery: WebhookDelivery) -> Any:
+        """The row as this claim left it: a claim whose lease ran out and was taken by
+        another process changes nothing (its outcome is the other's to write)."""
+        return and_(
+            col(WebhookDelivery.id) == delivery.id,
+            col(WebhookDelivery.claimed_until) == delivery.claimed_until,
+        )
+
+    async def delivery_done(self, delivery: WebhookDelivery) -> None:
         """Taken, refused or given up: the row goes."""
         async with self.session() as s:
-            await s.exec(delete(WebhookDelivery).where(col(WebhookDelivery.id) == delivery_id))
+            await s.exec(delete(WebhookDelivery).where(self._still_claimed(delivery)))
             await s.commit()
 
-    async def delivery_again(self, delivery_id: int, attempts: int, due: datetime) -> None:
+    async def delivery_again(self, delivery: WebhookDelivery, attempts: int, due: datetime) -> None:
         """Not taken yet: tried again at ``due``, by whichever process comes first."""
         async with self.session() as s:
             await s.exec(
                 update(WebhookDelivery)
-                .where(col(WebhookDelivery.id) == delivery_id)
+                .where(self._still_claimed(delivery))
                 .values(attempts=attempts, due_at=due, claimed_until=None)
             )
             await s.commit()

@@ -10,7 +10,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -21,7 +21,7 @@ from sqlmodel import col, select
 
 from bot import serving
 from handlers.timed import Notice
-from handlers.webhooks import Webhooks
+from handlers.webhooks import LEASE, Webhooks
 from storage.models import WebhookDelivery
 from tests.handlers.harness import Session
 
@@ -186,13 +186,32 @@ async def test_a_delivery_outlives_the_process_that_made_it(
             await later.aclose()
     assert [e["id"] for e in receiver.events()] == [kept.event_id]
     assert await waiting(session) == []
-    # a URL no longer configured: said and dropped, not tried for ever
+    # a URL this replica is not configured with (a rolling change of the setting): its
+    # rows are left for the replicas that are
     async with hooked(session, url) as hooks:
         await session.run("submit demo wechat 1.0.0")
-    hooks.urls = ("http://127.0.0.1:9/elsewhere",)
-    assert await hooks.deliver_due() == 1
-    assert await waiting(session) == []
-    assert "no longer configured" in caplog.text
+        hooks.urls = ("http://127.0.0.1:9/elsewhere",)
+        assert await hooks.deliver_due() == 0
+    assert [row.url for row in await waiting(session)] == [url]
+
+
+async def test_an_outcome_is_written_only_while_the_claim_holds(session: Session) -> None:
+    """An attempt outlived its lease and another process claimed the row: the late
+    outcome changes nothing (the row is the other's)."""
+    async with receiving(Receiver()) as url, hooked(session, url) as hooks:
+        await session.run("upload demo wechat 1.0.0")
+        store = session.runtime.store
+        now = datetime.fromtimestamp(session.clock(), UTC)
+        (mine,) = await store.claim_deliveries(now, LEASE, 10, [url])
+        later = now + LEASE + timedelta(seconds=1)
+        (theirs,) = await store.claim_deliveries(later, LEASE, 10, [url])
+        await store.delivery_done(mine)  # late: not deleted
+        await store.delivery_again(mine, 5, later)  # late: not moved
+        (row,) = await waiting(session)
+        assert (row.attempts, row.claimed_until) == (0, theirs.claimed_until)
+        await store.delivery_done(theirs)
+        assert await waiting(session) == []
+        assert hooks.urls == (url,)
 
 
 @pytest.mark.both_databases
@@ -242,6 +261,8 @@ def test_webhook_settings_need_a_key(tmp_path: Any) -> None:
         _ = Settings(webhook_urls="https://ci.example.com/hook").webhooks
     with pytest.raises(ConfigError, match="not an http"):
         _ = Settings(webhook_urls="ftp://x", webhook_secret="k" * 32).webhooks
+    with pytest.raises(ConfigError, match="not an http"):  # httpx could never send to it
+        _ = Settings(webhook_urls="http://host:abc/hook", webhook_secret="k" * 32).webhooks
     key = tmp_path / "key"
     key.write_text("s" * 32 + "\n")
     urls, secret = Settings(
