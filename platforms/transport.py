@@ -25,6 +25,7 @@ own transport.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -72,8 +73,10 @@ def httpx_errors() -> Iterator[None]:
     except httpx.HTTPError as exc:
         cause = exc.__cause__
         error = _httpx_error(cause) if cause is not None else None
-        if error is None or type(exc) is error:
+        if error is None:
             raise
+        # raised anew even when httpx-aiohttp chose the same type: its message is
+        # aiohttp's, which names the URL ("Connection timeout to host http://…?access_token=…")
         raise error(type(cause).__name__) from cause
     except (aiohttp.ClientError, TimeoutError) as exc:
         error = _httpx_error(exc)
@@ -124,8 +127,17 @@ class Transport(AiohttpTransport):
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        with httpx_errors():
-            response = await super().handle_async_request(request)
+        # aiohttp has no write timeout: a server that stops reading a large body would hold
+        # the request for ever, so the whole exchange up to the answer's head is bounded
+        # by the sum of the request's connect, pool, write and read timeouts
+        limits = request.extensions.get("timeout", {})
+        total = sum(v for v in limits.values() if v is not None) if limits else None
+        try:
+            async with asyncio.timeout(total or None):
+                with httpx_errors():  # aiohttp's own timeouts (a read) mapped as such
+                    response = await super().handle_async_request(request)
+        except TimeoutError as exc:  # the bound: the body was not taken in time
+            raise httpx.WriteTimeout("TimeoutError") from exc
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _Body(response.stream)
         return response

@@ -152,8 +152,9 @@ async def test_a_request_that_finds_no_connection_in_time_fails(server: Server) 
     async with client(server, connections=1, pool_timeout=0.05) as http:
         held = asyncio.create_task(http.get("/hold"))
         await server.until(1)
-        with pytest.raises(httpx.ConnectTimeout):
-            await http.get("/ok")
+        with pytest.raises(httpx.ConnectTimeout) as failed:
+            await http.get("/ok", params={"access_token": "SECRET"})
+        assert "SECRET" not in str(failed.value)  # aiohttp's own text names the URL
         server.release.set()
         await held
         assert (await http.get("/ok")).text == "ok"  # its slot was given back
@@ -205,6 +206,26 @@ async def test_every_failure_is_an_httpx_error_and_its_connection_is_closed(
         server.release.set()
         assert (await http.get("/ok")).text == "ok"
         assert server.accepted == 2  # not sent again on a connection of its own
+
+
+async def test_a_server_that_stops_reading_a_body_is_a_write_timeout() -> None:
+    """aiohttp has no write timeout of its own: the request's timeouts bound it."""
+
+    async def accept_and_never_read(reader: asyncio.StreamReader, _: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(60)
+
+    deaf = await asyncio.start_server(accept_and_never_read, "127.0.0.1", 0)
+    port = deaf.sockets[0].getsockname()[1]
+    try:
+        async with httpx.AsyncClient(
+            transport=Transport(limits=CONNECTIONS), timeout=httpx.Timeout(0.2)
+        ) as http:
+            with pytest.raises(httpx.WriteTimeout):  # not a hang: bounded by the test too
+                await asyncio.wait_for(
+                    http.post(f"http://127.0.0.1:{port}/upload", content=b"x" * 2**26), 30
+                )
+    finally:
+        deaf.close()
 
 
 async def test_a_refused_connection_is_a_connect_error(server: Server) -> None:
