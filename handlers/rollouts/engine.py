@@ -107,7 +107,9 @@ def exposure(
         for k, s in enumerate(rollout.steps[: rollout.step])
     ]
     spans = [(since, spans[0][1]), *spans[1:]] if spans else []
-    spans.append((max(since, at), share))
+    # at the first step the share live now runs from gray_since too: a staged release a
+    # person began before the rollout served users then (at a share not kept: this one's)
+    spans.append((max(since, at) if spans else since, share))
     spans = [(min(start, since), 0), *spans]  # before the staged release: nobody
     old_from = start if previous_since is None else max(start, previous_since)
     new_served, old_served = _Tally(), _Tally()

@@ -804,6 +804,23 @@ def test_exposure_over_a_window_that_began_at_the_previous_share() -> None:
     _, old = served(before, day - timedelta(hours=13))
     assert old.seconds == 37 * 3600 and old.user_seconds == pytest.approx(3600 * (1 + 27.6))
     assert exposure(rollout, 50, day, day) is None
+    # at its first step, over a staged release a person began 8 hours before: that
+    # release served users all along (its errors are in the figures too), not nobody
+    first = Rollout(
+        app_key="demo",
+        version="1.1.0",
+        platform="wechat",
+        release_id=1,
+        steps=[5, 20, 100],
+        every_seconds=86400,
+        step=0,
+        step_at=day + timedelta(hours=9),
+        gray_since=day + timedelta(hours=1),
+        started_by="t",
+    )
+    found = exposure(first, 5, day, day + timedelta(hours=10))
+    assert found is not None
+    assert found[0].seconds == 9 * 3600  # from 01:00, not from the rollout's 09:00
 
 
 async def test_an_unexpected_error_mid_call_halts_the_rollout(
