@@ -46,6 +46,7 @@ __all__ = [
     "refusal",
     "resubmits",
     "rollout_allows",
+    "rollout_busy",
     "rollout_controls",
     "rollout_needs_override",
     "rollout_refusal",
@@ -402,6 +403,12 @@ def rollout_allows(control: str, state: RolloutState | str) -> bool:
     """Whether ``control`` (pause, resume, advance, abort; ``step``: the scheduler's next
     step) may act on a rollout in ``state``."""
     return RolloutState(state) in _ROLLOUT[control]
+
+
+def rollout_busy(state: RolloutState | str) -> bool:
+    """A step is being taken (the platform is being called): a control waits for it to
+    end rather than being refused (what a group's pause meets as its steps fall due)."""
+    return RolloutState(state) is _R.STEPPING
 
 
 def rollout_needs_override(control: str, state: RolloutState | str) -> bool:

@@ -140,7 +140,9 @@ async def rollouts_refusal(context: Context, group: Group) -> tuple[str, str]:
         except CommandRefused:
             standing["none under way"] += 1
             continue
-        if not policy.rollout_allows(control, rollout.state):
+        if not policy.rollout_allows(control, rollout.state) and not policy.rollout_busy(
+            rollout.state
+        ):  # one taking its step waits for it (the item is tried again), not skipped
             standing[policy.rollout_words(rollout.state)] += 1
             continue
         if control == "resume" and rollout.state == RolloutState.HALTED:

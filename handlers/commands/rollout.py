@@ -250,6 +250,13 @@ async def _nothing_to_do(context: Context, args: RolloutArgs, platform: str | No
         )
     if policy.rollout_allows(args.control, rollout.state):
         return None
+    if policy.rollout_busy(rollout.state):  # its step is being taken: tried again shortly
+        return Reply(
+            f"rollout #{rollout.id} is taking a step; the {args.control} is tried again "
+            "in a moment",
+            error=True,
+            transient=True,
+        )
     return Reply(
         f"rollout #{rollout.id} is {policy.rollout_words(rollout.state)}; it cannot "
         f"{args.control} now",

@@ -253,3 +253,39 @@ async def test_the_console_says_a_rollouts_move_once(tmp_path: Path, database_ur
             out = await b.run(line)
             assert out.count(said) == 1 and "[demo 1.1.0]" not in out, out
         assert "[demo 1.1.0] ✅ Rollout #1 completed" in await b.step()
+
+
+async def test_a_group_pause_waits_for_a_step_being_taken(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A fleet's steps fall due together, just when someone pauses the group: an app whose
+    step is being taken is tried again once it ends, not skipped (it would advance)."""
+    async with bot(tmp_path, database_url) as b:
+        _, second = await merchants(b, 2)
+        await b.run("upload @shops 1.0.0 template 1 first --yes")
+        await b.run("submit @shops 1.0.0 --yes")
+        b.clock.advance(REVIEW + 1)
+        await b.runtime.service.refresh_watched()
+        await b.run("publish @shops 1.0.0 --yes")
+        await b.run("upload @shops 1.1.0 template 1 faster --yes")
+        await b.run("submit @shops 1.1.0 --yes")
+        b.clock.advance(REVIEW + 1)
+        await b.runtime.service.refresh_watched()
+        await b.run("rollout @shops 1.1.0 wechat plan 5,50,100 every 1d --yes")
+        store = b.runtime.store
+        (stepping,) = await store.rollouts(apps=[second])
+        stepping = await store.move_rollout(stepping, R.STEPPING, note="taking the step to 50%")
+        fleets = Fleets.of(b.runtime.service)
+        waited: list[float] = []
+
+        async def the_step_ends(seconds: float) -> None:  # the fleet's pause before a retry
+            waited.append(seconds)
+            fresh = await store.rollout(stepping.id or 0)
+            if fresh is not None and fresh.state == R.STEPPING:
+                await store.move_rollout(fresh, R.RUNNING, note="5% still")
+
+        fleets.sleep = the_step_ends
+        said = await b.run("rollout @shops 1.1.0 pause --yes")
+        assert "2 / 2 done" in said and "skipped" not in said, said
+        assert waited  # the stepping one was tried again after a pause
+        assert {r.state for r in await store.rollouts()} == {R.PAUSED}
