@@ -768,20 +768,25 @@ async def test_each_gate_weighs_the_hours_at_each_share(tmp_path: Path, database
         assert all(0.9 <= r <= 1.1 for r in ratios), ratios
 
 
-def test_exposure_over_a_window_that_began_at_the_previous_share() -> None:
-    day = datetime(2026, 12, 4, tzinfo=UTC)
-    rollout = Rollout(
+def staged(steps: list[int], step: int, step_at: datetime, gray_since: datetime) -> Rollout:
+    """A daily rollout of demo 1.1.0 on WeChat at ``step`` (for the exposure sums)."""
+    return Rollout(
         app_key="demo",
         version="1.1.0",
         platform="wechat",
         release_id=1,
-        steps=[10, 50, 100],
+        steps=steps,
         every_seconds=86400,
-        step=1,
-        step_at=day + timedelta(hours=12),
-        gray_since=day - timedelta(hours=12),
+        step=step,
+        step_at=step_at,
+        gray_since=gray_since,
         started_by="t",
     )
+
+
+def test_exposure_over_a_window_that_began_at_the_previous_share() -> None:
+    day = datetime(2026, 12, 4, tzinfo=UTC)
+    rollout = staged([10, 50, 100], 1, day + timedelta(hours=12), day - timedelta(hours=12))
     before, after = day - timedelta(days=1), day + timedelta(days=1)
 
     def served(start: datetime, live: datetime | None = None) -> tuple[Served, Served]:
@@ -806,18 +811,7 @@ def test_exposure_over_a_window_that_began_at_the_previous_share() -> None:
     assert exposure(rollout, 50, day, day) is None
     # at its first step, over a staged release a person began 8 hours before: that
     # release served users all along (its errors are in the figures too), not nobody
-    first = Rollout(
-        app_key="demo",
-        version="1.1.0",
-        platform="wechat",
-        release_id=1,
-        steps=[5, 20, 100],
-        every_seconds=86400,
-        step=0,
-        step_at=day + timedelta(hours=9),
-        gray_since=day + timedelta(hours=1),
-        started_by="t",
-    )
+    first = staged([5, 20, 100], 0, day + timedelta(hours=9), day + timedelta(hours=1))
     found = exposure(first, 5, day, day + timedelta(hours=10))
     assert found is not None
     assert found[0].seconds == 9 * 3600  # from 01:00, not from the rollout's 09:00
