@@ -47,7 +47,7 @@ from platforms.errors import (
     Unsupported,
 )
 from platforms.push import PushEvent, PushRequest
-from platforms.transport import client_transport
+from platforms.transport import Sender
 
 __all__ = [
     "BEIJING",
@@ -500,11 +500,6 @@ class Exchange:
     error: str = ""  # transport failure, when there was no answer
 
 
-CONNECTIONS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-"""As many connections kept open as a watch round or fleet run has calls in flight (the
-settings allow 256), in aiohttp's pool under :mod:`platforms.transport` (whose checkout
-does not grow with the pool, unlike httpcore's)."""
-
 PLATFORM_CALLS = Counter(
     "miniship_platform_calls",
     "Requests to the platforms, by platform, API and the answer's code (0 / 10000: fine; "
@@ -635,19 +630,15 @@ class Platform(ABC):
         settings: Any,
         apps: Mapping[str, Any],
         *,
-        client: httpx.AsyncClient | None = None,
+        sender: Sender | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.apps = dict(apps)
         self.clock = clock
         self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-        self._own_client = client is None
-        self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(15.0, connect=5.0),
-            limits=CONNECTIONS,
-            transport=client_transport(CONNECTIONS),
-        )
+        self._own_sender = sender is None
+        self.sender = sender or Sender()
         self.vault: CredentialVault | None = None
         """Set by the runtime: where run-time secrets are kept (encrypted) across restarts."""
 
@@ -998,5 +989,5 @@ class Platform(ABC):
         raise NotImplementedError(f"{self.display_name} pushes are not read by miniship")
 
     async def aclose(self) -> None:
-        if self._own_client:
-            await self.client.aclose()
+        if self._own_sender:
+            await self.sender.aclose()

@@ -1,40 +1,55 @@
-"""The HTTP transport of the adapters' clients: httpx's client over aiohttp's connections.
+"""How the adapters' requests reach the platforms: httpx's requests and answers, carried
+by aiohttp's connections.
 
-A platform question costs miniship less than a millisecond of its own work; httpx's
-default stack (httpcore's HTTP/1.1 state machine, h11 in pure Python, anyio's streams,
-each read and write under a timeout scope of its own) cost about 0.8 ms a request more.
-:class:`Transport` keeps httpx as the adapters' client (its requests, answers, timeouts
-and errors, which the adapters and their tests speak) and hands each request to aiohttp
-(``httpx-aiohttp``'s transport): aiohttp's connection pool and its C HTTP parser.
+A platform question costs miniship less than a millisecond of its own work (issue 13);
+httpx's default stack (httpcore's HTTP/1.1 state machine, h11 in pure Python, anyio's
+streams, each read and write under a timeout scope of its own) cost about 0.8 ms a request
+more, and its client's machinery (a cookie jar, redirect and auth loops, the URL parsed
+again) another 0.1 ms. So the adapters keep httpx's vocabulary — :class:`httpx.Request`,
+:class:`httpx.Response`, its timeouts and errors, which the adapters and their tests speak
+— and send through two small pieces:
 
-What it adds to ``httpx-aiohttp``: every failure reaches the adapters as an httpx error
-(:func:`httpx_errors`), so they turn it into their typed :class:`~platforms.errors.
-PlatformError` as before. ``httpx-aiohttp`` maps only some of aiohttp's exceptions (a
-malformed answer, ``aiohttp.ClientResponseError``, passed through unmapped) and maps some
-loosely (a server that hung up became a connect timeout); here each is mapped by what it
-is, with the aiohttp exception kept as the cause.
+- :class:`Sender` builds each request and hands it straight to an httpx transport, its
+  answer read whole. Platform APIs set no cookies, are never followed across redirects
+  (a 3xx is an answer like any other, as with httpx's default) and need no auth flow.
+  Tests give it httpx's ``MockTransport`` or a wrapper of the real transport.
+- :class:`Transport` is that transport: aiohttp's connection pool and its C HTTP parser.
+  Every failure reaches the adapters as an httpx error (:func:`httpx_errors`), so they
+  turn it into their typed :class:`~platforms.errors.PlatformError` as before.
 
 Connections: at most ``max_connections`` in use at once (a request beyond waits, at most
 the ``pool`` timeout: :class:`httpx.ConnectTimeout`), idle ones kept ``keepalive_expiry``
 seconds, the one used last taken first; one the server closed, or that failed or was
 cancelled mid-answer, is never reused (aiohttp's connector). Every request is sent once:
-aiohttp's own retry of a GET whose connection dropped is off. HTTP/1.1 only, and no proxies:
-:func:`client_transport` leaves an environment naming a proxy (``HTTPS_PROXY``…) to httpx's
-own transport.
+aiohttp's own retry of a GET whose connection dropped is off. HTTP/1.1 only. A proxy
+named in the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) is used, as
+httpx would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
+import yarl
 
-__all__ = ["Transport", "client_transport", "httpx_errors"]
+__all__ = ["CONNECTIONS", "TIMEOUT", "Sender", "Transport", "httpx_errors"]
+
+CONNECTIONS = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+"""As many connections kept open as a watch round or fleet run has calls in flight (the
+settings allow 256), in aiohttp's pool (whose checkout does not grow with the pool,
+unlike httpcore's)."""
+
+TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+"""A platform request's timeouts unless the adapter is given others (tests shorten them)."""
+
+USER_AGENT = "miniship"
 
 _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
     # most specific first: the first that matches is taken
@@ -55,69 +70,49 @@ _ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
 )
 
 
-def _httpx_error(exc: BaseException) -> type[httpx.TransportError] | None:
+def _httpx_error(exc: BaseException) -> type[httpx.TransportError]:
     for cause, error in _ERRORS:
         if isinstance(exc, cause):
             return error
-    return None
+    raise AssertionError(f"no httpx error for {type(exc).__name__}")  # every one has its row
 
 
 @contextlib.contextmanager
 def httpx_errors() -> Iterator[None]:
     """Whatever aiohttp raises inside, an :class:`httpx.TransportError` comes out, chosen
-    by what the aiohttp exception is (also when ``httpx-aiohttp`` mapped it already).
-    The message is the exception's type only: aiohttp's text may carry the URL, and with
-    it a token in the query."""
+    by what the aiohttp exception is, with it as the cause. The message is the exception's
+    type only: aiohttp's text may carry the URL, and with it a token in the query."""
     try:
         yield
-    except httpx.HTTPError as exc:
-        cause = exc.__cause__
-        error = _httpx_error(cause) if cause is not None else None
-        if error is None:
-            raise
-        # raised anew even when httpx-aiohttp chose the same type: its message is
-        # aiohttp's, which names the URL ("Connection timeout to host http://…?access_token=…")
-        raise error(type(cause).__name__) from cause
     except (aiohttp.ClientError, TimeoutError) as exc:
-        error = _httpx_error(exc)
-        assert error is not None  # every ClientError and TimeoutError has its row
-        raise error(type(exc).__name__) from exc
+        raise _httpx_error(exc)(type(exc).__name__) from exc
 
 
-class _Body(httpx.AsyncByteStream):
-    """A response's body from aiohttp, its failures as httpx errors."""
-
-    def __init__(self, inner: httpx.AsyncByteStream) -> None:
-        self._inner = inner
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        with httpx_errors():
-            async for part in self._inner:
-                yield part
-
-    async def aclose(self) -> None:
-        with httpx_errors():
-            await self._inner.aclose()
-
-
-class Transport(AiohttpTransport):
-    """``httpx-aiohttp``'s transport whose every failure is an httpx error (see the module).
+class Transport(httpx.AsyncBaseTransport):
+    """An httpx transport over aiohttp's connections (see the module), each answer read
+    whole before it is returned.
 
     Its aiohttp session is made at the first request, in the loop that sends it, and
-    closed by :meth:`aclose` (the client's ``aclose``). It keeps no cookies (httpx does)
-    and adds no headers (httpx sends its own).
+    closed by :meth:`aclose`. It keeps no cookies; the request's own headers are sent.
     """
 
     def __init__(self, *, limits: httpx.Limits) -> None:
-        super().__init__(limits=limits, client=self._session)
+        self.limits = limits
+        self._ssl = httpx.create_ssl_context()  # httpx's trust store (certifi, SSL_CERT_FILE)
+        self._session: aiohttp.ClientSession | None = None
 
-    def _session(self) -> aiohttp.ClientSession:
+    def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
             limit=self.limits.max_connections or 0,  # 0: no limit
             keepalive_timeout=self.limits.keepalive_expiry,
-            ssl=self.ssl_context,
+            ssl=self._ssl,
         )
-        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        # the environment's proxies (and NO_PROXY) read at each request, as httpx would,
+        # only if it names one at all: reading it costs a request a little every time
+        proxied = any(k != "no" for k in urllib.request.getproxies())
+        session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=proxied
+        )
         # aiohttp sends a GET (any idempotent method) once more when its connection drops
         # before the answer (RFC 9112 §9.3.1), as its own test client turns off here too:
         # WeChat's rollback, withdraw and gray revert are GETs that change things, and
@@ -127,24 +122,114 @@ class Transport(AiohttpTransport):
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._session is None:
+            self._session = self._open()
+        limits: Mapping[str, float | None] = request.extensions.get("timeout", {})
         # aiohttp has no write timeout: a server that stops reading a large body would hold
-        # the request for ever, so the whole exchange up to the answer's head is bounded
-        # by the sum of the request's connect, pool, write and read timeouts
-        limits = request.extensions.get("timeout", {})
-        total = sum(v for v in limits.values() if v is not None) if limits else None
+        # the request for ever, so the whole exchange is bounded by the sum of the
+        # request's connect, pool, write and read timeouts
+        total = sum(v for v in limits.values() if v is not None) or None
+        body = await request.aread()
+        headers = [(k, v) for k, v in request.headers.multi_items() if k != "transfer-encoding"]
+        answered = False
         try:
-            async with asyncio.timeout(total or None):
-                with httpx_errors():  # aiohttp's own timeouts (a read) mapped as such
-                    response = await super().handle_async_request(request)
-        except TimeoutError as exc:  # the bound: the body was not taken in time
-            raise httpx.WriteTimeout("TimeoutError") from exc
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _Body(response.stream)
+            async with asyncio.timeout(total):
+                with httpx_errors():
+                    async with self._session.request(
+                        request.method,
+                        yarl.URL(str(request.url), encoded=True),  # httpx encoded it
+                        headers=headers,
+                        data=body or None,
+                        allow_redirects=False,
+                        auto_decompress=False,  # httpx decodes the body it is given
+                        timeout=aiohttp.ClientTimeout(
+                            sock_connect=limits.get("connect"),
+                            sock_read=limits.get("read"),
+                            connect=limits.get("pool"),
+                        ),
+                    ) as answer:
+                        answered = True
+                        content = await answer.read()
+        except TimeoutError as exc:  # the bound: the body not taken, or the answer trickling
+            raise (httpx.ReadTimeout if answered else httpx.WriteTimeout)("TimeoutError") from exc
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if answer.reason:
+            extensions["reason_phrase"] = answer.reason.encode("latin-1", "replace")
+        return httpx.Response(
+            answer.status,
+            headers=answer.raw_headers,
+            content=content,
+            request=request,
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+_parsed = functools.lru_cache(maxsize=2048)(httpx.URL)
+"""A URL as httpx reads it, from those read lately: the same URLs come back round after
+round (an app's question carries the same token for two hours; Alipay's gateway URL is
+always the same), and httpx checks each character of each URL it reads, about 40 µs for
+a WeChat URL. Two thousand of them hold about 2 MB."""
+
+
+class Sender:
+    """How an adapter sends: each request built as an :class:`httpx.Request`, handed
+    straight to ``transport`` with the adapter's timeouts, its answer read whole (see the
+    module: no cookies, no redirects followed, no auth flow); ``transport`` is
+    :class:`Transport` unless given. Failures on the way raise httpx's errors; a URL httpx
+    cannot read raises :class:`httpx.InvalidURL`."""
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        timeout: float | httpx.Timeout = TIMEOUT,
+    ) -> None:
+        self.transport = transport or Transport(limits=CONNECTIONS)
+        self._timeout = httpx.Timeout(timeout).as_dict()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        content: bytes | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        if data is not None and files is None:
+            # encoded by yarl's quoter (in C), five times faster than urllib's urlencode,
+            # which httpx uses; characters a query may carry (":", ",", "/") are kept
+            content = yarl.URL.build(query=data).raw_query_string.encode("ascii")
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            data = None
+        request = httpx.Request(
+            method,
+            _parsed(url),
+            content=content,
+            data=data,
+            files=files,
+            headers=headers,
+            extensions={"timeout": self._timeout},
+        )
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
         return response
 
+    async def aclose(self) -> None:
+        await self.transport.aclose()
 
-def client_transport(limits: httpx.Limits) -> Transport | None:
-    """The transport for an adapter's client: :class:`Transport`, or ``None`` (httpx's own,
-    which speaks proxies) when the environment names a proxy."""
-    proxies = {k: v for k, v in urllib.request.getproxies().items() if k != "no"}
-    return None if proxies else Transport(limits=limits)
+    async def __aenter__(self) -> Sender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()

@@ -13,6 +13,7 @@ from handlers.config import Settings
 from platforms import emulator_class, platform_class
 from platforms.base import Platform
 from platforms.emulators.base import Emulator, EmulatorServer
+from platforms.transport import Sender
 from storage import ReleaseState, Store
 
 
@@ -82,15 +83,15 @@ async def open_world(
     )
     async with EmulatorServer([emulator]) as server:
         provisioned = emulator.provision(server.base_url(name), {"shop": emulator.example_app()})
-        client = httpx.AsyncClient(timeout=client_timeout, transport=transport)
+        sender = Sender(transport, timeout=client_timeout)
         adapter = platform_class(name)(
-            provisioned.settings, provisioned.apps, client=client, clock=clock
+            provisioned.settings, provisioned.apps, sender=sender, clock=clock
         )
         try:
             yield World(name, emulator, adapter, clock, server)
         finally:
             await adapter.aclose()
-            await client.aclose()
+            await sender.aclose()
 
 
 async def release_state(

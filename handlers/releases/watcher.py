@@ -48,12 +48,17 @@ class Watcher(ReleaseCore):
         """
         for catch_up in self.catch_up:
             await catch_up()
-        gate = asyncio.Semaphore(self.watch_concurrency)
+        started = time.perf_counter()
+        views = await self.store.watched()
+        found: list[Change | None] = [None] * len(views)
+        queue = iter(enumerate(views))
 
-        async def ask(view: TargetView) -> Change | None:
-            async with gate:
+        async def asker() -> None:
+            # one of watch_concurrency askers taking the next release until none is left
+            # (rather than a task per release waiting its turn: a round of thousands)
+            for n, view in queue:
                 try:
-                    return await self._watch(view, Actor("watcher"))
+                    found[n] = await self._watch(view, Actor("watcher"))
                 except (PlatformError, ConfigError) as exc:
                     log.warning(
                         "could not ask %s about %s %s: %s",
@@ -62,10 +67,8 @@ class Watcher(ReleaseCore):
                         view.release.version,
                         exc,
                     )
-                    return None
 
-        started = time.perf_counter()
-        found = await asyncio.gather(*(ask(v) for v in await self.store.watched()))
+        await asyncio.gather(*(asker() for _ in range(min(self.watch_concurrency, len(views)))))
         WATCH_ROUND.observe(time.perf_counter() - started)
         return [c for c in found if c is not None]
 

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-import httpx
 from pydantic import ValidationError
 
 from platforms.alipay.authorization import AlipayAuthorization
@@ -31,6 +30,7 @@ from platforms.alipay.trial import AlipayTrial
 from platforms.alipay.upload import AlipayUpload
 from platforms.base import GrayPlan, Overview, ReviewState, ReviewStatus, VersionInfo, url_problem
 from platforms.errors import ConfigError, NotFound
+from platforms.transport import Sender
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class AlipayPlatform(
         settings: Any,
         apps: Mapping[str, Any],
         *,
-        client: httpx.AsyncClient | None = None,
+        sender: Sender | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(settings, AlipaySettings):
@@ -94,7 +94,7 @@ class AlipayPlatform(
             ) from None
         isv = isv_keys(settings)
         callers = {key: caller_for(key, cfg, settings, isv) for key, cfg in configs.items()}
-        super().__init__(settings, configs, client=client, clock=clock)
+        super().__init__(settings, configs, sender=sender, clock=clock)
         self.settings: AlipaySettings = settings
         self._callers = callers
         self._unusable: dict[str, str] = {}  # app → why it cannot be called

@@ -110,7 +110,7 @@ class AlipayTrial(AlipayVersions):
 
         async def get() -> httpx.Response:
             try:
-                response = await self.client.get(url)
+                response = await self.sender.request("GET", url)
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 bad_url = BadResponse(
                     self.name, "", "", f"Alipay's trial QR code URL {url!r} is not usable."

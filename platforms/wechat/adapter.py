@@ -10,10 +10,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from pydantic import SecretStr, ValidationError
 
 from platforms.errors import ConfigError
+from platforms.transport import Sender
 from platforms.wechat.authorization import WeChatAuthorization
 from platforms.wechat.config import _AppConfig, _Settings
 from platforms.wechat.health import WeChatHealth
@@ -62,7 +62,7 @@ class WeChatPlatform(
         settings: Any,
         apps: Mapping[str, Any],
         *,
-        client: httpx.AsyncClient | None = None,
+        sender: Sender | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(settings, _Settings):
@@ -74,7 +74,7 @@ class WeChatPlatform(
             }
         except ValidationError as exc:
             raise ConfigError(f"an [apps.*.wechat] section is invalid: {exc}") from None
-        super().__init__(settings, configs, client=client, clock=clock)
+        super().__init__(settings, configs, sender=sender, clock=clock)
         self.settings: _Settings = settings
         self._component: _Token | None = None
         self._authorizers: dict[str, _Token] = {}

@@ -11,6 +11,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import httpx
 
@@ -86,10 +87,10 @@ class WeChatWire(Platform):
             content = _json(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
         try:
-            return await self.client.request(
+            url = self.settings.api_base + path
+            return await self.sender.request(
                 method,
-                self.settings.api_base + path,
-                params=dict(query or {}),
+                f"{url}?{urlencode(query)}" if query else url,
                 content=content,
                 headers=headers,
             )

@@ -69,8 +69,9 @@ from platforms.errors import (
     QuotaExceeded,
 )
 from platforms.push import PushRejected, PushRequest
+from platforms.transport import Sender
 from tests.helpers import FakeClock, FakeSleep, World, open_world
-from tests.platforms.transports import Tamper
+from tests.platforms.transports import Tamper, Watched, alipay_params
 
 SHEET_STRING_TO_SIGN = (
     "app_auth_token=202405BBxxxx&app_id=2021000000000001&biz_content="
@@ -109,11 +110,11 @@ def requests_to(a: AlipayPlatform, method: str | None = None) -> list[httpx.Requ
     """The requests ``a`` sends from now on (those of gateway ``method`` only, if given)."""
     sent: list[httpx.Request] = []
 
-    async def keep(request: httpx.Request) -> None:
-        if method is None or request.url.params.get("method") == method:
+    def keep(request: httpx.Request) -> None:
+        if method is None or alipay_params(request).get("method") == method:
             sent.append(request)
 
-    a.client.event_hooks["request"].append(keep)
+    a.sender.transport = Watched(a.sender.transport, keep)
     return sent
 
 
@@ -129,8 +130,9 @@ def fast_retries(adapter: AlipayPlatform) -> None:
 def sibling(world: World, transport: httpx.AsyncBaseTransport) -> AlipayPlatform:
     """Another adapter on the same emulator and credentials, through ``transport``."""
     a = adapter_of(world)
-    client = httpx.AsyncClient(transport=transport, timeout=1.0)
-    return AlipayPlatform(a.settings, a.apps, client=client, clock=world.clock)
+    return AlipayPlatform(
+        a.settings, a.apps, sender=Sender(transport, timeout=1.0), clock=world.clock
+    )
 
 
 # --------------------------------------------------------------------------- signing
@@ -361,10 +363,11 @@ def signed_body(method: str, inner: dict[str, Any], *, key: str = "platform") ->
 
 def mocked(answer: Callable[[str], httpx.Response]) -> AlipayPlatform:
     def handler(request: httpx.Request) -> httpx.Response:
-        return answer(request.url.params["method"])
+        return answer(alipay_params(request)["method"])
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return AlipayPlatform(make_settings(), {"a": make_app()}, client=client)
+    return AlipayPlatform(
+        make_settings(), {"a": make_app()}, sender=Sender(httpx.MockTransport(handler))
+    )
 
 
 DETAIL_OK = {"code": "10000", "msg": "Success", "app_version": "1.0.0", "status": "AUDITING"}
@@ -456,7 +459,7 @@ async def test_failed_build_is_reported(
 
 async def test_tampered_request_signature_is_refused(world: World) -> None:
     def tamper(request: httpx.Request) -> None:
-        stamp = request.url.params["timestamp"]
+        stamp = alipay_params(request)["timestamp"]
         request.url = request.url.copy_set_param("timestamp", stamp[:-1] + "9")
 
     adapter = sibling(world, Tamper(request=tamper))
@@ -464,7 +467,7 @@ async def test_tampered_request_signature_is_refused(world: World) -> None:
         await adapter.upload(world.app, "1.0.0", "notes")
     assert err.value.code == "isv.invalid-signature"
     assert "验签" in err.value.platform_message
-    await adapter.client.aclose()
+    await adapter.sender.aclose()
     # nothing was uploaded
     assert (await world.adapter.review_status(world.app, "1.0.0", "")).state is ReviewState.UNKNOWN
 
@@ -472,7 +475,7 @@ async def test_tampered_request_signature_is_refused(world: World) -> None:
 async def test_wrong_app_key_is_refused(world: World) -> None:
     a = adapter_of(world)
     settings = a.settings.model_copy(update={"private_key": SecretStr(key_pair("stranger")[0])})
-    adapter = AlipayPlatform(settings, a.apps, client=a.client, clock=world.clock)
+    adapter = AlipayPlatform(settings, a.apps, sender=a.sender, clock=world.clock)
     with pytest.raises(AuthError, match="private key does not match"):
         await adapter.overview(world.app)
 
@@ -488,7 +491,7 @@ async def test_tampered_response_is_a_bad_response(world: World) -> None:
     assert log[0].error == "response signature did not verify"
     assert isinstance(err.value.original, BadResponse)
     assert "did not verify" in err.value.explanation and "could not check" in err.value.explanation
-    await adapter.client.aclose()
+    await adapter.sender.aclose()
 
 
 async def test_gateway_level_checks(world: World) -> None:
@@ -571,18 +574,22 @@ async def test_upload_request_carries_compact_biz_content(world: World) -> None:
     request = sent[0]
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     form = dict(httpx.QueryParams(request.read().decode()))
-    assert set(form) == {"biz_content"}
+    # every parameter in the form but the charset the gateway decodes it with
+    assert dict(request.url.params) == {"charset": "utf-8"}
+    assert set(form) == {
+        *("app_id", "method", "format", "sign_type", "timestamp", "version", "sign"),
+        *("app_auth_token", "biz_content"),
+    }
     assert form["biz_content"] == (
         '{"template_id":"2021004100009999","app_version":"1.0.0",'
         '"ext":"{\\"ext\\":{\\"shopName\\":\\"Demo shop\\"},\\"extEnable\\":true}",'
         '"bundle_id":"com.alipay.alipaywallet"}'
     )
-    query = request.url.params
-    assert query["method"] == UPLOAD and query["sign_type"] == "RSA2"
-    assert query["app_id"] == a.settings.app_id and query["version"] == "1.0"
-    content = alipay_sign.sign_content({**dict(query), **form})
+    assert form["method"] == UPLOAD and form["sign_type"] == "RSA2"
+    assert form["app_id"] == a.settings.app_id and form["version"] == "1.0"
+    content = alipay_sign.sign_content({**dict(request.url.params), **form})
     isv_public = alipay_sign.load_public_key(emulator_of(world).snapshot()["isv"]["public_key"])
-    assert alipay_sign.verify(content, query["sign"], isv_public)
+    assert alipay_sign.verify(content, form["sign"], isv_public)
 
 
 async def test_one_open_review_at_a_time(world: World) -> None:
@@ -775,7 +782,7 @@ async def test_app_auth_token_is_renewed_once(world: World) -> None:
 async def test_expired_token_without_refresh_token_is_explained(world: World) -> None:
     a = adapter_of(world)
     cfg = a.apps[world.app].model_copy(update={"app_refresh_token": None})
-    adapter = AlipayPlatform(a.settings, {"shop": cfg}, client=a.client, clock=world.clock)
+    adapter = AlipayPlatform(a.settings, {"shop": cfg}, sender=a.sender, clock=world.clock)
     emulator_of(world).expire_tokens()
     with pytest.raises(AuthError) as err:
         await adapter.upload("shop", "1.0.0", "notes")
@@ -792,7 +799,7 @@ async def test_self_owned_mini_program(world: World) -> None:
     )
     settings = AlipayPlatform.Settings(gateway=world.server.base_url("alipay") + "/gateway.do")
     adapter = AlipayPlatform(
-        settings, {"own": cfg}, client=adapter_of(world).client, clock=world.clock
+        settings, {"own": cfg}, sender=adapter_of(world).sender, clock=world.clock
     )
     with recording() as log:
         assert (await adapter.review_status("own", "1.0.0", "")).state is ReviewState.NOT_SUBMITTED
@@ -863,9 +870,9 @@ async def test_snapshot_restore_round_trip(world: World, tmp_path: Path) -> None
             "MINISHIP_SHOP_ALIPAY_APP_AUTH_TOKEN",
             "MINISHIP_SHOP_ALIPAY_APP_REFRESH_TOKEN",
         }
-        async with httpx.AsyncClient(timeout=1.0) as client:
+        async with Sender(timeout=1.0) as sender:
             adapter = AlipayPlatform(
-                provisioned.settings, provisioned.apps, client=client, clock=clock
+                provisioned.settings, provisioned.apps, sender=sender, clock=clock
             )
             assert (
                 await adapter.review_status(app, "1.0.0", "1.0.0")
@@ -1007,12 +1014,12 @@ async def test_a_review_or_gray_release_still_blocks(world: World) -> None:
 
 
 def method_is(method: str) -> Callable[[httpx.Request], bool]:
-    return lambda request: request.url.params.get("method") == method
+    return lambda request: alipay_params(request).get("method") == method
 
 
 def late_clock(request: httpx.Request) -> None:
     """Change the signed timestamp on the way, so the request signature no longer verifies."""
-    stamp = request.url.params["timestamp"]
+    stamp = alipay_params(request)["timestamp"]
     request.url = request.url.copy_set_param("timestamp", stamp[:-1] + "9")
 
 
@@ -1033,7 +1040,7 @@ async def test_unverifiable_publish_answer_is_checked(world: World) -> None:
     assert [x.api for x in log][-2:] == [ONLINE, DETAIL_QUERY]
     assert log[-2].error == "response signature did not verify"
     assert [x.api for x in log].count(ONLINE) == 1  # never repeated
-    await adapter.client.aclose()
+    await adapter.sender.aclose()
 
 
 async def test_unverifiable_answers_to_upload_submit_withdraw_are_checked(world: World) -> None:
@@ -1047,7 +1054,7 @@ async def test_unverifiable_answers_to_upload_submit_withdraw_are_checked(world:
             assert "confirmed" in (await adapter.submit(app, "1.0.0", "notes")).detail
         else:
             assert "confirmed" in await adapter.withdraw(app, "1.0.0", "1.0.0")
-        await adapter.client.aclose()
+        await adapter.sender.aclose()
     assert status_on_platform(world, "1.0.0") == "INIT"
 
 
@@ -1066,7 +1073,7 @@ async def test_unverifiable_answer_to_a_change_that_did_not_happen(world: World)
         await adapter.publish(app, "1.0.0", "1.0.0")
     assert not isinstance(err.value, OutcomeUnknown)
     assert "did not happen" in err.value.explanation
-    await adapter.client.aclose()
+    await adapter.sender.aclose()
 
 
 # --------------------------------------------------------------------------- secrets in answers
@@ -1089,7 +1096,7 @@ async def test_signed_string_in_sub_msg_is_scrubbed(world: World) -> None:
         adapter.apps[app] = cfg
         with recording() as log, pytest.raises(AuthError) as err:
             await run(adapter)
-        await adapter.client.aclose()
+        await adapter.sender.aclose()
         error = err.value
         assert error.code == "isv.invalid-signature"
         assert "验签出错" in error.platform_message
@@ -1116,7 +1123,7 @@ async def test_transport_errors_record_only_their_type() -> None:
     adapter = AlipayPlatform(
         make_settings(max_retries=0),
         {"a": make_app()},
-        client=httpx.AsyncClient(transport=httpx.MockTransport(refuse)),
+        sender=Sender(httpx.MockTransport(refuse)),
     )
     with recording() as log, pytest.raises(PlatformUnavailable) as err:
         await adapter.overview("a")
@@ -1135,7 +1142,7 @@ async def test_invalid_url_is_a_config_error() -> None:
     adapter = AlipayPlatform(
         make_settings(),
         {"a": make_app()},
-        client=httpx.AsyncClient(transport=httpx.MockTransport(invalid)),
+        sender=Sender(httpx.MockTransport(invalid)),
     )
     with recording() as log, pytest.raises(ConfigError, match="ALIPAY_GATEWAY") as err:
         await adapter.upload("a", "1.0.0", "notes")
@@ -1338,7 +1345,7 @@ async def minidev(
     )
     settings = adapter_of(world).settings
     adapter = AlipayPlatform(
-        settings, {"own": cfg}, client=adapter_of(world).client, clock=world.clock
+        settings, {"own": cfg}, sender=adapter_of(world).sender, clock=world.clock
     )
     adapter.sleep = FakeSleep(world.clock)
     yield Minidev(adapter, calls, project)
@@ -1811,13 +1818,14 @@ async def test_trial_code_tolerates_the_correct_spelling() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "cdn.test":
             return httpx.Response(200, content=png, headers={"content-type": "image/png"})
-        method = request.url.params["method"]
+        method = alipay_params(request)["method"]
         return httpx.Response(
             200, text=signed_body(method, packed if method == EXPERIENCE_QUERY else ok)
         )
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    adapter = AlipayPlatform(make_settings(), {"a": make_app()}, client=client)
+    adapter = AlipayPlatform(
+        make_settings(), {"a": make_app()}, sender=Sender(httpx.MockTransport(handler))
+    )
     adapter.sleep = FakeSleep()
     code = await adapter.trial_code("a", "1.0.0")
     assert code.image == png and code.url == "https://cdn.test/qr"
@@ -1886,7 +1894,7 @@ async def test_lost_submit_answer_after_a_quick_decision_is_confirmed(world: Wor
     adapter = sibling(world, Tamper(response=decided_meanwhile, only=method_is(AUDIT_APPLY)))
     with recording() as log:
         sub = await adapter.submit(app, "1.0.0", "notes")
-    await adapter.client.aclose()
+    await adapter.sender.aclose()
     assert sub.detail == f"submitted for review ({CONFIRMED})"
     assert apis(log).count(AUDIT_APPLY) == 1 and AUDITED_CANCEL not in apis(log)
     assert status_on_platform(world, "1.0.0") == "WAIT_RELEASE"
@@ -1900,7 +1908,7 @@ async def test_lost_submit_answer_is_not_taken_for_an_older_submission(world: Wo
     adapter = sibling(world, Tamper(response=cut_short, only=method_is(AUDIT_APPLY)))
     with pytest.raises(PlatformUnavailable, match="no sign of the submission") as err:
         await adapter.submit(app, "1.0.0", "fixed what the reviewers found")
-    await adapter.client.aclose()
+    await adapter.sender.aclose()
     assert not isinstance(err.value, OutcomeUnknown) and "try again" in err.value.explanation
     assert status_on_platform(world, "1.0.0") == "AUDIT_REJECT"
     again = await a.submit(app, "1.0.0", "fixed what the reviewers found")
@@ -1938,7 +1946,7 @@ async def test_lost_upload_answer_while_the_build_is_queued(world: World) -> Non
     adapter.sleep = FakeSleep(world.clock)
     with recording() as log:
         result = await adapter.upload(world.app, "1.0.0", "notes")
-    await adapter.client.aclose()
+    await adapter.sender.aclose()
     assert result.detail == f"built in 0 s ({CONFIRMED})"
     assert apis(log) == [UPLOAD, BUILD_QUERY, BUILD_QUERY, BUILD_QUERY]
     assert log[1].answer["sub_code"] == "BUILD_VERSION_NOT_EXISTED"
@@ -2082,7 +2090,7 @@ async def test_a_list_query_refusing_promote_audit_reject_is_asked_without_it() 
     ok = {"code": "10000", "msg": "Success"}
 
     def handler(request: httpx.Request) -> httpx.Response:
-        method = request.url.params["method"]
+        method = alipay_params(request)["method"]
         biz = json.loads(dict(httpx.QueryParams(request.read().decode()))["biz_content"])
         inner: dict[str, Any] = {**DETAIL_OK, "status": "INIT"}
         if method == LIST_QUERY:
@@ -2100,12 +2108,13 @@ async def test_a_list_query_refusing_promote_audit_reject_is_asked_without_it() 
                 }
         return httpx.Response(200, text=signed_body(method, inner))
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    adapter = AlipayPlatform(make_settings(), {"a": make_app()}, client=client)
+    adapter = AlipayPlatform(
+        make_settings(), {"a": make_app()}, sender=Sender(httpx.MockTransport(handler))
+    )
     assert (await adapter.overview("a")).trial_version == "1.0.0"
     assert (await adapter.overview("a")).trial_version == "1.0.0"
     assert ["PROMOTE_AUDIT_REJECT" in statuses for statuses in asked] == [True, False, False]
-    await client.aclose()
+    await adapter.sender.aclose()
 
 
 # --------------------------------------------------------------------------- gray share
@@ -2120,7 +2129,7 @@ async def test_gray_share_miniship_set_is_shown_when_alipay_omits_it(world: Worl
         30, "1.0.0", "running; Alipay does not report the share, this is the one miniship set"
     )
     assert "30% of users" in (await a.review_status(app, "1.0.0", "1.0.0")).detail
-    restarted = AlipayPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    restarted = AlipayPlatform(a.settings, a.apps, sender=a.sender, clock=world.clock)
     assert (await restarted.overview(app)).gray == GrayPlan(None, "1.0.0", "running")
 
 
@@ -2177,12 +2186,12 @@ async def test_renewed_tokens_are_kept_for_a_restart(world: World) -> None:
     ]
     # a restart: miniship.toml still holds the first tokens, which Alipay revoked
     emulator.expire_tokens()
-    restarted = AlipayPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    restarted = AlipayPlatform(a.settings, a.apps, sender=a.sender, clock=world.clock)
     restarted.vault = vault
     with recording() as log:
         assert (await restarted.review_status(app, "1.0.0", "")).state is ReviewState.NOT_SUBMITTED
     assert apis(log) == [DETAIL_QUERY, AUTH_GRANT, DETAIL_QUERY]
-    forgetful = AlipayPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    forgetful = AlipayPlatform(a.settings, a.apps, sender=a.sender, clock=world.clock)
     with pytest.raises(AuthError) as err:
         await forgetful.review_status(app, "1.0.0", "")
     assert err.value.code == "aop.invalid-app-auth-token"
@@ -2203,7 +2212,7 @@ async def test_a_kept_token_alipay_refuses_gives_way_to_the_configured_one(world
             "app_refresh_token": SecretStr(grant["app_refresh_token"]),
         }
     )
-    adapter = AlipayPlatform(a.settings, {app: fresh}, client=a.client, clock=world.clock)
+    adapter = AlipayPlatform(a.settings, {app: fresh}, sender=a.sender, clock=world.clock)
     adapter.vault = vault
     with recording() as log:
         await adapter.upload(app, "1.0.0", "notes")
@@ -2377,11 +2386,12 @@ async def test_review_records_images_are_links_only() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        method = request.url.params["method"]
+        method = alipay_params(request)["method"]
         return httpx.Response(200, text=signed_body(method, detail))
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    adapter = AlipayPlatform(make_settings(), {"a": make_app()}, client=client)
+    adapter = AlipayPlatform(
+        make_settings(), {"a": make_app()}, sender=Sender(httpx.MockTransport(handler))
+    )
     status = await adapter.review_status("a", "1.0.0", "1.0.0")
     expected = [SHOT.format(1), SHOT.format(2), SHOT.format(5), "http://img.example.com/6.jpeg?x=1"]
     assert status.state is ReviewState.REJECTED and status.reason == "小程序名称与内容不符"

@@ -36,7 +36,6 @@ from pydantic.fields import FieldInfo
 
 import platforms
 from platforms.base import (
-    CONNECTIONS,
     REVIEW_IMAGES_MAX,
     Authorization,
     Exchange,
@@ -66,7 +65,7 @@ from platforms.errors import (
     Unsupported,
 )
 from platforms.push import PushRejected, PushRequest
-from platforms.transport import Transport
+from platforms.transport import CONNECTIONS, Transport
 from tests.helpers import FakeSleep, World, open_world
 
 NOTES = "Release notes for the reviewers: new shop pages."
@@ -967,7 +966,7 @@ async def _config_error(
     building, an upload, reading a push. Returns it (or None) and what happened instead."""
     seen: list[str] = []
     try:
-        adapter = type(s.adapter)(settings, apps, client=s.adapter.client, clock=s.world.clock)
+        adapter = type(s.adapter)(settings, apps, sender=s.adapter.sender, clock=s.world.clock)
     except ConfigError as exc:
         return exc, seen
     adapter.sleep = FakeSleep(s.world.clock)

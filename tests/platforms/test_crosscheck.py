@@ -80,10 +80,11 @@ from platforms.alipay import sign as alipay_sign
 from platforms.base import ReviewState
 from platforms.emulators.wechat import WeChatEmulator
 from platforms.push import PushRejected, PushRequest
+from platforms.transport import Sender
 from platforms.wechat import WeChatPlatform
 from platforms.wechat.crypto import WeChatCrypto, parse_xml
 from tests.helpers import World, open_world
-from tests.platforms.transports import Tamper
+from tests.platforms.transports import Tamper, alipay_params
 
 PUSH_URL = "http://127.0.0.1:9/push"  # due_pushes only builds pushes; nothing is sent there
 
@@ -356,14 +357,14 @@ async def capture_answers(world: World) -> dict[str, list[bytes]]:
     answers: dict[str, list[bytes]] = {}
 
     def sent(request: httpx.Request) -> None:
-        methods.append(request.url.params["method"])
+        methods.append(alipay_params(request)["method"])
 
     def answered(body: bytes) -> bytes:
         answers.setdefault(methods[-1], []).append(body)
         return body
 
-    client = httpx.AsyncClient(transport=Tamper(request=sent, response=answered), timeout=2.0)
-    adapter = AlipayPlatform(a.settings, a.apps, client=client, clock=world.clock)
+    sender = Sender(Tamper(request=sent, response=answered), timeout=2.0)
+    adapter = AlipayPlatform(a.settings, a.apps, sender=sender, clock=world.clock)
     try:
         await adapter.upload(world.app, "1.0.0", "首个版本")
         await adapter.submit(world.app, "1.0.0", "首个版本：商品列表、购物车和订单页面。")
@@ -372,7 +373,7 @@ async def capture_answers(world: World) -> dict[str, list[bytes]]:
         await adapter.overview(world.app)
         assert (await adapter.review_status(world.app, "9.9.9", "")).state is ReviewState.UNKNOWN
     finally:
-        await client.aclose()
+        await sender.aclose()
     return answers
 
 

@@ -11,7 +11,6 @@ import socket
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from platforms.base import ReviewState
 from platforms.emulators.base import EmulatorServer
 from platforms.emulators.wechat import WeChatEmulator
 from platforms.errors import PlatformUnavailable
+from platforms.transport import Sender
 from platforms.wechat import WeChatPlatform
 from tests.helpers import FakeClock, FakeSleep
 
@@ -39,8 +39,8 @@ async def test_a_release_through_emulators_on_their_own_thread(tmp_path: Path) -
         given = server.call(
             emulator.provision, server.base_url("wechat"), {"shop": emulator.example_app()}
         )
-        async with httpx.AsyncClient(timeout=5) as client:
-            adapter = WeChatPlatform(given.settings, given.apps, client=client, clock=clock)
+        async with Sender(timeout=5) as sender:
+            adapter = WeChatPlatform(given.settings, given.apps, sender=sender, clock=clock)
             await adapter.upload("shop", "1.0.0", "first")
             sub = await adapter.submit("shop", "1.0.0", "first")
             adapter.sleep = FakeSleep(clock)  # its back-off, on the fake clock
@@ -81,8 +81,8 @@ async def test_pushes_from_the_thread_reach_the_callers_loop() -> None:
             given = server.call(
                 emulator.provision, server.base_url("wechat"), {"shop": emulator.example_app()}
             )
-            async with httpx.AsyncClient(timeout=5) as client:
-                adapter = WeChatPlatform(given.settings, given.apps, client=client, clock=clock)
+            async with Sender(timeout=5) as sender:
+                adapter = WeChatPlatform(given.settings, given.apps, sender=sender, clock=clock)
                 await adapter.upload("shop", "1.0.0", "first")
                 await adapter.submit("shop", "1.0.0", "please #reject")
                 await adapter.aclose()

@@ -1,6 +1,7 @@
 """The adapters' HTTP transport (platforms/transport.py): connections reused; the limit
-on connections; a connection the server closed, an error, a cancellation or a body left
-unread never reused; every failure an httpx error, so the adapters' typed errors follow
+on connections; a connection the server closed, an error or a cancellation never reused;
+answers read whole; the environment's proxies; every failure an httpx error, so the
+adapters' typed errors follow
 (the shared adapter suite, tests/platforms/test_contract.py, runs over this transport).
 
 A small HTTP/1.1 server on the loopback interface answers by path and counts the
@@ -11,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from platforms.base import CONNECTIONS
-from platforms.transport import Transport, client_transport
+from platforms.transport import CONNECTIONS, Sender, Transport
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
@@ -30,6 +33,7 @@ class Server:
 
     def __init__(self) -> None:
         self.accepted = 0
+        self.targets: list[bytes] = []  # each request's target, as sent
         self.open = 0
         self.held = 0
         self.release = asyncio.Event()
@@ -58,7 +62,8 @@ class Server:
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                path = head.split(b" ", 2)[1].partition(b"?")[0]
+                self.targets.append(head.split(b" ", 2)[1])
+                path = self.targets[-1].partition(b"?")[0]
                 if path in (b"/hold", b"/later"):
                     self.held += 1
                     self._moved.set()
@@ -249,13 +254,17 @@ async def test_a_request_cancelled_in_flight_gives_up_its_connection(server: Ser
         assert server.accepted == 2
 
 
-async def test_a_response_left_unread_closes_its_connection(server: Server) -> None:
+async def test_an_answer_is_read_whole_before_it_is_returned(server: Server) -> None:
     async with client(server) as http:
-        async with http.stream("GET", "/slow") as response:
-            assert response.status_code == 200
+        slow = asyncio.create_task(http.get("/slow"))  # its head and half its body sent
+        await server.until(1)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert not slow.done()
         server.release.set()
+        assert (await slow).text == "ok"
         assert (await http.get("/ok")).text == "ok"
-        assert server.accepted == 2
+        assert server.accepted == 1  # read to its end, the connection was kept
 
 
 async def test_closing_the_client_closes_connections_in_use(server: Server) -> None:
@@ -270,12 +279,50 @@ async def test_closing_the_client_closes_connections_in_use(server: Server) -> N
     assert server.accepted == 1
 
 
-def test_a_proxy_in_the_environment_leaves_httpx_its_own_transport(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+@pytest.fixture
+def no_proxies(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("all_proxy", raising=False)
-    assert isinstance(client_transport(CONNECTIONS), Transport)
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-    assert client_transport(CONNECTIONS) is None
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+async def test_a_proxy_named_in_the_environment_carries_the_requests(
+    server: Server, no_proxies: pytest.MonkeyPatch
+) -> None:
+    no_proxies.setenv("HTTP_PROXY", server.url)
+    async with httpx.AsyncClient(transport=Transport(limits=CONNECTIONS)) as http:
+        assert (await http.get("http://api.platform.example/ok?x=1")).text == "ok"
+    assert server.targets == [b"http://api.platform.example/ok?x=1"]  # asked of the proxy
+
+
+async def test_no_proxy_keeps_a_host_off_the_proxy(
+    server: Server, no_proxies: pytest.MonkeyPatch
+) -> None:
+    no_proxies.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    no_proxies.setenv("NO_PROXY", "127.0.0.1")
+    async with httpx.AsyncClient(transport=Transport(limits=CONNECTIONS)) as http:
+        assert (await http.get(server.url + "/ok")).text == "ok"
+    assert server.targets == [b"/ok"]
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)))  # what UTF-8 can carry
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_TEXT, _TEXT, max_size=8))
+def test_a_form_arrives_as_it_was_given(fields: dict[str, str]) -> None:
+    """A form is encoded by yarl's quoter, not urllib's (for speed): whatever the text,
+    the platform decodes exactly the fields that were sent."""
+    sent: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    sender = Sender(httpx.MockTransport(answer))
+    asyncio.run(sender.request("POST", "http://gateway.example/gateway.do", data=fields))
+    (request,) = sent
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    body = request.content.decode("ascii")
+    assert parse_qsl(body, keep_blank_values=True) == list(fields.items())

@@ -50,6 +50,7 @@ from platforms.errors import (
     Unsupported,
 )
 from platforms.push import PushRequest
+from platforms.transport import Sender
 from platforms.wechat import WeChatPlatform, error_for
 from platforms.wechat.reading import media_ids
 from tests.helpers import FakeClock, FakeSleep, World, open_world
@@ -224,7 +225,7 @@ async def test_upload_merges_ext_json_and_review_notes(world: World) -> None:
             "review_notes": "Test account: demo / demo1234",
         }
     )
-    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    other = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     await other.upload(app, "2.0.0", "new checkout")
     await other.submit(app, "2.0.0", "new checkout")
     p = program(world)
@@ -460,7 +461,7 @@ async def test_token_renewal_is_single_flight(world: World) -> None:
 async def test_missing_refresh_token_is_a_config_error(world: World) -> None:
     a, app = wx(world), world.app
     cfg = a.apps[app].model_copy(update={"refresh_token": None})
-    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    other = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     with pytest.raises(ConfigError, match="refresh_token") as err:
         await other.upload(app, "1.0.0", "n")
     assert isinstance(err.value, AuthError) and "`connect shop wechat`" in str(err.value)
@@ -528,7 +529,7 @@ async def test_busy_write_then_unreachable_check_says_unknown(
     a.sleep = wx(world).sleep
     with pytest.raises(PlatformUnavailable, match="could not check"):
         await a.upload(world.app, "1.0.0", "n")
-    await a.client.aclose()
+    await a.sender.aclose()
     assert e.calls["/wxa/commit"] == 1
 
 
@@ -759,7 +760,7 @@ async def test_provisioned_settings_from_env(world: World, monkeypatch: pytest.M
             "refresh_token": "env:MINISHIP_SHOP_WECHAT_REFRESH_TOKEN",
         }
     )
-    adapter = WeChatPlatform(settings, {"shop": cfg}, client=wx(world).client, clock=world.clock)
+    adapter = WeChatPlatform(settings, {"shop": cfg}, sender=wx(world).sender, clock=world.clock)
     assert (await adapter.upload("shop", "3.0.0", "from env")).version == "3.0.0"
 
 
@@ -898,8 +899,9 @@ async def mocked(
         max_retries=0,
     )
     cfg = WeChatPlatform.AppConfig(appid=APPID, template_id=1, refresh_token=SecretStr("r1"))
-    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        yield WeChatPlatform(settings, {"shop": cfg}, client=client, clock=FakeClock())
+    sender = Sender(httpx.MockTransport(handler))
+    yield WeChatPlatform(settings, {"shop": cfg}, sender=sender, clock=FakeClock())
+    await sender.aclose()
 
 
 def tokens_then(
@@ -1098,8 +1100,9 @@ def path_is(path: str) -> Callable[[httpx.Request], bool]:
 def sibling(world: World, transport: httpx.AsyncBaseTransport) -> WeChatPlatform:
     """Another adapter on the same emulator and credentials, through ``transport``."""
     a = wx(world)
-    client = httpx.AsyncClient(transport=transport, timeout=1.0)
-    return WeChatPlatform(a.settings, a.apps, client=client, clock=world.clock)
+    return WeChatPlatform(
+        a.settings, a.apps, sender=Sender(transport, timeout=1.0), clock=world.clock
+    )
 
 
 async def test_unusable_answers_to_changes_are_checked(world: World) -> None:
@@ -1129,7 +1132,7 @@ async def test_unusable_answers_to_changes_are_checked(world: World) -> None:
     with recording() as log:
         assert "confirmed" in await through("/wxa/release", garbled).publish(app, "1.0.0", ref)
     for adapter in opened:
-        await adapter.client.aclose()
+        await adapter.sender.aclose()
     assert program(world).release is not None and program(world).release.version == "1.0.0"
     assert [x.api for x in log].count("POST /wxa/release") == 1
     assert emu(world).calls["/wxa/release"] == 1
@@ -1233,7 +1236,7 @@ async def test_upload_template_choice_and_version(world: World) -> None:
         await a.upload(app, "9" * 65, "n")
     assert e.calls["/wxa/commit"] == 1  # only the unknown template reached WeChat
     cfg = a.apps[app].model_copy(update={"template_id": None})
-    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    other = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     with pytest.raises(ConfigError, match="no template_id"):
         await other.upload(app, "1.0.0", "n")
     assert "template given per upload" in WeChatPlatform.describe_app(cfg)
@@ -1265,7 +1268,7 @@ async def test_ext_json_is_checked_before_sending(
     with pytest.raises(ConfigError, match=words):  # when miniship.toml is read
         WeChatPlatform(a.settings, {app: section})
     changed = a.apps[app].model_copy(update={"ext_json": ext})  # skips validation
-    other = WeChatPlatform(a.settings, {app: changed}, client=a.client, clock=world.clock)
+    other = WeChatPlatform(a.settings, {app: changed}, sender=a.sender, clock=world.clock)
     with pytest.raises(ConfigError, match=rf"\[apps\.shop\.wechat\] ext_json: .*{words}"):
         await other.upload(app, "1.0.0", "n")
     assert emu(world).calls["/wxa/commit"] == 0
@@ -1283,7 +1286,7 @@ async def test_a_full_ext_json_is_sent_as_a_string(world: World) -> None:
         "navigateToMiniProgramAppIdList": ["wx1111111111111111"],
     }
     cfg = a.apps[app].model_copy(update={"ext_json": ext})
-    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    other = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     with recording() as log:
         await other.upload(app, "1.0.0", "n")
     sent = next(x for x in log if x.api == "POST /wxa/commit").request["ext_json"]
@@ -1298,7 +1301,7 @@ async def test_a_page_the_template_lacks_is_explained(world: World) -> None:
     a, app = wx(world), world.app
     ext = {"pages": ["pages/index/index", "pages/promo/promo"]}  # passes the local checks
     cfg = a.apps[app].model_copy(update={"ext_json": ext})
-    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    other = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     with pytest.raises(InvalidInput) as err:
         await other.upload(app, "1.0.0", "n")
     assert err.value.code == "85045"
@@ -1591,7 +1594,7 @@ async def test_submit_fills_item_list_from_pages_and_categories(world: World) ->
 
     item = {**program(world).categories[1], "address": "pages/list/list", "tag": "shop"}
     cfg = a.apps[app].model_copy(update={"item_list": [item]})
-    other = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    other = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     world.decide_reviews()
     await other.upload(app, "1.0.1", "n")
     pages_before = emu(world).calls["/wxa/get_page"]
@@ -1612,13 +1615,13 @@ async def test_unconfigured_privacy_api_61040(world: World) -> None:
     assert program(world).audits == []
     # declared in ext_json: accepted
     cfg = a.apps[app].model_copy(update={"ext_json": {"requiredPrivateInfos": ["getLocation"]}})
-    declared = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    declared = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     await declared.upload(app, "1.0.1", "n")
     ref = (await declared.submit(app, "1.0.1", "n")).ref
     await declared.withdraw(app, "1.0.1", ref)
     # or declared as not used at submit
     cfg = a.apps[app].model_copy(update={"privacy_api_not_use": True})
-    unused = WeChatPlatform(a.settings, {app: cfg}, client=a.client, clock=world.clock)
+    unused = WeChatPlatform(a.settings, {app: cfg}, sender=a.sender, clock=world.clock)
     await unused.upload(app, "1.0.2", "n")
     with recording() as log:
         await unused.submit(app, "1.0.2", "n")
@@ -1986,7 +1989,7 @@ def with_new_app(world: World, vault: MemoryVault | None, new: Any = None) -> We
     given = e.provision(base, {"new": new or e.example_app()}, unauthorized={"new"})
     cfg = given.apps["new"].model_copy(update={"refresh_token": None})  # as in miniship.toml
     apps = {**wx(world).apps, "new": cfg}
-    adapter = WeChatPlatform(given.settings, apps, client=wx(world).client, clock=world.clock)
+    adapter = WeChatPlatform(given.settings, apps, sender=wx(world).sender, clock=world.clock)
     adapter.vault = vault
     return adapter
 
@@ -2146,7 +2149,7 @@ async def test_pushed_ticket_is_kept_in_the_vault(world: World) -> None:
     e.previous_tickets.clear()  # only the pushed ticket is accepted now
     # after a restart, with no ticket in the settings: the vault has it
     settings = a.settings.model_copy(update={"component_verify_ticket": None})
-    restarted = WeChatPlatform(settings, a.apps, client=a.client, clock=world.clock)
+    restarted = WeChatPlatform(settings, a.apps, sender=a.sender, clock=world.clock)
     restarted.vault = vault
     assert (await restarted.overview(world.app)).live_version is None
     # a stale ticket in the vault: the configured one is tried next
@@ -2154,7 +2157,7 @@ async def test_pushed_ticket_is_kept_in_the_vault(world: World) -> None:
     fresh = a.settings.model_copy(
         update={"component_verify_ticket": SecretStr(e.component.verify_ticket)}
     )
-    other = WeChatPlatform(fresh, a.apps, client=a.client, clock=world.clock)
+    other = WeChatPlatform(fresh, a.apps, sender=a.sender, clock=world.clock)
     other.vault = vault
     with recording() as log:
         await other.overview(world.app)
@@ -2327,7 +2330,7 @@ async def test_an_answer_without_errcode_is_unclear_for_changes(world: World) ->
     bare = sibling(world, Tamper(response=lambda body: b"{}", only=path_is("/wxa/release")))
     ref = await approved(world)
     said = await bare.publish(world.app, "1.0.0", ref)  # carried out, answered {}
-    await bare.client.aclose()
+    await bare.sender.aclose()
     assert "confirmed" in said and program(world).release is not None
     answers = {"/wxa/getversioninfo": {"exp_info": {"exp_version": "1.0.0"}}}
     async with mocked(tokens_then(answers)) as a:  # a read answered without errcode
@@ -2507,7 +2510,7 @@ async def test_rotated_refresh_tokens_are_followed_and_kept(world: World) -> Non
     with recording() as log:
         await a.overview(app)
     assert [x.answer.get("errcode") for x in log if x.api == f"POST {AUTHORIZER}"] == [None]
-    restarted = WeChatPlatform(a.settings, a.apps, client=a.client, clock=world.clock)
+    restarted = WeChatPlatform(a.settings, a.apps, sender=a.sender, clock=world.clock)
     restarted.vault = vault
     assert (await restarted.overview(app)).live_version is None
     assert vault.values["wechat", f"refresh_token:{a.apps[app].appid}"] == (

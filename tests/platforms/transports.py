@@ -3,8 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 import httpx
+
+
+def alipay_params(request: httpx.Request) -> dict[str, str]:
+    """An Alipay gateway request's parameters, from its query and urlencoded form alike
+    (the adapter puts the charset in the query, the rest in the form)."""
+    form: dict[str, str] = {}
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        form = dict(parse_qsl(request.read().decode(), keep_blank_values=True))
+    return {**dict(request.url.params), **form}
+
+
+class Watched(httpx.AsyncBaseTransport):
+    """``inner``, each request shown to ``see`` before it is sent."""
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, see: Callable[[httpx.Request], None]
+    ) -> None:
+        self.inner = inner
+        self.see = see
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.see(request)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 class Tamper(httpx.AsyncBaseTransport):
