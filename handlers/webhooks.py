@@ -66,6 +66,10 @@ TIMEOUT = 10.0
 LEASE = timedelta(seconds=TIMEOUT * 3)  # a claimed row no one finished is free again after it
 BATCH = 32  # deliveries tried at once by one sender
 IDLE = 30.0  # seconds a sender sleeps with nothing due (another replica's rows, say)
+ABANDONED = timedelta(days=7)
+"""A delivery due this long ago and tried by no process since has a URL no replica names
+any more (the setting changed): it is dropped, said in the log."""
+SWEEP = timedelta(hours=1)  # how often a sender looks for such deliveries
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -100,6 +104,7 @@ class Webhooks:
         self._sender: asyncio.Task[None] | None = None
         self._round: asyncio.Task[int] | None = None
         self._stopping = False
+        self._swept: datetime | None = None
 
     def __repr__(self) -> str:  # the secret stays out of any log line
         return f"Webhooks({len(self.urls)} URL(s))"
@@ -234,7 +239,9 @@ class Webhooks:
                     self._round = asyncio.create_task(self.deliver_due())
                     if await self._round < BATCH:
                         break
-                due = await self.service.store.next_delivery()
+                if self._swept is None or self._now() - self._swept >= SWEEP:
+                    await self.sweep()
+                due = await self.service.store.next_delivery(self.urls)
             except Exception as exc:  # the database: said, and tried again in a while
                 log.warning("webhooks: could not read the deliveries (%s); again soon", exc)
                 due = None
@@ -246,6 +253,21 @@ class Webhooks:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(max(wait, 0.0), IDLE)):
                     await self._wake.wait()
+
+    async def sweep(self) -> int:
+        """Drop the deliveries whose URL no replica has been configured with for
+        :data:`ABANDONED` (their rows would otherwise stay for ever); how many."""
+        self._swept = now = self._now()
+        dropped = await self.service.store.drop_abandoned_deliveries(self.urls, now - ABANDONED)
+        for url, count in dropped.items():
+            log.warning(
+                "webhooks: %d event(s) for %s dropped: not sent for %d days, no miniship is "
+                "configured with that URL any more",
+                count,
+                url,
+                ABANDONED.days,
+            )
+        return sum(dropped.values())
 
     async def aclose(self, wait: float = 5.0) -> None:
         """Stop the sender: attempts under way get up to ``wait`` seconds to end; what is

@@ -1273,8 +1273,9 @@ class Store:
             )
             await s.commit()
 
-    async def next_delivery(self) -> datetime | None:
-        """When the next delivery falls due (or its claim runs out); None: none waits."""
+    async def next_delivery(self, urls: Sequence[str]) -> datetime | None:
+        """When the next delivery to ``urls`` falls due (or its claim runs out); None:
+        none waits. (Rows of other URLs are not this sender's to wait for.)"""
         when = func.min(
             func.coalesce(
                 # a claimed row is due again when its lease passes, not before
@@ -1283,8 +1284,35 @@ class Store:
             )
         )
         async with self.session() as s:
-            found = (await s.exec(select(when))).one()
+            found = (
+                await s.exec(select(when).where(col(WebhookDelivery.url).in_(list(urls))))
+            ).one()
         return found
+
+    async def drop_abandoned_deliveries(
+        self, urls: Sequence[str], before: datetime
+    ) -> dict[str, int]:
+        """Delete the deliveries to URLs other than ``urls`` that were due before
+        ``before`` and are claimed by no one: no replica has tried them since, so none is
+        configured with their URL any more. How many went, per URL."""
+        abandoned = and_(
+            col(WebhookDelivery.url).not_in(list(urls)),
+            col(WebhookDelivery.due_at) < before,
+            or_(
+                col(WebhookDelivery.claimed_until).is_(None),
+                col(WebhookDelivery.claimed_until) < before,
+            ),
+        )
+        count = func.count(col(WebhookDelivery.id))
+        async with self.session() as s:
+            found = await s.exec(
+                select(WebhookDelivery.url, count).where(abandoned).group_by(WebhookDelivery.url)
+            )
+            dropped = {url: n for url, n in found.all()}
+            if dropped:
+                await s.exec(delete(WebhookDelivery).where(abandoned))
+                await s.commit()
+        return dropped
 
     # -- the event log ------------------------------------------------------------------
 

@@ -214,6 +214,35 @@ async def test_an_outcome_is_written_only_while_the_claim_holds(session: Session
         assert hooks.urls == (url,)
 
 
+async def test_deliveries_to_a_url_no_one_names_are_dropped_after_a_week(
+    session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The setting lost a URL on every replica: its rows are not waited for (the sender
+    would wake at once, again and again) and, after a week tried by no one, dropped and
+    said; rows of a URL this replica names are never dropped, however late."""
+    async with receiving(Receiver()) as gone:
+        pass
+    async with hooked(session, gone) as hooks:
+        await session.run("upload demo wechat 1.0.0")  # the receiver is down: kept
+        assert await hooks.deliver_due() == 1
+    kept_url = "http://127.0.0.1:9/still-named"
+    store = session.runtime.store
+    later = Webhooks(session.runtime.service, [kept_url], SECRET, clock=session.clock)
+    try:
+        assert await store.next_delivery(later.urls) is None  # nothing of its own waits
+        async with hooked(session, kept_url):
+            await session.run("submit demo wechat 1.0.0")
+        session.clock.advance(timedelta(days=6).total_seconds())
+        assert await later.sweep() == 0  # not a week yet
+        session.clock.advance(timedelta(days=2).total_seconds())
+        with caplog.at_level(logging.WARNING, "handlers.webhooks"):
+            assert await later.sweep() == 1
+        assert f"1 event(s) for {gone} dropped" in caplog.text
+        assert [row.url for row in await waiting(session)] == [kept_url]
+    finally:
+        await later.aclose()
+
+
 @pytest.mark.both_databases
 async def test_two_senders_never_send_one_delivery_twice(session: Session) -> None:
     """Replicas share the rows: each is claimed by one sender (SKIP LOCKED on PostgreSQL)."""
