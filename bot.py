@@ -737,9 +737,12 @@ def until_stopped(main: Callable[[asyncio.Event], Awaitable[int]]) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, signalled, sig.name)
         try:
-            return await main(stop)
+            code = await main(stop)
         except asyncio.CancelledError:
             return 130
+        if stop.is_set():  # the log's last word on a stop (as loud as its first)
+            log.warning("stopped cleanly" if code == 0 else f"stopped (exit status {code})")
+        return code
 
     return asyncio.run(run())
 

@@ -411,7 +411,7 @@ def test_sigterm_during_a_publish_lets_it_finish(tmp_path: Path) -> None:
         if console.poll() is None:
             console.kill()
     assert console.returncode == 0, err
-    assert "SIGTERM: stopping" in err, err
+    assert "SIGTERM: stopping" in err and "stopped cleanly" in err, err
     # the publish, and perhaps the watcher's round waiting for the app the publish holds
     assert re.search(r"waiting up to 25 s for [12] running task", err), err
     assert "✓ WeChat  published 1.0.0" in out, out
