@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import cProfile
 import gc
+import importlib
 import io
 import json
 import os
@@ -47,7 +48,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 import platforms
-from bot import Runtime, open_runtime, scheduling, steady_collector
+from bot import Runtime, fewer_malloc_arenas, open_runtime, scheduling, steady_collector
 from handlers.config import Settings
 from handlers.console import Console
 from handlers.fleet import Fleets
@@ -451,6 +452,12 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--profile", type=Path, help="write the measured round's cProfile here")
     args = parser.parse_args()
+    fewer_malloc_arenas()  # as `miniship` does at its start
+    # what `serve` adds to the console (Slack's SDK and Bolt), so the memory figure is that
+    # of a replica connected to Slack, not of the lighter console
+    for module in ("handlers.slack", "slack_bolt.adapter.socket_mode.async_handler"):
+        importlib.import_module(module)
+
     work = Path(tempfile.mkdtemp(prefix="miniship-bench-"))
     try:
         figures = asyncio.run(bench(args, work))

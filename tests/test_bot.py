@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform as host
 import re
 import signal
 import socket
@@ -470,3 +471,50 @@ def test_a_database_that_does_not_answer_is_said_in_a_line(tmp_path: Path) -> No
         assert "Traceback" not in said.stderr and "s3cret" not in said.stderr, said.stderr
         assert "miniship: the database postgresql://miniship:***@127.0.0.1:" in said.stderr
         assert "does not answer" in said.stderr
+
+
+_ARENAS = """
+import ctypes, sys, tempfile, threading
+import bot
+if sys.argv[1] == "capped":
+    bot.fewer_malloc_arenas()
+start = threading.Barrier(6)
+def work():
+    start.wait()
+    keep = [bytearray(4096) for _ in range(2000)]  # beyond pymalloc: glibc's malloc
+threads = [threading.Thread(target=work) for _ in range(6)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile() as f:
+    out = ctypes.c_void_p(libc.fopen(f.name.encode(), b"w"))
+    libc.malloc_info(0, out)
+    libc.fclose(out)
+    print(open(f.name).read().count("<heap nr="))
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or host.libc_ver()[0] != "glibc",
+    reason="malloc arenas are glibc's",
+)
+def test_threads_share_two_malloc_arenas() -> None:
+    """Six threads allocating at once get arenas of their own unless miniship caps them
+    at start (what stays resident in their free room: bench/README.md)."""
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+
+    def heaps(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _ARENAS, mode],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=Path(__file__).parents[1],
+        )
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout)
+
+    assert heaps("plain") > 2
+    assert heaps("capped") <= 2
