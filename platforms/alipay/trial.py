@@ -13,6 +13,7 @@ from platforms.alipay.api import EXPERIENCE_CREATE, EXPERIENCE_QUERY
 from platforms.alipay.versions import AlipayVersions
 from platforms.base import TrialCode
 from platforms.errors import BadResponse, InvalidState, NotFound, PlatformError, PlatformUnavailable
+from platforms.transport import Answer
 
 __all__ = ["AlipayTrial"]
 
@@ -108,7 +109,7 @@ class AlipayTrial(AlipayVersions):
         """GET the trial QR code Alipay serves at ``url``; ``(image, MIME type)``."""
         api, request = "GET exp_qr_code_url", {"url": url}
 
-        async def get() -> httpx.Response:
+        async def get() -> Answer:
             try:
                 response = await self.sender.request("GET", url)
             except (httpx.HTTPError, httpx.InvalidURL) as exc:

@@ -26,6 +26,7 @@ from platforms.alipay.errors import _unsigned, error_for
 from platforms.alipay.keys import _Caller, no_token
 from platforms.base import Platform, scrub_answer
 from platforms.errors import AuthError, BadResponse, ConfigError, PlatformUnavailable
+from platforms.transport import Answer
 
 __all__ = ["AlipayWire"]
 
@@ -117,7 +118,7 @@ class AlipayWire(Platform):
         )
 
     def _http_status(
-        self, response: httpx.Response, api: str, request: Mapping[str, Any], what: str
+        self, response: Answer, api: str, request: Mapping[str, Any], what: str
     ) -> PlatformUnavailable | None:
         """The error for an answer other than HTTP 200, or ``None``."""
         status = response.status_code

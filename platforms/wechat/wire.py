@@ -24,6 +24,7 @@ from platforms.errors import (
     PlatformUnavailable,
     Unsupported,
 )
+from platforms.transport import Answer
 from platforms.wechat.api import NO_ERRCODE, _json
 from platforms.wechat.config import _AppConfig, _Settings
 from platforms.wechat.errors import error_for
@@ -78,7 +79,7 @@ class WeChatWire(Platform):
         query: Mapping[str, str] | None,
         body: Mapping[str, Any] | None,
         note: Callable[..., None],
-    ) -> httpx.Response:
+    ) -> Answer:
         """One HTTP request; transport failures become platform errors (no URL, no token)."""
         api = f"{method} {path}"
         headers: dict[str, str] = {}
@@ -119,7 +120,7 @@ class WeChatWire(Platform):
     def _answer(
         self,
         api: str,
-        response: httpx.Response,
+        response: Answer,
         note: Callable[..., None],
         *,
         errcode_optional: bool = False,
@@ -166,7 +167,7 @@ class WeChatWire(Platform):
         path: str,
         query: Mapping[str, str] | None,
         body: Mapping[str, Any] | None,
-    ) -> tuple[str, Callable[..., None], httpx.Response]:
+    ) -> tuple[str, Callable[..., None], Answer]:
         """One request, and what reading its answer needs: the API's name and ``note``,
         which records the exchange (secrets masked) with the answer or error given."""
         api = f"{method} {path}"

@@ -11,6 +11,7 @@ connections it was given, so each test sees what the transport did from the othe
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qsl
 
@@ -22,14 +23,19 @@ from hypothesis import strategies as st
 from platforms.transport import CONNECTIONS, Sender, Transport
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+_ZIPPED = gzip.compress(b"ok")
+GZIP = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n%s" % (
+    len(_ZIPPED),
+    _ZIPPED,
+)
 
 
 class Server:
-    """Answers ``/ok``; ``/hold`` once ``release`` is set (``/later``: ``release_later``);
-    ``/slow`` half at once, half once released; ``/close`` with Connection:
-    close; ``/drop`` and then closes the connection without saying so; ``/garbage`` with
-    something that is not HTTP; ``/short`` with less body than it announced; ``/hangup``
-    not at all (the connection closed)."""
+    """Answers ``/ok`` (``/gzip``: gzip-encoded); ``/hold`` once ``release`` is set
+    (``/later``: ``release_later``); ``/slow`` half at once, half once released; ``/close``
+    with Connection: close; ``/drop`` and then closes the connection without saying so;
+    ``/garbage`` with something that is not HTTP; ``/short`` with less body than it
+    announced; ``/hangup`` not at all (the connection closed)."""
 
     def __init__(self) -> None:
         self.accepted = 0
@@ -81,6 +87,8 @@ class Server:
                     writer.write(OK.replace(b"Length: 2", b"Length: 20"))
                 elif path == b"/hangup":
                     break
+                elif path == b"/gzip":
+                    writer.write(GZIP)
                 elif path == b"/close":
                     writer.write(OK.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"))
                 else:
@@ -277,6 +285,17 @@ async def test_closing_the_client_closes_connections_in_use(server: Server) -> N
         await held
     await server.until(open=0)
     assert server.accepted == 1
+
+
+async def test_an_encoded_answer_is_decoded_once(server: Server) -> None:
+    """The adapters' way (a :class:`Sender`'s answer, no httpx objects) and httpx's (which
+    decodes what the transport gives it) both read the body as the server meant it."""
+    async with Sender() as sender:
+        answer = await sender.request("GET", server.url + "/gzip")
+    assert (answer.status_code, answer.content) == (200, b"ok")
+    assert answer.headers["CONTENT-ENCODING"] == "gzip"  # header names in any case
+    async with client(server) as http:
+        assert (await http.get("/gzip")).text == "ok"
 
 
 @pytest.fixture
