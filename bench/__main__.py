@@ -168,6 +168,20 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+def migrate_first(env: dict[str, str]) -> None:
+    """``miniship migrate`` in a process of its own, as a deployment runs it before its
+    replicas start (docs/deploy.md): miniship's process then opens a database at the
+    newest schema and never loads Alembic (storage/db.py)."""
+    bot_py = Path(__file__).parents[1] / "bot.py"
+    subprocess.run(
+        [sys.executable, str(bot_py), "migrate"],
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
 @contextlib.asynccontextmanager
 async def miniship(env: dict[str, str]) -> AsyncIterator[tuple[Runtime, Console, io.StringIO]]:
     with environment(env):  # the platforms' settings are read from it too
@@ -374,6 +388,7 @@ async def bench(args: argparse.Namespace, work: Path) -> list[Figure]:
                 "MINISHIP_FLEET_RATE": "1000",
             }
             latency = args.latency_ms / 1000
+            migrate_first(env)
             async with miniship(env) as (rt, console, out):
                 step("setup: upload all, submit all (fleet runs, no latency)")
                 await run(console, out, 'upload all 1.0.0 "bench" --yes')

@@ -2,21 +2,23 @@
 
 ``DATABASE_URL`` may be written the way people write it (``sqlite:///var/miniship.db``,
 ``postgresql://user@host/db``); it is turned into the async driver's URL here.
-Migrations are Alembic's, run in-process on start-up (``migrate``).
+Migrations are Alembic's, run in-process on start-up (``migrate``) when the database is
+not at :data:`SCHEMA_HEAD` already. Alembic is loaded only then: with its templates and
+the PostgreSQL dialect it is ~10 MB a process holds for good (issue 13), and replicas
+started after ``miniship migrate`` (docs/deploy.md) never need it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "alembic_config",
@@ -29,6 +31,10 @@ __all__ = [
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+SCHEMA_HEAD = "0015"
+"""The newest migration's revision (``storage/migrations/versions``): a new migration
+changes it too (tests/storage/test_store.py checks it is Alembic's head)."""
 
 
 # database kind → (async driver for miniship, sync driver for APScheduler's job store)
@@ -102,6 +108,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if connection is not None:
@@ -129,15 +137,26 @@ async def migrate(engine: AsyncEngine) -> None:
                         "needs UTF8: create it with `CREATE DATABASE … ENCODING 'UTF8'` "
                         "(docs/deploy.md)"
                     )
+            if await _revision(conn) == SCHEMA_HEAD:
+                return
+            from alembic import command
+
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
 
 
-async def schema_revision(engine: AsyncEngine) -> tuple[str | None, str | None]:
+async def schema_revision(engine: AsyncEngine) -> tuple[str | None, str]:
     """(the database's schema revision, the newest this miniship knows): equal when the
     migrations are at head (what ``miniship migrate`` reports and readiness checks)."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     async with engine.connect() as conn:
-        current = await conn.run_sync(
-            lambda sync: MigrationContext.configure(sync).get_current_revision()
-        )
-    return current, head
+        return await _revision(conn), SCHEMA_HEAD
+
+
+async def _revision(conn: AsyncConnection) -> str | None:
+    """The revision Alembic recorded in the database (None: never migrated)."""
+
+    def read(sync: Connection) -> str | None:
+        if not inspect(sync).has_table("alembic_version"):
+            return None
+        return sync.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    return await conn.run_sync(read)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 from storage import (
@@ -22,6 +23,7 @@ from storage import (
     make_engine,
     migrate,
 )
+from storage.db import SCHEMA_HEAD, alembic_config
 from storage.models import ReleaseTarget
 
 S = ReleaseState
@@ -49,6 +51,12 @@ async def test_migrations_match_the_models_and_rerun_cleanly(database_url: str) 
             assert await conn.run_sync(diff) == []
     finally:
         await engine.dispose()
+
+
+def test_the_schema_head_miniship_knows_is_alembics() -> None:
+    """A new migration changes :data:`storage.db.SCHEMA_HEAD` too: start-up skips Alembic
+    (and loading it) when the database is at that revision."""
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_HEAD
 
 
 async def test_a_release_moves_through_its_life_cycle(store: Store) -> None:
