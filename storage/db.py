@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -97,6 +99,17 @@ def make_sync_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def insert_for(engine: AsyncEngine, model: type[Any]) -> Any:
+    """An INSERT into ``model``'s table in the engine's dialect, which can say what to do
+    ON CONFLICT (``on_conflict_do_nothing`` / ``on_conflict_do_update``): a row that
+    another process may be inserting at the same moment."""
+    if engine.dialect.name == "postgresql":
+        return postgresql_insert(model)
+    if engine.dialect.name == "sqlite":
+        return sqlite_insert(model)
+    raise NotImplementedError(f"miniship does not know how to upsert on {engine.dialect.name}")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.db import insert_for
 from storage.models import (
     ApiToken,
     App,
@@ -192,15 +193,22 @@ class Store:
     # -- apps ---------------------------------------------------------------------------
 
     async def sync_apps(self, apps: Mapping[str, str]) -> None:
-        """Make the app table hold every configured app (key → display name)."""
+        """Make the app table hold every configured app (key → display name).
+
+        Replicas started together on one database all do this at once: a key is inserted
+        unless it is there (INSERT … ON CONFLICT DO NOTHING, which waits for a replica
+        inserting the same key and then leaves it be), never read first and inserted
+        after; then each name the file changed is set."""
+        if not apps:
+            return
+        rows = [App(key=key, name=name).model_dump() for key, name in apps.items()]
+        insert = insert_for(self.engine, App)
         async with self.session() as s:
-            known = {a.key: a for a in (await s.exec(select(App))).all()}
+            await s.exec(insert.values(rows).on_conflict_do_nothing(index_elements=["key"]))
+            named = dict((await s.exec(select(App.key, App.name))).all())
             for key, name in apps.items():
-                if key not in known:
-                    s.add(App(key=key, name=name))
-                elif known[key].name != name:
-                    known[key].name = name
-                    s.add(known[key])
+                if named.get(key) != name:
+                    await s.exec(update(App).where(col(App.key) == key).values(name=name))
             await s.commit()
 
     async def apps(self) -> list[App]:

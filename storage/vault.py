@@ -38,16 +38,14 @@ import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from pydantic import SecretStr
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col
 
+from storage.db import insert_for
 from storage.models import Credential, utcnow
 from storage.store import Store
 
@@ -168,7 +166,7 @@ class Vault:
         once never fail, and the last one to write wins.
         """
         token = self._fernet.encrypt(_seal(platform, name, value.get_secret_value()))
-        insert = _insert_for(self._engine.dialect.name)
+        insert = insert_for(self._engine, Credential)
         stmt = insert.values(
             platform=platform, name=name, ciphertext=token.decode("ascii"), updated_at=utcnow()
         )
@@ -240,14 +238,6 @@ def _unseal(plain: bytes, platform: str, name: str) -> str | None:
         value: str = sealed["value"]
         return value
     return None
-
-
-def _insert_for(dialect: str) -> Any:
-    if dialect == "postgresql":
-        return postgresql_insert(Credential)
-    if dialect == "sqlite":
-        return sqlite_insert(Credential)
-    raise NotImplementedError(f"the vault does not know how to upsert on {dialect}")
 
 
 # --------------------------------------------------------------------------- the keys

@@ -12,6 +12,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from storage import (
@@ -153,6 +154,45 @@ async def test_two_processes_never_both_publish(database_url: str, tmp_path: Pat
     outputs = [p.communicate(timeout=60) for p in procs]
     results = sorted(out.strip() for out, _ in outputs)
     assert results == ["lost", "lost", "won"], outputs
+
+
+@pytest.mark.postgresql_only
+async def test_replicas_starting_together_both_bring_the_apps_in(
+    store: Store, database_url: str
+) -> None:
+    """Two replicas started at once on an empty database (a Deployment's first rollout):
+    while one inserts the file's apps, the other's start waits for it and then keeps what
+    it inserted. Running the Kubernetes manifest found the second crashing with a
+    duplicate key, having read the table before the first committed."""
+    other = make_engine(database_url)
+    try:
+        async with other.connect() as first:  # the first replica, mid-start
+            await first.execute(text("BEGIN"))
+            await first.execute(
+                text(
+                    "INSERT INTO app (key, name, created_at, source, tags, updated_at, "
+                    "updated_by) VALUES ('shop', 'Old name', now(), 'file', '[]', now(), '')"
+                )
+            )
+            second = asyncio.create_task(store.sync_apps({"shop": "Shop", "demo": "Demo"}))
+            while not await _waiting_for_a_lock(store):
+                assert not second.done(), second.exception()
+                await asyncio.sleep(0.01)
+            await first.execute(text("COMMIT"))
+        await second
+    finally:
+        await other.dispose()
+    assert {a.key: a.name for a in await store.apps()} == {"demo": "Demo", "shop": "Shop"}
+    await store.sync_apps({"shop": "Shop", "demo": "Demo shop"})  # the file renamed one
+    assert {a.key: a.name for a in await store.apps()} == {"demo": "Demo shop", "shop": "Shop"}
+
+
+async def _waiting_for_a_lock(store: Store) -> bool:
+    async with store.engine.connect() as conn:
+        found = await conn.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        )
+        return bool(found.scalar_one())
 
 
 async def test_uploading_the_same_version_twice_is_refused(store: Store) -> None:
