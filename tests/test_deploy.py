@@ -112,15 +112,15 @@ OURS = re.compile(r"\b(?:(?:MINISHIP|SLACK|WECHAT|ALIPAY)_[A-Z0-9_]*[A-Z0-9]|POR
 def test_every_variable_deploy_names_is_a_setting_miniship_reads() -> None:
     """A typo in a variable's name is silently ignored by miniship (settings ignore what
     they do not know): so every MINISHIP_/SLACK_/WECHAT_/ALIPAY_ name in deploy/ and
-    docs/deploy.md is checked against the settings classes. Names the apps file refers to
-    (``"env:NAME"``) are the operator's own, not settings."""
+    docs/deploy.md is checked against the settings classes. Names an apps file in deploy/
+    refers to (``"env:NAME"``) are the operator's own, not settings, wherever named."""
     known = real_settings()
     assert {"MINISHIP_DATABASE_URL", "MINISHIP_OPS_PORT", "SLACK_BOT_TOKEN", "PORT"} <= known
     files = [p for p in DEPLOY.rglob("*") if p.is_file()] + [REPO / "docs" / "deploy.md"]
+    texts = {path: path.read_text() for path in files}
+    referred = {n for text in texts.values() for n in re.findall(r'"env:([A-Z0-9_]+)"', text)}
     seen: dict[str, set[str]] = {}
-    for path in files:
-        text = path.read_text()
-        referred = set(re.findall(r'"env:([A-Z0-9_]+)"', text))
+    for path, text in texts.items():
         for name in set(OURS.findall(text)) - referred:
             seen.setdefault(name, set()).add(path.name)
     unknown = {name: where for name, where in seen.items() if name not in known}
@@ -479,6 +479,14 @@ def test_systemd_runs_the_unit_in_a_container() -> None:
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "FAILED" not in done.stdout and done.stdout.rstrip().endswith("all checks passed")
+
+
+def test_the_kubernetes_rehearsal_script_parses() -> None:
+    """deploy/kubernetes-rehearsal/run.sh builds a cluster as root in ~15 minutes, so the
+    suite does not run it (docs/deploy.md says what it found); bash reads it at least."""
+    script = DEPLOY / "kubernetes-rehearsal" / "run.sh"
+    done = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 # --------------------------------------------------------------------------- the image

@@ -155,8 +155,9 @@ class FakeSlack:
     ) -> None:
         await self.close()
 
-    async def start(self) -> None:
-        """Start serving on 127.0.0.1 with a free port."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start serving, by default on 127.0.0.1 with a free port (the Kubernetes
+        rehearsal serves it to pods: ``deploy/kubernetes-rehearsal/fake_slack.py``)."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{name}", self._handle_response_url)
@@ -164,7 +165,7 @@ class FakeSlack:
         app.router.add_get("/socket", self._handle_socket)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        await web.TCPSite(runner, host, port).start()
         self._runner = runner
         self._port = int(runner.addresses[0][1])
 
