@@ -170,7 +170,9 @@ class Stage:
 @pytest.fixture(params=platforms.names())
 async def stage(request: pytest.FixtureRequest) -> AsyncIterator[Stage]:
     recorder = Recorder()
-    async with open_world(request.param, client_timeout=0.5, transport=recorder) as w:
+    # Real seconds: a "timeout" fault costs each of its cases this long, and an ordinary
+    # request on a loaded 2-core CI machine must never take as long (0.5 s once did).
+    async with open_world(request.param, client_timeout=1.5, transport=recorder) as w:
         sleeper = FakeSleep(w.clock)
         w.adapter.sleep = sleeper
         yield Stage(w, Watch(w.emulator), recorder, sleeper.delays)
