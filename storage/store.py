@@ -204,7 +204,9 @@ class Store:
         rows = [App(key=key, name=name).model_dump() for key, name in apps.items()]
         insert = insert_for(self.engine, App)
         async with self.session() as s:
-            await s.exec(insert.values(rows).on_conflict_do_nothing(index_elements=["key"]))
+            for at in range(0, len(rows), _IN_BATCH):  # a statement's parameters are bounded
+                batch = insert.values(rows[at : at + _IN_BATCH])
+                await s.exec(batch.on_conflict_do_nothing(index_elements=["key"]))
             named = dict((await s.exec(select(App.key, App.name))).all())
             for key, name in apps.items():
                 if named.get(key) != name:

@@ -187,6 +187,15 @@ async def test_replicas_starting_together_both_bring_the_apps_in(
     assert {a.key: a.name for a in await store.apps()} == {"demo": "Demo shop", "shop": "Shop"}
 
 
+async def test_a_fleet_of_apps_is_brought_in_whatever_its_size(store: Store) -> None:
+    """More apps than one statement may carry parameters for (SQLite and asyncpg both
+    bound them): inserted in batches; a second start changes nothing."""
+    fleet = {f"app{n:04d}": f"App {n}" for n in range(4000)}
+    await store.sync_apps(fleet)
+    await store.sync_apps(fleet)
+    assert {a.key: a.name for a in await store.apps()} == fleet
+
+
 async def _waiting_for_a_lock(store: Store) -> bool:
     async with store.engine.connect() as conn:
         found = await conn.execute(
